@@ -1,0 +1,3 @@
+"""tui-trainer: a terminal training console for image classifiers in PyTorch."""
+
+__version__ = "0.1.0"

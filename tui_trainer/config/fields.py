@@ -1,0 +1,137 @@
+"""Read the schema as a flat list of fields: what the editor form, the docs and error messages show.
+
+Nothing here declares a field; it only looks at `schema.Preset`.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import annotated_types
+from pydantic.fields import FieldInfo
+
+from .schema import SECTIONS, Preset
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One preset key as a user sees it."""
+
+    section: str  # "" for top-level keys
+    name: str
+    kind: str  # bool | int | float | str | choice | list | table
+    default: Any
+    description: str
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    min_exclusive: bool = False
+    max_exclusive: bool = False
+    pattern: str | None = None
+
+    @property
+    def path(self) -> str:
+        return f"{self.section}.{self.name}" if self.section else self.name
+
+    def allowed(self) -> str:
+        """What values are allowed, in words: "one of a, b", "> 0 and <= 10", "true or false"."""
+        if self.choices:
+            return "one of " + ", ".join(_toml_literal(c) for c in self.choices)
+        if self.kind == "bool":
+            return "true or false"
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f"{'>' if self.min_exclusive else '>='} {self.minimum:g}")
+        if self.maximum is not None:
+            bounds.append(f"{'<' if self.max_exclusive else '<='} {self.maximum:g}")
+        kind = {
+            "int": "an integer",
+            "float": "a number",
+            "str": "a string",
+            "list": "an array",
+        }.get(self.kind, "a " + self.kind)
+        return kind + (" " + " and ".join(bounds) if bounds else "")
+
+
+def _toml_literal(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _kind(annotation: Any) -> tuple[str, tuple[Any, ...]]:
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return "choice", typing.get_args(annotation)
+    if origin in (tuple, list):
+        return "list", ()
+    if origin is dict:
+        return "table", ()
+    if origin in (typing.Union, types.UnionType):
+        return "str", ()
+    return getattr(annotation, "__name__", "str"), ()
+
+
+def _spec(section: str, name: str, info: FieldInfo) -> FieldSpec:
+    kind, choices = _kind(info.annotation)
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    if "choices" in extra:
+        kind, choices = "choice", tuple(extra["choices"])  # type: ignore[arg-type]
+    lo = hi = None
+    lo_ex = hi_ex = False
+    pattern = None
+    for meta in info.metadata:
+        if isinstance(meta, annotated_types.Ge):
+            lo = meta.ge
+        elif isinstance(meta, annotated_types.Gt):
+            lo, lo_ex = meta.gt, True
+        elif isinstance(meta, annotated_types.Le):
+            hi = meta.le
+        elif isinstance(meta, annotated_types.Lt):
+            hi, hi_ex = meta.lt, True
+        elif hasattr(meta, "pattern") and meta.pattern:
+            pattern = meta.pattern
+    default = info.get_default(call_default_factory=True)
+    if isinstance(default, tuple):
+        default = list(default)
+    return FieldSpec(
+        section=section,
+        name=name,
+        kind=kind,
+        default=default,
+        description=info.description or "",
+        choices=choices,
+        minimum=lo,  # type: ignore[arg-type]
+        maximum=hi,  # type: ignore[arg-type]
+        min_exclusive=lo_ex,
+        max_exclusive=hi_ex,
+        pattern=pattern,
+    )
+
+
+def top_level_fields() -> list[FieldSpec]:
+    return [_spec("", n, i) for n, i in Preset.model_fields.items() if n not in SECTIONS]
+
+
+def section_fields(section: str) -> list[FieldSpec]:
+    return [_spec(section, n, i) for n, i in SECTIONS[section].model_fields.items()]
+
+
+def all_fields() -> list[FieldSpec]:
+    """Every key of a preset, top-level first, then section by section in file order."""
+    out = top_level_fields()
+    for section in SECTIONS:
+        out.extend(section_fields(section))
+    return out
+
+
+def field_by_path(path: str) -> FieldSpec | None:
+    for spec in all_fields():
+        if spec.path == path:
+            return spec
+    return None

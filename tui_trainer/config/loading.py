@@ -1,0 +1,211 @@
+"""Load a preset from TOML, apply `--set` overrides, and report every problem at once.
+
+Every problem names where it is (file and line, or the `--set` that caused it), the key path,
+what was given and what is allowed, so a user can fix a preset without reading the schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .fields import all_fields, field_by_path
+from .locate import key_lines, line_of
+from .schema import SECTIONS, Preset, cross_field_problems
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a preset."""
+
+    source: str  # file path or "--set key=value"
+    message: str
+    key: str = ""
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = self.source
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class PresetError(Exception):
+    """A preset could not be loaded; `problems` lists every reason."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """Parse TOML text; a syntax error becomes a PresetError with line and column."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        line = getattr(exc, "lineno", None)
+        column = getattr(exc, "colno", None)
+        found = _TOML_POSITION.search(message)
+        if found:
+            line, column = int(found.group(1)), int(found.group(2))
+            message = _TOML_POSITION.sub("", message).strip()
+        raise PresetError(
+            [Problem(source, f"TOML syntax error: {message}", line=line, column=column)]
+        ) from None
+
+
+def parse_override(assignment: str) -> tuple[list[str], Any]:
+    """Split `section.key=value` and read the value as TOML.
+
+    A value that is not valid TOML is taken as a plain string, because the shell has usually
+    eaten its quotes (`--set data.root="/data/x"` arrives as `data.root=/data/x`).
+    """
+    key, sep, value = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise PresetError([Problem(f"--set {assignment}", "expected section.key=value")])
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return [part.strip() for part in key.split(".")], parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, str]:
+    """Write each `--set` into the raw TOML dict; returns key path -> the --set that wrote it."""
+    origins: dict[str, str] = {}
+    for assignment in overrides:
+        parts, value = parse_override(assignment)
+        node = raw
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise PresetError(
+                    [
+                        Problem(
+                            f"--set {assignment}", f"{part!r} is not a table", key=".".join(parts)
+                        )
+                    ]
+                )
+            node = child
+        node[parts[-1]] = value
+        origins[".".join(parts)] = f"--set {assignment}"
+    return origins
+
+
+def _closest(name: str, candidates: Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _unknown_key_message(path: str) -> str:
+    parts = path.split(".")
+    if len(parts) == 1:
+        known = [f.name for f in all_fields() if not f.section] + list(SECTIONS)
+        where = "at the top level"
+    else:
+        section = parts[0]
+        known = list(SECTIONS[section].model_fields) if section in SECTIONS else []
+        where = f"in [{section}]"
+    message = f"unknown key {where}"
+    guess = _closest(parts[-1], known)
+    if guess:
+        message += f"; did you mean `{guess}`?"
+    elif known:
+        message += "; known keys: " + ", ".join(known)
+    return message
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(error: dict[str, Any]) -> tuple[str, str]:
+    """(key path, message) for one pydantic error."""
+    loc = [str(p) for p in error["loc"] if not isinstance(p, int)]
+    # Tuple/list items are reported at the list's key.
+    path = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        return path, _unknown_key_message(path)
+    spec = field_by_path(path)
+    reason = error["msg"]
+    if reason.startswith("Value error, "):
+        reason = reason[len("Value error, ") :]
+    message = f"got {_short(error.get('input'))}: {reason}"
+    if spec is not None and error["type"] not in ("value_error",):
+        message += f" (allowed: {spec.allowed()})"
+    return path, message
+
+
+def validate(
+    raw: dict[str, Any], source: str, text: str = "", origins: dict[str, str] | None = None
+) -> Preset:
+    """Build a Preset from parsed TOML, or raise PresetError listing every problem."""
+    origins = origins or {}
+    lines = key_lines(text) if text else {}
+    problems: list[Problem] = []
+
+    def problem(path: str, message: str) -> Problem:
+        for key_path, origin in origins.items():
+            if path == key_path or path.startswith(key_path + "."):
+                return Problem(origin, message, key=path)
+        return Problem(source, message, key=path, line=line_of(lines, path) if lines else None)
+
+    # A section written as a plain value ("data = 3") would confuse pydantic's messages.
+    for section in SECTIONS:
+        if section in raw and not isinstance(raw[section], dict):
+            problems.append(
+                problem(section, f"must be a table ([{section}]), got {_short(raw[section])}")
+            )
+    if problems:
+        raise PresetError(problems)
+    try:
+        preset = Preset.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            problems.append(problem(*_describe(error)))  # type: ignore[arg-type]
+        raise PresetError(problems) from None
+    problems = [problem(path, message) for path, message in cross_field_problems(preset)]
+    if problems:
+        raise PresetError(problems)
+    return preset
+
+
+def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> Preset:
+    """Read, override and validate a preset file."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PresetError([Problem(source, "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PresetError([Problem(source, f"cannot read: {exc}")]) from None
+    return load_preset_text(text, source, overrides)
+
+
+def load_preset_text(text: str, source: str = "<preset>", overrides: Sequence[str] = ()) -> Preset:
+    """Like load_preset, for text already in memory (the editor's raw view)."""
+    raw = parse_toml(text, source)
+    origins = apply_overrides(raw, overrides)
+    return validate(raw, source, text, origins)

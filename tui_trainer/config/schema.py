@@ -1,0 +1,311 @@
+"""The preset schema: the one place where every preset field is declared.
+
+Each field carries its type, default, allowed range or choices and a one-line description. The
+same classes validate TOML files, generate the console's editor form and the preset reference in
+the docs (`tui_trainer.config.reference`), so a field is never described twice.
+
+This module imports neither torch nor the UI: `--check` and the editor stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..models import MODEL_NAMES
+
+DeviceName = str  # auto | cpu | cuda | cuda:N | mps, checked by TrainConfig.device's pattern
+
+
+class Section(BaseModel):
+    """A preset table: unknown keys are errors, assignments are validated (the editor relies on
+    it)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    dataset: Literal["cifar10", "imagefolder", "synthetic"] = Field(
+        "cifar10",
+        description="Where images come from: torchvision CIFAR-10, an image folder, or generated shapes.",
+    )
+    root: str = Field(
+        "",
+        description="Dataset folder; empty means ~/.cache/tui-trainer/data (cifar10) and is required for imagefolder.",
+    )
+    download: bool = Field(
+        False, description="Download CIFAR-10 into root when it is missing (needs internet)."
+    )
+    batch_size: int = Field(64, ge=1, le=65536, description="Images per batch on each device.")
+    train_limit: int = Field(
+        0, ge=0, description="Use at most this many training images (0 = all), for quick runs."
+    )
+    val_limit: int = Field(
+        0, ge=0, description="Use at most this many validation images (0 = all)."
+    )
+    val_fraction: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="Share of train/ held out for validation when an image folder has no val/.",
+    )
+    image_size: int = Field(
+        32, ge=8, le=512, description="Images are resized to this side length in pixels."
+    )
+    drop_last: bool = Field(
+        False, description="Drop the last partial training batch of each epoch."
+    )
+    synthetic_train_size: int = Field(
+        4000,
+        ge=10,
+        le=1_000_000,
+        description="Number of generated training images (synthetic only).",
+    )
+    synthetic_val_size: int = Field(
+        1000,
+        ge=10,
+        le=1_000_000,
+        description="Number of generated validation images (synthetic only).",
+    )
+    cache: bool = Field(
+        True, description="Keep decoded images in a tensor cache on disk so later starts are fast."
+    )
+
+
+class AugmentConfig(Section):
+    crop: bool = Field(
+        True, description="Random resized crop: a random area and aspect ratio, resized back."
+    )
+    crop_scale: tuple[float, float] = Field(
+        (0.08, 1.0),
+        description="Range of the crop's area as a share of the image, [min, max] in (0, 1].",
+    )
+    crop_ratio: tuple[float, float] = Field(
+        (0.75, 4.0 / 3.0),
+        description="Range of the crop's aspect ratio (width / height), [min, max].",
+    )
+    rotation: float = Field(
+        0.0, ge=0.0, le=180.0, description="Random rotation up to this many degrees either way."
+    )
+    hflip: float = Field(0.5, ge=0.0, le=1.0, description="Probability of a horizontal flip.")
+    translate: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Pad-and-crop translation: random shift up to this many pixels (0 = off).",
+    )
+    cutout: int = Field(
+        0, ge=0, le=512, description="Side in pixels of a random square set to zero (0 = off)."
+    )
+    mean: tuple[float, float, float] = Field(
+        (0.5, 0.5, 0.5), description="Per-channel mean subtracted after scaling pixels to [0, 1]."
+    )
+    std: tuple[float, float, float] = Field(
+        (0.5, 0.5, 0.5), description="Per-channel standard deviation divided out after the mean."
+    )
+
+    @field_validator("crop_scale")
+    @classmethod
+    def _scale_in_unit_interval(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not (0.0 < lo <= hi <= 1.0):
+            raise ValueError("needs 0 < min <= max <= 1")
+        return v
+
+    @field_validator("crop_ratio")
+    @classmethod
+    def _ratio_ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not (0.0 < lo <= hi):
+            raise ValueError("needs 0 < min <= max")
+        return v
+
+    @field_validator("std")
+    @classmethod
+    def _std_positive(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(v) <= 0:
+            raise ValueError("every standard deviation must be > 0")
+        return v
+
+
+class ModelConfig(Section):
+    name: str = Field(
+        "adaptive_resnet",
+        description="Built-in model: " + ", ".join(MODEL_NAMES) + ". Ignored when target is set.",
+        json_schema_extra={"choices": list(MODEL_NAMES)},
+    )
+    target: str = Field(
+        "",
+        pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description='Your own model as "package.module:factory", called with num_classes and [model.params].',
+    )
+    width: int = Field(
+        64, ge=1, le=4096, description="Channels of the first block; later blocks multiply it."
+    )
+    channel_multipliers: list[int] = Field(
+        [1, 2, 2, 4, 4, 8, 8],
+        min_length=1,
+        max_length=64,
+        description="adaptive_resnet: one width multiplier per block (7 in the seed).",
+    )
+    pool_every: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="adaptive_resnet: max-pool after every n-th block (2 = every other block).",
+    )
+    residual: bool = Field(
+        True, description="adaptive_resnet: add identity shortcuts where shapes allow."
+    )
+    reduction: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="adaptive_resnet: hidden size of the gating layer is channels / reduction.",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra keyword arguments for a target factory ([model.params] table).",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        if v not in MODEL_NAMES:
+            raise ValueError(f"unknown model {v!r}; allowed: {', '.join(MODEL_NAMES)}")
+        return v
+
+    @field_validator("channel_multipliers")
+    @classmethod
+    def _positive_multipliers(cls, v: list[int]) -> list[int]:
+        if min(v) < 1:
+            raise ValueError("every multiplier must be >= 1")
+        return v
+
+
+class LossConfig(Section):
+    name: Literal["label_smoothing_ce", "cross_entropy"] = Field(
+        "label_smoothing_ce", description="Training and validation loss."
+    )
+    smoothing: float = Field(
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="label_smoothing_ce: weight moved from the target to the other classes.",
+    )
+
+
+class OptimizerConfig(Section):
+    name: Literal["rmsprop", "sgd", "adamw"] = Field("rmsprop", description="Optimiser.")
+    lr: float = Field(
+        0.001, gt=0.0, le=100.0, description="Learning rate per optimiser step (peak for onecycle)."
+    )
+    weight_decay: float = Field(
+        0.0, ge=0.0, le=10.0, description="L2 penalty (decoupled for adamw)."
+    )
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="Momentum (rmsprop, sgd).")
+    alpha: float = Field(
+        0.99,
+        gt=0.0,
+        lt=1.0,
+        description="rmsprop: smoothing constant of the squared-gradient average.",
+    )
+    eps: float = Field(
+        1e-8,
+        gt=0.0,
+        le=1.0,
+        description="Term added to the denominator for stability (rmsprop, adamw).",
+    )
+    nesterov: bool = Field(False, description="sgd: Nesterov momentum.")
+    beta1: float = Field(0.9, ge=0.0, lt=1.0, description="adamw: decay of the first moment.")
+    beta2: float = Field(0.999, ge=0.0, lt=1.0, description="adamw: decay of the second moment.")
+
+
+class SchedulerConfig(Section):
+    name: Literal["cosine", "onecycle", "none"] = Field(
+        "cosine",
+        description="Learning-rate schedule: cosine (stepped once per epoch), onecycle (per step) or none.",
+    )
+    t_max: int = Field(
+        100, ge=1, le=1_000_000, description="cosine: epochs from the start lr down to eta_min."
+    )
+    eta_min: float = Field(1e-6, ge=0.0, description="cosine: the lowest learning rate.")
+    pct_start: float = Field(
+        0.25, gt=0.0, lt=1.0, description="onecycle: share of the steps spent warming up."
+    )
+
+
+class TrainConfig(Section):
+    epochs: int = Field(40, ge=1, le=100_000, description="Number of passes over the training set.")
+    accumulation_steps: int = Field(
+        1,
+        ge=1,
+        le=4096,
+        description="Batches whose gradients are summed before each optimiser step.",
+    )
+    device: DeviceName = Field(
+        "auto",
+        pattern=r"^(auto|cpu|cuda|cuda:\d+|mps)$",
+        description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
+    )
+    precision: Literal["fp32", "bf16"] = Field(
+        "bf16", description="bf16 autocast on CUDA; CPU and MPS always train in fp32."
+    )
+    channels_last: bool = Field(True, description="Use the channels-last memory layout on CUDA.")
+    compile: bool = Field(
+        False, description="Compile the model with torch.compile (slower start, faster epochs)."
+    )
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="Seed for weights, shuffling and augmentation."
+    )
+
+
+class Preset(BaseModel):
+    """A whole preset file."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    name: str = Field(
+        "untitled", min_length=1, max_length=80, description="Short name, used in run folder names."
+    )
+    description: str = Field("", description="What this preset is for.")
+    data: DataConfig = Field(default_factory=DataConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits_folder(cls, v: str) -> str:
+        if any(c in v for c in '/\\:*?"<>|') or v.strip() != v:
+            raise ValueError('must not contain / \\ : * ? " < > | or leading/trailing spaces')
+        return v
+
+
+def cross_field_problems(preset: Preset) -> list[tuple[str, str]]:
+    """Rules that tie two fields together, as (key path, message) pairs.
+
+    Kept out of pydantic's model validators so each problem points at the key to fix.
+    """
+    problems: list[tuple[str, str]] = []
+    if preset.data.dataset == "imagefolder" and not preset.data.root:
+        problems.append(
+            ("data.root", "imagefolder needs root: a folder with train/<class>/ images")
+        )
+    if preset.model.params and not preset.model.target:
+        problems.append(
+            ("model.params", "only used with model.target; built-in models take the fields above")
+        )
+    return problems
+
+
+SECTIONS: dict[str, type[Section]] = {
+    name: info.annotation  # type: ignore[misc]
+    for name, info in Preset.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, Section)
+}
+"""Section name -> its model, in file order (data, augment, model, loss, optimizer, ...)."""

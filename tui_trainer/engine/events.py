@@ -1,0 +1,144 @@
+"""What a training run tells the world: small frozen records, sent to any number of listeners.
+
+The engine knows nothing of Textual or rich. The headless CLI prints these events, the console
+turns them into Textual messages, tests collect them in a list. Values are plain Python and
+numpy, never tensors, so a listener on another thread cannot touch device memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_dir: str
+    preset_name: str
+    epochs: int  # planned total
+    start_epoch: int  # 1 on a fresh run, k + 1 when resuming after epoch k
+    batches_per_epoch: int
+    train_images: int
+    val_images: int
+    classes: tuple[str, ...]
+    device: str
+    precision: str
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Sent at most ~10 times a second, and after the last batch of an epoch."""
+
+    epoch: int
+    batch: int  # 1-based, batches done in this epoch
+    batches: int
+    loss: float  # mean training loss over this epoch so far
+    accuracy: float  # training accuracy over this epoch so far (0-1)
+    images_per_second: float
+    lr: float
+    seconds: float  # since the epoch started
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Every validation sample's outcome, in validation order (what the confusion screen reads)."""
+
+    labels: np.ndarray  # int64 [N]
+    predictions: np.ndarray  # int64 [N]
+    confidences: np.ndarray  # float32 [N], softmax probability of the predicted class
+    losses: np.ndarray  # float32 [N], per-sample loss
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EpochFinished:
+    epoch: int  # 1-based
+    epochs: int
+    metrics: dict[str, float]  # the metrics.jsonl record: train_loss, val_acc, lr, ...
+    confusion: np.ndarray  # int64 [K, K], rows = true class, columns = predicted
+    predictions: Predictions
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_dir: str
+    state: str  # "finished" or "interrupted"
+    epochs_done: int
+    best_val_acc: float | None
+    best_epoch: int | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    run_dir: str
+    error: str  # one line, for the user
+    hint: str  # what to try, may be ""
+    details: str = ""  # traceback, for the log
+
+
+Event = Union[RunStarted, BatchProgress, EpochFinished, RunFinished, RunFailed]
+Listener = Callable[[Event], None]
+
+
+@dataclass
+class RunControl:
+    """How a front end steers a running loop: checked between batches, safe from any thread."""
+
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    resume_allowed: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.resume_allowed.set()  # not paused
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+        self.resume_allowed.set()  # a paused run must wake up to stop
+
+    def pause(self) -> None:
+        self.resume_allowed.clear()
+
+    def resume(self) -> None:
+        self.resume_allowed.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self.resume_allowed.is_set()
+
+    def wait_if_paused(self) -> None:
+        """Block while paused; returns at once when running or when a stop was asked."""
+        while not self.resume_allowed.wait(timeout=0.2):
+            if self.stop_requested.is_set():
+                return
+
+
+def emit(listeners: list[Listener], event: Event) -> None:
+    """Send an event to every listener; one listener's error does not stop the others or the run."""
+    for listener in listeners:
+        try:
+            listener(event)
+        except Exception:
+            import logging
+
+            logging.getLogger(__name__).exception(
+                "event listener failed on %s", type(event).__name__
+            )
+
+
+__all__: list[Any] = [
+    "BatchProgress",
+    "EpochFinished",
+    "Event",
+    "Listener",
+    "Predictions",
+    "RunControl",
+    "RunFailed",
+    "RunFinished",
+    "RunStarted",
+    "emit",
+]
