@@ -59,9 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help='override a preset value, in TOML syntax (repeatable): --set optimizer.lr=0.01 --set data.root="/data"',
     )
-    parser.add_argument(
-        "--runs-dir", metavar="DIR", default="runs", help="where run folders go (default: ./runs)"
-    )
+    parser.add_argument("--runs-dir", metavar="DIR", default="runs", help="where run folders go (default: ./runs)")
     parser.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
     return parser
 
@@ -70,9 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.resume and not args.headless:
-        parser.error(
-            "--resume goes with --headless (the console resumes runs from its runs screen)"
-        )
+        parser.error("--resume goes with --headless (the console resumes runs from its runs screen)")
     if args.resume and args.path:
         parser.error("give either PRESET or --resume RUN_DIR, not both")
     if args.check:

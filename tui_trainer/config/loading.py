@@ -68,9 +68,7 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
         if found:
             line, column = int(found.group(1)), int(found.group(2))
             message = _TOML_POSITION.sub("", message).strip()
-        raise PresetError(
-            [Problem(source, f"TOML syntax error: {message}", line=line, column=column)]
-        ) from None
+        raise PresetError([Problem(source, f"TOML syntax error: {message}", line=line, column=column)]) from None
 
 
 def parse_override(assignment: str) -> tuple[list[str], Any]:
@@ -99,13 +97,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise PresetError(
-                    [
-                        Problem(
-                            f"--set {assignment}", f"{part!r} is not a table", key=".".join(parts)
-                        )
-                    ]
-                )
+                raise PresetError([Problem(f"--set {assignment}", f"{part!r} is not a table", key=".".join(parts))])
             node = child
         node[parts[-1]] = value
         origins[".".join(parts)] = f"--set {assignment}"
@@ -157,9 +149,7 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     return path, message
 
 
-def validate(
-    raw: dict[str, Any], source: str, text: str = "", origins: dict[str, str] | None = None
-) -> Preset:
+def validate(raw: dict[str, Any], source: str, text: str = "", origins: dict[str, str] | None = None) -> Preset:
     """Build a Preset from parsed TOML, or raise PresetError listing every problem."""
     origins = origins or {}
     lines = key_lines(text) if text else {}
@@ -174,9 +164,7 @@ def validate(
     # A section written as a plain value ("data = 3") would confuse pydantic's messages.
     for section in SECTIONS:
         if section in raw and not isinstance(raw[section], dict):
-            problems.append(
-                problem(section, f"must be a table ([{section}]), got {_short(raw[section])}")
-            )
+            problems.append(problem(section, f"must be a table ([{section}]), got {_short(raw[section])}"))
     if problems:
         raise PresetError(problems)
     try:

@@ -34,28 +34,18 @@ class DataConfig(Section):
         "",
         description="Dataset folder; empty means ~/.cache/tui-trainer/data (cifar10) and is required for imagefolder.",
     )
-    download: bool = Field(
-        False, description="Download CIFAR-10 into root when it is missing (needs internet)."
-    )
+    download: bool = Field(False, description="Download CIFAR-10 into root when it is missing (needs internet).")
     batch_size: int = Field(64, ge=1, le=65536, description="Images per batch on each device.")
-    train_limit: int = Field(
-        0, ge=0, description="Use at most this many training images (0 = all), for quick runs."
-    )
-    val_limit: int = Field(
-        0, ge=0, description="Use at most this many validation images (0 = all)."
-    )
+    train_limit: int = Field(0, ge=0, description="Use at most this many training images (0 = all), for quick runs.")
+    val_limit: int = Field(0, ge=0, description="Use at most this many validation images (0 = all).")
     val_fraction: float = Field(
         0.1,
         gt=0.0,
         lt=1.0,
         description="Share of train/ held out for validation when an image folder has no val/.",
     )
-    image_size: int = Field(
-        32, ge=8, le=512, description="Images are resized to this side length in pixels."
-    )
-    drop_last: bool = Field(
-        False, description="Drop the last partial training batch of each epoch."
-    )
+    image_size: int = Field(32, ge=8, le=512, description="Images are resized to this side length in pixels.")
+    drop_last: bool = Field(False, description="Drop the last partial training batch of each epoch.")
     synthetic_train_size: int = Field(
         4000,
         ge=10,
@@ -68,15 +58,11 @@ class DataConfig(Section):
         le=1_000_000,
         description="Number of generated validation images (synthetic only).",
     )
-    cache: bool = Field(
-        True, description="Keep decoded images in a tensor cache on disk so later starts are fast."
-    )
+    cache: bool = Field(True, description="Keep decoded images in a tensor cache on disk so later starts are fast.")
 
 
 class AugmentConfig(Section):
-    crop: bool = Field(
-        True, description="Random resized crop: a random area and aspect ratio, resized back."
-    )
+    crop: bool = Field(True, description="Random resized crop: a random area and aspect ratio, resized back.")
     crop_scale: tuple[float, float] = Field(
         (0.08, 1.0),
         description="Range of the crop's area as a share of the image, [min, max] in (0, 1].",
@@ -85,9 +71,7 @@ class AugmentConfig(Section):
         (0.75, 4.0 / 3.0),
         description="Range of the crop's aspect ratio (width / height), [min, max].",
     )
-    rotation: float = Field(
-        0.0, ge=0.0, le=180.0, description="Random rotation up to this many degrees either way."
-    )
+    rotation: float = Field(0.0, ge=0.0, le=180.0, description="Random rotation up to this many degrees either way.")
     hflip: float = Field(0.5, ge=0.0, le=1.0, description="Probability of a horizontal flip.")
     translate: int = Field(
         0,
@@ -95,9 +79,7 @@ class AugmentConfig(Section):
         le=64,
         description="Pad-and-crop translation: random shift up to this many pixels (0 = off).",
     )
-    cutout: int = Field(
-        0, ge=0, le=512, description="Side in pixels of a random square set to zero (0 = off)."
-    )
+    cutout: int = Field(0, ge=0, le=512, description="Side in pixels of a random square set to zero (0 = off).")
     mean: tuple[float, float, float] = Field(
         (0.5, 0.5, 0.5), description="Per-channel mean subtracted after scaling pixels to [0, 1]."
     )
@@ -140,9 +122,7 @@ class ModelConfig(Section):
         pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
         description='Your own model as "package.module:factory", called with num_classes and [model.params].',
     )
-    width: int = Field(
-        64, ge=1, le=4096, description="Channels of the first block; later blocks multiply it."
-    )
+    width: int = Field(64, ge=1, le=4096, description="Channels of the first block; later blocks multiply it.")
     channel_multipliers: list[int] = Field(
         [1, 2, 2, 4, 4, 8, 8],
         min_length=1,
@@ -155,9 +135,7 @@ class ModelConfig(Section):
         le=64,
         description="adaptive_resnet: max-pool after every n-th block (2 = every other block).",
     )
-    residual: bool = Field(
-        True, description="adaptive_resnet: add identity shortcuts where shapes allow."
-    )
+    residual: bool = Field(True, description="adaptive_resnet: add identity shortcuts where shapes allow.")
     reduction: int = Field(
         4,
         ge=1,
@@ -198,12 +176,8 @@ class LossConfig(Section):
 
 class OptimizerConfig(Section):
     name: Literal["rmsprop", "sgd", "adamw"] = Field("rmsprop", description="Optimiser.")
-    lr: float = Field(
-        0.001, gt=0.0, le=100.0, description="Learning rate per optimiser step (peak for onecycle)."
-    )
-    weight_decay: float = Field(
-        0.0, ge=0.0, le=10.0, description="L2 penalty (decoupled for adamw)."
-    )
+    lr: float = Field(0.001, gt=0.0, le=100.0, description="Learning rate per optimiser step (peak for onecycle).")
+    weight_decay: float = Field(0.0, ge=0.0, le=10.0, description="L2 penalty (decoupled for adamw).")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="Momentum (rmsprop, sgd).")
     alpha: float = Field(
         0.99,
@@ -227,13 +201,9 @@ class SchedulerConfig(Section):
         "cosine",
         description="Learning-rate schedule: cosine (stepped once per epoch), onecycle (per step) or none.",
     )
-    t_max: int = Field(
-        100, ge=1, le=1_000_000, description="cosine: epochs from the start lr down to eta_min."
-    )
+    t_max: int = Field(100, ge=1, le=1_000_000, description="cosine: epochs from the start lr down to eta_min.")
     eta_min: float = Field(1e-6, ge=0.0, description="cosine: the lowest learning rate.")
-    pct_start: float = Field(
-        0.25, gt=0.0, lt=1.0, description="onecycle: share of the steps spent warming up."
-    )
+    pct_start: float = Field(0.25, gt=0.0, lt=1.0, description="onecycle: share of the steps spent warming up.")
 
 
 class TrainConfig(Section):
@@ -253,12 +223,8 @@ class TrainConfig(Section):
         "bf16", description="bf16 autocast on CUDA; CPU and MPS always train in fp32."
     )
     channels_last: bool = Field(True, description="Use the channels-last memory layout on CUDA.")
-    compile: bool = Field(
-        False, description="Compile the model with torch.compile (slower start, faster epochs)."
-    )
-    seed: int = Field(
-        0, ge=0, le=2**32 - 1, description="Seed for weights, shuffling and augmentation."
-    )
+    compile: bool = Field(False, description="Compile the model with torch.compile (slower start, faster epochs).")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for weights, shuffling and augmentation.")
 
 
 class Preset(BaseModel):
@@ -266,9 +232,7 @@ class Preset(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    name: str = Field(
-        "untitled", min_length=1, max_length=80, description="Short name, used in run folder names."
-    )
+    name: str = Field("untitled", min_length=1, max_length=80, description="Short name, used in run folder names.")
     description: str = Field("", description="What this preset is for.")
     data: DataConfig = Field(default_factory=DataConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
@@ -293,13 +257,9 @@ def cross_field_problems(preset: Preset) -> list[tuple[str, str]]:
     """
     problems: list[tuple[str, str]] = []
     if preset.data.dataset == "imagefolder" and not preset.data.root:
-        problems.append(
-            ("data.root", "imagefolder needs root: a folder with train/<class>/ images")
-        )
+        problems.append(("data.root", "imagefolder needs root: a folder with train/<class>/ images"))
     if preset.model.params and not preset.model.target:
-        problems.append(
-            ("model.params", "only used with model.target; built-in models take the fields above")
-        )
+        problems.append(("model.params", "only used with model.target; built-in models take the fields above"))
     return problems
 
 

@@ -82,7 +82,7 @@ class RunFailed:
     details: str = ""  # traceback, for the log
 
 
-Event = Union[RunStarted, BatchProgress, EpochFinished, RunFinished, RunFailed]
+Event = Union[RunStarted, BatchProgress, EpochFinished, RunFinished, RunFailed]  # noqa: UP007 - runtime alias on 3.10
 Listener = Callable[[Event], None]
 
 
@@ -125,9 +125,7 @@ def emit(listeners: list[Listener], event: Event) -> None:
         except Exception:
             import logging
 
-            logging.getLogger(__name__).exception(
-                "event listener failed on %s", type(event).__name__
-            )
+            logging.getLogger(__name__).exception("event listener failed on %s", type(event).__name__)
 
 
 __all__: list[Any] = [
