@@ -44,9 +44,9 @@ class FieldSpec:
             return "true or false"
         bounds = []
         if self.minimum is not None:
-            bounds.append(f"{'>' if self.min_exclusive else '>='} {self.minimum:g}")
+            bounds.append(f"{'>' if self.min_exclusive else '>='} {_number(self.minimum)}")
         if self.maximum is not None:
-            bounds.append(f"{'<' if self.max_exclusive else '<='} {self.maximum:g}")
+            bounds.append(f"{'<' if self.max_exclusive else '<='} {_number(self.maximum)}")
         kind = {
             "int": "an integer",
             "float": "a number",
@@ -54,6 +54,10 @@ class FieldSpec:
             "list": "an array",
         }.get(self.kind, "a " + self.kind)
         return kind + (" " + " and ".join(bounds) if bounds else "")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) >= 1 else f"{value:g}"
 
 
 def _toml_literal(value: Any) -> str:

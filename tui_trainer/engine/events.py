@@ -30,6 +30,15 @@ class RunStarted:
 
 
 @dataclass(frozen=True)
+class SetupProgress:
+    """Work before the first batch that can take a while (decoding a dataset, compiling)."""
+
+    stage: str  # e.g. "decoding train images"
+    done: int
+    total: int  # 0 when unknown
+
+
+@dataclass(frozen=True)
 class BatchProgress:
     """Sent at most ~10 times a second, and after the last batch of an epoch."""
 
@@ -82,7 +91,7 @@ class RunFailed:
     details: str = ""  # traceback, for the log
 
 
-Event = Union[RunStarted, BatchProgress, EpochFinished, RunFinished, RunFailed]  # noqa: UP007 - runtime alias on 3.10
+Event = Union[SetupProgress, RunStarted, BatchProgress, EpochFinished, RunFinished, RunFailed]  # noqa: UP007 - runtime alias on 3.10
 Listener = Callable[[Event], None]
 
 
@@ -138,5 +147,6 @@ __all__: list[Any] = [
     "RunFailed",
     "RunFinished",
     "RunStarted",
+    "SetupProgress",
     "emit",
 ]

@@ -1,0 +1,55 @@
+"""Checkpoints: everything needed to continue a run, saved atomically and loaded without pickle.
+
+Loading uses `weights_only=True`, so a checkpoint can only contain tensors and plain containers
+and can never execute code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..atomic import atomic_write_with
+
+FORMAT = 1
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module under torch.compile and DistributedDataParallel wrappers."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod  # torch.compile
+        elif hasattr(model, "module") and isinstance(model.module, nn.Module):
+            model = model.module  # DistributedDataParallel
+        else:
+            return model
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, **payload: Any) -> None:
+    """Write a checkpoint atomically: a kill mid-write leaves the previous file intact."""
+    payload = {"format": FORMAT, **payload}
+    atomic_write_with(path, lambda handle: torch.save(payload, handle))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint without executing anything from it."""
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a tui-trainer checkpoint of format {FORMAT}")
+    return payload

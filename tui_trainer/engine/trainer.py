@@ -1,0 +1,273 @@
+"""A whole training run: build everything from a preset, loop over epochs, checkpoint, report.
+
+The Trainer owns the model, optimiser, schedule and batches; it raises on failure and leaves the
+run folder, signals and error wording to the layer above (`tui_trainer.runs.launch`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import Preset, resolved_toml
+from ..data import BatchAugment, DataSplits, TrainBatches, val_batches
+from . import distributed
+from .builders import build_loss, build_model, build_optimizer, build_scheduler
+from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint, unwrap
+from .device import Numerics
+from .events import (
+    BatchProgress,
+    EpochFinished,
+    Listener,
+    Predictions,
+    RunControl,
+    RunFinished,
+    RunStarted,
+    emit,
+)
+from .loops import EpochStats, ValidationResult, train_epoch, validate
+
+
+class Trainer:
+    """Trains `preset` on `splits` (already on the training device)."""
+
+    def __init__(
+        self,
+        preset: Preset,
+        splits: DataSplits,
+        numerics: Numerics,
+        *,
+        run_dir: str = "",
+        checkpoint_dir: Path | None = None,
+        listeners: Sequence[Listener] = (),
+        control: RunControl | None = None,
+    ) -> None:
+        self.preset = preset
+        self.splits = splits
+        self.numerics = numerics
+        self.run_dir = run_dir
+        self.checkpoint_dir = checkpoint_dir
+        self.listeners = list(listeners)
+        self.control = control or RunControl()
+        self.classes = splits.classes
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
+        cfg = preset
+
+        torch.manual_seed(cfg.train.seed)  # same seed, same initial weights
+        model = build_model(cfg.model, num_classes=len(self.classes), in_channels=splits.train.images.shape[1])
+        model = model.to(numerics.device)
+        if numerics.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model  # the plain module: checkpoints and the optimiser see these parameters
+        self.forward_model = distributed.wrap_model(model, numerics.device)
+        if cfg.train.compile:
+            self.forward_model = torch.compile(self.forward_model)
+
+        self.criterion = build_loss(cfg.loss, len(self.classes))
+        self.per_sample_criterion = build_loss(cfg.loss, len(self.classes), reduction="none")
+        self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters())
+        augment = BatchAugment(cfg.augment, cfg.data.image_size)
+        self.train_batches = TrainBatches(
+            splits.train,
+            cfg.data.batch_size,
+            augment,
+            cfg.data.drop_last,
+            cfg.train.seed,
+            rank=self.rank,
+            world_size=self.world_size,
+        )
+        self.steps_per_epoch = math.ceil(len(self.train_batches) / cfg.train.accumulation_steps)
+        self.schedule = build_scheduler(
+            cfg.scheduler, self.optimizer, epochs=cfg.train.epochs, steps_per_epoch=self.steps_per_epoch
+        )
+        self.history: list[dict[str, Any]] = []
+        self.best_val_acc: float | None = None
+        self.best_epoch: int | None = None
+        self.epochs_done = 0
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epochs_done,
+            "model": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.state_dict(),
+            "rng": rng_state(),
+            "history": self.history,
+            "best_val_acc": self.best_val_acc,
+            "best_epoch": self.best_epoch,
+            "classes": list(self.classes),
+            "preset": resolved_toml(self.preset),
+        }
+
+    def save(self, name: str) -> None:
+        if self.checkpoint_dir is not None and self.rank == 0:
+            save_checkpoint(self.checkpoint_dir / name, **self.state())
+
+    def load(self, path: Path) -> None:
+        """Continue from a checkpoint written by `save` (resume)."""
+        payload = load_checkpoint(path, map_location=self.numerics.device)
+        if list(payload["classes"]) != list(self.classes):
+            raise ValueError(
+                f"{path}: checkpoint classes {payload['classes']} differ from the data's {list(self.classes)}"
+            )
+        unwrap(self.model).load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.schedule.load_state_dict(payload["scheduler"])
+        restore_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in payload["rng"].items()})
+        self.epochs_done = int(payload["epoch"])
+        self.history = list(payload["history"])
+        self.best_val_acc = payload["best_val_acc"]
+        self.best_epoch = payload["best_epoch"]
+
+    # ------------------------------------------------------------------ the run
+
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def fit(self) -> RunFinished:
+        """Train the remaining epochs; returns how the run ended. Raises on failure."""
+        cfg = self.preset
+        epochs = cfg.train.epochs
+        started = time.perf_counter()
+        emit(
+            self.listeners,
+            RunStarted(
+                run_dir=self.run_dir,
+                preset_name=cfg.name,
+                epochs=epochs,
+                start_epoch=self.epochs_done + 1,
+                batches_per_epoch=len(self.train_batches),
+                train_images=len(self.splits.train),
+                val_images=len(self.splits.val),
+                classes=tuple(self.classes),
+                device=str(self.numerics.device),
+                precision=self.numerics.precision,
+            ),
+        )
+        if self.epochs_done == 0:
+            self.save("last.pt")  # so an interruption in the first epoch still leaves a checkpoint
+        state = "finished"
+        while self.epochs_done < epochs:
+            self.control.wait_if_paused()
+            if self.control.stop_requested.is_set():
+                state = "interrupted"
+                break
+            epoch = self.epochs_done + 1
+            stats, lr = self._train_one_epoch(epoch)
+            if not stats.completed:
+                state = "interrupted"
+                break
+            result = validate(
+                self.forward_model,
+                val_batches(
+                    self.splits.val,
+                    cfg.data.batch_size,
+                    cfg.augment.mean,
+                    cfg.augment.std,
+                    rank=self.rank,
+                    world_size=self.world_size,
+                ),
+                self.per_sample_criterion,
+                self.numerics,
+                len(self.classes),
+            )
+            result = distributed.gather_validation(result, self.numerics.device)
+            stats = distributed.reduce_epoch_stats(stats, self.numerics.device)
+            self.schedule.step_epoch()  # the seed steps its cosine schedule after validation
+            self._finish_epoch(epoch, stats, result, lr, time.perf_counter())
+        return RunFinished(
+            run_dir=self.run_dir,
+            state=state,
+            epochs_done=self.epochs_done,
+            best_val_acc=self.best_val_acc,
+            best_epoch=self.best_epoch,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _train_one_epoch(self, epoch: int) -> tuple[EpochStats, float]:
+        cfg = self.preset
+        lr_at_start = self.current_lr()
+        batches = len(self.train_batches)
+        self._epoch_started = time.perf_counter()
+
+        def progress(done: int, loss: float, accuracy: float, images: int, seconds: float) -> None:
+            emit(
+                self.listeners,
+                BatchProgress(
+                    epoch=epoch,
+                    batch=done,
+                    batches=batches,
+                    loss=loss,
+                    accuracy=accuracy,
+                    images_per_second=images * self.world_size / seconds if seconds > 0 else 0.0,
+                    lr=self.current_lr(),
+                    seconds=seconds,
+                ),
+            )
+
+        def should_stop() -> bool:
+            self.control.wait_if_paused()
+            return self.control.stop_requested.is_set()
+
+        stats = train_epoch(
+            self.forward_model,
+            self.train_batches.epoch(epoch),
+            batches,
+            self.criterion,
+            self.optimizer,
+            self.numerics,
+            accumulation_steps=cfg.train.accumulation_steps,
+            on_optimizer_step=self.schedule.step_batch if self.schedule.per_step else None,
+            on_progress=progress if self.listeners else None,
+            should_stop=should_stop,
+        )
+        return stats, lr_at_start
+
+    def _finish_epoch(self, epoch: int, stats: EpochStats, result: ValidationResult, lr: float, now: float) -> None:
+        confusion = result.confusion.numpy()
+        support = confusion.sum(axis=1)
+        per_class = [float(confusion[i, i] / support[i]) if support[i] else 0.0 for i in range(len(self.classes))]
+        metrics: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": stats.loss,
+            "train_acc": stats.accuracy,
+            "val_loss": result.loss,
+            "val_acc": result.accuracy,
+            "lr": lr,
+            "epoch_seconds": now - self._epoch_started,
+            "train_images_per_second": stats.images / stats.seconds if stats.seconds > 0 else 0.0,
+            "per_class_acc": per_class,
+        }
+        is_best = self.best_val_acc is None or result.accuracy > self.best_val_acc
+        if is_best:
+            self.best_val_acc, self.best_epoch = result.accuracy, epoch
+        self.history.append(metrics)
+        self.epochs_done = epoch
+        # Checkpoint before telling anyone: a kill after this point loses nothing of this epoch.
+        self.save("last.pt")
+        if is_best:
+            self.save("best.pt")
+        emit(
+            self.listeners,
+            EpochFinished(
+                epoch=epoch,
+                epochs=self.preset.train.epochs,
+                metrics=metrics,
+                confusion=confusion,
+                predictions=Predictions(
+                    labels=result.labels.numpy(),
+                    predictions=result.predictions.numpy(),
+                    confidences=result.confidences.numpy(),
+                    losses=result.losses.numpy(),
+                    classes=tuple(self.classes),
+                ),
+                is_best=is_best,
+            ),
+        )

@@ -1,0 +1,201 @@
+"""`tui-trainer --headless`: train without the console, for scripts, clusters and detached runs.
+
+One line per epoch; a rich progress bar over batches when stdout is a terminal, plain lines
+otherwise (no control characters in logs). Ctrl+C or SIGTERM stops between batches with
+last.pt and status.json written; a second Ctrl+C aborts at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from .config import Preset, PresetError, load_preset
+from .engine.events import (
+    BatchProgress,
+    EpochFinished,
+    Event,
+    RunControl,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SetupProgress,
+)
+from .runs.folder import RunFolder, RunFolderError, now_iso
+
+
+def format_epoch(event: EpochFinished) -> str:
+    m = event.metrics
+    width = len(str(event.epochs))
+    return (
+        f"epoch {event.epoch:>{width}}/{event.epochs}  "
+        f"train loss {m['train_loss']:.4f} acc {m['train_acc'] * 100:6.2f}%  "
+        f"val loss {m['val_loss']:.4f} acc {m['val_acc'] * 100:6.2f}%  "
+        f"lr {m['lr']:.2e}  {m['train_images_per_second']:,.0f} img/s  {m['epoch_seconds']:.1f}s"
+        + ("  *best" if event.is_best else "")
+    )
+
+
+class PlainPrinter:
+    """Events as plain lines, for logs and pipes."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._last_stage = ""
+
+    def __call__(self, event: Event) -> None:
+        line = None
+        if isinstance(event, SetupProgress):
+            if event.stage != self._last_stage or (event.total and event.done == event.total):
+                self._last_stage = event.stage
+                line = f"{event.stage}: {event.done}/{event.total}" if event.total else event.stage
+        elif isinstance(event, RunStarted):
+            line = (
+                f"run {event.run_dir}: {event.preset_name}, epochs {event.start_epoch}-{event.epochs}, "
+                f"{event.train_images} train / {event.val_images} val images, {len(event.classes)} classes, "
+                f"{event.device} {event.precision}"
+            )
+        elif isinstance(event, EpochFinished):
+            line = format_epoch(event)
+        elif isinstance(event, RunFinished):
+            best = (
+                f", best val acc {event.best_val_acc * 100:.2f}% (epoch {event.best_epoch})" if event.best_epoch else ""
+            )
+            line = f"{event.state} after {event.epochs_done} epochs in {event.seconds:.1f}s{best}: {event.run_dir}"
+        elif isinstance(event, RunFailed):
+            line = f"error: {event.error}" + (f"\nhint: {event.hint}" if event.hint else "")
+        if line is not None:
+            print(line, file=self.out, flush=True)
+
+
+class RichPrinter(PlainPrinter):
+    """Plain lines plus a live progress bar over the epoch's batches."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__(out)
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = Console(file=out)
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.1%}  {task.fields[ips]:,.0f} img/s"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.task = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BatchProgress):
+            if self.task is None:
+                self.progress.start()
+                self.task = self.progress.add_task(
+                    "", total=event.batches, epoch=event.epoch, loss=0.0, acc=0.0, ips=0.0
+                )
+            self.progress.update(
+                self.task,
+                completed=event.batch,
+                total=event.batches,
+                epoch=event.epoch,
+                loss=event.loss,
+                acc=event.accuracy,
+                ips=event.images_per_second,
+            )
+            return
+        if isinstance(event, (EpochFinished, RunFinished, RunFailed)) and self.task is not None:
+            self.progress.remove_task(self.task)
+            self.progress.stop()
+            self.task = None
+        line_out = self.out
+        self.out = _ConsoleWriter(self.console)
+        try:
+            super().__call__(event)
+        finally:
+            self.out = line_out
+
+
+class _ConsoleWriter:
+    """Lets `print` go through rich's console so lines land above the live bar."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            self.console.print(text.rstrip("\n"), markup=False, highlight=False)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _install_signal_handlers(control: RunControl, err: TextIO) -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if control.stop_requested.is_set():
+            raise KeyboardInterrupt  # second signal: abort now
+        name = signal.Signals(signum).name
+        print(f"\n{name}: stopping after this batch, writing last.pt (again to abort)", file=err, flush=True)
+        control.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def run_headless(
+    preset_path: Path | None,
+    overrides: Sequence[str],
+    runs_dir: Path,
+    resume: Path | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run a preset (or resume a run) to the end; returns the process exit code."""
+    from .runs.launch import load_run_preset, run_training  # torch is loaded only from here on
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        preset: Preset
+        if resume is not None:
+            if overrides:
+                print("error: --set cannot change a run being resumed; start a new run instead", file=err)
+                return 2
+            preset = load_run_preset(resume)
+        else:
+            assert preset_path is not None
+            preset = load_preset(preset_path, overrides)
+    except PresetError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=err)
+        return 2
+    except RunFolderError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+
+    control = RunControl()
+    _install_signal_handlers(control, err)
+    started: list[RunStarted] = []
+    listeners = [lambda event: started.append(event) if isinstance(event, RunStarted) else None]
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 prints
+        listeners.append(RichPrinter(out) if out.isatty() else PlainPrinter(out))
+    try:
+        outcome = run_training(
+            preset, runs_dir=runs_dir, listeners=listeners, control=control, resume=resume, preset_source=preset_path
+        )
+    except KeyboardInterrupt:
+        # A second Ctrl+C: the status must not keep saying "running"; last.pt of the last epoch stays.
+        if started and int(os.environ.get("RANK", "0")) == 0:
+            RunFolder(Path(started[0].run_dir)).write_status(state="interrupted", ended_at=now_iso())
+        print("aborted", file=err, flush=True)
+        return 130
+    if outcome.exit_code == 2:
+        print(f"error: {outcome.error}", file=err)
+    return outcome.exit_code
