@@ -26,8 +26,10 @@ def resolve_factory(target: str) -> Any:
         raise ValueError(f'model target {target!r} must look like "package.module:factory"')
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"model target {target!r}: cannot import {module_name!r} ({exc})") from exc
+    except Exception as exc:  # a missing module, or one that fails while importing (e.g. a SyntaxError)
+        raise ValueError(
+            f"model target {target!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})"
+        ) from exc
     try:
         return getattr(module, attr)
     except AttributeError:

@@ -1,0 +1,137 @@
+"""Optimisers and schedules get exactly the preset's values; the registries match the schema's choices."""
+
+from __future__ import annotations
+
+import math
+import typing
+
+import pytest
+import torch
+
+from tui_trainer.config.schema import LossConfig, OptimizerConfig, SchedulerConfig
+from tui_trainer.engine.builders import (
+    LOSS_NAMES,
+    OPTIMIZER_NAMES,
+    SCHEDULER_NAMES,
+    build_optimizer,
+    build_scheduler,
+)
+
+
+@pytest.mark.parametrize(
+    ("names", "section"),
+    [(LOSS_NAMES, LossConfig), (OPTIMIZER_NAMES, OptimizerConfig), (SCHEDULER_NAMES, SchedulerConfig)],
+)
+def test_registries_match_schema_choices(names: tuple[str, ...], section: type) -> None:
+    assert set(names) == set(typing.get_args(section.model_fields["name"].annotation))
+
+
+EXPECTED = {
+    "rmsprop": {"lr": 0.02, "alpha": 0.95, "eps": 1e-6, "weight_decay": 0.01, "momentum": 0.8},
+    "sgd": {"lr": 0.02, "momentum": 0.8, "nesterov": True, "weight_decay": 0.01},
+    "adamw": {"lr": 0.02, "betas": (0.85, 0.99), "eps": 1e-6, "weight_decay": 0.01},
+}
+CONFIG = {
+    "lr": 0.02,
+    "alpha": 0.95,
+    "eps": 1e-6,
+    "weight_decay": 0.01,
+    "momentum": 0.8,
+    "nesterov": True,
+    "beta1": 0.85,
+    "beta2": 0.99,
+}
+CLASSES = {"rmsprop": torch.optim.RMSprop, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_optimizer_gets_configured_values(name: str) -> None:
+    assert set(EXPECTED) == set(OPTIMIZER_NAMES)
+    optimizer = build_optimizer(OptimizerConfig(name=name, **CONFIG), [torch.nn.Parameter(torch.zeros(2))])
+    assert type(optimizer) is CLASSES[name]
+    group = optimizer.param_groups[0]
+    for key, value in EXPECTED[name].items():
+        assert group[key] == value, key
+
+
+def test_seed_rmsprop_values() -> None:
+    group = build_optimizer(OptimizerConfig(), [torch.nn.Parameter(torch.zeros(1))]).param_groups[0]
+    assert (group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"]) == (
+        0.001,
+        0.99,
+        1e-8,
+        0.0,
+        0.9,
+    )
+
+
+def test_sgd_nesterov_without_momentum_is_dropped() -> None:
+    cfg = OptimizerConfig(name="sgd", momentum=0.0, nesterov=True)
+    assert build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))]).param_groups[0]["nesterov"] is False
+
+
+def _optimizer(lr: float = 0.001) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+
+
+def test_cosine_steps_per_epoch_and_follows_closed_form() -> None:
+    optimizer = _optimizer()
+    schedule = build_scheduler(SchedulerConfig(), optimizer, epochs=40, steps_per_epoch=100)
+    assert not schedule.per_step
+    for _ in range(100):
+        schedule.step_batch()  # a no-op for a per-epoch schedule
+    assert optimizer.param_groups[0]["lr"] == 0.001
+    for k in range(1, 41):
+        optimizer.step()
+        schedule.step_epoch()
+        closed = 1e-6 + (0.001 - 1e-6) * (1 + math.cos(math.pi * k / 100)) / 2
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(closed, rel=1e-9)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(6.5485e-4, rel=1e-3)  # "lr ends near 7e-4"
+
+
+def test_onecycle_covers_every_optimiser_step() -> None:
+    optimizer = _optimizer(0.1)
+    cfg = SchedulerConfig(name="onecycle", pct_start=0.25)
+    schedule = build_scheduler(cfg, optimizer, epochs=4, steps_per_epoch=10)
+    assert schedule.per_step and schedule.scheduler.total_steps == 40
+    lrs = [optimizer.param_groups[0]["lr"]]
+    for _ in range(4):
+        for _ in range(10):
+            optimizer.step()
+            schedule.step_batch()
+            lrs.append(optimizer.param_groups[0]["lr"])
+        schedule.step_epoch()  # a no-op for a per-step schedule
+    assert max(lrs) == pytest.approx(0.1)
+    assert lrs.index(max(lrs)) == 0.25 * 40 - 1
+    assert lrs[0] == pytest.approx(0.1 / 25)
+    assert lrs[-1] == pytest.approx(0.1 / 25 / 1e4)
+    assert optimizer.param_groups[0]["momentum"] == 0.0  # momentum is left as configured
+    schedule.step_batch()  # one step too many holds the last lr instead of raising
+    assert optimizer.param_groups[0]["lr"] == lrs[-1]
+
+
+def test_schedule_state_round_trip() -> None:
+    optimizer = _optimizer()
+    schedule = build_scheduler(SchedulerConfig(), optimizer, epochs=40, steps_per_epoch=5)
+    for _ in range(7):
+        optimizer.step()
+        schedule.step_epoch()
+    state = schedule.state_dict()
+    optimizer2 = _optimizer()
+    restored = build_scheduler(SchedulerConfig(), optimizer2, epochs=40, steps_per_epoch=5)
+    restored.load_state_dict(state)
+    optimizer2.load_state_dict(optimizer.state_dict())
+    for opt, sched in ((optimizer, schedule), (optimizer2, restored)):
+        opt.step()
+        sched.step_epoch()
+    assert optimizer2.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
+
+
+def test_none_schedule() -> None:
+    optimizer = _optimizer()
+    schedule = build_scheduler(SchedulerConfig(name="none"), optimizer, epochs=2, steps_per_epoch=3)
+    assert schedule.scheduler is None and schedule.state_dict() == {}
+    schedule.step_batch()
+    schedule.step_epoch()
+    schedule.load_state_dict({})
+    assert optimizer.param_groups[0]["lr"] == 0.001

@@ -1,0 +1,267 @@
+"""Turn the preset's model, loss, optimizer and scheduler sections into torch objects.
+
+Each choice is a row in a table (LOSSES, OPTIMIZERS, SCHEDULERS; models in models.CATALOG), so adding
+one is one function and one row, and tests/test_optim.py checks the tables against the schema's
+Literal choices so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config.schema import LossConfig, ModelConfig, OptimizerConfig, SchedulerConfig
+from ..models import CATALOG, resolve_factory
+
+Reduction = Literal["mean", "none"]
+
+# --------------------------------------------------------------------------------------------- models
+
+
+def _accepted_kwargs(factory: Callable[..., Any], candidates: dict[str, Any]) -> dict[str, Any]:
+    """The subset of candidates the factory's signature names (all of them if it takes **kwargs).
+
+    Lets one ModelConfig drive every built-in model: resnet18 simply never sees pool_every.
+    """
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no introspectable signature: pass nothing optional
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return dict(candidates)
+    names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {k: v for k, v in candidates.items() if k in names}
+
+
+def build_model(cfg: ModelConfig, num_classes: int, in_channels: int = 3) -> nn.Module:
+    """A built-in model from CATALOG, or cfg.target called as factory(num_classes=..., **cfg.params).
+
+    Raises ValueError (with the target in the message) when the target cannot be imported, does not
+    accept the given params, fails, or returns something that is not an nn.Module.
+    """
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if cfg.target:
+        return _build_target(cfg.target, num_classes, cfg.params)
+    factory = resolve_factory(CATALOG[cfg.name])
+    options = {
+        "width": cfg.width,
+        "channel_multipliers": tuple(cfg.channel_multipliers),
+        "pool_every": cfg.pool_every,
+        "residual": cfg.residual,
+        "reduction": cfg.reduction,
+        "in_channels": in_channels,
+    }
+    return factory(num_classes, **_accepted_kwargs(factory, options))
+
+
+def _build_target(target: str, num_classes: int, params: dict[str, Any]) -> nn.Module:
+    factory = resolve_factory(target)
+    if not callable(factory):
+        raise ValueError(f"model target {target!r} is a {type(factory).__name__}, not a callable factory")
+    kwargs = {"num_classes": num_classes, **params}
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"model target {target!r} does not accept {sorted(kwargs)}: {exc}") from exc
+    except ValueError:  # no introspectable signature: let the call decide
+        pass
+    try:
+        model = factory(**kwargs)
+    except Exception as exc:
+        raise ValueError(f"model target {target!r} failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model target {target!r} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+# --------------------------------------------------------------------------------------------- losses
+
+
+class _PerSampleLoss(nn.Module):
+    """A loss whose forward(logits, target) is per-sample [B] with reduction="none", else the batch mean.
+
+    The engine builds a "none" copy for validation, where per-image losses feed the predictions file.
+    """
+
+    def __init__(self, reduction: Reduction = "mean") -> None:
+        super().__init__()
+        if reduction not in ("mean", "none"):
+            raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+        self.reduction = reduction
+
+    def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        losses = self.per_sample(logits, target)
+        return losses if self.reduction == "none" else losses.mean()
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class CrossEntropyLoss(_PerSampleLoss):
+    """Plain cross-entropy on hard labels, computed in fp32 so bf16 logits lose no precision."""
+
+    def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), target, reduction="none")
+
+
+class LabelSmoothingCrossEntropy(_PerSampleLoss):
+    """The seed's LabelSmoothingCrossEntropyLoss: weight 1 − s on the target, s / (K − 1) on each other class.
+
+    Loss per sample = −Σ_k w_k · log_softmax(logits)_k. torch's label_smoothing=s differs: it spreads s
+    over all K classes (target gets 1 − s + s/K), so it is not used here.
+    """
+
+    def __init__(self, num_classes: int, smoothing: float = 0.1, reduction: Reduction = "mean") -> None:
+        super().__init__(reduction)
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        if num_classes < 2 and smoothing > 0:
+            raise ValueError("label smoothing needs at least 2 classes")
+        self.num_classes = num_classes
+        self.smoothing = smoothing
+
+    def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logp = F.log_softmax(logits.float(), dim=-1)
+        target_logp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        if self.smoothing == 0.0:
+            return -target_logp
+        other = self.smoothing / (self.num_classes - 1)
+        # Σ_k w_k logp_k with w = other everywhere except 1 − s at the target, without building w.
+        return -((1.0 - self.smoothing - other) * target_logp + other * logp.sum(dim=-1))
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, smoothing={self.smoothing}, {super().extra_repr()}"
+
+
+LOSSES: dict[str, Callable[[LossConfig, int, Reduction], nn.Module]] = {
+    "label_smoothing_ce": lambda cfg, k, red: LabelSmoothingCrossEntropy(k, cfg.smoothing, red),
+    "cross_entropy": lambda cfg, k, red: CrossEntropyLoss(red),
+}
+"""Loss name -> builder(cfg, num_classes, reduction)."""
+
+LOSS_NAMES: tuple[str, ...] = tuple(LOSSES)
+
+
+def build_loss(cfg: LossConfig, num_classes: int, *, reduction: Reduction = "mean") -> nn.Module:
+    """The configured loss; reduction="none" gives per-sample losses [B] (for validation)."""
+    return LOSSES[cfg.name](cfg, num_classes, reduction)
+
+
+# ----------------------------------------------------------------------------------------- optimisers
+
+Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
+
+OPTIMIZERS: dict[str, Callable[[OptimizerConfig, Params], torch.optim.Optimizer]] = {
+    "rmsprop": lambda cfg, params: torch.optim.RMSprop(
+        params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, weight_decay=cfg.weight_decay, momentum=cfg.momentum
+    ),
+    "sgd": lambda cfg, params: torch.optim.SGD(
+        params,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov and cfg.momentum > 0,  # torch rejects nesterov without momentum
+        weight_decay=cfg.weight_decay,
+    ),
+    "adamw": lambda cfg, params: torch.optim.AdamW(
+        params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay
+    ),
+}
+"""Optimiser name -> builder(cfg, params). Fields an optimiser does not use are ignored."""
+
+OPTIMIZER_NAMES: tuple[str, ...] = tuple(OPTIMIZERS)
+
+
+def build_optimizer(cfg: OptimizerConfig, params: Params) -> torch.optim.Optimizer:
+    """The configured optimiser over params (tensors or param-group dicts)."""
+    return OPTIMIZERS[cfg.name](cfg, params)
+
+
+# ----------------------------------------------------------------------------------------- schedulers
+
+
+@dataclass
+class Schedule:
+    """A learning-rate scheduler plus when to step it, so the loop need not know which one it has.
+
+    The loop calls step_batch() after every optimiser step and step_epoch() after each epoch's
+    validation; whichever does not apply is a no-op.
+    """
+
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    per_step: bool
+    total_steps: int | None = None
+    """Optimiser steps a per-step schedule is defined for; step_batch holds the last lr after that."""
+
+    def step_batch(self) -> None:
+        if self.scheduler is None or not self.per_step:
+            return
+        if self.total_steps is not None and self.scheduler.last_epoch >= self.total_steps - 1:
+            # The lr of the final step is the schedule's last value. OneCycleLR would move on to a
+            # bogus rising value after the final step (then raise): hold the last value instead.
+            return
+        self.scheduler.step()
+
+    def step_epoch(self) -> None:
+        if self.scheduler is not None and not self.per_step:
+            self.scheduler.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.scheduler is None else self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.scheduler is not None and state:
+            self.scheduler.load_state_dict(state)
+
+
+def _cosine(cfg: SchedulerConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> Schedule:
+    """Cosine annealing over t_max epochs (not the run's length, as in the seed), stepped per epoch."""
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.t_max, eta_min=cfg.eta_min)
+    return Schedule(scheduler, per_step=False)
+
+
+def _onecycle(cfg: SchedulerConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> Schedule:
+    """One cycle peaking at the optimiser's lr over every optimiser step of the run.
+
+    Momentum is not cycled: the preset's momentum / betas are used as written.
+    """
+    total = epochs * steps_per_epoch
+    if total < 2:
+        raise ValueError(f"onecycle needs at least 2 optimiser steps, got {epochs} epochs × {steps_per_epoch} steps")
+    max_lr = [group["lr"] for group in optimizer.param_groups]
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=total, pct_start=cfg.pct_start, cycle_momentum=False
+    )
+    return Schedule(scheduler, per_step=True, total_steps=total)
+
+
+def _constant(cfg: SchedulerConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> Schedule:
+    return Schedule(None, per_step=False)
+
+
+SCHEDULERS: dict[str, Callable[[SchedulerConfig, torch.optim.Optimizer, int, int], Schedule]] = {
+    "cosine": _cosine,
+    "onecycle": _onecycle,
+    "none": _constant,
+}
+"""Scheduler name -> builder(cfg, optimizer, epochs, steps_per_epoch)."""
+
+SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
+
+
+def build_scheduler(
+    cfg: SchedulerConfig, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int
+) -> Schedule:
+    """The configured schedule. steps_per_epoch counts optimiser steps (batches / accumulation, rounded up)."""
+    if epochs < 1 or steps_per_epoch < 1:
+        raise ValueError(f"epochs and steps_per_epoch must be >= 1, got {epochs} and {steps_per_epoch}")
+    return SCHEDULERS[cfg.name](cfg, optimizer, epochs, steps_per_epoch)
