@@ -1,0 +1,211 @@
+"""A scrolling grid of validation samples: each tile is the image in half blocks over its index,
+classes, confidence and loss.
+
+Only the visible lines are drawn (Line API), and each thumbnail is built once, so a class with
+thousands of errors scrolls as fast as one with three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..engine.events import Predictions
+from .confusion_matrix import CURSOR, DIM
+from .confusion_thumbnail import thumbnail_lines, thumbnail_size
+
+CAPTION_WIDTH = 26  # cells of text under a thumbnail, at least
+GAP = 2  # blank cells between tiles
+CAPTION_LINES = 2
+WRONG = Style(bold=True)
+
+
+class SampleGallery(ScrollView, can_focus=True):
+    """Tiles laid out left to right as many as fit, then down; arrow keys move a cursor tile."""
+
+    DEFAULT_CSS = """
+    SampleGallery {
+        height: 1fr;
+        width: 1fr;
+        scrollbar-size: 1 1;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(0, -1)", "Move", group=Binding.Group("Move", compact=True), id="gallery.up"),
+        Binding("down", "move(0, 1)", "Move", group=Binding.Group("Move", compact=True), id="gallery.down"),
+        Binding("left", "move(-1, 0)", "Move", group=Binding.Group("Move", compact=True), id="gallery.left"),
+        Binding("right", "move(1, 0)", "Move", group=Binding.Group("Move", compact=True), id="gallery.right"),
+    ]
+
+    @dataclass
+    class Highlighted(Message):
+        """The cursor moved to the tile at `position`, which shows validation sample `sample`."""
+
+        gallery: SampleGallery
+        position: int
+        sample: int
+
+        @property
+        def control(self) -> SampleGallery:
+            return self.gallery
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.samples: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.predictions: Predictions | None = None
+        self.names: tuple[str, ...] = ()
+        self.images: np.ndarray | None = None
+        self.cursor = 0
+        self.empty_text = "No samples."
+        self._thumbnails: dict[int, list[Strip]] = {}
+        self._thumb = (0, 0)  # cells wide, cells high
+        self._columns = 1
+
+    # ---- data ----------------------------------------------------------------------------------
+
+    def set_samples(
+        self,
+        samples: np.ndarray,
+        predictions: Predictions,
+        names: tuple[str, ...],
+        images: np.ndarray | None,
+        keep_cursor: bool = True,
+    ) -> None:
+        """Show these validation indices; the cursor stays on the same sample when it is still listed.
+
+        With `keep_cursor=False` the cursor goes back to the first tile.
+        """
+        current = self.current_sample if keep_cursor else None
+        if images is not self.images:
+            self._thumbnails.clear()
+        self.samples = np.asarray(samples, dtype=np.int64)
+        self.predictions = predictions
+        self.names = names
+        self.images = images
+        self._thumb = thumbnail_size(images.shape[1:]) if images is not None else (0, 0)
+        found = np.flatnonzero(self.samples == current) if current is not None else np.zeros(0)
+        if found.size:
+            self.cursor = int(found[0])
+        else:
+            self.cursor = min(self.cursor, max(len(self.samples) - 1, 0)) if keep_cursor else 0
+        self._relayout()
+
+    @property
+    def current_sample(self) -> int | None:
+        """The validation index under the cursor, None when the list is empty."""
+        if 0 <= self.cursor < len(self.samples):
+            return int(self.samples[self.cursor])
+        return None
+
+    @property
+    def tile_size(self) -> tuple[int, int]:
+        thumb_w, thumb_h = self._thumb
+        return max(thumb_w, CAPTION_WIDTH) + GAP, thumb_h + CAPTION_LINES + 1
+
+    @property
+    def columns(self) -> int:
+        return self._columns
+
+    def _relayout(self) -> None:
+        tile_w, tile_h = self.tile_size
+        self._columns = max(1, (self.size.width + GAP) // tile_w) if self.size.width else 1
+        rows = -(-len(self.samples) // self._columns) if len(self.samples) else 1
+        self.virtual_size = Size(self._columns * tile_w, rows * tile_h)
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._relayout()
+        self._scroll_to_cursor()
+
+    # ---- drawing -------------------------------------------------------------------------------
+
+    def _thumbnail(self, sample: int) -> list[Strip]:
+        strips = self._thumbnails.get(sample)
+        if strips is None:
+            assert self.images is not None
+            thumb_w, _ = self._thumb
+            strips = [Strip(line).adjust_cell_length(thumb_w) for line in thumbnail_lines(self.images[sample])]
+            if len(self._thumbnails) > 512:  # keep memory flat while scrolling through thousands
+                self._thumbnails.clear()
+            self._thumbnails[sample] = strips
+        return strips
+
+    def caption(self, position: int) -> tuple[str, str]:
+        """The two text lines under tile `position`: index and classes, then confidence and loss."""
+        assert self.predictions is not None
+        p = self.predictions
+        sample = int(self.samples[position])
+        true, pred = int(p.labels[sample]), int(p.predictions[sample])
+
+        def name(i: int) -> str:
+            return self.names[i] if 0 <= i < len(self.names) else str(i)
+
+        first = f"#{sample} {name(true)}→{name(pred)}"
+        second = f"conf {float(p.confidences[sample]):.3f} loss {float(p.losses[sample]):.3f}"
+        return first, second
+
+    def _tile_line(self, position: int, inner: int, tile_w: int) -> list[Segment]:
+        width = tile_w - GAP
+        _, thumb_h = self._thumb
+        segments: list[Segment]
+        if inner < thumb_h and self.images is not None:
+            segments = list(self._thumbnail(int(self.samples[position]))[inner])
+            segments.append(Segment(" " * (width - self._thumb[0])))
+        elif inner - thumb_h < CAPTION_LINES:
+            text = self.caption(position)[inner - thumb_h][:width]
+            style = CURSOR if position == self.cursor else (WRONG if inner == thumb_h else DIM)
+            segments = [Segment(f"{text:<{width}}", style)]
+        else:
+            segments = [Segment(" " * width)]
+        segments.append(Segment(" " * GAP))
+        return segments
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        base = self.rich_style
+        if not len(self.samples) or self.predictions is None:
+            text = self.empty_text if y == 0 else ""
+            return Strip([Segment(text, DIM)]).apply_style(base).crop_extend(0, width, base)
+        tile_w, tile_h = self.tile_size
+        tile_row, inner = divmod(y + scroll_y, tile_h)
+        segments: list[Segment] = []
+        for column in range(self._columns):
+            position = tile_row * self._columns + column
+            if position >= len(self.samples):
+                break
+            segments.extend(self._tile_line(position, inner, tile_w))
+        return Strip(segments).apply_style(base).crop_extend(scroll_x, scroll_x + width, base)
+
+    # ---- cursor --------------------------------------------------------------------------------
+
+    def _scroll_to_cursor(self) -> None:
+        if not len(self.samples):
+            return
+        tile_w, tile_h = self.tile_size
+        row, column = divmod(self.cursor, self._columns)
+        self.scroll_to_region(Region(column * tile_w, row * tile_h, tile_w, tile_h), animate=False, immediate=True)
+
+    def move_to(self, position: int) -> None:
+        if not len(self.samples):
+            return
+        position = max(0, min(len(self.samples) - 1, position))
+        if position == self.cursor:
+            return
+        self.cursor = position
+        self.refresh()
+        self._scroll_to_cursor()
+        self.post_message(self.Highlighted(self, position, int(self.samples[position])))
+
+    def action_move(self, columns: int, rows: int) -> None:
+        self.move_to(self.cursor + columns + rows * self._columns)

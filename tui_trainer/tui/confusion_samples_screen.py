@@ -1,0 +1,119 @@
+"""The drill-down under the confusion matrix: the validation images of one cell, or of one class's errors."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ..runs.report import SORT_KEYS, SortKey
+from .confusion_gallery import SampleGallery
+from .confusion_source import HistorySource, SampleQuery, ValidationImages, current_epoch
+
+POLL_SECONDS = 0.5
+
+
+class ConfusionSamplesScreen(Screen):
+    """Lists the samples of a `SampleQuery`, most confidently wrong first; follows new epochs like the matrix."""
+
+    DEFAULT_CSS = """
+    ConfusionSamplesScreen #samples-title {
+        height: auto;
+        padding: 0 1;
+        background: $boost;
+    }
+    ConfusionSamplesScreen #samples-problem {
+        height: auto;
+        padding: 0 1;
+        color: $warning;
+    }
+    ConfusionSamplesScreen #samples-problem.-hidden {
+        display: none;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Matrix", id="samples.back"),
+        Binding("s", "toggle_sort", "Sort conf/loss", id="samples.sort"),
+    ]
+
+    def __init__(
+        self,
+        history: HistorySource,
+        query: SampleQuery,
+        sort: SortKey = "confidence",
+        images: ValidationImages | None = None,
+    ) -> None:
+        super().__init__()
+        self.history = history
+        self.sample_query = query
+        self.sort: SortKey = sort
+        self.images = images if images is not None else ValidationImages()
+        self._seen_version: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="samples-title")
+        yield Static(id="samples-problem", classes="-hidden")
+        yield SampleGallery(id="samples-gallery")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.query_one(SampleGallery).focus()
+        self.set_interval(POLL_SECONDS, self._poll)
+
+    @property
+    def gallery(self) -> SampleGallery:
+        return self.query_one(SampleGallery)
+
+    def _poll(self) -> None:
+        if self.history.version != self._seen_version:
+            self.reload()
+
+    def reload(self, keep_cursor: bool = True) -> None:
+        """Recompute the listed samples from the history's latest predictions."""
+        history = self.history
+        self._seen_version = history.version
+        predictions = history.predictions
+        title = self.query_one("#samples-title", Static)
+        problem = self.query_one("#samples-problem", Static)
+        gallery = self.gallery
+        names = tuple(history.classes) or (predictions.classes if predictions is not None else ())
+        if predictions is None:
+            title.update("No per-sample predictions yet: they arrive with the first finished epoch.")
+            problem.add_class("-hidden")
+            return
+        samples = self.sample_query.indices(predictions, self.sort)
+        images = self.images.get(history.run_dir, len(predictions.labels))
+        gallery.empty_text = "No samples here in this epoch."
+        gallery.set_samples(samples, predictions, names, images, keep_cursor=keep_cursor)
+        epoch = current_epoch(history)
+        epoch_text = f" · epoch {epoch}" if epoch is not None else ""
+        count = len(samples)
+        title.update(
+            Text.assemble(
+                (self.sample_query.describe(names), "bold"),
+                f" · {count} image{'s' if count != 1 else ''}{epoch_text}\n",
+                (f"sorted by {self._sort_text()}, largest first", "dim"),
+            )
+        )
+        problem.update(self.images.problem)
+        problem.set_class(not self.images.problem, "-hidden")
+
+    def _sort_text(self) -> str:
+        if self.sort == "loss":
+            return "loss"
+        query = self.sample_query
+        return "confidence" if query.true is not None and query.true == query.pred else "confidence in the wrong class"
+
+    def action_toggle_sort(self) -> None:
+        self.sort = SORT_KEYS[(SORT_KEYS.index(self.sort) + 1) % len(SORT_KEYS)]
+        self.reload(keep_cursor=False)
+        self.gallery.scroll_home(animate=False, immediate=True)
+
+    def action_back(self) -> None:
+        self.dismiss()

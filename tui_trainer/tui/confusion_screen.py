@@ -1,0 +1,271 @@
+"""The confusion screen: where the model goes wrong on the validation set, class by class, and the images behind it.
+
+Matrix with per-class precision / recall / F1 / support, the most confused pairs, and per-class
+accuracy across epochs. Enter on a cell, a header or a pair opens `ConfusionSamplesScreen`. The
+screen polls `history.version` and redraws when a new epoch arrives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ..runs.report import ClassReport, class_report, confused_pairs, row_shares
+from .confusion_chart import ClassAccuracyChart, ClassTrendLegend
+from .confusion_matrix import ConfusionMatrix
+from .confusion_samples_screen import ConfusionSamplesScreen
+from .confusion_source import (
+    HistorySource,
+    RunSnapshot,
+    SampleQuery,
+    ValidationImages,
+    Which,
+    current_confusion,
+    current_epoch,
+    epoch_numbers,
+    load_run_snapshot,
+    per_class_history,
+)
+
+POLL_SECONDS = 0.5
+TOP_PAIRS = 10
+
+
+class ConfusionScreen(Screen):
+    """Confusion matrix of the latest (or a run folder's last / best) validation, following new epochs."""
+
+    DEFAULT_CSS = """
+    ConfusionScreen #confusion-body {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+    }
+    ConfusionScreen #confusion-summary {
+        height: auto;
+        padding: 0 1;
+        background: $boost;
+    }
+    ConfusionScreen #confusion-cursor {
+        height: auto;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    ConfusionScreen #confusion-lower {
+        height: auto;
+    }
+    ConfusionScreen #confusion-pairs-box {
+        width: 1fr;
+        height: auto;
+        min-width: 28;
+    }
+    ConfusionScreen .confusion-heading {
+        padding: 0 1;
+        text-style: bold;
+    }
+    ConfusionScreen #confusion-pairs {
+        height: auto;
+        max-height: 12;
+        border: none;
+        padding: 0 1;
+    }
+    ConfusionScreen ConfusionMatrix {
+        padding: 0 1;
+    }
+    ConfusionScreen.-empty ConfusionMatrix, ConfusionScreen.-empty #confusion-lower {
+        display: none;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="confusion.back"),
+        Binding("p", "toggle_percent", "Counts/%", id="confusion.percent"),
+    ]
+
+    def __init__(self, history: HistorySource, *, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self.history = history
+        self.source: HistorySource = history  # what is shown: the history, or its run folder's files
+        self._disk: tuple[tuple, RunSnapshot] | None = None
+        self.images = ValidationImages()
+        self.show_percent = False
+        self.report: ClassReport | None = None
+        self._seen_version: int | None = None
+
+    @classmethod
+    def from_run_dir(cls, path: str | Path, which: Which = "last") -> ConfusionScreen:
+        """The screen for a run folder's `predictions-<which>.npz`, `metrics.jsonl` and `val_images.npy`.
+
+        Raises FileNotFoundError when the run has no finished epoch yet.
+        """
+        return cls(load_run_snapshot(path, which))
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="confusion-body"):
+            yield Static(id="confusion-summary")
+            yield ConfusionMatrix(id="confusion-matrix")
+            yield Static(id="confusion-cursor")
+            with Horizontal(id="confusion-lower"):
+                with Vertical(id="confusion-pairs-box"):
+                    yield Static("Most confused (true → predicted)", classes="confusion-heading")
+                    yield OptionList(id="confusion-pairs")
+                yield ClassTrendLegend(id="confusion-legend")
+            yield ClassAccuracyChart(id="confusion-chart")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.matrix.focus()
+        self.set_interval(POLL_SECONDS, self._poll)
+
+    @property
+    def matrix(self) -> ConfusionMatrix:
+        return self.query_one(ConfusionMatrix)
+
+    # ---- data ----------------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        if self.history.version != self._seen_version:
+            self.reload()
+
+    def _pick_source(self) -> HistorySource:
+        """The history itself once it holds an epoch's results; before that, its run folder's
+        `predictions-last.npz` if there is one (a history read from a finished run's metrics only)."""
+        history = self.history
+        if history.predictions is not None or history.confusion is not None or history.run_dir is None:
+            return history
+        path = Path(history.run_dir) / "predictions-last.npz"
+        try:
+            stat = path.stat()
+        except OSError:
+            return history
+        key = (stat.st_mtime_ns, stat.st_size)
+        if self._disk is None or self._disk[0] != key:
+            try:
+                self._disk = (key, load_run_snapshot(history.run_dir, "last"))
+            except (OSError, ValueError, KeyError):
+                return history
+        return self._disk[1]
+
+    def reload(self) -> None:
+        """Redraw everything from the history (called on mount and whenever its version changes)."""
+        self._seen_version = self.history.version
+        history = self.source = self._pick_source()
+        confusion = current_confusion(history)
+        names = self._names(confusion)
+        per_class = per_class_history(history)
+        self.query_one(ClassTrendLegend).show(per_class, names)
+        self.query_one(ClassAccuracyChart).show(epoch_numbers(history), per_class)
+        summary = self.query_one("#confusion-summary", Static)
+        if confusion is None or not confusion.size:
+            self.add_class("-empty")
+            self.report = None
+            summary.update("No finished epoch yet: the matrix appears when the first validation ends.")
+            self.query_one("#confusion-cursor", Static).update("")
+            return
+        if self.has_class("-empty"):
+            self.remove_class("-empty")
+            self.call_after_refresh(self.matrix.focus)
+        self.report = class_report(confusion)
+        self.matrix.set_data(confusion, names)
+        summary.update(self._summary(self.report))
+        self._show_pairs(confusion, names)
+        self._describe_cursor()
+
+    def _names(self, confusion: np.ndarray | None) -> tuple[str, ...]:
+        names = tuple(self.source.classes)
+        if not names and self.source.predictions is not None:
+            names = tuple(self.source.predictions.classes)
+        k = confusion.shape[0] if confusion is not None else len(names)
+        return tuple(names[i] if i < len(names) else str(i) for i in range(k))
+
+    def _summary(self, report: ClassReport) -> Text:
+        epoch = current_epoch(self.source)
+        label = getattr(self.source, "label", "")
+        text = Text()
+        text.append("Confusion", style="bold")
+        if epoch is not None:
+            text.append(f" · epoch {epoch}" + (f" ({label})" if label else ""))
+        text.append(f" · val accuracy {report.accuracy * 100:.2f}% ({report.correct} of {report.total})")
+        text.append(f" · macro F1 {report.macro_f1 * 100:.1f}")
+        text.append("\nrows: true class · columns: predicted · colour: share of the row", style="dim")
+        return text
+
+    def _show_pairs(self, confusion: np.ndarray, names: tuple[str, ...]) -> None:
+        pairs = self.query_one("#confusion-pairs", OptionList)
+        highlighted = pairs.highlighted
+        pairs.clear_options()
+        found = confused_pairs(confusion, top=TOP_PAIRS)
+        if not found:
+            pairs.add_option(Option("no confusions: every sample is right", disabled=True))
+            return
+        shares = row_shares(confusion)
+        width = max(len(f"{names[t][:10]} → {names[p][:10]}") for t, p, _ in found)
+        for true, pred, count in found:
+            label = f"{names[true][:10]} → {names[pred][:10]}"
+            pairs.add_option(
+                Option(f"{label:<{width}} {count:>5} {shares[true, pred] * 100:4.1f}%", id=f"{true},{pred}")
+            )
+        if highlighted is not None and pairs.option_count:
+            pairs.highlighted = min(highlighted, pairs.option_count - 1)
+
+    def _describe_cursor(self) -> None:
+        matrix = self.matrix
+        report = self.report
+        info = self.query_one("#confusion-cursor", Static)
+        if report is None or not matrix.num_classes:
+            info.update("")
+            return
+        row, column = matrix.cursor
+        names = matrix.names
+        if row >= 0 and column >= 0:
+            count = int(matrix.confusion[row, column])
+            share = float(matrix.shares[row, column]) * 100
+            what = "correct" if row == column else "confused"
+            text = f"{names[row]} → {names[column]}: {count} ({share:.1f}% of {names[row]}, {what})"
+        elif row >= 0:
+            errors = int(report.support[row] - matrix.confusion[row, row])
+            recall = report.recall[row] * 100
+            text = f"{names[row]}: {errors} of {int(report.support[row])} predicted wrongly (recall {recall:.1f}%)"
+        else:
+            errors = int(report.predicted[column] - matrix.confusion[column, column])
+            precision = report.precision[column] * 100
+            predicted = int(report.predicted[column])
+            text = f"predicted {names[column]}: {errors} of {predicted} wrong (precision {precision:.1f}%)"
+        info.update(Text(text + " · Enter: images"))
+
+    # ---- events and actions --------------------------------------------------------------------
+
+    def on_confusion_matrix_cursor_moved(self, _: ConfusionMatrix.CursorMoved) -> None:
+        self._describe_cursor()
+
+    def on_confusion_matrix_selected(self, event: ConfusionMatrix.Selected) -> None:
+        event.stop()
+        self.open_samples(SampleQuery(event.true, event.pred))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            true, pred = (int(part) for part in event.option.id.split(","))
+            self.open_samples(SampleQuery(true, pred))
+
+    def open_samples(self, query: SampleQuery) -> None:
+        """Show the validation images of a cell or a class's errors."""
+        if self.source.predictions is None:
+            self.notify("This epoch has no per-sample predictions to list.", severity="warning")
+            return
+        self.app.push_screen(ConfusionSamplesScreen(self.source, query, images=self.images))
+
+    def action_toggle_percent(self) -> None:
+        self.show_percent = not self.show_percent
+        self.matrix.set_percent(self.show_percent)
+
+    def action_back(self) -> None:
+        self.dismiss()

@@ -1,0 +1,233 @@
+"""What the confusion screens read: a run history (live or loaded from a run folder) and its thumbnails.
+
+The live console hands the screen its `RunHistory`; `load_run_snapshot` builds an object with the
+same attributes from the files of a run folder, so the screens never care where the data came from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from ..engine.events import Predictions
+from ..runs.report import SortKey, cell_samples, class_errors, confusion_from_predictions
+
+Which = Literal["last", "best"]
+
+
+class HistorySource(Protocol):
+    """The attributes of `tui_trainer.tui.run_history.RunHistory` the confusion screens read.
+
+    The per-class accuracy of every epoch is read by `per_class_history` from `per_class_acc` or
+    `per_class_accuracy` (one list per epoch, class order), else from the `epochs` records.
+    """
+
+    classes: tuple[str, ...]
+    epochs: list[dict]  # metrics.jsonl records, oldest first
+    predictions: Predictions | None  # of the latest finished epoch
+    confusion: np.ndarray | None  # int64 [K, K] of the latest finished epoch
+    run_dir: Path | None
+    version: int  # bumped on every change
+
+
+@dataclass
+class RunSnapshot:
+    """A `HistorySource` read once from a run folder; it never changes (`version` stays 0)."""
+
+    classes: tuple[str, ...]
+    epochs: list[dict]
+    predictions: Predictions | None
+    confusion: np.ndarray | None
+    per_class_acc: list[list[float]]
+    run_dir: Path | None
+    version: int = 0
+    predictions_epoch: int | None = None  # the epoch of `predictions` (the best one may be older)
+    label: str = ""  # "last" or "best"
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl; a truncated or unreadable line (a run killed mid-write) is skipped."""
+    records: list[dict[str, Any]] = []
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return records
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def load_run_snapshot(run_dir: str | Path, which: Which = "last") -> RunSnapshot:
+    """Read `predictions-<which>.npz` and `metrics.jsonl` of a run folder into a `RunSnapshot`.
+
+    Raises FileNotFoundError when the run has no predictions file yet (no finished epoch) and
+    ValueError when the file's arrays do not fit together.
+    """
+    if which not in ("last", "best"):
+        raise ValueError(f"which is 'last' or 'best', got {which!r}")
+    run_dir = Path(run_dir)
+    npz_path = run_dir / f"predictions-{which}.npz"
+    if not npz_path.is_file():
+        raise FileNotFoundError(f"{npz_path} does not exist: the run has no finished epoch yet")
+    with np.load(npz_path, allow_pickle=False) as data:
+        labels = np.asarray(data["labels"], dtype=np.int64)
+        predictions = np.asarray(data["predictions"], dtype=np.int64)
+        confidences = np.asarray(data["confidences"], dtype=np.float32)
+        losses = np.asarray(data["losses"], dtype=np.float32)
+        classes = tuple(str(name) for name in np.asarray(data["classes"]).tolist())
+        confusion = np.asarray(data["confusion"], dtype=np.int64) if "confusion" in data else None
+        epoch = int(data["epoch"]) if "epoch" in data else None
+    n = labels.shape[0]
+    if not (predictions.shape == confidences.shape == losses.shape == (n,)):
+        raise ValueError(f"{npz_path}: labels, predictions, confidences and losses differ in length")
+    k = len(classes)
+    if confusion is None:
+        confusion = confusion_from_predictions(labels, predictions, k)
+    if confusion.shape != (k, k):
+        raise ValueError(f"{npz_path}: confusion is {confusion.shape}, expected {(k, k)} for {k} classes")
+    epochs = read_metrics(run_dir / "metrics.jsonl")
+    per_class = [list(map(float, r["per_class_acc"])) for r in epochs if isinstance(r.get("per_class_acc"), list)]
+    return RunSnapshot(
+        classes=classes,
+        epochs=epochs,
+        predictions=Predictions(labels, predictions, confidences, losses, classes),
+        confusion=confusion,
+        per_class_acc=per_class,
+        run_dir=run_dir,
+        predictions_epoch=epoch,
+        label=which,
+    )
+
+
+def per_class_history(history: HistorySource) -> list[list[float]]:
+    """Per epoch, each class's validation accuracy, from whichever attribute the history has."""
+    for attribute in ("per_class_acc", "per_class_accuracy"):
+        value = getattr(history, attribute, None)
+        if value:
+            return [list(map(float, row)) for row in value]
+    return [list(map(float, r["per_class_acc"])) for r in history.epochs if isinstance(r.get("per_class_acc"), list)]
+
+
+def epoch_numbers(history: HistorySource) -> list[int]:
+    """The epoch number of every metrics record (1-based; position + 1 where a record lacks it)."""
+    return [int(r.get("epoch", i + 1)) for i, r in enumerate(history.epochs)]
+
+
+def current_confusion(history: HistorySource) -> np.ndarray | None:
+    """The history's confusion matrix, or one counted from its predictions when only those exist."""
+    if history.confusion is not None:
+        return np.asarray(history.confusion, dtype=np.int64)
+    predictions = history.predictions
+    if predictions is None:
+        return None
+    return confusion_from_predictions(predictions.labels, predictions.predictions, len(history.classes))
+
+
+def current_epoch(history: HistorySource) -> int | None:
+    """The epoch the matrix and predictions belong to (a snapshot of the best epoch says so itself)."""
+    epoch = getattr(history, "predictions_epoch", None)
+    if epoch is not None:
+        return int(epoch)
+    if history.epochs:
+        value = history.epochs[-1].get("epoch")
+        return int(value) if value is not None else len(history.epochs)
+    return None
+
+
+def epoch_record(history: HistorySource, epoch: int | None) -> dict | None:
+    """The metrics.jsonl record of `epoch`, if the history has it."""
+    for record in reversed(history.epochs):
+        if record.get("epoch") == epoch:
+            return record
+    return None
+
+
+@dataclass(frozen=True)
+class SampleQuery:
+    """Which validation samples a drill-down lists: one matrix cell, or a row's / column's errors.
+
+    `true` and `pred` both set: the cell (true, pred). Only `true`: every sample of that class
+    predicted wrongly. Only `pred`: every sample wrongly predicted as that class.
+    """
+
+    true: int | None
+    pred: int | None
+
+    def __post_init__(self) -> None:
+        if self.true is None and self.pred is None:
+            raise ValueError("a sample query names a true class, a predicted class, or both")
+
+    def indices(self, predictions: Predictions, sort: SortKey) -> np.ndarray:
+        p = predictions
+        if self.true is not None and self.pred is not None:
+            return cell_samples(p.labels, p.predictions, p.confidences, p.losses, self.true, self.pred, sort=sort)
+        return class_errors(
+            p.labels, p.predictions, p.confidences, p.losses, true=self.true, predicted=self.pred, sort=sort
+        )
+
+    def describe(self, classes: tuple[str, ...]) -> str:
+        def name(i: int) -> str:
+            return classes[i] if 0 <= i < len(classes) else f"class {i}"
+
+        if self.true is not None and self.pred is not None:
+            return f"true {name(self.true)} → predicted {name(self.pred)}"
+        if self.true is not None:
+            return f"every {name(self.true)} predicted as something else"
+        return f"everything wrongly predicted as {name(self.pred)}"  # type: ignore[arg-type]
+
+
+@dataclass
+class ValidationImages:
+    """The run folder's `val_images.npy`, memory-mapped once and reloaded when the file changes.
+
+    `get` returns an N×H×W×C uint8 array (C is 1 or 3) whose N matches the predictions, or None
+    with `problem` saying why there are no thumbnails.
+    """
+
+    problem: str = ""
+    _key: tuple | None = field(default=None, repr=False)
+    _array: np.ndarray | None = field(default=None, repr=False)
+
+    def get(self, run_dir: Path | None, expected: int) -> np.ndarray | None:
+        if run_dir is None:
+            self.problem = "no run folder, so no thumbnails"
+            return None
+        path = Path(run_dir) / "val_images.npy"
+        try:
+            stat = path.stat()
+        except OSError:
+            self.problem = f"no thumbnails: {path.name} is not in the run folder"
+            return None
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if key != self._key:
+            self._key, self._array = key, None
+            try:
+                array = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as error:
+                self.problem = f"no thumbnails: {path.name} cannot be read ({error})"
+                return None
+            if array.ndim == 3:  # N×H×W grey images
+                array = array[..., None]
+            if array.ndim != 4 or array.shape[-1] not in (1, 3, 4) or array.dtype != np.uint8:
+                self.problem = f"no thumbnails: {path.name} is {array.dtype} {array.shape}, not uint8 N×H×W×C"
+                return None
+            self._array = array
+        if self._array is None:
+            return None
+        if self._array.shape[0] != expected:
+            self.problem = f"no thumbnails: {path.name} holds {self._array.shape[0]} images, the predictions {expected}"
+            return None
+        self.problem = ""
+        return self._array
