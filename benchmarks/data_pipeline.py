@@ -1,0 +1,166 @@
+"""Throughput of the training-data pipeline against the seed's per-image torchvision pipeline.
+
+    python benchmarks/data_pipeline.py --root ../shared/data/cifar10-jpeg [--seconds 10]
+
+Both run on this machine in one go, with the seed recipe's augmentation (crop scale 0.8-1.0,
+rotation 15, flip 0.5, mean/std 0.5) at 32x32 in batches of 64:
+
+* project: images decoded once into a uint8 tensor (the one-off decode and the cached reload are
+  timed separately, in subprocesses that also report their peak RSS), then `TrainBatches` +
+  `BatchAugment` on the CPU;
+* reference: torchvision ImageFolder + RandomResizedCrop + RandomRotation + RandomHorizontalFlip +
+  ToTensor + Normalize, DataLoader(batch_size=64, shuffle=True, num_workers=os.cpu_count()).
+
+The last line is JSON: {"project_img_s", "reference_img_s", "ratio", ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LOAD_SNIPPET = """
+import json, resource, sys, time
+import torch  # noqa: F401
+from tui_trainer.config.schema import DataConfig
+from tui_trainer.data import load_data
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+data = load_data(DataConfig(dataset="imagefolder", root=sys.argv[1]))
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_kib": peak, "after_imports_kib": base,
+                  "train": len(data.train), "val": len(data.val)}))
+"""
+
+
+def measure_load(root: str, cache: str) -> dict:
+    """load_data in a fresh interpreter (so its peak RSS is its own), with the cache in `cache`."""
+    env = dict(os.environ, TUI_TRAINER_CACHE=cache)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_SNIPPET, root], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"loading {root} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def project_rate(root: str, cache: str, seconds: float, batch_size: int) -> float:
+    """Images per second of TrainBatches + BatchAugment over the cached train split."""
+    import torch
+
+    from tui_trainer.config.schema import AugmentConfig, DataConfig
+    from tui_trainer.data import BatchAugment, TrainBatches, load_data
+
+    os.environ["TUI_TRAINER_CACHE"] = cache
+    data = load_data(DataConfig(dataset="imagefolder", root=root)).train
+    augment = BatchAugment(
+        AugmentConfig(crop=True, crop_scale=(0.8, 1.0), rotation=15.0, hflip=0.5, mean=(0.5,) * 3, std=(0.5,) * 3),
+        image_size=32,
+    )
+    batches = TrainBatches(data, batch_size, augment, drop_last=False, seed=0)
+    warm_up = batches.epoch(0)
+    for _ in range(20):
+        next(warm_up)
+    images_done = 0
+    epoch = 1
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for images, _labels in batches.epoch(epoch):
+            images_done += images.shape[0]
+            if time.perf_counter() - start >= seconds:
+                break
+        epoch += 1
+    elapsed = time.perf_counter() - start
+    if images.dtype != torch.float32:
+        raise SystemExit(f"expected float32 batches, got {images.dtype}")
+    return images_done / elapsed
+
+
+def reference_rate(root: str, seconds: float, batch_size: int, workers: int) -> float:
+    """Images per second of the seed's per-image torchvision pipeline with a DataLoader."""
+    import torch
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose(
+        [
+            transforms.RandomResizedCrop(32, scale=(0.8, 1.0)),
+            transforms.RandomRotation(15),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        ]
+    )
+    dataset = datasets.ImageFolder(str(Path(root) / "train"), transform=transform)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers)
+    iterator = iter(loader)
+    for _ in range(3):  # worker start-up and first batches are not counted
+        next(iterator)
+    images_done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        try:
+            images, _labels = next(iterator)
+        except StopIteration:
+            iterator = iter(loader)
+            continue
+        images_done += images.shape[0]
+    elapsed = time.perf_counter() - start
+    del iterator
+    return images_done / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", required=True, help="image folder with train/<class>/*")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per pipeline")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="reference DataLoader workers")
+    args = parser.parse_args(argv)
+    root = str(Path(args.root).expanduser().absolute())
+
+    import torch
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, root {root}")
+    with tempfile.TemporaryDirectory(prefix="tui-trainer-bench-cache-") as cache:
+        cold = measure_load(root, cache)
+        warm = measure_load(root, cache)
+        mib = 1024.0  # ru_maxrss is in KiB on Linux
+        print(
+            f"load, first start (decode {cold['train']} train + {cold['val']} val images, write cache): "
+            f"{cold['seconds']:.2f} s, peak RSS {cold['peak_kib'] / mib:.0f} MiB "
+            f"({cold['after_imports_kib'] / mib:.0f} MiB after importing torch)"
+        )
+        print(
+            f"load, later starts (from the cache): {warm['seconds']:.2f} s, peak RSS {warm['peak_kib'] / mib:.0f} MiB"
+        )
+        project = project_rate(root, cache, args.seconds, args.batch_size)
+    print(f"project pipeline   (TrainBatches + BatchAugment, CPU): {project:10.0f} images/s")
+    reference = reference_rate(root, args.seconds, args.batch_size, args.workers)
+    print(f"reference pipeline (torchvision, {args.workers} workers):      {reference:10.0f} images/s")
+    ratio = project / reference
+    print(f"ratio: {ratio:.1f}x")
+    print(
+        json.dumps(
+            {
+                "project_img_s": round(project, 1),
+                "reference_img_s": round(reference, 1),
+                "ratio": round(ratio, 2),
+                "decode_seconds": round(cold["seconds"], 2),
+                "cached_load_seconds": round(warm["seconds"], 2),
+                "load_peak_rss_mib": round(cold["peak_kib"] / mib, 1),
+                "cached_load_peak_rss_mib": round(warm["peak_kib"] / mib, 1),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Per-sample augmentation of whole batches on the training device.
+
+torchvision's v2 transforms draw one set of random parameters per call, i.e. per batch; here every
+image gets its own crop, angle, flip, shift and cutout. Crop, rotation, flip and shift are folded into
+one sampling grid per image, so the batch is resampled by a single `grid_sample`; parts that are
+switched off are skipped entirely.
+
+Order and sampling follow the per-image torchvision pipeline (translate as pad-and-crop first, then
+RandomResizedCrop, RandomRotation with fill 0, RandomHorizontalFlip, ToTensor, Normalize, cutout).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from ..config.schema import AugmentConfig
+
+CROP_TRIES = 10
+"""Candidate crops per image, as in torchvision's RandomResizedCrop, before the central fallback."""
+
+
+def _affine_constants(mean: Sequence[float], std: Sequence[float], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """(scale, shift) with x * scale + shift == (x / 255 - mean) / std, shaped [C, 1, 1]."""
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(-1, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(-1, 1, 1)
+    return 1.0 / (255.0 * std_t), -mean_t / std_t
+
+
+def normalize(images_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> float32 ((x / 255) - mean) / std, on the same device."""
+    scale, shift = _affine_constants(mean, std, images_uint8.device)
+    return torch.addcmul(shift, images_uint8.float(), scale)
+
+
+def _rand(generator: torch.Generator, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Uniform [0, 1) floats drawn with `generator` (on its own device), then moved to `device`."""
+    return torch.rand(shape, generator=generator, device=generator.device).to(device)
+
+
+def _affine_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
+    """F.affine_grid(theta, [B, C, size, size], align_corners=False) without its batched matmul,
+    which is slow on CPU for a contraction of length 3: each coordinate is an outer sum of a
+    per-column and a per-row term."""
+    b = theta.shape[0]
+    base = (torch.arange(size, device=theta.device, dtype=theta.dtype) * 2 + 1) / size - 1  # pixel centres
+    grid = torch.empty(b, size, size, 2, device=theta.device, dtype=theta.dtype)
+    for k in range(2):
+        along_x = theta[:, k, 0:1] * base + theta[:, k, 2:3]
+        along_y = theta[:, k, 1:2] * base
+        torch.add(along_x.unsqueeze(1), along_y.unsqueeze(2), out=grid[..., k])
+    return grid
+
+
+class BatchAugment:
+    """Turns a uint8 batch into normalised float32 training images, each randomised on its own."""
+
+    def __init__(self, cfg: AugmentConfig, image_size: int, *, pad_mode: Literal["zeros", "reflect"] = "zeros") -> None:
+        """`pad_mode`: what `translate` shifts in from beyond the edge (zeros, or a mirror image)."""
+        self.size = image_size
+        self.crop = cfg.crop
+        self.scale = (float(cfg.crop_scale[0]), float(cfg.crop_scale[1]))
+        self.ratio = (float(cfg.crop_ratio[0]), float(cfg.crop_ratio[1]))
+        self.log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        self.degrees = float(cfg.rotation)
+        self.hflip = float(cfg.hflip)
+        self.translate = int(cfg.translate)
+        self.cutout = int(cfg.cutout)
+        self.mean = tuple(cfg.mean)
+        self.std = tuple(cfg.std)
+        if pad_mode not in ("zeros", "reflect"):
+            raise ValueError(f"pad_mode must be 'zeros' or 'reflect', not {pad_mode!r}")
+        self.pad_mode = pad_mode
+        self._constants: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchAugment(size={self.size}, crop={self.crop and self.scale}, ratio={self.ratio}, "
+            f"rotation={self.degrees}, hflip={self.hflip}, translate={self.translate}, cutout={self.cutout})"
+        )
+
+    def __call__(self, images_uint8: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """uint8 [B, C, H, W] -> float32 [B, C, size, size], normalised, on the input's device."""
+        device = images_uint8.device
+        if device not in self._constants:
+            self._constants[device] = _affine_constants(self.mean, self.std, device)
+        scale, shift = self._constants[device]
+        b, _, h, w = images_uint8.shape
+        x = images_uint8.float()
+        if self.crop or self.degrees > 0 or self.translate > 0 or (h, w) != (self.size, self.size):
+            x = self._warp(x, generator)
+        elif self.hflip > 0:
+            flip = _rand(generator, (b,), device) < self.hflip
+            x = torch.where(flip.view(b, 1, 1, 1), x.flip(-1), x)
+        x = torch.addcmul(shift, x, scale)  # (x / 255 - mean) / std in one pass
+        if self.cutout > 0:
+            x = self._cutout(x, generator)
+        return x
+
+    def crop_boxes(self, b: int, h: int, w: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        """Per-image crops (top, left, height, width) in pixels, int64 [b, 4], drawn like
+        RandomResizedCrop.get_params: area uniform in scale, log-uniform aspect ratio, the first of
+        CROP_TRIES candidates that fits, else a central crop at the nearest allowed ratio."""
+        area = _rand(generator, (b, CROP_TRIES), device) * (self.scale[1] - self.scale[0]) + self.scale[0]
+        area = area * (h * w)
+        log_r = _rand(generator, (b, CROP_TRIES), device) * (self.log_ratio[1] - self.log_ratio[0]) + self.log_ratio[0]
+        aspect = torch.exp(log_r)
+        cw = torch.round(torch.sqrt(area * aspect))
+        ch = torch.round(torch.sqrt(area / aspect))
+        fits = (cw > 0) & (cw <= w) & (ch > 0) & (ch <= h)
+        first = fits.to(torch.uint8).argmax(dim=1, keepdim=True)  # index of the first candidate that fits
+        cw = cw.gather(1, first).squeeze(1)
+        ch = ch.gather(1, first).squeeze(1)
+        found = fits.any(dim=1)
+        # torchvision's fallback: the whole image, cut to the nearest allowed aspect ratio, centred.
+        in_ratio = w / h
+        if in_ratio < self.ratio[0]:
+            fw, fh = w, round(w / self.ratio[0])
+        elif in_ratio > self.ratio[1]:
+            fw, fh = round(h * self.ratio[1]), h
+        else:
+            fw, fh = w, h
+        cw = torch.where(found, cw, torch.full_like(cw, fw))
+        ch = torch.where(found, ch, torch.full_like(ch, fh))
+        offsets = _rand(generator, (b, 2), device)
+        top = torch.where(found, torch.floor(offsets[:, 0] * (h - ch + 1)), torch.floor((h - ch) / 2))
+        left = torch.where(found, torch.floor(offsets[:, 1] * (w - cw + 1)), torch.floor((w - cw) / 2))
+        return torch.stack([top, left, ch, cw], dim=1).long()
+
+    def _warp(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Resample every image through its own shift -> crop -> rotation -> flip in one pass.
+
+        The grid maps each output pixel back to the input, so the transforms are inverted in reverse
+        order: un-flip, un-rotate (in the square crop frame), place in the crop box, add the shift.
+        All four are affine, so they compose into one 2x3 matrix per image. Coordinates are
+        normalised with align_corners=False, like torchvision's resize and rotate.
+        """
+        b, _, h, w = x.shape
+        device = x.device
+        s = self.size
+        # Rows of the per-image matrix that maps output coordinates into the crop frame: flip, rotate.
+        a = torch.ones(b, device=device)
+        zero = torch.zeros(b, device=device)
+        if self.hflip > 0:
+            a = torch.where(_rand(generator, (b,), device) < self.hflip, -1.0, 1.0)
+        if self.degrees > 0:
+            angle = (_rand(generator, (b,), device) * 2 - 1) * math.radians(self.degrees)
+            cos, sin = torch.cos(angle), torch.sin(angle)
+            frame = torch.stack([a * cos, -sin, zero, a * sin, cos, zero], dim=1).view(b, 2, 3)
+        else:
+            frame = torch.stack([a, zero, zero, zero, a.new_ones(b), zero], dim=1).view(b, 2, 3)
+        theta = frame
+        if self.crop:
+            top, left, ch, cw = self.crop_boxes(b, h, w, generator, device).float().unbind(1)
+            box_scale = torch.stack([cw / w, ch / h], dim=1)
+            box_centre = torch.stack([(2 * left + cw) / w - 1, (2 * top + ch) / h - 1], dim=1)
+            theta = frame * box_scale.unsqueeze(2)
+            theta[:, :, 2] = box_centre
+        if self.translate > 0:
+            shift = torch.floor(_rand(generator, (b, 2), device) * (2 * self.translate + 1)) - self.translate
+            theta = theta + F.pad((2 * shift / torch.tensor([w, h], device=device)).unsqueeze(2), (2, 0))
+        grid = _affine_grid(theta, s)
+        reflect = self.pad_mode == "reflect"
+        inside = None
+        if self.degrees > 0:
+            # torchvision rotates the already cropped (and shifted) image with fill 0: corners that
+            # leave that frame are black, not pixels from beyond the crop box or a mirror image.
+            inside = _affine_grid(frame, s).abs_().amax(dim=3) <= 1
+            if not reflect:  # send those points outside the image, where zero padding samples 0
+                grid = torch.where(inside.unsqueeze(3), grid, -4.0)
+                inside = None
+        padding = "reflection" if reflect else "zeros"
+        out = F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+        return out if inside is None else out * inside.unsqueeze(1)
+
+    def _cutout(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Zero (the mean, after normalisation) a `cutout`-pixel square centred anywhere in each image,
+        clipped at the border (DeVries & Taylor, 2017)."""
+        b, _, h, w = x.shape
+        centre = torch.floor(_rand(generator, (b, 2), x.device) * torch.tensor([h, w], device=x.device))
+        lo = centre - self.cutout // 2
+        hi = lo + self.cutout
+        rows = torch.arange(h, device=x.device).view(1, h)
+        cols = torch.arange(w, device=x.device).view(1, w)
+        in_rows = (rows >= lo[:, :1]) & (rows < hi[:, :1])
+        in_cols = (cols >= lo[:, 1:]) & (cols < hi[:, 1:])
+        mask = in_rows.view(b, 1, h, 1) & in_cols.view(b, 1, 1, w)
+        return x.masked_fill(mask, 0.0)

@@ -1,0 +1,123 @@
+"""Decoding image files into one preallocated uint8 tensor, on every core.
+
+Tiny JPEGs cost mostly Python-level work in Pillow, which threads cannot overlap, so on Linux the
+files are decoded by forked worker processes (no re-import of torch) in chunks; each chunk comes
+back as one small array and is copied straight into the result, so no Pillow image outlives its
+file and peak memory stays near the size of the result.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+Progress = Callable[[str, int, int], None]
+
+INLINE_BELOW = 2048
+"""Fewer files than this are decoded in this process: starting workers would cost more."""
+
+
+def decode_file(path: str, size: int) -> np.ndarray:
+    """One image file as an RGB uint8 array [size, size, 3], resized (bilinear) when needed."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        if image.size != (size, size):
+            image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, still >= size
+        if image.mode == "P" and "transparency" in image.info:
+            image = image.convert("RGBA")
+        rgb = image.convert("RGB")
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def decode_chunk(paths: list[str], size: int) -> tuple[np.ndarray | None, str, str]:
+    """Decode several files: (array [n, size, size, 3], "", "") or (None, failing path, reason)."""
+    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    for i, path in enumerate(paths):
+        try:
+            out[i] = decode_file(path, size)
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a bad file
+            return None, path, f"{type(exc).__name__}: {exc}"
+    return out, "", ""
+
+
+def default_workers() -> int:
+    """CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _executor(workers: int) -> Executor:
+    if sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(workers)  # spawn would re-import torch in every worker
+
+
+def decode_images(
+    paths: Sequence[Path | str],
+    size: int,
+    progress: Progress | None = None,
+    stage: str = "decode",
+    workers: int | None = None,
+) -> torch.Tensor:
+    """Decode `paths` in order into uint8 [N, 3, size, size]; a bad file raises DataError naming it."""
+    n = len(paths)
+    out = torch.empty((n, 3, size, size), dtype=torch.uint8)
+    names = [os.fspath(p) for p in paths]
+    workers = workers or default_workers()
+    done = 0
+
+    def place(start: int, result: tuple[np.ndarray | None, str, str]) -> None:
+        nonlocal done
+        array, bad_path, reason = result
+        if array is None:
+            raise DataError(f"cannot read image {bad_path}: {reason}")
+        out[start : start + len(array)] = torch.from_numpy(array).permute(0, 3, 1, 2)
+        done += len(array)
+        if progress is not None:
+            progress(stage, done, n)
+
+    if progress is not None:
+        progress(stage, 0, n)
+    if workers <= 1 or n < INLINE_BELOW:
+        step = 256
+        for start in range(0, n, step):
+            place(start, decode_chunk(names[start : start + step], size))
+        return out
+
+    step = max(64, min(1024, n // (workers * 8)))
+    starts = iter(range(0, n, step))
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork() in a threaded process; the workers only run Pillow.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
+        pool = _executor(workers)
+        try:
+            # A bounded window of chunks in flight: a finished chunk is dropped as soon as it is
+            # copied, so results never pile up beside the output tensor.
+            pending: dict[Future, int] = {}
+            for start in itertools.islice(starts, 2 * workers):
+                pending[pool.submit(decode_chunk, names[start : start + step], size)] = start
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    place(pending.pop(future), future.result())
+                    for start in itertools.islice(starts, 1):
+                        pending[pool.submit(decode_chunk, names[start : start + step], size)] = start
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return out

@@ -1,0 +1,79 @@
+"""The image-folder layout `root/train/<class>/*`, `root/val/<class>/*`: listing and checking it.
+
+Listing reads directory entries only (no image is opened), so `--check` stays fast and the loader
+and the check report the same problems in the same words.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+SPLITS = ("train", "val")
+
+Tree = dict[str, dict[str, list[str]]]
+"""split name -> class name -> sorted image file names; only the splits that exist."""
+
+
+@lru_cache(maxsize=1)
+def image_extensions() -> frozenset[str]:
+    """Every file extension Pillow can open (".jpg", ".png", ".webp", ...), lower case."""
+    from PIL import Image
+
+    return frozenset(ext.lower() for ext in Image.registered_extensions())
+
+
+def is_image_name(name: str) -> bool:
+    """Visible files whose extension Pillow reads; hidden files (".DS_Store", "._x.jpg") are skipped."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in image_extensions()
+
+
+def _subdirs(folder: Path) -> list[str]:
+    with os.scandir(folder) as entries:
+        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+
+
+def _images(folder: Path) -> list[str]:
+    with os.scandir(folder) as entries:
+        return sorted(e.name for e in entries if is_image_name(e.name) and e.is_file())
+
+
+def scan_tree(root: Path) -> Tree:
+    """List the splits, class folders and image files under `root` (empty dict if no root)."""
+    tree: Tree = {}
+    for split in SPLITS:
+        split_dir = root / split
+        if split_dir.is_dir():
+            tree[split] = {cls: _images(split_dir / cls) for cls in _subdirs(split_dir)}
+    return tree
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def tree_problems(root: Path, tree: Tree) -> list[str]:
+    """Everything wrong with the layout, one sentence each, naming the folder to fix."""
+    if not root.exists():
+        return [f"data root {root} does not exist"]
+    if not root.is_dir():
+        return [f"data root {root} is not a folder"]
+    if "train" not in tree:
+        return [f"{root} has no train/ folder (expected train/<class>/<image files>)"]
+    problems: list[str] = []
+    for split, classes in tree.items():
+        if not classes:
+            problems.append(f"{root / split} has no class folders (expected {split}/<class>/<image files>)")
+        problems += [f"class folder {root / split / cls} has no images" for cls, files in classes.items() if not files]
+    if tree.get("val"):
+        train, val = set(tree["train"]), set(tree["val"])
+        if train != val:
+            parts = []
+            if train - val:
+                parts.append(f"missing from val/: {_names(sorted(train - val))}")
+            if val - train:
+                parts.append(f"missing from train/: {_names(sorted(val - train))}")
+            problems.append(f"train/ and val/ in {root} have different class folders ({'; '.join(parts)})")
+    return problems

@@ -1,0 +1,58 @@
+"""The in-memory form of every dataset: one uint8 tensor of images and one of labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images as uint8 [N, C, H, W] and labels as int64 [N], on one device.
+
+    Keeping whole datasets as tensors lets batches be gathered and augmented on the training
+    device without a per-image Python pipeline.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(f"images must be uint8 [N, C, H, W], got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
+            raise ValueError(
+                f"labels must be int64 [{self.images.shape[0]}], got {self.labels.dtype} {tuple(self.labels.shape)}"
+            )
+        if self.images.device != self.labels.device:
+            raise ValueError("images and labels must be on the same device")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def to(self, device: torch.device | str) -> ImageSet:
+        """A copy on `device` (the same object when it is already there)."""
+        device = torch.device(device)
+        if self.images.device == device:
+            return self
+        return ImageSet(self.images.to(device), self.labels.to(device), self.classes)
+
+    def take(self, indices: torch.Tensor) -> ImageSet:
+        """The samples at `indices`, in that order."""
+        indices = indices.to(self.images.device)
+        return ImageSet(self.images[indices], self.labels[indices], self.classes)
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """What `load_data` returns: the training and validation sets and their shared class names."""
+
+    train: ImageSet
+    val: ImageSet
+    classes: tuple[str, ...]

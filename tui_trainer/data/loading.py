@@ -1,0 +1,42 @@
+"""`load_data`: the one entry point that turns a preset's [data] table into train/val ImageSets."""
+
+from __future__ import annotations
+
+from ..config.schema import DataConfig
+from .decode import Progress
+from .imageset import DataSplits, ImageSet
+from .subsets import stratified_limit
+
+
+def _limit(data: ImageSet, limit: int) -> ImageSet:
+    if limit <= 0 or limit >= len(data):
+        return data
+    return data.take(stratified_limit(data.labels, limit))
+
+
+def load_data(cfg: DataConfig, seed: int = 0, progress: Progress | None = None) -> DataSplits:
+    """Load (or generate) the dataset named by `cfg.dataset` as uint8 tensors on the CPU.
+
+    `seed` only affects the synthetic set. `progress(stage, done, total)` reports decoding
+    ("decode train", "decode val") and cache hits ("cache train", ...). Problems raise DataError
+    with one message that names the file or folder.
+    """
+    if cfg.dataset == "synthetic":
+        from .synthetic import make_synthetic
+
+        # Generating is faster than reading a cache, so the synthetic set is never cached.
+        if progress is not None:
+            progress("generate", 0, 2)
+        train = make_synthetic(cfg.synthetic_train_size, cfg.image_size, seed, "train")
+        val = make_synthetic(cfg.synthetic_val_size, cfg.image_size, seed, "val")
+        if progress is not None:
+            progress("generate", 2, 2)
+    elif cfg.dataset == "cifar10":
+        from .cifar import load_cifar10
+
+        train, val = load_cifar10(cfg, progress)
+    else:
+        from .imagefolder import load_imagefolder
+
+        train, val = load_imagefolder(cfg, progress)
+    return DataSplits(_limit(train, cfg.train_limit), _limit(val, cfg.val_limit), train.classes)
