@@ -106,7 +106,7 @@ def test_resume_ends_with_the_same_metrics_as_an_uninterrupted_run(tmp_path: Pat
 def test_huge_learning_rate_fails_with_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         ["--headless", str(SMOKE), "--runs-dir", str(tmp_path), *sum((["--set", s] for s in TINY), [])]
-        + ["--set", "optimizer.lr=1e30", "--set", "optimizer.name=sgd"]
+        + ["--set", "optimizer.lr=100", "--set", "optimizer.name=sgd", "--set", "optimizer.weight_decay=10"]
     )
     assert code == 1
     out = capsys.readouterr()
