@@ -198,4 +198,7 @@ def run_headless(
         return 130
     if outcome.exit_code == 2:
         print(f"error: {outcome.error}", file=err)
+    elif outcome.exit_code == 1 and int(os.environ.get("RANK", "0")) != 0:
+        # Under torchrun only rank 0 prints events; another rank's own failure must still be seen.
+        print(f"error (rank {os.environ['RANK']}): {outcome.error}", file=err, flush=True)
     return outcome.exit_code

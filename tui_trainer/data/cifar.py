@@ -44,17 +44,17 @@ def _ensure_files(root: Path, download: bool) -> None:
     """Extract a placed archive, or download when allowed, so the batch files exist."""
     if is_extracted(root):
         return
+    archive = root / ARCHIVE
+    if not archive.is_file() and not download:
+        raise DataError(missing_message(root))
     from torchvision.datasets import CIFAR10
     from torchvision.datasets.utils import check_integrity, extract_archive
 
-    archive = root / ARCHIVE
     if archive.is_file():
         if not check_integrity(str(archive), CIFAR10.tgz_md5):
             raise DataError(f"{archive} is damaged (checksum mismatch): delete it and put a complete copy there")
         extract_archive(str(archive), str(root))
         return
-    if not download:
-        raise DataError(missing_message(root))
     try:
         CIFAR10(str(root), train=True, download=True)  # torchvision prints its own progress bar
     except Exception as exc:

@@ -68,7 +68,9 @@ def tree_problems(root: Path, tree: Tree) -> list[str]:
             problems.append(f"{root / split} has no class folders (expected {split}/<class>/<image files>)")
         problems += [f"class folder {root / split / cls} has no images" for cls, files in classes.items() if not files]
     if tree.get("val"):
-        train, val = set(tree["train"]), set(tree["val"])
+        # Empty folders are reported above; comparing them again would only repeat that.
+        train = {cls for cls, files in tree["train"].items() if files}
+        val = {cls for cls, files in tree["val"].items() if files}
         if train != val:
             parts = []
             if train - val:

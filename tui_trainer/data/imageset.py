@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import torch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ImageSet:
     """Images as uint8 [N, C, H, W] and labels as int64 [N], on one device.
 
     Keeping whole datasets as tensors lets batches be gathered and augmented on the training
-    device without a per-image Python pipeline.
+    device without a per-image Python pipeline. Equality is identity (eq=False): comparing tensors
+    element-wise would not give a bool.
     """
 
     images: torch.Tensor
@@ -49,7 +50,7 @@ class ImageSet:
         return ImageSet(self.images[indices], self.labels[indices], self.classes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DataSplits:
     """What `load_data` returns: the training and validation sets and their shared class names."""
 

@@ -3,19 +3,30 @@
 torchrun starts one process per device and sets RANK/WORLD_SIZE; `init_from_env` joins them,
 the model is wrapped in DistributedDataParallel, and epoch metrics are reduced so every rank
 (and the run folder written by rank 0) sees what one process would report for the same data.
+
+Failure model: every collective has a timeout (`TUI_TRAINER_DIST_TIMEOUT` seconds, default 300),
+so a rank whose peer died or hangs raises instead of waiting forever; a rank that fails leaves the
+process group without a barrier and exits non-zero, and torchrun then ends the other workers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import math
 import os
+import time
 from dataclasses import replace
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from .device import DeviceError
 from .loops import EpochStats, ValidationResult
+
+TIMEOUT_ENV = "TUI_TRAINER_DIST_TIMEOUT"
+DEFAULT_TIMEOUT_S = 300.0
 
 
 def is_active() -> bool:
@@ -34,19 +45,38 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def init_from_env(device: torch.device, timeout_s: float = 300.0) -> None:
+class DistributedSetupError(DeviceError):
+    """torchrun's environment (or $TUI_TRAINER_DIST_TIMEOUT) cannot be used on this machine."""
+
+
+def collective_timeout() -> float:
+    """Seconds any collective may wait for the other ranks: $TUI_TRAINER_DIST_TIMEOUT, default 300."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise DistributedSetupError(f"{TIMEOUT_ENV}={raw!r}: expected a number of seconds greater than 0 (default 300)")
+    return value
+
+
+def init_from_env(device: torch.device, timeout_s: float | None = None) -> None:
     """Join the process group torchrun describes: NCCL on CUDA, gloo on CPU.
 
-    The timeout bounds every collective, so a rank that dies makes the others fail instead of
-    hanging.
+    The timeout (`collective_timeout()` unless given) bounds every collective, so a rank that
+    dies or hangs makes the others fail instead of hanging.
     """
     if is_active() or not launched_by_torchrun():
         return
+    timeout = collective_timeout() if timeout_s is None else timeout_s
     backend = "nccl" if device.type == "cuda" else "gloo"
     kwargs = {}
     if device.type == "cuda":
         kwargs["device_id"] = device
-    dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s), **kwargs)
+    dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout), **kwargs)
 
 
 def shutdown() -> None:
@@ -58,18 +88,88 @@ def local_device(device: torch.device) -> torch.device:
     """With torchrun on CUDA, each process takes the GPU of its LOCAL_RANK."""
     if device.type == "cuda" and launched_by_torchrun():
         index = int(os.environ.get("LOCAL_RANK", "0"))
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise DistributedSetupError(
+                f"torchrun started a process with LOCAL_RANK {index} but this machine has {count} CUDA device(s): "
+                f"use --nproc_per_node={count} or fewer"
+            )
         torch.cuda.set_device(index)
         return torch.device("cuda", index)
     return device
 
 
 def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """DistributedDataParallel around `model` (which it broadcasts from rank 0) when there are peers.
+
+    BatchNorm stays per-rank (no SyncBatchNorm): each rank normalises over its own batch, and DDP
+    copies rank 0's running statistics to every rank before each forward, so all ranks validate
+    and checkpoint the same weights.
+    """
     if world_size() == 1:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def _flag_device() -> torch.device:
+    """Where small control tensors go: NCCL only moves CUDA tensors, gloo CPU ones."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank when `flag` is true on at least one (a collective: all ranks must call)."""
+    if world_size() == 1:
+        return flag
+    box = torch.tensor([int(flag)], dtype=torch.int64, device=_flag_device())
+    dist.all_reduce(box, op=dist.ReduceOp.MAX)
+    return bool(box.item())
+
+
+class StopVote:
+    """Makes every rank stop an epoch at the same batch when any of them is asked to stop.
+
+    Under DDP a rank that leaves the loop alone strands its peers in the next gradient all-reduce,
+    so a stop request (Ctrl+C or SIGTERM, which torchrun forwards to every worker) is put to a vote.
+    Voting every batch would cost a host sync per batch on a GPU, so the ranks vote about every
+    `interval_s` seconds; the next voting batch is agreed in the same all-reduce, so all ranks vote
+    at the same batches. Call it once before each batch, on every rank.
+    """
+
+    def __init__(self, interval_s: float = 0.2, max_every: int = 64) -> None:
+        self.interval_s = interval_s
+        self.max_every = max_every
+        self._calls = 0
+        self._next_vote = 0
+        self._last_vote_call = 0
+        self._last_vote_time = time.perf_counter()
+
+    def __call__(self, stop_requested: bool) -> bool:
+        if world_size() == 1:
+            return stop_requested
+        call = self._calls
+        self._calls += 1
+        if call < self._next_vote:
+            return False
+        now = time.perf_counter()
+        batches = call - self._last_vote_call
+        if batches == 0:  # the first vote: no timing yet, vote again at the next batch
+            every = 1
+        else:
+            per_batch = (now - self._last_vote_time) / batches
+            every = self.max_every if per_batch <= 0 else int(self.interval_s / per_batch)
+            every = max(1, min(self.max_every, every))
+        # One all-reduce: MAX of the stop flags, MIN of the proposed gaps (as MAX of their negatives).
+        box = torch.tensor([int(stop_requested), -every], dtype=torch.int64, device=_flag_device())
+        dist.all_reduce(box, op=dist.ReduceOp.MAX)
+        stop, neg_every = box.tolist()
+        self._next_vote = call + max(1, -neg_every)
+        self._last_vote_call, self._last_vote_time = call, now
+        return bool(stop)
 
 
 def reduce_epoch_stats(stats: EpochStats, device: torch.device) -> EpochStats:
@@ -122,6 +222,26 @@ def broadcast_str(value: str) -> str:
     return box[0]
 
 
+_COLLECTIVE_FAILURE_MARKERS = ("gloo/", "NCCL", "Connection closed by peer", "Timed out waiting", "Connection reset")
+"""Gloo reports a dead or hung peer as a plain RuntimeError; these are in its messages."""
+
+
+def is_collective_failure(exc: BaseException) -> bool:
+    """Whether `exc` says a collective failed: a peer died, hung past the timeout, or the network broke."""
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    text = str(exc)
+    return world_size() > 1 and any(marker in text for marker in _COLLECTIVE_FAILURE_MARKERS)
+
+
 def barrier_and_shutdown() -> None:
-    """Leave the process group at the end of a run (no-op in a single process)."""
-    shutdown()
+    """Leave the process group at the end of a run (no-op in a single process).
+
+    Deliberately no barrier: after a failure the peers may be dead or stuck and would never reach
+    it. Ranks that finish normally simply exit; torchrun waits for all of them.
+    """
+    if not is_active():
+        return
+    # A group broken by a dead peer may raise here; that must not mask the run's own outcome.
+    with contextlib.suppress(Exception):
+        dist.destroy_process_group()

@@ -156,7 +156,7 @@ class Trainer:
         state = "finished"
         while self.epochs_done < epochs:
             self.control.wait_if_paused()
-            if self.control.stop_requested.is_set():
+            if distributed.any_rank(self.control.stop_requested.is_set()):  # all ranks stop together
                 state = "interrupted"
                 break
             epoch = self.epochs_done + 1
@@ -212,9 +212,11 @@ class Trainer:
                 ),
             )
 
+        vote = distributed.StopVote()  # under torchrun every rank must leave at the same batch
+
         def should_stop() -> bool:
             self.control.wait_if_paused()
-            return self.control.stop_requested.is_set()
+            return vote(self.control.stop_requested.is_set())
 
         stats = train_epoch(
             self.forward_model,

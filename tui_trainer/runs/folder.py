@@ -69,6 +69,10 @@ class RunFolder:
     def log_file(self) -> Path:
         return self.path / "log.txt"
 
+    @property
+    def progress_file(self) -> Path:
+        return self.path / "progress.json"
+
     def predictions_file(self, which: str) -> Path:
         if which not in ("last", "best"):
             raise ValueError(f"predictions are kept for 'last' and 'best', not {which!r}")
@@ -123,6 +127,14 @@ class RunFolder:
         payload = {**arrays, "classes": np.array(classes, dtype=str), "epoch": np.array(epoch)}
         atomic_write_with(self.predictions_file(which), lambda handle: np.savez(handle, **payload))
 
+    def write_progress(self, record: dict[str, Any]) -> None:
+        """Replace progress.json (the latest batch of the epoch in flight) atomically."""
+        atomic_write_text(self.progress_file, json.dumps({"format": FORMAT, **record}, separators=(",", ":")) + "\n")
+
+    def clear_progress(self) -> None:
+        """Drop the progress of an earlier process (a resumed run starts its epoch over)."""
+        self.progress_file.unlink(missing_ok=True)
+
     def write_val_images(self, images_nhwc: np.ndarray) -> None:
         atomic_write_with(self.val_images_file, lambda handle: np.save(handle, images_nhwc, allow_pickle=False))
 
@@ -169,6 +181,17 @@ class RunFolder:
         out["classes"] = tuple(str(c) for c in out["classes"])
         out["epoch"] = int(out["epoch"])
         return out
+
+    def read_progress(self) -> dict[str, Any] | None:
+        """The latest batch progress, or None when there is none (yet) or it cannot be read."""
+        try:
+            record = json.loads(self.progress_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        fmt = record.get("format", 0) if isinstance(record, dict) else None
+        if not isinstance(fmt, int) or fmt > FORMAT:
+            return None
+        return record
 
     def read_val_images(self) -> np.ndarray | None:
         try:

@@ -62,6 +62,14 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int) -> tuple[st
             f"lower data.batch_size (now {preset.data.batch_size}) and raise train.accumulation_steps "
             f"(now {preset.train.accumulation_steps}) to keep the same images per update",
         )
+    if distributed.is_collective_failure(exc):
+        return (
+            f"lost contact with the other processes of this torchrun job in epoch {epoch}: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            f"another rank failed, was killed, or stalled longer than {distributed.TIMEOUT_ENV} seconds; "
+            "torchrun's summary names it and its own error is above. Continue with "
+            "`torchrun ... -m tui_trainer --headless --resume RUN_DIR`",
+        )
     if isinstance(exc, DataError):
         return str(exc), "check data.dataset and data.root in the preset"
     return f"{type(exc).__name__}: {exc}", ""
@@ -90,10 +98,11 @@ def run_training(
     control = control or RunControl()
     try:
         device = distributed.local_device(resolve_device(preset.train.device))
+        distributed.init_from_env(device)  # under torchrun: join the other ranks (no-op otherwise)
     except DeviceError as exc:
-        emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint="set train.device to auto or cpu"))
+        hint = "" if isinstance(exc, distributed.DistributedSetupError) else "set train.device to auto or cpu"
+        emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=hint))
         return RunOutcome("failed", None, 2, str(exc))
-    distributed.init_from_env(device)
     main_rank = distributed.rank() == 0
 
     folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name)

@@ -1,19 +1,38 @@
-"""Write a run's events into its folder: status, metrics and predictions as they happen."""
+"""Write a run's events into its folder: status, metrics, predictions and batch progress as they happen."""
 
 from __future__ import annotations
 
-from ..engine.events import EpochFinished, Event, RunFailed, RunFinished, RunStarted
+import contextlib
+import time
+from collections.abc import Callable
+
+from ..engine.events import BatchProgress, EpochFinished, Event, RunFailed, RunFinished, RunStarted
 from .folder import RunFolder, now_iso
+
+PROGRESS_INTERVAL = 1.0
+"""Seconds between two writes of progress.json: enough for a follower, cheap for the run."""
 
 
 class RunRecorder:
     """An event listener that keeps the run folder up to date (rank 0 only)."""
 
-    def __init__(self, folder: RunFolder) -> None:
+    def __init__(
+        self,
+        folder: RunFolder,
+        progress_interval: float = PROGRESS_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.folder = folder
+        self.progress_interval = progress_interval
+        self._clock = clock
+        self._progress_written: float | None = None
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
+        if isinstance(event, BatchProgress):
+            self._write_progress(event)
+        elif isinstance(event, RunStarted):
+            self.folder.clear_progress()
+            self._progress_written = None
             self.folder.write_status(
                 state="running",
                 preset_name=event.preset_name,
@@ -46,3 +65,30 @@ class RunRecorder:
             self.folder.write_status(state=event.state, ended_at=now_iso(), epochs_done=event.epochs_done)
         elif isinstance(event, RunFailed):
             self.folder.write_status(state="failed", ended_at=now_iso(), error=event.error, hint=event.hint)
+
+    def _write_progress(self, event: BatchProgress) -> None:
+        """At most one write per interval, and always the last batch of an epoch (its final figures)."""
+        now = self._clock()
+        last_batch = event.batch >= event.batches
+        if (
+            not last_batch
+            and self._progress_written is not None
+            and now - self._progress_written < self.progress_interval
+        ):
+            return
+        self._progress_written = now
+        # Progress is a courtesy to followers: a full disk must not stop the run here.
+        with contextlib.suppress(OSError):
+            self.folder.write_progress(
+                {
+                    "epoch": event.epoch,
+                    "batch": event.batch,
+                    "batches": event.batches,
+                    "loss": event.loss,
+                    "accuracy": event.accuracy,
+                    "images_per_second": event.images_per_second,
+                    "lr": event.lr,
+                    "seconds": event.seconds,
+                    "updated_at": now_iso(),
+                }
+            )

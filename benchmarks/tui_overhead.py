@@ -1,0 +1,171 @@
+"""What the console costs training: throughput with the console running against headless, and key latency.
+
+    python benchmarks/tui_overhead.py [--batches 60] [--rounds 2] [--epochs 2]
+
+The smoke preset (small CNN on generated shapes, CPU) trains a fixed number of batches per epoch
+twice per round: once headless (`run_training` called directly, no UI) and once inside the
+console (`TrainerApp` under `run_test()` at 80x24: the thread worker, live charts redrawn each
+epoch, progress updates, the epoch table). Rounds alternate the two so drift on a busy machine
+hits both alike. Throughput is the engine's own `train_images_per_second` of each epoch (training
+batches only, validation and setup excluded), the median over all epochs of a kind.
+
+While the console trains, a cheap key (bound to an action that only records the time) is sent
+every 50 ms through the app's driver, as a terminal would; its latency is the time from sending
+the key to the action running, queueing behind progress messages and repaints included.
+
+Last line: JSON {"headless_img_s", "console_img_s", "ratio", "key_p95_ms"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import ClassVar
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "presets" / "smoke.toml"
+
+
+def overrides(batches: int, epochs: int) -> list[str]:
+    return [
+        "train.device=cpu",
+        f"train.epochs={epochs}",
+        f"scheduler.t_max={epochs}",
+        "data.batch_size=64",
+        f"data.synthetic_train_size={64 * batches}",
+        "data.synthetic_val_size=256",
+        "data.drop_last=true",
+    ]
+
+
+def headless(preset, runs_dir: Path) -> list[float]:
+    from tui_trainer.engine.events import EpochFinished
+    from tui_trainer.runs.launch import run_training
+
+    speeds: list[float] = []
+
+    def listener(event) -> None:
+        if isinstance(event, EpochFinished):
+            speeds.append(float(event.metrics["train_images_per_second"]))
+
+    outcome = run_training(preset, runs_dir=runs_dir, listeners=[listener])
+    if outcome.state != "finished":
+        raise SystemExit(f"headless run {outcome.state}: {outcome.error}")
+    return speeds
+
+
+async def console(preset_overrides: list[str], runs_dir: Path) -> tuple[list[float], list[float], float]:
+    from textual import events
+    from textual.binding import Binding, BindingType
+
+    from tui_trainer.tui.app import TrainerApp
+
+    class TimedApp(TrainerApp):
+        BINDINGS: ClassVar[list[BindingType]] = [Binding("f12", "ping", "ping", show=False)]
+        pinged: float | None = None
+
+        def action_ping(self) -> None:
+            self.pinged = time.perf_counter()
+
+    app = TimedApp(SMOKE, preset_overrides, runs_dir)
+    latencies: list[float] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        while not app.training_active and app.history is None:
+            await asyncio.sleep(0.01)
+        ui_cpu = wall = 0.0
+        while app.training_active:
+            if ui_cpu == 0.0 and app.history is not None and app.history.progress is not None:
+                ui_cpu, wall = time.thread_time(), time.monotonic()  # this thread is the UI's
+            app.pinged = None
+            sent = time.perf_counter()
+            app._driver.send_message(events.Key("f12", None))
+            while app.pinged is None:
+                await asyncio.sleep(0.0005)
+            # Only keys sent once batches flow count (not the torch import and data setup).
+            if app.history is not None and app.history.progress is not None:
+                latencies.append((app.pinged - sent) * 1000)
+            await asyncio.sleep(0.05)
+        ui_share = (time.thread_time() - ui_cpu) / (time.monotonic() - wall) if wall else float("nan")
+        await pilot.pause(0.2)
+        history = app.history
+        assert history is not None
+        if history.state != "finished":
+            raise SystemExit(f"console run {history.state}: {history.error}")
+        speeds = [float(r["train_images_per_second"]) for r in history.epochs]
+        await pilot.press("ctrl+q")
+    return speeds, latencies, ui_share
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batches", type=int, default=60, help="training batches per epoch (64 images each)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4, help="headless/console pairs")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="tui-overhead-") as tmp:
+        tmp_path = Path(tmp)
+        # Own cache and config folders: the generated data is cached once, in the warm-up.
+        os.environ["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+        os.environ["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+        os.environ["TUI_TRAINER_CACHE"] = str(tmp_path / "cache" / "tui-trainer")
+        from tui_trainer.config import load_preset
+
+        preset_overrides = overrides(args.batches, args.epochs)
+        preset = load_preset(SMOKE, preset_overrides)
+        headless(load_preset(SMOKE, [*preset_overrides, "train.epochs=1", "scheduler.t_max=1"]), tmp_path / "warm")
+
+        headless_speeds: list[float] = []
+        console_speeds: list[float] = []
+        latencies: list[float] = []
+        ui_shares: list[float] = []
+        for round_number in range(args.rounds):
+            start = time.perf_counter()
+            # Alternate which goes first, so a change of load on a shared machine hits both alike.
+            for kind in ("headless", "console") if round_number % 2 == 0 else ("console", "headless"):
+                if kind == "headless":
+                    headless_speeds += headless(preset, tmp_path / "headless")
+                else:
+                    speeds, keys, ui_share = asyncio.run(console(preset_overrides, tmp_path / "console"))
+                    console_speeds += speeds
+                    latencies += keys
+                    ui_shares.append(ui_share)
+            print(
+                f"round {round_number + 1}: headless {statistics.mean(headless_speeds):.0f} img/s, "
+                f"console {statistics.mean(console_speeds):.0f} img/s, {len(latencies)} keys, "
+                f"{time.perf_counter() - start:.1f} s",
+                file=sys.stderr,
+            )
+
+    # Medians: one epoch slowed by another process on a shared machine does not decide the result.
+    headless_img_s = statistics.median(headless_speeds)
+    console_img_s = statistics.median(console_speeds)
+    latencies.sort()
+    p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else float("nan")
+    print(f"headless epochs img/s: {[round(s) for s in headless_speeds]}")
+    print(f"console epochs img/s:  {[round(s) for s in console_speeds]}")
+    print(f"UI thread CPU while training (share of one core, keys included): {statistics.mean(ui_shares):.1%}")
+    print(f"key latency ms: n={len(latencies)} median={statistics.median(latencies):.1f} max={latencies[-1]:.1f}")
+    print(
+        json.dumps(
+            {
+                "headless_img_s": round(headless_img_s, 1),
+                "console_img_s": round(console_img_s, 1),
+                "ratio": round(console_img_s / headless_img_s, 3),
+                "key_p95_ms": round(p95, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

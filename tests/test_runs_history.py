@@ -1,0 +1,186 @@
+"""The runs list (`tui_trainer.runs.history`) over folders in every condition, and progress.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from tui_trainer.engine.events import BatchProgress, RunStarted
+from tui_trainer.runs.folder import RunFolder
+from tui_trainer.runs.history import BROKEN, list_runs, summarize
+from tui_trainer.runs.recorder import RunRecorder
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def make_run(
+    runs: Path,
+    name: str,
+    status: dict[str, Any] | None = None,
+    epochs: int = 0,
+    metrics_tail: str = "",
+    **fields: Any,
+) -> Path:
+    """A run folder as tui-trainer writes it; `status=None` leaves status.json out."""
+    path = runs / name
+    path.mkdir(parents=True)
+    if status is not None:
+        base = {
+            "format": 1,
+            "state": "finished",
+            "pid": os.getpid(),
+            "host": os.uname().nodename,
+            "preset_name": name.split("-")[-1],
+            "epochs_planned": 3,
+            "epochs_done": epochs,
+            "started_at": "2026-11-28T10:00:00+00:00",
+            "ended_at": "2026-11-28T10:01:30+00:00",
+        }
+        base.update(status)
+        (path / "status.json").write_text(json.dumps(base))
+    if epochs or metrics_tail:
+        lines = "".join(
+            json.dumps({"epoch": e, "val_acc": 0.2 * e, "val_loss": 2.0 / e, "train_loss": 2.1 / e}) + "\n"
+            for e in range(1, epochs + 1)
+        )
+        (path / "metrics.jsonl").write_text(lines + metrics_tail)
+    for key, value in fields.items():
+        (path / key).write_text(value)
+    return path
+
+
+def test_every_kind_of_folder_gets_a_row_newest_first(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, "20261128-100000-done", {"best_val_acc": 0.6, "best_epoch": 3}, epochs=3)
+    make_run(
+        runs,
+        "20261128-110000-live",
+        {
+            "state": "running",
+            "started_at": (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat(),
+            "ended_at": None,
+        },
+        epochs=1,
+    )
+    make_run(
+        runs,
+        "20261128-120000-killed",
+        {"state": "running", "pid": dead_pid(), "started_at": "2026-11-28T12:00:00+00:00", "ended_at": None},
+        epochs=2,
+        **{"last.pt": "x"},
+    )
+    make_run(
+        runs,
+        "20261128-130000-nan",
+        {"state": "failed", "error": "loss became NaN", "started_at": "2026-11-28T13:00:00+00:00"},
+        epochs=1,
+        **{"last.pt": "x"},
+    )
+    make_run(runs, "20261128-140000-torn", {"started_at": "2026-11-28T14:00:00+00:00"}, 2, '{"epoch": 3, "val_')
+    make_run(runs, "20261128-150000-future", {"format": 99, "started_at": "2026-11-28T15:00:00+00:00"})
+    make_run(runs, "20261128-160000-halfmade", None, **{"preset.toml": "name = 'x'\n"})
+    make_run(runs, "20261128-170000-garbage", None, **{"status.json": '{"format": 1, "state": "runn'})
+    (runs / ".detached-123.log").write_text("hidden files are not runs")
+
+    rows = {run.name: run for run in list_runs(runs)}
+    assert len(rows) == 8
+    done = rows["20261128-100000-done"]
+    assert (done.state, done.epochs_done, done.epochs_planned, done.best_val_acc, done.duration) == (
+        "finished",
+        3,
+        3,
+        0.6,
+        90.0,
+    )
+    assert done.started_at is not None and done.started_at.hour == 10 and not done.problem
+    live = rows["20261128-110000-live"]
+    assert live.state == "running" and 299 < live.duration < 400  # up to now
+    killed = rows["20261128-120000-killed"]
+    assert killed.state == "interrupted" and killed.resumable and killed.epochs_done == 2
+    assert killed.best_val_acc == 0.4  # from metrics.jsonl, as status.json has none
+    nan = rows["20261128-130000-nan"]
+    assert nan.state == "failed" and nan.error == "loss became NaN" and nan.resumable
+    torn = rows["20261128-140000-torn"]
+    assert torn.epochs_done == 2 and "incomplete" in torn.problem
+    future = rows["20261128-150000-future"]
+    assert future.state == BROKEN and "newer" in future.problem and "format 99" in future.problem
+    assert (
+        rows["20261128-160000-halfmade"].state == BROKEN
+        and "no status.json" in rows["20261128-160000-halfmade"].problem
+    )
+    assert rows["20261128-170000-garbage"].state == BROKEN and "unreadable" in rows["20261128-170000-garbage"].problem
+
+    ordered = [run.name for run in list_runs(runs) if run.started_at is not None and run.name != live.name]
+    assert ordered == sorted(ordered, reverse=True)
+
+
+def test_filter_matches_every_word(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, "20261128-100000-seed", {}, epochs=3)
+    make_run(runs, "20261128-110000-smoke", {"state": "failed"}, epochs=1)
+    make_run(runs, "20261128-120000-smoke", {}, epochs=3)
+    assert [r.name for r in list_runs(runs, "smoke")] == ["20261128-120000-smoke", "20261128-110000-smoke"]
+    assert [r.name for r in list_runs(runs, "SMOKE failed")] == ["20261128-110000-smoke"]
+    assert list_runs(runs, "cifar") == []
+    assert list_runs(tmp_path / "nowhere") == []
+
+
+def test_a_summary_never_raises(tmp_path: Path) -> None:
+    path = make_run(tmp_path, "20261128-100000-odd", {"state": 7, "epochs_done": "three", "best_val_acc": "high"})
+    (path / "metrics.jsonl").write_bytes(b"\xff\xfe not json\n")
+    run = summarize(path)
+    assert run.state == "7" and run.epochs_done == 0 and run.best_val_acc is None
+    assert "unknown state" in run.problem and "unreadable line" in run.problem
+
+
+def _progress(batch: int, batches: int = 10, epoch: int = 1) -> BatchProgress:
+    return BatchProgress(epoch, batch, batches, 1.0 / batch, 0.1 * batch, 1000.0, 0.01, 0.1 * batch)
+
+
+def test_progress_json_is_throttled_but_keeps_the_last_batch_of_each_epoch(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path)
+    now = [100.0]
+    recorder = RunRecorder(folder, clock=lambda: now[0])
+    written = []
+    original = folder.write_progress
+    object.__setattr__(folder, "write_progress", lambda record: (written.append(record["batch"]), original(record)))
+    for batch in range(1, 11):  # ten batches in 0.9 s: the first, then the epoch's last
+        recorder(_progress(batch))
+        now[0] += 0.1
+    assert written == [1, 10]
+    record = folder.read_progress()
+    assert record is not None and record["epoch"] == 1 and record["batch"] == 10 and record["batches"] == 10
+    assert {"loss", "accuracy", "images_per_second", "lr", "seconds", "updated_at", "format"} <= set(record)
+    now[0] += 1.5
+    recorder(_progress(3, epoch=2))
+    assert written[-1] == 3
+    # A new process starting the run (a resume) drops the progress of the old one.
+    recorder(RunStarted(str(tmp_path), "x", 3, 2, 10, 100, 10, ("a",), "cpu", "fp32"))
+    assert folder.read_progress() is None and not folder.progress_file.exists()
+
+
+def test_unreadable_or_newer_progress_reads_as_none(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path)
+    folder.progress_file.write_text('{"format": 1, "epoch": 1, "bat')
+    assert folder.read_progress() is None
+    folder.progress_file.write_text('{"format": 2, "epoch": 1}')
+    assert folder.read_progress() is None
+
+
+def test_the_runs_layer_never_imports_the_ui() -> None:
+    code = (
+        "import sys, tui_trainer.runs.history, tui_trainer.runs.follow, tui_trainer.runs.detach\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'plotext', 'torch')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"  # nor torch: the console lists and follows runs without it

@@ -1,0 +1,356 @@
+"""The runs screen, the compare screen and the preset diff (Pilot, 80x24)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from textual.app import App
+from textual.widgets import DataTable, Input, Static
+
+from tests.helpers import SMOKE, TINY, tiny_preset
+from tui_trainer.config import resolved_toml
+from tui_trainer.runs.detach import DetachedRun
+from tui_trainer.runs.folder import RunFolder
+from tui_trainer.tui import runs_screen
+from tui_trainer.tui.compare_screen import CompareChart, CompareScreen
+from tui_trainer.tui.preset_diff import MISSING, differing_keys, flatten, format_value, preset_diff
+from tui_trainer.tui.run_summary_screen import RunSummaryScreen
+from tui_trainer.tui.runs_screen import RunsScreen
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_per_run(monkeypatch: pytest.MonkeyPatch):
+    """Runs here are tiny: one thread each trains them in a blink, while two threads fighting
+    other processes for two cores can take 30 times longer."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the child processes
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the runs trained in this process
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(coro) -> None:
+    asyncio.run(coro)
+
+
+def make_run(runs: Path, name: str, state: str = "finished", *overrides: str, pid: int | None = None) -> Path:
+    """A run folder with a real resolved preset and three epochs of metrics."""
+    folder = RunFolder(runs / name)
+    folder.path.mkdir(parents=True)
+    preset = tiny_preset("train.epochs=3", "scheduler.t_max=3", *overrides)
+    folder.write_preset(resolved_toml(preset))
+    records = [
+        {"epoch": e, "train_loss": 2.0 / e, "val_loss": 2.2 / e, "val_acc": 0.1 * e + 0.01 * len(overrides)}
+        for e in (1, 2, 3)
+    ]
+    folder.metrics_file.write_text("".join(json.dumps(r) + "\n" for r in records))
+    folder.status_file.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "state": state,
+                "pid": pid or os.getpid(),
+                "host": os.uname().nodename,
+                "preset_name": preset.name,
+                "epochs_planned": 3,
+                "epochs_done": 3,
+                "started_at": f"2026-11-28T0{len(list(runs.iterdir()))}:00:00+00:00",
+            }
+        )
+    )
+    folder.last_checkpoint.write_bytes(b"x")
+    return folder.path
+
+
+class Host(App[None]):
+    """An App with the runs screen and the hooks the console provides, recording their calls."""
+
+    def __init__(self, runs: Path, hooks: bool = True) -> None:
+        super().__init__()
+        self.runs = runs
+        self.opened: list[tuple[Path, int | None]] = []
+        self.resumed: list[Path] = []
+        if hooks:
+            self.open_run = lambda path, expect_pid=None: self.opened.append((path, expect_pid))
+            self.resume_run = self.resumed.append
+
+    def on_mount(self) -> None:
+        self.push_screen(RunsScreen(self.runs))
+
+
+def table_rows(screen: RunsScreen) -> list[list[str]]:
+    table = screen.query_one("#runs-table", DataTable)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def test_the_list_shows_every_run_and_filters(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, "20261128-010000-smoke")
+    make_run(runs, "20261128-020000-smoke", "failed")
+    broken = runs / "20261128-030000-future"
+    broken.mkdir()
+    (broken / "status.json").write_text('{"format": 9, "state": "running"}')
+
+    async def scenario() -> None:
+        app = Host(runs)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, RunsScreen)
+            rows = table_rows(screen)
+            assert [row[1] for row in rows] == ["broken", "failed", "finished"]
+            assert "newer tui-trainer" in rows[0][6]  # the reason, in the list itself
+            assert rows[2][3:5] == ["3/3", "30.0%"]
+            await pilot.press("enter")  # a broken run does not open; the screen says why
+            assert app.opened == [] and "newer" in str(screen.query_one("#runs-message", Static).render())
+            await pilot.press("slash", *"fail")
+            await pilot.pause()
+            assert screen.query_one("#runs-filter", Input).value == "fail"
+            assert [row[1] for row in table_rows(screen)] == ["failed"]
+            await pilot.press("enter")  # from the filter back to the list
+            await pilot.press("enter")
+            assert app.opened == [(runs / "20261128-020000-smoke", None)]
+            await pilot.press("r")
+            assert app.resumed == [runs / "20261128-020000-smoke"]
+            await pilot.press("escape")
+            assert app.screen is not screen
+
+    run(scenario())
+
+
+def test_without_console_hooks_a_run_opens_read_only(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, "20261128-010000-smoke")
+
+    async def scenario() -> None:
+        app = Host(runs, hooks=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, RunSummaryScreen)
+
+    run(scenario())
+
+
+def test_resume_detached_starts_a_child_and_attaches_to_it(tmp_path: Path, monkeypatch) -> None:
+    runs = tmp_path / "runs"
+    path = make_run(runs, "20261128-010000-smoke", "interrupted")
+    make_run(runs, "20261128-020000-smoke", "finished")
+    calls = []
+
+    def fake_resume(run_dir: Path) -> DetachedRun:
+        calls.append(run_dir)
+        return DetachedRun(4242, run_dir, run_dir / "log.txt")
+
+    monkeypatch.setattr(runs_screen, "resume_detached", fake_resume)
+
+    async def scenario() -> None:
+        app = Host(runs)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("d")  # the newest run finished: nothing to resume
+            assert calls == [] and "finished" in str(app.screen.query_one("#runs-message", Static).render())
+            await pilot.press("down", "d")
+            assert calls == [path] and app.opened == [(path, 4242)]
+
+    run(scenario())
+
+
+def test_x_sends_sigint_to_a_running_run(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    # A stand-in for a detached run: "tui_trainer" on its command line, dies of SIGINT.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "tui_trainer"])
+    try:
+        make_run(runs, "20261128-010000-smoke", "running", pid=child.pid)
+
+        async def scenario() -> None:
+            app = Host(runs)
+            async with app.run_test(size=SIZE) as pilot:
+                await pilot.pause()
+                assert table_rows(app.screen)[0][1] == "running"
+                await pilot.press("x")
+                assert f"pid {child.pid}" in str(app.screen.query_one("#runs-message", Static).render())
+
+        run(scenario())
+        assert child.wait(timeout=10) != 0  # KeyboardInterrupt
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_compare_overlays_the_curves_and_lists_the_preset_keys_that_differ(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    a = make_run(runs, "20261128-010000-smoke")
+    b = make_run(runs, "20261128-020000-smoke", "finished", "optimizer.lr=0.01", "model.width=8")
+
+    async def scenario() -> None:
+        app = Host(runs)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("c")
+            assert "select two" in str(app.screen.query_one("#runs-message", Static).render())
+            await pilot.press("space", "space", "c")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, CompareScreen) and screen.run_dirs == [b, a]
+            acc = screen.query_one("#compare-acc", CompareChart).series
+            assert acc["A smoke"] == [(1, pytest.approx(12.0)), (2, pytest.approx(22.0)), (3, pytest.approx(32.0))]
+            assert acc["B smoke"] == [(1, pytest.approx(10.0)), (2, pytest.approx(20.0)), (3, pytest.approx(30.0))]
+            loss = screen.query_one("#compare-loss", CompareChart).series
+            assert loss["B smoke"] == [(1, 2.2), (2, 1.1), (3, 2.2 / 3)]
+            assert [key for key, _ in screen.diff_rows] == ["model.width", "optimizer.lr"]
+            assert dict(screen.diff_rows)["optimizer.lr"] == ["0.01", "0.003"]
+            table = screen.query_one("#compare-diff", DataTable)
+            assert table.row_count == 2 and len(table.columns) == 3
+            await pilot.press("escape")
+            assert isinstance(app.screen, RunsScreen)
+
+    run(scenario())
+
+
+def test_preset_diff_by_key() -> None:
+    assert flatten({"a": 1, "b": {"c": 2, "d": {"e": 3}}}) == {"a": 1, "b.c": 2, "b.d.e": 3}
+    presets = [{"a": 1, "b.c": [1, 2], "n": "x"}, {"a": 1, "b.c": [1, 3], "n": "x", "new": True}]
+    assert differing_keys(presets) == ["b.c", "new"]
+    assert [format_value(v) for v in (MISSING, True, 0.001, "", [0.5, 1.0])] == ["—", "true", "0.001", "''", "[0.5, 1]"]
+
+
+def test_preset_diff_reports_an_unreadable_preset(tmp_path: Path) -> None:
+    good = make_run(tmp_path, "20261128-010000-smoke")
+    bad = make_run(tmp_path, "20261128-020000-smoke")
+    (bad / "preset.toml").write_text("[optimizer]\nlr = 'fast'\n")
+    rows, problems = preset_diff([good, bad])
+    assert rows == [] and len(problems) == 1 and "optimizer.lr" in problems[0]
+
+
+def test_the_list_rescans_on_its_own(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, "20261128-010000-smoke")
+
+    async def scenario() -> None:
+        app = Host(runs)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert len(table_rows(app.screen)) == 1
+            make_run(runs, "20261128-020000-smoke", "running")
+            deadline = time.monotonic() + 10
+            while len(table_rows(app.screen)) < 2:
+                assert time.monotonic() < deadline
+                await pilot.pause(0.1)
+            assert table_rows(app.screen)[0][1] == "running"
+
+    run(scenario())
+
+
+# In the console --------------------------------------------------------------------------------
+
+
+async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+def test_the_console_attaches_to_a_headless_run_and_stops_it(tmp_path: Path) -> None:
+    """`tui-trainer RUN_DIR` of a run going in another process: points appear while it runs; x stops it."""
+    from tui_trainer.runs.detach import find_run_by_pid
+    from tui_trainer.tui.app import TrainerApp
+    from tui_trainer.tui.training_screen import TrainingScreen
+
+    runs = tmp_path / "runs"
+    args = [sys.executable, "-m", "tui_trainer", "--headless", str(SMOKE), "--runs-dir", str(runs)]
+    args += [a for s in (*TINY, "train.epochs=300", "scheduler.t_max=300") for a in ("--set", s)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while (run_dir := find_run_by_pid(runs, proc.pid)) is None:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+
+        async def scenario() -> None:
+            app = TrainerApp(run_dir, [], runs)
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+                await wait_for(pilot, lambda: app.history is not None and len(app.history.epochs) >= 2)
+                assert app.history.state == "running" and app.history.run_dir == run_dir
+                chart = app.screen.query_one("#acc-chart")
+                await wait_for(pilot, lambda: len(chart.points["val"]) >= 2)
+                await wait_for(pilot, lambda: app.history.confusion is not None and app.history.confusion.sum() == 64)
+                await pilot.press("x")
+                await wait_for(pilot, lambda: app.history.state == "interrupted")
+                assert app.history.epochs and RunFolder(run_dir).last_checkpoint.exists()
+
+        run(scenario())
+        assert proc.wait(timeout=30) == 130
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_console_starts_a_detached_run_in_a_session_of_its_own(tmp_path: Path) -> None:
+    from tui_trainer.tui.app import TrainerApp
+    from tui_trainer.tui.training_screen import TrainingScreen
+
+    runs = tmp_path / "runs"
+
+    async def scenario() -> int:
+        app = TrainerApp(SMOKE, list(TINY), runs)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+g")
+            await wait_for(pilot, lambda: app.attachment is not None and isinstance(app.screen, TrainingScreen))
+            pid = app.attachment.follower.expect_pid
+            assert pid is not None and os.getsid(pid) == pid != os.getsid(0)
+            await wait_for(pilot, lambda: app.history.state == "finished")
+            assert [x for x, _ in app.screen.query_one("#loss-chart").points["val"]] == [1, 2]
+            return pid
+
+    run(scenario())
+    [run_dir] = runs.iterdir()
+    assert RunFolder(run_dir).read_status()["state"] == "finished"
+    assert "finished after 2 epochs" in RunFolder(run_dir).log_file.read_text()
+
+
+def test_the_runs_screen_resumes_an_interrupted_run_in_the_console(tmp_path: Path) -> None:
+    from tui_trainer.engine.events import EpochFinished, RunControl
+    from tui_trainer.runs.launch import run_training
+    from tui_trainer.tui.app import TrainerApp
+    from tui_trainer.tui.training_screen import TrainingScreen
+
+    control = RunControl()
+    outcome = run_training(
+        tiny_preset("train.epochs=3", "scheduler.t_max=3"),
+        runs_dir=tmp_path / "runs",
+        listeners=[lambda e: control.stop() if isinstance(e, EpochFinished) else None],
+        control=control,
+    )
+    assert outcome.state == "interrupted"
+
+    async def scenario() -> None:
+        app = TrainerApp(None, [], tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+l")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+            assert table_rows(app.screen)[0][1] == "interrupted"
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+            await wait_for(pilot, lambda: app.history.state == "finished")
+            assert [r["epoch"] for r in app.history.epochs] == [1, 2, 3]
+            assert app.history.run_dir == outcome.run_dir
+
+    run(scenario())
+    assert RunFolder(outcome.run_dir).read_status()["state"] == "finished"

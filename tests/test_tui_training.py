@@ -1,0 +1,350 @@
+"""The console's training side: the thread worker, live charts, stop/pause, errors, quitting (Pilot, 80x24)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from textual import events
+from textual.message import Message
+
+from tests.helpers import SMOKE, TINY
+from tui_trainer.engine.events import (
+    BatchProgress,
+    EpochFinished,
+    Predictions,
+    RunControl,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    emit,
+)
+from tui_trainer.tui.app import TrainerApp
+from tui_trainer.tui.confirm_screen import ConfirmScreen
+from tui_trainer.tui.error_screen import ErrorScreen
+from tui_trainer.tui.event_bridge import EventBridge
+from tui_trainer.tui.messages import BatchProgressed
+from tui_trainer.tui.run_history import RunHistory
+from tui_trainer.tui.training_screen import TrainingScreen
+
+SIZE = (80, 24)
+
+
+@dataclass(frozen=True)
+class FakeOutcome:
+    state: str
+    run_dir: Path | None
+    exit_code: int
+    error: str = ""
+
+
+class FakeTrainer:
+    """`run_training`'s contract with plausible events and no torch; `delay` seconds per batch."""
+
+    def __init__(self, delay: float = 0.001, fail_with: Exception | None = None, report_failure: str = "") -> None:
+        self.delay = delay
+        self.fail_with = fail_with
+        self.report_failure = report_failure
+        self.calls = 0
+        self.outcome: FakeOutcome | None = None
+
+    def __call__(self, preset, *, runs_dir, listeners=(), control=None, resume=None, preset_source=None):
+        self.calls += 1
+        self.outcome = self._run(preset, Path(runs_dir), list(listeners), control or RunControl())
+        return self.outcome
+
+    def _run(self, preset, runs_dir: Path, listeners, control: RunControl) -> FakeOutcome:
+        if self.fail_with is not None:
+            raise self.fail_with
+        run_dir = runs_dir / f"fake-{preset.name}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        classes = ("circle", "square", "triangle")
+        batches = max(1, preset.data.synthetic_train_size // preset.data.batch_size)
+        emit(
+            listeners,
+            RunStarted(str(run_dir), preset.name, preset.train.epochs, 1, batches, 99, 30, classes, "cpu", "fp32"),
+        )
+        if self.report_failure:
+            emit(listeners, RunFailed(str(run_dir), self.report_failure, "lower the learning rate", "Traceback ..."))
+            return FakeOutcome("failed", run_dir, 1, self.report_failure)
+        for epoch in range(1, preset.train.epochs + 1):
+            start = time.monotonic()
+            for batch in range(1, batches + 1):
+                control.wait_if_paused()
+                if control.stop_requested.is_set():
+                    emit(listeners, RunFinished(str(run_dir), "interrupted", epoch - 1, None, None, 0.1))
+                    return FakeOutcome("interrupted", run_dir, 130)
+                time.sleep(self.delay)
+                seconds = time.monotonic() - start
+                emit(listeners, BatchProgress(epoch, batch, batches, 1.0 / epoch, 0.3, 500.0, 0.01, seconds))
+            labels = np.arange(30) % 3
+            guesses = labels.copy()
+            guesses[:3] = 0
+            confusion = np.zeros((3, 3), dtype=np.int64)
+            np.add.at(confusion, (labels, guesses), 1)
+            predictions = Predictions(labels, guesses, np.ones(30, np.float32), np.ones(30, np.float32), classes)
+            metrics = {
+                "epoch": epoch,
+                "train_loss": 1.0 / epoch,
+                "train_acc": 0.3 * epoch,
+                "val_loss": 1.1 / epoch,
+                "val_acc": 0.25 * epoch,
+                "lr": 0.01,
+                "epoch_seconds": time.monotonic() - start,
+            }
+            emit(listeners, EpochFinished(epoch, preset.train.epochs, metrics, confusion, predictions, True))
+        emit(listeners, RunFinished(str(run_dir), "finished", preset.train.epochs, 0.5, preset.train.epochs, 0.2))
+        return FakeOutcome("finished", run_dir, 0)
+
+
+def run(coro) -> None:
+    asyncio.run(coro)
+
+
+async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.02)
+
+
+async def press(pilot, *keys: str) -> None:
+    """Send keys without Pilot's wait for an idle process (never idle while training runs)."""
+    for key in keys:
+        pilot.app._driver.send_message(events.Key(key, key if len(key) == 1 else None))
+        await pilot.pause(0.05)
+
+
+def make_app(tmp_path: Path, trainer=None, overrides=TINY) -> TrainerApp:
+    return TrainerApp(SMOKE, list(overrides), tmp_path / "runs", trainer=trainer)
+
+
+def test_training_the_tiny_smoke_preset_draws_one_point_per_epoch(tmp_path: Path) -> None:
+    """The real run_training in the App's thread worker, driven by keys."""
+
+    async def scenario() -> None:
+        app = make_app(tmp_path)  # no fake: tui_trainer.runs.launch.run_training
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+            await wait_for(pilot, lambda: not app.training_active, timeout=120)
+            await wait_for(pilot, lambda: app.history is not None and app.history.state == "finished")
+            history = app.history
+            assert history is not None and len(history.epochs) == 2
+            assert history.run_dir is not None and (history.run_dir / "status.json").is_file()
+            assert history.confusion is not None and history.predictions is not None
+            assert len(history.per_class_accuracy) == 2
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen)
+            for chart_id in ("#loss-chart", "#acc-chart"):
+                points = screen.query_one(chart_id).points
+                assert [x for x, _ in points["train"]] == [1, 2]
+                assert [x for x, _ in points["val"]] == [1, 2]
+            assert screen.query_one("#epoch-table").row_count == 2
+            assert str(history.run_dir) in str(screen.query_one("#run-dir").render())
+
+    run(scenario())
+
+
+def test_charts_and_table_follow_each_epoch(tmp_path: Path) -> None:
+    trainer = FakeTrainer()
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, trainer, overrides=(*TINY, "train.epochs=3"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: app.history is not None and app.history.state == "finished")
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen)
+            assert screen.query_one("#acc-chart").points["val"] == [(1, 25.0), (2, 50.0), (3, 75.0)]
+            assert screen.query_one("#epoch-table").row_count == 3
+            assert app.history.version > 3
+            # Leaving the screen and coming back redraws from the history.
+            await pilot.press("escape")
+            await pilot.press("ctrl+t")
+            await pilot.pause()
+            assert app.screen is screen and len(screen.query_one("#loss-chart").points["train"]) == 3
+
+    run(scenario())
+
+
+def test_stop_and_pause_steer_the_run(tmp_path: Path) -> None:
+    trainer = FakeTrainer(delay=0.01)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, trainer, overrides=(*TINY, "train.epochs=1000"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: app.history is not None and app.history.progress is not None)
+            await press(pilot, "p")
+            assert app.control is not None and app.control.paused and app.history.state == "paused"
+            await pilot.pause(0.1)
+            batch = app.history.progress
+            await pilot.pause(0.2)
+            assert app.history.progress == batch  # nothing moves while paused
+            await press(pilot, "p")
+            assert not app.control.paused
+            await press(pilot, "x")
+            await wait_for(pilot, lambda: not app.training_active)
+            await wait_for(pilot, lambda: app.history.state == "interrupted")
+            assert trainer.outcome is not None and trainer.outcome.state == "interrupted"
+            await press(pilot, "s")  # a new run starts after a stop
+            await wait_for(pilot, lambda: trainer.calls == 2)
+            await press(pilot, "x")
+            await wait_for(pilot, lambda: not app.training_active)
+
+    run(scenario())
+
+
+def test_an_exception_in_training_shows_an_error_and_the_app_keeps_running(tmp_path: Path) -> None:
+    trainer = FakeTrainer(fail_with=RuntimeError("model factory exploded"))
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, trainer)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
+            assert "RuntimeError: model factory exploded" in app.screen.message
+            assert "Traceback" in app.screen.details
+            assert app.history is not None and app.history.state == "failed"
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, TrainingScreen) and app.is_running
+            trainer.fail_with = None
+            await pilot.press("s")
+            await wait_for(pilot, lambda: app.history.state == "finished")
+
+    run(scenario())
+
+
+def test_a_real_model_factory_error_reaches_the_user(tmp_path: Path, monkeypatch) -> None:
+    def broken(target: str):
+        raise ValueError("no such layer")
+
+    monkeypatch.setattr("tui_trainer.engine.builders.resolve_factory", broken)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=120)
+            assert "no such layer" in app.screen.message
+            await wait_for(pilot, lambda: not app.training_active)
+            assert app.history is not None and app.history.state == "failed"
+
+    run(scenario())
+
+
+def test_a_failure_reported_by_the_run_is_shown_with_its_hint(tmp_path: Path) -> None:
+    trainer = FakeTrainer(report_failure="loss became NaN in epoch 1")
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, trainer)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
+            await wait_for(pilot, lambda: not app.training_active)
+            await pilot.pause()
+            errors = [s for s in app.screen_stack if isinstance(s, ErrorScreen)]
+            assert len(errors) == 1  # the RunFailed event, not a second modal for the outcome
+            assert errors[0].hint == "lower the learning rate"
+
+    run(scenario())
+
+
+def test_quitting_during_training_asks_then_stops_and_waits(tmp_path: Path) -> None:
+    trainer = FakeTrainer(delay=0.01)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, trainer, overrides=(*TINY, "train.epochs=1000"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: app.history is not None and app.history.progress is not None)
+            await press(pilot, "ctrl+q")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await press(pilot, "n")
+            assert app.training_active and app.is_running and not isinstance(app.screen, ConfirmScreen)
+            await press(pilot, "ctrl+q")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await press(pilot, "y")
+            await wait_for(pilot, lambda: not app.training_active)
+            # The run has stopped and saved; then the unsaved --set edits are asked about.
+            assert trainer.outcome is not None and trainer.outcome.state == "interrupted"
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and "Unsaved" in app.screen._title)
+            await press(pilot, "d")
+            await wait_for(pilot, lambda: not app.is_running)
+
+    run(scenario())
+
+
+def test_ctrl_c_outside_a_text_field_quits_the_same_way(tmp_path: Path) -> None:
+    trainer = FakeTrainer(delay=0.01)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, trainer, overrides=(*TINY, "train.epochs=1000"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: app.history is not None and app.history.progress is not None)
+            await press(pilot, "ctrl+c")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await press(pilot, "y")
+            await wait_for(pilot, lambda: not app.training_active)
+            assert trainer.outcome is not None and trainer.outcome.state == "interrupted"
+
+    run(scenario())
+
+
+def test_progress_floods_collapse_into_one_message() -> None:
+    posted: list[Message] = []
+
+    class Target:
+        def post_message(self, message: Message) -> bool:
+            posted.append(message)
+            return True
+
+    bridge = EventBridge(Target())  # type: ignore[arg-type]
+    events = [BatchProgress(1, b, 1000, 1.0, 0.5, 100.0, 0.1, b / 100) for b in range(1, 1001)]
+    threads = [threading.Thread(target=lambda chunk=events[i::4]: [bridge(e) for e in chunk]) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(posted) == 1 and isinstance(posted[0], BatchProgressed)
+    assert bridge.take_progress() is not None and bridge.take_progress() is None
+    bridge(events[0])
+    assert len(posted) == 2
+    assert posted[1].can_replace(posted[0])
+
+
+def test_history_keeps_what_the_confusion_screen_reads() -> None:
+    history = RunHistory()
+    before = history.version
+    confusion = np.array([[3, 1], [0, 4]])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    predictions = Predictions(labels, labels, np.ones(8, np.float32), np.ones(8, np.float32), ("a", "b"))
+    history.add_epoch(EpochFinished(1, 2, {"epoch": 1, "val_acc": 0.875}, confusion, predictions, True))
+    assert history.version > before and history.classes == ("a", "b")
+    assert history.per_class_accuracy == [[0.75, 1.0]] and history.best_epoch == 1
+    assert history.confusion is confusion and history.predictions is predictions
+
+
+def test_the_console_never_imports_torch() -> None:
+    code = (
+        "import sys, tui_trainer.tui.app, tui_trainer.tui.training_screen, tui_trainer.tui.preset_editor;"
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,230 @@
+"""Every run folder under a runs root, summarised for a list: what ran, how it ended, how well.
+
+A runs root holds folders in every condition: running right now, killed halfway, written by a
+newer tui-trainer, edited by hand. Each becomes one `RunSummary`; a folder that cannot be read
+fully still gets one, with `problem` saying why in words, so a list never fails on one bad run.
+Only small files are read (status.json, the tail of metrics.jsonl), so listing stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .folder import STATES, RunFolder, RunFolderError, effective_state
+
+BROKEN = "broken"
+"""The state of a folder whose status.json cannot be read."""
+
+RESUMABLE = ("interrupted", "failed")
+TAIL_BYTES = 256 * 1024
+"""How much of a long metrics.jsonl is read to find its last epoch."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run folder as the runs list shows it."""
+
+    path: Path
+    preset_name: str
+    state: str  # running | finished | failed | interrupted | broken | another word from a hand-edited file
+    epochs_done: int
+    epochs_planned: int
+    best_val_acc: float | None
+    best_epoch: int | None
+    started_at: datetime | None
+    duration: float | None  # seconds, up to now for a running run
+    pid: int | None = None
+    host: str = ""
+    error: str = ""  # the run's own error message, for a failed run
+    problem: str = ""  # why the folder could not be read fully; "" when it could
+    has_checkpoint: bool = False
+    sort_key: float = 0.0  # newer runs sort first
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def resumable(self) -> bool:
+        return self.state in RESUMABLE and self.has_checkpoint
+
+    def matches(self, text: str) -> bool:
+        """Whether every word of `text` appears in the folder name, preset name, state or start time."""
+        started = self.started_at.strftime("%Y-%m-%d %H:%M") if self.started_at else ""
+        haystack = " ".join((self.name, self.preset_name, self.state, started, self.problem)).lower()
+        return all(word in haystack for word in text.lower().split())
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _last_activity(folder: RunFolder) -> float | None:
+    """When the run last wrote anything (for the duration of a run whose process died)."""
+    times = []
+    for path in (folder.status_file, folder.metrics_file, folder.progress_file):
+        with contextlib.suppress(OSError):
+            times.append(path.stat().st_mtime)
+    return max(times) if times else None
+
+
+@dataclass(frozen=True)
+class _MetricsTail:
+    last_epoch: int
+    best: tuple[float, int] | None
+    problem: str
+
+
+def _metrics_tail(folder: RunFolder, want_best: bool) -> _MetricsTail:
+    """The epoch of the last complete line; the best val_acc only when status.json lacks it."""
+    try:
+        with open(folder.metrics_file, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = 0 if want_best else max(0, size - TAIL_BYTES)
+            handle.seek(start)
+            data = handle.read()
+    except FileNotFoundError:
+        return _MetricsTail(0, None, "")
+    except OSError as exc:
+        return _MetricsTail(0, None, f"metrics.jsonl unreadable ({exc.strerror or exc})")
+    if start:
+        data = data.partition(b"\n")[2]  # the first line read is a piece of a longer one
+    complete, _, torn = data.rpartition(b"\n")
+    lines = complete.splitlines() if complete else []
+    problem = "metrics.jsonl: the last line is incomplete" if torn.strip() else ""
+    last_epoch, best, bad = 0, None, 0
+    for index, line in enumerate(reversed(lines)):
+        if not want_best and last_epoch:
+            break
+        try:
+            record = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if not isinstance(record, dict):
+            bad += 1
+            continue
+        last_epoch = last_epoch or _count(record.get("epoch")) or (len(lines) - index)
+        acc = _number(record.get("val_acc"))
+        if want_best and acc is not None and (best is None or acc >= best[0]):
+            best = (acc, _count(record.get("epoch")))
+    if bad and not problem:
+        problem = f"metrics.jsonl: {bad} unreadable line{'s' if bad > 1 else ''}"
+    return _MetricsTail(last_epoch, best, problem)
+
+
+def summarize(path: Path, now: float | None = None) -> RunSummary:
+    """A summary of one run folder; never raises for a folder in a bad state."""
+    folder = RunFolder(Path(path))
+    now = time.time() if now is None else now
+    try:
+        mtime = folder.path.stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    try:
+        status = folder.read_status()
+    except RunFolderError as exc:
+        message = str(exc).replace(f"{folder.path}: ", "").replace(f"{folder.status_file}: ", "status.json ")
+        return RunSummary(
+            path=folder.path,
+            preset_name="",
+            state=BROKEN,
+            epochs_done=0,
+            epochs_planned=0,
+            best_val_acc=None,
+            best_epoch=None,
+            started_at=None,
+            duration=None,
+            problem=message,
+            has_checkpoint=folder.last_checkpoint.exists(),
+            sort_key=mtime,
+        )
+    except Exception as exc:  # noqa: BLE001 - a list must survive any folder
+        return RunSummary(folder.path, "", BROKEN, 0, 0, None, None, None, None, problem=str(exc), sort_key=mtime)
+
+    state = effective_state(status)
+    problems = []
+    if state not in STATES:
+        problems.append(f"status.json: unknown state {state!r}")
+    best_acc, best_epoch = _number(status.get("best_val_acc")), _count(status.get("best_epoch")) or None
+    tail = _metrics_tail(folder, want_best=best_acc is None)
+    if tail.problem and state != "running":  # a running run may be writing its last line right now
+        problems.append(tail.problem)
+    if best_acc is None and tail.best is not None:
+        best_acc, best_epoch = tail.best[0], tail.best[1] or None
+
+    started = _parse_time(status.get("started_at"))
+    ended = _parse_time(status.get("ended_at"))
+    duration = None
+    if started is not None:
+        if ended is not None:
+            end_ts = ended.timestamp()
+        elif state == "running":
+            end_ts = now
+        else:
+            end_ts = _last_activity(folder) or started.timestamp()
+        duration = max(0.0, end_ts - started.timestamp())
+    pid = status.get("pid")
+    return RunSummary(
+        path=folder.path,
+        preset_name=str(status.get("preset_name") or ""),
+        state=state,
+        epochs_done=max(_count(status.get("epochs_done")), tail.last_epoch),
+        epochs_planned=_count(status.get("epochs_planned")),
+        best_val_acc=best_acc,
+        best_epoch=best_epoch,
+        started_at=started,
+        duration=duration,
+        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+        host=str(status.get("host") or ""),
+        error=str(status.get("error") or ""),
+        problem="; ".join(problems),
+        has_checkpoint=folder.last_checkpoint.exists(),
+        sort_key=started.timestamp() if started is not None else mtime,
+    )
+
+
+def run_folders(runs_dir: Path) -> list[Path]:
+    """The folders directly under `runs_dir` (hidden ones, such as temporary files, left out)."""
+    try:
+        entries = list(os.scandir(runs_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=True)]
+
+
+def filter_runs(runs: Iterable[RunSummary], text: str) -> list[RunSummary]:
+    return [run for run in runs if run.matches(text)] if text.strip() else list(runs)
+
+
+def list_runs(runs_dir: Path, text: str = "") -> list[RunSummary]:
+    """Every run under `runs_dir`, newest first, those matching `text` (all its words) when given."""
+    now = time.time()
+    runs = [summarize(path, now) for path in run_folders(Path(runs_dir))]
+    runs.sort(key=lambda run: (run.sort_key, run.name), reverse=True)
+    return filter_runs(runs, text)

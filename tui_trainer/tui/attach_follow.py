@@ -1,0 +1,45 @@
+"""Attach the console to a run folder: a `RunFollower` on a worker thread, feeding the console's listener.
+
+The listener is the same `EventBridge` an in-process run talks to, so the training and confusion
+screens cannot tell a detached or external run from their own. Stopping the attachment (or the
+App exiting, which cancels its workers) ends the follower within one poll; the run goes on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.dom import DOMNode
+from textual.worker import Worker, get_current_worker
+
+from ..engine.events import Event, Listener
+from ..runs.follow import POLL_INTERVAL, RunFollower
+
+
+class Attachment:
+    """A followed run: its folder, the follower and the worker thread that polls it."""
+
+    def __init__(self, run_dir: Path, listener: Listener, *, expect_pid: int | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.follower = RunFollower(self.run_dir, [listener], expect_pid=expect_pid)
+        self.worker: Worker[Event | None] | None = None
+
+    def start(self, node: DOMNode, interval: float = POLL_INTERVAL) -> Worker[Event | None]:
+        """Follow on a thread worker of `node` (usually the App) until the run ends or `stop`."""
+
+        def follow() -> Event | None:
+            return self.follower.follow(get_current_worker().cancelled_event, interval)
+
+        self.worker = node.run_worker(
+            follow, thread=True, name=f"follow {self.run_dir.name}", group="attach", exit_on_error=False
+        )
+        return self.worker
+
+    def stop(self) -> None:
+        """Stop following (the run itself is not touched)."""
+        if self.worker is not None:
+            self.worker.cancel()
+
+    @property
+    def following(self) -> bool:
+        return self.worker is not None and self.worker.is_running and not self.follower.done

@@ -1,0 +1,176 @@
+"""Several runs side by side: their validation curves overlaid, and how their presets differ.
+
+Each run gets a letter (A, B, ...) used in the legend, the list of runs and the preset table, so
+long folder names never crowd an 80-column chart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from string import ascii_uppercase
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual_plotext import PlotextPlot
+
+from ..runs.folder import RunFolder
+from ..runs.history import summarize
+from .preset_diff import preset_diff
+
+# (plotext, rich) names of one colour each: distinct in a 16-colour terminal; a ninth run reuses the first.
+COLORS = (
+    ("cyan", "cyan"),
+    ("orange", "dark_orange"),
+    ("green", "green"),
+    ("magenta", "magenta"),
+    ("red", "red"),
+    ("blue", "blue"),
+    ("yellow", "yellow"),
+    ("white", "white"),
+)
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    letter: str
+    path: Path
+    label: str  # "A smoke"
+    color: str  # plotext's name
+    style: str  # rich's name of the same colour
+    metrics: list[dict[str, Any]]
+    summary: str  # one line: folder, state, epochs, best
+
+
+def load_compared(run_dirs: Sequence[Path]) -> list[ComparedRun]:
+    out = []
+    for index, path in enumerate(run_dirs):
+        letter = ascii_uppercase[index % 26] + ("" if index < 26 else str(index // 26))
+        run = summarize(Path(path))
+        best = f" · best {run.best_val_acc:.1%}" if run.best_val_acc is not None else ""
+        problem = f" · {run.problem}" if run.problem else ""
+        out.append(
+            ComparedRun(
+                letter=letter,
+                path=Path(path),
+                label=f"{letter} {run.preset_name or run.name}",
+                color=COLORS[index % len(COLORS)][0],
+                style=COLORS[index % len(COLORS)][1],
+                metrics=RunFolder(Path(path)).read_metrics(),
+                summary=f"{run.name} · {run.state} · {run.epochs_done}/{run.epochs_planned} epochs{best}{problem}",
+            )
+        )
+    return out
+
+
+class CompareChart(PlotextPlot):
+    """One metric of several runs, one line each, with a legend."""
+
+    def __init__(self, title: str, key: str, percent: bool = False, *, id: str) -> None:
+        # No fixed 0-100 range: runs close to each other must look apart.
+        super().__init__(id=id)
+        self.chart_title = title
+        self.key = key
+        self.percent = percent
+        self.series: dict[str, list[tuple[int, float]]] = {}
+        """What is plotted now: legend label -> (epoch, value) points (tests read it)."""
+
+    def show_runs(self, runs: Sequence[ComparedRun]) -> None:
+        scale = 100.0 if self.percent else 1.0
+        self.series = {}
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(self.chart_title)
+        epochs: set[int] = set()
+        for run in runs:
+            points = [
+                (int(r.get("epoch", i + 1)), float(r[self.key]) * scale)
+                for i, r in enumerate(run.metrics)
+                if isinstance(r.get(self.key), (int, float))
+            ]
+            self.series[run.label] = points
+            if points:
+                xs = [x for x, _ in points]
+                epochs.update(xs)
+                plt.plot(xs, [y for _, y in points], marker="braille", color=run.color, label=run.label)
+        if epochs:
+            ordered = sorted(epochs)
+            plt.xticks(ordered[:: max(1, len(ordered) // 8)])
+        self.refresh()
+
+
+class CompareScreen(Screen[None]):
+    """Validation accuracy and loss of the chosen runs, and the preset keys where they differ."""
+
+    DEFAULT_CSS = """
+    CompareScreen #compare-runs { height: auto; max-height: 5; padding: 0 1; }
+    CompareScreen #compare-charts { height: 11; min-height: 8; }
+    CompareScreen #compare-diff-title { height: 1; padding: 0 1; text-style: bold; }
+    CompareScreen #compare-problems { height: auto; padding: 0 1; color: $warning; }
+    CompareScreen #compare-diff { height: 1fr; min-height: 4; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="compare.back"),
+        Binding("r", "reload", "Reload", id="compare.reload"),
+    ]
+
+    def __init__(self, run_dirs: Sequence[Path]) -> None:
+        super().__init__(id="compare")
+        self.run_dirs = [Path(p) for p in run_dirs]
+        self.runs: list[ComparedRun] = []
+        self.diff_rows: list[tuple[str, list[str]]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static("", id="compare-runs")
+        with Horizontal(id="compare-charts"):
+            yield CompareChart("val accuracy %", "val_acc", percent=True, id="compare-acc")
+            yield CompareChart("val loss", "val_loss", id="compare-loss")
+        yield Static("", id="compare-diff-title")
+        yield Static("", id="compare-problems", markup=False)
+        yield DataTable(id="compare-diff", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"comparing {len(self.run_dirs)} runs"
+        self.action_reload()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_reload(self) -> None:
+        self.runs = load_compared(self.run_dirs)
+        lines = Text()
+        for run in self.runs:
+            if lines:
+                lines.append("\n")
+            lines.append(f"{run.letter} ", style=f"bold {run.style}")
+            lines.append(run.summary)
+        self.query_one("#compare-runs", Static).update(lines)
+        self.query_one("#compare-acc", CompareChart).show_runs(self.runs)
+        self.query_one("#compare-loss", CompareChart).show_runs(self.runs)
+        self._show_diff()
+
+    def _show_diff(self) -> None:
+        self.diff_rows, problems = preset_diff(self.run_dirs)
+        title = self.query_one("#compare-diff-title", Static)
+        title.update(
+            f"preset differences ({len(self.diff_rows)} keys)" if self.diff_rows else "the presets are the same"
+        )
+        self.query_one("#compare-problems", Static).update("\n".join(problems))
+        table = self.query_one("#compare-diff", DataTable)
+        table.clear(columns=True)
+        table.add_column("key", key="key")
+        for run in self.runs:
+            table.add_column(Text(run.letter, style=f"bold {run.style}"), key=run.letter)
+        for key, values in self.diff_rows:
+            table.add_row(key, *values, key=key)
+        table.display = bool(self.diff_rows)

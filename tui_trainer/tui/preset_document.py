@@ -1,0 +1,272 @@
+"""The preset being edited: its TOML text, the Preset it validates to, and edits not yet valid.
+
+The TOML text is the document; the form and the raw view are two ways of editing it. A form edit
+is validated by loading the text with the edit applied as a `--set` override (the loader's own
+path and messages); a valid edit is written into the text with `update_text`, which touches only
+the changed value and keeps every comment. An invalid edit stays pending at its field, with the
+loader's message, and keeps training from starting. Nothing here knows about Textual.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from ..atomic import atomic_write_text
+from ..config import Preset, PresetError, Problem, load_preset_text, resolved_toml, update_text
+from ..config.fields import FieldSpec, all_fields
+from ..config.loading import parse_toml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def builtin_preset_dir() -> Path:
+    """The folder of the presets that ship with the package."""
+    return Path(str(resources.files("tui_trainer.presets")))
+
+
+def is_builtin(path: Path) -> bool:
+    """A preset shipped inside an installed package: never written to ("save" becomes "save as")."""
+    try:
+        resolved = path.resolve()
+        resolved.relative_to(builtin_preset_dir().resolve())
+    except (ValueError, OSError):
+        return False
+    installed = any(part in ("site-packages", "dist-packages") for part in resolved.parts)
+    return installed or not os.access(resolved, os.W_OK)
+
+
+def toml_literal(value: Any) -> str:
+    """A Python value as a TOML value literal (strings quoted, dicts as inline tables)."""
+    if isinstance(value, dict):
+        table = tomlkit.inline_table()
+        table.update(value)
+        return table.as_string()
+    if isinstance(value, tuple):
+        value = list(value)
+    return tomlkit.item(value).as_string()
+
+
+def display_text(spec: FieldSpec, value: Any) -> str:
+    """What an Input shows for a value: strings bare, everything else in TOML syntax."""
+    if spec.kind == "str" and isinstance(value, str):
+        return value
+    return toml_literal(value)
+
+
+def literal_from_input(spec: FieldSpec, text: str) -> str:
+    """The TOML literal for what the user typed into a field's Input."""
+    if spec.kind == "str":
+        return toml_literal(text)
+    return text.strip()
+
+
+class NeedsPath(Exception):
+    """Saving needs a path: a new preset, or a built-in one that cannot be written."""
+
+
+@dataclass
+class PresetDocument:
+    """An open preset. `text` is what a save writes; `preset` is None while the text is invalid."""
+
+    text: str
+    path: Path | None = None
+    read_only: bool = False
+    saved_text: str = ""
+    preset: Preset | None = None
+    problems: list[Problem] = field(default_factory=list)
+    """Problems of `text` itself (syntax, unknown keys, values typed in the raw view)."""
+    pending: dict[str, str] = field(default_factory=dict)
+    """Field path -> TOML literal of a form edit that does not validate yet."""
+    field_problems: dict[str, list[str]] = field(default_factory=dict)
+    """Field path -> messages to show at that field (from pending edits or the text)."""
+
+    # Opening --------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> PresetDocument:
+        """Read a preset file (it may have problems: the editor shows them)."""
+        text = path.read_text(encoding="utf-8")
+        doc = cls(text=text, path=path, read_only=is_builtin(path), saved_text=text)
+        doc._validate_text()
+        return doc
+
+    @classmethod
+    def new(cls) -> PresetDocument:
+        """An unsaved preset with every default written out."""
+        text = resolved_toml(Preset(), header="A new tui-trainer preset")
+        doc = cls(text=text, saved_text=text)
+        doc._validate_text()
+        return doc
+
+    # State ----------------------------------------------------------------------------------
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path else "<new preset>"
+
+    @property
+    def title(self) -> str:
+        return self.path.name if self.path else "new preset"
+
+    @property
+    def dirty(self) -> bool:
+        return self.text != self.saved_text or bool(self.pending)
+
+    @property
+    def valid(self) -> bool:
+        """True when training may start: the text validates and no form edit is pending."""
+        return self.preset is not None and not self.pending
+
+    def problem_lines(self) -> list[str]:
+        """Every problem, one line each, for the editor's status area."""
+        lines = [str(p) for p in self.problems]
+        for path in self.pending:
+            for message in self.field_problems.get(path, ["invalid"]):
+                lines.append(f"{path}: {message}")
+        return lines
+
+    def value(self, spec: FieldSpec) -> Any:
+        """The field's value in the last valid preset (its default when the text is invalid)."""
+        if self.preset is None:
+            return spec.default
+        owner: Any = getattr(self.preset, spec.section) if spec.section else self.preset
+        value = getattr(owner, spec.name)
+        return list(value) if isinstance(value, tuple) else value
+
+    def literal(self, spec: FieldSpec) -> str:
+        """The TOML literal the field holds now (a pending edit if there is one)."""
+        return self.pending.get(spec.path, toml_literal(self.value(spec)))
+
+    # Editing --------------------------------------------------------------------------------
+
+    def set_field(self, path: str, literal: str) -> dict[str, list[str]]:
+        """Apply a form edit (a TOML literal); returns the messages per field to show now."""
+        if self.preset is None:
+            raise ValueError("the TOML text has problems; fix them in the raw view first")
+        spec = _FIELDS[path]
+        if literal == toml_literal(self.value(spec)):
+            self.pending.pop(path, None)
+        else:
+            self.pending[path] = literal
+        self._settle_pending()
+        return self.field_problems
+
+    def set_text(self, text: str) -> list[Problem]:
+        """Replace the text (the raw view); pending form edits are dropped. Returns its problems."""
+        self.text = text
+        self.pending.clear()
+        self._validate_text()
+        return self.problems
+
+    def _validate_text(self) -> None:
+        try:
+            self.preset = load_preset_text(self.text, self.source)
+        except PresetError as exc:
+            self.preset = None
+            self.problems = exc.problems
+        else:
+            self.problems = []
+        self.field_problems = _by_field(self.problems)
+
+    def _try(self, edits: dict[str, str]) -> Preset | list[Problem]:
+        overrides = [f"{path}={literal}" for path, literal in edits.items()]
+        try:
+            return load_preset_text(self.text, self.source, overrides)
+        except PresetError as exc:
+            return exc.problems
+
+    def _accept(self, preset: Preset, paths: Iterable[str]) -> None:
+        self.text = update_text(self.text, preset)
+        self.preset = preset
+        for path in list(paths):
+            self.pending.pop(path, None)
+
+    def _settle_pending(self) -> None:
+        """Accept every pending edit that validates; keep the rest with their messages."""
+        self.field_problems = {}
+        if not self.pending:
+            return
+        result = self._try(self.pending)
+        if isinstance(result, Preset):
+            self._accept(result, self.pending)
+            return
+        # Some edits are wrong: take the ones that validate on their own, one at a time.
+        for path, literal in list(self.pending.items()):
+            alone = self._try({path: literal})
+            if isinstance(alone, Preset):
+                self._accept(alone, [path])
+        if not self.pending:
+            return
+        result = self._try(self.pending)
+        if isinstance(result, Preset):  # the remaining edits fit together
+            self._accept(result, self.pending)
+            return
+        self.field_problems = _by_field(result)
+        # An edit that is fine by itself but breaks a rule tying it to another field
+        # (imagefolder without root) is marked with the other field's message.
+        for path in self.pending:
+            if path not in self.field_problems:
+                self.field_problems[path] = [
+                    f"conflicts with {p.key}: {p.message}" for p in result if p.key and p.key not in self.pending
+                ] or ["does not validate with the other edits"]
+
+    # Saving ---------------------------------------------------------------------------------
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write `text` atomically (comments and layout as they are). Pending edits are not saved.
+
+        Raises NeedsPath for a new preset or a read-only built-in saved without a path.
+        """
+        target = path or self.path
+        if target is None or (path is None and self.read_only):
+            raise NeedsPath(self.source)
+        atomic_write_text(target, self.text)
+        if path is not None:
+            self.path = Path(path)
+            self.read_only = is_builtin(self.path)
+        self.saved_text = self.text
+        return target
+
+    def preset_name(self) -> str:
+        if self.preset is not None:
+            return self.preset.name
+        try:
+            return str(tomllib.loads(self.text).get("name", "untitled"))
+        except tomllib.TOMLDecodeError:
+            return "untitled"
+
+
+_FIELDS: dict[str, FieldSpec] = {spec.path: spec for spec in all_fields()}
+
+
+def _by_field(problems: Iterable[Problem]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for problem in problems:
+        path = problem.key
+        while path and path not in _FIELDS:  # a list item or a sub-key points at its field
+            path = path.rpartition(".")[0]
+        if path:
+            out.setdefault(path, []).append(problem.message)
+    return out
+
+
+def read_summary(path: Path) -> tuple[str, str]:
+    """(name, description) of a preset file for the list, without validating it."""
+    try:
+        raw = parse_toml(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError):
+        return path.stem, "(cannot read)"
+    except PresetError:
+        return path.stem, "(TOML syntax error)"
+    return str(raw.get("name", path.stem)), str(raw.get("description", ""))

@@ -1,0 +1,234 @@
+"""The preset editor: a generated form per section and a raw TOML view of the same document.
+
+Every edit goes through `PresetDocument`, which validates with the loader and keeps comments.
+The raw view is refreshed from the document when it is shown; raw edits are validated as typed
+and, when valid, shown back in the form.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on
+from textual._tree_sitter import TREE_SITTER, get_language
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, TextArea
+
+from ..config import SECTIONS, Problem
+from .preset_document import PresetDocument
+from .preset_form import GENERAL, FieldRow, SectionForm, fields_of
+
+if TYPE_CHECKING:
+    from .app import TrainerApp
+
+RAW_TAB = "tab-toml"
+TAB_ORDER = [GENERAL, *SECTIONS]
+
+
+def problem_line(problem: Problem) -> str:
+    """A problem for the raw view: line first, without the (long) file name."""
+    where = f"line {problem.line}: " if problem.line is not None else ""
+    key = f"{problem.key}: " if problem.key else ""
+    return f"{where}{key}{problem.message}"
+
+
+def toml_language() -> str | None:
+    return "toml" if TREE_SITTER and get_language("toml") is not None else None
+
+
+class PresetEditorScreen(Screen[None]):
+    HELP_TITLE = "preset editor"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "app.start_training", "Train", id="preset.start"),
+        Binding("ctrl+s", "app.save_preset", "Save", id="preset.save"),
+        Binding("f2", "app.save_preset_as", "Save as", id="preset.save_as", show=False),
+        Binding("f3", "toggle_raw", "TOML", id="preset.toggle_raw"),
+        Binding("ctrl+n", "next_tab", "Next section", id="preset.next_section", show=False),
+        Binding("ctrl+b", "previous_tab", "Previous section", id="preset.previous_section", show=False),
+        Binding("escape", "app.close_editor", "Presets", id="preset.close"),
+    ]
+
+    def __init__(self, document: PresetDocument) -> None:
+        super().__init__(id="editor")
+        self.document = document
+        self._rows: dict[str, FieldRow] = {}
+        self._shown_problems: set[str] = set()
+
+    @property
+    def trainer_app(self) -> TrainerApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        doc = self.document
+        values = {spec.path: doc.value(spec) for section in TAB_ORDER for spec in fields_of(section)}
+        yield Header(show_clock=False)
+        yield Static("", id="doc-status")
+        with TabbedContent(id="editor-tabs"):
+            for section in TAB_ORDER:
+                with TabPane(section, id=f"tab-{section}"):
+                    yield SectionForm(section, values)
+            with TabPane("TOML", id=RAW_TAB):
+                yield TextArea(
+                    doc.text,
+                    language=toml_language(),
+                    id="raw-toml",
+                    show_line_numbers=True,
+                    tab_behavior="indent",
+                    soft_wrap=False,
+                )
+                yield Static("", id="raw-problems", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._rows = {row.spec.path: row for row in self.query(FieldRow)}
+        self._show_problems()
+        self._show_status()
+        if self.document.preset is None:  # open where the problems can be fixed
+            self.query_one(TabbedContent).active = RAW_TAB
+        self._update_form_enabled()
+
+    # Form -> document -------------------------------------------------------------------------
+
+    def on_field_row_edited(self, event: FieldRow.Edited) -> None:
+        event.stop()
+        doc = self.document
+        spec = event.row.spec
+        if doc.preset is None:
+            return
+        if spec.path not in doc.pending and event.literal == doc.literal(spec):
+            return  # the widget reports the value it was given
+        doc.set_field(spec.path, event.literal)
+        self._show_problems()
+        self._show_status()
+
+    # Raw view <-> document --------------------------------------------------------------------
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == RAW_TAB:
+            self._load_raw()
+
+    def _load_raw(self) -> None:
+        area = self.query_one("#raw-toml", TextArea)
+        if area.text != self.document.text:
+            with self.prevent(TextArea.Changed):
+                cursor = area.cursor_location
+                area.load_text(self.document.text)
+                area.cursor_location = (min(cursor[0], area.document.line_count - 1), 0)
+        self._show_raw_problems()
+
+    @on(TextArea.Changed, "#raw-toml")
+    def _raw_changed(self, event: TextArea.Changed) -> None:
+        text = event.text_area.text
+        doc = self.document
+        if text == doc.text:
+            return
+        doc.set_text(text)
+        self._show_raw_problems()
+        if doc.preset is not None:
+            for row in self._rows.values():
+                row.show_value(doc.value(row.spec))
+        self._show_problems()
+        self._show_status()
+        self._update_form_enabled()
+
+    def _show_raw_problems(self) -> None:
+        lines = [problem_line(p) for p in self.document.problems]
+        if self.document.pending:
+            lines.append(f"{len(self.document.pending)} form edit(s) do not validate and are not in this text yet")
+        widget = self.query_one("#raw-problems", Static)
+        widget.update("\n".join(lines) if lines else "valid")
+        widget.set_class(bool(lines), "-invalid")
+
+    def _update_form_enabled(self) -> None:
+        disabled = self.document.preset is None
+        for form in self.query(SectionForm):
+            form.disabled = disabled
+
+    # Showing state ----------------------------------------------------------------------------
+
+    def _show_problems(self) -> None:
+        problems = self.document.field_problems
+        for path in self._shown_problems | set(problems):
+            row = self._rows.get(path)
+            if row is not None:
+                row.show_problems(problems.get(path, []))
+        self._shown_problems = set(problems)
+        for pane_section in TAB_ORDER:
+            tab = self.query_one(TabbedContent).get_tab(f"tab-{pane_section}")
+            bad = any(
+                path.split(".")[0] == pane_section or (pane_section == GENERAL and "." not in path) for path in problems
+            )
+            tab.set_class(bad, "-invalid")
+
+    def _show_status(self) -> None:
+        doc = self.document
+        parts = [f"[b]{doc.title}[/b]"]
+        if doc.read_only:
+            parts.append("built-in, read-only: save makes a copy")
+        if doc.dirty:
+            parts.append("[reverse] modified [/reverse]")
+        count = len(doc.problem_lines())
+        if count:
+            parts.append(f"[b]{count} problem{'s' if count > 1 else ''}[/b]: training is blocked")
+        else:
+            parts.append("valid")
+        self.query_one("#doc-status", Static).update(" · ".join(parts))
+        self.sub_title = str(doc.path or "new preset")
+
+    def document_saved(self) -> None:
+        self._show_status()
+
+    # Keys -------------------------------------------------------------------------------------
+
+    def action_toggle_raw(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == RAW_TAB:
+            tabs.active = getattr(self, "_last_form_tab", f"tab-{GENERAL}")
+            self.set_focus(None)
+        else:
+            self._last_form_tab = tabs.active
+            tabs.active = RAW_TAB
+            self._load_raw()
+            self.query_one("#raw-toml", TextArea).focus()
+
+    def _step_tab(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        ids = [f"tab-{s}" for s in TAB_ORDER] + [RAW_TAB]
+        index = ids.index(tabs.active) if tabs.active in ids else 0
+        tabs.active = ids[(index + step) % len(ids)]
+        if tabs.active == RAW_TAB:
+            self._load_raw()
+            self.query_one("#raw-toml", TextArea).focus()
+        else:
+            form = self.query_one(f"#form-{tabs.active.removeprefix('tab-')}", SectionForm)
+            if not form.disabled:
+                form.query(".field-editor").first().focus()
+
+    def action_next_tab(self) -> None:
+        self._step_tab(1)
+
+    def action_previous_tab(self) -> None:
+        self._step_tab(-1)
+
+    def focus_field(self, path: str) -> None:
+        """Show the field's section and put the cursor in it (tests and error links)."""
+        section = path.split(".")[0] if "." in path else GENERAL
+        self.query_one(TabbedContent).active = f"tab-{section}"
+        self._rows[path].editor.focus()
+
+    def row(self, path: str) -> FieldRow:
+        return self._rows[path]
+
+
+def suggested_copy_path(doc: PresetDocument) -> Path:
+    """Where "save as" proposes to write: ./presets/<name>.toml, never the read-only original."""
+    name = doc.preset_name() or "preset"
+    candidate = Path("presets") / f"{name}.toml"
+    if doc.path is not None and candidate.resolve() == doc.path.resolve():
+        candidate = Path("presets") / f"{name}-copy.toml"
+    return candidate

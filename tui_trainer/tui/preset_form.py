@@ -1,0 +1,139 @@
+"""The preset form, generated from `tui_trainer.config.fields`: one row per key, one pane per section.
+
+No field is listed here: a new schema field appears in the form by itself. Choices become a
+Select, booleans a Checkbox, everything else an Input that takes TOML syntax (`[0.8, 1.0]`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from ..config.fields import FieldSpec, section_fields, top_level_fields
+from .preset_document import display_text, literal_from_input, toml_literal
+
+GENERAL = "general"
+"""The pane of the top-level keys (name, description)."""
+
+
+def fields_of(section: str) -> list[FieldSpec]:
+    return top_level_fields() if section == GENERAL else section_fields(section)
+
+
+def _bool_label(value: bool) -> str:
+    return "true " if value else "false"
+
+
+def widget_id(spec: FieldSpec) -> str:
+    return "field-" + spec.path.replace(".", "--")
+
+
+class FieldRow(Vertical):
+    """One preset key: name, editor, description with the default, and the current problem."""
+
+    class Edited(Message):
+        """The user changed the field; `literal` is the new value in TOML syntax."""
+
+        def __init__(self, row: FieldRow, literal: str) -> None:
+            super().__init__()
+            self.row = row
+            self.literal = literal
+
+    def __init__(self, spec: FieldSpec, value: Any) -> None:
+        super().__init__(classes="field-row")
+        self.spec = spec
+        self._value = value
+
+    def compose(self) -> ComposeResult:
+        spec = self.spec
+        with Horizontal(classes="field-line"):
+            yield Label(spec.name, classes="field-name")
+            yield self._make_editor(self._value)
+        default = toml_literal(spec.default)
+        if len(default) > 40:
+            default = default[:37] + "..."
+        help_text = f"{escape(spec.description)} [dim]default {escape(default)}; {escape(spec.allowed())}[/]"
+        yield Static(help_text, classes="field-help")
+        yield Static("", classes="field-error", markup=False)
+
+    def _make_editor(self, value: Any) -> Widget:
+        spec, wid = self.spec, widget_id(self.spec)
+        if spec.kind == "bool":
+            return Checkbox(_bool_label(bool(value)), bool(value), id=wid, compact=True, classes="field-editor")
+        if spec.kind == "choice":
+            options = [(str(choice), choice) for choice in spec.choices]
+            current = value if value in spec.choices else Select.NULL
+            return Select(options, value=current, allow_blank=False, compact=True, id=wid, classes="field-editor")
+        return Input(
+            display_text(spec, value),
+            placeholder="(empty)" if spec.kind == "str" else spec.allowed(),
+            id=wid,
+            compact=True,
+            classes="field-editor",
+            select_on_focus=False,
+        )
+
+    @property
+    def editor(self) -> Widget:
+        return self.query_one(".field-editor")
+
+    def literal(self) -> str:
+        """The value now in the editor, as TOML."""
+        editor = self.editor
+        if isinstance(editor, Checkbox):
+            return "true" if editor.value else "false"
+        if isinstance(editor, Select):
+            return toml_literal(editor.value)
+        assert isinstance(editor, Input)
+        return literal_from_input(self.spec, editor.value)
+
+    def show_value(self, value: Any) -> None:
+        """Set the editor without sending an edit (the document changed elsewhere)."""
+        editor = self.editor
+        with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
+            if isinstance(editor, Checkbox):
+                editor.value = bool(value)
+                editor.label = _bool_label(bool(value))
+            elif isinstance(editor, Select):
+                if value in self.spec.choices:
+                    editor.value = value
+            elif isinstance(editor, Input):
+                text = display_text(self.spec, value)
+                if editor.value != text:
+                    editor.value = text
+
+    def show_problems(self, messages: list[str]) -> None:
+        self.set_class(bool(messages), "-invalid")
+        self.query_one(".field-error", Static).update("\n".join(messages))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Edited(self, self.literal()))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self.post_message(self.Edited(self, self.literal()))
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        event.checkbox.label = _bool_label(event.value)
+        self.post_message(self.Edited(self, self.literal()))
+
+
+class SectionForm(VerticalScroll):
+    """The rows of one section."""
+
+    def __init__(self, section: str, values: dict[str, Any]) -> None:
+        super().__init__(id=f"form-{section}", classes="section-form")
+        self.section = section
+        self._values = values
+
+    def compose(self) -> ComposeResult:
+        for spec in fields_of(self.section):
+            yield FieldRow(spec, self._values.get(spec.path, spec.default))

@@ -1,0 +1,127 @@
+"""The first screen: the presets to open (built-in, ./presets, recent), a new one, or any path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets.option_list import Option
+
+from .path_prompt import PathPrompt
+from .preset_document import builtin_preset_dir, read_summary
+from .recent import load_recent
+
+if TYPE_CHECKING:
+    from .app import TrainerApp
+
+
+def preset_sources(cwd: Path | None = None) -> list[tuple[str, Path]]:
+    """(group, path) of every preset to list, each file once: built-in, ./presets, recent."""
+    cwd = cwd or Path.cwd()
+    groups = [
+        ("built-in", sorted(builtin_preset_dir().glob("*.toml"))),
+        ("./presets", sorted((cwd / "presets").glob("*.toml"))),
+        ("recent", load_recent()),
+    ]
+    seen: set[Path] = set()
+    out: list[tuple[str, Path]] = []
+    for group, paths in groups:
+        for path in paths:
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append((group, path))
+    return out
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+class PresetListScreen(Screen[None]):
+    HELP_TITLE = "presets"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_highlighted", "Open", id="presets.open", show=True),
+        Binding("n", "new_preset", "New", id="presets.new"),
+        Binding("o", "open_path", "Open path", id="presets.open_path"),
+        Binding("f5", "reload", "Reload", id="presets.reload", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="presets")
+        self.paths: list[Path] = []
+
+    @property
+    def trainer_app(self) -> TrainerApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static(
+            "Choose a preset: [b]enter[/b] opens it, [b]n[/b] starts a new one, [b]o[/b] opens a path "
+            "(a preset or a run folder).",
+            id="list-hint",
+        )
+        yield OptionList(id="preset-list")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        options: list[Option | None] = []
+        self.paths = []
+        group_shown = ""
+        for group, path in preset_sources():
+            if group != group_shown:
+                if group_shown:
+                    options.append(None)
+                options.append(Option(f"[b]{group}[/b]", disabled=True))
+                group_shown = group
+            name, description = read_summary(path)
+            prompt = f"  [b]{escape(name)}[/b]  [dim]{escape(_shown_path(path))}[/dim]"
+            if description:
+                prompt += f"\n    {escape(description)}"
+            options.append(Option(prompt, id=str(len(self.paths))))
+            self.paths.append(path)
+        option_list = self.query_one(OptionList)
+        highlighted = option_list.highlighted
+        option_list.clear_options()
+        option_list.add_options(options)
+        if self.paths:
+            option_list.highlighted = highlighted if highlighted is not None else 1
+        option_list.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.trainer_app.open_preset(self.paths[int(event.option.id)])
+
+    def action_open_highlighted(self) -> None:
+        option_list = self.query_one(OptionList)
+        if option_list.highlighted is not None:
+            option = option_list.get_option_at_index(option_list.highlighted)
+            if option.id is not None:
+                self.trainer_app.open_preset(self.paths[int(option.id)])
+
+    def action_new_preset(self) -> None:
+        self.trainer_app.new_preset()
+
+    def action_open_path(self) -> None:
+        def opened(path: Path | None) -> None:
+            if path is not None:
+                self.trainer_app.open_path(path)
+
+        self.app.push_screen(PathPrompt("Open a preset or a run folder", must_exist=True), opened)

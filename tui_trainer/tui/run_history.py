@@ -1,0 +1,163 @@
+"""The history of the current (or last) run, as a plain object the screens read.
+
+It is changed only on the UI thread, from the messages of the training worker; every change
+bumps `version`, so a screen can poll it cheaply and redraw only when something happened.
+Nothing here knows about Textual.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..engine.events import BatchProgress, EpochFinished, Predictions, RunFailed, RunFinished, RunStarted
+
+
+@dataclass
+class RunHistory:
+    """What a run has told the console so far."""
+
+    preset_name: str = ""
+    classes: tuple[str, ...] = ()
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    """One metrics record per finished epoch (the metrics.jsonl record: epoch, train_loss, ...)."""
+    predictions: Predictions | None = None
+    """The latest epoch's validation predictions."""
+    confusion: np.ndarray | None = None
+    """The latest epoch's confusion matrix, rows = true class, columns = predicted."""
+    per_class_accuracy: list[list[float]] = field(default_factory=list)
+    """Per epoch, the validation accuracy of each class (class order)."""
+    run_dir: Path | None = None
+    version: int = 0
+
+    state: str = "idle"  # idle | starting | running | paused | stopping | finished | interrupted | failed
+    epochs_planned: int = 0
+    batches_per_epoch: int = 0
+    device: str = ""
+    precision: str = ""
+    progress: BatchProgress | None = None
+    setup_stage: str = ""
+    best_epoch: int | None = None
+    best_val_acc: float | None = None
+    error: str = ""
+    hint: str = ""
+    details: str = ""
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    # Updates, one per kind of engine event -------------------------------------------------
+
+    def set_state(self, state: str) -> None:
+        self.state = state
+        self._changed()
+
+    def set_setup(self, stage: str) -> None:
+        self.setup_stage = stage
+        self._changed()
+
+    def start(self, event: RunStarted) -> None:
+        self.run_dir = Path(event.run_dir) if event.run_dir else None
+        self.preset_name = event.preset_name
+        self.classes = tuple(event.classes)
+        self.epochs_planned = event.epochs
+        self.batches_per_epoch = event.batches_per_epoch
+        self.device = event.device
+        self.precision = event.precision
+        self.setup_stage = ""
+        if self.state in ("idle", "starting"):
+            self.state = "running"
+        self._changed()
+
+    def add_progress(self, event: BatchProgress) -> None:
+        self.progress = event
+        self._changed()
+
+    def add_epoch(self, event: EpochFinished) -> None:
+        record = dict(event.metrics)
+        record.setdefault("epoch", event.epoch)
+        self.epochs.append(record)
+        self.epochs_planned = event.epochs
+        self.confusion = event.confusion
+        self.predictions = event.predictions
+        if event.predictions is not None and event.predictions.classes:
+            self.classes = tuple(event.predictions.classes)
+        per_class = record.get("per_class_acc")
+        if per_class is None and event.confusion is not None:
+            per_class = per_class_from_confusion(event.confusion)
+        self.per_class_accuracy.append([float(v) for v in per_class or []])
+        val_acc = record.get("val_acc")
+        if event.is_best or (val_acc is not None and (self.best_val_acc is None or val_acc > self.best_val_acc)):
+            self.best_epoch = event.epoch
+            self.best_val_acc = val_acc
+        self._changed()
+
+    def finish(self, event: RunFinished) -> None:
+        self.state = event.state
+        if event.run_dir:
+            self.run_dir = Path(event.run_dir)
+        if event.best_epoch is not None:
+            self.best_epoch = event.best_epoch
+            self.best_val_acc = event.best_val_acc
+        self._changed()
+
+    def fail(self, event: RunFailed) -> None:
+        self.state = "failed"
+        self.error, self.hint, self.details = event.error, event.hint, event.details
+        if event.run_dir:
+            self.run_dir = Path(event.run_dir)
+        self._changed()
+
+    # Reading --------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("starting", "running", "paused", "stopping")
+
+    def series(self, key: str) -> list[float]:
+        """One metric over the finished epochs (missing values skipped)."""
+        return [float(r[key]) for r in self.epochs if r.get(key) is not None]
+
+    def epoch_numbers(self, key: str) -> list[int]:
+        return [int(r.get("epoch", i + 1)) for i, r in enumerate(self.epochs) if r.get(key) is not None]
+
+    @classmethod
+    def from_run_dir(cls, run_dir: Path) -> RunHistory:
+        """A read-only history from a run folder's status.json and metrics.jsonl (no predictions)."""
+        history = cls(run_dir=run_dir)
+        try:
+            status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            status = {}
+        history.state = str(status.get("state", "unknown"))
+        history.preset_name = str(status.get("preset_name", run_dir.name))
+        history.epochs_planned = int(status.get("epochs_planned") or 0)
+        history.best_epoch = status.get("best_epoch")
+        history.best_val_acc = status.get("best_val_acc")
+        history.error = str(status.get("error") or "")
+        history.hint = str(status.get("hint") or "")
+        try:
+            lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line being written right now
+            history.epochs.append(record)
+            history.per_class_accuracy.append([float(v) for v in record.get("per_class_acc") or []])
+        history.version = 1
+        return history
+
+
+def per_class_from_confusion(confusion: np.ndarray) -> list[float]:
+    """Recall of each class from a confusion matrix (display only; 0 for a class with no samples)."""
+    matrix = np.asarray(confusion, dtype=np.float64)
+    totals = matrix.sum(axis=1)
+    correct = np.diag(matrix)
+    return [float(c / t) if t else 0.0 for c, t in zip(correct, totals, strict=True)]

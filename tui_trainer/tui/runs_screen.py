@@ -1,0 +1,301 @@
+"""Every run under the runs folder: open or attach, resume, stop, compare.
+
+The list is rescanned every few seconds on a worker thread, so runs started elsewhere (another
+console, a cluster job writing to a shared folder) appear and change state on their own.
+What the App does with a run goes through optional hooks, so the screen works in any App:
+`open_run(path, expect_pid=None)` (attach, or show a finished run) and `resume_run(path)`
+(continue in this console); without them it falls back to a read-only summary.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from ..runs.detach import DetachError, resume_detached, stop_run
+from ..runs.history import BROKEN, RunSummary, filter_runs, list_runs
+
+RESCAN_SECONDS = 2.0
+STATE_STYLES = {"running": "bold green", "failed": "bold red", "interrupted": "yellow", BROKEN: "bold red"}
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def row_cells(run: RunSummary, selected: bool) -> tuple[Any, ...]:
+    """The table cells of one run: mark, state, started, epochs, best, time, what."""
+    started = run.started_at.strftime("%m-%d %H:%M") if run.started_at else ""
+    epochs = f"{run.epochs_done}/{run.epochs_planned}" if run.epochs_planned else (str(run.epochs_done or ""))
+    best = f"{run.best_val_acc:.1%}" if run.best_val_acc is not None else ""
+    if run.state == BROKEN:
+        what = f"{run.name}: {run.problem}"
+    else:
+        what = run.preset_name or run.name
+        note = run.problem or (run.error if run.state == "failed" else "")
+        if note:
+            what += f" · {note}"
+    return (
+        "●" if selected else " ",
+        Text(run.state, style=STATE_STYLES.get(run.state, "")),
+        started,
+        epochs,
+        best,
+        format_duration(run.duration),
+        what,
+    )
+
+
+class RunsScreen(Screen[None]):
+    """The runs folder as a table; the highlighted run's folder and any problem below it."""
+
+    DEFAULT_CSS = """
+    RunsScreen #runs-filter { height: 1; border: none; padding: 0 1; margin: 0; }
+    RunsScreen #runs-table { height: 1fr; }
+    RunsScreen #runs-detail { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    RunsScreen #runs-message { height: auto; max-height: 2; padding: 0 1; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open", id="runs.open"),
+        Binding("space", "toggle_select", "Select", id="runs.select"),
+        Binding("r", "resume", "Resume", id="runs.resume"),
+        Binding("d", "resume_detached", "Detached", id="runs.resume_detached"),
+        Binding("x", "stop", "Stop", id="runs.stop"),
+        Binding("c", "compare", "Compare", id="runs.compare"),
+        Binding("slash", "focus_filter", "Filter", id="runs.filter"),
+        Binding("escape", "back", "Back", id="runs.back"),
+    ]
+
+    def __init__(self, runs_dir: Path) -> None:
+        super().__init__(id="runs")
+        self.runs_dir = Path(runs_dir)
+        self.all_runs: list[RunSummary] = []
+        self.shown: list[RunSummary] = []
+        self.selected: set[Path] = set()
+        self._drawn: list[tuple[Any, ...]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Input(placeholder="filter: words of the name, preset, state or date  (/)", id="runs-filter")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="runs-detail", markup=False)
+        yield Static("", id="runs-message", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = str(self.runs_dir)
+        table = self.query_one("#runs-table", DataTable)
+        for label, key in (
+            (" ", "mark"),
+            ("state", "state"),
+            ("started", "started"),
+            ("epochs", "epochs"),
+            ("best", "best"),
+            ("time", "time"),
+            ("run", "what"),
+        ):
+            table.add_column(label, key=key)
+        self.show_runs(list_runs(self.runs_dir))  # the first scan at once: a few small files per run
+        table.focus()
+        self.set_interval(RESCAN_SECONDS, self.rescan)
+
+    # ------------------------------------------------------------------ the list
+
+    def rescan(self) -> None:
+        self._scan()
+
+    @work(thread=True, exclusive=True, group="runs-scan", exit_on_error=False)
+    def _scan(self) -> None:
+        runs = list_runs(self.runs_dir)
+        self.app.call_from_thread(self.show_runs, runs)
+
+    def show_runs(self, runs: list[RunSummary]) -> None:
+        """Show `runs` (newest first) through the filter, keeping the cursor on the same run."""
+        self.all_runs = runs
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if not self.is_attached:
+            return
+        table = self.query_one("#runs-table", DataTable)
+        current = self.current_run()
+        self.shown = filter_runs(self.all_runs, self.query_one("#runs-filter", Input).value)
+        rows = [row_cells(run, run.path in self.selected) for run in self.shown]
+        if rows != self._drawn:
+            self._drawn = rows
+            table.clear()
+            for run, cells in zip(self.shown, rows, strict=True):
+                table.add_row(*cells, key=str(run.path))
+            paths = [run.path for run in self.shown]
+            if current is not None and current.path in paths:
+                table.move_cursor(row=paths.index(current.path), animate=False)
+        self._show_detail()
+        if not self.all_runs:
+            self.say(f"no runs in {self.runs_dir} yet")
+
+    def current_run(self) -> RunSummary | None:
+        table = self.query_one("#runs-table", DataTable)
+        if not self.shown or table.row_count == 0:
+            return None
+        row = min(max(table.cursor_row, 0), len(self.shown) - 1)
+        key = table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+        return next((run for run in self.shown if str(run.path) == key), None)
+
+    def _show_detail(self) -> None:
+        run = self.current_run()
+        detail = self.query_one("#runs-detail", Static)
+        if run is None:
+            detail.update("")
+            return
+        lines = [str(run.path)]
+        if run.problem:
+            lines.append(f"problem: {run.problem}")
+        if run.error:
+            lines.append(f"error: {run.error}")
+        detail.update("\n".join(lines))
+
+    def say(self, message: str) -> None:
+        self.query_one("#runs-message", Static).update(message)
+
+    # ------------------------------------------------------------------ events
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#runs-table", DataTable).focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    # ------------------------------------------------------------------ actions
+
+    def _hook(self, name: str) -> Callable[..., Any] | None:
+        hook = getattr(self.app, name, None)
+        return hook if callable(hook) else None
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()
+
+    def action_back(self) -> None:
+        filter_input = self.query_one("#runs-filter", Input)
+        if filter_input.has_focus:
+            self.query_one("#runs-table", DataTable).focus()
+            return
+        self.app.pop_screen()
+
+    def action_toggle_select(self) -> None:
+        run = self.current_run()
+        if run is None:
+            return
+        self.selected ^= {run.path}
+        self._redraw()
+        table = self.query_one("#runs-table", DataTable)
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1, animate=False)
+
+    def action_open(self) -> None:
+        run = self.current_run()
+        if run is None:
+            return
+        if run.state == BROKEN:
+            self.say(f"cannot open {run.name}: {run.problem}")
+            return
+        self.open_run(run.path)
+
+    def open_run(self, path: Path, expect_pid: int | None = None) -> None:
+        opener = self._hook("open_run")
+        if opener is not None:
+            opener(path, expect_pid=expect_pid)
+            return
+        from .run_summary_screen import RunSummaryScreen  # an App without live attach
+
+        self.app.push_screen(RunSummaryScreen(path))
+
+    def _resumable(self) -> RunSummary | None:
+        run = self.current_run()
+        if run is None:
+            return None
+        if run.state == "running":
+            self.say(f"{run.name} is running: enter attaches to it")
+        elif not run.resumable:
+            why = (
+                "it finished" if run.state == "finished" else "it has no last.pt" if run.has_checkpoint is False else ""
+            )
+            self.say(f"cannot resume {run.name}" + (f": {why}" if why else f" ({run.state})"))
+        else:
+            return run
+        return None
+
+    def action_resume(self) -> None:
+        run = self._resumable()
+        if run is None:
+            return
+        resume = self._hook("resume_run")
+        if resume is None:
+            self.say("this console cannot resume in place; press d to resume detached")
+            return
+        resume(run.path)
+
+    def action_resume_detached(self) -> None:
+        run = self._resumable()
+        if run is None:
+            return
+        try:
+            detached = resume_detached(run.path)
+        except (DetachError, OSError) as exc:
+            self.say(f"cannot resume {run.name}: {exc}")
+            return
+        self.say(f"resumed {run.name} detached (pid {detached.pid}); output in {detached.log_file}")
+        self.rescan()
+        self.open_run(run.path, expect_pid=detached.pid)
+
+    def action_stop(self) -> None:
+        run = self.current_run()
+        if run is None:
+            return
+        if run.state != "running":
+            self.say(f"{run.name} is not running ({run.state})")
+            return
+        if run.pid == os.getpid():
+            self.app.run_action("stop_training")  # the console's own run: stop it as the training screen does
+            self.say(f"stopping {run.name} after the current batch")
+            return
+        try:
+            pid = stop_run(run.path)
+        except DetachError as exc:
+            self.say(str(exc))
+            return
+        self.say(f"asked {run.name} (pid {pid}) to stop after its current batch; it keeps last.pt")
+        self.rescan()
+
+    def action_compare(self) -> None:
+        chosen = [run.path for run in self.all_runs if run.path in self.selected]
+        current = self.current_run()
+        if len(chosen) == 1 and current is not None and current.path not in self.selected:
+            chosen.append(current.path)
+        if len(chosen) < 2:
+            self.say("select two or more runs with space, then press c")
+            return
+        from .compare_screen import CompareScreen
+
+        self.app.push_screen(CompareScreen(chosen))

@@ -1,0 +1,189 @@
+"""The live view of a run: state, batch progress with speed and ETA, charts, the epoch table.
+
+The screen owns no training state: it draws the App's `RunHistory` whenever the App says it
+changed (and in full when the screen comes back), so leaving it never affects the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, ProgressBar, Static
+
+from .charts import EpochTable, MetricChart
+from .run_history import RunHistory
+
+if TYPE_CHECKING:
+    from .app import TrainerApp
+
+
+PROGRESS_INTERVAL = 0.25
+"""Seconds between two redraws of the batch progress (epochs and state changes show at once)."""
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def estimates(history: RunHistory) -> tuple[float | None, float | None]:
+    """Seconds left in this epoch and in the whole run, from the latest progress."""
+    progress = history.progress
+    if progress is None or progress.batch <= 0 or progress.seconds <= 0:
+        return None, None
+    per_batch = progress.seconds / progress.batch
+    epoch_left = (progress.batches - progress.batch) * per_batch
+    finished = [r["epoch_seconds"] for r in history.epochs if r.get("epoch_seconds")]
+    per_epoch = sum(finished) / len(finished) if finished else per_batch * progress.batches
+    run_left = epoch_left + max(0, history.epochs_planned - progress.epoch) * per_epoch
+    return epoch_left, run_left
+
+
+class TrainingScreen(Screen[None]):
+    """Start, pause, resume and stop a run of the preset being edited, and watch it."""
+
+    HELP_TITLE = "training"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "app.start_training", "Start", id="run.start"),
+        Binding("p", "app.pause_training", "Pause", id="run.pause"),
+        Binding("x", "app.stop_training", "Stop", id="run.stop"),
+        Binding("c", "app.open_confusion", "Confusion", id="run.confusion"),
+        Binding("escape,e", "back", "Back", id="training.back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="training")
+        self._drawn_version = -1
+        self._drawn_epochs = -1
+        self._drawn_key: tuple[object, ...] = ()
+        self._drawn_at = 0.0
+        self._redraw_timer: Timer | None = None
+        self._ready = False
+
+    @property
+    def trainer_app(self) -> TrainerApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static("", id="run-state")
+        yield Static("", id="run-dir", markup=False)
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(total=None, show_eta=False, id="batch-progress")
+            yield Static("", id="progress-text")
+        yield Static("", id="live-metrics")
+        with Horizontal(id="charts"):
+            yield MetricChart("loss", "train_loss", "val_loss", id="loss-chart")
+            yield MetricChart("accuracy %", "train_acc", "val_acc", percent=True, id="acc-chart")
+        yield EpochTable(id="epoch-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._ready = True
+
+    def on_unmount(self) -> None:
+        self._ready = False
+
+    def on_screen_resume(self) -> None:
+        self._drawn_version = -1
+        self._drawn_epochs = -1
+        self._drawn_key = ()
+        self.show_history()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def show_history(self) -> None:
+        """Redraw what changed since the last call (cheap when nothing did)."""
+        if not self._ready:
+            return
+        history = self.trainer_app.history
+        version = history.version if history is not None else 0
+        if version == self._drawn_version:
+            return
+        key = (id(history), history.state, len(history.epochs), history.setup_stage) if history else ()
+        wait = PROGRESS_INTERVAL - (time.monotonic() - self._drawn_at)
+        if key == self._drawn_key and wait > 0:
+            # Only the batch progress moved: redraw at most every PROGRESS_INTERVAL, so the
+            # console takes as little CPU (and GIL) from training as it can.
+            if self._redraw_timer is None:
+                self._redraw_timer = self.set_timer(wait, self._redraw_later)
+            return
+        self._drawn_key, self._drawn_at, self._drawn_version = key, time.monotonic(), version
+        with contextlib.suppress(NoMatches):  # the app is closing and the widgets are gone
+            self._draw(history)
+
+    def _redraw_later(self) -> None:
+        self._redraw_timer = None
+        self.show_history()
+
+    def _draw(self, history: RunHistory | None) -> None:
+        self._show_state(history)
+        self._show_progress(history)
+        epochs = len(history.epochs) if history is not None else 0
+        if epochs != self._drawn_epochs:
+            self._drawn_epochs = epochs
+            self.query_one("#loss-chart", MetricChart).show_history(history)
+            self.query_one("#acc-chart", MetricChart).show_history(history)
+            self.query_one("#epoch-table", EpochTable).show_history(history)
+
+    def _show_state(self, history: RunHistory | None) -> None:
+        state = self.query_one("#run-state", Static)
+        folder = self.query_one("#run-dir", Static)
+        if history is None:
+            doc = self.trainer_app.document
+            name = doc.preset_name() if doc is not None else "no preset open"
+            state.update(f"[b]{name}[/b] · no run yet: press [b]s[/b] (or ctrl+r) to start training", layout=False)
+            folder.update("", layout=False)
+            return
+        self.sub_title = f"run of {history.preset_name}"
+        parts = [f"[b]{history.preset_name}[/b]", f"[reverse] {history.state} [/reverse]"]
+        if history.device:
+            parts.append(f"{history.device} {history.precision}")
+        if history.epochs_planned:
+            done = len(history.epochs)
+            parts.append(
+                f"epoch {min(done + (1 if history.running else 0), history.epochs_planned)}/{history.epochs_planned}"
+            )
+        if history.best_val_acc is not None:
+            parts.append(f"best {history.best_val_acc:.1%} (ep {history.best_epoch})")
+        if history.setup_stage and history.progress is None:
+            parts.append(history.setup_stage)
+        state.update(" · ".join(parts), layout=False)
+        folder.update(
+            f"run folder: {history.run_dir}" if history.run_dir else "run folder: (not yet created)", layout=False
+        )
+
+    def _show_progress(self, history: RunHistory | None) -> None:
+        bar = self.query_one("#batch-progress", ProgressBar)
+        text = self.query_one("#progress-text", Static)
+        live = self.query_one("#live-metrics", Static)
+        progress = history.progress if history is not None else None
+        if history is None or progress is None:
+            bar.update(total=None if history is not None and history.running else 1, progress=0)
+            text.update("", layout=False)
+            live.update("", layout=False)
+            return
+        bar.update(total=progress.batches, progress=progress.batch)
+        epoch_left, run_left = estimates(history)
+        eta = f"ETA {format_duration(epoch_left)}" if epoch_left is not None and history.running else ""
+        text.update(
+            f"batch {progress.batch}/{progress.batches} · {progress.images_per_second:,.0f} img/s · {eta}", layout=False
+        )
+        run_eta = f" · run ETA {format_duration(run_left)}" if run_left is not None and history.running else ""
+        live.update(
+            f"epoch {progress.epoch}: loss {progress.loss:.4f} · acc {progress.accuracy:.1%} · "
+            f"lr {progress.lr:.3g}{run_eta}",
+            layout=False,  # fixed one-line widgets: a repaint, not a new layout of the screen
+        )
