@@ -11,14 +11,18 @@ rotation 15, flip 0.5, mean/std 0.5) at 32x32 in batches of 64:
 * reference: torchvision ImageFolder + RandomResizedCrop + RandomRotation + RandomHorizontalFlip +
   ToTensor + Normalize, DataLoader(batch_size=64, shuffle=True, num_workers=os.cpu_count()).
 
-The last line is JSON: {"project_img_s", "reference_img_s", "ratio", ...}.
+Wall-clock images/s move with other jobs on a shared machine, so images per CPU-second (this
+process plus the DataLoader workers) are printed as well. The last line is JSON:
+{"project_img_s", "reference_img_s", "ratio", ...}.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -51,8 +55,8 @@ def measure_load(root: str, cache: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def project_rate(root: str, cache: str, seconds: float, batch_size: int) -> float:
-    """Images per second of TrainBatches + BatchAugment over the cached train split."""
+def project_rate(root: str, cache: str, seconds: float, batch_size: int) -> tuple[float, float]:
+    """(images per second, images per CPU-second) of TrainBatches + BatchAugment on the cached train split."""
     import torch
 
     from tui_trainer.config.schema import AugmentConfig, DataConfig
@@ -70,6 +74,7 @@ def project_rate(root: str, cache: str, seconds: float, batch_size: int) -> floa
         next(warm_up)
     images_done = 0
     epoch = 1
+    cpu_start = time.process_time()
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         for images, _labels in batches.epoch(epoch):
@@ -78,13 +83,23 @@ def project_rate(root: str, cache: str, seconds: float, batch_size: int) -> floa
                 break
         epoch += 1
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     if images.dtype != torch.float32:
         raise SystemExit(f"expected float32 batches, got {images.dtype}")
-    return images_done / elapsed
+    return images_done / elapsed, images_done / cpu
 
 
-def reference_rate(root: str, seconds: float, batch_size: int, workers: int) -> float:
-    """Images per second of the seed's per-image torchvision pipeline with a DataLoader."""
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the DataLoader workers)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def reference_rate(root: str, seconds: float, batch_size: int, workers: int) -> tuple[float, float]:
+    """(images per second, images per CPU-second) of the seed's per-image torchvision pipeline."""
     import torch
     from torchvision import datasets, transforms
 
@@ -99,8 +114,9 @@ def reference_rate(root: str, seconds: float, batch_size: int, workers: int) -> 
     )
     dataset = datasets.ImageFolder(str(Path(root) / "train"), transform=transform)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers)
+    cpu_start = _cpu_seconds()  # includes the workers' start-up, once they have exited
     iterator = iter(loader)
-    for _ in range(3):  # worker start-up and first batches are not counted
+    for _ in range(3):  # worker start-up and first batches are not counted in images/s
         next(iterator)
     images_done = 0
     start = time.perf_counter()
@@ -112,8 +128,10 @@ def reference_rate(root: str, seconds: float, batch_size: int, workers: int) -> 
             continue
         images_done += images.shape[0]
     elapsed = time.perf_counter() - start
-    del iterator
-    return images_done / elapsed
+    del iterator  # joins the workers, so their CPU time is counted
+    gc.collect()
+    cpu = _cpu_seconds() - cpu_start
+    return images_done / elapsed, (images_done + 3 * batch_size) / cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,18 +158,25 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"load, later starts (from the cache): {warm['seconds']:.2f} s, peak RSS {warm['peak_kib'] / mib:.0f} MiB"
         )
-        project = project_rate(root, cache, args.seconds, args.batch_size)
-    print(f"project pipeline   (TrainBatches + BatchAugment, CPU): {project:10.0f} images/s")
-    reference = reference_rate(root, args.seconds, args.batch_size, args.workers)
-    print(f"reference pipeline (torchvision, {args.workers} workers):      {reference:10.0f} images/s")
+        project, project_cpu = project_rate(root, cache, args.seconds, args.batch_size)
+    print(f"project pipeline   (TrainBatches + BatchAugment, CPU): {project:8.0f} images/s")
+    reference, reference_cpu = reference_rate(root, args.seconds, args.batch_size, args.workers)
+    print(f"reference pipeline (torchvision, {args.workers} workers):      {reference:8.0f} images/s")
     ratio = project / reference
     print(f"ratio: {ratio:.1f}x")
+    # On a shared machine wall-clock rates move with other jobs; CPU cost per image does much less.
+    print(
+        f"CPU cost: project {project_cpu:.0f}, reference {reference_cpu:.0f} images per CPU-second "
+        f"({project_cpu / reference_cpu:.1f}x); load average {os.getloadavg()[0]:.2f}"
+    )
     print(
         json.dumps(
             {
                 "project_img_s": round(project, 1),
                 "reference_img_s": round(reference, 1),
                 "ratio": round(ratio, 2),
+                "project_img_per_cpu_s": round(project_cpu, 1),
+                "reference_img_per_cpu_s": round(reference_cpu, 1),
                 "decode_seconds": round(cold["seconds"], 2),
                 "cached_load_seconds": round(warm["seconds"], 2),
                 "load_peak_rss_mib": round(cold["peak_kib"] / mib, 1),

@@ -22,9 +22,12 @@ def test_imageset_checks_its_tensors_and_moves() -> None:
         ImageSet(torch.zeros(3, 3, 4, 4, dtype=torch.uint8), torch.arange(2), ("a",))
 
 
-def test_data_layer_imports_no_ui() -> None:
+def test_data_layer_imports_no_ui_and_check_needs_no_torch() -> None:
     code = (
-        "import sys, tui_trainer.data, tui_trainer.data.checks\n"
+        "import sys\n"
+        "from tui_trainer.data.checks import check_data_layout\n"
+        "assert 'torch' not in sys.modules, 'the layout check imported torch'\n"
+        "from tui_trainer.data import load_data, TrainBatches, BatchAugment\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
         "assert not bad, bad\n"
     )

@@ -47,7 +47,17 @@ def _small_cnn(width: int = 16) -> nn.Module:
     )
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: a few seconds either way, and no OpenMP stalls on a busy shared CPU."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
 def test_the_smoke_recipe_learns_it_but_not_perfectly() -> None:
     """presets/smoke.toml in miniature: 2000 images, 3 epochs, a 16-wide CNN, AdamW + cosine."""
     torch.manual_seed(0)

@@ -72,6 +72,17 @@ def _affine_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
     return grid
 
 
+def _outside_frame(frame: torch.Tensor, size: int) -> torch.Tensor:
+    """bool [B, size, size]: output pixels that `frame` maps outside [-1, 1]^2, computed on
+    contiguous planes (max(|x|, |y|) > 1), which is several times faster than on a grid's views."""
+    base = (torch.arange(size, device=frame.device, dtype=frame.dtype) * 2 + 1) / size - 1
+    planes = []
+    for k in range(2):
+        plane = (frame[:, k, 0:1] * base + frame[:, k, 2:3]).unsqueeze(1) + (frame[:, k, 1:2] * base).unsqueeze(2)
+        planes.append(plane.abs_())
+    return torch.maximum(planes[0], planes[1]) > 1
+
+
 class BatchAugment:
     """Turns a uint8 batch into normalised float32 training images, each randomised on its own."""
 
@@ -196,8 +207,7 @@ class BatchAugment:
         if self.degrees > 0:
             # torchvision rotates the already cropped (and shifted) image with fill 0: corners that
             # leave that frame are black, not pixels from beyond the crop box or a mirror image.
-            frame_grid = _affine_grid(frame, s)
-            outside = torch.maximum(frame_grid[..., 0].abs(), frame_grid[..., 1].abs()) > 1
+            outside = _outside_frame(frame, s)
             if not reflect:  # move those points off the image, where zero padding samples 0
                 grid[..., 0].masked_fill_(outside, -4.0)
                 outside = None

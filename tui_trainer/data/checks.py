@@ -1,9 +1,10 @@
-"""Fast layout checks for `tui-trainer --check`: folders and file names only, no decoding."""
+"""Fast layout checks for `tui-trainer --check`: folders and file names only, no decoding and no
+torch import."""
 
 from __future__ import annotations
 
 from ..config.schema import DataConfig
-from .cifar import ARCHIVE, cifar_root, is_extracted, missing_message
+from .cifar_layout import ARCHIVE, cifar_root, is_extracted, missing_message
 from .folder import scan_tree, tree_problems
 from .paths import resolve_root
 
