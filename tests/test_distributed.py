@@ -8,6 +8,7 @@ with the Trainer directly and compares every rank's parameters.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -125,6 +126,21 @@ def _worker_pids(parent: int) -> dict[int, int]:
             if item.startswith(b"RANK="):
                 workers[int(item[5:])] = int(entry.name)
     return workers
+
+
+def _stop_job(proc: subprocess.Popen) -> None:
+    """Make sure a torchrun job is gone, workers included (they run in their own sessions)."""
+    if proc.poll() is not None:
+        return
+    workers = _worker_pids(proc.pid)
+    proc.terminate()  # torchrun passes SIGTERM on to its workers
+    try:
+        proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    for pid in workers.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 # --------------------------------------------------------------------------------------------- fast: one process
@@ -301,7 +317,7 @@ def test_ctrl_c_stops_every_rank_and_resume_under_torchrun_matches_the_uninterru
         proc.send_signal(signal.SIGINT)  # what Ctrl+C does: torchrun forwards it to every worker
         output, _ = proc.communicate(timeout=60)
     finally:
-        proc.kill()
+        _stop_job(proc)
     assert proc.returncode != 0
     folder = RunFolder(run_dir)
     status = folder.read_status()
@@ -345,13 +361,70 @@ def test_a_killed_rank_ends_the_whole_job_promptly(tmp_path: Path) -> None:
         output, _ = proc.communicate(timeout=timeout + 40)
         elapsed = time.monotonic() - killed
     finally:
-        proc.kill()
+        _stop_job(proc)
     assert proc.returncode != 0
     assert elapsed < timeout, f"the job took {elapsed:.1f} s to end after a rank was killed"
     assert "exitcode  : -9" in output  # torchrun's summary names the killed rank
     status = RunFolder(run_dir).read_status()
     assert status["state"] == "failed", output
     assert "lost contact" in status["error"] and distributed.TIMEOUT_ENV in status["hint"]
+
+
+FLAKY_MODEL = textwrap.dedent(
+    """
+    import os
+
+    from torch import nn
+
+    from tui_trainer.models.small_cnn import small_cnn
+
+
+    class Flaky(nn.Module):
+        \"\"\"The smoke model, except that rank 1 raises in its fifth training batch (epoch 2).\"\"\"
+
+        def __init__(self, num_classes):
+            super().__init__()
+            self.inner = small_cnn(num_classes, width=4)
+            self.batches = 0
+
+        def forward(self, x):
+            if self.training:
+                self.batches += 1
+                if os.environ.get("RANK") == "1" and self.batches == 5:
+                    raise RuntimeError("flaky model failed on purpose")
+            return self.inner(x)
+
+
+    def make(num_classes):
+        return Flaky(num_classes)
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_rank_that_raises_fails_the_job_with_its_own_error(tmp_path: Path) -> None:
+    (tmp_path / "flaky_model.py").write_text(FLAKY_MODEL)
+    env = _env(tmp_path, **{distributed.TIMEOUT_ENV: "20"})
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    started = time.monotonic()
+    result = subprocess.run(
+        _headless(tmp_path / "runs", *DDP_OVERRIDES, "model.target=flaky_model:make"),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert elapsed < 60, f"the job took {elapsed:.1f} s"
+    assert "error (rank 1): RuntimeError: flaky model failed on purpose" in output  # the failing rank says why
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    folder = RunFolder(run_dir)
+    status = folder.read_status()
+    assert status["state"] == "failed" and "lost contact" in status["error"], output  # rank 0 says what it saw
+    assert [r["epoch"] for r in folder.read_metrics()] == [1]
 
 
 CHECK_SCRIPT = textwrap.dedent(

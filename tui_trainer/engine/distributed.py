@@ -234,14 +234,20 @@ def is_collective_failure(exc: BaseException) -> bool:
     return world_size() > 1 and any(marker in text for marker in _COLLECTIVE_FAILURE_MARKERS)
 
 
-def barrier_and_shutdown() -> None:
+def barrier_and_shutdown(clean: bool = True) -> None:
     """Leave the process group at the end of a run (no-op in a single process).
 
-    Deliberately no barrier: after a failure the peers may be dead or stuck and would never reach
-    it. Ranks that finish normally simply exit; torchrun waits for all of them.
+    `clean`: this rank finished, or stopped where every rank agreed to stop, so all ranks come
+    here. They then meet at a barrier before leaving: a rank that exits while its last collective
+    is still being released on a gloo worker thread can abort in interpreter shutdown ("terminate
+    called without an active exception"), and the barrier gives that thread the GIL first. After a
+    failure there is no barrier: the peers may be dead or stuck mid-epoch and would never reach it.
     """
     if not is_active():
         return
     # A group broken by a dead peer may raise here; that must not mask the run's own outcome.
+    if clean:
+        with contextlib.suppress(Exception):
+            dist.barrier()
     with contextlib.suppress(Exception):
         dist.destroy_process_group()

@@ -124,6 +124,7 @@ def run_training(
         listeners.insert(0, RunRecorder(folder))
 
     trainer: Trainer | None = None
+    clean_end = False  # every rank got here the same way: safe to meet at a final barrier
     try:
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -149,6 +150,7 @@ def run_training(
                 folder.rewrite_metrics(trainer.history)  # drop epochs newer than the checkpoint
         finished = trainer.fit()
         emit(listeners, finished)
+        clean_end = True
         return RunOutcome(finished.state, folder.path, EXIT_CODES[finished.state])
     except Exception as exc:  # noqa: BLE001 - every failure becomes a RunFailed the user can read
         epoch = (trainer.epochs_done + 1) if trainer is not None else 0
@@ -156,7 +158,7 @@ def run_training(
         emit(listeners, RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=traceback.format_exc()))
         return RunOutcome("failed", folder.path, 1, error)
     finally:
-        distributed.barrier_and_shutdown()
+        distributed.barrier_and_shutdown(clean=clean_end)
 
 
 def _create_folder(runs_dir: Path, name: str) -> RunFolder:
