@@ -107,13 +107,11 @@ def main() -> None:
             rates[name].append(len(batches) * args.batch_size / (time.perf_counter() - start))
     engine = statistics.median(rates["engine"])
     reference = statistics.median(rates["reference"])
-    print(
-        f"model {preset.model.name}, batch {args.batch_size}, {device} {numerics.precision}, threads {torch.get_num_threads()}"
-    )
+    threads = torch.get_num_threads()
+    print(f"model {preset.model.name}, batch {args.batch_size}, {device} {numerics.precision}, threads {threads}")
     for name in loops:
-        print(
-            f"{name:>9}: median {statistics.median(rates[name]):8.1f} img/s  rounds {[round(r, 1) for r in rates[name]]}"
-        )
+        rounds = [round(r, 1) for r in rates[name]]
+        print(f"{name:>9}: median {statistics.median(rates[name]):8.1f} img/s  rounds {rounds}")
     print(
         json.dumps(
             {

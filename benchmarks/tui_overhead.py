@@ -9,11 +9,17 @@ epoch, progress updates, the epoch table). Rounds alternate the two so drift on 
 hits both alike. Throughput is the engine's own `train_images_per_second` of each epoch (training
 batches only, validation and setup excluded), the median over all epochs of a kind.
 
+A third run per round calls `run_training` on a plain worker thread with no UI: the console
+trains on a thread too, and on a loaded machine torch's OpenMP threads behave very differently
+when driven from the main thread, so this is the like-for-like baseline for the UI's own cost
+(`ratio_same_thread`); `ratio` compares with the main-thread run, as `tui-trainer --headless` does.
+
 While the console trains, a cheap key (bound to an action that only records the time) is sent
-every 50 ms through the app's driver, as a terminal would; its latency is the time from sending
+every 100 ms through the app's driver, as a terminal would; its latency is the time from sending
 the key to the action running, queueing behind progress messages and repaints included.
 
-Last line: JSON {"headless_img_s", "console_img_s", "ratio", "key_p95_ms"}.
+Last line: JSON {"headless_img_s", "console_img_s", "ratio", "key_p95_ms", "headless_thread_img_s",
+"ratio_same_thread"}.
 """
 
 from __future__ import annotations
@@ -25,12 +31,17 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import ClassVar
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "presets" / "smoke.toml"
+
+
+KEY_INTERVAL = 0.1
+"""Seconds between two timed key presses while the console trains (a fast typist's pace)."""
 
 
 def overrides(batches: int, epochs: int) -> list[str]:
@@ -61,6 +72,17 @@ def headless(preset, runs_dir: Path) -> list[float]:
     return speeds
 
 
+def headless_in_thread(preset, runs_dir: Path) -> list[float]:
+    """The same headless run on a plain worker thread, as the console runs it (no UI at all)."""
+    result: list[list[float]] = []
+    thread = threading.Thread(target=lambda: result.append(headless(preset, runs_dir)))
+    thread.start()
+    thread.join()
+    if not result:
+        raise SystemExit("headless run in a thread failed")
+    return result[0]
+
+
 async def console(preset_overrides: list[str], runs_dir: Path) -> tuple[list[float], list[float], float]:
     from textual import events
     from textual.binding import Binding, BindingType
@@ -70,9 +92,11 @@ async def console(preset_overrides: list[str], runs_dir: Path) -> tuple[list[flo
     class TimedApp(TrainerApp):
         BINDINGS: ClassVar[list[BindingType]] = [Binding("f12", "ping", "ping", show=False)]
         pinged: float | None = None
+        answered = asyncio.Event()
 
         def action_ping(self) -> None:
             self.pinged = time.perf_counter()
+            self.answered.set()
 
     app = TimedApp(SMOKE, preset_overrides, runs_dir)
     latencies: list[float] = []
@@ -85,15 +109,15 @@ async def console(preset_overrides: list[str], runs_dir: Path) -> tuple[list[flo
         while app.training_active:
             if ui_cpu == 0.0 and app.history is not None and app.history.progress is not None:
                 ui_cpu, wall = time.thread_time(), time.monotonic()  # this thread is the UI's
-            app.pinged = None
-            sent = time.perf_counter()
-            app._driver.send_message(events.Key("f12", None))
-            while app.pinged is None:
-                await asyncio.sleep(0.0005)
-            # Only keys sent once batches flow count (not the torch import and data setup).
-            if app.history is not None and app.history.progress is not None:
-                latencies.append((app.pinged - sent) * 1000)
-            await asyncio.sleep(0.05)
+            if KEY_INTERVAL > 0:
+                app.answered.clear()
+                sent = time.perf_counter()
+                app._driver.send_message(events.Key("f12", None))
+                await app.answered.wait()
+                # Only keys sent once batches flow count (not the torch import and data setup).
+                if app.history is not None and app.history.progress is not None and app.pinged is not None:
+                    latencies.append((app.pinged - sent) * 1000)
+            await asyncio.sleep(KEY_INTERVAL if KEY_INTERVAL > 0 else 0.1)
         ui_share = (time.thread_time() - ui_cpu) / (time.monotonic() - wall) if wall else float("nan")
         await pilot.pause(0.2)
         history = app.history
@@ -128,12 +152,16 @@ def main() -> None:
         console_speeds: list[float] = []
         latencies: list[float] = []
         ui_shares: list[float] = []
+        thread_speeds: list[float] = []
         for round_number in range(args.rounds):
             start = time.perf_counter()
             # Alternate which goes first, so a change of load on a shared machine hits both alike.
-            for kind in ("headless", "console") if round_number % 2 == 0 else ("console", "headless"):
+            kinds = ("headless", "thread", "console")
+            for kind in kinds if round_number % 2 == 0 else reversed(kinds):
                 if kind == "headless":
                     headless_speeds += headless(preset, tmp_path / "headless")
+                elif kind == "thread":
+                    thread_speeds += headless_in_thread(preset, tmp_path / "thread")
                 else:
                     speeds, keys, ui_share = asyncio.run(console(preset_overrides, tmp_path / "console"))
                     console_speeds += speeds
@@ -141,6 +169,7 @@ def main() -> None:
                     ui_shares.append(ui_share)
             print(
                 f"round {round_number + 1}: headless {statistics.mean(headless_speeds):.0f} img/s, "
+                f"headless in a thread {statistics.mean(thread_speeds):.0f} img/s, "
                 f"console {statistics.mean(console_speeds):.0f} img/s, {len(latencies)} keys, "
                 f"{time.perf_counter() - start:.1f} s",
                 file=sys.stderr,
@@ -149,9 +178,11 @@ def main() -> None:
     # Medians: one epoch slowed by another process on a shared machine does not decide the result.
     headless_img_s = statistics.median(headless_speeds)
     console_img_s = statistics.median(console_speeds)
+    thread_img_s = statistics.median(thread_speeds)
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else float("nan")
     print(f"headless epochs img/s: {[round(s) for s in headless_speeds]}")
+    print(f"thread epochs img/s:   {[round(s) for s in thread_speeds]}")
     print(f"console epochs img/s:  {[round(s) for s in console_speeds]}")
     print(f"UI thread CPU while training (share of one core, keys included): {statistics.mean(ui_shares):.1%}")
     print(f"key latency ms: n={len(latencies)} median={statistics.median(latencies):.1f} max={latencies[-1]:.1f}")
@@ -162,6 +193,9 @@ def main() -> None:
                 "console_img_s": round(console_img_s, 1),
                 "ratio": round(console_img_s / headless_img_s, 3),
                 "key_p95_ms": round(p95, 1),
+                # The console's training thread against the same thread without a UI: the UI's own cost.
+                "headless_thread_img_s": round(thread_img_s, 1),
+                "ratio_same_thread": round(console_img_s / thread_img_s, 3),
             }
         )
     )

@@ -21,6 +21,9 @@ TINY = (
 )
 """Overrides that make the smoke preset train in about a second."""
 
+SET_TINY = [arg for override in TINY for arg in ("--set", override)]
+"""TINY as command-line arguments."""
+
 
 def tiny_preset(*extra: str):
     return load_preset(SMOKE, (*TINY, *extra))

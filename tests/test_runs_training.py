@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import SMOKE, TINY, tiny_preset
+from tests.helpers import SET_TINY, SMOKE, tiny_preset
 from tui_trainer.cli import main
 from tui_trainer.engine.events import (
     BatchProgress,
@@ -105,8 +105,19 @@ def test_resume_ends_with_the_same_metrics_as_an_uninterrupted_run(tmp_path: Pat
 
 def test_huge_learning_rate_fails_with_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
-        ["--headless", str(SMOKE), "--runs-dir", str(tmp_path), *sum((["--set", s] for s in TINY), [])]
-        + ["--set", "optimizer.lr=100", "--set", "optimizer.name=sgd", "--set", "optimizer.weight_decay=10"]
+        [
+            "--headless",
+            str(SMOKE),
+            "--runs-dir",
+            str(tmp_path),
+            *SET_TINY,
+            "--set",
+            "optimizer.lr=100",
+            "--set",
+            "optimizer.name=sgd",
+            "--set",
+            "optimizer.weight_decay=10",
+        ]
     )
     assert code == 1
     out = capsys.readouterr()
@@ -140,8 +151,7 @@ def test_a_failure_in_setup_becomes_a_failed_run(tmp_path: Path) -> None:
 
 def test_plain_output_has_one_line_per_epoch_and_no_control_characters(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tui_trainer", "--headless", str(SMOKE), "--runs-dir", str(tmp_path)]
-        + sum((["--set", s] for s in TINY), []),
+        [sys.executable, "-m", "tui_trainer", "--headless", str(SMOKE), "--runs-dir", str(tmp_path), *SET_TINY],
         capture_output=True,
         text=True,
         timeout=120,
@@ -154,7 +164,7 @@ def test_plain_output_has_one_line_per_epoch_and_no_control_characters(tmp_path:
 
 def test_sigint_stops_with_exit_130_and_a_loadable_checkpoint(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "tui_trainer", "--headless", str(SMOKE), "--runs-dir", str(tmp_path)]
-    args += sum((["--set", s] for s in TINY), []) + ["--set", "train.epochs=500", "--set", "scheduler.t_max=500"]
+    args += [*SET_TINY, "--set", "train.epochs=500", "--set", "scheduler.t_max=500"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

@@ -20,6 +20,7 @@ from tui_trainer.tui.preset_editor import PresetEditorScreen
 from tui_trainer.tui.preset_list import PresetListScreen, preset_sources
 from tui_trainer.tui.recent import load_recent, recent_file, remember
 from tui_trainer.tui.run_summary_screen import RunSummaryScreen
+from tui_trainer.tui.training_screen import TrainingScreen
 
 SIZE = (80, 24)
 
@@ -313,7 +314,7 @@ def test_the_command_palette_offers_run_and_preset_commands(preset_file: Path, t
     assert "seed = 9" in preset_file.read_text()
 
 
-def test_a_run_folder_opens_read_only(tmp_path: Path) -> None:
+def test_a_run_folder_opens_with_its_charts(tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "20260101-000000-smoke"
     run_dir.mkdir(parents=True)
     (run_dir / "status.json").write_text(
@@ -328,8 +329,13 @@ def test_a_run_folder_opens_read_only(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(run_dir, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            assert isinstance(app.screen, RunSummaryScreen)
-            assert app.screen.query_one("#loss-chart").points["val"] == [(1, 1.2), (2, 0.6)]
+            for _ in range(200):  # the run's files are read on a worker
+                await pilot.pause(0.02)
+                charts = app.screen.query("#loss-chart")
+                if charts and charts.first().points["val"] == [(1, 1.2), (2, 0.6)]:
+                    break
+            else:
+                raise AssertionError("the run's metrics never reached the chart")
+            assert isinstance(app.screen, (RunSummaryScreen, TrainingScreen))
 
     run(scenario())

@@ -316,7 +316,7 @@ def test_progress_floods_collapse_into_one_message() -> None:
             posted.append(message)
             return True
 
-    bridge = EventBridge(Target())  # type: ignore[arg-type]
+    bridge = EventBridge(Target(), min_interval=0)  # type: ignore[arg-type]
     events = [BatchProgress(1, b, 1000, 1.0, 0.5, 100.0, 0.1, b / 100) for b in range(1, 1001)]
     threads = [threading.Thread(target=lambda chunk=events[i::4]: [bridge(e) for e in chunk]) for i in range(4)]
     for thread in threads:
@@ -328,6 +328,24 @@ def test_progress_floods_collapse_into_one_message() -> None:
     bridge(events[0])
     assert len(posted) == 2
     assert posted[1].can_replace(posted[0])
+
+
+def test_progress_messages_are_spaced_but_an_epochs_last_batch_always_goes() -> None:
+    posted: list[Message] = []
+
+    class Target:
+        def post_message(self, message: Message) -> bool:
+            posted.append(message)
+            return True
+
+    bridge = EventBridge(Target(), min_interval=60)  # type: ignore[arg-type]
+    bridge(BatchProgress(1, 1, 3, 1.0, 0.5, 100.0, 0.1, 0.1))
+    assert bridge.take_progress() is not None and len(posted) == 1
+    bridge(BatchProgress(1, 2, 3, 1.0, 0.5, 100.0, 0.1, 0.2))
+    assert len(posted) == 1  # too soon
+    bridge(BatchProgress(1, 3, 3, 1.0, 0.5, 100.0, 0.1, 0.3))
+    assert len(posted) == 2
+    assert bridge.take_progress().batch == 3
 
 
 def test_history_keeps_what_the_confusion_screen_reads() -> None:

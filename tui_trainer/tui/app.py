@@ -483,6 +483,9 @@ class TrainerApp(App[None]):
             self.history.set_state("running")
         else:
             self.control.pause()
+            latest = self._bridge.take_progress() if self._bridge is not None else None
+            if latest is not None:  # the bridge holds back progress between messages
+                self.history.add_progress(latest)
             self.history.set_state("paused")
         self._history_changed()
 
@@ -659,7 +662,7 @@ class TrainerApp(App[None]):
         widget: dict[str, tuple[str, list[str]]] = {}
         for active in self.screen.active_bindings.values():
             binding = active.binding
-            if not binding.description:
+            if not binding.description or binding.system or binding.action == "command_palette":
                 continue
             rows = console if active.node is self or active.node is self.screen else widget
             _, shown_keys = rows.setdefault(binding.action.removeprefix("app."), (binding.description, []))

@@ -2,13 +2,15 @@
 
 It is called on the training thread and only posts messages (thread-safe); it never touches a
 widget. Progress events are collapsed: only the newest is kept, and at most one message for it
-waits in the queue, so a slow UI never slows training down or lags behind.
+waits in the queue, sent at most every `min_interval` seconds: the UI never lags behind, and it
+wakes up (taking CPU and the GIL from training) only as often as a person can read the numbers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 from textual.message_pump import MessagePump
 
@@ -34,20 +36,25 @@ from .messages import (
 class EventBridge:
     """A `Listener` that forwards events to `target` (the App) as messages."""
 
-    def __init__(self, target: MessagePump) -> None:
+    def __init__(self, target: MessagePump, min_interval: float = 0.5) -> None:
+        """`min_interval`: seconds between two progress messages (an epoch's last batch always goes)."""
         self._target = target
         self._lock = threading.Lock()
         self._latest: BatchProgress | None = None
         self._posted = False
+        self._posted_at = -float("inf")
+        self.min_interval = min_interval
         self.saw_failure = False
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, BatchProgress):
             with self._lock:
                 self._latest = event
-                if self._posted:
-                    return
-                self._posted = True
+                now = time.monotonic()
+                early = now - self._posted_at < self.min_interval and event.batch < event.batches
+                if self._posted or early:
+                    return  # the UI takes this one with the next message, or on demand
+                self._posted, self._posted_at = True, now
             self._post(BatchProgressed(self))
         elif isinstance(event, EpochFinished):
             self._post(EpochCompleted(event))

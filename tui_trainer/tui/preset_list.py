@@ -67,8 +67,7 @@ class PresetListScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static(
-            "Choose a preset: [b]enter[/b] opens it, [b]n[/b] starts a new one, [b]o[/b] opens a path "
-            "(a preset or a run folder).",
+            "[b]enter[/b] open · [b]n[/b] new preset · [b]o[/b] open a path (preset or run folder)",
             id="list-hint",
         )
         yield OptionList(id="preset-list")
@@ -93,7 +92,8 @@ class PresetListScreen(Screen[None]):
             name, description = read_summary(path)
             prompt = f"  [b]{escape(name)}[/b]  [dim]{escape(_shown_path(path))}[/dim]"
             if description:
-                prompt += f"\n    {escape(description)}"
+                short = description if len(description) <= 72 else description[:71] + "…"
+                prompt += f"\n    [dim]{escape(short)}[/dim]"
             options.append(Option(prompt, id=str(len(self.paths))))
             self.paths.append(path)
         option_list = self.query_one(OptionList)

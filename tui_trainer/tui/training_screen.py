@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .app import TrainerApp
 
 
-PROGRESS_INTERVAL = 0.25
+PROGRESS_INTERVAL = 0.5
 """Seconds between two redraws of the batch progress (epochs and state changes show at once)."""
 
 
@@ -69,6 +69,7 @@ class TrainingScreen(Screen[None]):
         self._drawn_key: tuple[object, ...] = ()
         self._drawn_at = 0.0
         self._redraw_timer: Timer | None = None
+        self._texts: dict[str | None, str] = {}
         self._ready = False
 
     @property
@@ -124,6 +125,12 @@ class TrainingScreen(Screen[None]):
         with contextlib.suppress(NoMatches):  # the app is closing and the widgets are gone
             self._draw(history)
 
+    def _set(self, widget: Static, text: str) -> None:
+        """Update a one-line Static only when its text changed; a repaint, never a new layout."""
+        if self._texts.get(widget.id) != text:
+            self._texts[widget.id] = text
+            widget.update(text, layout=False)
+
     def _redraw_later(self) -> None:
         self._redraw_timer = None
         self.show_history()
@@ -144,8 +151,8 @@ class TrainingScreen(Screen[None]):
         if history is None:
             doc = self.trainer_app.document
             name = doc.preset_name() if doc is not None else "no preset open"
-            state.update(f"[b]{name}[/b] · no run yet: press [b]s[/b] (or ctrl+r) to start training", layout=False)
-            folder.update("", layout=False)
+            self._set(state, f"[b]{name}[/b] · no run yet: press [b]s[/b] (or ctrl+r) to start training")
+            self._set(folder, "")
             return
         self.sub_title = f"run of {history.preset_name}"
         parts = [f"[b]{history.preset_name}[/b]", f"[reverse] {history.state} [/reverse]"]
@@ -160,9 +167,10 @@ class TrainingScreen(Screen[None]):
             parts.append(f"best {history.best_val_acc:.1%} (ep {history.best_epoch})")
         if history.setup_stage and history.progress is None:
             parts.append(history.setup_stage)
-        state.update(" · ".join(parts), layout=False)
-        folder.update(
-            f"run folder: {history.run_dir}" if history.run_dir else "run folder: (not yet created)", layout=False
+        self._set(state, " · ".join(parts))
+        self._set(
+            folder,
+            f"run folder: {history.run_dir}" if history.run_dir else "run folder: (not yet created)",
         )
 
     def _show_progress(self, history: RunHistory | None) -> None:
@@ -172,18 +180,19 @@ class TrainingScreen(Screen[None]):
         progress = history.progress if history is not None else None
         if history is None or progress is None:
             bar.update(total=None if history is not None and history.running else 1, progress=0)
-            text.update("", layout=False)
-            live.update("", layout=False)
+            self._set(text, "")
+            self._set(live, "")
             return
         bar.update(total=progress.batches, progress=progress.batch)
         epoch_left, run_left = estimates(history)
         eta = f"ETA {format_duration(epoch_left)}" if epoch_left is not None and history.running else ""
-        text.update(
-            f"batch {progress.batch}/{progress.batches} · {progress.images_per_second:,.0f} img/s · {eta}", layout=False
+        self._set(
+            text,
+            f"batch {progress.batch}/{progress.batches} · {progress.images_per_second:,.0f} img/s · {eta}",
         )
         run_eta = f" · run ETA {format_duration(run_left)}" if run_left is not None and history.running else ""
-        live.update(
+        self._set(
+            live,
             f"epoch {progress.epoch}: loss {progress.loss:.4f} · acc {progress.accuracy:.1%} · "
             f"lr {progress.lr:.3g}{run_eta}",
-            layout=False,  # fixed one-line widgets: a repaint, not a new layout of the screen
         )
