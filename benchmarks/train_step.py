@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--preset", default=str(REPO / "presets" / "seed.toml"))
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--batches", type=int, default=12, help="batches per round")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds of each loop")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of each loop, in ABBA order")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
@@ -97,8 +97,10 @@ def main() -> None:
         model, criterion, optimizer = states[name]
         loop(model, batches[:2], criterion, optimizer, numerics)
     rates: dict[str, list[float]] = {name: [] for name in loops}
-    for _ in range(args.rounds):
-        for name, loop in loops.items():
+    for round_index in range(args.rounds):
+        # ABBA order: whichever loop runs second in a round gets a warmer cache, so take turns.
+        order = list(loops.items()) if round_index % 2 == 0 else list(reversed(loops.items()))
+        for name, loop in order:
             model, criterion, optimizer = states[name]
             sync(device)
             start = time.perf_counter()
