@@ -9,10 +9,11 @@ epoch, progress updates, the epoch table). Rounds alternate the two so drift on 
 hits both alike. Throughput is the engine's own `train_images_per_second` of each epoch (training
 batches only, validation and setup excluded), the median over all epochs of a kind.
 
-A third run per round calls `run_training` on a plain worker thread with no UI: the console
-trains on a thread too, and on a loaded machine torch's OpenMP threads behave very differently
-when driven from the main thread, so this is the like-for-like baseline for the UI's own cost
-(`ratio_same_thread`); `ratio` compares with the main-thread run, as `tui-trainer --headless` does.
+Each measurement runs in a fresh interpreter, as the real commands do: in one process, OpenMP
+teams left spinning by an earlier run on another thread slow the next one by 15-25% on two cores.
+A third run per round calls `run_training` on a plain worker thread with no UI, the console's
+own setting, so `ratio_same_thread` isolates the UI's cost; `ratio` compares with
+`tui-trainer --headless`, which trains on the main thread.
 
 While the console trains, a cheap key (bound to an action that only records the time) is sent
 every 100 ms through the app's driver, as a terminal would; its latency is the time from sending
@@ -29,6 +30,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -129,24 +131,56 @@ async def console(preset_overrides: list[str], runs_dir: Path) -> tuple[list[flo
     return speeds, latencies, ui_share
 
 
+def measure_one(kind: str, preset_overrides: list[str], runs_dir: Path) -> dict:
+    """One measurement, in this process: what a fresh `tui-trainer` process of that kind does."""
+    from tui_trainer.config import load_preset
+
+    preset = load_preset(SMOKE, preset_overrides)
+    if kind == "warm":
+        headless(load_preset(SMOKE, [*preset_overrides, "train.epochs=1", "scheduler.t_max=1"]), runs_dir)
+        return {}
+    if kind == "headless":
+        return {"speeds": headless(preset, runs_dir)}
+    if kind == "thread":
+        return {"speeds": headless_in_thread(preset, runs_dir)}
+    speeds, keys, ui_share = asyncio.run(console(preset_overrides, runs_dir))
+    return {"speeds": speeds, "keys": keys, "ui_share": ui_share}
+
+
+def in_fresh_process(kind: str, args: argparse.Namespace, runs_dir: Path) -> dict:
+    """Run `measure_one` in a new interpreter, as the real commands run.
+
+    In one process, OpenMP teams started by an earlier run on another thread keep spinning and
+    slow the next run down by 15-25% on two cores, which would measure the benchmark, not the
+    console.
+    """
+    command = [sys.executable, __file__, "--one", kind, "--batches", str(args.batches), "--epochs", str(args.epochs)]
+    result = subprocess.run([*command, "--runs-dir", str(runs_dir)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{kind} measurement failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", type=int, default=60, help="training batches per epoch (64 images each)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=4, help="headless/console pairs")
+    parser.add_argument("--one", choices=("warm", "headless", "thread", "console"), help=argparse.SUPPRESS)
+    parser.add_argument("--runs-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    preset_overrides = overrides(args.batches, args.epochs)
+    if args.one:
+        print(json.dumps(measure_one(args.one, preset_overrides, args.runs_dir)))
+        return
 
     with tempfile.TemporaryDirectory(prefix="tui-overhead-") as tmp:
         tmp_path = Path(tmp)
-        # Own cache and config folders: the generated data is cached once, in the warm-up.
+        # Own cache and config folders (inherited by the measuring processes); data cached once.
         os.environ["XDG_CACHE_HOME"] = str(tmp_path / "cache")
         os.environ["XDG_CONFIG_HOME"] = str(tmp_path / "config")
         os.environ["TUI_TRAINER_CACHE"] = str(tmp_path / "cache" / "tui-trainer")
-        from tui_trainer.config import load_preset
-
-        preset_overrides = overrides(args.batches, args.epochs)
-        preset = load_preset(SMOKE, preset_overrides)
-        headless(load_preset(SMOKE, [*preset_overrides, "train.epochs=1", "scheduler.t_max=1"]), tmp_path / "warm")
+        in_fresh_process("warm", args, tmp_path / "warm")
 
         headless_speeds: list[float] = []
         console_speeds: list[float] = []
@@ -158,15 +192,15 @@ def main() -> None:
             # Alternate which goes first, so a change of load on a shared machine hits both alike.
             kinds = ("headless", "thread", "console")
             for kind in kinds if round_number % 2 == 0 else reversed(kinds):
+                measured = in_fresh_process(kind, args, tmp_path / kind)
                 if kind == "headless":
-                    headless_speeds += headless(preset, tmp_path / "headless")
+                    headless_speeds += measured["speeds"]
                 elif kind == "thread":
-                    thread_speeds += headless_in_thread(preset, tmp_path / "thread")
+                    thread_speeds += measured["speeds"]
                 else:
-                    speeds, keys, ui_share = asyncio.run(console(preset_overrides, tmp_path / "console"))
-                    console_speeds += speeds
-                    latencies += keys
-                    ui_shares.append(ui_share)
+                    console_speeds += measured["speeds"]
+                    latencies += measured["keys"]
+                    ui_shares.append(measured["ui_share"])
             print(
                 f"round {round_number + 1}: headless {statistics.mean(headless_speeds):.0f} img/s, "
                 f"headless in a thread {statistics.mean(thread_speeds):.0f} img/s, "
