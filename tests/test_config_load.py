@@ -165,3 +165,10 @@ def test_readme_preset_reference_is_generated_from_the_schema() -> None:
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert splice(readme) == readme, "run: python -m tui_trainer.config.reference --write README.md"
+
+
+def test_check_reports_a_missing_local_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no-data"
+    args = ["--check", str(REPO / "presets" / "seed.toml"), "--set", "data.dataset=imagefolder"]
+    assert main([*args, "--set", f"data.root={missing}"]) == 2
+    assert str(missing) in capsys.readouterr().err

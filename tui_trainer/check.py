@@ -6,7 +6,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import PresetError, load_preset, resolved_toml
+from .config import Preset, PresetError, load_preset, resolved_toml
+from .data.checks import check_data_layout
 
 
 def run_check(path: Path, overrides: Sequence[str]) -> int:
@@ -28,10 +29,6 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
     return 0
 
 
-def _local_data_problems(preset) -> list[str]:
-    """Problems with a local dataset folder (layout, empty classes), without decoding images."""
-    try:
-        from .data.checks import check_data_layout
-    except ImportError:  # the data layer is optional for --check
-        return []
+def _local_data_problems(preset: Preset) -> list[str]:
+    """Problems with a local dataset folder (layout, empty classes), found without decoding images."""
     return check_data_layout(preset.data)
