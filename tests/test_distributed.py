@@ -186,6 +186,29 @@ def test_helpers_are_no_ops_in_one_process() -> None:
     assert distributed.wrap_model(model, torch.device("cpu")) is model
 
 
+def test_a_torchrun_worker_ends_with_its_exit_code_and_its_output_flushed(tmp_path: Path) -> None:
+    # The worker skips interpreter shutdown (where gloo can abort), so nothing may be lost with it.
+    script = (
+        "import sys\n"
+        "from tui_trainer.engine import distributed\n"
+        "print('last line', end='')\n"
+        "sys.stderr.write('last error')\n"
+        "distributed.end_worker(int(sys.argv[1]))\n"
+        "print(' and after')\n"
+    )
+    for world, code in (("2", 130), ("1", 0)):
+        proc = subprocess.run(
+            [sys.executable, "-c", script, "130"],
+            env={**_env(tmp_path), "WORLD_SIZE": world},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == code, proc.stderr
+        assert proc.stdout == ("last line" if world == "2" else "last line and after\n")
+        assert proc.stderr.endswith("last error")
+
+
 def test_a_bad_timeout_under_torchrun_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.helpers import tiny_preset
     from tui_trainer.runs.launch import run_training

@@ -103,6 +103,30 @@ def test_resume_ends_with_the_same_metrics_as_an_uninterrupted_run(tmp_path: Pat
     ]
 
 
+def test_resume_refuses_a_run_that_is_still_training_or_already_finished(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    finished, _ = _run(tmp_path)
+    folder = RunFolder(finished.run_dir)
+    before = folder.metrics_file.read_bytes()
+    assert main(["--headless", "--resume", str(finished.run_dir)]) == 2
+    assert "already finished" in capsys.readouterr().err
+
+    # Another process (this one stands in for it) is still training the folder.
+    folder.write_status(state="running", pid=os.getpid(), ended_at=None)
+    assert main(["--headless", "--resume", str(finished.run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert f"still running (pid {os.getpid()})" in err and str(finished.run_dir) in err
+    assert folder.metrics_file.read_bytes() == before
+
+    # Once that process is gone the run counts as interrupted and resumes.
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    folder.write_status(state="running", pid=gone.pid, ended_at=None)
+    assert main(["--headless", "--resume", str(finished.run_dir)]) == 0
+    assert folder.read_status()["state"] == "finished"
+
+
 def test_huge_learning_rate_fails_with_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         [

@@ -7,6 +7,7 @@ torch's CUDA libraries or Textual.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,12 +83,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--headless needs a PRESET (or --resume RUN_DIR)")
         from .headless import run_headless
 
-        return run_headless(
+        code = run_headless(
             preset_path=Path(args.path) if args.path else None,
             overrides=args.overrides,
             runs_dir=Path(args.runs_dir),
             resume=Path(args.resume) if args.resume else None,
         )
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a torchrun worker (torch is loaded by now)
+            from .engine.distributed import end_worker
+
+            end_worker(code)  # skips the interpreter shutdown where gloo can abort
+        return code
     from .tui.app import run_console
 
     return run_console(

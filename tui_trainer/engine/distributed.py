@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import math
 import os
+import sys
 import time
 from dataclasses import replace
 
@@ -238,16 +240,35 @@ def barrier_and_shutdown(clean: bool = True) -> None:
     """Leave the process group at the end of a run (no-op in a single process).
 
     `clean`: this rank finished, or stopped where every rank agreed to stop, so all ranks come
-    here. They then meet at a barrier before leaving: a rank that exits while its last collective
-    is still being released on a gloo worker thread can abort in interpreter shutdown ("terminate
-    called without an active exception"), and the barrier gives that thread the GIL first. After a
-    failure there is no barrier: the peers may be dead or stuck mid-epoch and would never reach it.
+    here. They then meet at a barrier before leaving, so no rank tears its group down while a peer
+    still waits on it. After a failure there is no barrier: the peers may be dead or stuck
+    mid-epoch and would never reach it. Drop the DDP model before calling this: its reducer holds
+    the group, and a group that outlives this call is torn down in interpreter shutdown instead.
     """
     if not is_active():
         return
+    gc.collect()  # free what still refers to the group (a DDP reducer in a reference cycle)
     # A group broken by a dead peer may raise here; that must not mask the run's own outcome.
     if clean:
         with contextlib.suppress(Exception):
             dist.barrier()
     with contextlib.suppress(Exception):
         dist.destroy_process_group()
+
+
+def end_worker(exit_code: int) -> None:
+    """Under torchrun, end this worker process now with `exit_code`; otherwise return.
+
+    A gloo worker that leaves through normal interpreter shutdown can abort there ("terminate
+    called without an active exception", SIGABRT) when one of gloo's C++ threads releases a tensor
+    after Python is gone: torchrun then reports the whole job failed although every epoch and
+    every file of the run was written. Once the run is over and the group destroyed, nothing is
+    left for finalisation to do that a worker needs, so it skips it: output is flushed and the
+    process exits at once.
+    """
+    if not launched_by_torchrun():
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(exit_code)

@@ -23,7 +23,7 @@ from ..engine.device import DeviceError, numerics_for, resolve_device
 from ..engine.events import Listener, RunControl, RunFailed, SetupProgress, emit
 from ..engine.loops import NonFiniteLoss
 from ..engine.trainer import Trainer
-from .folder import RunFolder, RunFolderError, now_iso
+from .folder import RunFolder, RunFolderError, effective_state, now_iso
 from .recorder import RunRecorder
 
 EXIT_CODES = {"finished": 0, "failed": 1, "interrupted": 130}
@@ -45,6 +45,17 @@ def load_run_preset(run_dir: Path) -> Preset:
         raise RunFolderError(f"{run_dir}: no preset.toml, so this is not a run folder that can be resumed")
     if not folder.last_checkpoint.exists():
         raise RunFolderError(f"{run_dir}: no last.pt to resume from")
+    # Under torchrun the other ranks may read the status rank 0 has just set to running.
+    if int(os.environ.get("RANK", "0")) == 0:
+        status = folder.read_status()
+        state = effective_state(status)
+        if state == "running":
+            raise RunFolderError(
+                f"{run_dir}: still running (pid {status.get('pid')}); two processes must not train one folder. "
+                "Stop it first (Ctrl+C in its terminal, or `kill -INT PID`), then resume"
+            )
+        if state == "finished":
+            raise RunFolderError(f"{run_dir}: already finished all {status.get('epochs_planned')} epochs")
     return load_preset(folder.preset_file)
 
 
@@ -158,6 +169,7 @@ def run_training(
         emit(listeners, RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=traceback.format_exc()))
         return RunOutcome("failed", folder.path, 1, error)
     finally:
+        trainer = None  # its DDP model holds the process group: release it before the group goes
         distributed.barrier_and_shutdown(clean=clean_end)
 
 

@@ -27,6 +27,7 @@ from ..config.fields import all_fields
 from ..config.loading import PresetError, parse_override
 from ..config.schema import Preset
 from ..engine.events import RunControl
+from ..runs.folder import RunFolderError
 from .attach_follow import Attachment
 from .commands import ConsoleCommands
 from .confirm_screen import ConfirmScreen
@@ -206,15 +207,15 @@ class TrainerApp(App[None]):
 
     def resume_run(self, path: Path) -> None:
         """Continue an interrupted or failed run in this console, in its folder, from its last.pt."""
-        from ..config.loading import load_preset
+        from ..runs.launch import load_run_preset
 
         if self.training_active:
             self.notify("A run is already going", severity="warning")
             return
         path = Path(path)
         try:
-            preset = load_preset(path / "preset.toml")
-        except PresetError as exc:
+            preset = load_run_preset(path)  # refuses a run that another process is still training
+        except (PresetError, RunFolderError) as exc:
             self.push_screen(ErrorScreen("Cannot resume", str(exc)))
             return
         self._stop_following()
