@@ -366,3 +366,40 @@ def test_the_console_never_imports_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_epoch_table_keeps_its_rows_and_stars_the_best_epoch() -> None:
+    from types import SimpleNamespace
+
+    from textual.app import App, ComposeResult
+
+    from tui_trainer.tui.charts import EpochTable
+
+    class TableApp(App):
+        def compose(self) -> ComposeResult:
+            yield EpochTable(id="table")
+
+    def record(epoch: int, val_acc: float) -> dict:
+        return {"epoch": epoch, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": val_acc, "lr": 0.1}
+
+    def stars(table: EpochTable) -> list[str]:
+        return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+    async def scenario() -> None:
+        async with TableApp().run_test(size=SIZE) as pilot:
+            table = pilot.app.query_one(EpochTable)
+            epochs = [record(1, 0.3), record(2, 0.5)]
+            table.show_history(SimpleNamespace(epochs=epochs, best_epoch=2))
+            assert stars(table) == ["", "*"]
+            epochs.append(record(3, 0.4))
+            table.show_history(SimpleNamespace(epochs=epochs, best_epoch=2))
+            assert stars(table) == ["", "*", ""] and table.cursor_row == 2
+            epochs.append(record(4, 0.6))
+            table.show_history(SimpleNamespace(epochs=epochs, best_epoch=4))
+            assert stars(table) == ["", "", "", "*"]
+            assert [str(table.get_row_at(i)[5]) for i in range(4)] == ["30.0%", "50.0%", "40.0%", "60.0%"]
+            # A resume that dropped epochs newer than its checkpoint: the rows follow.
+            table.show_history(SimpleNamespace(epochs=epochs[:2], best_epoch=2))
+            assert stars(table) == ["", "*"] and table.row_count == 2
+
+    asyncio.run(scenario())

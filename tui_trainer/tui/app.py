@@ -547,7 +547,9 @@ class TrainerApp(App[None]):
     def on_epoch_completed(self, message: EpochCompleted) -> None:
         if self.history is not None:
             self.history.add_epoch(message.event)
-            self._history_changed(bindings=True)
+            # The first epoch makes the confusion matrix available; later ones change no key, and
+            # refreshing the bindings rebuilds the footer (a new layout) each time.
+            self._history_changed(bindings=len(self.history.epochs) == 1)
 
     def on_training_finished(self, message: TrainingFinished) -> None:
         if self.history is not None:

@@ -84,17 +84,22 @@ class EpochTable(DataTable):
     def show_history(self, history: RunHistory | None) -> None:
         epochs = history.epochs if history is not None else []
         best = history.best_epoch if history is not None else None
-        if len(epochs) < self._shown or best != self._best:
+        if len(epochs) < self._shown:  # another run, or a resume that dropped epochs
             self.clear()
-            self._shown = 0
+            self._shown, self._best = 0, None
+        if best != self._best:
+            # Move the star in place: rebuilding the rows would re-lay-out the whole screen.
+            for epoch, star in ((self._best, ""), (best, "*")):
+                if epoch is not None and str(epoch) in self.rows:
+                    self.update_cell(str(epoch), "best", star)
         self._best = best
         for record in epochs[self._shown :]:
             cells = []
             for _, key, fmt in self.COLUMNS:
                 value = record.get(key)
                 cells.append(fmt.format(value) if isinstance(value, (int, float)) else "")
-            star = "*" if record.get("epoch") == best else ""
-            self.add_row(star, *cells)
+            epoch = record.get("epoch")
+            self.add_row("*" if epoch == best else "", *cells, key=str(epoch))
         if len(epochs) > self._shown:
             self.move_cursor(row=len(epochs) - 1)
         self._shown = len(epochs)
