@@ -1,13 +1,14 @@
 """What the console costs training: throughput with the console running against headless, and key latency.
 
-    python benchmarks/tui_overhead.py [--batches 60] [--rounds 2] [--epochs 2]
+    python benchmarks/tui_overhead.py [--batches 60] [--epochs 3] [--rounds 6]
 
 The smoke preset (small CNN on generated shapes, CPU) trains a fixed number of batches per epoch
-twice per round: once headless (`run_training` called directly, no UI) and once inside the
+in each round: once headless (`run_training` called directly, no UI) and once inside the
 console (`TrainerApp` under `run_test()` at 80x24: the thread worker, live charts redrawn each
-epoch, progress updates, the epoch table). Rounds alternate the two so drift on a busy machine
+epoch, progress updates, the epoch table). Rounds alternate the order so drift on a busy machine
 hits both alike. Throughput is the engine's own `train_images_per_second` of each epoch (training
-batches only, validation and setup excluded), the median over all epochs of a kind.
+batches only, validation and setup excluded); a process counts by its median epoch, a kind by the
+median over its processes.
 
 Each measurement runs in a fresh interpreter, as the real commands do: in one process, OpenMP
 teams left spinning by an earlier run on another thread slow the next one by 15-25% on two cores.
@@ -164,8 +165,8 @@ def in_fresh_process(kind: str, args: argparse.Namespace, runs_dir: Path) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", type=int, default=60, help="training batches per epoch (64 images each)")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=4, help="headless/console pairs")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per measuring process")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of one process of each kind")
     parser.add_argument("--one", choices=("warm", "headless", "thread", "console"), help=argparse.SUPPRESS)
     parser.add_argument("--runs-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -182,42 +183,37 @@ def main() -> None:
         os.environ["TUI_TRAINER_CACHE"] = str(tmp_path / "cache" / "tui-trainer")
         in_fresh_process("warm", args, tmp_path / "warm")
 
-        headless_speeds: list[float] = []
-        console_speeds: list[float] = []
+        speeds: dict[str, list[list[float]]] = {"headless": [], "thread": [], "console": []}
         latencies: list[float] = []
         ui_shares: list[float] = []
-        thread_speeds: list[float] = []
         for round_number in range(args.rounds):
             start = time.perf_counter()
             # Alternate which goes first, so a change of load on a shared machine hits both alike.
             kinds = ("headless", "thread", "console")
             for kind in kinds if round_number % 2 == 0 else reversed(kinds):
                 measured = in_fresh_process(kind, args, tmp_path / kind)
-                if kind == "headless":
-                    headless_speeds += measured["speeds"]
-                elif kind == "thread":
-                    thread_speeds += measured["speeds"]
-                else:
-                    console_speeds += measured["speeds"]
+                speeds[kind].append(measured["speeds"])
+                if kind == "console":
                     latencies += measured["keys"]
                     ui_shares.append(measured["ui_share"])
             print(
-                f"round {round_number + 1}: headless {statistics.mean(headless_speeds):.0f} img/s, "
-                f"headless in a thread {statistics.mean(thread_speeds):.0f} img/s, "
-                f"console {statistics.mean(console_speeds):.0f} img/s, {len(latencies)} keys, "
-                f"{time.perf_counter() - start:.1f} s",
+                f"round {round_number + 1}: "
+                + ", ".join(f"{kind} {statistics.median(speeds[kind][-1]):.0f} img/s" for kind in speeds)
+                + f", {len(latencies)} keys, {time.perf_counter() - start:.1f} s",
                 file=sys.stderr,
             )
 
-    # Medians: one epoch slowed by another process on a shared machine does not decide the result.
-    headless_img_s = statistics.median(headless_speeds)
-    console_img_s = statistics.median(console_speeds)
-    thread_img_s = statistics.median(thread_speeds)
+    # Speed varies more between processes (where the OS puts their threads) than between epochs
+    # of one process, so each process counts once, by its median epoch, and the figure of a kind
+    # is the median over its processes: one slow process or epoch does not decide the result.
+    headless_img_s, thread_img_s, console_img_s = (
+        statistics.median(statistics.median(process) for process in speeds[kind])
+        for kind in ("headless", "thread", "console")
+    )
     latencies.sort()
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else float("nan")
-    print(f"headless epochs img/s: {[round(s) for s in headless_speeds]}")
-    print(f"thread epochs img/s:   {[round(s) for s in thread_speeds]}")
-    print(f"console epochs img/s:  {[round(s) for s in console_speeds]}")
+    for kind, processes in speeds.items():
+        print(f"{kind + ' img/s, each process:':<32}{[round(statistics.median(p)) for p in processes]}")
     print(f"UI thread CPU while training (share of one core, keys included): {statistics.mean(ui_shares):.1%}")
     print(f"key latency ms: n={len(latencies)} median={statistics.median(latencies):.1f} max={latencies[-1]:.1f}")
     print(

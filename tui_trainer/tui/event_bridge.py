@@ -36,7 +36,7 @@ from .messages import (
 class EventBridge:
     """A `Listener` that forwards events to `target` (the App) as messages."""
 
-    def __init__(self, target: MessagePump, min_interval: float = 0.5) -> None:
+    def __init__(self, target: MessagePump, min_interval: float = 1.0) -> None:
         """`min_interval`: seconds between two progress messages (an epoch's last batch always goes)."""
         self._target = target
         self._lock = threading.Lock()

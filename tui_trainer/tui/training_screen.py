@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .app import TrainerApp
 
 
-PROGRESS_INTERVAL = 0.5
+PROGRESS_INTERVAL = 1.0
 """Seconds between two redraws of the batch progress (epochs and state changes show at once)."""
 
 
@@ -82,8 +82,8 @@ class TrainingScreen(Screen[None]):
         yield Static("", id="run-dir", markup=False)
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=None, show_eta=False, id="batch-progress")
-            yield Static("", id="progress-text")
-        yield Static("", id="live-metrics")
+            yield Static("", id="progress-text", markup=False)
+        yield Static("", id="live-metrics", markup=False)
         with Horizontal(id="charts"):
             yield MetricChart("loss", "train_loss", "val_loss", id="loss-chart")
             yield MetricChart("accuracy %", "train_acc", "val_acc", percent=True, id="acc-chart")
