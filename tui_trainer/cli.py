@@ -7,12 +7,12 @@ torch's CUDA libraries or Textual.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .torchrun_env import launched_by_torchrun
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs_dir=Path(args.runs_dir),
             resume=Path(args.resume) if args.resume else None,
         )
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a torchrun worker (torch is loaded by now)
+        if launched_by_torchrun():  # torch is loaded by now
             from .engine.distributed import end_worker
 
             end_worker(code)  # skips the interpreter shutdown where gloo can abort

@@ -7,7 +7,6 @@ last.pt and status.json written; a second Ctrl+C aborts at once.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from .engine.events import (
     SetupProgress,
 )
 from .runs.folder import RunFolder, RunFolderError, now_iso
+from .torchrun_env import launch_rank
 
 
 def format_epoch(event: EpochFinished) -> str:
@@ -184,7 +184,7 @@ def run_headless(
     _install_signal_handlers(control, err)
     started: list[RunStarted] = []
     listeners = [lambda event: started.append(event) if isinstance(event, RunStarted) else None]
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 prints
+    if launch_rank() == 0:  # under torchrun only rank 0 prints
         listeners.append(RichPrinter(out) if out.isatty() else PlainPrinter(out))
     try:
         outcome = run_training(
@@ -192,13 +192,13 @@ def run_headless(
         )
     except KeyboardInterrupt:
         # A second Ctrl+C: the status must not keep saying "running"; last.pt of the last epoch stays.
-        if started and int(os.environ.get("RANK", "0")) == 0:
+        if started and launch_rank() == 0:
             RunFolder(Path(started[0].run_dir)).write_status(state="interrupted", ended_at=now_iso())
         print("aborted", file=err, flush=True)
         return 130
     if outcome.exit_code == 2:
         print(f"error: {outcome.error}", file=err)
-    elif outcome.exit_code == 1 and int(os.environ.get("RANK", "0")) != 0:
+    elif outcome.exit_code == 1 and launch_rank() != 0:
         # Under torchrun only rank 0 prints events; another rank's own failure must still be seen.
-        print(f"error (rank {os.environ['RANK']}): {outcome.error}", file=err, flush=True)
+        print(f"error (rank {launch_rank()}): {outcome.error}", file=err, flush=True)
     return outcome.exit_code

@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..torchrun_env import launched_by_torchrun
 from .device import DeviceError
 from .loops import EpochStats, ValidationResult
 
@@ -41,10 +42,6 @@ def rank() -> int:
 
 def world_size() -> int:
     return dist.get_world_size() if is_active() else 1
-
-
-def launched_by_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 class DistributedSetupError(DeviceError):

@@ -23,6 +23,7 @@ from ..engine.device import DeviceError, numerics_for, resolve_device
 from ..engine.events import Listener, RunControl, RunFailed, SetupProgress, emit
 from ..engine.loops import NonFiniteLoss
 from ..engine.trainer import Trainer
+from ..torchrun_env import launch_rank
 from .folder import RunFolder, RunFolderError, effective_state, now_iso
 from .recorder import RunRecorder
 
@@ -46,7 +47,7 @@ def load_run_preset(run_dir: Path) -> Preset:
     if not folder.last_checkpoint.exists():
         raise RunFolderError(f"{run_dir}: no last.pt to resume from")
     # Under torchrun the other ranks may read the status rank 0 has just set to running.
-    if int(os.environ.get("RANK", "0")) == 0:
+    if launch_rank() == 0:
         status = folder.read_status()
         state = effective_state(status)
         if state == "running":
