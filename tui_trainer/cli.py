@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
             "  tui-trainer --check presets/seed.toml        validate, print the resolved preset\n"
             "  tui-trainer --headless presets/smoke.toml    train without the console\n"
             "  tui-trainer --headless --resume RUN_DIR      continue an interrupted run\n"
+            "  tui-trainer --eval RUN_DIR --data DATA_ROOT  score the best checkpoint on DATA_ROOT/test\n"
+            "  tui-trainer --predict RUN_DIR photos/        classify images, CSV on stdout\n"
+            "  tui-trainer --export RUN_DIR --format onnx   write RUN_DIR/export/best.onnx (+ .json)\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -47,6 +50,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train PRESET without the console (for scripts, clusters)",
     )
+    mode.add_argument("--eval", metavar="RUN_DIR", help="score a run's model on a test set (see --data)")
+    mode.add_argument(
+        "--predict", metavar=("RUN_DIR", "PATH"), nargs="+", help="classify image files and folders, CSV on stdout"
+    )
+    mode.add_argument("--export", metavar="RUN_DIR", help="write a run's model as a file to deploy (see --format)")
+    use = parser.add_argument_group("with --eval, --predict, --export")
+    use.add_argument(
+        "--data",
+        metavar="PATH",
+        help="--eval: a folder of <class>/<images>, or a dataset root whose test/ is used "
+        "(default: the run's test/ split, else its validation split)",
+    )
+    use.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which weights (default: best)")
+    use.add_argument("--tta", action="store_true", help="--eval: average with the horizontally flipped image")
+    use.add_argument("--top-k", type=int, default=3, metavar="K", help="--predict: classes per image (default: 3)")
+    use.add_argument(
+        "--format", choices=("onnx", "torchscript", "safetensors"), default="onnx", help="--export (default: onnx)"
+    )
+    use.add_argument("--out", metavar="PATH", help="--export: the file (default: RUN_DIR/export/<checkpoint>.<ext>)")
     parser.add_argument(
         "--resume",
         metavar="RUN_DIR",
@@ -72,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--resume goes with --headless (the console resumes runs from its runs screen)")
     if args.resume and args.path:
         parser.error("give either PRESET or --resume RUN_DIR, not both")
+    if args.eval or args.predict or args.export:
+        return _use_run(parser, args)
     if args.check:
         if not args.path:
             parser.error("--check needs a PRESET")
@@ -100,6 +124,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         path=Path(args.path) if args.path else None,
         overrides=args.overrides,
         runs_dir=Path(args.runs_dir),
+    )
+
+
+def _use_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """--eval, --predict, --export: a trained run's model put to use."""
+    from . import model_commands
+
+    if args.path:
+        parser.error(f"unexpected {args.path!r}: --eval, --predict and --export take RUN_DIR as their value")
+    if args.eval:
+        return model_commands.run_eval(
+            Path(args.eval), Path(args.data) if args.data else None, args.checkpoint, args.tta
+        )
+    if args.predict:
+        if len(args.predict) < 2:
+            parser.error("--predict needs RUN_DIR and at least one image file or folder")
+        run_dir, *paths = args.predict
+        return model_commands.run_predict(Path(run_dir), [Path(p) for p in paths], args.top_k, args.checkpoint)
+    return model_commands.run_export(
+        Path(args.export), args.format, Path(args.out) if args.out else None, args.checkpoint
     )
 
 

@@ -1,4 +1,5 @@
-"""The image-folder layout `root/train/<class>/*`, `root/val/<class>/*`: listing and checking it.
+"""The image-folder layout `root/train/<class>/*`, `root/val/<class>/*` (and an optional held-out
+`root/test/<class>/*`): listing and checking it.
 
 Listing reads directory entries only (no image is opened), so `--check` stays fast and the loader
 and the check report the same problems in the same words.
@@ -10,7 +11,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "test")
+"""`test/` is never trained or validated on: `tui-trainer --eval` scores a run on it."""
 
 Tree = dict[str, dict[str, list[str]]]
 """split name -> class name -> sorted image file names; only the splits that exist."""
@@ -67,15 +69,17 @@ def tree_problems(root: Path, tree: Tree) -> list[str]:
         if not classes:
             problems.append(f"{root / split} has no class folders (expected {split}/<class>/<image files>)")
         problems += [f"class folder {root / split / cls} has no images" for cls, files in classes.items() if not files]
-    if tree.get("val"):
+    train = {cls for cls, files in tree["train"].items() if files}
+    for split in ("val", "test"):
+        if not tree.get(split):
+            continue
         # Empty folders are reported above; comparing them again would only repeat that.
-        train = {cls for cls, files in tree["train"].items() if files}
-        val = {cls for cls, files in tree["val"].items() if files}
-        if train != val:
+        other = {cls for cls, files in tree[split].items() if files}
+        if train != other:
             parts = []
-            if train - val:
-                parts.append(f"missing from val/: {_names(sorted(train - val))}")
-            if val - train:
-                parts.append(f"missing from train/: {_names(sorted(val - train))}")
-            problems.append(f"train/ and val/ in {root} have different class folders ({'; '.join(parts)})")
+            if train - other:
+                parts.append(f"missing from {split}/: {_names(sorted(train - other))}")
+            if other - train:
+                parts.append(f"missing from train/: {_names(sorted(other - train))}")
+            problems.append(f"train/ and {split}/ in {root} have different class folders ({'; '.join(parts)})")
     return problems

@@ -136,14 +136,20 @@ def validate(
     per_sample_criterion: nn.Module,
     numerics: Numerics,
     num_classes: int,
+    tta: bool = False,
 ) -> ValidationResult:
-    """Evaluate without augmentation; keep every sample's label, prediction, confidence and loss."""
+    """Evaluate without augmentation; keep every sample's label, prediction, confidence and loss.
+
+    `tta`: the logits are the mean of the image's and its horizontal mirror's (test-time augmentation).
+    """
     model.eval()
     labels_all, preds_all, conf_all, loss_all = [], [], [], []
     for images, labels in batches:
         images, labels = _to_device(images, labels, numerics)
         with numerics.autocast():
             logits = model(images)
+            if tta:
+                logits = (logits.float() + model(torch.flip(images, dims=[3])).float()) / 2
         logits = logits.float()
         losses = per_sample_criterion(logits, labels)
         confidence, predicted = logits.softmax(dim=1).max(dim=1)

@@ -48,6 +48,7 @@ from .preset_editor import PresetEditorScreen, suggested_copy_path
 from .preset_list import PresetListScreen
 from .recent import remember
 from .run_history import RunHistory
+from .run_use import RunUseActions
 from .training_screen import TrainingScreen
 
 Trainer = Callable[..., Any]
@@ -63,7 +64,7 @@ def load_trainer() -> Trainer:
     return run_training
 
 
-class TrainerApp(App[None]):
+class TrainerApp(RunUseActions, App[None]):
     """The tui-trainer console."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -160,9 +161,11 @@ class TrainerApp(App[None]):
     # Presets ----------------------------------------------------------------------------------
 
     def open_path(self, path: Path, overrides: Sequence[str] = ()) -> None:
-        """A preset file opens in the editor; a folder with status.json is a run."""
+        """A preset file opens in the editor; a folder with status.json is a run; one with report.json an evaluation."""
         if path.is_dir():
-            if (path / "status.json").is_file():
+            if (path / "report.json").is_file():
+                self.open_evaluation(path)
+            elif (path / "status.json").is_file():
                 self.open_run(path)
             else:
                 self.notify(f"{path} is a folder without status.json: not a run folder", severity="error")
@@ -410,6 +413,8 @@ class TrainerApp(App[None]):
             return True if self.training_active else None
         if action == "open_confusion":
             return True if self.history is not None and self.history.epochs else None
+        if action in ("evaluate", "export", "open_evaluation"):
+            return True if self.use_run_available() else None
         if action in ("save_preset", "save_preset_as", "start_detached"):
             return self.document is not None
         return True

@@ -32,6 +32,7 @@ from .confusion_source import (
     current_confusion,
     current_epoch,
     epoch_numbers,
+    load_eval_snapshot,
     load_run_snapshot,
     per_class_history,
 )
@@ -106,6 +107,11 @@ class ConfusionScreen(Screen):
         Raises FileNotFoundError when the run has no finished epoch yet.
         """
         return cls(load_run_snapshot(path, which))
+
+    @classmethod
+    def from_eval_dir(cls, path: str | Path) -> ConfusionScreen:
+        """The screen for an evaluation folder (`RUN_DIR/evals/NAME`, from `tui-trainer --eval`)."""
+        return cls(load_eval_snapshot(path))
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="confusion-body"):
@@ -193,7 +199,8 @@ class ConfusionScreen(Screen):
         text.append("Confusion", style="bold")
         if epoch is not None:
             text.append(f" · epoch {epoch}" + (f" ({label})" if label else ""))
-        text.append(f" · val accuracy {report.accuracy * 100:.2f}% ({report.correct} of {report.total})")
+        scope = getattr(self.source, "scope", "val")
+        text.append(f" · {scope} accuracy {report.accuracy * 100:.2f}% ({report.correct} of {report.total})")
         text.append(f" · macro F1 {report.macro_f1 * 100:.1f}")
         text.append("\nrows: true class · columns: predicted · colour: share of the row", style="dim")
         return text

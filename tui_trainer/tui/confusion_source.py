@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from ..engine.events import Predictions
+from ..runs.eval_folder import EvalFolder
 from ..runs.report import SortKey, cell_samples, class_errors, confusion_from_predictions
 
 Which = Literal["last", "best"]
@@ -47,6 +48,7 @@ class RunSnapshot:
     version: int = 0
     predictions_epoch: int | None = None  # the epoch of `predictions` (the best one may be older)
     label: str = ""  # "last" or "best"
+    scope: str = "val"  # what the accuracy is measured on: "val", or an evaluation's data folder
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -81,6 +83,47 @@ def load_run_snapshot(run_dir: str | Path, which: Which = "last") -> RunSnapshot
     npz_path = run_dir / f"predictions-{which}.npz"
     if not npz_path.is_file():
         raise FileNotFoundError(f"{npz_path} does not exist: the run has no finished epoch yet")
+    predictions, confusion, epoch = _read_predictions(npz_path)
+    epochs = read_metrics(run_dir / "metrics.jsonl")
+    per_class = [list(map(float, r["per_class_acc"])) for r in epochs if isinstance(r.get("per_class_acc"), list)]
+    return RunSnapshot(
+        classes=predictions.classes,
+        epochs=epochs,
+        predictions=predictions,
+        confusion=confusion,
+        per_class_acc=per_class,
+        run_dir=run_dir,
+        predictions_epoch=epoch,
+        label=which,
+    )
+
+
+def load_eval_snapshot(eval_dir: str | Path) -> RunSnapshot:
+    """An evaluation folder (`RUN_DIR/evals/NAME`, written by `tui-trainer --eval`) as a `RunSnapshot`.
+
+    Its thumbnails sit under the run folder's name, so `run_dir` is the evaluation folder itself.
+    Raises FileNotFoundError / ValueError like `load_run_snapshot`, RunFolderError for its report.
+    """
+    folder = EvalFolder(Path(eval_dir))
+    report = folder.read_report()
+    if not folder.predictions_file.is_file():
+        raise FileNotFoundError(f"{folder.predictions_file} does not exist: not a complete evaluation")
+    predictions, confusion, epoch = _read_predictions(folder.predictions_file)
+    return RunSnapshot(
+        classes=predictions.classes,
+        epochs=[],
+        predictions=predictions,
+        confusion=confusion,
+        per_class_acc=[],
+        run_dir=folder.path,
+        predictions_epoch=epoch,
+        label=f"{report.get('checkpoint', '')}.pt" + (", flip TTA" if report.get("tta") else ""),
+        scope=Path(str(report.get("data", "evaluation"))).name,
+    )
+
+
+def _read_predictions(npz_path: Path) -> tuple[Predictions, np.ndarray, int | None]:
+    """(per-sample predictions, confusion, epoch) of a predictions file, checked for consistency."""
     with np.load(npz_path, allow_pickle=False) as data:
         labels = np.asarray(data["labels"], dtype=np.int64)
         predictions = np.asarray(data["predictions"], dtype=np.int64)
@@ -97,18 +140,7 @@ def load_run_snapshot(run_dir: str | Path, which: Which = "last") -> RunSnapshot
         confusion = confusion_from_predictions(labels, predictions, k)
     if confusion.shape != (k, k):
         raise ValueError(f"{npz_path}: confusion is {confusion.shape}, expected {(k, k)} for {k} classes")
-    epochs = read_metrics(run_dir / "metrics.jsonl")
-    per_class = [list(map(float, r["per_class_acc"])) for r in epochs if isinstance(r.get("per_class_acc"), list)]
-    return RunSnapshot(
-        classes=classes,
-        epochs=epochs,
-        predictions=Predictions(labels, predictions, confidences, losses, classes),
-        confusion=confusion,
-        per_class_acc=per_class,
-        run_dir=run_dir,
-        predictions_epoch=epoch,
-        label=which,
-    )
+    return Predictions(labels, predictions, confidences, losses, classes), confusion, epoch
 
 
 def per_class_history(history: HistorySource) -> list[list[float]]:

@@ -78,6 +78,8 @@ class RunsScreen(Screen[None]):
         Binding("d", "resume_detached", "Detached", id="runs.resume_detached"),
         Binding("x", "stop", "Stop", id="runs.stop"),
         Binding("c", "compare", "Compare", id="runs.compare"),
+        Binding("v", "evaluate", "Evaluate", id="runs.evaluate"),
+        Binding("o", "export", "Export", id="runs.export"),
         Binding("slash", "focus_filter", "Filter", id="runs.filter"),
         Binding("escape", "back", "Back", id="runs.back"),
     ]
@@ -287,6 +289,24 @@ class RunsScreen(Screen[None]):
             return
         self.say(f"asked {run.name} (pid {pid}) to stop after its current batch; it keeps last.pt")
         self.rescan()
+
+    def _use(self, hook_name: str, verb: str) -> None:
+        run = self.current_run()
+        if run is None:
+            return
+        hook = self._hook(hook_name)
+        if hook is None:
+            self.say(f"this console cannot {verb} runs")
+        elif run.state == BROKEN or not run.has_checkpoint:
+            self.say(f"cannot {verb} {run.name}: it has no checkpoint")
+        else:
+            hook(run.path)
+
+    def action_evaluate(self) -> None:
+        self._use("evaluate_run", "evaluate")
+
+    def action_export(self) -> None:
+        self._use("export_run", "export")
 
     def action_compare(self) -> None:
         chosen = [run.path for run in self.all_runs if run.path in self.selected]

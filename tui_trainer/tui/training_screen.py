@@ -59,6 +59,8 @@ class TrainingScreen(Screen[None]):
         Binding("p", "app.pause_training", "Pause", id="run.pause"),
         Binding("x", "app.stop_training", "Stop", id="run.stop"),
         Binding("c", "app.open_confusion", "Confusion", id="run.confusion"),
+        Binding("v", "app.evaluate", "Evaluate", id="run.evaluate"),
+        Binding("o", "app.export", "Export", id="run.export"),
         Binding("escape,e", "back", "Back", id="training.back"),
     ]
 

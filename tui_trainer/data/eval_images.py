@@ -1,0 +1,126 @@
+"""Images a trained model is scored on or asked about: a labelled folder for `--eval`, loose files
+for `--predict`. Both are decoded by `decode_like_validation`, so a model sees its inputs exactly
+as it saw its validation images during training.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .decode import Progress, decode_images
+from .errors import DataError
+from .folder import _names, is_image_name
+from .imageset import ImageSet
+
+
+def decode_like_validation(
+    paths: Sequence[Path | str], image_size: int, progress: Progress | None = None, stage: str = "decode"
+) -> torch.Tensor:
+    """Image files as uint8 [N, 3, S, S], read and resized exactly as training's validation images.
+
+    The one place outside training that turns files into model inputs (evaluation, prediction,
+    export checks); a file that cannot be read raises DataError naming it.
+    """
+    return decode_images(paths, image_size, progress, stage=stage)
+
+
+@dataclass(frozen=True, eq=False)
+class LabelledImages:
+    """A decoded labelled folder: the images in the run's class order and the file behind each."""
+
+    data: ImageSet
+    paths: tuple[Path, ...]
+    folder: Path
+
+
+def eval_folder(path: Path) -> Path:
+    """The labelled folder `--eval --data PATH` means: PATH/test/ of a dataset root, else PATH itself."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{path} is not a folder (expected <class>/<image files>, or a dataset root with test/)")
+    if (path / "test").is_dir():
+        return path / "test"
+    if (path / "train").is_dir() and not (path / "test").is_dir():
+        raise DataError(
+            f"{path} is a dataset root without a test/ folder: give {path / 'val'} to score the validation images"
+        )
+    return path
+
+
+def class_files(folder: Path) -> dict[str, list[str]]:
+    """class name -> sorted image file names under `folder/<class>/` (the layout of a train/ split)."""
+    try:
+        with os.scandir(folder) as entries:
+            classes = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
+        out = {}
+        for cls in classes:
+            with os.scandir(folder / cls) as entries:
+                out[cls] = sorted(e.name for e in entries if is_image_name(e.name) and e.is_file())
+    except OSError as exc:
+        raise DataError(f"cannot list {exc.filename or folder}: {exc.strerror or exc}") from exc
+    return out
+
+
+def load_labelled_folder(
+    folder: Path, classes: Sequence[str], image_size: int, progress: Progress | None = None
+) -> LabelledImages:
+    """`folder/<class>/<images>` with exactly the run's `classes`, labelled in the run's class order.
+
+    A class folder the run does not know, a class of the run without a folder (or without images),
+    or no class folders at all raise DataError naming them.
+    """
+    folder = Path(folder)
+    found = {cls: files for cls, files in class_files(folder).items() if files}
+    if not found:
+        raise DataError(f"{folder} has no class folders with images (expected <class>/<image files>)")
+    unknown = sorted(set(found) - set(classes))
+    missing = [cls for cls in classes if cls not in found]
+    problems = []
+    if unknown:
+        problems.append(f"class folders the run does not know: {_names(unknown)}")
+    if missing:
+        problems.append(f"no images for the run's classes: {_names(missing)}")
+    if problems:
+        raise DataError(f"{folder}: {'; '.join(problems)} (the run's classes: {_names(list(classes), 20)})")
+    paths: list[Path] = []
+    labels: list[int] = []
+    for index, cls in enumerate(classes):
+        paths += [folder / cls / name for name in found[cls]]
+        labels += [index] * len(found[cls])
+    images = decode_like_validation(paths, image_size, progress, stage=f"decode {folder.name}")
+    return LabelledImages(
+        ImageSet(images, torch.tensor(labels, dtype=torch.int64), tuple(classes)), tuple(paths), folder
+    )
+
+
+def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:
+    """(files to predict, problems): given files as they are, folders walked recursively in sorted
+    order (hidden entries skipped); a path that does not exist, or a non-image file, is a problem."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for folder, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    if name.startswith("."):
+                        continue
+                    file = Path(folder) / name
+                    if is_image_name(name):
+                        files.append(file)
+                    else:
+                        problems.append(f"{file}: not an image file (skipped)")
+        elif path.is_file():
+            if is_image_name(path.name):
+                files.append(path)
+            else:
+                problems.append(f"{path}: not an image file (skipped)")
+        else:
+            problems.append(f"{path}: no such file or folder")
+    return files, problems

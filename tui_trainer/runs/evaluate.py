@@ -1,0 +1,159 @@
+"""`tui-trainer --eval`: score a run's checkpoint on held-out images and keep the result beside the run.
+
+The images are the run's dataset `test/` split, another labelled folder, or (when there is no test
+split) the run's own validation split; they go through the training run's validation loop, so on
+the validation images the figures equal the run's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import DataError, ImageSet, load_data, val_batches
+from ..data.decode import Progress
+from ..data.eval_images import eval_folder, load_labelled_folder
+from ..data.paths import resolve_root
+from ..engine.builders import build_loss
+from ..engine.loops import ValidationResult, validate
+from .eval_folder import EvalFolder, write_eval_folder
+from .folder import now_iso
+from .launch import _thumbnails
+from .report import class_report, confused_pairs
+from .trained_model import Checkpoint, RunModel, load_run_model
+
+TOP_PAIRS = 10
+
+
+@dataclass(frozen=True, eq=False)
+class EvalData:
+    """The labelled images an evaluation scores, and how the report names them."""
+
+    images: ImageSet
+    description: str  # the folder, or "<dataset> validation split"
+    name: str  # the evaluation folder's suffix
+    paths: tuple[Path, ...] | None = None
+
+
+def eval_data(run: RunModel, data: Path | None = None, progress: Progress | None = None) -> EvalData:
+    """What `--eval` scores: `data` (a labelled folder, or a dataset root's test/), else the run's
+    dataset test/ split when it has one, else the run's validation split. Raises DataError."""
+    cfg = run.preset.data
+    folder: Path | None = None
+    if data is not None:
+        folder = eval_folder(Path(data))
+    elif cfg.dataset == "imagefolder" and cfg.root and (resolve_root(cfg.root) / "test").is_dir():
+        folder = resolve_root(cfg.root) / "test"
+    if folder is not None:
+        labelled = load_labelled_folder(folder, run.classes, cfg.image_size, progress)
+        return EvalData(labelled.data, str(folder), folder.name, labelled.paths)
+    splits = load_data(cfg, seed=run.preset.train.seed, progress=progress)
+    if tuple(splits.classes) != run.classes:
+        raise DataError(
+            f"the run's data now has classes {list(splits.classes)}, its checkpoint {list(run.classes)}: "
+            "pass --data with a folder of the checkpoint's classes"
+        )
+    return EvalData(splits.val, f"{cfg.dataset} validation split", "val")
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    report: dict[str, Any]
+    result: ValidationResult
+    folder: EvalFolder
+
+
+def score(run: RunModel, images: ImageSet, tta: bool = False) -> ValidationResult:
+    """The validation loop of training, over `images`, with the run's loss and normalisation."""
+    preset = run.preset
+    per_sample = build_loss(preset.loss, len(run.classes), reduction="none")
+    batches = val_batches(images.to(run.device), preset.data.batch_size, preset.augment.mean, preset.augment.std)
+    return validate(run.model, batches, per_sample, run.numerics, len(run.classes), tta=tta)
+
+
+def build_report(run: RunModel, data: EvalData, result: ValidationResult, tta: bool) -> dict[str, Any]:
+    """What report.json holds: overall and per-class figures, the matrix and the most confused pairs."""
+    confusion = result.confusion.numpy()
+    figures = class_report(confusion)
+    return {
+        "accuracy": result.accuracy,
+        "loss": result.loss,
+        "images": int(confusion.sum()),
+        "macro_f1": figures.macro_f1,
+        "checkpoint": run.checkpoint,
+        "checkpoint_file": str(run.checkpoint_file),
+        "epoch": run.epoch,
+        "data": data.description,
+        "tta": tta,
+        "device": str(run.device),
+        "created_at": now_iso(),
+        "classes": list(run.classes),
+        "per_class": [
+            {
+                "class": name,
+                "precision": float(figures.precision[i]),
+                "recall": float(figures.recall[i]),
+                "f1": float(figures.f1[i]),
+                "support": int(figures.support[i]),
+            }
+            for i, name in enumerate(run.classes)
+        ],
+        "confusion": confusion.astype(int).tolist(),
+        "most_confused": [
+            {"true": run.classes[t], "predicted": run.classes[p], "count": n}
+            for t, p, n in confused_pairs(confusion, TOP_PAIRS)
+        ],
+    }
+
+
+def evaluate_run(
+    run_dir: Path,
+    data: Path | None = None,
+    checkpoint: Checkpoint = "best",
+    tta: bool = False,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Score a checkpoint and write `RUN_DIR/evals/<time>-<name>/`. Raises RunFolderError,
+    PresetError or DataError for unusable input."""
+    run = load_run_model(Path(run_dir), checkpoint)
+    chosen = eval_data(run, data, progress)
+    result = score(run, chosen.images, tta)
+    report = build_report(run, chosen, result, tta)
+    arrays: dict[str, np.ndarray] = {
+        "labels": result.labels.numpy(),
+        "predictions": result.predictions.numpy(),
+        "confidences": result.confidences.numpy(),
+        "losses": result.losses.numpy(),
+        "confusion": result.confusion.numpy(),
+    }
+    if chosen.paths is not None:
+        arrays["paths"] = np.array([str(p) for p in chosen.paths], dtype=str)
+    folder = write_eval_folder(
+        Path(run_dir), chosen.name, report, arrays, run.classes, run.epoch, _thumbnails(chosen.images.images)
+    )
+    return Evaluation(report, result, folder)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as the lines `--eval` prints."""
+    lines = [
+        f"{report['checkpoint']}.pt (epoch {report['epoch']}) on {report['data']}"
+        + (" with flip TTA" if report["tta"] else ""),
+        f"accuracy {report['accuracy'] * 100:.2f}%  loss {report['loss']:.4f}  "
+        f"macro F1 {report['macro_f1'] * 100:.1f}  {report['images']} images",
+        "",
+    ]
+    width = max([5, *(len(row["class"]) for row in report["per_class"])])
+    lines.append(f"{'class':<{width}}  precision  recall     F1  support")
+    for row in report["per_class"]:
+        lines.append(
+            f"{row['class']:<{width}}  {row['precision'] * 100:8.1f}%  {row['recall'] * 100:5.1f}%  "
+            f"{row['f1'] * 100:5.1f}  {row['support']:>7}"
+        )
+    if report["most_confused"]:
+        lines += ["", "most confused (true -> predicted):"]
+        lines += [f"  {p['true']} -> {p['predicted']}: {p['count']}" for p in report["most_confused"]]
+    return "\n".join(lines)
