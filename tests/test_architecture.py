@@ -20,6 +20,10 @@ CORE_MODULES = [
     "tui_trainer.runs.launch",
     "tui_trainer.runs.folder",
     "tui_trainer.headless",
+    "tui_trainer.model_commands",
+    "tui_trainer.runs.evaluate",
+    "tui_trainer.runs.predict",
+    "tui_trainer.runs.export",
 ]
 
 
