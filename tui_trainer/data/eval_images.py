@@ -45,7 +45,7 @@ def eval_folder(path: Path) -> Path:
         raise DataError(f"{path} is not a folder (expected <class>/<image files>, or a dataset root with test/)")
     if (path / "test").is_dir():
         return path / "test"
-    if (path / "train").is_dir() and not (path / "test").is_dir():
+    if (path / "train").is_dir():
         raise DataError(
             f"{path} is a dataset root without a test/ folder: give {path / 'val'} to score the validation images"
         )

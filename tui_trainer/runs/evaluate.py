@@ -87,6 +87,7 @@ def build_report(run: RunModel, data: EvalData, result: ValidationResult, tta: b
         "checkpoint_file": str(run.checkpoint_file),
         "epoch": run.epoch,
         "data": data.description,
+        "data_name": data.name,  # "val", "test", or the folder's name: what the accuracy is measured on
         "tta": tta,
         "device": str(run.device),
         "created_at": now_iso(),

@@ -255,6 +255,7 @@ def export_run(
                 f"the {fmt} export differs from the PyTorch model on {len(sample)} validation images: max |difference| "
                 f"of the logits {error:.3g} > tolerance {ATOL:g} + {RTOL:g} x |logit|; the file was deleted"
             )
+        os.chmod(temporary, 0o644)  # some writers create 0600 files; an export is meant to be shared
         os.replace(temporary, out)
     finally:
         temporary.unlink(missing_ok=True)

@@ -79,7 +79,7 @@ def load_run_model(
         state, classes, epoch = payload["model"], tuple(str(c) for c in payload["classes"]), int(payload["epoch"])
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise RunFolderError(f"{path}: unreadable checkpoint ({exc})") from exc
-    # Random initial weights are overwritten by the checkpoint, so no pretrained weights are needed here.
+    # Pass load_pretrained=False once build_model takes it: the checkpoint's weights replace any pretrained ones.
     model = build_model(preset.model, num_classes=len(classes), in_channels=IN_CHANNELS)
     try:
         model.load_state_dict(state)

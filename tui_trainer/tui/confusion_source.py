@@ -118,7 +118,7 @@ def load_eval_snapshot(eval_dir: str | Path) -> RunSnapshot:
         run_dir=folder.path,
         predictions_epoch=epoch,
         label=f"{report.get('checkpoint', '')}.pt" + (", flip TTA" if report.get("tta") else ""),
-        scope=Path(str(report.get("data", "evaluation"))).name,
+        scope=str(report.get("data_name") or "evaluation"),
     )
 
 
