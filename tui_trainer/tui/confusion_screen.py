@@ -83,6 +83,9 @@ class ConfusionScreen(Screen):
     ConfusionScreen.-empty ConfusionMatrix, ConfusionScreen.-empty #confusion-lower {
         display: none;
     }
+    ConfusionScreen.-no-epochs ClassAccuracyChart, ConfusionScreen.-no-epochs ClassTrendLegend {
+        display: none;
+    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -167,6 +170,8 @@ class ConfusionScreen(Screen):
         confusion = current_confusion(history)
         names = self._names(confusion)
         per_class = per_class_history(history)
+        # An evaluation has one result, no epochs: the per-epoch chart would only say it is empty.
+        self.set_class(not per_class and confusion is not None, "-no-epochs")
         self.query_one(ClassTrendLegend).show(per_class, names)
         self.query_one(ClassAccuracyChart).show(epoch_numbers(history), per_class)
         summary = self.query_one("#confusion-summary", Static)
