@@ -372,6 +372,8 @@ class Check:
     # -- presets and data
 
     def data_overrides(self) -> list[str]:
+        if "error" in self.results["data"]:  # --data was given but could not be used: no silent stand-in
+            raise RuntimeError(f"--data {self.args.data} could not be prepared: {self.results['data']['error']}")
         if self.data_root is None:
             size = (256, 64) if self.quick else (50_000, 5_000)
             return [
@@ -499,8 +501,11 @@ def _gpu_environment(check: Check) -> dict[str, Any]:
             query = ["nvidia-smi", "--query-gpu=driver_version,clocks.sm,power.limit", "--format=csv,noheader"]
             done = subprocess.run(query, capture_output=True, text=True, check=False)
             info["nvidia_smi"] = done.stdout.strip() or done.stderr.strip()
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False)
-    info["commit"] = commit.stdout.strip() or None
+    try:  # the device's copy of the tree may come without .git, its image without git
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False)
+        info["commit"] = commit.stdout.strip() or None
+    except OSError:
+        info["commit"] = None
     return info
 
 
@@ -1058,17 +1063,23 @@ def main(argv: list[str] | None = None) -> int:
         env.update(_gpu_environment(check))
         if check.cuda and not env["cuda_available"]:
             env["problem"] = "--device cuda but torch sees no CUDA device"
+    except Exception as exc:  # noqa: BLE001 - recorded; the steps then fail one by one with their own errors
+        env.update(error_record(exc))
+        log(f"setup failed: {env['error']}")
+    try:
         if args.data:
             data = Path(args.data).expanduser().absolute()
+            if not data.exists():
+                raise FileNotFoundError(f"--data {data}: no such file or folder")
             if data.is_file():
                 check.data_root, figures = unpack(data, check.work / "data")
                 check.results["data"].update(figures)
             else:
                 check.data_root = data
             check.results["data"]["root"] = str(check.data_root)
-    except Exception as exc:  # noqa: BLE001 - recorded; the steps then fail one by one with their own errors
-        env.update(error_record(exc))
-        log(f"setup failed: {env['error']}")
+    except Exception as exc:  # noqa: BLE001 - recorded; the steps that need the data fail with it
+        check.results["data"].update(error_record(exc))
+        log(f"data setup failed: {check.results['data']['error']}")
     log(json.dumps({k: v for k, v in env.items() if k != "traceback"}))
     check.save()
 

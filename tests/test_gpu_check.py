@@ -127,6 +127,14 @@ def test_a_failing_step_is_recorded_and_the_later_steps_still_run(
     assert result["steps"]["seed_full"] == {"order": 4, "status": "skipped", "reason": "not selected (--steps)"}
 
 
+def test_data_that_cannot_be_prepared_fails_the_steps_instead_of_a_silent_stand_in(run_main, tmp_path: Path) -> None:
+    code, result = run_main("--steps", "2", "--data", str(tmp_path / "missing.tar.gz"))
+    assert code == 1
+    assert "missing.tar.gz" in result["data"]["error"]
+    step = result["steps"]["data_pipeline"]
+    assert step["status"] == "failed" and "could not be prepared" in step["error"]
+
+
 def test_a_spent_time_budget_skips_the_steps_with_a_reason(run_main) -> None:
     code, result = run_main("--budget", "0")
     assert code == 0
