@@ -801,6 +801,10 @@ def _eval(check: Check, run_dir: str, cap: float) -> dict[str, Any]:
     run = check.run_streaming([sys.executable, "-m", "tui_trainer", "--eval", run_dir], cap, "eval")
     run["status"] = "ok" if run["returncode"] == 0 else "failed"
     run["accuracy_in_output"] = _accuracy_in(run["output_tail"])
+    reports = sorted(Path(run_dir).glob("evals/*/report.json"))
+    if reports:  # the evaluation's own record beats parsing its printout
+        report = json.loads(reports[-1].read_text())
+        run.update(report=str(reports[-1]), accuracy=report.get("accuracy"), data=report.get("data"))
     return run
 
 
