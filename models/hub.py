@@ -16,6 +16,9 @@ from types import ModuleType
 HUB_FAMILIES: tuple[str, ...] = ("timm", "torchvision")
 """Model name prefixes that select an architecture from a library instead of the built-in zoo."""
 
+WEIGHT_SUFFIXES: tuple[str, ...] = (".safetensors", ".pth", ".pt", ".bin")
+"""Weights files `model.pretrained` reads: safetensors, or torch.save'd state dicts (loaded weights-only)."""
+
 TIMM_MISSING = 'timm is not installed; install it with `pip install "tui-trainer[timm]"`'
 
 _HUB_NAME = re.compile(r"^(timm|torchvision):([A-Za-z0-9_][\w.\-]*)$")

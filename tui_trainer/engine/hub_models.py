@@ -19,12 +19,11 @@ import torch
 from torch import nn
 
 from ..config.schema import ModelConfig
-from ..models.hub import architecture_problem, import_family, parse_hub_name
+from ..models.hub import WEIGHT_SUFFIXES, architecture_problem, import_family, parse_hub_name
 
 HUB = "hub"
 """The `model.pretrained` value that downloads the library's own weights."""
 
-WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 PROBE_SECONDS = 5.0
 """How long a download may take to reach its server before we call the machine offline.
 
