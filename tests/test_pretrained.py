@@ -14,7 +14,7 @@ import torch
 
 from tests.helpers import SMOKE, tiny_preset
 from tui_trainer.cli import main
-from tui_trainer.config import PresetError, load_preset_text
+from tui_trainer.config import PresetError, load_preset, load_preset_text
 from tui_trainer.config.schema import ModelConfig, OptimizerConfig, SchedulerConfig
 from tui_trainer.engine.builders import build_model, build_optimizer, build_scheduler
 from tui_trainer.engine.events import EpochFinished, RunStarted
@@ -153,7 +153,7 @@ def _run(tmp_path: Path, *extra: str, on_epoch=None):
 def test_freeze_epochs_keep_the_backbone_unchanged_then_train_it(tmp_path: Path, weights_file: Path) -> None:
     state = _source_weights()
     seen: dict[int, dict[str, torch.Tensor]] = {}
-    _run(
+    outcome = _run(
         tmp_path,
         f"model.pretrained={weights_file}",
         "model.freeze_epochs=1",
@@ -164,6 +164,9 @@ def test_freeze_epochs_keep_the_backbone_unchanged_then_train_it(tmp_path: Path,
     assert all(torch.equal(seen[1][k], state[k]) for k in backbone)  # BatchNorm statistics included
     assert not torch.equal(seen[1]["fc.weight"], seen[2]["fc.weight"])  # the head trains in both epochs
     assert any(not torch.equal(seen[2][k], state[k]) for k in backbone if seen[2][k].is_floating_point())
+    saved = load_preset(outcome.run_dir / "preset.toml")  # the run records the values it used
+    assert saved.model.pretrained == str(weights_file.absolute())
+    assert saved.augment.std == tuple(timm.get_pretrained_cfg(ARCH).std)
 
 
 def test_run_checkpoint_keeps_the_backbone_lr_share(tmp_path: Path) -> None:
