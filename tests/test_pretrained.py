@@ -221,3 +221,10 @@ def test_fine_tuning_fields_need_a_hub_model() -> None:
         tiny_preset("model.freeze_epochs=1", "optimizer.backbone_lr_scale=0.5")
     keys = {p.key for p in failure.value.problems}
     assert keys == {"model.freeze_epochs", "optimizer.backbone_lr_scale"}
+
+
+def test_a_missing_weights_file_stops_the_run_before_any_folder_or_data(tmp_path: Path) -> None:
+    preset = tiny_preset(*HUB_TINY, f"model.pretrained={tmp_path / 'moved.safetensors'}")
+    outcome = run_training(preset, runs_dir=tmp_path / "runs", listeners=[])
+    assert (outcome.exit_code, outcome.run_dir) == (2, None)
+    assert "no such weights file" in outcome.error and not (tmp_path / "runs").exists()

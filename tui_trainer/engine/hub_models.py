@@ -66,6 +66,28 @@ def build_hub_model(
     return model
 
 
+def check_weights_reachable(cfg: ModelConfig) -> None:
+    """Raise PretrainedError now, before data loading, when cfg.pretrained's file is missing or its
+    download server cannot be reached; building the model later reads or downloads the weights."""
+    parsed = parse_hub_name(cfg.name)
+    if parsed is None or cfg.target or not cfg.pretrained:
+        return
+    family, arch = parsed
+    if cfg.pretrained != HUB:
+        path = Path(cfg.pretrained).expanduser()
+        if not path.is_file():
+            raise PretrainedError(f"model.pretrained: no such weights file {str(path)!r}")
+    elif family == "timm":
+        _fail_fast_if_offline(_timm_weights_host(import_family("timm"), arch), cfg.name)
+    else:
+        try:
+            weights = import_family("torchvision").get_model_weights(arch).DEFAULT
+        except Exception as exc:
+            raise PretrainedError(_download_failed(cfg.name, exc)) from exc
+        if not _torchvision_cached(weights.url).exists():
+            _fail_fast_if_offline(weights.url, cfg.name)
+
+
 def _build_timm(arch: str, num_classes: int, in_channels: int, *, download: bool) -> nn.Module:
     timm = import_family("timm")
     if download:
@@ -226,10 +248,14 @@ def _torchvision_hub_state(arch: str) -> dict[str, torch.Tensor]:
         weights = models.get_model_weights(arch).DEFAULT
     except Exception as exc:
         raise PretrainedError(_download_failed(name, exc)) from exc
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
-    if not cached.exists():
+    if not _torchvision_cached(weights.url).exists():
         _fail_fast_if_offline(weights.url, name)
     try:
         return weights.get_state_dict(progress=False)
     except Exception as exc:
         raise PretrainedError(_download_failed(name, exc)) from exc
+
+
+def _torchvision_cached(url: str) -> Path:
+    """Where torch.hub keeps a downloaded torchvision weights file."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)

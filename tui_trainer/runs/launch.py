@@ -21,7 +21,7 @@ from ..data import DataError, load_data
 from ..engine import distributed
 from ..engine.device import DeviceError, numerics_for, resolve_device
 from ..engine.events import Listener, RunControl, RunFailed, SetupProgress, emit
-from ..engine.hub_models import PretrainedError
+from ..engine.hub_models import PretrainedError, check_weights_reachable
 from ..engine.loops import NonFiniteLoss
 from ..engine.pretrained_config import resolve_pretrained
 from ..engine.trainer import Trainer
@@ -124,7 +124,8 @@ def run_training(
     if not resume:  # a resumed run's preset.toml already holds the resolved values
         try:
             preset, _ = resolve_pretrained(preset)  # mean/std/image size the weights expect
-        except MissingLibrary as exc:
+            check_weights_reachable(preset.model)  # fail before minutes of data loading
+        except (MissingLibrary, PretrainedError) as exc:
             emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=""))
             return RunOutcome("failed", None, 2, str(exc))
 
