@@ -25,7 +25,15 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
         for message in data_problems:
             print(f"error: {path}: data: {message}", file=sys.stderr)
         return 2
-    sys.stdout.write(resolved_toml(preset, header=f"Resolved from {path}"))
+    from .pretrained_check import check_pretrained
+
+    model_problems, preset, notes = check_pretrained(path, overrides, preset)
+    if model_problems:
+        for problem in model_problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    header = f"Resolved from {path}" + "".join(f"\n{note}" for note in notes)
+    sys.stdout.write(resolved_toml(preset, header=header))
     return 0
 
 

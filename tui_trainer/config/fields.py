@@ -31,6 +31,7 @@ class FieldSpec:
     min_exclusive: bool = False
     max_exclusive: bool = False
     pattern: str | None = None
+    suggest: str = ""  # what the editor suggests while typing: "model_name", "weights_file" or nothing
 
     @property
     def path(self) -> str:
@@ -115,6 +116,7 @@ def _spec(section: str, name: str, info: FieldInfo) -> FieldSpec:
         min_exclusive=lo_ex,
         max_exclusive=hi_ex,
         pattern=pattern,
+        suggest=str(extra.get("suggest", "")),
     )
 
 

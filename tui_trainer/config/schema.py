@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..models import MODEL_NAMES
+from ..models.hub import HUB_FAMILIES, is_hub_name
 
 DeviceName = str  # auto | cpu | cuda | cuda:N | mps, checked by TrainConfig.device's pattern
 
@@ -114,8 +115,24 @@ class AugmentConfig(Section):
 class ModelConfig(Section):
     name: str = Field(
         "adaptive_resnet",
-        description="Built-in model: " + ", ".join(MODEL_NAMES) + ". Ignored when target is set.",
-        json_schema_extra={"choices": list(MODEL_NAMES)},
+        description="Built-in model ("
+        + ", ".join(MODEL_NAMES)
+        + '), or "timm:<architecture>" / "torchvision:<architecture>" with a new classifier for the data\'s classes.'
+        " Ignored when target is set.",
+        json_schema_extra={"suggest": "model_name"},
+    )
+    pretrained: str = Field(
+        "",
+        description='timm:/torchvision: models: "" random weights, "hub" download the library\'s weights (needs'
+        " internet), or a weights file (.safetensors, .pth, .bin; relative to the current folder).",
+        json_schema_extra={"suggest": "weights_file"},
+    )
+    freeze_epochs: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="timm:/torchvision: models: train only the new classifier for this many first epochs;"
+        " the frozen backbone's BatchNorm keeps its statistics.",
     )
     target: str = Field(
         "",
@@ -150,8 +167,9 @@ class ModelConfig(Section):
     @field_validator("name")
     @classmethod
     def _known_model(cls, v: str) -> str:
-        if v not in MODEL_NAMES:
-            raise ValueError(f"unknown model {v!r}; allowed: {', '.join(MODEL_NAMES)}")
+        if v not in MODEL_NAMES and not is_hub_name(v):
+            prefixes = " or ".join(f'"{family}:<architecture>"' for family in HUB_FAMILIES)
+            raise ValueError(f"unknown model {v!r}; allowed: {', '.join(MODEL_NAMES)}, {prefixes}")
         return v
 
     @field_validator("channel_multipliers")
@@ -194,6 +212,12 @@ class OptimizerConfig(Section):
     nesterov: bool = Field(False, description="sgd: Nesterov momentum.")
     beta1: float = Field(0.9, ge=0.0, lt=1.0, description="adamw: decay of the first moment.")
     beta2: float = Field(0.999, ge=0.0, lt=1.0, description="adamw: decay of the second moment.")
+    backbone_lr_scale: float = Field(
+        1.0,
+        ge=0.0,
+        le=100.0,
+        description="timm:/torchvision: models: the backbone's learning rate as a share of the new head's (lr).",
+    )
 
 
 class SchedulerConfig(Section):
@@ -260,6 +284,15 @@ def cross_field_problems(preset: Preset) -> list[tuple[str, str]]:
         problems.append(("data.root", "imagefolder needs root: a folder with train/<class>/ images"))
     if preset.model.params and not preset.model.target:
         problems.append(("model.params", "only used with model.target; built-in models take the fields above"))
+    if not is_hub_name(preset.model.name) or preset.model.target:
+        hub_only = {
+            "model.pretrained": preset.model.pretrained != "",
+            "model.freeze_epochs": preset.model.freeze_epochs != 0,
+            "optimizer.backbone_lr_scale": preset.optimizer.backbone_lr_scale != 1.0,
+        }
+        for key, is_set in hub_only.items():
+            if is_set:
+                problems.append((key, 'only used with model.name = "timm:..." or "torchvision:..." (and no target)'))
     return problems
 
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..config.schema import LossConfig, ModelConfig, OptimizerConfig, SchedulerConfig
 from ..models import CATALOG, resolve_factory
+from ..models.hub import is_hub_name
 
 Reduction = Literal["mean", "none"]
 
@@ -39,16 +40,23 @@ def _accepted_kwargs(factory: Callable[..., Any], candidates: dict[str, Any]) ->
     return {k: v for k, v in candidates.items() if k in names}
 
 
-def build_model(cfg: ModelConfig, num_classes: int, in_channels: int = 3) -> nn.Module:
-    """A built-in model from CATALOG, or cfg.target called as factory(num_classes=..., **cfg.params).
+def build_model(cfg: ModelConfig, num_classes: int, in_channels: int = 3, *, load_pretrained: bool = True) -> nn.Module:
+    """A built-in model from CATALOG, a timm:/torchvision: architecture (engine.hub_models), or
+    cfg.target called as factory(num_classes=..., **cfg.params).
 
-    Raises ValueError (with the target in the message) when the target cannot be imported, does not
-    accept the given params, fails, or returns something that is not an nn.Module.
+    load_pretrained=False skips cfg.pretrained's weights (pass it when a checkpoint's weights are
+    loaded next: resume, inference). Raises ValueError (with the target in the message) when the
+    target cannot be imported, does not accept the given params, fails, or returns something that is
+    not an nn.Module; hub_models.PretrainedError (a ValueError) when pretrained weights do not load.
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if cfg.target:
         return _build_target(cfg.target, num_classes, cfg.params)
+    if is_hub_name(cfg.name):
+        from .hub_models import build_hub_model  # timm is imported only for these models
+
+        return build_hub_model(cfg, num_classes, in_channels, load_pretrained=load_pretrained)
     factory = resolve_factory(CATALOG[cfg.name])
     options = {
         "width": cfg.width,

@@ -16,6 +16,7 @@ import torch
 
 from ..config import Preset, resolved_toml
 from ..data import BatchAugment, DataSplits, TrainBatches, val_batches
+from ..models.hub import is_hub_name
 from . import distributed
 from .builders import build_loss, build_model, build_optimizer, build_scheduler
 from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint, unwrap
@@ -30,6 +31,7 @@ from .events import (
     RunStarted,
     emit,
 )
+from .finetune import BackboneFreeze, parameter_groups
 from .loops import EpochStats, ValidationResult, train_epoch, validate
 
 
@@ -46,6 +48,7 @@ class Trainer:
         checkpoint_dir: Path | None = None,
         listeners: Sequence[Listener] = (),
         control: RunControl | None = None,
+        load_pretrained: bool = True,
     ) -> None:
         self.preset = preset
         self.splits = splits
@@ -59,18 +62,28 @@ class Trainer:
         cfg = preset
 
         torch.manual_seed(cfg.train.seed)  # same seed, same initial weights
-        model = build_model(cfg.model, num_classes=len(self.classes), in_channels=splits.train.images.shape[1])
+        model = build_model(
+            cfg.model,
+            num_classes=len(self.classes),
+            in_channels=splits.train.images.shape[1],
+            load_pretrained=load_pretrained,  # False on resume: the checkpoint holds the weights
+        )
         model = model.to(numerics.device)
         if numerics.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model  # the plain module: checkpoints and the optimiser see these parameters
-        self.forward_model = distributed.wrap_model(model, numerics.device)
-        if cfg.train.compile:
-            self.forward_model = torch.compile(self.forward_model)
+        self._wrap_forward_model()
 
         self.criterion = build_loss(cfg.loss, len(self.classes))
         self.per_sample_criterion = build_loss(cfg.loss, len(self.classes), reduction="none")
-        self.optimizer = build_optimizer(cfg.optimizer, self.model.parameters())
+        self.heads = _head_prefixes(self.model, cfg, len(self.classes))
+        self.freeze = BackboneFreeze(self.model, self.heads) if self.heads else None
+        params = (
+            parameter_groups(self.model, self.heads, cfg.optimizer.lr, cfg.optimizer.backbone_lr_scale)
+            if self.heads
+            else self.model.parameters()
+        )
+        self.optimizer = build_optimizer(cfg.optimizer, params)
         augment = BatchAugment(cfg.augment, cfg.data.image_size)
         self.train_batches = TrainBatches(
             splits.train,
@@ -89,6 +102,18 @@ class Trainer:
         self.best_val_acc: float | None = None
         self.best_epoch: int | None = None
         self.epochs_done = 0
+
+    def _wrap_forward_model(self) -> None:
+        """DDP (under torchrun) and torch.compile around the plain model, again whenever freezing
+        changes which parameters train: DDP only reduces gradients of those it was built with."""
+        self.forward_model = distributed.wrap_model(self.model, self.numerics.device)
+        if self.preset.train.compile:
+            self.forward_model = torch.compile(self.forward_model)
+
+    def _freeze_for(self, epoch: int) -> None:
+        """Only the new head trains in epochs 1..model.freeze_epochs (engine.finetune)."""
+        if self.freeze is not None and self.freeze.set_frozen(epoch <= self.preset.model.freeze_epochs):
+            self._wrap_forward_model()
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -160,6 +185,7 @@ class Trainer:
                 state = "interrupted"
                 break
             epoch = self.epochs_done + 1
+            self._freeze_for(epoch)
             stats, lr = self._train_one_epoch(epoch)
             if not stats.completed:
                 state = "interrupted"
@@ -273,3 +299,12 @@ class Trainer:
                 is_best=is_best,
             ),
         )
+
+
+def _head_prefixes(model: torch.nn.Module, preset: Preset, num_classes: int) -> tuple[str, ...]:
+    """The classifier of a timm:/torchvision: model (fine-tuning splits it off); () for other models."""
+    if preset.model.target or not is_hub_name(preset.model.name):
+        return ()
+    from .hub_models import head_prefixes
+
+    return head_prefixes(model, num_classes)

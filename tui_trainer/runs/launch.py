@@ -21,8 +21,11 @@ from ..data import DataError, load_data
 from ..engine import distributed
 from ..engine.device import DeviceError, numerics_for, resolve_device
 from ..engine.events import Listener, RunControl, RunFailed, SetupProgress, emit
+from ..engine.hub_models import PretrainedError, check_weights_reachable
 from ..engine.loops import NonFiniteLoss
+from ..engine.pretrained_config import resolve_pretrained
 from ..engine.trainer import Trainer
+from ..models.hub import MissingLibrary
 from ..torchrun_env import launch_rank
 from .folder import RunFolder, RunFolderError, effective_state, now_iso
 from .recorder import RunRecorder
@@ -84,6 +87,8 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int) -> tuple[st
         )
     if isinstance(exc, DataError):
         return str(exc), "check data.dataset and data.root in the preset"
+    if isinstance(exc, PretrainedError):
+        return str(exc), 'set model.pretrained to weights of model.name\'s architecture, or "" for random weights'
     return f"{type(exc).__name__}: {exc}", ""
 
 
@@ -116,6 +121,13 @@ def run_training(
         emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=hint))
         return RunOutcome("failed", None, 2, str(exc))
     main_rank = distributed.rank() == 0
+    if not resume:  # a resumed run's preset.toml already holds the resolved values
+        try:
+            preset, _ = resolve_pretrained(preset)  # mean/std/image size the weights expect
+            check_weights_reachable(preset.model)  # fail before minutes of data loading
+        except (MissingLibrary, PretrainedError) as exc:
+            emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=""))
+            return RunOutcome("failed", None, 2, str(exc))
 
     folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name)
     listeners = list(listeners) if main_rank else []
@@ -155,6 +167,7 @@ def run_training(
             checkpoint_dir=folder.path,
             listeners=listeners,
             control=control,
+            load_pretrained=not resume,  # a resumed run's weights come from its checkpoint
         )
         if resume:
             trainer.load(folder.last_checkpoint)

@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from ..config.fields import FieldSpec, section_fields, top_level_fields
+from .field_suggesters import SUGGESTERS
 from .preset_document import display_text, literal_from_input, toml_literal
 
 GENERAL = "general"
@@ -70,9 +71,11 @@ class FieldRow(Vertical):
             options = [(str(choice), choice) for choice in spec.choices]
             current = value if value in spec.choices else Select.NULL
             return Select(options, value=current, allow_blank=False, compact=True, id=wid, classes="field-editor")
+        suggester = SUGGESTERS[spec.suggest]() if spec.suggest else None
         return Input(
             display_text(spec, value),
             placeholder="(empty)" if spec.kind == "str" else spec.allowed(),
+            suggester=suggester,  # model names, weights files: completes as you type, Right accepts
             id=wid,
             compact=True,
             classes="field-editor",
