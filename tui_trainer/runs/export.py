@@ -143,7 +143,7 @@ def _load_safetensors(path: Path, run: RunModel) -> Runner:
     from safetensors.torch import load_file
 
     # As any user would: a fresh model of the preset's architecture, weights from the file only.
-    model = build_model(run.preset.model, num_classes=len(run.classes), in_channels=IN_CHANNELS)
+    model = build_model(run.preset.model, num_classes=len(run.classes), in_channels=IN_CHANNELS, load_pretrained=False)
     model.load_state_dict(load_file(str(path)))
     model.eval()
 

@@ -79,8 +79,8 @@ def load_run_model(
         state, classes, epoch = payload["model"], tuple(str(c) for c in payload["classes"]), int(payload["epoch"])
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise RunFolderError(f"{path}: unreadable checkpoint ({exc})") from exc
-    # Pass load_pretrained=False once build_model takes it: the checkpoint's weights replace any pretrained ones.
-    model = build_model(preset.model, num_classes=len(classes), in_channels=IN_CHANNELS)
+    # The checkpoint's weights replace any pretrained ones, so those are never read (or downloaded).
+    model = build_model(preset.model, num_classes=len(classes), in_channels=IN_CHANNELS, load_pretrained=False)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
