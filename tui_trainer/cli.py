@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  tui-trainer --check presets/seed.toml        validate, print the resolved preset\n"
             "  tui-trainer --headless presets/smoke.toml    train without the console\n"
             "  tui-trainer --headless --resume RUN_DIR      continue an interrupted run\n"
+            "  tui-trainer --sweep presets/smoke-sweep.toml run (or continue) a hyper-parameter sweep\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -46,6 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless",
         action="store_true",
         help="train PRESET without the console (for scripts, clusters)",
+    )
+    mode.add_argument(
+        "--sweep",
+        metavar="SWEEP",
+        help="run the trials of a sweep file without the console; rerun to continue it",
+    )
+    parser.add_argument("--trials", metavar="N", type=int, help="with --sweep: the study's total number of trials")
+    parser.add_argument(
+        "--sweeps-dir", metavar="DIR", default="sweeps", help="where sweep folders go (default: ./sweeps)"
     )
     parser.add_argument(
         "--resume",
@@ -72,6 +82,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--resume goes with --headless (the console resumes runs from its runs screen)")
     if args.resume and args.path:
         parser.error("give either PRESET or --resume RUN_DIR, not both")
+    if args.trials is not None and not args.sweep:
+        parser.error("--trials goes with --sweep")
+    if args.trials is not None and args.trials < 1:
+        parser.error("--trials must be at least 1")
+    if args.sweep:
+        if args.path or args.resume:
+            parser.error("--sweep takes the sweep file only (its preset is named inside it)")
+        from .sweep_headless import run_sweep_headless
+
+        return run_sweep_headless(Path(args.sweep), Path(args.sweeps_dir), trials=args.trials, overrides=args.overrides)
     if args.check:
         if not args.path:
             parser.error("--check needs a PRESET")
