@@ -120,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         path=Path(args.path) if args.path else None,
         overrides=args.overrides,
         runs_dir=Path(args.runs_dir),
+        sweeps_dir=Path(args.sweeps_dir),
     )
 
 

@@ -132,6 +132,7 @@ def open_study(spec: SweepSpec, folder: SweepFolder):
                 f"{folder.path}: this study was started with another space, objective or sampler; "
                 f"give the sweep a new name (name = ...) or remove {folder.path} to start over"
             )
+        study.set_user_attr("sweep_file", str(spec.source.resolve()))  # the console starts it again from here
     return study
 
 

@@ -109,6 +109,12 @@ def load_study(folder: SweepFolder, on_stale: Callable[[Any, Any], None] | None 
     return optuna.load_study(study_name=names[0], storage=storage)
 
 
+def sweep_file_of(folder: SweepFolder, study: Any) -> Path:
+    """The sweep file a study was last started from (or the folder's copy, once that file is gone)."""
+    source = study.user_attrs.get("sweep_file")
+    return Path(source) if source and Path(source).is_file() else folder.sweep_file
+
+
 def list_sweeps(sweeps_dir: Path) -> list[SweepFolder]:
     """Sweep folders under `sweeps_dir`, newest first."""
     try:

@@ -20,6 +20,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run: Runs", "Every run in the runs folder: open, attach, resume, stop, compare", "show_runs"),
     ("run: Start detached", "Train in a process of its own that goes on when the console closes", "start_detached"),
     ("run: Open confusion matrix", "Where the current run's validation predictions go wrong", "open_confusion"),
+    ("sweep: Sweeps", "Open a sweep: its trials, curves and values; start or stop it detached", "show_sweeps"),
     ("preset: Save preset", "Write the preset, keeping its comments", "save_preset"),
     ("preset: Save preset as", "Write the preset to a new file", "save_preset_as"),
     ("preset: New preset", "Start from the defaults", "new_preset"),
