@@ -212,8 +212,11 @@ def test_kill_9_mid_trial_then_rerun_ends_with_exactly_the_trials(tmp_path: Path
     (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == 1]
     assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == killed.params
     run_dirs = [t.user_attrs["run_dir"] for t in done]
-    assert len(set(run_dirs)) == 3
-    assert len(list(trials_dir.iterdir())) == 4  # three trials and the killed one, nothing trained twice
+    assert len(set(run_dirs)) == 3 and len(list(trials_dir.iterdir())) == 3
+    assert retry.user_attrs["run_dir"] == killed.user_attrs["run_dir"]  # continued from the killed trial's last.pt
+    lines = Path(retry.user_attrs["run_dir"], "metrics.jsonl").read_text().splitlines()
+    epochs = [json.loads(line)["epoch"] for line in lines]
+    assert epochs == [1, 2, 3, 4]  # no epoch trained twice, none lost
     assert "(again, for trial 1)" in rerun.stdout
 
 

@@ -94,7 +94,10 @@ def _requeue(study: Any, trial: Any) -> None:
     """Put a stopped or dead trial's values back in the queue (used as Optuna's stale-trial callback)."""
     if trial.number in requeued_numbers(study.get_trials(deepcopy=False)):
         return
-    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    attrs: dict[str, Any] = {"retry_of": trial.number}
+    if "run_dir" in trial.user_attrs:
+        attrs["resume_dir"] = trial.user_attrs["run_dir"]  # the retry continues from its last.pt
+    study.enqueue_trial(dict(trial.params), user_attrs=attrs, skip_if_exists=False)
 
 
 def open_study(spec: SweepSpec, folder: SweepFolder):
@@ -289,11 +292,17 @@ def run_sweep(
         if control.stop_requested.is_set():
             run_control.stop()
         watcher = TrialWatcher(trial, spec, run_control)
+        resume = _resumable(trial.user_attrs.get("resume_dir"))
+        if resume is not None:
+            for record in RunFolder(resume).read_metrics():  # the pruner sees the epochs already done
+                if spec.file.objective.metric in record:
+                    trial.report(float(record[spec.file.objective.metric]), int(record["epoch"]))
         outcome = run_training(
             preset,
             runs_dir=folder.trials_dir,
             listeners=[watcher, *listeners],
             control=run_control,
+            resume=resume,
             tags={"sweep": spec.name, "trial": trial.number, "sweep_dir": str(folder.path.resolve())},
         )
         control.current = None
@@ -329,6 +338,20 @@ def run_sweep(
     if control.stop_requested.is_set():
         return SweepOutcome("interrupted", ran, failed, 130)
     return SweepOutcome("finished", ran, failed, 1 if ran and failed == ran else 0)
+
+
+def _resumable(run_dir: str | None) -> Path | None:
+    """The folder of a stopped or killed trial to continue, when it can be (else a fresh run)."""
+    from .folder import RunFolderError
+    from .launch import load_run_preset
+
+    if not run_dir:
+        return None
+    try:
+        load_run_preset(Path(run_dir))  # refuses a folder that is finished, still running, or has no last.pt
+    except (RunFolderError, PresetError):
+        return None
+    return Path(run_dir)
 
 
 def _last(trial: Any) -> float | None:

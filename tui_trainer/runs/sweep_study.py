@@ -228,7 +228,7 @@ def trial_rows(study: Any) -> list[TrialRow]:
                 number=t.number,
                 state=state,
                 value=value,
-                params=dict(t.params),
+                params=dict(t.params) or dict(t.system_attrs.get("fixed_params", {})),
                 epochs=epochs,
                 seconds=seconds,
                 run_dir=run_dir,

@@ -77,6 +77,7 @@ class SweepScreen(Screen[None]):
         self.study: Any = None
         self._drawn: list[tuple[str, ...]] = []
         self._columns: tuple[str, ...] = ()
+        self._started = False
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -105,7 +106,8 @@ class SweepScreen(Screen[None]):
         try:
             if self.study is None:
                 if not self.folder.exists():
-                    self.app.call_from_thread(self.say, "not started yet: g starts the sweep detached")
+                    if not self._started:
+                        self.app.call_from_thread(self.say, "not started yet: g starts the sweep detached")
                     return
                 self.study = load_study(self.folder)
         except SweepError as exc:
@@ -306,6 +308,7 @@ class SweepScreen(Screen[None]):
         else:
             self.app.call_from_thread(self.say, "the study is not read yet; try again")
             return
+        self._started = True
         pid = start_sweep_detached(sweep_file, self.sweeps_dir, self.folder)
         self.app.call_from_thread(self.say, f"sweep started detached (pid {pid}); log in {self.folder.log_file}")
 
