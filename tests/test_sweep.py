@@ -127,6 +127,9 @@ def test_table_sorts_by_any_column_with_empty_cells_last() -> None:
     assert [r.number for r in sort_rows(rows, "state")] == [0, 3, 1, 2]
     assert [r.number for r in sort_rows(rows, "time", descending=True)] == [0, 3, 1, 2]
     assert [r.number for r in rows if r.matches("lr=0.1")] == [2]
+    tied = [TrialRow(0, "finished", 0.5), TrialRow(1, "finished", 0.7), TrialRow(2, "finished", 0.5)]
+    assert [r.number for r in sort_rows(tied, "objective", descending=True)] == [1, 0, 2]  # ties in trial order
+    assert [r.number for r in sort_rows(tied, "objective")] == [0, 2, 1]
 
 
 # ------------------------------------------------------------------ several processes, kills

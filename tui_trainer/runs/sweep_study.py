@@ -165,7 +165,8 @@ def sort_rows(rows: Sequence[TrialRow], column: str, descending: bool = False) -
     """Rows ordered by `column`; trials without a value in it go last either way."""
     present = [r for r in rows if _sortable(r.cell(column)) is not None]
     missing = [r for r in rows if _sortable(r.cell(column)) is None]
-    present.sort(key=lambda r: (_sortable(r.cell(column)), r.number), reverse=descending)
+    present.sort(key=lambda r: r.number)
+    present.sort(key=lambda r: _sortable(r.cell(column)), reverse=descending)  # stable: ties keep trial order
     return present + sorted(missing, key=lambda r: r.number)
 
 
