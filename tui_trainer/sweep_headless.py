@@ -48,7 +48,7 @@ def format_table(rows: Sequence[TrialRow], spec_params: Sequence[str], metric: s
     return "\n".join(line.rstrip() for line in lines)
 
 
-def sweep_summary(spec: SweepSpec, sweeps_dir: Path) -> str:
+def sweep_summary(spec: SweepSpec, sweeps_dir: Path, trials: int | None = None) -> str:
     folder = SweepFolder.for_spec(sweeps_dir, spec)
     study = load_study(folder)
     rows = trial_rows(study)
@@ -56,7 +56,7 @@ def sweep_summary(spec: SweepSpec, sweeps_dir: Path) -> str:
     rows = sort_rows(rows, "objective", descending=objective.direction == "maximize")
     best = best_row(rows, objective.direction)
     done = sum(r.state in ("finished", "pruned") for r in rows)
-    title = f"sweep {spec.name}: {done} finished or pruned trials of {spec.trials} ({folder.path})"
+    title = f"sweep {spec.name}: {done} finished or pruned trials of {trials or spec.trials} ({folder.path})"
     return title + "\n" + format_table(rows, list(spec.space), f"{objective.metric}({objective.epoch})", best)
 
 
@@ -113,7 +113,7 @@ def run_sweep_headless(
         print("aborted; rerun the same command to continue the study", file=err, flush=True)
         return 130
     print("", file=out)
-    print(sweep_summary(spec, sweeps_dir), file=out, flush=True)
+    print(sweep_summary(spec, sweeps_dir, trials), file=out, flush=True)
     if outcome.state == "interrupted":
         print("stopped; rerun the same command to continue the study", file=err, flush=True)
     return outcome.exit_code
