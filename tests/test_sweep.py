@@ -237,3 +237,13 @@ def test_a_trial_is_a_run_folder_tagged_with_its_sweep_that_the_confusion_screen
     screen = ConfusionScreen.from_run_dir(run_dir, which="best")
     assert len(screen.history.epochs) == 2
     assert screen.history.predictions is not None and len(screen.history.predictions.labels) == 64
+
+
+def test_the_shipped_example_sweep_loads_and_is_told_apart_from_presets() -> None:
+    from tests.helpers import REPO
+    from tui_trainer.config.sweep_file import is_sweep_file
+
+    example = REPO / "presets" / "smoke-sweep.toml"
+    spec = load_sweep(example)
+    assert spec.preset_path == SMOKE and spec.trials == 12
+    assert is_sweep_file(example) and not is_sweep_file(SMOKE)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .fields import field_by_path
-from .loading import PresetError, Problem, apply_overrides, parse_toml, validate
+from .loading import PresetError, Problem, apply_overrides, parse_toml, tomllib, validate
 from .locate import key_lines, line_of
 from .schema import Preset
 
@@ -85,6 +85,7 @@ class SweepFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field("", max_length=80, description="The study's name and folder; default: the file's stem.")
+    description: str = Field("", description="What this sweep is for (shown in the console's list).")
     preset: str = Field(min_length=1, description="The base preset, relative to the sweep file.")
     set: list[str] = Field(default_factory=list, description="`--set` overrides applied to every trial.")
     trials: int | None = Field(None, ge=1, description="Finished or pruned trials the study ends with.")
@@ -150,6 +151,17 @@ class SweepSpec:
             "objective": self.file.objective.model_dump(),
             "sampler": self.file.sampler,
         }
+
+
+def is_sweep_file(path: Path) -> bool:
+    """A TOML file with a `preset` key and a [space] table: a sweep, not a preset (it has neither)."""
+    if path.suffix != ".toml" or not path.is_file():
+        return False
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return isinstance(raw.get("space"), dict) and isinstance(raw.get("preset"), str)
 
 
 def _set_path(raw: dict[str, Any], path: str, value: Any) -> None:

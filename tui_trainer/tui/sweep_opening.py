@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from ..config.sweep_file import is_sweep_file
 from ..runs.sweep_study import SweepFolder, list_sweeps
 from .sweep_screen import SweepScreen
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
-
-def is_sweep_file(path: Path) -> bool:
-    """A TOML file with a `preset` key and a [space] table (a preset has neither)."""
-    if path.suffix != ".toml" or not path.is_file():
-        return False
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False
-    return isinstance(raw.get("space"), dict) and isinstance(raw.get("preset"), str)
 
 
 def is_sweep_path(path: Path) -> bool:
