@@ -107,7 +107,7 @@ class PresetListScreen(Screen[None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         if event.option.id is not None:
-            self.trainer_app.open_preset(self.paths[int(event.option.id)])
+            self.trainer_app.open_path(self.paths[int(event.option.id)])
 
     def action_open_highlighted(self) -> None:
         option_list = self.query_one(OptionList)
