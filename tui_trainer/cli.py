@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  tui-trainer --eval RUN_DIR --data DATA_ROOT  score the best checkpoint on DATA_ROOT/test\n"
             "  tui-trainer --predict RUN_DIR photos/        classify images, CSV on stdout\n"
             "  tui-trainer --export RUN_DIR --format onnx   write RUN_DIR/export/best.onnx (+ .json)\n"
+            "  tui-trainer --sweep presets/smoke-sweep.toml run (or continue) a hyper-parameter sweep\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -69,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("onnx", "torchscript", "safetensors"), default="onnx", help="--export (default: onnx)"
     )
     use.add_argument("--out", metavar="PATH", help="--export: the file (default: RUN_DIR/export/<checkpoint>.<ext>)")
+    mode.add_argument(
+        "--sweep",
+        metavar="SWEEP",
+        help="run the trials of a sweep file without the console; rerun to continue it",
+    )
+    parser.add_argument("--trials", metavar="N", type=int, help="with --sweep: the study's total number of trials")
+    parser.add_argument(
+        "--sweeps-dir", metavar="DIR", default="sweeps", help="where sweep folders go (default: ./sweeps)"
+    )
     parser.add_argument(
         "--resume",
         metavar="RUN_DIR",
@@ -96,6 +106,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give either PRESET or --resume RUN_DIR, not both")
     if args.eval or args.predict or args.export:
         return _use_run(parser, args)
+    if args.trials is not None and not args.sweep:
+        parser.error("--trials goes with --sweep")
+    if args.trials is not None and args.trials < 1:
+        parser.error("--trials must be at least 1")
+    if args.sweep:
+        if args.path or args.resume:
+            parser.error("--sweep takes the sweep file only (its preset is named inside it)")
+        from .sweep_headless import run_sweep_headless
+
+        return run_sweep_headless(Path(args.sweep), Path(args.sweeps_dir), trials=args.trials, overrides=args.overrides)
     if args.check:
         if not args.path:
             parser.error("--check needs a PRESET")
@@ -124,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         path=Path(args.path) if args.path else None,
         overrides=args.overrides,
         runs_dir=Path(args.runs_dir),
+        sweeps_dir=Path(args.sweeps_dir),
     )
 
 

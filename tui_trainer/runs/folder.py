@@ -21,7 +21,7 @@ import numpy as np
 from ..atomic import atomic_write_text, atomic_write_with
 
 FORMAT = 1
-STATES = ("running", "finished", "failed", "interrupted")
+STATES = ("running", "finished", "failed", "interrupted", "pruned")  # pruned: a sweep stopped it early
 
 
 class RunFolderError(ValueError):

@@ -41,7 +41,7 @@ PREDICTIONS_WAIT = 5.0
 STATUS_GRACE = 5.0
 """Seconds a folder without a readable status.json is given before following it fails."""
 LOG_TAIL_LINES = 40
-ENDED = ("finished", "interrupted", "failed")
+ENDED = ("finished", "interrupted", "failed", "pruned")
 
 Signature = tuple[int, int, int]
 

@@ -110,8 +110,13 @@ def run_training(
     control: RunControl | None = None,
     resume: Path | None = None,
     preset_source: Path | None = None,
+    tags: dict[str, object] | None = None,
 ) -> RunOutcome:
-    """Train `preset` into a new run folder under `runs_dir`, or continue the run in `resume`."""
+    """Train `preset` into a new run folder under `runs_dir`, or continue the run in `resume`.
+
+    `tags` go into status.json from its first write (a sweep's name and trial number), so a kill
+    at any moment leaves a folder that says which trial it was.
+    """
     control = control or RunControl()
     try:
         device = distributed.local_device(resolve_device(preset.train.device))
@@ -144,6 +149,7 @@ def run_training(
             epochs_planned=preset.train.epochs,
             error=None,
             hint=None,
+            **(tags or {}),
         )
         listeners.insert(0, RunRecorder(folder))
 

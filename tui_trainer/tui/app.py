@@ -91,6 +91,7 @@ class TrainerApp(RunUseActions, App[None]):
         self.start_path = path
         self.overrides = list(overrides)
         self.runs_dir = runs_dir
+        self.sweeps_dir = Path("sweeps")
         self.trainer = trainer
         self.document: PresetDocument | None = None
         self.history: RunHistory | None = None
@@ -161,7 +162,13 @@ class TrainerApp(RunUseActions, App[None]):
     # Presets ----------------------------------------------------------------------------------
 
     def open_path(self, path: Path, overrides: Sequence[str] = ()) -> None:
-        """A preset file opens in the editor; a folder with status.json is a run; one with report.json an evaluation."""
+        """A preset file opens in the editor; a folder with status.json is a run; one with report.json an
+        evaluation; a sweep file or folder its sweep screen."""
+        from .sweep_opening import is_sweep_path
+
+        if is_sweep_path(path):
+            self.open_sweep(path)
+            return
         if path.is_dir():
             if (path / "report.json").is_file():
                 self.open_evaluation(path)
@@ -244,6 +251,24 @@ class TrainerApp(RunUseActions, App[None]):
         if not runs_dir.is_dir() and self.history is not None and self.history.run_dir is not None:
             runs_dir = self.history.run_dir.parent  # `tui-trainer RUN_DIR` without --runs-dir: its neighbours
         self.push_screen(RunsScreen(runs_dir))
+
+    def open_sweep(self, path: Path) -> None:
+        """A sweep folder, or a sweep file, on the sweep screen (the study's trials)."""
+        from .sweep_opening import sweep_screen_for
+
+        try:
+            self.push_screen(sweep_screen_for(Path(path), self.sweeps_dir))
+        except ValueError as exc:
+            self.push_screen(ErrorScreen("Cannot open the sweep", str(exc)))
+
+    def action_show_sweeps(self) -> None:
+        from .sweep_opening import default_sweep_path
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.open_sweep(path)
+
+        self.push_screen(PathPrompt("Open a sweep (file or folder)", str(default_sweep_path(self.sweeps_dir))), chosen)
 
     def action_start_detached(self) -> None:
         """Train the open preset in a process of its own, which goes on when the console closes."""
@@ -686,12 +711,13 @@ class TrainerApp(RunUseActions, App[None]):
         self.push_screen(HelpScreen(title, keys))
 
 
-def run_console(path: Path | None, overrides: list[str], runs_dir: Path) -> int:
+def run_console(path: Path | None, overrides: list[str], runs_dir: Path, sweeps_dir: Path = Path("sweeps")) -> int:
     """Run the console until the user quits; returns the process exit status."""
     if path is not None and not path.exists():
         print(f"tui-trainer: {path}: no such file or folder", file=sys.stderr)
         return 2
     app = TrainerApp(path=path, overrides=overrides, runs_dir=runs_dir)
+    app.sweeps_dir = sweeps_dir
     try:
         app.run()
     finally:

@@ -23,6 +23,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run: Evaluate", "Score the run's best checkpoint on its test/ split (else validation)", "evaluate"),
     ("run: Open latest evaluation", "The confusion matrix of the run's newest evaluation", "open_evaluation"),
     ("run: Export to ONNX", "Write RUN_DIR/export/best.onnx and a JSON that says how to use it", "export"),
+    ("sweep: Sweeps", "Open a sweep: its trials, curves and values; start or stop it detached", "show_sweeps"),
     ("preset: Save preset", "Write the preset, keeping its comments", "save_preset"),
     ("preset: Save preset as", "Write the preset to a new file", "save_preset_as"),
     ("preset: New preset", "Start from the defaults", "new_preset"),

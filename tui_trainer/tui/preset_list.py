@@ -107,14 +107,14 @@ class PresetListScreen(Screen[None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         if event.option.id is not None:
-            self.trainer_app.open_preset(self.paths[int(event.option.id)])
+            self.trainer_app.open_path(self.paths[int(event.option.id)])
 
     def action_open_highlighted(self) -> None:
         option_list = self.query_one(OptionList)
         if option_list.highlighted is not None:
             option = option_list.get_option_at_index(option_list.highlighted)
             if option.id is not None:
-                self.trainer_app.open_preset(self.paths[int(option.id)])
+                self.trainer_app.open_path(self.paths[int(option.id)])  # a sweep file opens its sweep screen
 
     def action_new_preset(self) -> None:
         self.trainer_app.new_preset()

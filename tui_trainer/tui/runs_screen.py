@@ -26,7 +26,13 @@ from ..runs.detach import DetachError, resume_detached, stop_run
 from ..runs.history import BROKEN, RunSummary, filter_runs, list_runs
 
 RESCAN_SECONDS = 2.0
-STATE_STYLES = {"running": "bold green", "failed": "bold red", "interrupted": "yellow", BROKEN: "bold red"}
+STATE_STYLES = {
+    "running": "bold green",
+    "failed": "bold red",
+    "interrupted": "yellow",
+    "pruned": "dim",  # a sweep stopped it early
+    BROKEN: "bold red",
+}
 
 
 def format_duration(seconds: float | None) -> str:
