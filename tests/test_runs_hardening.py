@@ -7,7 +7,6 @@ import errno
 import json
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -334,9 +333,3 @@ def test_escape_codes_in_a_folder_name_never_reach_the_terminal(tmp_path: Path, 
     out, err = capsys.readouterr()
     assert "\x1b" not in out + err and "\x07" not in out + err
     assert "evil\\x1b]0;pwned\\x07\\x1b[2J" in out
-
-
-def test_a_signal_reaches_only_a_live_run(tmp_path: Path) -> None:
-    folder = interrupted_run(tmp_path)
-    with pytest.raises(DetachError):
-        stop_run(folder.path, signal.SIGINT)

@@ -66,6 +66,10 @@ def tree_problems(root: Path, tree: Tree) -> list[str]:
     for split, classes in tree.items():
         if not classes:
             problems.append(f"{root / split} has no class folders (expected {split}/<class>/<image files>)")
+        elif split == "train" and len(classes) == 1:
+            problems.append(
+                f"{root / split} has one class folder ({next(iter(classes))}): a classifier needs two or more"
+            )
         problems += [f"class folder {root / split / cls} has no images" for cls, files in classes.items() if not files]
     if tree.get("val"):
         # Empty folders are reported above; comparing them again would only repeat that.
