@@ -86,7 +86,7 @@ def _take_folder(folder: RunFolder) -> None:
         raise RunFolderError(str(exc)) from None
     except OSError as exc:
         raise RunFolderError(f"{folder.path}: cannot lock the run folder ({exc.strerror or exc})") from None
-    folder.remove_stale_temporaries()
+    folder.remove_stale_temporaries(older_than=0.0)  # the lock is ours: no one else writes here
 
 
 def describe_failure(exc: BaseException, preset: Preset, epoch: int) -> tuple[str, str]:
