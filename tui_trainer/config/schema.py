@@ -99,6 +99,11 @@ class DataConfig(Section):
         description="Number of generated validation images (synthetic only).",
     )
     cache: bool = Field(True, description="Keep decoded images in a tensor cache on disk so later starts are fast.")
+    bad_images: Literal["error", "skip"] = Field(
+        "error",
+        description="An image file that cannot be decoded: error stops with a list of every bad file; "
+        "skip trains without them and lists them in the run folder's bad_images.txt.",
+    )
 
 
 class AugmentConfig(Section):

@@ -75,6 +75,10 @@ class RunFolder:
     def progress_file(self) -> Path:
         return self.path / "progress.json"
 
+    @property
+    def bad_images_file(self) -> Path:
+        return self.path / "bad_images.txt"
+
     def predictions_file(self, which: str) -> Path:
         if which not in ("last", "best"):
             raise ValueError(f"predictions are kept for 'last' and 'best', not {which!r}")
@@ -152,6 +156,10 @@ class RunFolder:
                         os.unlink(entry.path)
                         removed.append(Path(entry.path))
         return removed
+
+    def write_bad_images(self, text: str) -> None:
+        """The image files a `data.bad_images = "skip"` run left out, one `path<TAB>reason` line each."""
+        atomic_write_text(self.bad_images_file, text)
 
     def write_val_images(self, images_nhwc: np.ndarray) -> None:
         atomic_write_with(self.val_images_file, lambda handle: np.save(handle, images_nhwc, allow_pickle=False))

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from ..atomic import DiskFullError
 from ..config import Preset, load_preset, resolved_toml
 from ..data import DataError, load_data
+from ..data.bad_images import bad_images_report
 from ..engine import distributed
 from ..engine.checkpoint import CheckpointError, unwrap
 from ..engine.device import DeviceError, numerics_for, resolve_device
@@ -196,6 +197,7 @@ def run_training(
         splits = load_data(preset.data, seed=preset.train.seed, progress=progress)
         if main_rank:
             folder.write_val_images(_thumbnails(splits.val.images))
+            _report_skipped(folder, splits.skipped, progress)
         splits = type(splits)(train=splits.train.to(device), val=splits.val.to(device), classes=splits.classes)
         numerics = numerics_for(device, preset.train.precision, preset.train.channels_last)
         trainer = Trainer(
@@ -228,6 +230,19 @@ def run_training(
         if main_rank:
             lock.release(folder.path)
         distributed.barrier_and_shutdown(clean=clean_end)
+
+
+def _report_skipped(folder: RunFolder, skipped: Sequence[tuple[str, str]], progress) -> None:
+    """Under `data.bad_images = "skip"`: the files left out go to bad_images.txt, and a warning says how many."""
+    if skipped:
+        folder.write_bad_images(bad_images_report(skipped))
+        count = len(skipped)
+        progress(
+            f"warning: skipped {count} image file{'s' if count != 1 else ''} that cannot be decoded "
+            f"(listed in {folder.bad_images_file})",
+            0,
+            0,
+        )
 
 
 def _cannot_write(path: Path, exc: OSError) -> str:
