@@ -162,7 +162,7 @@ def simultaneous_resumes(root: Path, resumers: int) -> dict:
     proc = subprocess.Popen(_command(runs, None), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     for line in proc.stdout:  # stop it after its first epoch, as Ctrl+C would
-        if line.startswith(b"epoch 1/"):
+        if line.split()[:2] == [b"epoch", f"1/{EPOCHS}".encode()]:
             proc.send_signal(signal.SIGINT)
             break
     proc.communicate()
