@@ -333,3 +333,11 @@ def test_escape_codes_in_a_folder_name_never_reach_the_terminal(tmp_path: Path, 
     out, err = capsys.readouterr()
     assert "\x1b" not in out + err and "\x07" not in out + err
     assert "evil\\x1b]0;pwned\\x07\\x1b[2J" in out
+
+
+def test_printable_escapes_every_control_character_but_keeps_lines_when_asked() -> None:
+    from tui_trainer.printable import printable
+
+    assert printable("run\x1b[2J\x07\x9b/x") == "run\\x1b[2J\\x07\\x9b/x"
+    assert printable("a\nb\tc\x1b", lines=True) == "a\nb\tc\\x1b"
+    assert printable("a\nb") == "a\\x0ab"
