@@ -159,6 +159,7 @@ def test_a_summary_never_raises(tmp_path: Path) -> None:
         ({}, '{"epoch": 1, "val_acc": "0.5"}\n', "metrics.jsonl line 1", "val_acc: expected a number"),
         ({}, '{"epoch": 1, "val_loss": null}\n', "metrics.jsonl line 1", "val_loss: expected a number"),
         ({}, '{"epoch": true}\n', "metrics.jsonl line 1", "epoch: expected a whole number"),
+        ({}, '{"epoch": 1, "val_acc": 1' + "0" * 400 + "}\n", "metrics.jsonl line 1", "val_acc: expected a number"),
     ],
 )
 def test_a_folder_whose_records_have_the_wrong_shape_is_shown_as_damaged(

@@ -55,9 +55,15 @@ def whole(low: int = 0, high: int = MAX_COUNT) -> Check:
     return check
 
 
+MAX_INT_NUMBER = 2**53
+"""An integer beyond this is no metric (and overflows a float in the widgets that format it)."""
+
+
 def number(value: Any) -> str | None:
-    """Any int or float (NaN and infinities included: a diverged metric is still a metric)."""
-    return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    """Any float (NaN and infinities included: a diverged metric is still a metric) or a float-sized int."""
+    if isinstance(value, float) or (_is_int(value) and abs(value) <= MAX_INT_NUMBER):
+        return None
+    return "a number" if not _is_int(value) else f"a number of at most {MAX_INT_NUMBER} in size"
 
 
 def finite(value: Any) -> str | None:
