@@ -38,6 +38,7 @@ DDP_OVERRIDES = (
 )
 VOLATILE = {"epoch_seconds", "train_images_per_second"}
 RUN_FILES = {
+    ".lock",  # rank 0 holds it while it trains (one writer per folder)
     "preset.toml",
     "status.json",
     "metrics.jsonl",

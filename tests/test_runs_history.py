@@ -10,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tui_trainer.engine.events import BatchProgress, RunStarted
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.history import BROKEN, list_runs, summarize
@@ -136,11 +138,40 @@ def test_filter_matches_every_word(tmp_path: Path) -> None:
 
 
 def test_a_summary_never_raises(tmp_path: Path) -> None:
-    path = make_run(tmp_path, "20261128-100000-odd", {"state": 7, "epochs_done": "three", "best_val_acc": "high"})
+    path = make_run(tmp_path, "20261128-100000-odd", {"state": "sideways"})
     (path / "metrics.jsonl").write_bytes(b"\xff\xfe not json\n")
     run = summarize(path)
-    assert run.state == "7" and run.epochs_done == 0 and run.best_val_acc is None
-    assert "unknown state" in run.problem and "unreadable line" in run.problem
+    assert run.state == "sideways" and run.epochs_done == 0 and run.best_val_acc is None
+    assert "unknown state" in run.problem and "metrics.jsonl line 1: damaged" in run.problem
+
+
+@pytest.mark.parametrize(
+    ("status", "metrics", "where", "expected"),
+    [
+        ({"epochs_done": "three"}, None, "status.json", "epochs_done: expected a whole number"),
+        ({"state": 7}, None, "status.json", "state: expected a string"),
+        ({"pid": "123"}, None, "status.json", "pid: expected a whole number"),
+        ({"format": "1"}, None, "status.json", "format: expected a whole number"),
+        ({"epochs_planned": 10**30}, None, "status.json", "epochs_planned: expected a whole number"),
+        ({"best_val_acc": "high"}, None, "status.json", "best_val_acc: expected a number"),
+        ({}, "[1, 2]\n", "metrics.jsonl line 1", "expected a JSON object, got list"),
+        ({}, "3\n", "metrics.jsonl line 1", "expected a JSON object, got int"),
+        ({}, '{"epoch": 1, "val_acc": "0.5"}\n', "metrics.jsonl line 1", "val_acc: expected a number"),
+        ({}, '{"epoch": 1, "val_loss": null}\n', "metrics.jsonl line 1", "val_loss: expected a number"),
+        ({}, '{"epoch": true}\n', "metrics.jsonl line 1", "epoch: expected a whole number"),
+        ({}, '{"epoch": 1, "val_acc": 1' + "0" * 400 + "}\n", "metrics.jsonl line 1", "val_acc: expected a number"),
+    ],
+)
+def test_a_folder_whose_records_have_the_wrong_shape_is_shown_as_damaged(
+    tmp_path: Path, status: dict, metrics: str | None, where: str, expected: str
+) -> None:
+    path = make_run(tmp_path, "20261128-100000-odd", {"state": "interrupted", **status}, epochs=0)
+    (path / "last.pt").write_bytes(b"x")
+    if metrics is not None:
+        (path / "metrics.jsonl").write_text(metrics)
+    run = summarize(path)
+    assert run.damaged and not run.resumable
+    assert where in run.problem and expected in run.problem, run.problem
 
 
 def _progress(batch: int, batches: int = 10, epoch: int = 1) -> BatchProgress:

@@ -354,3 +354,35 @@ def test_the_runs_screen_resumes_an_interrupted_run_in_the_console(tmp_path: Pat
 
     run(scenario())
     assert RunFolder(outcome.run_dir).read_status()["state"] == "finished"
+
+
+def test_damaged_folders_are_listed_as_damaged_and_the_console_stays_up(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    as_list = make_run(runs, "20261128-010000-aslist", "interrupted")
+    with open(as_list / "metrics.jsonl", "a") as handle:
+        handle.write("[1, 2, 3]\n")
+    text_epochs = make_run(runs, "20261128-020000-textepochs", "interrupted")
+    status = json.loads((text_epochs / "status.json").read_text())
+    (text_epochs / "status.json").write_text(json.dumps({**status, "epochs_planned": "three"}))
+    huge = make_run(runs, "20261128-030000-huge", "interrupted")
+    (huge / "status.json").write_text(json.dumps({**status, "epochs_done": 10**400}))
+    evil = make_run(runs, "20261128-040000-evil\x1b[2J", "finished")
+    assert evil.exists()
+
+    async def scenario() -> None:
+        app = Host(runs)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            what = [row[6] for row in table_rows(screen)]
+            assert any("metrics.jsonl line 4: damaged: expected a JSON object, got list" in cell for cell in what)
+            assert any("epochs_planned: expected a whole number" in row[6] for row in table_rows(screen))
+            assert any("epochs_done: expected a whole number" in row[6] for row in table_rows(screen))
+            assert all("\x1b" not in cell for row in table_rows(screen) for cell in row)
+            for _ in range(4):  # walk every row, try to resume each: messages, no crash
+                await pilot.press("r")
+                await pilot.press("down")
+            await pilot.pause()
+            assert app.resumed == [] and app.is_running
+
+    run(scenario())

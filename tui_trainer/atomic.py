@@ -2,16 +2,65 @@
 
 The data goes to a temporary file in the same folder, is flushed to disk, and then replaces the
 target with `os.replace`, which is atomic on POSIX and Windows.
+
+A full disk is reported as `DiskFullError` ("no space left on <path>") whichever layer saw it:
+torch.save and numpy turn the OSError of a failed write into their own exceptions (torch's reads
+"[enforce fail at inline_container.cc...] file write failed"), so the handle a writer gets
+remembers the OSError of its first failed write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(OSError):
+    """A write failed because the file system (or the user's quota) is full."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(errno.ENOSPC, f"no space left on {path}", str(path))
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return f"no space left on {self.path}"
+
+
+def _open_fd(fd: int, mode: str) -> IO:
+    """The file object of a descriptor (one place, so a test can stand in a full disk)."""
+    return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""}))
+
+
+class _WriteWatcher:
+    """A file handle that remembers the OSError of its first failed write (see the module docstring)."""
+
+    def __init__(self, handle: IO) -> None:
+        self._handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+
+def _disk_full(exc: BaseException, watcher: _WriteWatcher | None) -> bool:
+    for error in (exc, watcher.error if watcher else None):
+        if isinstance(error, OSError) and error.errno in _FULL:
+            return True
+    return False
 
 
 @contextlib.contextmanager
@@ -19,10 +68,17 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file that replaces `path` only if the block finishes without error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    watcher = None
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as handle:
-            yield handle
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        if _disk_full(exc, None):
+            raise DiskFullError(path) from exc
+        raise
+    try:
+        with _open_fd(fd, mode) as handle:
+            watcher = _WriteWatcher(handle)
+            yield watcher  # type: ignore[misc]
             handle.flush()
             os.fsync(handle.fileno())
         # Keep the permissions of the file we replace (mkstemp creates 0600).
@@ -31,11 +87,26 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         except FileNotFoundError:
             os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if _disk_full(exc, watcher):
+            raise DiskFullError(path) from exc
         raise
     _fsync_dir(path.parent)
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one whole line and flush it to disk (a reader sees the line complete or not at all)."""
+    try:
+        with _open_fd(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644), "a") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        if _disk_full(exc, None):
+            raise DiskFullError(path) from exc
+        raise
 
 
 def _fsync_dir(folder: Path) -> None:

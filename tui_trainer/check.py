@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import Preset, PresetError, load_preset, resolved_toml
-from .data.checks import check_data_layout
+from .data.bad_images import bad_images_message, find_bad_images
+from .data.checks import check_data_layout, image_files
 
 
 def run_check(path: Path, overrides: Sequence[str]) -> int:
@@ -38,5 +39,17 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
 
 
 def _local_data_problems(preset: Preset) -> list[str]:
-    """Problems with a local dataset folder (layout, empty classes), found without decoding images."""
-    return check_data_layout(preset.data)
+    """Problems with a local dataset folder (layout, empty classes, files that are not images)."""
+    problems = check_data_layout(preset.data)
+    if problems or preset.data.dataset != "imagefolder":
+        return problems
+    bad = find_bad_images(image_files(preset.data))  # a quick structural check of every file
+    if bad and preset.data.bad_images == "error":
+        return [bad_images_message(bad)]
+    if bad:
+        print(f'warning: {path_count(bad)} will be skipped (data.bad_images = "skip")', file=sys.stderr)
+    return []
+
+
+def path_count(bad: list) -> str:
+    return f"{len(bad)} image file{'s' if len(bad) != 1 else ''} that cannot be decoded"

@@ -7,6 +7,7 @@ last.pt and status.json written; a second Ctrl+C aborts at once.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from .engine.events import (
     RunStarted,
     SetupProgress,
 )
+from .printable import printable
 from .runs.folder import RunFolder, RunFolderError, now_iso
 from .torchrun_env import launch_rank
 
@@ -70,7 +72,7 @@ class PlainPrinter:
         elif isinstance(event, RunFailed):
             line = f"error: {event.error}" + (f"\nhint: {event.hint}" if event.hint else "")
         if line is not None:
-            print(line, file=self.out, flush=True)
+            print(printable(line, lines=True), file=self.out, flush=True)  # a path may hold ESC
 
 
 class RichPrinter(PlainPrinter):
@@ -174,10 +176,10 @@ def run_headless(
             preset = load_preset(preset_path, overrides)
     except PresetError as exc:
         for problem in exc.problems:
-            print(f"error: {problem}", file=err)
+            print(printable(f"error: {problem}", lines=True), file=err)
         return 2
     except RunFolderError as exc:
-        print(f"error: {exc}", file=err)
+        print(printable(f"error: {exc}", lines=True), file=err)
         return 2
 
     control = RunControl()
@@ -193,12 +195,13 @@ def run_headless(
     except KeyboardInterrupt:
         # A second Ctrl+C: the status must not keep saying "running"; last.pt of the last epoch stays.
         if started and launch_rank() == 0:
-            RunFolder(Path(started[0].run_dir)).write_status(state="interrupted", ended_at=now_iso())
+            with contextlib.suppress(OSError, RunFolderError):  # a full disk must not turn this into a traceback
+                RunFolder(Path(started[0].run_dir)).write_status(state="interrupted", ended_at=now_iso())
         print("aborted", file=err, flush=True)
         return 130
     if outcome.exit_code == 2:
-        print(f"error: {outcome.error}", file=err)
+        print(printable(f"error: {outcome.error}", lines=True), file=err)
     elif outcome.exit_code == 1 and launch_rank() != 0:
         # Under torchrun only rank 0 prints events; another rank's own failure must still be seen.
-        print(f"error (rank {launch_rank()}): {outcome.error}", file=err, flush=True)
+        print(printable(f"error (rank {launch_rank()}): {outcome.error}", lines=True), file=err, flush=True)
     return outcome.exit_code

@@ -54,13 +54,41 @@ class PresetError(Exception):
 
 
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_LONG_DIGITS = re.compile(r"\d{4000,}")
+
+
+def _set_source(assignment: str) -> str:
+    """How a problem names the `--set` that caused it (a 5000-digit value is cut short)."""
+    return f"--set {assignment if len(assignment) <= 80 else assignment[:77] + '...'}"
+
+
+def _line_of_long_integer(text: str) -> int | None:
+    found = _LONG_DIGITS.search(text)
+    return text.count("\n", 0, found.start()) + 1 if found else None
+
+
+def _decode(data: bytes, source: str) -> str:
+    """UTF-8 text, or a PresetError naming the line and column of the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = (
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded ({exc.reason}); save the file as UTF-8"
+        )
+        raise PresetError([Problem(source, message, line=line, column=column)]) from None
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
     """Parse TOML text; a syntax error becomes a PresetError with line and column."""
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:
+        if not isinstance(exc, tomllib.TOMLDecodeError):  # Python's int-string limit: a 5000-digit integer
+            line = _line_of_long_integer(text)
+            raise PresetError([Problem(source, f"a number too long to read ({exc})", line=line)]) from None
         message = str(exc)
         line = getattr(exc, "lineno", None)
         column = getattr(exc, "colno", None)
@@ -80,12 +108,23 @@ def parse_override(assignment: str) -> tuple[list[str], Any]:
     key, sep, value = assignment.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise PresetError([Problem(f"--set {assignment}", "expected section.key=value")])
+        raise PresetError([Problem(_set_source(assignment), "expected section.key=value")])
+    parts = [part.strip() for part in key.split(".")]
+    if not all(_BARE_KEY.match(part) for part in parts):
+        raise PresetError(
+            [
+                Problem(
+                    _set_source(assignment), f"{key!r} is not a key path: write section.key (letters, digits, _ and -)"
+                )
+            ]
+        )
     try:
         parsed = tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         parsed = value.strip()
-    return [part.strip() for part in key.split(".")], parsed
+    except ValueError as exc:  # Python's int-string limit
+        raise PresetError([Problem(_set_source(assignment), f"a number too long to read ({exc})")]) from None
+    return parts, parsed
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, str]:
@@ -97,10 +136,10 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise PresetError([Problem(f"--set {assignment}", f"{part!r} is not a table", key=".".join(parts))])
+                raise PresetError([Problem(_set_source(assignment), f"{part!r} is not a table", key=".".join(parts))])
             node = child
         node[parts[-1]] = value
-        origins[".".join(parts)] = f"--set {assignment}"
+        origins[".".join(parts)] = _set_source(assignment)
     return origins
 
 
@@ -157,7 +196,9 @@ def validate(raw: dict[str, Any], source: str, text: str = "", origins: dict[str
 
     def problem(path: str, message: str) -> Problem:
         for key_path, origin in origins.items():
-            if path == key_path or path.startswith(key_path + "."):
+            # The --set wrote this key, a key inside it, or the table it sits in (`--set data=3`).
+            written = path == key_path or path.startswith(key_path + ".")
+            if written or (key_path.startswith(path + ".") and path not in lines):
                 return Problem(origin, message, key=path)
         return Problem(source, message, key=path, line=line_of(lines, path) if lines else None)
 
@@ -184,12 +225,12 @@ def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> Preset:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise PresetError([Problem(source, "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PresetError([Problem(source, f"cannot read: {exc}")]) from None
-    return load_preset_text(text, source, overrides)
+    except OSError as exc:
+        raise PresetError([Problem(source, f"cannot read: {exc.strerror or exc}")]) from None
+    return load_preset_text(_decode(data, source), source, overrides)
 
 
 def load_preset_text(text: str, source: str = "<preset>", overrides: Sequence[str] = ()) -> Preset:

@@ -9,9 +9,11 @@ This module imports neither torch nor the UI: `--check` and the editor stay fast
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from ..models import MODEL_NAMES
 from ..models.hub import HUB_FAMILIES, is_hub_name
@@ -21,9 +23,47 @@ DeviceName = str  # auto | cpu | cuda | cuda:N | mps, checked by TrainConfig.dev
 
 class Section(BaseModel):
     """A preset table: unknown keys are errors, assignments are validated (the editor relies on
-    it)."""
+    it), and numbers and switches are strict (see `strict_value`)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        return strict_value(field.annotation, value) if field is not None else value
+
+
+def _wrong_type(message: str) -> PydanticCustomError:
+    # Its own error type (not "value_error"), so the loader adds the field's allowed values.
+    return PydanticCustomError("strict_type", message)
+
+
+def strict_value(annotation: Any, value: Any) -> Any:
+    """`value` unchanged when it has the field's own TOML type, else a ValueError.
+
+    pydantic's lax mode reads `batch_size = true` as 1, `"3"` as 3 and `"yes"` as true, and takes
+    `nan` and `inf` for any float; a preset says what it means, so none of that is accepted here.
+    """
+    origin = get_origin(annotation)
+    if origin in (tuple, list) and isinstance(value, (list, tuple)):
+        args = [a for a in get_args(annotation) if a is not Ellipsis]
+        if args and all(a is args[0] for a in args):
+            for item in value:
+                strict_value(args[0], item)
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise _wrong_type("expected true or false")
+    elif annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _wrong_type("expected a whole number")
+    elif annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _wrong_type("expected a number")
+        if not math.isfinite(value):
+            raise _wrong_type("expected a finite number (not nan or inf)")
+    return value
 
 
 class DataConfig(Section):
@@ -60,6 +100,11 @@ class DataConfig(Section):
         description="Number of generated validation images (synthetic only).",
     )
     cache: bool = Field(True, description="Keep decoded images in a tensor cache on disk so later starts are fast.")
+    bad_images: Literal["error", "skip"] = Field(
+        "error",
+        description="An image file that cannot be decoded: error stops with a list of every bad file; "
+        "skip trains without them and lists them in the run folder's bad_images.txt.",
+    )
 
 
 class AugmentConfig(Section):

@@ -28,6 +28,25 @@ INLINE_BELOW = 2048
 """Fewer files than this are decoded in this process: starting workers would cost more."""
 
 
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+"""Pillow's 16-bit, 32-bit integer and float modes: convert("RGB") clips them at 255 instead of scaling."""
+
+
+def _to_8_bits(image):  # PIL.Image.Image -> PIL.Image.Image (mode "L")
+    """A 16-bit, 32-bit or float grey image scaled to 0-255 (16-bit PNGs hold 0-65535, floats 0-1)."""
+    from PIL import Image
+
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        peak = 1.0 if values.size and np.nanmax(values) <= 1.0 else 255.0
+    elif image.mode.startswith("I;16") or (values.size and values.max() > 255):
+        peak = 65535.0  # a 16-bit PNG opens as "I" in some Pillow versions
+    else:
+        peak = 255.0
+    scaled = np.nan_to_num(values * (255.0 / peak), nan=0.0)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))  # 2-D uint8: mode "L"
+
+
 def decode_file(path: str, size: int) -> np.ndarray:
     """One image file as an RGB uint8 array [size, size, 3], resized (bilinear) when needed."""
     from PIL import Image
@@ -37,6 +56,8 @@ def decode_file(path: str, size: int) -> np.ndarray:
             image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, still >= size
         if image.mode == "P" and "transparency" in image.info:
             image = image.convert("RGBA")
+        if image.mode in _WIDE_MODES:
+            image = _to_8_bits(image)
         rgb = image.convert("RGB")
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)

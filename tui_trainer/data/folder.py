@@ -68,6 +68,10 @@ def tree_problems(root: Path, tree: Tree) -> list[str]:
     for split, classes in tree.items():
         if not classes:
             problems.append(f"{root / split} has no class folders (expected {split}/<class>/<image files>)")
+        elif split == "train" and len(classes) == 1:
+            problems.append(
+                f"{root / split} has one class folder ({next(iter(classes))}): a classifier needs two or more"
+            )
         problems += [f"class folder {root / split / cls} has no images" for cls, files in classes.items() if not files]
     train = {cls for cls, files in tree["train"].items() if files}
     for split in ("val", "test"):

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..config.schema import DataConfig
+from .bad_images import BadImage, find_bad_images, raise_for_bad_images
 from .cache import cached, file_fingerprint
 from .decode import Progress, decode_images
 from .errors import DataError
@@ -17,7 +18,13 @@ from .subsets import stratified_split
 
 
 def _load_split(
-    root: Path, split: str, tree: Tree, classes: tuple[str, ...], cfg: DataConfig, progress: Progress | None
+    root: Path,
+    split: str,
+    tree: Tree,
+    classes: tuple[str, ...],
+    cfg: DataConfig,
+    progress: Progress | None,
+    skipped: list[BadImage] | None = None,
 ) -> ImageSet:
     split_dir = root / split
     paths: list[Path] = []
@@ -26,13 +33,34 @@ def _load_split(
         files = tree[split][cls]
         paths += [split_dir / cls / name for name in files]
         labels += [index] * len(files)
+    if cfg.bad_images == "skip":  # every file is checked at each start, so the list is never lost to the cache
+        bad = find_bad_images(paths)
+        if bad:
+            if skipped is not None:
+                skipped.extend(bad)
+            drop = {path for path, _ in bad}
+            kept = [(p, label) for p, label in zip(paths, labels, strict=True) if str(p) not in drop]
+            paths, labels = [p for p, _ in kept], [label for _, label in kept]
     try:
         fingerprint = file_fingerprint(paths, split_dir)
     except OSError as exc:
         raise DataError(f"cannot read {exc.filename or split_dir}: {exc.strerror or exc}") from exc
 
     def build() -> ImageSet:
-        images = decode_images(paths, cfg.image_size, progress, stage=f"decode {split}")
+        try:
+            images = decode_images(paths, cfg.image_size, progress, stage=f"decode {split}")
+        except DataError:
+            # One file failed: name every one that does (a full decode finds what a quick check missed).
+            bad = find_bad_images(paths, cfg.image_size, quick=False)
+            if not bad or cfg.bad_images == "error":
+                raise_for_bad_images(bad)
+                raise
+            if skipped is not None:
+                skipped.extend(bad)
+            drop = {path for path, _ in bad}
+            keep = [i for i, p in enumerate(paths) if str(p) not in drop]
+            images = decode_images([paths[i] for i in keep], cfg.image_size, progress, stage=f"decode {split}")
+            return ImageSet(images, torch.tensor([labels[i] for i in keep], dtype=torch.int64), classes)
         return ImageSet(images, torch.tensor(labels, dtype=torch.int64), classes)
 
     slot = ["imagefolder", str(split_dir), str(cfg.image_size)]
@@ -40,8 +68,13 @@ def _load_split(
     return cached(slot, fingerprint, build, cfg.cache, progress, stage=f"cache {split}")
 
 
-def load_imagefolder(cfg: DataConfig, progress: Progress | None = None) -> tuple[ImageSet, ImageSet]:
-    """(train, val); without val/ a fixed-seed stratified `val_fraction` of train/ is held out."""
+def load_imagefolder(
+    cfg: DataConfig, progress: Progress | None = None, skipped: list[BadImage] | None = None
+) -> tuple[ImageSet, ImageSet]:
+    """(train, val); without val/ a fixed-seed stratified `val_fraction` of train/ is held out.
+
+    With `data.bad_images = "skip"` the files left out are appended to `skipped` as (path, reason).
+    """
     if not cfg.root:
         raise DataError('dataset = "imagefolder" needs data.root: a folder with train/<class>/<image files>')
     root = resolve_root(cfg.root)
@@ -54,8 +87,8 @@ def load_imagefolder(cfg: DataConfig, progress: Progress | None = None) -> tuple
         more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
         raise DataError(problems[0] + more)
     classes = tuple(tree["train"])
-    train = _load_split(root, "train", tree, classes, cfg, progress)
+    train = _load_split(root, "train", tree, classes, cfg, progress, skipped)
     if "val" in tree:
-        return train, _load_split(root, "val", tree, classes, cfg, progress)
+        return train, _load_split(root, "val", tree, classes, cfg, progress, skipped)
     train_idx, val_idx = stratified_split(train.labels, cfg.val_fraction)
     return train.take(train_idx), train.take(val_idx)

@@ -57,3 +57,5 @@ class DataSplits:
     train: ImageSet
     val: ImageSet
     classes: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
+    """(path, reason) of image files left out under `data.bad_images = "skip"`."""

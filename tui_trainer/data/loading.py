@@ -38,5 +38,9 @@ def load_data(cfg: DataConfig, seed: int = 0, progress: Progress | None = None) 
     else:
         from .imagefolder import load_imagefolder
 
-        train, val = load_imagefolder(cfg, progress)
+        skipped: list[tuple[str, str]] = []
+        train, val = load_imagefolder(cfg, progress, skipped)
+        return DataSplits(
+            _limit(train, cfg.train_limit), _limit(val, cfg.val_limit), train.classes, skipped=tuple(skipped)
+        )
     return DataSplits(_limit(train, cfg.train_limit), _limit(val, cfg.val_limit), train.classes)

@@ -47,9 +47,27 @@ def save_checkpoint(path: str | Path, **payload: Any) -> None:
     atomic_write_with(path, lambda handle: torch.save(payload, handle))
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be loaded: truncated, empty, not a checkpoint, or unsafe."""
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint without executing anything from it."""
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    """Read a checkpoint without executing anything from it; a damaged file raises CheckpointError naming it."""
+    try:
+        size = Path(path).stat().st_size
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint") from None
+    if size == 0:
+        raise CheckpointError(f"{path}: damaged checkpoint (the file is empty)")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except (OSError, EOFError, RuntimeError, ValueError, KeyError, IndexError, TypeError) as exc:
+        # Truncated or random bytes come as EOFError, "PytorchStreamReader failed ..." or OSError(EINVAL);
+        # a file that would run code is refused by weights_only as an UnpicklingError (a RuntimeError here).
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: damaged checkpoint, cannot be loaded ({first[:200]})") from None
+    except Exception as exc:  # noqa: BLE001 - pickle.UnpicklingError and friends: any failure is the file's
+        raise CheckpointError(f"{path}: damaged checkpoint, cannot be loaded ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a tui-trainer checkpoint of format {FORMAT}")
+        raise CheckpointError(f"{path}: damaged checkpoint: not a tui-trainer checkpoint of format {FORMAT}")
     return payload

@@ -127,14 +127,24 @@ class RunControl:
 
 
 def emit(listeners: list[Listener], event: Event) -> None:
-    """Send an event to every listener; one listener's error does not stop the others or the run."""
+    """Send an event to every listener; one listener's error does not stop the others or the run.
+
+    Except a listener marked `essential = True` (the run folder's recorder): its error is the
+    run's, so it is raised once every listener has had the event.
+    """
+    essential_error: Exception | None = None
     for listener in listeners:
         try:
             listener(event)
-        except Exception:
+        except Exception as exc:
+            if getattr(listener, "essential", False):
+                essential_error = essential_error or exc
+                continue
             import logging
 
             logging.getLogger(__name__).exception("event listener failed on %s", type(event).__name__)
+    if essential_error is not None:
+        raise essential_error
 
 
 __all__: list[Any] = [

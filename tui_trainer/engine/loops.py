@@ -78,7 +78,10 @@ def train_epoch(
     """
     model.train()
     device = numerics.device
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    # The device holds the sum since the last report, in a dtype it has (MPS has no float64); the
+    # host adds those partial sums up in float64 (a Python float) whenever it reads them.
+    loss_sum = torch.zeros((), device=device, dtype=accumulator_dtype(device))
+    host_loss = 0.0
     correct = torch.zeros((), device=device, dtype=torch.int64)
     seen = 0
     started = last_report = time.perf_counter()
@@ -107,7 +110,7 @@ def train_epoch(
                 on_optimizer_step()
 
         # Running sums stay on the device; no sync here.
-        loss_sum += loss.detach().double() * labels.shape[0]
+        loss_sum += loss.detach().to(loss_sum.dtype) * labels.shape[0]
         correct += (logits.detach().argmax(dim=1) == labels).sum()
         seen += labels.shape[0]
 
@@ -115,7 +118,9 @@ def train_epoch(
         last = index + 1 == num_batches
         if on_progress is not None and (last or now - last_report >= progress_interval):
             last_report = now
-            mean_loss = loss_sum.item() / seen  # device sync point, at most ~10 times a second
+            host_loss += loss_sum.item()  # device sync point, at most ~10 times a second
+            loss_sum.zero_()
+            mean_loss = host_loss / seen
             if not math.isfinite(mean_loss):
                 raise NonFiniteLoss(index + 1)
             on_progress(index + 1, mean_loss, correct.item() / seen, seen, now - started)
@@ -123,10 +128,15 @@ def train_epoch(
     seconds = time.perf_counter() - started
     if seen == 0:
         return EpochStats(loss=float("nan"), accuracy=0.0, images=0, seconds=seconds, completed=completed)
-    mean_loss = loss_sum.item() / seen
+    mean_loss = (host_loss + loss_sum.item()) / seen
     if completed and not math.isfinite(mean_loss):
         raise NonFiniteLoss(num_batches)
     return EpochStats(loss=mean_loss, accuracy=correct.item() / seen, images=seen, seconds=seconds, completed=completed)
+
+
+def accumulator_dtype(device: torch.device) -> torch.dtype:
+    """The dtype of running sums on `device`: float64 where it exists, float32 on MPS (Apple GPUs)."""
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
 
 
 @torch.no_grad()
@@ -166,7 +176,7 @@ def validate(
     confusion = confusion.reshape(num_classes, num_classes)
     count = max(int(labels.numel()), 1)
     return ValidationResult(
-        loss=float(losses.double().sum().item()) / count,
+        loss=math.fsum(losses.cpu().tolist()) / count,  # summed on the host: not every device has float64
         accuracy=float(confusion.diagonal().sum().item()) / count,
         confusion=confusion.cpu(),
         labels=labels.cpu(),

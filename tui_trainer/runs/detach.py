@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .folder import RunFolder, RunFolderError, effective_state, now_iso
+from . import lock
+from .folder import GONE, RunFolder, RunFolderError, effective_state, now_iso, status_alive
 
 START_TIMEOUT = 90.0
 """Seconds a new run gets to create its folder (importing torch is most of it)."""
@@ -155,7 +156,7 @@ def resume_detached(run_dir: Path) -> DetachedRun:
     except RunFolderError as exc:
         raise DetachError(str(exc)) from None
     state = effective_state(status)
-    if state == "running":
+    if state == "running" or lock.locked_by_other(folder.path):
         raise DetachError(f"{folder.path.name} is still running (pid {status.get('pid')})")
     if state == "finished":
         raise DetachError(f"{folder.path.name} has already finished")
@@ -196,6 +197,9 @@ def stop_run(run_dir: Path, sig: int = signal.SIGINT, *, again: bool = False) ->
     except RunFolderError as exc:
         raise DetachError(str(exc)) from None
     pid = status.get("pid")
+    if status.get("state") == "running" and isinstance(pid, int) and not status_alive(status):
+        # The pid may now belong to another process (even another run): never signal it.
+        raise DetachError(f"{folder.path.name} is not running: {GONE} (pid {pid} is not its process any more)")
     if effective_state(status) != "running" or not isinstance(pid, int):
         raise DetachError(f"{folder.path.name} is not running")
     host = status.get("host")

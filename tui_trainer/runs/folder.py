@@ -7,6 +7,7 @@ killed halfway, so a truncated last line or a missing file is expected, not an e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -18,14 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_text, atomic_write_with
+from ..atomic import append_line, atomic_write_text, atomic_write_with
+from .process import process_alive
+from .records import FORMAT, DamagedRecord, RunFolderError, parse_metrics_line, parse_progress, parse_status
 
-FORMAT = 1
 STATES = ("running", "finished", "failed", "interrupted", "pruned")  # pruned: a sweep stopped it early
-
-
-class RunFolderError(ValueError):
-    """A folder that is not a readable run (missing, half-written, or from a newer format)."""
+GONE = "stopped (process gone)"
+"""How a run whose status says running, but whose process has ended (kill -9, a crash), is shown."""
+STALE_TEMP_SECONDS = 60.0
+"""A temporary file of an atomic write older than this, in a folder this process holds, is a leftover."""
 
 
 def now_iso() -> str:
@@ -73,6 +75,10 @@ class RunFolder:
     def progress_file(self) -> Path:
         return self.path / "progress.json"
 
+    @property
+    def bad_images_file(self) -> Path:
+        return self.path / "bad_images.txt"
+
     def predictions_file(self, which: str) -> Path:
         if which not in ("last", "best"):
             raise ValueError(f"predictions are kept for 'last' and 'best', not {which!r}")
@@ -107,15 +113,13 @@ class RunFolder:
         status["format"] = FORMAT
         status.setdefault("pid", os.getpid())
         status.setdefault("host", socket.gethostname())
+        if status.get("pid") != os.getpid():  # a start time belongs to one pid only
+            status.pop("pid_started", None)
         atomic_write_text(self.status_file, json.dumps(status, indent=2, sort_keys=True) + "\n")
         return status
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":")) + "\n"
-        with open(self.metrics_file, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_line(self.metrics_file, json.dumps(record, separators=(",", ":")) + "\n")
 
     def rewrite_metrics(self, records: list[dict[str, Any]]) -> None:
         """Replace metrics.jsonl (on resume, with the history the checkpoint holds)."""
@@ -135,41 +139,60 @@ class RunFolder:
         """Drop the progress of an earlier process (a resumed run starts its epoch over)."""
         self.progress_file.unlink(missing_ok=True)
 
+    def remove_stale_temporaries(self, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+        """Delete the temporary files of atomic writes a killed process left (`.status.json.*.tmp`, ...).
+
+        Call it only while holding the folder's lock: then no other process is writing here, and
+        the age limit spares a file this process may be writing in another thread right now.
+        """
+        removed = []
+        cutoff = time.time() - older_than
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.path):
+                if not (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+                    continue
+                with contextlib.suppress(OSError):
+                    if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed.append(Path(entry.path))
+        return removed
+
+    def write_bad_images(self, text: str) -> None:
+        """The image files a `data.bad_images = "skip"` run left out, one `path<TAB>reason` line each."""
+        atomic_write_text(self.bad_images_file, text)
+
     def write_val_images(self, images_nhwc: np.ndarray) -> None:
         atomic_write_with(self.val_images_file, lambda handle: np.save(handle, images_nhwc, allow_pickle=False))
 
     # --------------------------------------------------------------- reading
     def read_status(self) -> dict[str, Any]:
+        """status.json, checked by `records.parse_status` (a damaged one raises DamagedRecord)."""
         try:
-            status = json.loads(self.status_file.read_text(encoding="utf-8"))
+            data = self.status_file.read_bytes()
         except FileNotFoundError:
             raise RunFolderError(f"{self.path}: no status.json (not a run folder, or not started yet)") from None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise RunFolderError(f"{self.status_file}: unreadable ({exc})") from None
-        if not isinstance(status, dict):
-            raise RunFolderError(f"{self.status_file}: not a JSON object")
-        if int(status.get("format", 0)) > FORMAT:
-            raise RunFolderError(
-                f"{self.path}: written by a newer tui-trainer (format {status.get('format')}); upgrade to read it"
-            )
-        return status
+        return parse_status(data, self.status_file)
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """Every complete epoch record; a torn last line (a run being written) is skipped."""
+        """Every complete epoch record, checked; a torn last line (a run being written) is skipped.
+
+        A complete line that is not an epoch record raises DamagedRecord with its line number:
+        lines are appended whole, so only damage makes one.
+        """
         try:
-            text = self.metrics_file.read_text(encoding="utf-8")
+            data = self.metrics_file.read_bytes()
         except FileNotFoundError:
             return []
+        except OSError as exc:
+            raise RunFolderError(f"{self.metrics_file}: unreadable ({exc})") from None
         records = []
-        for line in text.splitlines(keepends=True):
-            if not line.endswith("\n"):
+        for number, line in enumerate(data.splitlines(keepends=True), start=1):
+            if not line.endswith(b"\n"):
                 break  # still being written
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and "epoch" in record:
-                records.append(record)
+            if line.strip():
+                records.append(parse_metrics_line(line, self.metrics_file, number))
         return records
 
     def read_predictions(self, which: str = "last") -> dict[str, Any] | None:
@@ -183,15 +206,22 @@ class RunFolder:
         return out
 
     def read_progress(self) -> dict[str, Any] | None:
-        """The latest batch progress, or None when there is none (yet) or it cannot be read."""
+        """The latest batch progress; None when there is none (yet), it is not JSON or from a newer format.
+
+        A JSON record of the wrong shape raises DamagedRecord.
+        """
         try:
-            record = json.loads(self.progress_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = self.progress_file.read_bytes()
+        except OSError:
             return None
-        fmt = record.get("format", 0) if isinstance(record, dict) else None
-        if not isinstance(fmt, int) or fmt > FORMAT:
-            return None
-        return record
+        try:
+            return parse_progress(data, self.progress_file)
+        except DamagedRecord as exc:
+            if exc.problem.startswith("unreadable"):
+                return None
+            raise
+        except RunFolderError:
+            return None  # newer format
 
     def read_val_images(self) -> np.ndarray | None:
         try:
@@ -200,22 +230,33 @@ class RunFolder:
             return None
 
 
-def pid_alive(pid: int | None, host: str | None = None) -> bool:
-    """Whether the process that wrote a status is still running (only knowable on its host)."""
-    if not pid or (host and host != socket.gethostname()):
-        return host is not None and host != socket.gethostname()  # other host: assume alive
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def pid_alive(pid: Any, host: Any = None, started: Any = None) -> bool:
+    """Whether the process that wrote a status is still running (only knowable on its host).
+
+    `started` is the process start time status.json records beside the pid: a pid now held by
+    another process (the kernel reuses them) does not count as the run's.
+    """
+    if host and host != socket.gethostname():
+        return True  # other host: assume alive
+    return process_alive(pid, host, started)
+
+
+def status_alive(status: dict[str, Any]) -> bool:
+    """Whether the process a status.json names (pid, start time, host) is still running."""
+    return pid_alive(status.get("pid"), status.get("host"), status.get("pid_started"))
 
 
 def effective_state(status: dict[str, Any]) -> str:
     """The status's state, except that a "running" run whose process is gone was interrupted."""
     state = str(status.get("state", "unknown"))
-    if state == "running" and not pid_alive(status.get("pid"), status.get("host")):
+    if state == "running" and not status_alive(status):
         return "interrupted"
+    return state
+
+
+def state_label(status: dict[str, Any]) -> str:
+    """The state in words for a list or a message: a killed run reads "stopped (process gone)"."""
+    state = str(status.get("state", "unknown"))
+    if state == "running" and not status_alive(status):
+        return GONE
     return state

@@ -33,7 +33,8 @@ from ..engine.events import (
     SetupProgress,
     emit,
 )
-from .folder import RunFolder, RunFolderError, pid_alive
+from .folder import RunFolder, RunFolderError, pid_alive, status_alive
+from .records import DamagedRecord
 
 POLL_INTERVAL = 0.5
 PREDICTIONS_WAIT = 5.0
@@ -156,6 +157,9 @@ class RunFollower:
         out: list[Event] = []
         try:
             self._poll(out)
+        except DamagedRecord as exc:  # a record of the wrong shape: say which, and stop following
+            hint = "the run folder holds what tui-trainer does not write; it cannot be shown or resumed"
+            self._end(out, RunFailed(run_dir=str(self.run_dir), error=str(exc), hint=hint))
         except RunFolderError as exc:  # a newer format: nothing here can be read
             self._end(out, RunFailed(run_dir=str(self.run_dir), error=str(exc), hint="upgrade tui-trainer"))
         for event in out:
@@ -180,7 +184,7 @@ class RunFollower:
             self._wait_for_start(out, status)
             return
         state = str(status.get("state", "running"))
-        alive = state not in ENDED and pid_alive(status.get("pid"), status.get("host"))
+        alive = state not in ENDED and status_alive(status)
         ending = state in ENDED or not alive
         self._epochs_planned = _int(status.get("epochs_planned"), self._epochs_planned)
         self._read_progress()
@@ -235,7 +239,9 @@ class RunFollower:
         try:
             return self.folder.read_status()
         except RunFolderError as exc:
-            if "written by a newer tui-trainer" in str(exc):
+            if isinstance(exc, DamagedRecord) and exc.problem.startswith("unreadable"):
+                return None  # not JSON: wait, as for a run that is starting (the grace below ends it)
+            if isinstance(exc, DamagedRecord) or "written by a newer tui-trainer" in str(exc):
                 raise
             return None  # not written yet (or unreadable): wait, as for a run that is starting
 

@@ -9,7 +9,6 @@ Only small files are read (status.json, the tail of metrics.jsonl), so listing s
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Iterable
@@ -18,7 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .folder import STATES, RunFolder, RunFolderError, effective_state
+from .folder import GONE, STATES, RunFolder, RunFolderError, effective_state
+from .records import DamagedRecord, parse_metrics_line
 
 BROKEN = "broken"
 """The state of a folder whose status.json cannot be read."""
@@ -47,6 +47,8 @@ class RunSummary:
     problem: str = ""  # why the folder could not be read fully; "" when it could
     has_checkpoint: bool = False
     sort_key: float = 0.0  # newer runs sort first
+    damaged: bool = False  # a record holds what tui-trainer never writes there: shown, never resumed
+    process_gone: bool = False  # status.json says running, but its process has ended (kill -9, a crash)
 
     @property
     def name(self) -> str:
@@ -58,12 +60,17 @@ class RunSummary:
 
     @property
     def resumable(self) -> bool:
-        return self.state in RESUMABLE and self.has_checkpoint
+        return self.state in RESUMABLE and self.has_checkpoint and not self.damaged
+
+    @property
+    def label(self) -> str:
+        """The state as a list shows it: a killed run reads "stopped (process gone)"."""
+        return GONE if self.process_gone else self.state
 
     def matches(self, text: str) -> bool:
         """Whether every word of `text` appears in the folder name, preset name, state or start time."""
         started = self.started_at.strftime("%Y-%m-%d %H:%M") if self.started_at else ""
-        haystack = " ".join((self.name, self.preset_name, self.state, started, self.problem)).lower()
+        haystack = " ".join((self.name, self.preset_name, self.label, started, self.problem)).lower()
         return all(word in haystack for word in text.lower().split())
 
 
@@ -98,6 +105,7 @@ class _MetricsTail:
     last_epoch: int
     best: tuple[float, int] | None
     problem: str
+    damaged: bool = False
 
 
 def _metrics_tail(folder: RunFolder, want_best: bool) -> _MetricsTail:
@@ -117,25 +125,25 @@ def _metrics_tail(folder: RunFolder, want_best: bool) -> _MetricsTail:
     complete, _, torn = data.rpartition(b"\n")
     lines = complete.splitlines() if complete else []
     problem = "metrics.jsonl: the last line is incomplete" if torn.strip() else ""
-    last_epoch, best, bad = 0, None, 0
+    last_epoch, best, damage = 0, None, ""
+    first_line = 1 if start == 0 else None  # line numbers are known only when the whole file was read
     for index, line in enumerate(reversed(lines)):
         if not want_best and last_epoch:
             break
+        number = first_line + len(lines) - 1 - index if first_line else None
+        if not line.strip():
+            continue
         try:
-            record = json.loads(line)
-        except ValueError:
-            bad += 1
+            record = parse_metrics_line(line, folder.metrics_file, number)
+        except DamagedRecord as exc:
+            where = f"metrics.jsonl line {number}" if number else "metrics.jsonl, a line near the end"
+            damage = damage or f"{where}: damaged: {exc.problem}"
             continue
-        if not isinstance(record, dict):
-            bad += 1
-            continue
-        last_epoch = last_epoch or _count(record.get("epoch")) or (len(lines) - index)
+        last_epoch = last_epoch or record["epoch"]
         acc = _number(record.get("val_acc"))
         if want_best and acc is not None and (best is None or acc >= best[0]):
-            best = (acc, _count(record.get("epoch")))
-    if bad and not problem:
-        problem = f"metrics.jsonl: {bad} unreadable line{'s' if bad > 1 else ''}"
-    return _MetricsTail(last_epoch, best, problem)
+            best = (acc, record["epoch"])
+    return _MetricsTail(last_epoch, best, damage or problem, bool(damage))
 
 
 def summarize(path: Path, now: float | None = None) -> RunSummary:
@@ -163,6 +171,7 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
             problem=message,
             has_checkpoint=folder.last_checkpoint.exists(),
             sort_key=mtime,
+            damaged=isinstance(exc, DamagedRecord),
         )
     except Exception as exc:  # noqa: BLE001 - a list must survive any folder
         return RunSummary(folder.path, "", BROKEN, 0, 0, None, None, None, None, problem=str(exc), sort_key=mtime)
@@ -173,7 +182,7 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
         problems.append(f"status.json: unknown state {state!r}")
     best_acc, best_epoch = _number(status.get("best_val_acc")), _count(status.get("best_epoch")) or None
     tail = _metrics_tail(folder, want_best=best_acc is None)
-    if tail.problem and state != "running":  # a running run may be writing its last line right now
+    if tail.problem and (tail.damaged or state != "running"):  # a running run may be writing its last line
         problems.append(tail.problem)
     if best_acc is None and tail.best is not None:
         best_acc, best_epoch = tail.best[0], tail.best[1] or None
@@ -206,6 +215,8 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
         problem="; ".join(problems),
         has_checkpoint=folder.last_checkpoint.exists(),
         sort_key=started.timestamp() if started is not None else mtime,
+        damaged=tail.damaged,
+        process_gone=status.get("state") == "running" and state != "running",
     )
 
 

@@ -6,7 +6,8 @@ every failure into a `RunFailed` event and a `RunOutcome`, so a front end only h
 
 from __future__ import annotations
 
-import os
+import contextlib
+import errno
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,9 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..atomic import DiskFullError
 from ..config import Preset, load_preset, resolved_toml
 from ..data import DataError, load_data
+from ..data.bad_images import bad_images_report
 from ..engine import distributed
+from ..engine.checkpoint import CheckpointError, unwrap
 from ..engine.device import DeviceError, numerics_for, resolve_device
 from ..engine.events import Listener, RunControl, RunFailed, SetupProgress, emit
 from ..engine.hub_models import PretrainedError, check_weights_reachable
@@ -27,7 +31,9 @@ from ..engine.pretrained_config import resolve_pretrained
 from ..engine.trainer import Trainer
 from ..models.hub import MissingLibrary
 from ..torchrun_env import launch_rank
+from . import lock
 from .folder import RunFolder, RunFolderError, effective_state, now_iso
+from .process import own_identity
 from .recorder import RunRecorder
 
 EXIT_CODES = {"finished": 0, "failed": 1, "interrupted": 130}
@@ -43,7 +49,12 @@ class RunOutcome:
 
 
 def load_run_preset(run_dir: Path) -> Preset:
-    """The resolved preset a run folder was started with (for resume)."""
+    """The resolved preset a run folder was started with (for resume).
+
+    On rank 0 it takes the folder's lock first (held until `run_training` on this folder ends), so
+    checking "is it still running?" and taking the folder are one step; a damaged folder (a record
+    that is not what tui-trainer writes) is refused with the file, line and what was expected.
+    """
     folder = RunFolder(Path(run_dir))
     if not folder.preset_file.exists():
         raise RunFolderError(f"{run_dir}: no preset.toml, so this is not a run folder that can be resumed")
@@ -51,16 +62,35 @@ def load_run_preset(run_dir: Path) -> Preset:
         raise RunFolderError(f"{run_dir}: no last.pt to resume from")
     # Under torchrun the other ranks may read the status rank 0 has just set to running.
     if launch_rank() == 0:
-        status = folder.read_status()
-        state = effective_state(status)
-        if state == "running":
-            raise RunFolderError(
-                f"{run_dir}: still running (pid {status.get('pid')}); two processes must not train one folder. "
-                "Stop it first (Ctrl+C in its terminal, or `kill -INT PID`), then resume"
-            )
-        if state == "finished":
-            raise RunFolderError(f"{run_dir}: already finished all {status.get('epochs_planned')} epochs")
+        _take_folder(folder)
+        try:
+            status = folder.read_status()
+            state = effective_state(status)
+            if state == "running":
+                raise RunFolderError(
+                    f"{run_dir}: still running (pid {status.get('pid')}); two processes must not train one folder. "
+                    "Stop it first (Ctrl+C in its terminal, or `kill -INT PID`), then resume"
+                )
+            if state == "finished":
+                raise RunFolderError(f"{run_dir}: already finished all {status.get('epochs_planned')} epochs")
+            folder.read_metrics()  # every complete line must be an epoch record
+            folder.read_progress()
+            return load_preset(folder.preset_file)
+        except BaseException:
+            lock.release(folder.path)
+            raise
     return load_preset(folder.preset_file)
+
+
+def _take_folder(folder: RunFolder) -> None:
+    """Lock the folder for this process (or refuse, as a live run holds it) and clear a killed run's leftovers."""
+    try:
+        lock.acquire(folder.path)
+    except lock.RunLockedError as exc:
+        raise RunFolderError(str(exc)) from None
+    except OSError as exc:
+        raise RunFolderError(f"{folder.path}: cannot lock the run folder ({exc.strerror or exc})") from None
+    folder.remove_stale_temporaries(older_than=0.0)  # the lock is ours: no one else writes here
 
 
 def describe_failure(exc: BaseException, preset: Preset, epoch: int) -> tuple[str, str]:
@@ -85,6 +115,14 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int) -> tuple[st
             "torchrun's summary names it and its own error is above. Continue with "
             "`torchrun ... -m tui_trainer --headless --resume RUN_DIR`",
         )
+    if isinstance(exc, DiskFullError):
+        return str(exc), "free some space (old runs' checkpoints are the largest files), then resume the run"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on {exc.filename or 'the disk'}", "free some space, then resume the run"
+    if isinstance(exc, CheckpointError):
+        return str(exc), "this run cannot continue from that file; start a new run, or restore the file from a copy"
+    if isinstance(exc, ModelOutputError):
+        return str(exc), "pick a model of the catalog, or make the model's head as wide as the class count"
     if isinstance(exc, DataError):
         return str(exc), "check data.dataset and data.root in the preset"
     if isinstance(exc, PretrainedError):
@@ -134,23 +172,37 @@ def run_training(
             emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=""))
             return RunOutcome("failed", None, 2, str(exc))
 
-    folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name)
+    try:
+        folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name)
+    except (RunFolderError, OSError) as exc:
+        message = str(exc) if isinstance(exc, RunFolderError) else _cannot_write(runs_dir, exc)
+        emit(list(listeners), RunFailed(run_dir="", error=message, hint=""))
+        distributed.barrier_and_shutdown(clean=False)
+        return RunOutcome("failed", None, 2, message)
     listeners = list(listeners) if main_rank else []
     if main_rank:
-        if not resume:
-            source = f" from {preset_source}" if preset_source else ""
-            folder.write_preset(resolved_toml(preset, header=f"Resolved preset of this run{source}"))
-        folder.write_status(
-            state="running",
-            pid=os.getpid(),
-            started_at=now_iso(),
-            ended_at=None,
-            preset_name=preset.name,
-            epochs_planned=preset.train.epochs,
-            error=None,
-            hint=None,
-            **(tags or {}),
-        )
+        try:
+            _take_folder(folder)
+            if not resume:
+                source = f" from {preset_source}" if preset_source else ""
+                folder.write_preset(resolved_toml(preset, header=f"Resolved preset of this run{source}"))
+            folder.write_status(
+                state="running",
+                **own_identity(),
+                started_at=now_iso(),
+                ended_at=None,
+                preset_name=preset.name,
+                epochs_planned=preset.train.epochs,
+                error=None,
+                hint=None,
+                **(tags or {}),
+            )
+        except (RunFolderError, OSError) as exc:
+            lock.release(folder.path)
+            message = str(exc) if isinstance(exc, RunFolderError) else _cannot_write(folder.path, exc)
+            emit(listeners, RunFailed(run_dir=str(folder.path), error=message, hint=""))
+            distributed.barrier_and_shutdown(clean=False)
+            return RunOutcome("failed", folder.path, 2 if isinstance(exc, RunFolderError) else 1, message)
         listeners.insert(0, RunRecorder(folder))
 
     trainer: Trainer | None = None
@@ -163,6 +215,7 @@ def run_training(
         splits = load_data(preset.data, seed=preset.train.seed, progress=progress)
         if main_rank:
             folder.write_val_images(_thumbnails(splits.val.images))
+            _report_skipped(folder, splits.skipped, progress)
         splits = type(splits)(train=splits.train.to(device), val=splits.val.to(device), classes=splits.classes)
         numerics = numerics_for(device, preset.train.precision, preset.train.channels_last)
         trainer = Trainer(
@@ -175,6 +228,7 @@ def run_training(
             control=control,
             load_pretrained=not resume,  # a resumed run's weights come from its checkpoint
         )
+        check_output_width(trainer.model, tuple(splits.val.images.shape[1:]), len(splits.classes))
         if resume:
             trainer.load(folder.last_checkpoint)
             if main_rank:
@@ -186,14 +240,79 @@ def run_training(
     except Exception as exc:  # noqa: BLE001 - every failure becomes a RunFailed the user can read
         epoch = (trainer.epochs_done + 1) if trainer is not None else 0
         error, hint = describe_failure(exc, preset, epoch)
-        emit(listeners, RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=traceback.format_exc()))
+        failed = RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=traceback.format_exc())
+        with contextlib.suppress(Exception):  # the recorder may fail again (a full disk): the exit code still says it
+            emit(listeners, failed)
         return RunOutcome("failed", folder.path, 1, error)
     finally:
         trainer = None  # its DDP model holds the process group: release it before the group goes
+        if main_rank:
+            lock.release(folder.path)
         distributed.barrier_and_shutdown(clean=clean_end)
+
+
+def _report_skipped(folder: RunFolder, skipped: Sequence[tuple[str, str]], progress) -> None:
+    """Under `data.bad_images = "skip"`: the files left out go to bad_images.txt, and a warning says how many."""
+    if skipped:
+        folder.write_bad_images(bad_images_report(skipped))
+        count = len(skipped)
+        progress(
+            f"warning: skipped {count} image file{'s' if count != 1 else ''} that cannot be decoded "
+            f"(listed in {folder.bad_images_file})",
+            0,
+            0,
+        )
+
+
+def _cannot_write(path: Path, exc: OSError) -> str:
+    """A file-system error in words, with the path it concerns (the one in the error when it has one)."""
+    if isinstance(exc, DiskFullError):
+        return str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on {exc.filename or path}"
+    return f"cannot write {exc.filename or path}: {exc.strerror or exc}"
+
+
+_NO_FOLDER = "\0"
+"""What rank 0 sends the other ranks when it could not create the run folder."""
 
 
 def _create_folder(runs_dir: Path, name: str) -> RunFolder:
     """Rank 0 creates the folder; other ranks learn its path (they never write to it)."""
-    path = str(RunFolder.create(runs_dir, name).path) if distributed.rank() == 0 else ""
-    return RunFolder(Path(distributed.broadcast_str(path)))
+    if distributed.rank() != 0:
+        path = distributed.broadcast_str("")
+        if path == _NO_FOLDER:
+            raise RunFolderError(f"{runs_dir}: rank 0 could not create the run folder")
+        return RunFolder(Path(path))
+    try:
+        folder = RunFolder.create(runs_dir, name)
+    except BaseException:
+        distributed.broadcast_str(_NO_FOLDER)
+        raise
+    distributed.broadcast_str(str(folder.path))
+    return folder
+
+
+def check_output_width(model: torch.nn.Module, image_shape: tuple[int, ...], classes: int) -> None:
+    """Refuse a model whose output is not one score per class (it would fail, or silently mislabel, later)."""
+    plain = unwrap(model)
+    parameter = next(plain.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else torch.float32
+    was_training = plain.training
+    plain.eval()
+    try:
+        with torch.no_grad():
+            out = plain(torch.zeros((1, *image_shape), device=device, dtype=dtype))
+    finally:
+        plain.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] != classes:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ModelOutputError(
+            f"the model gives outputs of shape {shape} for one image, but the data has {classes} classes: "
+            f"it must give (1, {classes})"
+        )
+
+
+class ModelOutputError(ValueError):
+    """The model's output does not have one score per class of the data."""

@@ -14,7 +14,14 @@ PROGRESS_INTERVAL = 1.0
 
 
 class RunRecorder:
-    """An event listener that keeps the run folder up to date (rank 0 only)."""
+    """An event listener that keeps the run folder up to date (rank 0 only).
+
+    `essential`: a write that fails (a full disk) fails the run, instead of being logged and
+    skipped like an optional listener's error; a run whose folder does not say what happened is
+    not finished. Only progress.json, a courtesy to followers, may fail quietly.
+    """
+
+    essential = True
 
     def __init__(
         self,

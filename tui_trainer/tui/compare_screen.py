@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual_plotext import PlotextPlot
 
-from ..runs.folder import RunFolder
+from ..runs.folder import RunFolder, RunFolderError
 from ..runs.history import summarize
 from .preset_diff import preset_diff
 
@@ -48,6 +48,14 @@ class ComparedRun:
     summary: str  # one line: folder, state, epochs, best
 
 
+def _metrics(path: Path) -> list[dict]:
+    """The epochs of a run; none for a damaged folder (its summary line says what is wrong)."""
+    try:
+        return RunFolder(path).read_metrics()
+    except RunFolderError:
+        return []
+
+
 def load_compared(run_dirs: Sequence[Path]) -> list[ComparedRun]:
     out = []
     for index, path in enumerate(run_dirs):
@@ -62,7 +70,7 @@ def load_compared(run_dirs: Sequence[Path]) -> list[ComparedRun]:
                 label=f"{letter} {run.preset_name or run.name}",
                 color=COLORS[index % len(COLORS)][0],
                 style=COLORS[index % len(COLORS)][1],
-                metrics=RunFolder(Path(path)).read_metrics(),
+                metrics=_metrics(Path(path)),
                 summary=f"{run.name} · {run.state} · {run.epochs_done}/{run.epochs_planned} epochs{best}{problem}",
             )
         )

@@ -6,7 +6,6 @@ same attributes from the files of a run folder, so the screens never care where 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -15,6 +14,7 @@ import numpy as np
 
 from ..engine.events import Predictions
 from ..runs.eval_folder import EvalFolder
+from ..runs.folder import RunFolder
 from ..runs.report import SortKey, cell_samples, class_errors, confusion_from_predictions
 
 Which = Literal["last", "best"]
@@ -52,23 +52,11 @@ class RunSnapshot:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl; a truncated or unreadable line (a run killed mid-write) is skipped."""
-    records: list[dict[str, Any]] = []
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return records
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    """The checked records of a metrics.jsonl (a torn last line is skipped; damage raises ValueError).
+
+    The run folder's own reader owns the format; this only names the file the screens pass.
+    """
+    return RunFolder(Path(path).parent).read_metrics()
 
 
 def load_run_snapshot(run_dir: str | Path, which: Which = "last") -> RunSnapshot:

@@ -10,16 +10,19 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from ..printable import printable
+
 
 class ErrorScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "dismiss", "Close", id="error.close")]
 
     def __init__(self, title: str, message: str, hint: str = "", details: str = "") -> None:
         super().__init__()
-        self.error_title = title
-        self.message = message
-        self.hint = hint
-        self.details = details
+        # Messages quote file names, which may hold terminal escape codes.
+        self.error_title = printable(title)
+        self.message = printable(message, lines=True)
+        self.hint = printable(hint, lines=True)
+        self.details = printable(details, lines=True)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog error"):

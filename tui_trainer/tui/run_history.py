@@ -7,7 +7,6 @@ Nothing here knows about Textual.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..engine.events import BatchProgress, EpochFinished, Predictions, RunFailed, RunFinished, RunStarted
+from ..runs.folder import RunFolder, RunFolderError, state_label
+from ..runs.history import BROKEN
 
 
 @dataclass
@@ -127,31 +128,30 @@ class RunHistory:
 
     @classmethod
     def from_run_dir(cls, run_dir: Path) -> RunHistory:
-        """A read-only history from a run folder's status.json and metrics.jsonl (no predictions)."""
-        history = cls(run_dir=run_dir)
+        """A read-only history from a run folder's status.json and metrics.jsonl (no predictions).
+
+        A folder that cannot be read, or whose records are damaged, gives a history in state
+        "broken" whose `error` says which file and line, so a screen shows it instead of failing.
+        """
+        folder = RunFolder(Path(run_dir))
+        history = cls(run_dir=run_dir, version=1)
         try:
-            status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            status = {}
-        history.state = str(status.get("state", "unknown"))
-        history.preset_name = str(status.get("preset_name", run_dir.name))
+            status = folder.read_status()
+            records = folder.read_metrics()
+        except RunFolderError as exc:
+            history.state, history.preset_name = BROKEN, run_dir.name
+            history.error, history.hint = str(exc), "the run folder cannot be read"
+            return history
+        history.state = state_label(status)
+        history.preset_name = str(status.get("preset_name") or run_dir.name)
         history.epochs_planned = int(status.get("epochs_planned") or 0)
         history.best_epoch = status.get("best_epoch")
         history.best_val_acc = status.get("best_val_acc")
         history.error = str(status.get("error") or "")
         history.hint = str(status.get("hint") or "")
-        try:
-            lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-        except OSError:
-            lines = []
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line being written right now
+        for record in records:
             history.epochs.append(record)
             history.per_class_accuracy.append([float(v) for v in record.get("per_class_acc") or []])
-        history.version = 1
         return history
 
 

@@ -15,6 +15,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from ..printable import printable
 from .charts import EpochTable, MetricChart
 from .run_history import RunHistory
 
@@ -35,7 +36,7 @@ class RunSummaryScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static("", id="run-state")
-        yield Static(f"run folder: {self.run_dir}", id="run-dir", markup=False)
+        yield Static(f"run folder: {printable(self.run_dir)}", id="run-dir", markup=False)
         with Horizontal(id="charts"):
             yield MetricChart("loss", "train_loss", "val_loss", id="loss-chart")
             yield MetricChart("accuracy %", "train_acc", "val_acc", percent=True, id="acc-chart")
@@ -43,7 +44,7 @@ class RunSummaryScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = str(self.run_dir)
+        self.sub_title = printable(self.run_dir)
         self._show()
 
     def _show(self) -> None:

@@ -22,6 +22,7 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from ..printable import printable
 from ..runs.detach import DetachError, resume_detached, stop_run
 from ..runs.history import BROKEN, RunSummary, filter_runs, list_runs
 
@@ -58,12 +59,12 @@ def row_cells(run: RunSummary, selected: bool) -> tuple[Any, ...]:
             what += f" · {note}"
     return (
         "●" if selected else " ",
-        Text(run.state, style=STATE_STYLES.get(run.state, "")),
+        Text(run.label, style=STATE_STYLES.get(run.state, "")),
         started,
         epochs,
         best,
         format_duration(run.duration),
-        what,
+        Text(printable(what)),
     )
 
 
@@ -171,15 +172,15 @@ class RunsScreen(Screen[None]):
         if run is None:
             detail.update("")
             return
-        lines = [str(run.path)]
+        lines = [printable(run.path)]
         if run.problem:
-            lines.append(f"problem: {run.problem}")
+            lines.append(f"problem: {printable(run.problem)}")
         if run.error:
-            lines.append(f"error: {run.error}")
-        detail.update("\n".join(lines))
+            lines.append(f"error: {printable(run.error)}")
+        detail.update(Text("\n".join(lines)))  # plain text: a "[" in a folder name is not markup
 
     def say(self, message: str) -> None:
-        self.query_one("#runs-message", Static).update(message)
+        self.query_one("#runs-message", Static).update(Text(printable(message, lines=True)))
 
     # ------------------------------------------------------------------ events
 
@@ -249,7 +250,8 @@ class RunsScreen(Screen[None]):
             why = (
                 "it finished" if run.state == "finished" else "it has no last.pt" if run.has_checkpoint is False else ""
             )
-            self.say(f"cannot resume {run.name}" + (f": {why}" if why else f" ({run.state})"))
+            why = why or ("its folder is damaged: " + run.problem if run.damaged else "")
+            self.say(f"cannot resume {run.name}" + (f": {why}" if why else f" ({run.label})"))
         else:
             return run
         return None
@@ -282,7 +284,7 @@ class RunsScreen(Screen[None]):
         if run is None:
             return
         if run.state != "running":
-            self.say(f"{run.name} is not running ({run.state})")
+            self.say(f"{run.name} is not running ({run.label})")
             return
         if run.pid == os.getpid():
             self.app.run_action("stop_training")  # the console's own run: stop it as the training screen does

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, ProgressBar, Static
 
+from ..printable import printable
 from .charts import EpochTable, MetricChart
 from .run_history import RunHistory
 
@@ -172,7 +173,7 @@ class TrainingScreen(Screen[None]):
         self._set(state, " · ".join(parts))
         self._set(
             folder,
-            f"run folder: {history.run_dir}" if history.run_dir else "run folder: (not yet created)",
+            f"run folder: {printable(history.run_dir)}" if history.run_dir else "run folder: (not yet created)",
         )
 
     def _show_progress(self, history: RunHistory | None) -> None:

@@ -1,0 +1,73 @@
+"""Image files that cannot be decoded: finding every one of them, and what `data.bad_images` does.
+
+Decoding stops at the first bad file, which would have a user fix one file per run. Here all files
+are checked and every bad one is listed with its reason. `bad_images = "error"` (the default)
+raises one DataError with that list; `"skip"` leaves the files out and hands the list on, for
+the run folder's `bad_images.txt`.
+
+Two depths: `quick=True` (for `--check` and before a skip-mode load) opens each file and lets
+Pillow verify its structure, which finds empty, truncated PNGs and non-images without decoding
+pixels; a truncated JPEG passes it and is only found by a full decode (`quick=False`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import DataError
+
+BadImage = tuple[str, str]
+"""(path, reason)"""
+
+
+def check_image(path: str, size: int = 0, quick: bool = True) -> str:
+    """Why `path` cannot be used as an image ("" when it can)."""
+    try:
+        if os.path.getsize(path) == 0:
+            return "empty file (0 bytes)"
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    try:
+        if quick:
+            from PIL import Image
+
+            with Image.open(path) as image:
+                image.verify()
+        else:
+            from .decode import decode_file
+
+            decode_file(path, size or 8)
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a bad file
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return ""
+
+
+def find_bad_images(paths: Sequence[Path | str], size: int = 0, quick: bool = True) -> list[BadImage]:
+    """Every file of `paths` that cannot be decoded, in order, with its reason."""
+    bad = []
+    for path in paths:
+        name = os.fspath(path)
+        reason = check_image(name, size, quick)
+        if reason:
+            bad.append((name, reason))
+    return bad
+
+
+def bad_images_message(bad: Sequence[BadImage]) -> str:
+    """One message listing every bad file, for a DataError or `--check`."""
+    lines = [f"{len(bad)} image file{'s' if len(bad) != 1 else ''} cannot be decoded:"]
+    lines += [f"  {path}: {reason}" for path, reason in bad]
+    lines.append('fix or remove them, or set data.bad_images = "skip" to train without them')
+    return "\n".join(lines)
+
+
+def raise_for_bad_images(bad: Sequence[BadImage]) -> None:
+    if bad:
+        raise DataError(bad_images_message(bad))
+
+
+def bad_images_report(bad: Sequence[BadImage]) -> str:
+    """The text of a run folder's bad_images.txt: one `path<TAB>reason` line per skipped file."""
+    return "".join(f"{path}\t{reason}\n" for path, reason in bad)

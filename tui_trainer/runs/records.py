@@ -1,0 +1,207 @@
+"""The one reader of run-folder records: status.json, each metrics.jsonl line, progress.json.
+
+Files are written by tui-trainer, but a folder may have been edited by hand, copied half-way or
+written by a buggy version, and a record that parses as JSON can still hold the wrong shapes (a
+list where an object belongs, an epoch count as a string, a number too large for any widget).
+Every record is checked here, once, against what the writer writes; a record that does not fit
+raises `DamagedRecord`, which names the file, the line (for metrics.jsonl), the key and what was
+expected. Everything downstream can then trust the types: a front end shows the message and stays
+up, `--resume` refuses the folder.
+
+Keys this version does not know are kept untouched (a newer writer may add some).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+MAX_COUNT = 10**9
+"""The largest epoch, batch or class count a record may hold (beyond it: damage, not a real run)."""
+MAX_PID = 2**31
+
+
+class RunFolderError(ValueError):
+    """A folder that is not a readable run (missing, half-written, or from a newer format)."""
+
+
+class DamagedRecord(RunFolderError):
+    """A record of a run folder that parses but does not hold what tui-trainer writes there."""
+
+    def __init__(self, file: Path, problem: str, line: int | None = None) -> None:
+        self.file = Path(file)
+        self.line = line
+        self.problem = problem
+        where = f"{file}:{line}" if line is not None else str(file)
+        super().__init__(f"{where}: damaged: {problem}")
+
+
+Check = Callable[[Any], str | None]
+"""Returns None when a value fits, else what was expected, in words."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def whole(low: int = 0, high: int = MAX_COUNT) -> Check:
+    def check(value: Any) -> str | None:
+        return None if _is_int(value) and low <= value <= high else f"a whole number from {low} to {high}"
+
+    return check
+
+
+MAX_INT_NUMBER = 2**53
+"""An integer beyond this is no metric (and overflows a float in the widgets that format it)."""
+
+
+def number(value: Any) -> str | None:
+    """Any float (NaN and infinities included: a diverged metric is still a metric) or a float-sized int."""
+    if isinstance(value, float) or (_is_int(value) and abs(value) <= MAX_INT_NUMBER):
+        return None
+    return "a number" if not _is_int(value) else f"a number of at most {MAX_INT_NUMBER} in size"
+
+
+def finite(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return None if ok else "a finite number"
+
+
+def text(value: Any) -> str | None:
+    return None if isinstance(value, str) else "a string"
+
+
+def optional(check: Check) -> Check:
+    def inner(value: Any) -> str | None:
+        expected = None if value is None else check(value)
+        return None if expected is None else f"{expected} or null"
+
+    return inner
+
+
+def list_of(check: Check, what: str) -> Check:
+    def inner(value: Any) -> str | None:
+        if isinstance(value, list) and len(value) <= MAX_COUNT and all(check(v) is None for v in value):
+            return None
+        return f"a list of {what}"
+
+    return inner
+
+
+STATUS_FIELDS: dict[str, Check] = {
+    "format": whole(0, 1000),
+    "state": text,
+    "pid": optional(whole(0, MAX_PID)),
+    "pid_started": optional(finite),
+    "host": optional(text),
+    "started_at": optional(text),
+    "ended_at": optional(text),
+    "updated_at": optional(text),
+    "preset_name": optional(text),
+    "epochs_planned": optional(whole()),
+    "epochs_done": optional(whole()),
+    "best_val_acc": optional(number),
+    "best_epoch": optional(whole()),
+    "error": optional(text),
+    "hint": optional(text),
+    "device": optional(text),
+    "precision": optional(text),
+    "classes": optional(list_of(text, "class names")),
+    "sweep": optional(text),  # a sweep's trial: its sweep's name, trial number and folder
+    "trial": optional(whole()),
+    "sweep_dir": optional(text),
+}
+STATUS_REQUIRED = ("state",)
+
+METRICS_FIELDS: dict[str, Check] = {
+    "epoch": whole(1),
+    "train_loss": number,
+    "train_acc": number,
+    "val_loss": number,
+    "val_acc": number,
+    "lr": number,
+    "epoch_seconds": number,
+    "train_images_per_second": number,
+    "per_class_acc": list_of(number, "numbers"),
+}
+METRICS_REQUIRED = ("epoch",)
+
+PROGRESS_FIELDS: dict[str, Check] = {
+    "format": whole(0, 1000),
+    "epoch": whole(),
+    "batch": whole(),
+    "batches": whole(),
+    "loss": number,
+    "accuracy": number,
+    "images_per_second": number,
+    "lr": number,
+    "seconds": number,
+    "updated_at": text,
+}
+PROGRESS_REQUIRED = ("epoch", "batch", "batches")
+
+
+def _short(value: Any) -> str:
+    shown = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
+
+
+def check_record(
+    record: Any,
+    fields: dict[str, Check],
+    required: tuple[str, ...],
+    file: Path,
+    line: int | None = None,
+) -> dict[str, Any]:
+    """`record` itself when it is an object whose known keys hold what `fields` expects."""
+    if not isinstance(record, dict):
+        raise DamagedRecord(file, f"expected a JSON object, got {type(record).__name__} {_short(record)}", line)
+    for key in required:
+        if key not in record:
+            raise DamagedRecord(file, f"{key}: missing (expected {fields[key](None) or 'a value'})", line)
+    for key, check in fields.items():
+        if key in record:
+            expected = check(record[key])
+            if expected is not None:
+                raise DamagedRecord(file, f"{key}: expected {expected}, got {_short(record[key])}", line)
+    return record
+
+
+def _loads(data: str | bytes, file: Path, line: int | None = None) -> Any:
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise DamagedRecord(file, "unreadable, not JSON (nested too deeply)", line) from None
+    except ValueError as exc:  # JSONDecodeError, a bad UTF-8 byte, a 5000-digit integer
+        raise DamagedRecord(file, f"unreadable, not JSON ({exc})", line) from None
+
+
+def _check_format(record: Any, file: Path) -> None:
+    """A record of a newer format is not damaged, only unknown: it asks for an upgrade, before any shape check."""
+    if isinstance(record, dict) and _is_int(record.get("format")) and record["format"] > FORMAT:
+        raise RunFolderError(
+            f"{file.parent}: written by a newer tui-trainer (format {record['format']}); upgrade to read it"
+        )
+
+
+def parse_status(data: str | bytes, file: Path) -> dict[str, Any]:
+    """A status.json's record, checked (its format first, so a newer one asks for an upgrade)."""
+    record = _loads(data, file)
+    _check_format(record, file)
+    return check_record(record, STATUS_FIELDS, STATUS_REQUIRED, file)
+
+
+def parse_metrics_line(data: str | bytes, file: Path, line: int | None) -> dict[str, Any]:
+    """One complete line of metrics.jsonl, checked; `line` is its 1-based number (None if unknown)."""
+    return check_record(_loads(data, file, line), METRICS_FIELDS, METRICS_REQUIRED, file, line)
+
+
+def parse_progress(data: str | bytes, file: Path) -> dict[str, Any]:
+    """progress.json's record, checked (a newer format raises RunFolderError, not DamagedRecord)."""
+    record = _loads(data, file)
+    _check_format(record, file)
+    return check_record(record, PROGRESS_FIELDS, PROGRESS_REQUIRED, file)
