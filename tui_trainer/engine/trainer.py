@@ -16,9 +16,11 @@ import torch
 
 from ..config import Preset, resolved_toml
 from ..data import BatchAugment, DataSplits, TrainBatches, val_batches
+from ..data.storage import StorageChoice
 from . import distributed
 from .builders import build_loss, build_model, build_optimizer, build_scheduler
 from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint, unwrap
+from .cpu_threads import ThreadChoice, apply_threads
 from .device import Numerics
 from .events import (
     BatchProgress,
@@ -34,7 +36,7 @@ from .loops import EpochStats, ValidationResult, train_epoch, validate
 
 
 class Trainer:
-    """Trains `preset` on `splits` (already on the training device)."""
+    """Trains `preset` on `splits` (on the training device, or on the CPU when streaming)."""
 
     def __init__(
         self,
@@ -46,8 +48,15 @@ class Trainer:
         checkpoint_dir: Path | None = None,
         listeners: Sequence[Listener] = (),
         control: RunControl | None = None,
+        storage: StorageChoice | None = None,
+        threads: ThreadChoice | None = None,
     ) -> None:
+        """`storage`: "stream" when `splits` stay on the CPU (the cache file) and batches are read
+        ahead per batch; otherwise `splits` are already on the training device."""
         self.preset = preset
+        self.storage = storage or StorageChoice("device", "")
+        self.threads = threads
+        self.streaming = self.storage.mode == "stream"
         self.splits = splits
         self.numerics = numerics
         self.run_dir = run_dir
@@ -80,6 +89,8 @@ class Trainer:
             cfg.train.seed,
             rank=self.rank,
             world_size=self.world_size,
+            stream=self.streaming,
+            device=numerics.device,
         )
         self.steps_per_epoch = math.ceil(len(self.train_batches) / cfg.train.accumulation_steps)
         self.schedule = build_scheduler(
@@ -149,8 +160,13 @@ class Trainer:
                 classes=tuple(self.classes),
                 device=str(self.numerics.device),
                 precision=self.numerics.precision,
+                storage=self.storage.mode,
+                storage_reason=self.storage.reason,
+                threads=torch.get_num_threads(),
+                threads_reason=self.threads.reason if self.threads else "",
             ),
         )
+        started_epoch = self.epochs_done + 1
         if self.epochs_done == 0:
             self.save("last.pt")  # so an interruption in the first epoch still leaves a checkpoint
         state = "finished"
@@ -160,6 +176,8 @@ class Trainer:
                 state = "interrupted"
                 break
             epoch = self.epochs_done + 1
+            if epoch > started_epoch and self.numerics.device.type == "cpu" and cfg.train.threads == "auto":
+                self.threads = apply_threads("auto")  # other processes may have taken or freed cores
             stats, lr = self._train_one_epoch(epoch)
             if not stats.completed:
                 state = "interrupted"
@@ -173,6 +191,9 @@ class Trainer:
                     cfg.augment.std,
                     rank=self.rank,
                     world_size=self.world_size,
+                    image_size=cfg.data.image_size,
+                    stream=self.streaming,
+                    device=self.numerics.device,
                 ),
                 self.per_sample_criterion,
                 self.numerics,
