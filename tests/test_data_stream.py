@@ -333,3 +333,37 @@ def test_threads_auto_counts_the_idle_cores_and_a_number_pins_them(monkeypatch: 
     assert cpu_threads.choose_threads(3) == cpu_threads.ThreadChoice(3, "train.threads")
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     assert cpu_threads.choose_threads("auto").threads == 4
+
+
+def test_the_console_log_shows_decode_rate_eta_and_the_storage_chosen() -> None:
+    import io
+
+    from tui_trainer.engine.events import RunStarted, SetupProgress
+    from tui_trainer.headless import PlainPrinter
+
+    out = io.StringIO()
+    printer = PlainPrinter(out)
+    printer(SetupProgress(stage="decode train", done=0, total=1000))
+    printer(SetupProgress(stage="decode train", done=1000, total=1000, rate=250.0, eta=0.0))
+    printer(
+        RunStarted(
+            "runs/x",
+            "p",
+            3,
+            1,
+            10,
+            1000,
+            100,
+            ("a", "b"),
+            "cpu",
+            "fp32",
+            "stream",
+            "auto: 9 GiB exceed 1 GiB",
+            2,
+            "auto",
+        )
+    )
+    lines = out.getvalue().splitlines()
+    assert lines[1] == "decode train: 1000/1000  250 img/s"
+    assert lines[2].endswith("cpu fp32, 2 threads (auto)")
+    assert lines[3] == "storage: stream, auto: 9 GiB exceed 1 GiB"
