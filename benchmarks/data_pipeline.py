@@ -9,7 +9,12 @@ rotation 15, flip 0.5, mean/std 0.5) at 32x32 in batches of 64:
   timed separately, in subprocesses that also report their peak RSS), then `TrainBatches` +
   `BatchAugment` on the CPU;
 * reference: torchvision ImageFolder + RandomResizedCrop + RandomRotation + RandomHorizontalFlip +
-  ToTensor + Normalize, DataLoader(batch_size=64, shuffle=True, num_workers=os.cpu_count()).
+  ToTensor + Normalize, DataLoader(batch_size=64, shuffle=True, num_workers=os.cpu_count());
+* pre-decoded torchvision v2: the same transforms (v2, per image, each its own parameters) on the
+  cached uint8 tensors, so JPEG decoding is out of the comparison and only augmentation is left.
+
+The pipelines run interleaved (A B C A B C, `--rounds`), and the medians are reported, so a change
+in the machine's load reaches all of them.
 
 Wall-clock images/s move with other jobs on a shared machine, so images per CPU-second (this
 process plus the DataLoader workers) are printed as well. The last line is JSON:
@@ -23,6 +28,7 @@ import gc
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -134,12 +140,46 @@ def reference_rate(root: str, seconds: float, batch_size: int, workers: int) -> 
     return images_done / elapsed, (images_done + 3 * batch_size) / cpu
 
 
+def v2_rate(root: str, cache: str, seconds: float, batch_size: int) -> float:
+    """Images per second of per-image torchvision v2 transforms on the pre-decoded uint8 train split."""
+    import torch
+    from torchvision.transforms import v2
+
+    from tui_trainer.config.schema import DataConfig
+    from tui_trainer.data import load_data
+
+    os.environ["TUI_TRAINER_CACHE"] = cache
+    images = load_data(DataConfig(dataset="imagefolder", root=root)).train.images
+    transform = v2.Compose(
+        [
+            v2.RandomResizedCrop(32, scale=(0.8, 1.0), antialias=True),
+            v2.RandomRotation(15),
+            v2.RandomHorizontalFlip(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        ]
+    )
+    generator = torch.Generator().manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # per-image ops on 32x32 images: one thread, as the project uses for small work
+    done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        index = torch.randint(len(images), (batch_size,), generator=generator)
+        batch = torch.stack([transform(images[i]) for i in index.tolist()])
+        done += batch.shape[0]
+    rate = done / (time.perf_counter() - start)
+    torch.set_num_threads(threads)
+    return rate
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", required=True, help="image folder with train/<class>/*")
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per pipeline")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="reference DataLoader workers")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the three pipelines")
     args = parser.parse_args(argv)
     root = str(Path(args.root).expanduser().absolute())
 
@@ -158,10 +198,19 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"load, later starts (from the cache): {warm['seconds']:.2f} s, peak RSS {warm['peak_kib'] / mib:.0f} MiB"
         )
-        project, project_cpu = project_rate(root, cache, args.seconds, args.batch_size)
+        rounds: dict[str, list[tuple[float, float]]] = {"project": [], "reference": [], "v2": []}
+        for _ in range(args.rounds):  # A B C A B C: the same load reaches every pipeline
+            rounds["project"].append(project_rate(root, cache, args.seconds, args.batch_size))
+            rounds["reference"].append(reference_rate(root, args.seconds, args.batch_size, args.workers))
+            rounds["v2"].append((v2_rate(root, cache, args.seconds, args.batch_size), 0.0))
+    project, project_cpu = (statistics.median(r[k] for r in rounds["project"]) for k in (0, 1))
+    reference, reference_cpu = (statistics.median(r[k] for r in rounds["reference"]) for k in (0, 1))
+    predecoded = statistics.median(r[0] for r in rounds["v2"])
+    per_round = ", ".join(f"{p[0] / r[0]:.1f}x" for p, r in zip(rounds["project"], rounds["reference"], strict=True))
     print(f"project pipeline   (TrainBatches + BatchAugment, CPU): {project:8.0f} images/s")
-    reference, reference_cpu = reference_rate(root, args.seconds, args.batch_size, args.workers)
     print(f"reference pipeline (torchvision, {args.workers} workers):      {reference:8.0f} images/s")
+    print(f"pre-decoded torchvision v2 (per image, one process):  {predecoded:8.0f} images/s")
+    print(f"project / reference per round: {per_round}")
     ratio = project / reference
     print(f"ratio: {ratio:.1f}x")
     # On a shared machine wall-clock rates move with other jobs; CPU cost per image does much less.
@@ -175,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                 "project_img_s": round(project, 1),
                 "reference_img_s": round(reference, 1),
                 "ratio": round(ratio, 2),
+                "predecoded_v2_img_s": round(predecoded, 1),
+                "project_over_predecoded_v2": round(project / predecoded, 2),
                 "project_img_per_cpu_s": round(project_cpu, 1),
                 "reference_img_per_cpu_s": round(reference_cpu, 1),
                 "decode_seconds": round(cold["seconds"], 2),

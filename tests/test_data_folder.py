@@ -156,7 +156,7 @@ def test_check_data_layout_passes_good_data(tmp_path: Path) -> None:
 def test_cache_is_reused_and_invalidated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _private_cache: Path) -> None:
     root = make_folder(tmp_path / "ds")
     first = load_data(folder_cfg(root))
-    assert len(list(_private_cache.glob("*.pt"))) == 2  # train and val
+    assert len(list(_private_cache.glob("*.npy"))) == 2  # train and val
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded although the cache is valid")
@@ -175,7 +175,7 @@ def test_cache_is_reused_and_invalidated(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(imagefolder_module, "decode_images", real_decode)
     third = load_data(folder_cfg(root))
     assert third.train.images[6, :, 0, 0].tolist() == [1, 2, 3]
-    assert len(list(_private_cache.glob("*.pt"))) == 2  # rebuilt in place, no stale copy
+    assert len(list(_private_cache.glob("*.npy"))) == 2  # rebuilt in place, no stale copy
 
     _write(root / "train" / "dog" / "new.png", (9, 9, 9))  # one more file
     assert len(load_data(folder_cfg(root)).train) == 19
@@ -186,9 +186,9 @@ def test_cache_can_be_disabled_and_survives_garbage(
 ) -> None:
     root = make_folder(tmp_path / "ds")
     load_data(folder_cfg(root, cache=False))
-    assert not _private_cache.exists() or not list(_private_cache.glob("*.pt"))
+    assert not _private_cache.exists() or not list(_private_cache.iterdir())
     load_data(folder_cfg(root))
-    for entry in _private_cache.glob("*.pt"):
+    for entry in _private_cache.glob("*.json"):
         entry.write_bytes(b"truncated")
     with pytest.warns(UserWarning, match="unreadable data cache"):
         data = load_data(folder_cfg(root))

@@ -278,6 +278,29 @@ def test_torchrun_trains_one_run_folder_written_by_rank_0_only(
 
 
 @pytest.mark.slow
+def test_torchrun_with_streamed_batches_trains_exactly_like_the_device_run(
+    tmp_path: Path, ddp_run: tuple[subprocess.CompletedProcess, Path]
+) -> None:
+    reference, reference_runs = ddp_run
+    assert reference.returncode == 0, reference.stdout + reference.stderr
+    runs_dir = tmp_path / "runs"
+    result = subprocess.run(
+        _headless(runs_dir, *DDP_OVERRIDES, "data.storage=stream"),
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [run_dir] = list(runs_dir.iterdir())
+    [reference_dir] = list(reference_runs.iterdir())
+    assert RunFolder(run_dir).read_status()["storage"] == "stream"
+    assert RunFolder(reference_dir).read_status()["storage"] == "device"
+    assert _stable(RunFolder(run_dir).read_metrics()) == _stable(RunFolder(reference_dir).read_metrics())
+
+
+@pytest.mark.slow
 def test_validation_of_the_ddp_run_equals_one_process_on_its_checkpoint(
     ddp_run: tuple[subprocess.CompletedProcess, Path],
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -30,6 +31,9 @@ from .printable import printable
 from .runs.folder import RunFolder, RunFolderError, now_iso
 from .torchrun_env import launch_rank
 
+SETUP_LINE_SECONDS = 5.0
+"""At most one progress line per setup stage this often (plus its first and last)."""
+
 
 def format_epoch(event: EpochFinished) -> str:
     m = event.metrics
@@ -49,19 +53,28 @@ class PlainPrinter:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self._last_stage = ""
+        self._last_line = 0.0
 
     def __call__(self, event: Event) -> None:
         line = None
         if isinstance(event, SetupProgress):
-            if event.stage != self._last_stage or (event.total and event.done == event.total):
-                self._last_stage = event.stage
+            now = time.monotonic()
+            finished = bool(event.total) and event.done == event.total
+            # Decoding a large folder takes minutes: a line with the rate and ETA every few seconds.
+            if event.stage != self._last_stage or finished or now - self._last_line >= SETUP_LINE_SECONDS:
+                self._last_stage, self._last_line = event.stage, now
                 line = f"{event.stage}: {event.done}/{event.total}" if event.total else event.stage
+                if event.rate > 0 and event.total > 1:
+                    line += f"  {event.rate:,.0f} img/s" + (f", ETA {event.eta:.0f}s" if not finished else "")
         elif isinstance(event, RunStarted):
+            threads = f", {event.threads} threads ({event.threads_reason})" if event.threads else ""
             line = (
                 f"run {event.run_dir}: {event.preset_name}, epochs {event.start_epoch}-{event.epochs}, "
                 f"{event.train_images} train / {event.val_images} val images, {len(event.classes)} classes, "
-                f"{event.device} {event.precision}"
+                f"{event.device} {event.precision}{threads}"
             )
+            if event.storage:
+                line += f"\nstorage: {event.storage}, {event.storage_reason}"
         elif isinstance(event, EpochFinished):
             line = format_epoch(event)
         elif isinstance(event, RunFinished):

@@ -10,7 +10,7 @@ This module imports neither torch nor the UI: `--check` and the editor stay fast
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -104,6 +104,18 @@ class DataConfig(Section):
         "error",
         description="An image file that cannot be decoded: error stops with a list of every bad file; "
         "skip trains without them and lists them in the run folder's bad_images.txt.",
+    )
+    storage: Literal["auto", "device", "stream"] = Field(
+        "auto",
+        description="Where training reads images: the whole set on the device, streamed per batch from the "
+        "disk cache, or auto (device when it fits half the free device memory, or RAM on CPU).",
+    )
+    store_size: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        description="Side in pixels kept in the cache (0 = image_size up to 64 px, else 1.15 x image_size): "
+        "random crops take pixels from it, validation centre-crops image_size from it.",
     )
 
 
@@ -294,6 +306,11 @@ class TrainConfig(Section):
     channels_last: bool = Field(True, description="Use the channels-last memory layout on CUDA.")
     compile: bool = Field(False, description="Compile the model with torch.compile (slower start, faster epochs).")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for weights, shuffling and augmentation.")
+    threads: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = Field(
+        "auto",
+        description="CPU threads for tensor ops: auto (the cores not busy at start, re-checked each epoch "
+        "on CPU) or a number.",
+    )
 
 
 class Preset(BaseModel):

@@ -1,7 +1,10 @@
-"""Training and validation batches drawn straight from an ImageSet on its device.
+"""Training and validation batches drawn straight from an ImageSet on its device, or streamed.
 
 An epoch's order and augmentation depend only on (seed, epoch, rank), so a resumed run replays
-exactly the batches it would have seen, with no RNG state in the checkpoint.
+exactly the batches it would have seen, with no RNG state in the checkpoint. With `stream=True` the
+images stay in the cache file and each batch's rows are read ahead in a thread (`stream.py`); the
+order is still drawn on the training device and the augmentation runs there, so both storages give
+the same batches for one seed.
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 
 from .augment import BatchAugment, normalize
 from .imageset import ImageSet
+from .stream import PREFETCH, stream_rows
 from .threads import single_thread_for_small
+from .views import validation_view
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -43,8 +49,14 @@ class TrainBatches:
         *,
         mean: Sequence[float] = (0.5, 0.5, 0.5),
         std: Sequence[float] = (0.5, 0.5, 0.5),
+        stream: bool = False,
+        device: torch.device | None = None,
+        prefetch: int = PREFETCH,
     ) -> None:
-        """`mean`/`std` normalise the images only when `augment` is None (BatchAugment has its own)."""
+        """`mean`/`std` normalise the images only when `augment` is None (BatchAugment has its own).
+
+        `stream`: `data` stays on the CPU (usually mapping the cache file) and batches are read ahead
+        and moved to `device`; otherwise `data` is already on the training device."""
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if not 0 <= rank < world_size:
@@ -58,6 +70,10 @@ class TrainBatches:
         self.world_size = world_size
         self.mean = tuple(mean)
         self.std = tuple(std)
+        self.stream = stream
+        self.device = torch.device(device) if stream and device is not None else data.device
+        self.labels = data.labels.to(self.device)
+        self.prefetch = prefetch
 
     @property
     def samples_per_rank(self) -> int:
@@ -70,7 +86,7 @@ class TrainBatches:
 
     def indices(self, epoch: int) -> torch.Tensor:
         """This rank's sample indices for `epoch`, in batch order, on the data's device."""
-        device = self.data.device
+        device = self.device
         n = len(self.data)
         perm = torch.randperm(n, generator=_generator(device, derive_seed("order", self.seed, epoch)), device=device)
         per_rank = self.samples_per_rank
@@ -79,19 +95,31 @@ class TrainBatches:
     def epoch(self, epoch: int) -> Iterator[Batch]:
         """(float32 images [B, C, S, S], int64 labels [B]) for every batch of `epoch`."""
         order = self.indices(epoch)
-        generator = _generator(self.data.device, derive_seed("augment", self.seed, epoch, self.rank))
+        generator = _generator(self.device, derive_seed("augment", self.seed, epoch, self.rank))
         sample_size = self.data.images[0].numel()
-        for batch in range(len(self)):
-            index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            # The thread setting is restored before the yield, so it never reaches the training step.
-            with single_thread_for_small(self.data.device, len(index) * sample_size):
-                images = self.data.images.index_select(0, index)  # much faster than images[index] on CPU
-                if self.augment is not None:
-                    images = self.augment(images, generator)
-                else:
-                    images = normalize(images, self.mean, self.std)
-                labels = self.data.labels.index_select(0, index)
-            yield images, labels
+        streamed = None
+        if self.stream:
+            rows = order.cpu().numpy()  # one sync per epoch
+            bs = self.batch_size
+            streamed = stream_rows(
+                self.data, [rows[b * bs : (b + 1) * bs] for b in range(len(self))], self.device, self.prefetch
+            )
+        try:
+            for batch in range(len(self)):
+                index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+                # The thread setting is restored before the yield, so it never reaches the training step.
+                with single_thread_for_small(self.device, len(index) * sample_size):
+                    # index_select is much faster than images[index] on CPU.
+                    images = next(streamed) if streamed is not None else self.data.images.index_select(0, index)
+                    if self.augment is not None:
+                        images = self.augment(images, generator)
+                    else:
+                        images = normalize(images, self.mean, self.std)
+                    labels = self.labels.index_select(0, index)
+                yield images, labels
+        finally:
+            if streamed is not None:
+                streamed.close()  # stops the reading thread when an epoch ends early
 
 
 def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -106,12 +134,29 @@ def val_batches(
     std: Sequence[float],
     rank: int = 0,
     world_size: int = 1,
+    *,
+    image_size: int | None = None,
+    stream: bool = False,
+    device: torch.device | None = None,
 ) -> Iterator[Batch]:
     """Un-augmented, normalised batches in dataset order; rank r gets a contiguous shard, and the
-    shards cover every sample exactly once (no padding, so metrics are exact)."""
+    shards cover every sample exactly once (no padding, so metrics are exact).
+
+    `image_size`: each image is `validation_view`ed to it (centre crop of the stored image).
+    `stream`/`device`: as in TrainBatches."""
     start, end = shard_bounds(len(data), rank, world_size)
-    for lo in range(start, end, batch_size):
-        hi = min(lo + batch_size, end)
-        with single_thread_for_small(data.device, data.images[lo:hi].numel()):
-            images = normalize(data.images[lo:hi], mean, std)
-        yield images, data.labels[lo:hi]
+    device = torch.device(device) if stream and device is not None else data.device
+    bounds = [(lo, min(lo + batch_size, end)) for lo in range(start, end, batch_size)]
+    streamed = stream_rows(data, [np.arange(lo, hi) for lo, hi in bounds], device) if stream else None
+    labels = data.labels[start:end].to(device)
+    try:
+        for lo, hi in bounds:
+            rows = next(streamed) if streamed is not None else data.images[lo:hi]
+            if image_size is not None:
+                rows = validation_view(rows, image_size)
+            with single_thread_for_small(device, rows.numel()):
+                images = normalize(rows, mean, std)
+            yield images, labels[lo - start : hi - start]
+    finally:
+        if streamed is not None:
+            streamed.close()

@@ -1,26 +1,28 @@
 """On-disk cache of decoded datasets, so a 50,000-image folder is decoded once, not every start.
 
-One file per source (a folder split or a CIFAR-10 split) and image size; inside it the fingerprint of
-the source (file names, sizes, mtimes) it was made from. A changed source gives a new fingerprint,
-and the entry is rebuilt in place, so stale copies do not pile up.
+One entry per source (a folder split, a subset of one, or a CIFAR-10 split) and stored size; its
+record holds the fingerprint of the source (file names, sizes, mtimes) it was made from. A changed
+source gives a new fingerprint and the entry is rebuilt in place, so stale copies do not pile up.
+The file format and its crash safety are in `store.py`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_write_with
 from .imageset import ImageSet
 from .paths import cache_dir
+from .store import FORMAT_VERSION, Entry, open_entry, write_entry
 
-FORMAT_VERSION = 1
-"""Bump when the decoding changes (resizing, colour conversion), so old entries are rebuilt."""
+Progress = Callable[[str, int, int], None]
+Fill = Callable[[torch.Tensor], None]
 
 
 def digest(parts: Iterable[str]) -> str:
@@ -43,40 +45,53 @@ def file_fingerprint(files: Iterable[Path], base: Path) -> str:
     return digest(rows())
 
 
-def entry_path(slot: Iterable[str]) -> Path:
-    """The cache file for a source; `slot` names the source, not its contents."""
-    return cache_dir() / f"{digest([f'v{FORMAT_VERSION}', *slot])}.pt"
+def entry_for(slot: Iterable[str]) -> Entry:
+    """The cache entry for a source; `slot` names the source, not its contents."""
+    return Entry.at(cache_dir(), digest([f"v{FORMAT_VERSION}", *slot]))
 
 
-def _load(path: Path, fingerprint: str) -> ImageSet | None:
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file is rebuilt, never trusted
-        warnings.warn(f"ignoring unreadable data cache {path}: {exc}", stacklevel=3)
-        return None
-    try:
-        if blob.get("format") != FORMAT_VERSION or blob.get("fingerprint") != fingerprint:
-            return None
-        return ImageSet(blob["images"], blob["labels"], tuple(blob["classes"]))
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
+def _drop_old_format(slot: Sequence[str]) -> None:
+    """Delete the `.pt` file the first cache format kept for this slot: it is rebuilt as a mapped entry."""
+    with contextlib.suppress(OSError):
+        (cache_dir() / f"{digest(['v1', *slot])}.pt").unlink()
 
 
-def _store(path: Path, fingerprint: str, data: ImageSet, source: str) -> None:
-    blob = {
-        "format": FORMAT_VERSION,
-        "fingerprint": fingerprint,
-        "source": source,
-        "images": data.images.contiguous(),
-        "labels": data.labels,
-        "classes": list(data.classes),
-    }
-    try:
-        atomic_write_with(path, lambda handle: torch.save(blob, handle))
-    except OSError as exc:  # a read-only cache must not stop training
-        warnings.warn(f"could not write data cache {path}: {exc}", stacklevel=3)
+def cached_decode(
+    slot: list[str],
+    fingerprint: str,
+    shape: tuple[int, int, int, int],
+    labels: torch.Tensor,
+    classes: tuple[str, ...],
+    fill: Fill,
+    enabled: bool = True,
+    progress: Progress | None = None,
+    stage: str = "cache",
+) -> ImageSet:
+    """The cached ImageSet for `slot` if its fingerprint matches; else `fill(out)` decodes the images
+    straight into a new mapped entry (or into memory when the cache is off or cannot be written).
+
+    Not enough disk for the entry raises CacheSpaceError before any decoding.
+    """
+    if enabled:
+        entry = entry_for(slot)
+        hit = open_entry(entry, fingerprint)
+        if hit is not None:
+            if progress is not None:
+                progress(stage, 1, 1)
+            return hit
+        _drop_old_format(slot)
+        if shape[0] > 0:
+            try:
+                write_entry(entry, fingerprint, shape, labels, classes, fill, source=" ".join(slot))
+            except OSError as exc:  # a read-only cache must not stop training
+                warnings.warn(f"could not write data cache {entry.images}: {exc}", stacklevel=2)
+            else:
+                written = open_entry(entry, fingerprint)
+                if written is not None:
+                    return written
+    images = torch.empty(shape, dtype=torch.uint8)
+    fill(images)
+    return ImageSet(images, labels, classes)
 
 
 def cached(
@@ -84,18 +99,29 @@ def cached(
     fingerprint: str,
     build: Callable[[], ImageSet],
     enabled: bool = True,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Progress | None = None,
     stage: str = "cache",
 ) -> ImageSet:
-    """The cached ImageSet for `slot` if its fingerprint matches, else `build()` (and store it)."""
-    if not enabled:
-        return build()
-    path = entry_path(slot)
-    hit = _load(path, fingerprint)
-    if hit is not None:
-        if progress is not None:
-            progress(stage, 1, 1)
-        return hit
+    """Like `cached_decode` for sources that are built whole in memory first (CIFAR-10's arrays)."""
+    if enabled:
+        entry = entry_for(slot)
+        hit = open_entry(entry, fingerprint)
+        if hit is not None:
+            if progress is not None:
+                progress(stage, 1, 1)
+            return hit
     data = build()
-    _store(path, fingerprint, data, source=" ".join(slot))
-    return data
+    if not enabled or len(data) == 0:
+        return data
+    _drop_old_format(slot)
+    shape = (data.images.shape[0], data.images.shape[1], data.images.shape[2], data.images.shape[3])
+    try:
+
+        def fill(out: torch.Tensor) -> None:
+            out.copy_(data.images)
+
+        write_entry(entry, fingerprint, shape, data.labels, data.classes, fill, source=" ".join(slot))
+    except OSError as exc:
+        warnings.warn(f"could not write data cache {entry.images}: {exc}", stacklevel=2)
+        return data
+    return open_entry(entry, fingerprint) or data

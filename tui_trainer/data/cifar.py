@@ -13,6 +13,7 @@ from .cifar_layout import ARCHIVE, FOLDER, META_FILE, TEST_FILES, TRAIN_FILES, c
 from .decode import Progress
 from .errors import DataError
 from .imageset import ImageSet
+from .views import store_size
 
 
 def _ensure_files(root: Path, download: bool) -> None:
@@ -55,6 +56,8 @@ def _load_split(root: Path, train: bool, cfg: DataConfig, progress: Progress | N
     except OSError as exc:
         raise DataError(f"cannot read {exc.filename or folder}: {exc.strerror or exc}") from exc
 
+    size = store_size(cfg)
+
     def build() -> ImageSet:
         from torchvision.datasets import CIFAR10
 
@@ -65,13 +68,13 @@ def _load_split(root: Path, train: bool, cfg: DataConfig, progress: Progress | N
         except Exception as exc:
             raise DataError(f"the CIFAR-10 files in {folder} are damaged ({exc}): delete the folder and retry") from exc
         images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()
-        if images.shape[-1] != cfg.image_size:
-            images = resize_uint8(images, cfg.image_size)
+        if images.shape[-1] != size:
+            images = resize_uint8(images, size)
         if progress is not None:
             progress(f"decode {split}", 1, 1)
         return ImageSet(images, torch.as_tensor(dataset.targets, dtype=torch.int64), tuple(dataset.classes))
 
-    slot = ["cifar10", str(folder), split, str(cfg.image_size)]
+    slot = ["cifar10", str(folder), split, str(size)]
     return cached(slot, fingerprint, build, cfg.cache, progress, stage=f"cache {split}")
 
 

@@ -95,10 +95,17 @@ def decode_images(
     progress: Progress | None = None,
     stage: str = "decode",
     workers: int | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Decode `paths` in order into uint8 [N, 3, size, size]; a bad file raises DataError naming it."""
+    """Decode `paths` in order into uint8 [N, 3, size, size]; a bad file raises DataError naming it.
+
+    `out` (e.g. a tensor over a memory-mapped cache file) receives each chunk as it arrives, so the
+    decoded set never has to fit in memory."""
     n = len(paths)
-    out = torch.empty((n, 3, size, size), dtype=torch.uint8)
+    if out is None:
+        out = torch.empty((n, 3, size, size), dtype=torch.uint8)
+    elif tuple(out.shape) != (n, 3, size, size) or out.dtype != torch.uint8:
+        raise ValueError(f"out must be uint8 [{n}, 3, {size}, {size}], got {out.dtype} {tuple(out.shape)}")
     names = [os.fspath(p) for p in paths]
     workers = workers or default_workers()
     done = 0

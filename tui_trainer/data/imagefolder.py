@@ -1,4 +1,9 @@
-"""`dataset = "imagefolder"`: `root/train/<class>/*` (and `root/val/<class>/*`) as ImageSets."""
+"""`dataset = "imagefolder"`: `root/train/<class>/*` (and `root/val/<class>/*`) as ImageSets.
+
+Subsets (a held-out share when there is no val/, `train_limit`, `val_limit`) are chosen from the
+file list, before decoding, so only the images a run uses are decoded and read; each subset is its
+own cache entry.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +13,20 @@ import torch
 
 from ..config.schema import DataConfig
 from .bad_images import BadImage, find_bad_images, raise_for_bad_images
-from .cache import cached, file_fingerprint
+from .cache import cached_decode, file_fingerprint
 from .decode import Progress, decode_images
 from .errors import DataError
 from .folder import Tree, scan_tree, tree_problems
 from .imageset import ImageSet
 from .paths import resolve_root
-from .subsets import stratified_split
+from .store import CacheSpaceError
+from .subsets import stratified_limit, stratified_split
+from .views import store_size
 
 
-def _load_split(
-    root: Path,
-    split: str,
-    tree: Tree,
-    classes: tuple[str, ...],
-    cfg: DataConfig,
-    progress: Progress | None,
-    skipped: list[BadImage] | None = None,
-) -> ImageSet:
+def _split_files(
+    root: Path, split: str, tree: Tree, classes: tuple[str, ...], cfg: DataConfig, skipped: list[BadImage] | None
+) -> tuple[list[Path], torch.Tensor]:
     split_dir = root / split
     paths: list[Path] = []
     labels: list[int] = []
@@ -41,31 +42,62 @@ def _load_split(
             drop = {path for path, _ in bad}
             kept = [(p, label) for p, label in zip(paths, labels, strict=True) if str(p) not in drop]
             paths, labels = [p for p, _ in kept], [label for _, label in kept]
+    return paths, torch.tensor(labels, dtype=torch.int64)
+
+
+def _decode_split(
+    split_dir: Path,
+    name: str,
+    selection: str,
+    paths: list[Path],
+    labels: torch.Tensor,
+    classes: tuple[str, ...],
+    cfg: DataConfig,
+    progress: Progress | None,
+    skipped: list[BadImage] | None = None,
+) -> ImageSet:
     try:
         fingerprint = file_fingerprint(paths, split_dir)
     except OSError as exc:
         raise DataError(f"cannot read {exc.filename or split_dir}: {exc.strerror or exc}") from exc
+    size = store_size(cfg)
 
-    def build() -> ImageSet:
-        try:
-            images = decode_images(paths, cfg.image_size, progress, stage=f"decode {split}")
-        except DataError:
-            # One file failed: name every one that does (a full decode finds what a quick check missed).
-            bad = find_bad_images(paths, cfg.image_size, quick=False)
-            if not bad or cfg.bad_images == "error":
-                raise_for_bad_images(bad)
-                raise
-            if skipped is not None:
-                skipped.extend(bad)
-            drop = {path for path, _ in bad}
-            keep = [i for i, p in enumerate(paths) if str(p) not in drop]
-            images = decode_images([paths[i] for i in keep], cfg.image_size, progress, stage=f"decode {split}")
-            return ImageSet(images, torch.tensor([labels[i] for i in keep], dtype=torch.int64), classes)
-        return ImageSet(images, torch.tensor(labels, dtype=torch.int64), classes)
+    def fill(out: torch.Tensor) -> None:
+        decode_images(paths, size, progress, stage=f"decode {name}", out=out)
 
-    slot = ["imagefolder", str(split_dir), str(cfg.image_size)]
+    slot = ["imagefolder", str(split_dir), str(size), selection]
     # The fingerprint covers the relative paths, hence the class folders and the label of each file.
-    return cached(slot, fingerprint, build, cfg.cache, progress, stage=f"cache {split}")
+    try:
+        return cached_decode(
+            slot, fingerprint, (len(paths), 3, size, size), labels, classes, fill, cfg.cache, progress, f"cache {name}"
+        )
+    except CacheSpaceError:
+        raise
+    except DataError:
+        # One file failed: name every one that does (a full decode finds what a quick check missed).
+        bad = find_bad_images(paths, size, quick=False)
+        if not bad or cfg.bad_images == "error":
+            raise_for_bad_images(bad)
+            raise
+        if skipped is not None:
+            skipped.extend(bad)
+        drop = {path for path, _ in bad}
+        keep = torch.tensor([i for i, p in enumerate(paths) if str(p) not in drop], dtype=torch.int64)
+        kept_paths, kept_labels = _take(paths, labels, keep)
+        return _decode_split(split_dir, name, selection, kept_paths, kept_labels, classes, cfg, progress)
+
+
+def _take(paths: list[Path], labels: torch.Tensor, index: torch.Tensor) -> tuple[list[Path], torch.Tensor]:
+    return [paths[i] for i in index.tolist()], labels[index]
+
+
+def _limited(
+    paths: list[Path], labels: torch.Tensor, limit: int, selection: str
+) -> tuple[list[Path], torch.Tensor, str]:
+    if limit <= 0 or limit >= len(paths):
+        return paths, labels, selection
+    chosen = stratified_limit(labels, limit)
+    return *_take(paths, labels, chosen), f"{selection} limit {limit}"
 
 
 def load_imagefolder(
@@ -87,8 +119,22 @@ def load_imagefolder(
         more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
         raise DataError(problems[0] + more)
     classes = tuple(tree["train"])
-    train = _load_split(root, "train", tree, classes, cfg, progress, skipped)
+    train_paths, train_labels = _split_files(root, "train", tree, classes, cfg, skipped)
+    train_sel = "all"
     if "val" in tree:
-        return train, _load_split(root, "val", tree, classes, cfg, progress, skipped)
-    train_idx, val_idx = stratified_split(train.labels, cfg.val_fraction)
-    return train.take(train_idx), train.take(val_idx)
+        val_dir = root / "val"
+        val_paths, val_labels = _split_files(root, "val", tree, classes, cfg, skipped)
+        val_sel = "all"
+    else:
+        val_dir = root / "train"
+        train_idx, val_idx = stratified_split(train_labels, cfg.val_fraction)
+        val_paths, val_labels = _take(train_paths, train_labels, val_idx)
+        train_paths, train_labels = _take(train_paths, train_labels, train_idx)
+        train_sel, val_sel = f"kept {cfg.val_fraction!r}", f"held out {cfg.val_fraction!r}"
+    train_paths, train_labels, train_sel = _limited(train_paths, train_labels, cfg.train_limit, train_sel)
+    val_paths, val_labels, val_sel = _limited(val_paths, val_labels, cfg.val_limit, val_sel)
+    train = _decode_split(
+        root / "train", "train", train_sel, train_paths, train_labels, classes, cfg, progress, skipped
+    )
+    val = _decode_split(val_dir, "val", val_sel, val_paths, val_labels, classes, cfg, progress, skipped)
+    return train, val

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+
+
+@dataclass(frozen=True)
+class DiskRows:
+    """Where an ImageSet's rows lie in a cache file: row i starts at offset + i * row bytes."""
+
+    path: Path
+    offset: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -19,6 +28,8 @@ class ImageSet:
     images: torch.Tensor
     labels: torch.Tensor
     classes: tuple[str, ...]
+    disk: DiskRows | None = None
+    """Set when `images` maps a cache file: streaming then reads rows from the file, not the mapping."""
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -37,11 +48,17 @@ class ImageSet:
     def device(self) -> torch.device:
         return self.images.device
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the images (what holding the whole set on a device costs)."""
+        return self.images.numel() * self.images.element_size()
+
     def to(self, device: torch.device | str) -> ImageSet:
-        """A copy on `device` (the same object when it is already there)."""
+        """A copy on `device` (the same object when it is already there); a mapped cache file is read
+        into memory, so `device` training never waits on the disk."""
         device = torch.device(device)
         if self.images.device == device:
-            return self
+            return self if self.disk is None else ImageSet(self.images.clone(), self.labels, self.classes)
         return ImageSet(self.images.to(device), self.labels.to(device), self.classes)
 
     def take(self, indices: torch.Tensor) -> ImageSet:

@@ -6,6 +6,7 @@ from ..config.schema import DataConfig
 from .decode import Progress
 from .imageset import DataSplits, ImageSet
 from .subsets import stratified_limit
+from .views import store_size
 
 
 def _limit(data: ImageSet, limit: int) -> ImageSet:
@@ -15,7 +16,8 @@ def _limit(data: ImageSet, limit: int) -> ImageSet:
 
 
 def load_data(cfg: DataConfig, seed: int = 0, progress: Progress | None = None) -> DataSplits:
-    """Load (or generate) the dataset named by `cfg.dataset` as uint8 tensors on the CPU.
+    """Load (or generate) the dataset named by `cfg.dataset` as uint8 tensors on the CPU, at the
+    stored size (`views.store_size`); cached sets map their cache file instead of loading it.
 
     `seed` only affects the synthetic set. `progress(stage, done, total)` reports decoding
     ("decode train", "decode val") and cache hits ("cache train", ...). Problems raise DataError
@@ -27,8 +29,9 @@ def load_data(cfg: DataConfig, seed: int = 0, progress: Progress | None = None) 
         # Generating is faster than reading a cache, so the synthetic set is never cached.
         if progress is not None:
             progress("generate", 0, 2)
-        train = make_synthetic(cfg.synthetic_train_size, cfg.image_size, seed, "train")
-        val = make_synthetic(cfg.synthetic_val_size, cfg.image_size, seed, "val")
+        size = store_size(cfg)
+        train = make_synthetic(cfg.synthetic_train_size, size, seed, "train")
+        val = make_synthetic(cfg.synthetic_val_size, size, seed, "val")
         if progress is not None:
             progress("generate", 2, 2)
     elif cfg.dataset == "cifar10":
@@ -39,8 +42,6 @@ def load_data(cfg: DataConfig, seed: int = 0, progress: Progress | None = None) 
         from .imagefolder import load_imagefolder
 
         skipped: list[tuple[str, str]] = []
-        train, val = load_imagefolder(cfg, progress, skipped)
-        return DataSplits(
-            _limit(train, cfg.train_limit), _limit(val, cfg.val_limit), train.classes, skipped=tuple(skipped)
-        )
+        train, val = load_imagefolder(cfg, progress, skipped)  # applies the limits before decoding
+        return DataSplits(train, val, train.classes, skipped=tuple(skipped))
     return DataSplits(_limit(train, cfg.train_limit), _limit(val, cfg.val_limit), train.classes)

@@ -27,6 +27,10 @@ class RunStarted:
     classes: tuple[str, ...]
     device: str
     precision: str
+    storage: str = ""  # "device" | "stream": where batches come from
+    storage_reason: str = ""
+    threads: int = 0  # CPU intra-op threads
+    threads_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class SetupProgress:
     stage: str  # e.g. "decoding train images"
     done: int
     total: int  # 0 when unknown
+    rate: float = 0.0  # items per second so far (decoding: images/s), 0 when unknown
+    eta: float = 0.0  # seconds left at that rate, 0 when unknown
 
 
 @dataclass(frozen=True)

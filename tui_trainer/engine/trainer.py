@@ -16,10 +16,12 @@ import torch
 
 from ..config import Preset, resolved_toml
 from ..data import BatchAugment, DataSplits, TrainBatches, val_batches
+from ..data.storage import StorageChoice
 from ..models.hub import is_hub_name
 from . import distributed
 from .builders import build_loss, build_model, build_optimizer, build_scheduler
 from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint, unwrap
+from .cpu_threads import ThreadChoice, apply_threads
 from .device import Numerics
 from .events import (
     BatchProgress,
@@ -36,7 +38,7 @@ from .loops import EpochStats, ValidationResult, train_epoch, validate
 
 
 class Trainer:
-    """Trains `preset` on `splits` (already on the training device)."""
+    """Trains `preset` on `splits` (on the training device, or on the CPU when streaming)."""
 
     def __init__(
         self,
@@ -49,8 +51,15 @@ class Trainer:
         listeners: Sequence[Listener] = (),
         control: RunControl | None = None,
         load_pretrained: bool = True,
+        storage: StorageChoice | None = None,
+        threads: ThreadChoice | None = None,
     ) -> None:
+        """`storage`: "stream" when `splits` stay on the CPU (the cache file) and batches are read
+        ahead per batch; otherwise `splits` are already on the training device."""
         self.preset = preset
+        self.storage = storage or StorageChoice("device", "")
+        self.threads = threads
+        self.streaming = self.storage.mode == "stream"
         self.splits = splits
         self.numerics = numerics
         self.run_dir = run_dir
@@ -93,6 +102,8 @@ class Trainer:
             cfg.train.seed,
             rank=self.rank,
             world_size=self.world_size,
+            stream=self.streaming,
+            device=numerics.device,
         )
         self.steps_per_epoch = math.ceil(len(self.train_batches) / cfg.train.accumulation_steps)
         self.schedule = build_scheduler(
@@ -174,8 +185,13 @@ class Trainer:
                 classes=tuple(self.classes),
                 device=str(self.numerics.device),
                 precision=self.numerics.precision,
+                storage=self.storage.mode,
+                storage_reason=self.storage.reason,
+                threads=torch.get_num_threads(),
+                threads_reason=self.threads.reason if self.threads else "",
             ),
         )
+        started_epoch = self.epochs_done + 1
         if self.epochs_done == 0:
             self.save("last.pt")  # so an interruption in the first epoch still leaves a checkpoint
         state = "finished"
@@ -186,6 +202,8 @@ class Trainer:
                 break
             epoch = self.epochs_done + 1
             self._freeze_for(epoch)
+            if epoch > started_epoch and self.numerics.device.type == "cpu" and cfg.train.threads == "auto":
+                self.threads = apply_threads("auto")  # other processes may have taken or freed cores
             stats, lr = self._train_one_epoch(epoch)
             if not stats.completed:
                 state = "interrupted"
@@ -199,6 +217,9 @@ class Trainer:
                     cfg.augment.std,
                     rank=self.rank,
                     world_size=self.world_size,
+                    image_size=cfg.data.image_size,
+                    stream=self.streaming,
+                    device=self.numerics.device,
                 ),
                 self.per_sample_criterion,
                 self.numerics,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,8 +22,11 @@ from ..atomic import DiskFullError
 from ..config import Preset, load_preset, resolved_toml
 from ..data import DataError, load_data
 from ..data.bad_images import bad_images_report
+from ..data.storage import choose_storage
+from ..data.store import CacheSpaceError
 from ..engine import distributed
 from ..engine.checkpoint import CheckpointError, unwrap
+from ..engine.cpu_threads import apply_threads
 from ..engine.device import DeviceError, numerics_for, resolve_device
 from ..engine.events import Listener, RunControl, RunFailed, SetupProgress, emit
 from ..engine.hub_models import PretrainedError, check_weights_reachable
@@ -123,6 +127,8 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int) -> tuple[st
         return str(exc), "this run cannot continue from that file; start a new run, or restore the file from a copy"
     if isinstance(exc, ModelOutputError):
         return str(exc), "pick a model of the catalog, or make the model's head as wide as the class count"
+    if isinstance(exc, CacheSpaceError):
+        return str(exc), "or set data.cache = false to decode into memory at every start"
     if isinstance(exc, DataError):
         return str(exc), "check data.dataset and data.root in the preset"
     if isinstance(exc, PretrainedError):
@@ -130,14 +136,38 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int) -> tuple[st
     return f"{type(exc).__name__}: {exc}", ""
 
 
-def _thumbnails(images: torch.Tensor) -> np.ndarray:
-    """uint8 N×H×W×C at most THUMBNAIL_SIDE pixels a side, for the confusion screen."""
+def _thumbnails(images: torch.Tensor, chunk: int = 512) -> np.ndarray:
+    """uint8 N×H×W×C at most THUMBNAIL_SIDE pixels a side, for the confusion screen; made chunk by
+    chunk, so a large (memory-mapped) validation set is never converted to floats whole."""
     side = max(images.shape[-2:])
-    if side > THUMBNAIL_SIDE:
-        scale = THUMBNAIL_SIDE / side
-        size = (max(1, round(images.shape[-2] * scale)), max(1, round(images.shape[-1] * scale)))
-        images = F.interpolate(images.float(), size=size, mode="area").round().clamp(0, 255).to(torch.uint8)
-    return images.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    if side <= THUMBNAIL_SIDE:
+        return images.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    scale = THUMBNAIL_SIDE / side
+    size = (max(1, round(images.shape[-2] * scale)), max(1, round(images.shape[-1] * scale)))
+    out = np.empty((images.shape[0], *size, images.shape[1]), dtype=np.uint8)
+    for lo in range(0, images.shape[0], chunk):
+        part = F.interpolate(images[lo : lo + chunk].float(), size=size, mode="area").round().clamp(0, 255)
+        out[lo : lo + chunk] = part.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return out
+
+
+class _SetupProgress:
+    """Turns the data layer's (stage, done, total) into SetupProgress events, with images/s and an
+    ETA for decoding."""
+
+    def __init__(self, listeners: list[Listener]) -> None:
+        self.listeners = listeners
+        self._stage = ""
+        self._started = 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if stage != self._stage or done == 0:
+            self._stage, self._started = stage, now
+        elapsed = now - self._started
+        rate = done / elapsed if done and elapsed > 0 and stage.startswith("decode") else 0.0
+        eta = (total - done) / rate if rate > 0 and total else 0.0
+        emit(self.listeners, SetupProgress(stage=stage, done=done, total=total, rate=rate, eta=eta))
 
 
 def run_training(
@@ -208,15 +238,17 @@ def run_training(
     trainer: Trainer | None = None
     clean_end = False  # every rank got here the same way: safe to meet at a final barrier
     try:
-
-        def progress(stage: str, done: int, total: int) -> None:
-            emit(listeners, SetupProgress(stage=stage, done=done, total=total))
-
+        threads = apply_threads(preset.train.threads)
+        progress = _SetupProgress(listeners)
         splits = load_data(preset.data, seed=preset.train.seed, progress=progress)
         if main_rank:
             folder.write_val_images(_thumbnails(splits.val.images))
             _report_skipped(folder, splits.skipped, progress)
-        splits = type(splits)(train=splits.train.to(device), val=splits.val.to(device), classes=splits.classes)
+        storage = choose_storage(preset.data.storage, splits.train.nbytes + splits.val.nbytes, device)
+        if storage.mode == "device":
+            splits = type(splits)(
+                train=splits.train.to(device), val=splits.val.to(device), classes=splits.classes, skipped=splits.skipped
+            )
         numerics = numerics_for(device, preset.train.precision, preset.train.channels_last)
         trainer = Trainer(
             preset,
@@ -227,6 +259,8 @@ def run_training(
             listeners=listeners,
             control=control,
             load_pretrained=not resume,  # a resumed run's weights come from its checkpoint
+            storage=storage,
+            threads=threads,
         )
         check_output_width(trainer.model, tuple(splits.val.images.shape[1:]), len(splits.classes))
         if resume:
@@ -243,7 +277,7 @@ def run_training(
         failed = RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=traceback.format_exc())
         with contextlib.suppress(Exception):  # the recorder may fail again (a full disk): the exit code still says it
             emit(listeners, failed)
-        return RunOutcome("failed", folder.path, 1, error)
+        return RunOutcome("failed", folder.path, 2 if isinstance(exc, CacheSpaceError) else 1, error)
     finally:
         trainer = None  # its DDP model holds the process group: release it before the group goes
         if main_rank:

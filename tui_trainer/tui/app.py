@@ -565,7 +565,10 @@ class TrainerApp(RunUseActions, App[None]):
     def on_setup_progressed(self, message: SetupProgressed) -> None:
         if self.history is not None:
             event = message.event
-            self.history.set_setup(f"{event.stage} {event.done}/{event.total}" if event.total else event.stage)
+            text = f"{event.stage} {event.done}/{event.total}" if event.total else event.stage
+            if event.rate > 0 and event.total > 1 and event.done < event.total:
+                text += f"  {event.rate:,.0f} img/s, ETA {event.eta:.0f}s"
+            self.history.set_setup(text)
             self._history_changed()
 
     def on_batch_progressed(self, message: BatchProgressed) -> None:

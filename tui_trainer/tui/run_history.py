@@ -40,6 +40,7 @@ class RunHistory:
     batches_per_epoch: int = 0
     device: str = ""
     precision: str = ""
+    storage: str = ""  # device | stream, where batches come from
     progress: BatchProgress | None = None
     setup_stage: str = ""
     best_epoch: int | None = None
@@ -69,6 +70,7 @@ class RunHistory:
         self.batches_per_epoch = event.batches_per_epoch
         self.device = event.device
         self.precision = event.precision
+        self.storage = event.storage
         self.setup_stage = ""
         if self.state in ("idle", "starting"):
             self.state = "running"

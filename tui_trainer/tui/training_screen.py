@@ -160,7 +160,7 @@ class TrainingScreen(Screen[None]):
         self.sub_title = f"run of {history.preset_name}"
         parts = [f"[b]{history.preset_name}[/b]", f"[reverse] {history.state} [/reverse]"]
         if history.device:
-            parts.append(f"{history.device} {history.precision}")
+            parts.append(f"{history.device} {history.precision}" + (f", {history.storage}" if history.storage else ""))
         if history.epochs_planned:
             done = len(history.epochs)
             parts.append(
