@@ -56,6 +56,12 @@ def _to_device(images: torch.Tensor, labels: torch.Tensor, numerics: Numerics) -
     return images, labels.to(numerics.device, non_blocking=True)
 
 
+def dominant_labels(targets: torch.Tensor) -> torch.Tensor:
+    """Hard labels for accuracy: int labels as they are; for soft targets [B, K] (mixup, cutmix) the
+    class with the most weight, i.e. the label of the image that makes up most of a mixed one."""
+    return targets if targets.dim() == 1 else targets.argmax(dim=1)
+
+
 def train_epoch(
     model: nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -108,7 +114,8 @@ def train_epoch(
 
         # Running sums stay on the device; no sync here.
         loss_sum += loss.detach().double() * labels.shape[0]
-        correct += (logits.detach().argmax(dim=1) == labels).sum()
+        # Soft (mixed) targets count as right when the prediction is their dominant label.
+        correct += (logits.detach().argmax(dim=1) == dominant_labels(labels)).sum()
         seen += labels.shape[0]
 
         now = time.perf_counter()
@@ -136,15 +143,21 @@ def validate(
     per_sample_criterion: nn.Module,
     numerics: Numerics,
     num_classes: int,
+    tta: bool = False,
 ) -> ValidationResult:
-    """Evaluate without augmentation; keep every sample's label, prediction, confidence and loss."""
+    """Evaluate without augmentation; keep every sample's label, prediction, confidence and loss.
+
+    With `tta`, each image's logits are the mean of its own and its horizontal mirror's (flip
+    test-time augmentation): twice the forward passes for the accuracy a flip-trained model has on
+    both views."""
     model.eval()
     labels_all, preds_all, conf_all, loss_all = [], [], [], []
     for images, labels in batches:
         images, labels = _to_device(images, labels, numerics)
         with numerics.autocast():
-            logits = model(images)
-        logits = logits.float()
+            logits = model(images).float()
+            if tta:
+                logits = (logits + model(torch.flip(images, dims=[3])).float()) / 2
         losses = per_sample_criterion(logits, labels)
         confidence, predicted = logits.softmax(dim=1).max(dim=1)
         labels_all.append(labels)

@@ -1,0 +1,44 @@
+"""Resume with the recipe options (EMA, mixup/cutmix, warmup_linear under accumulation, TTA) ends
+exactly like an uninterrupted run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import tiny_preset
+from tui_trainer.engine.events import EpochFinished, RunControl
+from tui_trainer.runs.folder import RunFolder
+from tui_trainer.runs.launch import run_training
+
+VOLATILE = {"epoch_seconds", "train_images_per_second"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("train.ema_decay=0.8", "train.ema_every=3"),
+        ("augment.mixup_alpha=0.4", "augment.cutmix_alpha=1.0", "augment.mix_prob=0.8"),
+        ('scheduler.name="warmup_linear"', "train.accumulation_steps=2", "train.tta=true"),
+    ],
+    ids=["ema", "mixup-cutmix", "warmup-linear-accumulation-tta"],
+)
+def test_resume_equals_an_uninterrupted_run(tmp_path: Path, options: tuple[str, ...]) -> None:
+    extra = ("train.epochs=3", "scheduler.t_max=3", *options)
+    full = run_training(tiny_preset(*extra), runs_dir=tmp_path / "a")
+    control = RunControl()
+
+    def stop_after_first_epoch(event) -> None:
+        if isinstance(event, EpochFinished) and event.epoch == 1:
+            control.stop()
+
+    stopped = run_training(
+        tiny_preset(*extra), runs_dir=tmp_path / "b", listeners=[stop_after_first_epoch], control=control
+    )
+    assert stopped.state == "interrupted"
+    resumed = run_training(tiny_preset(*extra), runs_dir=tmp_path / "b", resume=stopped.run_dir)
+    assert resumed.state == "finished"
+    expected = [{k: v for k, v in r.items() if k not in VOLATILE} for r in RunFolder(full.run_dir).read_metrics()]
+    got = [{k: v for k, v in r.items() if k not in VOLATILE} for r in RunFolder(resumed.run_dir).read_metrics()]
+    assert len(got) == 3 and got == expected
