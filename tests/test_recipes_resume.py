@@ -42,3 +42,31 @@ def test_resume_equals_an_uninterrupted_run(tmp_path: Path, options: tuple[str, 
     expected = [{k: v for k, v in r.items() if k not in VOLATILE} for r in RunFolder(full.run_dir).read_metrics()]
     got = [{k: v for k, v in r.items() if k not in VOLATILE} for r in RunFolder(resumed.run_dir).read_metrics()]
     assert len(got) == 3 and got == expected
+
+
+def test_the_fast_preset_trains_end_to_end_on_tiny_data(tmp_path: Path) -> None:
+    from tests.helpers import REPO
+    from tui_trainer.config import load_preset
+
+    fast = REPO / "presets" / "cifar10-fast.toml"
+    preset = load_preset(fast)
+    assert (preset.model.name, preset.loss.smoothing, preset.scheduler.name) == ("resnet9", 0.2, "warmup_linear")
+    assert preset.optimizer.nesterov and preset.train.tta and preset.train.ema_decay > 0
+    tiny = load_preset(
+        fast,
+        (
+            'data.dataset="synthetic"',
+            "data.synthetic_train_size=128",
+            "data.synthetic_val_size=32",
+            "data.image_size=16",
+            "data.batch_size=32",
+            "model.width=4",
+            "train.epochs=2",
+            "train.ema_every=1",
+            'train.device="cpu"',
+        ),
+    )
+    outcome = run_training(tiny, runs_dir=tmp_path)
+    assert outcome.state == "finished"
+    records = RunFolder(outcome.run_dir).read_metrics()
+    assert [r["val_weights"] for r in records] == ["ema", "ema"]
