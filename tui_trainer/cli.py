@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  tui-trainer --check presets/seed.toml        validate, print the resolved preset\n"
             "  tui-trainer --headless presets/smoke.toml    train without the console\n"
             "  tui-trainer --headless --resume RUN_DIR      continue an interrupted run\n"
+            "  tui-trainer --find-lr presets/seed.toml      learning-rate range test, plotted here\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -47,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="train PRESET without the console (for scripts, clusters)",
     )
+    mode.add_argument(
+        "--find-lr",
+        action="store_true",
+        help="run a learning-rate range test on PRESET and suggest optimizer.lr (writes nothing)",
+    )
+    parser.add_argument("--lr-steps", type=int, default=100, metavar="N", help="with --find-lr: steps (default 100)")
+    parser.add_argument("--lr-start", type=float, default=1e-6, metavar="LR", help="with --find-lr: first lr")
+    parser.add_argument("--lr-end", type=float, default=10.0, metavar="LR", help="with --find-lr: last lr")
     parser.add_argument(
         "--resume",
         metavar="RUN_DIR",
@@ -78,6 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .check import run_check
 
         return run_check(Path(args.path), args.overrides)
+    if args.find_lr:
+        if not args.path:
+            parser.error("--find-lr needs a PRESET")
+        from .find_lr import run_find_lr
+
+        return run_find_lr(
+            Path(args.path), args.overrides, steps=args.lr_steps, start_lr=args.lr_start, end_lr=args.lr_end
+        )
     if args.headless:
         if not args.path and not args.resume:
             parser.error("--headless needs a PRESET (or --resume RUN_DIR)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -224,14 +224,9 @@ class Trainer:
             self.control.wait_if_paused()
             return vote(self.control.stop_requested.is_set())
 
-        batches_of_epoch = self.train_batches.epoch(epoch)
-        if self.mix.active:
-            batches_of_epoch = mixed_batches(
-                batches_of_epoch, self.mix, derive_seed("mix", cfg.train.seed, epoch, self.rank)
-            )
         stats = train_epoch(
             self.forward_model,
-            batches_of_epoch,
+            self.batches_of(epoch),
             batches,
             self.criterion,
             self.optimizer,
@@ -242,6 +237,13 @@ class Trainer:
             should_stop=should_stop,
         )
         return stats, lr_at_start
+
+    def batches_of(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The training batches of `epoch`, mixed (mixup / cutmix) when the preset says so."""
+        batches = self.train_batches.epoch(epoch)
+        if not self.mix.active:
+            return batches
+        return mixed_batches(batches, self.mix, derive_seed("mix", self.preset.train.seed, epoch, self.rank))
 
     def _after_optimizer_step(self) -> None:
         self.schedule.step_batch()  # a no-op for a per-epoch schedule
