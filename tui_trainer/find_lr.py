@@ -61,21 +61,16 @@ def run_find_lr(
             file=sys.stderr,
         )
         return 2
-    from .data import DataError, load_data
-    from .engine.device import DeviceError, numerics_for, resolve_device
-    from .engine.lr_finder import find_lr
+    from .data import DataError
+    from .engine.device import DeviceError
+    from .engine.lr_finder import find_lr_for_preset
 
+    print(f"lr range test: {preset.name}, {steps} steps, lr {start_lr:g} -> {end_lr:g}", file=out, flush=True)
     try:
-        device = resolve_device(preset.train.device)
+        result = find_lr_for_preset(preset, steps=steps, start_lr=start_lr, end_lr=end_lr)
     except DeviceError as exc:
         print(f"error: {path}: {exc}", file=sys.stderr)
         return 2
-    try:
-        splits = load_data(preset.data, seed=preset.train.seed)
-        splits = type(splits)(train=splits.train.to(device), val=splits.val.to(device), classes=splits.classes)
-        numerics = numerics_for(device, preset.train.precision, preset.train.channels_last)
-        print(f"lr range test: {preset.name}, {steps} steps, lr {start_lr:g} -> {end_lr:g}, {device}", file=out)
-        result = find_lr(preset, splits, numerics, start_lr=start_lr, end_lr=end_lr, steps=steps)
     except (DataError, ValueError, RuntimeError) as exc:
         print(f"error: {path}: lr range test failed: {exc}", file=sys.stderr)
         return 1

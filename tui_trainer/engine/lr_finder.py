@@ -191,3 +191,34 @@ def find_lr(
         on_step=on_step,
         should_stop=should_stop,
     )
+
+
+def find_lr_for_preset(
+    preset: Preset,
+    *,
+    steps: int = 100,
+    start_lr: float = 1e-6,
+    end_lr: float = 10.0,
+    on_step: StepFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> LRFinderResult:
+    """`find_lr` with the preset's own device and data, loaded here (both front ends call this).
+
+    Raises DeviceError, DataError or ValueError with a message for the user."""
+    from ..data import load_data
+    from .device import numerics_for, resolve_device
+
+    device = resolve_device(preset.train.device)
+    splits = load_data(preset.data, seed=preset.train.seed)
+    splits = type(splits)(train=splits.train.to(device), val=splits.val.to(device), classes=splits.classes)
+    numerics = numerics_for(device, preset.train.precision, preset.train.channels_last)
+    return find_lr(
+        preset,
+        splits,
+        numerics,
+        start_lr=start_lr,
+        end_lr=end_lr,
+        steps=steps,
+        on_step=on_step,
+        should_stop=should_stop,
+    )
