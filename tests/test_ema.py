@@ -31,14 +31,16 @@ def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, seed: int) -
 def test_ema_equals_a_hand_computed_average_and_copies_batchnorm_buffers() -> None:
     model = _model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.3)
-    decay, every = 0.8, 2
+    decay, every = 0.2, 2  # low enough that the warm-up reaches it by the third update
     ema = WeightEMA(model, decay, every)
     expected = [p.detach().clone() for p in model.parameters()]
     for step in range(1, 8):
         _train_step(model, optimizer, step)
         ema.step(model)
         if step % every == 0:
-            expected = [decay * e + (1 - decay) * p.detach() for e, p in zip(expected, model.parameters(), strict=True)]
+            n = step // every - 1  # updates before this one
+            d = min(decay, (1 + n) / (10 + n))  # the warm-up: 0.1, 0.18, 0.25, ... until it reaches decay
+            expected = [d * e + (1 - d) * p.detach() for e, p in zip(expected, model.parameters(), strict=True)]
     assert ema.updates == 3 and ema.steps == 7
     for averaged, want in zip(ema.module.parameters(), expected, strict=True):
         torch.testing.assert_close(averaged, want)

@@ -252,7 +252,10 @@ class TrainConfig(Section):
         0.0,
         ge=0.0,
         lt=1.0,
-        description="Keep an EMA of the weights with this decay per update and validate/checkpoint it (0 = off).",
+        description=(
+            "Keep an EMA of the weights with this decay per update (warmed up as (1+n)/(10+n)) and "
+            "validate/checkpoint it (0 = off)."
+        ),
     )
     ema_every: int = Field(
         1, ge=1, le=100_000, description="Update the weight EMA every this many optimiser steps (BatchNorm copied)."

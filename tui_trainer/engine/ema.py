@@ -2,7 +2,9 @@
 CIFAR-10 recipes validate with.
 
 Every `every` optimiser steps each floating-point parameter becomes
-``ema = decay * ema + (1 - decay) * weight``; buffers (BatchNorm's running statistics and step
+``ema = d * ema + (1 - d) * weight`` with ``d = min(decay, (1 + n) / (10 + n))`` at the n-th update
+(timm's warm-up of the decay): early on the average follows the weights closely, so a short run
+never validates weights that are mostly the random initialisation. Buffers (BatchNorm's running statistics and step
 counts) are copied as they are, since an average of running averages would lag twice. The copy
 lives on the model's device and layout, so validating it costs nothing extra.
 """
@@ -37,11 +39,16 @@ class WeightEMA:
         if self.steps % self.every == 0:
             self.update(model)
 
+    def current_decay(self) -> float:
+        """The decay the next update uses: ramps up to `decay` as updates accumulate."""
+        return min(self.decay, (1 + self.updates) / (10 + self.updates))
+
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        decay = self.current_decay()
         for averaged, current in zip(self.module.parameters(), model.parameters(), strict=True):
             if averaged.dtype.is_floating_point:
-                averaged.lerp_(current.detach(), 1.0 - self.decay)  # ema + (1 - d)(w - ema)
+                averaged.lerp_(current.detach(), 1.0 - decay)  # ema + (1 - d)(w - ema)
             else:
                 averaged.copy_(current)
         for averaged, current in zip(self.module.buffers(), model.buffers(), strict=True):
