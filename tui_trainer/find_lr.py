@@ -12,28 +12,31 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .config import PresetError, load_preset
+
+if TYPE_CHECKING:
+    from .engine.lr_finder import LRFinderResult
 
 DEFAULT_STEPS = 100
 DEFAULT_START_LR = 1e-6
 DEFAULT_END_LR = 10.0
 
 
-def plot_text(result: object, width: int = 80, height: int = 20, colour: bool = False) -> str:
+def plot_text(result: LRFinderResult, width: int = 80, height: int = 20, colour: bool = False) -> str:
     """Loss (raw and smoothed) against lr on a log axis, the suggestion marked, as plain text."""
     import plotext as plt
 
-    lrs = [math.log10(lr) for lr in result.lrs]  # type: ignore[attr-defined]
+    lrs = [math.log10(lr) for lr in result.lrs]
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
-    plt.plot(lrs, list(result.losses), label="loss", marker="dot")  # type: ignore[attr-defined]
-    plt.plot(lrs, list(result.smoothed), label="smoothed", marker="braille")  # type: ignore[attr-defined]
-    plt.vline(math.log10(result.suggestion))  # type: ignore[attr-defined]
+    plt.plot(lrs, list(result.losses), label="loss", marker="dot")
+    plt.plot(lrs, list(result.smoothed), label="smoothed", marker="braille")
+    plt.vline(math.log10(result.suggestion))
     plt.xlabel("log10(lr)")
-    plt.title(f"suggested lr {result.suggestion:.3g} ({result.rule})")  # type: ignore[attr-defined]
+    plt.title(f"suggested lr {result.suggestion:.3g} ({result.rule})")
     text = plt.build()
     plt.clear_figure()
     return text if colour else plt.uncolorize(text)
