@@ -70,3 +70,30 @@ def test_the_fast_preset_trains_end_to_end_on_tiny_data(tmp_path: Path) -> None:
     assert outcome.state == "finished"
     records = RunFolder(outcome.run_dir).read_metrics()
     assert [r["val_weights"] for r in records] == ["ema", "ema"]
+
+
+@pytest.mark.slow
+def test_ema_and_mixup_train_under_torchrun(tmp_path: Path) -> None:
+    import subprocess
+
+    import torch
+
+    from tests.test_distributed import DDP_OVERRIDES, _env, _headless
+
+    options = (
+        *DDP_OVERRIDES,
+        "train.epochs=2",
+        "train.ema_decay=0.9",
+        "augment.mixup_alpha=0.4",
+        "augment.cutmix_alpha=1.0",
+        'scheduler.name="warmup_linear"',
+        "train.tta=true",
+    )
+    runs = tmp_path / "runs"
+    result = subprocess.run(
+        _headless(runs, *options), env=_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [run_dir] = list(runs.iterdir())
+    assert [r["val_weights"] for r in RunFolder(run_dir).read_metrics()] == ["ema", "ema"]
+    assert torch.load(run_dir / "last.pt", weights_only=True)["weights"] == "ema"
