@@ -12,6 +12,7 @@ from typing import Any
 CATALOG: dict[str, str] = {
     "adaptive_resnet": "tui_trainer.models.adaptive_resnet:adaptive_resnet",
     "resnet18": "tui_trainer.models.resnet:resnet18",
+    "resnet9": "tui_trainer.models.resnet9:resnet9",
     "small_cnn": "tui_trainer.models.small_cnn:small_cnn",
 }
 """Built-in model name -> "module:factory". Each factory takes num_classes and keyword options."""

@@ -86,7 +86,7 @@ def test_unknown_section_suggests_the_closest_section() -> None:
 def test_unknown_choice_lists_the_choices() -> None:
     [message] = problems_of('[scheduler]\nname = "cosin"\n')
     assert message.startswith("bad.toml:2: scheduler.name:")
-    assert '"cosine", "onecycle", "none"' in message
+    assert '"cosine", "onecycle", "warmup_linear", "none"' in message
 
 
 def test_unknown_model_lists_the_zoo() -> None:

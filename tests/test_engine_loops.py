@@ -115,3 +115,19 @@ def test_validate_keeps_every_sample_and_a_consistent_confusion_matrix() -> None
     assert result.accuracy == pytest.approx(result.confusion.diagonal().sum().item() / 30)
     assert result.loss == pytest.approx(result.losses.mean().item(), rel=1e-6)
     assert ((result.confidences > 0) & (result.confidences <= 1)).all()
+
+
+def test_flip_tta_averages_the_logits_of_each_image_and_its_mirror() -> None:
+    model = _linear_model()  # a linear layer over pixels: not mirror-symmetric
+    batches = _batches(2, 8)
+    plain = validate(model, batches, nn.CrossEntropyLoss(reduction="none"), CPU, 5)
+    flipped = [(torch.flip(x, dims=[3]), y) for x, y in batches]
+    with torch.no_grad():
+        logits = torch.cat([(model(x) + model(torch.flip(x, dims=[3]))) / 2 for x, _ in batches])
+    labels = torch.cat([y for _, y in batches])
+    tta = validate(model, batches, nn.CrossEntropyLoss(reduction="none"), CPU, 5, tta=True)
+    assert torch.equal(tta.predictions, logits.argmax(dim=1))
+    torch.testing.assert_close(tta.losses, nn.functional.cross_entropy(logits, labels, reduction="none"))
+    mirrored = validate(model, flipped, nn.CrossEntropyLoss(reduction="none"), CPU, 5, tta=True)
+    torch.testing.assert_close(mirrored.losses, tta.losses)  # a mirrored set scores the same under flip TTA
+    assert not torch.allclose(plain.losses, tta.losses)

@@ -15,6 +15,7 @@ from tui_trainer.engine.builders import build_model
 from tui_trainer.models import CATALOG, MODEL_NAMES
 from tui_trainer.models.adaptive_resnet import AdaptiveBlock, AdaptiveConv2d, adaptive_resnet
 from tui_trainer.models.resnet import resnet18
+from tui_trainer.models.resnet9 import resnet9
 from tui_trainer.models.small_cnn import small_cnn
 
 
@@ -23,7 +24,7 @@ def _count(model: nn.Module) -> int:
 
 
 def test_catalog_names() -> None:
-    assert MODEL_NAMES == ("adaptive_resnet", "resnet18", "small_cnn")
+    assert MODEL_NAMES == ("adaptive_resnet", "resnet18", "resnet9", "small_cnn")
     assert set(CATALOG) == set(MODEL_NAMES)
 
 
@@ -153,3 +154,12 @@ def test_bad_target_modules(tmp_path, monkeypatch) -> None:
     _write_module(tmp_path, monkeypatch, "user_model_syntax", "def make(num_classes):\n    return (\n")
     with pytest.raises(ValueError, match="SyntaxError"):
         build_model(ModelConfig(target="user_model_syntax:make"), num_classes=3)
+
+
+def test_resnet9_has_the_published_size_and_works_on_small_images() -> None:
+    model = resnet9(10)
+    assert 6_500_000 < _count(model) < 6_600_000  # "6.5M parameters" (Page, 2018)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    narrow = build_model(ModelConfig(name="resnet9", width=8), num_classes=4)
+    assert narrow(torch.randn(2, 3, 16, 16)).shape == (2, 4)
+    assert narrow(torch.randn(2, 3, 8, 8)).shape == (2, 4)

@@ -135,3 +135,40 @@ def test_none_schedule() -> None:
     schedule.step_epoch()
     schedule.load_state_dict({})
     assert optimizer.param_groups[0]["lr"] == 0.001
+
+
+def test_warmup_linear_rises_then_falls_once_per_optimiser_step() -> None:
+    optimizer = _optimizer(0.2)
+    cfg = SchedulerConfig(name="warmup_linear", pct_start=0.25)
+    schedule = build_scheduler(cfg, optimizer, epochs=4, steps_per_epoch=10)
+    assert schedule.per_step
+    lrs = []
+    for _ in range(4):
+        for _ in range(10):
+            lrs.append(optimizer.param_groups[0]["lr"])  # the lr this step runs at
+            optimizer.step()
+            schedule.step_batch()
+        schedule.step_epoch()  # a no-op for a per-step schedule
+    warmup = 10  # 0.25 × 40 steps
+    assert lrs[:warmup] == pytest.approx([0.2 * (i + 1) / warmup for i in range(warmup)])
+    assert lrs[warmup - 1] == pytest.approx(0.2) and max(lrs) == pytest.approx(0.2)
+    assert lrs[warmup:] == pytest.approx([0.2 * (40 - i) / 30 for i in range(warmup, 40)])
+    assert min(lrs) > 0
+    schedule.step_batch()  # past the end: the last value holds
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(lrs[-1])
+
+
+def test_warmup_linear_counts_optimiser_steps_under_accumulation() -> None:
+    from tests.helpers import tiny_preset
+    from tui_trainer.data import load_data
+    from tui_trainer.engine.device import numerics_for
+    from tui_trainer.engine.trainer import Trainer
+
+    preset = tiny_preset('scheduler.name="warmup_linear"', "train.accumulation_steps=4", "train.epochs=2")
+    numerics = numerics_for(torch.device("cpu"), "fp32", False)
+    trainer = Trainer(preset, load_data(preset.data), numerics)
+    assert len(trainer.train_batches) == 6 and trainer.steps_per_epoch == 2  # 192 / 32 = 6 batches, groups of 4
+    trainer.fit()
+    # 4 optimiser steps in all: the schedule reached its last step, whose lr is 1 / (4 - 1) of the peak.
+    assert trainer.schedule.scheduler.last_epoch == 3
+    assert trainer.current_lr() == pytest.approx(preset.optimizer.lr / 3)

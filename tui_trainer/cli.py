@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  tui-trainer --predict RUN_DIR photos/        classify images, CSV on stdout\n"
             "  tui-trainer --export RUN_DIR --format onnx   write RUN_DIR/export/best.onnx (+ .json)\n"
             "  tui-trainer --sweep presets/smoke-sweep.toml run (or continue) a hyper-parameter sweep\n"
+            "  tui-trainer --find-lr presets/seed.toml      learning-rate range test, plotted here\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -79,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sweeps-dir", metavar="DIR", default="sweeps", help="where sweep folders go (default: ./sweeps)"
     )
+    mode.add_argument(
+        "--find-lr",
+        action="store_true",
+        help="run a learning-rate range test on PRESET and suggest optimizer.lr (writes nothing)",
+    )
+    parser.add_argument("--lr-steps", type=int, default=100, metavar="N", help="with --find-lr: steps (default 100)")
+    parser.add_argument("--lr-start", type=float, default=1e-6, metavar="LR", help="with --find-lr: first lr")
+    parser.add_argument("--lr-end", type=float, default=10.0, metavar="LR", help="with --find-lr: last lr")
     parser.add_argument(
         "--resume",
         metavar="RUN_DIR",
@@ -122,6 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .check import run_check
 
         return run_check(Path(args.path), args.overrides)
+    if args.find_lr:
+        if not args.path:
+            parser.error("--find-lr needs a PRESET")
+        from .find_lr import run_find_lr
+
+        return run_find_lr(
+            Path(args.path), args.overrides, steps=args.lr_steps, start_lr=args.lr_start, end_lr=args.lr_end
+        )
     if args.headless:
         if not args.path and not args.resume:
             parser.error("--headless needs a PRESET (or --resume RUN_DIR)")

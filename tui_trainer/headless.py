@@ -38,10 +38,11 @@ SETUP_LINE_SECONDS = 5.0
 def format_epoch(event: EpochFinished) -> str:
     m = event.metrics
     width = len(str(event.epochs))
+    weights = " (ema)" if m.get("val_weights") == "ema" else ""  # the EMA weights were validated
     return (
         f"epoch {event.epoch:>{width}}/{event.epochs}  "
         f"train loss {m['train_loss']:.4f} acc {m['train_acc'] * 100:6.2f}%  "
-        f"val loss {m['val_loss']:.4f} acc {m['val_acc'] * 100:6.2f}%  "
+        f"val{weights} loss {m['val_loss']:.4f} acc {m['val_acc'] * 100:6.2f}%  "
         f"lr {m['lr']:.2e}  {m['train_images_per_second']:,.0f} img/s  {m['epoch_seconds']:.1f}s"
         + ("  *best" if event.is_best else "")
     )

@@ -138,6 +138,24 @@ class AugmentConfig(Section):
         description="Pad-and-crop translation: random shift up to this many pixels (0 = off).",
     )
     cutout: int = Field(0, ge=0, le=512, description="Side in pixels of a random square set to zero (0 = off).")
+    mixup_alpha: float = Field(
+        0.0,
+        ge=0.0,
+        le=100.0,
+        description="Mixup: blend each image with another, weight ~ Beta(alpha, alpha); soft targets (0 = off).",
+    )
+    cutmix_alpha: float = Field(
+        0.0,
+        ge=0.0,
+        le=100.0,
+        description="CutMix: paste a box of another image, area share ~ Beta(alpha, alpha); soft targets (0 = off).",
+    )
+    mix_prob: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of training images that are mixed when mixup or cutmix is on (half each when both are).",
+    )
     mean: tuple[float, float, float] = Field(
         (0.5, 0.5, 0.5), description="Per-channel mean subtracted after scaling pixels to [0, 1]."
     )
@@ -278,13 +296,18 @@ class OptimizerConfig(Section):
 
 
 class SchedulerConfig(Section):
-    name: Literal["cosine", "onecycle", "none"] = Field(
+    name: Literal["cosine", "onecycle", "warmup_linear", "none"] = Field(
         "cosine",
-        description="Learning-rate schedule: cosine (stepped once per epoch), onecycle (per step) or none.",
+        description=(
+            "Learning-rate schedule: cosine (stepped once per epoch), onecycle (per step), warmup_linear "
+            "(per step: linear rise to lr, then linear fall towards 0) or none."
+        ),
     )
     t_max: int = Field(100, ge=1, le=1_000_000, description="cosine: epochs from the start lr down to eta_min.")
     eta_min: float = Field(1e-6, ge=0.0, description="cosine: the lowest learning rate.")
-    pct_start: float = Field(0.25, gt=0.0, lt=1.0, description="onecycle: share of the steps spent warming up.")
+    pct_start: float = Field(
+        0.25, gt=0.0, lt=1.0, description="onecycle, warmup_linear: share of the optimiser steps spent warming up."
+    )
 
 
 class TrainConfig(Section):
@@ -311,6 +334,19 @@ class TrainConfig(Section):
         description="CPU threads for tensor ops: auto (the cores not busy at start, re-checked each epoch "
         "on CPU) or a number.",
     )
+    ema_decay: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "Keep an EMA of the weights with this decay per update (warmed up as (1+n)/(10+n)) and "
+            "validate/checkpoint it (0 = off)."
+        ),
+    )
+    ema_every: int = Field(
+        1, ge=1, le=100_000, description="Update the weight EMA every this many optimiser steps (BatchNorm copied)."
+    )
+    tta: bool = Field(False, description="Validate on the mean logits of each image and its horizontal mirror.")
 
 
 class Preset(BaseModel):

@@ -12,21 +12,24 @@ from pathlib import Path
 
 import torch
 
-from .decode import Progress, decode_images
+from ..config.schema import DataConfig
+from .decode import Progress
 from .errors import DataError
 from .folder import _names, is_image_name
 from .imageset import ImageSet
+from .views import decode_for_validation
 
 
 def decode_like_validation(
-    paths: Sequence[Path | str], image_size: int, progress: Progress | None = None, stage: str = "decode"
+    paths: Sequence[Path | str], data: DataConfig, progress: Progress | None = None, stage: str = "decode"
 ) -> torch.Tensor:
-    """Image files as uint8 [N, 3, S, S], read and resized exactly as training's validation images.
+    """Image files as uint8 [N, 3, S, S] (S = data.image_size), read exactly as training's
+    validation images: decoded at the cache's stored size, then centre-cropped (data.views).
 
     The one place outside training that turns files into model inputs (evaluation, prediction,
     export checks); a file that cannot be read raises DataError naming it.
     """
-    return decode_images(paths, image_size, progress, stage=stage)
+    return decode_for_validation(paths, data, progress, stage=stage)
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +70,7 @@ def class_files(folder: Path) -> dict[str, list[str]]:
 
 
 def load_labelled_folder(
-    folder: Path, classes: Sequence[str], image_size: int, progress: Progress | None = None
+    folder: Path, classes: Sequence[str], data: DataConfig, progress: Progress | None = None
 ) -> LabelledImages:
     """`folder/<class>/<images>` with exactly the run's `classes`, labelled in the run's class order.
 
@@ -92,7 +95,7 @@ def load_labelled_folder(
     for index, cls in enumerate(classes):
         paths += [folder / cls / name for name in found[cls]]
         labels += [index] * len(found[cls])
-    images = decode_like_validation(paths, image_size, progress, stage=f"decode {folder.name}")
+    images = decode_like_validation(paths, data, progress, stage=f"decode {folder.name}")
     return LabelledImages(
         ImageSet(images, torch.tensor(labels, dtype=torch.int64), tuple(classes)), tuple(paths), folder
     )

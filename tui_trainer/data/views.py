@@ -42,14 +42,14 @@ def validation_view(images_uint8: torch.Tensor, image_size: int) -> torch.Tensor
         x = F.interpolate(images_uint8.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
         images_uint8 = x.round_().clamp_(0, 255).to(torch.uint8)
         h, w = size
-    top = round((h - image_size) / 2)
-    left = round((w - image_size) / 2)
+    top = (h - image_size) // 2  # floor, as the export sidecar tells other programs to do
+    left = (w - image_size) // 2
     return images_uint8[..., top : top + image_size, left : left + image_size]
 
 
 def decode_for_validation(
-    paths: Sequence[Path | str], cfg: DataConfig, progress: Progress | None = None
+    paths: Sequence[Path | str], cfg: DataConfig, progress: Progress | None = None, stage: str = "decode"
 ) -> torch.Tensor:
     """Image files as validation sees them (for --eval / --predict): decoded at the stored size like
     the cache, then `validation_view`; uint8 [N, C, image_size, image_size]."""
-    return validation_view(decode_images(paths, store_size(cfg), progress), cfg.image_size).contiguous()
+    return validation_view(decode_images(paths, store_size(cfg), progress, stage=stage), cfg.image_size).contiguous()

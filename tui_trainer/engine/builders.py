@@ -95,6 +95,7 @@ def _build_target(target: str, num_classes: int, params: dict[str, Any]) -> nn.M
 class _PerSampleLoss(nn.Module):
     """A loss whose forward(logits, target) is per-sample [B] with reduction="none", else the batch mean.
 
+    target is int64 labels [B], or soft targets float [B, K] summing to 1 (mixup / cutmix).
     The engine builds a "none" copy for validation, where per-image losses feed the predictions file.
     """
 
@@ -119,6 +120,8 @@ class CrossEntropyLoss(_PerSampleLoss):
     """Plain cross-entropy on hard labels, computed in fp32 so bf16 logits lose no precision."""
 
     def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if target.dim() == 2:  # soft targets
+            return -(target.float() * F.log_softmax(logits.float(), dim=-1)).sum(dim=-1)
         return F.cross_entropy(logits.float(), target, reduction="none")
 
 
@@ -127,6 +130,9 @@ class LabelSmoothingCrossEntropy(_PerSampleLoss):
 
     Loss per sample = −Σ_k w_k · log_softmax(logits)_k. torch's label_smoothing=s differs: it spreads s
     over all K classes (target gets 1 − s + s/K), so it is not used here.
+
+    Soft targets t (mixup / cutmix) are smoothed by the same linear map that turns a one-hot label
+    into w: w = (1 − s) · t + s / (K − 1) · (1 − t), which still sums to 1.
     """
 
     def __init__(self, num_classes: int, smoothing: float = 0.1, reduction: Reduction = "mean") -> None:
@@ -140,6 +146,10 @@ class LabelSmoothingCrossEntropy(_PerSampleLoss):
 
     def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logp = F.log_softmax(logits.float(), dim=-1)
+        if target.dim() == 2:  # soft targets
+            other = self.smoothing / (self.num_classes - 1) if self.smoothing else 0.0
+            weights = target.float() * (1.0 - self.smoothing - other) + other
+            return -(weights * logp).sum(dim=-1)
         target_logp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
         if self.smoothing == 0.0:
             return -target_logp
@@ -252,6 +262,36 @@ def _onecycle(cfg: SchedulerConfig, optimizer: torch.optim.Optimizer, epochs: in
     return Schedule(scheduler, per_step=True, total_steps=total)
 
 
+class WarmupLinear:
+    """lr factor at optimiser step i of `total`: (i + 1) / w for the first w = round(pct_start · total)
+    steps, then (total − i) / (total − w), so it peaks at 1 on step w and ends at 1 / (total − w).
+
+    No step runs at lr 0 (the first warms with 1 / w, the last decays to its smallest positive share).
+    A class rather than a closure so LambdaLR's state_dict stays a plain dict."""
+
+    def __init__(self, total: int, pct_start: float) -> None:
+        self.total = total
+        self.warmup = min(max(1, round(pct_start * total)), total - 1)
+
+    def __call__(self, step: int) -> float:
+        step = min(step, self.total - 1)
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        return (self.total - step) / (self.total - self.warmup)
+
+
+def _warmup_linear(
+    cfg: SchedulerConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+) -> Schedule:
+    """Linear warm-up to the optimiser's lr over pct_start of all optimiser steps, then linear decay
+    towards 0 (the shape of the fast CIFAR-10 recipes), stepped after every optimiser step."""
+    total = epochs * steps_per_epoch
+    if total < 2:
+        raise ValueError(f"warmup_linear needs at least 2 optimiser steps, got {epochs} × {steps_per_epoch}")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupLinear(total, cfg.pct_start))
+    return Schedule(scheduler, per_step=True, total_steps=total)
+
+
 def _constant(cfg: SchedulerConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int) -> Schedule:
     return Schedule(None, per_step=False)
 
@@ -259,6 +299,7 @@ def _constant(cfg: SchedulerConfig, optimizer: torch.optim.Optimizer, epochs: in
 SCHEDULERS: dict[str, Callable[[SchedulerConfig, torch.optim.Optimizer, int, int], Schedule]] = {
     "cosine": _cosine,
     "onecycle": _onecycle,
+    "warmup_linear": _warmup_linear,
     "none": _constant,
 }
 """Scheduler name -> builder(cfg, optimizer, epochs, steps_per_epoch)."""

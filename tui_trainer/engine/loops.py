@@ -56,6 +56,12 @@ def _to_device(images: torch.Tensor, labels: torch.Tensor, numerics: Numerics) -
     return images, labels.to(numerics.device, non_blocking=True)
 
 
+def dominant_labels(targets: torch.Tensor) -> torch.Tensor:
+    """Hard labels for accuracy: int labels as they are; for soft targets [B, K] (mixup, cutmix) the
+    class with the most weight, i.e. the label of the image that makes up most of a mixed one."""
+    return targets if targets.dim() == 1 else targets.argmax(dim=1)
+
+
 def train_epoch(
     model: nn.Module,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -111,7 +117,8 @@ def train_epoch(
 
         # Running sums stay on the device; no sync here.
         loss_sum += loss.detach().to(loss_sum.dtype) * labels.shape[0]
-        correct += (logits.detach().argmax(dim=1) == labels).sum()
+        # Soft (mixed) targets count as right when the prediction is their dominant label.
+        correct += (logits.detach().argmax(dim=1) == dominant_labels(labels)).sum()
         seen += labels.shape[0]
 
         now = time.perf_counter()
@@ -150,8 +157,9 @@ def validate(
 ) -> ValidationResult:
     """Evaluate without augmentation; keep every sample's label, prediction, confidence and loss.
 
-    `tta`: the logits are the mean of the image's and its horizontal mirror's (test-time augmentation).
-    """
+    With `tta`, each image's logits are the mean of its own and its horizontal mirror's (flip
+    test-time augmentation): twice the forward passes for the accuracy a flip-trained model has on
+    both views."""
     model.eval()
     labels_all, preds_all, conf_all, loss_all = [], [], [], []
     for images, labels in batches:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ import torch
 
 from ..config import Preset, resolved_toml
 from ..data import BatchAugment, DataSplits, TrainBatches, val_batches
+from ..data.batches import derive_seed
+from ..data.mix import BatchMix, mixed_batches
 from ..data.storage import StorageChoice
 from ..models.hub import is_hub_name
 from . import distributed
@@ -23,6 +25,7 @@ from .builders import build_loss, build_model, build_optimizer, build_scheduler
 from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint, unwrap
 from .cpu_threads import ThreadChoice, apply_threads
 from .device import Numerics
+from .ema import WeightEMA, checkpoint_weights, restore_weights
 from .events import (
     BatchProgress,
     EpochFinished,
@@ -93,6 +96,8 @@ class Trainer:
             else self.model.parameters()
         )
         self.optimizer = build_optimizer(cfg.optimizer, params)
+        self.ema = WeightEMA(self.model, cfg.train.ema_decay, cfg.train.ema_every) if cfg.train.ema_decay else None
+        self.mix = BatchMix(cfg.augment, len(self.classes))
         augment = BatchAugment(cfg.augment, cfg.data.image_size)
         self.train_batches = TrainBatches(
             splits.train,
@@ -131,7 +136,7 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         return {
             "epoch": self.epochs_done,
-            "model": unwrap(self.model).state_dict(),
+            **checkpoint_weights(unwrap(self.model), self.ema),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.schedule.state_dict(),
             "rng": rng_state(),
@@ -153,7 +158,7 @@ class Trainer:
             raise ValueError(
                 f"{path}: checkpoint classes {payload['classes']} differ from the data's {list(self.classes)}"
             )
-        unwrap(self.model).load_state_dict(payload["model"])
+        restore_weights(payload, unwrap(self.model), self.ema)
         self.optimizer.load_state_dict(payload["optimizer"])
         self.schedule.load_state_dict(payload["scheduler"])
         restore_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in payload["rng"].items()})
@@ -209,7 +214,7 @@ class Trainer:
                 state = "interrupted"
                 break
             result = validate(
-                self.forward_model,
+                self.forward_model if self.ema is None else self.ema.module,
                 val_batches(
                     self.splits.val,
                     cfg.data.batch_size,
@@ -224,6 +229,7 @@ class Trainer:
                 self.per_sample_criterion,
                 self.numerics,
                 len(self.classes),
+                tta=cfg.train.tta,
             )
             result = distributed.gather_validation(result, self.numerics.device)
             stats = distributed.reduce_epoch_stats(stats, self.numerics.device)
@@ -267,17 +273,29 @@ class Trainer:
 
         stats = train_epoch(
             self.forward_model,
-            self.train_batches.epoch(epoch),
+            self.batches_of(epoch),
             batches,
             self.criterion,
             self.optimizer,
             self.numerics,
             accumulation_steps=cfg.train.accumulation_steps,
-            on_optimizer_step=self.schedule.step_batch if self.schedule.per_step else None,
+            on_optimizer_step=self._after_optimizer_step,
             on_progress=progress if self.listeners else None,
             should_stop=should_stop,
         )
         return stats, lr_at_start
+
+    def batches_of(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The training batches of `epoch`, mixed (mixup / cutmix) when the preset says so."""
+        batches = self.train_batches.epoch(epoch)
+        if not self.mix.active:
+            return batches
+        return mixed_batches(batches, self.mix, derive_seed("mix", self.preset.train.seed, epoch, self.rank))
+
+    def _after_optimizer_step(self) -> None:
+        self.schedule.step_batch()  # a no-op for a per-epoch schedule
+        if self.ema is not None:
+            self.ema.step(unwrap(self.model))
 
     def _finish_epoch(self, epoch: int, stats: EpochStats, result: ValidationResult, lr: float, now: float) -> None:
         confusion = result.confusion.numpy()
@@ -293,6 +311,7 @@ class Trainer:
             "epoch_seconds": now - self._epoch_started,
             "train_images_per_second": stats.images / stats.seconds if stats.seconds > 0 else 0.0,
             "per_class_acc": per_class,
+            "val_weights": "train" if self.ema is None else "ema",  # which weights val_* measured
         }
         is_best = self.best_val_acc is None or result.accuracy > self.best_val_acc
         if is_best:

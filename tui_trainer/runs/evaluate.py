@@ -48,7 +48,7 @@ def eval_data(run: RunModel, data: Path | None = None, progress: Progress | None
     elif cfg.dataset == "imagefolder" and cfg.root and (resolve_root(cfg.root) / "test").is_dir():
         folder = resolve_root(cfg.root) / "test"
     if folder is not None:
-        labelled = load_labelled_folder(folder, run.classes, cfg.image_size, progress)
+        labelled = load_labelled_folder(folder, run.classes, cfg, progress)
         return EvalData(labelled.data, str(folder), folder.name, labelled.paths)
     splits = load_data(cfg, seed=run.preset.train.seed, progress=progress)
     if tuple(splits.classes) != run.classes:
@@ -70,7 +70,13 @@ def score(run: RunModel, images: ImageSet, tta: bool = False) -> ValidationResul
     """The validation loop of training, over `images`, with the run's loss and normalisation."""
     preset = run.preset
     per_sample = build_loss(preset.loss, len(run.classes), reduction="none")
-    batches = val_batches(images.to(run.device), preset.data.batch_size, preset.augment.mean, preset.augment.std)
+    batches = val_batches(
+        images.to(run.device),
+        preset.data.batch_size,
+        preset.augment.mean,
+        preset.augment.std,
+        image_size=preset.data.image_size,  # the run's own split is at the stored size: centre crop
+    )
     return validate(run.model, batches, per_sample, run.numerics, len(run.classes), tta=tta)
 
 

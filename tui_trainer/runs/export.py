@@ -23,6 +23,7 @@ import torch
 from ..atomic import atomic_write_text
 from ..config import resolved_toml
 from ..data import load_data, normalize
+from ..data.views import store_size, validation_view
 from ..engine.builders import build_model
 from .folder import RunFolder, now_iso
 from .trained_model import IN_CHANNELS, Checkpoint, RunModel, load_run_model
@@ -177,7 +178,7 @@ def parity_images(run: RunModel, count: int = PARITY_IMAGES) -> torch.Tensor:
     if thumbnails is not None and thumbnails.ndim == 4 and thumbnails.shape[1:] == (size, size, 3):
         images = torch.from_numpy(np.ascontiguousarray(thumbnails)).permute(0, 3, 1, 2)
     else:
-        images = load_data(preset.data, seed=preset.train.seed).val.images
+        images = validation_view(load_data(preset.data, seed=preset.train.seed).val.images, size)
     pick = torch.linspace(0, len(images) - 1, min(count, len(images))).round().long().unique()
     return normalize(images[pick].contiguous(), preset.augment.mean, preset.augment.std)
 
@@ -193,6 +194,13 @@ def sidecar_path(out: Path) -> Path:
 def describe(run: RunModel, out: Path, fmt: str, max_abs_error: float, images: int) -> dict[str, Any]:
     """The sidecar: everything a program in any language needs to preprocess an image and read the output."""
     size = run.image_size
+    stored = store_size(run.preset.data)
+    resize = (
+        f"the whole image to {size}x{size} pixels, bilinear, no crop (convert to RGB first)"
+        if stored == size
+        else f"the whole image to {stored}x{stored} pixels, bilinear, then the centre {size}x{size} crop "
+        f"(left and top offset ({stored} - {size}) // 2; convert to RGB first)"
+    )
     return {
         "format": 1,
         "file": out.name,
@@ -204,7 +212,8 @@ def describe(run: RunModel, out: Path, fmt: str, max_abs_error: float, images: i
             "dtype": "float32",
             "layout": "NCHW",
             "channel_order": "RGB",
-            "resize": f"the whole image to {size}x{size} pixels, bilinear, no crop (convert to RGB first)",
+            "resize": resize,
+            "resize_to": stored,
             "pixel_scale": 1 / 255,
             "mean": list(run.preset.augment.mean),
             "std": list(run.preset.augment.std),

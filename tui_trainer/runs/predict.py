@@ -28,13 +28,13 @@ class Prediction:
 
 def _decode(run: RunModel, files: Sequence[Path], on_error: Callable[[str], None]) -> tuple[list[Path], torch.Tensor]:
     try:
-        return list(files), decode_like_validation(files, run.image_size)
+        return list(files), decode_like_validation(files, run.preset.data)
     except DataError:
         pass
     good, images = [], []
     for file in files:
         try:
-            images.append(decode_like_validation([file], run.image_size))
+            images.append(decode_like_validation([file], run.preset.data))
         except DataError as exc:
             on_error(str(exc))
             continue

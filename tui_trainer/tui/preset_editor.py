@@ -18,13 +18,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, TextArea
 
 from ..config import SECTIONS, Problem
-from .preset_document import PresetDocument
+from .lr_finder_screen import LRFinderScreen
+from .preset_document import PresetDocument, toml_literal
 from .preset_form import GENERAL, FieldRow, SectionForm, fields_of
 
 if TYPE_CHECKING:
     from .app import TrainerApp
 
 RAW_TAB = "tab-toml"
+LR_FIELD = "optimizer.lr"
 TAB_ORDER = [GENERAL, *SECTIONS]
 
 
@@ -47,6 +49,8 @@ class PresetEditorScreen(Screen[None]):
         Binding("ctrl+s", "app.save_preset", "Save", id="preset.save"),
         Binding("f2", "app.save_preset_as", "Save as", id="preset.save_as", show=False),
         Binding("f3", "toggle_raw", "TOML", id="preset.toggle_raw"),
+        Binding("f5", "find_lr", "Find LR", id="preset.find_lr"),
+        Binding("f6", "undo_lr", "Undo LR", id="preset.undo_lr", show=False),
         Binding("ctrl+n", "next_tab", "Next section", id="preset.next_section", show=False),
         Binding("ctrl+b", "previous_tab", "Previous section", id="preset.previous_section", show=False),
         Binding("escape", "app.close_editor", "Presets", id="preset.close"),
@@ -57,6 +61,7 @@ class PresetEditorScreen(Screen[None]):
         self.document = document
         self._rows: dict[str, FieldRow] = {}
         self._shown_problems: set[str] = set()
+        self._lr_undo: list[str] = []  # optimizer.lr literals the LR finder replaced, newest last
 
     @property
     def trainer_app(self) -> TrainerApp:
@@ -214,6 +219,44 @@ class PresetEditorScreen(Screen[None]):
 
     def action_previous_tab(self) -> None:
         self._step_tab(-1)
+
+    def action_find_lr(self) -> None:
+        """Run the LR range test on the preset as it stands; the lr taken is written and saved."""
+        if self.document.preset is None:
+            self.notify("Fix the preset's problems first", severity="warning")
+            return
+        finder = getattr(self.app, "lr_finder", None)  # tests put a fake one here
+        self.app.push_screen(LRFinderScreen(self.document.preset, finder), self._take_lr)
+
+    def _take_lr(self, lr: float | None) -> None:
+        if lr is None:
+            return
+        row = self._rows[LR_FIELD]
+        previous = self.document.literal(row.spec)
+        self._set_lr(toml_literal(lr))
+        self._lr_undo.append(previous)
+        self.notify(f"optimizer.lr {previous} -> {lr:g} (f6 undoes)")
+
+    def action_undo_lr(self) -> None:
+        if not self._lr_undo:
+            self.notify("No LR finder change to undo")
+            return
+        literal = self._lr_undo.pop()
+        self._set_lr(literal)
+        self.notify(f"optimizer.lr back to {literal}")
+
+    def _set_lr(self, literal: str) -> None:
+        """Write optimizer.lr into the document and save it the editor's way (comments kept;
+        a built-in preset asks where to save a copy)."""
+        if self.document.preset is None:
+            self.notify("Fix the preset's problems first", severity="warning")
+            return
+        row = self._rows[LR_FIELD]
+        self.document.set_field(LR_FIELD, literal)
+        row.show_value(self.document.value(row.spec))
+        self._show_problems()
+        self._show_status()
+        self.trainer_app.action_save_preset()
 
     def focus_field(self, path: str) -> None:
         """Show the field's section and put the cursor in it (tests and error links)."""

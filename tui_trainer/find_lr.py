@@ -1,0 +1,87 @@
+"""`tui-trainer --find-lr PRESET`: the learning-rate range test in the terminal.
+
+Trains a copy of the preset's starting point for a bounded number of steps with the lr rising
+exponentially, plots loss against lr (log scale) with plotext, and prints the suggestion and the
+`--set` that uses it. Nothing is written: the preset file is left as it is.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from .config import PresetError, load_preset
+
+if TYPE_CHECKING:
+    from .engine.lr_finder import LRFinderResult
+
+DEFAULT_STEPS = 100
+DEFAULT_START_LR = 1e-6
+DEFAULT_END_LR = 10.0
+
+
+def plot_text(result: LRFinderResult, width: int = 80, height: int = 20, colour: bool = False) -> str:
+    """Loss (raw and smoothed) against lr on a log axis, the suggestion marked, as plain text."""
+    import plotext as plt
+
+    lrs = [math.log10(lr) for lr in result.lrs]
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    plt.plot(lrs, list(result.losses), label="loss", marker="dot")
+    plt.plot(lrs, list(result.smoothed), label="smoothed", marker="braille")
+    plt.vline(math.log10(result.suggestion))
+    plt.xlabel("log10(lr)")
+    plt.title(f"suggested lr {result.suggestion:.3g} ({result.rule})")
+    text = plt.build()
+    plt.clear_figure()
+    return text if colour else plt.uncolorize(text)
+
+
+def run_find_lr(
+    path: Path,
+    overrides: Sequence[str],
+    *,
+    steps: int = DEFAULT_STEPS,
+    start_lr: float = DEFAULT_START_LR,
+    end_lr: float = DEFAULT_END_LR,
+    out: TextIO = sys.stdout,
+) -> int:
+    """0 with the plot and suggestion printed; 2 for a bad preset or range; 1 when the test fails."""
+    try:
+        preset = load_preset(path, overrides)
+    except PresetError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if not (0 < start_lr < end_lr) or steps < 2:
+        print(
+            f"error: --find-lr needs 0 < --lr-start < --lr-end and --lr-steps >= 2 (got {start_lr}, {end_lr}, {steps})",
+            file=sys.stderr,
+        )
+        return 2
+    from .data import DataError
+    from .engine.device import DeviceError
+    from .engine.lr_finder import find_lr_for_preset
+
+    print(f"lr range test: {preset.name}, {steps} steps, lr {start_lr:g} -> {end_lr:g}", file=out, flush=True)
+    try:
+        result = find_lr_for_preset(preset, steps=steps, start_lr=start_lr, end_lr=end_lr)
+    except DeviceError as exc:
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        return 2
+    except (DataError, ValueError, RuntimeError) as exc:
+        print(f"error: {path}: lr range test failed: {exc}", file=sys.stderr)
+        return 1
+    columns, _ = shutil.get_terminal_size((100, 24))
+    colour = out.isatty()
+    out.write(plot_text(result, width=min(columns, 120), height=22, colour=colour) + "\n")
+    ended = "stopped when the loss diverged" if result.stopped_early else "all steps taken"
+    print(f"{len(result.lrs)} steps, {ended}; lowest smoothed loss {min(result.smoothed):.4f}", file=out)
+    print(f"suggested lr: {result.suggestion:.3g}  (rule: {result.rule})", file=out)
+    print(f"use it: --set optimizer.lr={result.suggestion:.3g}", file=out)
+    return 0
