@@ -27,6 +27,7 @@ from .engine.events import (
     RunStarted,
     SetupProgress,
 )
+from .engine.health import EpochHealth, format_health
 from .printable import printable
 from .runs.folder import RunFolder, RunFolderError, now_iso
 from .torchrun_env import launch_rank
@@ -55,10 +56,14 @@ class PlainPrinter:
         self.out = out
         self._last_stage = ""
         self._last_line = 0.0
+        self.health = EpochHealth()  # the epoch's progress reports, printed once with its line
 
     def __call__(self, event: Event) -> None:
         line = None
-        if isinstance(event, SetupProgress):
+        if isinstance(event, BatchProgress):
+            if event.health is not None:
+                self.health.add(event.health, event.batch)
+        elif isinstance(event, SetupProgress):
             now = time.monotonic()
             finished = bool(event.total) and event.done == event.total
             # Decoding a large folder takes minutes: a line with the rate and ETA every few seconds.
@@ -78,6 +83,9 @@ class PlainPrinter:
                 line += f"\nstorage: {event.storage}, {event.storage_reason}"
         elif isinstance(event, EpochFinished):
             line = format_epoch(event)
+            health = self.health.take()
+            if health is not None:
+                line += "".join(f"\n  health: {text}" for text in format_health(health))
         elif isinstance(event, RunFinished):
             best = (
                 f", best val acc {event.best_val_acc * 100:.2f}% (epoch {event.best_epoch})" if event.best_epoch else ""
@@ -111,6 +119,7 @@ class RichPrinter(PlainPrinter):
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, BatchProgress):
+            super().__call__(event)  # keeps its health figures for the epoch's line
             if self.task is None:
                 self.progress.start()
                 self.task = self.progress.add_task(

@@ -347,6 +347,12 @@ class TrainConfig(Section):
         1, ge=1, le=100_000, description="Update the weight EMA every this many optimiser steps (BatchNorm copied)."
     )
     tta: bool = Field(False, description="Validate on the mean logits of each image and its horizontal mirror.")
+    notify: str = Field(
+        "",
+        pattern=r"^$|^[A-Za-z][\w+.-]*://\S*$",
+        description='An apprise URL (e.g. "ntfy://topic", "json://host/hook") told when the run finishes, '
+        'fails or stops; needs pip install "tui-trainer[notify]" ("" = off).',
+    )
 
 
 class Preset(BaseModel):

@@ -14,6 +14,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from .health import Health
+
 
 @dataclass(frozen=True)
 class RunStarted:
@@ -56,6 +58,7 @@ class BatchProgress:
     images_per_second: float
     lr: float
     seconds: float  # since the epoch started
+    health: Health | None = None  # step timing, gradient norm, CPU/GPU figures (None: not measured)
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ __all__: list[Any] = [
     "BatchProgress",
     "EpochFinished",
     "Event",
+    "Health",
     "Listener",
     "Predictions",
     "RunControl",

@@ -16,9 +16,12 @@ import torch
 from torch import nn
 
 from .device import Numerics
+from .health_probe import StepTimer, grad_norm
 
 ProgressFn = Callable[[int, float, float, int, float], None]
 """progress(batches_done, mean_loss, accuracy, images_done, seconds) during an epoch."""
+HealthFn = Callable[[float, float, float | None], None]
+"""health(data_seconds, step_seconds, grad_norm): per batch since the last report, just before progress."""
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -75,12 +78,17 @@ def train_epoch(
     on_progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     progress_interval: float = 0.1,
+    on_health: HealthFn | None = None,
+    grad_norm_every: int = 0,
 ) -> EpochStats:
     """Train for one pass over `batches`, updating every `accumulation_steps` batches.
 
     Each batch's loss is divided by the number of batches in its group, so a group's gradient
     is the mean over the group, as one larger batch would give; a last, shorter group still
     updates the weights.
+
+    `on_health` gets the step timing (host clocks) and, every `grad_norm_every` optimiser steps
+    (0 = never), the gradient norm, read at the progress reports' sync: no sync of its own.
     """
     model.train()
     device = numerics.device
@@ -94,8 +102,11 @@ def train_epoch(
     completed = True
     optimizer.zero_grad(set_to_none=True)
     no_sync = getattr(model, "no_sync", None)  # DistributedDataParallel: all-reduce once per group
+    timer = StepTimer() if on_health is not None else None
+    norm: torch.Tensor | None = None  # the latest measured gradient norm, still on the device
+    steps = 0
 
-    for index, (images, labels) in enumerate(batches):
+    for index, (images, labels) in enumerate(timer.wrap(batches) if timer is not None else batches):
         if should_stop is not None and should_stop():
             completed = False
             break
@@ -110,6 +121,9 @@ def train_epoch(
                 loss = criterion(logits, labels)
             (loss / group_size).backward()
         if steps_now:
+            if on_health is not None and grad_norm_every and steps % grad_norm_every == 0:
+                norm = grad_norm(model.parameters())  # stays on the device until the next report
+            steps += 1
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if on_optimizer_step is not None:
@@ -130,6 +144,9 @@ def train_epoch(
             mean_loss = host_loss / seen
             if not math.isfinite(mean_loss):
                 raise NonFiniteLoss(index + 1)
+            if timer is not None and on_health is not None:
+                data_seconds, step_seconds = timer.take(time.perf_counter())  # after the sync above
+                on_health(data_seconds, step_seconds, None if norm is None else float(norm.item()))
             on_progress(index + 1, mean_loss, correct.item() / seen, seen, now - started)
 
     seconds = time.perf_counter() - started

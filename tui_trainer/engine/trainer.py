@@ -37,6 +37,8 @@ from .events import (
     emit,
 )
 from .finetune import BackboneFreeze, parameter_groups
+from .health import GRAD_NORM_EVERY, Health
+from .health_probe import SystemProbe
 from .loops import EpochStats, ValidationResult, train_epoch, validate
 
 
@@ -118,6 +120,7 @@ class Trainer:
         self.best_val_acc: float | None = None
         self.best_epoch: int | None = None
         self.epochs_done = 0
+        self.system = SystemProbe(numerics.device)  # CPU, memory and GPU figures for the health panel
 
     def _wrap_forward_model(self) -> None:
         """DDP (under torchrun) and torch.compile around the plain model, again whenever freezing
@@ -249,6 +252,10 @@ class Trainer:
         lr_at_start = self.current_lr()
         batches = len(self.train_batches)
         self._epoch_started = time.perf_counter()
+        timing: list[Health] = []  # the loop's latest step timing, read by the next progress report
+
+        def health(data_seconds: float, step_seconds: float, grad_norm: float | None) -> None:
+            timing[:] = [Health(data_seconds=data_seconds, step_seconds=step_seconds, grad_norm=grad_norm)]
 
         def progress(done: int, loss: float, accuracy: float, images: int, seconds: float) -> None:
             emit(
@@ -262,6 +269,7 @@ class Trainer:
                     images_per_second=images * self.world_size / seconds if seconds > 0 else 0.0,
                     lr=self.current_lr(),
                     seconds=seconds,
+                    health=Health(**{**timing[0].to_record(), **self.system.sample()}) if timing else None,
                 ),
             )
 
@@ -282,6 +290,8 @@ class Trainer:
             on_optimizer_step=self._after_optimizer_step,
             on_progress=progress if self.listeners else None,
             should_stop=should_stop,
+            on_health=health if self.listeners else None,
+            grad_norm_every=GRAD_NORM_EVERY,
         )
         return stats, lr_at_start
 

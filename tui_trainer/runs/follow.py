@@ -33,6 +33,7 @@ from ..engine.events import (
     SetupProgress,
     emit,
 )
+from ..engine.health import Health
 from .folder import RunFolder, RunFolderError, pid_alive, status_alive
 from .records import DamagedRecord
 
@@ -105,6 +106,7 @@ def batch_event(record: dict[str, Any] | None) -> BatchProgress | None:
         images_per_second=_float(record.get("images_per_second")),
         lr=_float(record.get("lr")),
         seconds=_float(record.get("seconds")),
+        health=Health.from_record(record),
     )
 
 

@@ -194,6 +194,10 @@ def run_training(
         emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=hint))
         return RunOutcome("failed", None, 2, str(exc))
     main_rank = distributed.rank() == 0
+    if main_rank and preset.train.notify:  # a webhook when the run ends (never fails the run)
+        from .notify import RunNotifier
+
+        listeners = [*listeners, RunNotifier(preset.train.notify)]
     if not resume:  # a resumed run's preset.toml already holds the resolved values
         try:
             preset, _ = resolve_pretrained(preset)  # mean/std/image size the weights expect

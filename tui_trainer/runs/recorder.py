@@ -100,6 +100,7 @@ class RunRecorder:
                     "images_per_second": event.images_per_second,
                     "lr": event.lr,
                     "seconds": event.seconds,
+                    **(event.health.to_record() if event.health is not None else {}),
                     "updated_at": now_iso(),
                 }
             )

@@ -141,6 +141,16 @@ PROGRESS_FIELDS: dict[str, Check] = {
     "lr": number,
     "seconds": number,
     "updated_at": text,
+    # Health (engine.health.Health): step timing, gradient norm, machine figures; null where unknown.
+    "data_seconds": number,
+    "step_seconds": number,
+    "grad_norm": optional(number),
+    "cpu_percent": optional(number),
+    "rss_bytes": optional(whole(0, MAX_INT_NUMBER)),
+    "device_memory_used": optional(whole(0, MAX_INT_NUMBER)),
+    "device_memory_total": optional(whole(0, MAX_INT_NUMBER)),
+    "gpu_utilization": optional(number),
+    "gpu_temperature": optional(number),
 }
 PROGRESS_REQUIRED = ("epoch", "batch", "batches")
 

@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 from ..config.fields import all_fields
 from ..config.loading import PresetError, parse_override
 from ..config.schema import Preset
-from ..engine.events import RunControl
+from ..engine.events import RunControl, RunFailed, RunFinished
 from ..runs.folder import RunFolderError
 from .attach_follow import Attachment
 from .commands import ConsoleCommands
@@ -47,6 +47,7 @@ from .preset_document import NeedsPath, PresetDocument, toml_literal
 from .preset_editor import PresetEditorScreen, suggested_copy_path
 from .preset_list import PresetListScreen
 from .recent import remember
+from .run_end_notice import announce_run_end
 from .run_history import RunHistory
 from .run_use import RunUseActions
 from .training_screen import TrainingScreen
@@ -588,14 +589,22 @@ class TrainerApp(RunUseActions, App[None]):
         if self.history is not None:
             self.history.finish(message.event)
             self._history_changed()
+        self._announce_end(message.event)
 
     def on_training_failed(self, message: TrainingFailed) -> None:
         event = message.event
         if self.history is not None:
             self.history.fail(event)
             self._history_changed()
+        self._announce_end(event)
         if self.ui_alive:
             self.push_screen(ErrorScreen("Training failed", event.error, event.hint, event.details))
+
+    def _announce_end(self, event: RunFinished | RunFailed) -> None:
+        """Bell and a notification when a run this console watched ends (not when an old one replays)."""
+        watched = self.attachment is None or self.attachment.seen_running
+        if watched and self.ui_alive:
+            announce_run_end(self, event)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker

@@ -23,12 +23,21 @@ class Attachment:
         self.run_dir = Path(run_dir)
         self.follower = RunFollower(self.run_dir, [listener], expect_pid=expect_pid)
         self.worker: Worker[Event | None] | None = None
+        self.seen_running = False
+        """Whether a poll found the run still going (a finished run replays to its end in one poll)."""
 
     def start(self, node: DOMNode, interval: float = POLL_INTERVAL) -> Worker[Event | None]:
         """Follow on a thread worker of `node` (usually the App) until the run ends or `stop`."""
 
         def follow() -> Event | None:
-            return self.follower.follow(get_current_worker().cancelled_event, interval)
+            stop = get_current_worker().cancelled_event
+            while True:
+                self.follower.poll()
+                if self.follower.done:
+                    return self.follower.final
+                self.seen_running = True  # its end, when it comes, happens while this console watches
+                if stop.wait(interval):
+                    return None
 
         self.worker = node.run_worker(
             follow, thread=True, name=f"follow {self.run_dir.name}", group="attach", exit_on_error=False

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, ProgressBar, Static
 
+from ..engine.health import format_health
 from ..printable import printable
 from .charts import EpochTable, MetricChart
 from .run_history import RunHistory
@@ -62,6 +63,8 @@ class TrainingScreen(Screen[None]):
         Binding("c", "app.open_confusion", "Confusion", id="run.confusion"),
         Binding("v", "app.evaluate", "Evaluate", id="run.evaluate"),
         Binding("o", "app.export", "Export", id="run.export"),
+        # Off the footer (full at 80 columns); listed in help and the command palette.
+        Binding("h", "toggle_health", "Health panel", id="run.health", show=False),
         Binding("escape,e", "back", "Back", id="training.back"),
     ]
 
@@ -87,6 +90,7 @@ class TrainingScreen(Screen[None]):
             yield ProgressBar(total=None, show_eta=False, id="batch-progress")
             yield Static("", id="progress-text", markup=False)
         yield Static("", id="live-metrics", markup=False)
+        yield Static("", id="health-panel", markup=False)
         with Horizontal(id="charts"):
             yield MetricChart("loss", "train_loss", "val_loss", id="loss-chart")
             yield MetricChart("accuracy %", "train_acc", "val_acc", percent=True, id="acc-chart")
@@ -107,6 +111,17 @@ class TrainingScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_toggle_health(self) -> None:
+        """Show or hide the health panel (step timing, gradient norm, CPU/GPU figures)."""
+        panel = self.query_one("#health-panel", Static)
+        panel.display = not panel.display
+        self._texts.pop("health-panel", None)
+        self._show_health(self.trainer_app.history)
+
+    @property
+    def health_shown(self) -> bool:
+        return bool(self.query_one("#health-panel", Static).display)
 
     def show_history(self) -> None:
         """Redraw what changed since the last call (cheap when nothing did)."""
@@ -141,6 +156,7 @@ class TrainingScreen(Screen[None]):
     def _draw(self, history: RunHistory | None) -> None:
         self._show_state(history)
         self._show_progress(history)
+        self._show_health(history)
         epochs = len(history.epochs) if history is not None else 0
         if epochs != self._drawn_epochs:
             self._drawn_epochs = epochs
@@ -199,3 +215,17 @@ class TrainingScreen(Screen[None]):
             f"epoch {progress.epoch}: loss {progress.loss:.4f} · acc {progress.accuracy:.1%} · "
             f"lr {progress.lr:.3g}{run_eta}",
         )
+
+    def _show_health(self, history: RunHistory | None) -> None:
+        panel = self.query_one("#health-panel", Static)
+        if not panel.display:
+            return
+        health = history.progress.health if history is not None and history.progress is not None else None
+        if health is None:
+            text = "health: no figures yet (they come with the run's progress reports)"
+        else:
+            text = "\n".join(f"health: {line}" for line in format_health(health))
+        if self._texts.get(panel.id) != text:
+            self._texts[panel.id] = text
+            panel.set_class(health is not None and health.input_bound, "-input-bound")
+            panel.update(text)  # the line count may change: a new layout

@@ -1,0 +1,23 @@
+"""The console's word that a run ended: the terminal bell and a Textual notification.
+
+Someone who left the console in another window hears the bell (most terminals also flag the tab
+or raise a desktop notice on it) and sees how the run ended when they come back.
+"""
+
+from __future__ import annotations
+
+from textual.app import App
+
+from ..engine.events import RunFailed, RunFinished
+from ..runs.notify import outcome_message
+
+NOTICE_SECONDS = 15.0
+
+
+def announce_run_end(app: App, event: RunFinished | RunFailed) -> None:
+    """Ring the bell and show how the run ended (an error for a failure, a warning for a stop)."""
+    title, body = outcome_message(event)
+    stopped = isinstance(event, RunFinished) and event.state != "finished"
+    severity = "error" if isinstance(event, RunFailed) else "warning" if stopped else "information"
+    app.bell()
+    app.notify(body, title=title, severity=severity, timeout=NOTICE_SECONDS, markup=False)
