@@ -530,6 +530,11 @@ class TrainerApp(RunUseActions, App[None]):
             return
         self.push_screen("training")
 
+    def action_toggle_health(self) -> None:
+        """The training screen's health panel, shown or hidden (the palette's way to its h key)."""
+        self.action_show_training()
+        self.training_screen.action_toggle_health()
+
     def action_open_confusion(self) -> None:
         try:
             from .confusion_screen import ConfusionScreen  # written alongside; may not exist yet

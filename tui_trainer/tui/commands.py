@@ -19,6 +19,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run: Show training", "The live charts and progress of the current run", "show_training"),
     ("run: Runs", "Every run in the runs folder: open, attach, resume, stop, compare", "show_runs"),
     ("run: Start detached", "Train in a process of its own that goes on when the console closes", "start_detached"),
+    ("run: Health panel", "Show or hide step timing, gradient norm, CPU, memory and GPU figures", "toggle_health"),
     ("run: Open confusion matrix", "Where the current run's validation predictions go wrong", "open_confusion"),
     ("run: Evaluate", "Score the run's best checkpoint on its test/ split (else validation)", "evaluate"),
     ("run: Open latest evaluation", "The confusion matrix of the run's newest evaluation", "open_evaluation"),

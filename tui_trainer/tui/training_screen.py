@@ -63,7 +63,7 @@ class TrainingScreen(Screen[None]):
         Binding("c", "app.open_confusion", "Confusion", id="run.confusion"),
         Binding("v", "app.evaluate", "Evaluate", id="run.evaluate"),
         Binding("o", "app.export", "Export", id="run.export"),
-        # Off the footer (full at 80 columns); listed in help and the command palette.
+        # Off the footer (full at 80 columns); listed in help and the command palette ("run: Health panel").
         Binding("h", "toggle_health", "Health panel", id="run.health", show=False),
         Binding("escape,e", "back", "Back", id="training.back"),
     ]
@@ -77,6 +77,7 @@ class TrainingScreen(Screen[None]):
         self._redraw_timer: Timer | None = None
         self._texts: dict[str | None, str] = {}
         self._ready = False
+        self.health_shown = False  # the health panel, toggled with h; off by default (the charts need the rows)
 
     @property
     def trainer_app(self) -> TrainerApp:
@@ -99,6 +100,7 @@ class TrainingScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._ready = True
+        self._apply_health_shown()
 
     def on_unmount(self) -> None:
         self._ready = False
@@ -114,14 +116,16 @@ class TrainingScreen(Screen[None]):
 
     def action_toggle_health(self) -> None:
         """Show or hide the health panel (step timing, gradient norm, CPU/GPU figures)."""
+        self.health_shown = not self.health_shown
+        self._apply_health_shown()
+
+    def _apply_health_shown(self) -> None:
+        if not self._ready:
+            return  # on_mount applies it
         panel = self.query_one("#health-panel", Static)
-        panel.display = not panel.display
+        panel.display = self.health_shown
         self._texts.pop("health-panel", None)
         self._show_health(self.trainer_app.history)
-
-    @property
-    def health_shown(self) -> bool:
-        return bool(self.query_one("#health-panel", Static).display)
 
     def show_history(self) -> None:
         """Redraw what changed since the last call (cheap when nothing did)."""
