@@ -354,3 +354,37 @@ def test_the_runs_screen_resumes_an_interrupted_run_in_the_console(tmp_path: Pat
 
     run(scenario())
     assert RunFolder(outcome.run_dir).read_status()["state"] == "finished"
+
+
+def test_a_console_following_an_interrupted_run_picks_up_its_resume(tmp_path: Path) -> None:
+    """Another process resumes the run: "starting" until it reports, then running, epochs not doubled."""
+    from tui_trainer.tui.app import TrainerApp
+    from tui_trainer.tui.training_screen import TrainingScreen
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run_dir = make_run(tmp_path / "runs", "smoke", "running", pid=dead.pid)  # its process died
+    folder = RunFolder(run_dir)
+    folder.write_progress({"epoch": 4, "batch": 3, "batches": 5, "loss": 0.5, "accuracy": 0.6, "seconds": 1.0})
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+    async def scenario() -> None:
+        app = TrainerApp(run_dir, [], tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+            await wait_for(pilot, lambda: app.history.state == "interrupted")
+            assert len(app.history.epochs) == 3
+            folder.write_status(state="running", pid=child.pid, classes=None, resumed_at="2026-11-28T11:00:00+00:00")
+            await wait_for(pilot, lambda: app.history.state == "starting")
+            assert str(child.pid) in app.history.setup_stage and app.history.progress is None
+            folder.clear_progress()
+            folder.write_status(classes=["a", "b"])  # the resumed process reports
+            await wait_for(pilot, lambda: app.history.state == "running" and len(app.history.epochs) == 3)
+            await pilot.pause(0.6)
+            assert [r["epoch"] for r in app.history.epochs] == [1, 2, 3]
+
+    try:
+        run(scenario())
+    finally:
+        child.kill()
+        child.wait()

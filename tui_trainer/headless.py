@@ -26,6 +26,7 @@ from .engine.events import (
     SetupProgress,
 )
 from .runs.folder import RunFolder, RunFolderError, now_iso
+from .runs.timing import training_time
 from .torchrun_env import launch_rank
 
 
@@ -66,11 +67,22 @@ class PlainPrinter:
             best = (
                 f", best val acc {event.best_val_acc * 100:.2f}% (epoch {event.best_epoch})" if event.best_epoch else ""
             )
-            line = f"{event.state} after {event.epochs_done} epochs in {event.seconds:.1f}s{best}: {event.run_dir}"
+            line = f"{event.state} after {event.epochs_done} epochs in {_run_time(event)}{best}: {event.run_dir}"
         elif isinstance(event, RunFailed):
             line = f"error: {event.error}" + (f"\nhint: {event.hint}" if event.hint else "")
         if line is not None:
             print(line, file=self.out, flush=True)
+
+
+def _run_time(event: RunFinished) -> str:
+    """The whole run's training time; a resumed run names the part this process trained too."""
+    try:
+        trained = training_time(RunFolder(Path(event.run_dir)).read_status()) if event.run_dir else None
+    except RunFolderError:
+        trained = None
+    if trained is None or not trained.resumed:
+        return f"{event.seconds:.1f}s"
+    return trained.describe()
 
 
 class RichPrinter(PlainPrinter):

@@ -10,7 +10,9 @@ import os
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +28,7 @@ from ..engine.trainer import Trainer
 from ..torchrun_env import launch_rank
 from .folder import RunFolder, RunFolderError, effective_state, now_iso
 from .recorder import RunRecorder
+from .timing import resume_fields
 
 EXIT_CODES = {"finished": 0, "failed": 1, "interrupted": 130}
 THUMBNAIL_SIDE = 64
@@ -123,10 +126,11 @@ def run_training(
         if not resume:
             source = f" from {preset_source}" if preset_source else ""
             folder.write_preset(resolved_toml(preset, header=f"Resolved preset of this run{source}"))
-        folder.write_status(
+        started = {**_resume_fields(folder), "classes": None} if resume else {"started_at": now_iso()}
+        folder.write_status(  # a resume keeps the first start; classes come back when the run reports
             state="running",
             pid=os.getpid(),
-            started_at=now_iso(),
+            **started,
             ended_at=None,
             preset_name=preset.name,
             epochs_planned=preset.train.epochs,
@@ -172,6 +176,19 @@ def run_training(
     finally:
         trainer = None  # its DDP model holds the process group: release it before the group goes
         distributed.barrier_and_shutdown(clean=clean_end)
+
+
+def _resume_fields(folder: RunFolder) -> dict[str, Any]:
+    """The first start stays; the earlier processes' time (up to their last write, if they died) adds up."""
+    try:
+        status = folder.read_status()
+    except RunFolderError:
+        status = {}
+    if not status.get("ended_at"):
+        written = max((p.stat().st_mtime for p in (folder.status_file, folder.metrics_file) if p.exists()), default=0)
+        if written:
+            status["ended_at"] = datetime.fromtimestamp(written).astimezone().isoformat()
+    return resume_fields(status, now_iso())
 
 
 def _create_folder(runs_dir: Path, name: str) -> RunFolder:

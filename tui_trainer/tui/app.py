@@ -540,8 +540,12 @@ class TrainerApp(RunUseActions, App[None]):
     def on_setup_progressed(self, message: SetupProgressed) -> None:
         if self.history is not None:
             event = message.event
+            resumed = not self.history.running  # set-up after the end: another process resumed the run
+            if resumed:
+                self.history.progress = None  # the dead process's last batch is not this one's
+                self.history.set_state("starting")
             self.history.set_setup(f"{event.stage} {event.done}/{event.total}" if event.total else event.stage)
-            self._history_changed()
+            self._history_changed(bindings=resumed)
 
     def on_batch_progressed(self, message: BatchProgressed) -> None:
         event = message.bridge.take_progress()

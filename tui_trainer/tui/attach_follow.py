@@ -21,7 +21,8 @@ class Attachment:
 
     def __init__(self, run_dir: Path, listener: Listener, *, expect_pid: int | None = None) -> None:
         self.run_dir = Path(run_dir)
-        self.follower = RunFollower(self.run_dir, [listener], expect_pid=expect_pid)
+        # Any number of consoles follow one run: each picks the run up again when another resumes it.
+        self.follower = RunFollower(self.run_dir, [listener], expect_pid=expect_pid, watch_resumes=True)
         self.worker: Worker[Event | None] | None = None
 
     def start(self, node: DOMNode, interval: float = POLL_INTERVAL) -> Worker[Event | None]:

@@ -69,6 +69,10 @@ class RunHistory:
         self.device = event.device
         self.precision = event.precision
         self.setup_stage = ""
+        # A run starting at epoch s has s - 1 epochs behind it: a follower replays a resumed run from 1.
+        del self.epochs[max(0, event.start_epoch - 1) :]
+        del self.per_class_accuracy[max(0, event.start_epoch - 1) :]
+        self.progress = None
         if self.state in ("idle", "starting"):
             self.state = "running"
         self._changed()
