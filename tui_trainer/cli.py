@@ -102,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .check import run_check
 
         return run_check(Path(args.path), args.overrides)
+    from .config.target import add_importable_folders
+
+    add_importable_folders(Path(args.path) if args.path else None)  # for model.target: preset's folder, cwd
     if args.headless:
         if not args.path and not args.resume:
             parser.error("--headless needs a PRESET (or --resume RUN_DIR)")
