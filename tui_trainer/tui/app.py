@@ -282,6 +282,10 @@ class TrainerApp(RunUseActions, App[None]):
     def new_preset(self) -> None:
         self._edit(PresetDocument.new())
 
+    def action_new_preset(self) -> None:
+        """The palette's "preset: New preset" (the presets list has its own `n`); unsaved changes are asked about."""
+        self.action_close_editor(then=self.new_preset)
+
     def _edit(self, document: PresetDocument) -> None:
         self.document = document
         while isinstance(self.screen, (PresetEditorScreen, TrainingScreen)):
@@ -317,19 +321,25 @@ class TrainerApp(RunUseActions, App[None]):
     def action_show_presets(self) -> None:
         self.action_close_editor()
 
-    def action_close_editor(self) -> None:
-        """Back to the preset list; unsaved changes are saved or dropped on purpose only."""
+    def action_close_editor(self, then: Callable[[], None] | None = None) -> None:
+        """Back to the preset list (then `then`); unsaved changes are saved or dropped on purpose only."""
         doc = self.document
-        if doc is None or not doc.dirty:
+
+        def to_list() -> None:
             self._pop_to_list()
+            if then is not None:
+                then()
+
+        if doc is None or not doc.dirty:
+            to_list()
             return
 
         def answered(answer: str | None) -> None:
             if answer == "s":
-                self._save(doc, None, then=self._pop_to_list)
+                self._save(doc, None, then=to_list)
             elif answer == "d":
                 self.document = None
-                self._pop_to_list()
+                to_list()
 
         self.push_screen(
             ConfirmScreen(
