@@ -388,3 +388,27 @@ def test_a_console_following_an_interrupted_run_picks_up_its_resume(tmp_path: Pa
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_run_folder_given_on_the_command_line_lists_its_neighbours(tmp_path: Path, monkeypatch) -> None:
+    """`tui-trainer elsewhere/runs/RUN` then ctrl+l: the runs beside RUN, not ./runs of the current folder."""
+    from tui_trainer.tui.app import TrainerApp
+
+    here = tmp_path / "here"
+    make_run(here / "runs", "local-run", "finished", 'name="local"')
+    elsewhere = tmp_path / "elsewhere" / "runs"
+    run_dir = make_run(elsewhere, "far-run")
+    make_run(elsewhere, "far-neighbour", "finished", 'name="neighbour"')
+    monkeypatch.chdir(here)
+
+    async def scenario() -> None:
+        app = TrainerApp(run_dir, [], Path("runs"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+l")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+            await pilot.pause(0.3)
+            listed = " ".join(" ".join(row) for row in table_rows(app.screen))
+            assert "neighbour" in listed and "local" not in listed, listed
+
+    run(scenario())

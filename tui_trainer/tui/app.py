@@ -112,6 +112,8 @@ class TrainerApp(RunUseActions, App[None]):
         self.install_screen(self.training_screen, name="training")
         self.push_screen(PresetListScreen())
         if self.start_path is not None:
+            if (self.start_path / "status.json").is_file():  # `tui-trainer RUN_DIR`: ctrl+l lists its neighbours
+                self.runs_dir = self.start_path.resolve().parent
             self.open_path(self.start_path, self.overrides)
         elif self.overrides:
             self.notify("--set needs a PRESET; ignored", severity="warning")
