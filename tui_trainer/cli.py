@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help='override a preset value, in TOML syntax (repeatable): --set optimizer.lr=0.01 --set data.root="/data"',
     )
+    parser.add_argument(
+        "--log-every",
+        metavar="SECONDS",
+        type=float,
+        default=30.0,
+        help="with --headless and output that is not a terminal: a progress line every SECONDS (0: none; default 30)",
+    )
     parser.add_argument("--runs-dir", metavar="DIR", default="runs", help="where run folders go (default: ./runs)")
     parser.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
     return parser
@@ -115,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides=args.overrides,
             runs_dir=Path(args.runs_dir),
             resume=Path(args.resume) if args.resume else None,
+            log_every=args.log_every,
         )
         if launched_by_torchrun():  # torch is loaded by now
             from .engine.distributed import end_worker

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -42,20 +43,55 @@ def format_epoch(event: EpochFinished) -> str:
     )
 
 
-class PlainPrinter:
-    """Events as plain lines, for logs and pipes."""
+LOG_EVERY = 30.0
+"""Default seconds between two progress lines when stdout is not a terminal (`--log-every`)."""
 
-    def __init__(self, out: TextIO) -> None:
+
+def format_progress(event: BatchProgress, epochs: int) -> str:
+    """One plain progress line: where the epoch is, its figures so far, and when it will end."""
+    left = event.seconds * (event.batches - event.batch) / event.batch if event.batch else 0.0
+    minutes, seconds = divmod(round(left), 60)
+    eta = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+    of = f"/{epochs}" if epochs else ""
+    return (
+        f"epoch {event.epoch}{of}  batch {event.batch}/{event.batches}  loss {event.loss:.4f} "
+        f"acc {event.accuracy * 100:.2f}%  {event.images_per_second:,.0f} img/s  epoch ETA {eta}"
+    )
+
+
+class PlainPrinter:
+    """Events as plain lines, for logs and pipes: a progress line every `log_every` seconds (0: none)."""
+
+    def __init__(self, out: TextIO, log_every: float = LOG_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
         self.out = out
         self._last_stage = ""
+        self.log_every = log_every
+        self._clock = clock
+        self._logged_at: float | None = None
+        self._epochs = 0
+
+    def _progress_line(self, event: BatchProgress) -> str | None:
+        if self.log_every <= 0 or event.batch >= event.batches:  # the epoch line follows the last batch
+            return None
+        now = self._clock()
+        if self._logged_at is None:
+            self._logged_at = now  # the interval starts with the first batch
+            return None
+        if now - self._logged_at < self.log_every:
+            return None
+        self._logged_at = now
+        return format_progress(event, self._epochs)
 
     def __call__(self, event: Event) -> None:
         line = None
-        if isinstance(event, SetupProgress):
+        if isinstance(event, BatchProgress):
+            line = self._progress_line(event)
+        elif isinstance(event, SetupProgress):
             if event.stage != self._last_stage or (event.total and event.done == event.total):
                 self._last_stage = event.stage
                 line = f"{event.stage}: {event.done}/{event.total}" if event.total else event.stage
         elif isinstance(event, RunStarted):
+            self._epochs = event.epochs
             line = (
                 f"run {event.run_dir}: {event.preset_name}, epochs {event.start_epoch}-{event.epochs}, "
                 f"{event.train_images} train / {event.val_images} val images, {len(event.classes)} classes, "
@@ -168,6 +204,7 @@ def run_headless(
     resume: Path | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    log_every: float = LOG_EVERY,
 ) -> int:
     """Run a preset (or resume a run) to the end; returns the process exit code."""
     from .runs.launch import load_run_preset, run_training  # torch is loaded only from here on
@@ -197,7 +234,7 @@ def run_headless(
     started: list[RunStarted] = []
     listeners = [lambda event: started.append(event) if isinstance(event, RunStarted) else None]
     if launch_rank() == 0:  # under torchrun only rank 0 prints
-        listeners.append(RichPrinter(out) if out.isatty() else PlainPrinter(out))
+        listeners.append(RichPrinter(out) if out.isatty() else PlainPrinter(out, log_every))
     try:
         outcome = run_training(
             preset, runs_dir=runs_dir, listeners=listeners, control=control, resume=resume, preset_source=preset_path

@@ -1,0 +1,46 @@
+"""Headless output that is not a terminal (log.txt, cluster logs): a plain progress line every N seconds."""
+
+from __future__ import annotations
+
+import io
+
+from tui_trainer.cli import build_parser
+from tui_trainer.engine.events import BatchProgress, RunStarted
+from tui_trainer.headless import PlainPrinter
+
+
+def started(epochs: int = 3) -> RunStarted:
+    return RunStarted("runs/x", "smoke", epochs, 1, 10, 640, 64, ("a", "b"), "cpu", "fp32")
+
+
+def batch(number: int, seconds: float) -> BatchProgress:
+    return BatchProgress(1, number, 10, 1.25, 0.5, 128.0, 0.01, seconds)
+
+
+def test_a_progress_line_every_log_every_seconds_between_epoch_lines() -> None:
+    now = [0.0]
+    out = io.StringIO()
+    printer = PlainPrinter(out, log_every=30, clock=lambda: now[0])
+    printer(started())
+    header = out.getvalue()
+    for number, at in ((1, 0.0), (2, 10.0), (3, 31.0), (4, 40.0), (5, 62.0), (10, 100.0)):
+        now[0] = at
+        printer(batch(number, seconds=at + 10))
+    lines = out.getvalue()[len(header) :].splitlines()
+    assert len(lines) == 2  # at 31 s and at 62 s; the last batch is left to the epoch line
+    assert lines[0].startswith("epoch 1/3  batch 3/10  loss 1.2500 acc 50.00%  128 img/s  epoch ETA ")
+    assert lines[0].endswith("ETA 1m36s")  # 41 s for 3 batches: 7 more take about 96 s
+    assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
+
+
+def test_log_every_zero_prints_no_progress_and_the_flag_reaches_the_printer() -> None:
+    now = [0.0]
+    out = io.StringIO()
+    printer = PlainPrinter(out, log_every=0, clock=lambda: now[0])
+    printer(started())
+    for number in range(1, 10):
+        now[0] = number * 100.0
+        printer(batch(number, seconds=now[0]))
+    assert "batch" not in out.getvalue()
+    assert build_parser().parse_args(["--headless", "p.toml", "--log-every", "5"]).log_every == 5.0
+    assert build_parser().parse_args(["--headless", "p.toml"]).log_every == 30.0
