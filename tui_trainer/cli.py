@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  tui-trainer presets/seed.toml                open a preset in the console\n"
             "  tui-trainer runs/20261128-101500-seed        open a run (live if it is running)\n"
             "  tui-trainer --check presets/seed.toml        validate, print the resolved preset\n"
-            "  tui-trainer --headless presets/smoke.toml    train without the console\n"
+            "  tui-trainer --headless smoke                 train a built-in preset without the console\n"
+            "  tui-trainer --list-presets                   the built-in presets and where they live\n"
             "  tui-trainer --headless --resume RUN_DIR      continue an interrupted run\n"
             "  tui-trainer --eval RUN_DIR --data DATA_ROOT  score the best checkpoint on DATA_ROOT/test\n"
             "  tui-trainer --predict RUN_DIR photos/        classify images, CSV on stdout\n"
@@ -38,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("path", nargs="?", help="a preset (.toml) or a run folder")
+    parser.add_argument(
+        "path", nargs="?", help="a preset (.toml), the name of a built-in preset (smoke, seed), or a run folder"
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--check",
@@ -83,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='override a preset value, in TOML syntax (repeatable): --set optimizer.lr=0.01 --set data.root="/data"',
     )
     parser.add_argument(
+        "--list-presets", action="store_true", help="list the built-in presets (by name) and those in ./presets"
+    )
+    parser.add_argument(
         "--log-every",
         metavar="SECONDS",
         type=float,
@@ -101,8 +107,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--resume goes with --headless (the console resumes runs from its runs screen)")
     if args.resume and args.path:
         parser.error("give either PRESET or --resume RUN_DIR, not both")
+    if args.list_presets:
+        from .config.builtin import list_presets_text
+
+        sys.stdout.write(list_presets_text())
+        return EXIT_OK
     if args.eval or args.predict or args.export:
         return _use_run(parser, args)
+    if args.path and (args.check or args.headless or not Path(args.path).exists()):
+        from .config.builtin import resolve_preset_arg, unknown_preset_message
+
+        args.path = str(resolve_preset_arg(args.path))  # a built-in preset by name: `--headless smoke`
+        if (args.check or args.headless) and not Path(args.path).exists():
+            print(f"error: {unknown_preset_message(args.path)}", file=sys.stderr)
+            return EXIT_USAGE
     if args.check:
         if not args.path:
             parser.error("--check needs a PRESET")
