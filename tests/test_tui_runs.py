@@ -412,3 +412,27 @@ def test_a_run_folder_given_on_the_command_line_lists_its_neighbours(tmp_path: P
             assert "neighbour" in listed and "local" not in listed, listed
 
     run(scenario())
+
+
+def test_compare_fits_long_values_of_every_run_side_by_side_at_80_columns(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    long_a = "/data/" + "a" * 70
+    long_b = "/data/" + "b" * 70
+    make_run(runs, "20261128-010000-smoke", "finished", f'data.root="{long_a}"')
+    make_run(runs, "20261128-020000-smoke", "finished", f'data.root="{long_b}"')
+
+    async def scenario() -> None:
+        app = Host(runs)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("space", "space", "c")
+            await pilot.pause(0.3)
+            screen = app.screen
+            assert isinstance(screen, CompareScreen)
+            table = screen.query_one("#compare-diff", DataTable)
+            widths = sum(column.get_render_width(table) for column in table.columns.values())
+            assert widths <= SIZE[0] - 2  # key, A and B all on screen
+            row = [str(cell) for cell in table.get_row_at(0)]
+            assert row[1].startswith("/data/bbb") and row[2].startswith("/data/aaa") and row[1].endswith("…")
+
+    run(scenario())
