@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 from textual import events
 from textual.message import Message
 
@@ -403,3 +405,49 @@ def test_the_epoch_table_keeps_its_rows_and_stars_the_best_epoch() -> None:
             assert stars(table) == ["", "*"] and table.row_count == 2
 
     asyncio.run(scenario())
+
+
+def test_the_loss_chart_draws_a_per_step_curve_during_the_first_epoch(tmp_path: Path) -> None:
+    trainer = FakeTrainer(delay=0.05)  # 100 batches: 5 s an epoch
+    epoch = ("data.synthetic_train_size=2000", "data.batch_size=20")
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, trainer, overrides=(*TINY, *epoch, "train.epochs=2"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            chart = app.screen.query_one("#loss-chart")
+            await wait_for(pilot, lambda: len(chart.points["steps"]) >= 2)
+            assert not app.history.epochs  # still in epoch 1, and the chart is not empty
+            xs = [x for x, _ in chart.points["steps"]]
+            assert xs == sorted(xs) and 0 < xs[0] < xs[-1] <= 1
+            await press(pilot, "l")
+            assert chart.log_scale
+            await press(pilot, "l")
+            assert not chart.log_scale
+            app.stop_training(wait=True, timeout=10)
+
+    run(scenario())
+
+
+def test_per_step_loss_is_the_loss_between_reports_smoothed() -> None:
+    from tui_trainer.tui.run_history import STEP_SMOOTHING
+
+    history = RunHistory()
+    history.add_progress(BatchProgress(1, 10, 100, 2.0, 0.1, 100.0, 0.1, 1.0))
+    history.add_progress(BatchProgress(1, 20, 100, 1.5, 0.2, 100.0, 0.1, 2.0))  # batches 11-20 averaged 1.0
+    assert history.step_losses[0] == (0.1, 2.0)
+    weight = math.exp(-0.1 / STEP_SMOOTHING)  # 0.1 epoch later
+    assert history.step_losses[1] == (pytest.approx(0.2), pytest.approx(weight * 2.0 + (1 - weight) * 1.0))
+    history.add_progress(BatchProgress(1, 20, 100, 1.5, 0.2, 100.0, 0.1, 2.0))  # repeated: no new point
+    assert len(history.step_losses) == 2
+
+
+def test_the_accuracy_axis_fits_the_data_so_close_values_stay_apart() -> None:
+    from tui_trainer.tui.charts import fitted_range
+
+    low, high = fitted_range([99.2, 100.0])
+    assert 98 < low < 99.2 and high == 100.0
+    assert fitted_range([]) == (0.0, 100.0)
+    low, high = fitted_range([10.0, 60.0])
+    assert low == 5.0 and high == 65.0

@@ -61,6 +61,7 @@ class TrainingScreen(Screen[None]):
         Binding("c", "app.open_confusion", "Confusion", id="run.confusion"),
         Binding("v", "app.evaluate", "Evaluate", id="run.evaluate"),
         Binding("o", "app.export", "Export", id="run.export"),
+        Binding("l", "toggle_log_loss", "Log loss", id="run.log_loss", show=False),
         Binding("escape,e", "back", "Back", id="training.back"),
     ]
 
@@ -68,6 +69,7 @@ class TrainingScreen(Screen[None]):
         super().__init__(id="training")
         self._drawn_version = -1
         self._drawn_epochs = -1
+        self._drawn_steps = -1
         self._drawn_key: tuple[object, ...] = ()
         self._drawn_at = 0.0
         self._redraw_timer: Timer | None = None
@@ -87,7 +89,7 @@ class TrainingScreen(Screen[None]):
             yield Static("", id="progress-text", markup=False)
         yield Static("", id="live-metrics", markup=False)
         with Horizontal(id="charts"):
-            yield MetricChart("loss", "train_loss", "val_loss", id="loss-chart")
+            yield MetricChart("loss", "train_loss", "val_loss", steps=True, id="loss-chart")
             yield MetricChart("accuracy %", "train_acc", "val_acc", percent=True, id="acc-chart")
         yield EpochTable(id="epoch-table")
         yield Footer()
@@ -106,6 +108,10 @@ class TrainingScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_toggle_log_loss(self) -> None:
+        """The loss chart on a log scale, or back: late epochs' small changes become visible."""
+        self.query_one("#loss-chart", MetricChart).toggle_log_scale(self.trainer_app.history)
 
     def show_history(self) -> None:
         """Redraw what changed since the last call (cheap when nothing did)."""
@@ -141,8 +147,13 @@ class TrainingScreen(Screen[None]):
         self._show_state(history)
         self._show_progress(history)
         epochs = len(history.epochs) if history is not None else 0
+        steps = len(history.step_losses) if history is not None else 0
+        if epochs == self._drawn_epochs and steps != self._drawn_steps:
+            self._drawn_steps = steps  # the per-step loss moved: only its chart, at the progress pace
+            self.query_one("#loss-chart", MetricChart).show_history(history)
         if epochs != self._drawn_epochs:
             self._drawn_epochs = epochs
+            self._drawn_steps = steps
             self.query_one("#loss-chart", MetricChart).show_history(history)
             self.query_one("#acc-chart", MetricChart).show_history(history)
             self.query_one("#epoch-table", EpochTable).show_history(history)
