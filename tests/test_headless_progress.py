@@ -44,3 +44,13 @@ def test_log_every_zero_prints_no_progress_and_the_flag_reaches_the_printer() ->
     assert "batch" not in out.getvalue()
     assert build_parser().parse_args(["--headless", "p.toml", "--log-every", "5"]).log_every == 5.0
     assert build_parser().parse_args(["--headless", "p.toml"]).log_every == 30.0
+
+
+def test_the_summary_line_says_1_epoch_not_1_epochs() -> None:
+    from tui_trainer.engine.events import RunFinished
+
+    out = io.StringIO()
+    PlainPrinter(out)(
+        RunFinished(run_dir="", state="interrupted", epochs_done=1, best_val_acc=None, best_epoch=None, seconds=2.0)
+    )
+    assert out.getvalue().startswith("interrupted after 1 epoch in 2.0s")

@@ -451,3 +451,23 @@ def test_the_accuracy_axis_fits_the_data_so_close_values_stay_apart() -> None:
     assert fitted_range([]) == (0.0, 100.0)
     low, high = fitted_range([10.0, 60.0])
     assert low == 5.0 and high == 65.0
+
+
+def test_the_progress_line_has_no_dangling_separator_after_the_run_and_says_validating() -> None:
+    async def scenario() -> None:
+        app = TrainerApp(None, [], Path("runs"), trainer=FakeTrainer())
+        async with app.run_test(size=SIZE) as pilot:
+            app.history = RunHistory(preset_name="smoke", state="running", epochs_planned=2)
+            app.history.add_progress(BatchProgress(1, 10, 10, 1.0, 0.5, 500.0, 0.01, 1.0))
+            app.push_screen("training")
+            await pilot.pause()
+            text = lambda: str(app.screen.query_one("#progress-text").content)  # noqa: E731
+            assert text() == "batch 10/10 · 500 img/s · validating"
+            app.history.set_state("finished")
+            app.screen.show_history()
+            await pilot.pause(1.1)
+            app.screen.show_history()
+            await pilot.pause()
+            assert text() == "batch 10/10 · 500 img/s"
+
+    run(scenario())

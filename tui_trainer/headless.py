@@ -103,7 +103,8 @@ class PlainPrinter:
             best = (
                 f", best val acc {event.best_val_acc * 100:.2f}% (epoch {event.best_epoch})" if event.best_epoch else ""
             )
-            line = f"{event.state} after {event.epochs_done} epochs in {_run_time(event)}{best}: {event.run_dir}"
+            epochs = f"{event.epochs_done} epoch{'' if event.epochs_done == 1 else 's'}"
+            line = f"{event.state} after {epochs} in {_run_time(event)}{best}: {event.run_dir}"
         elif isinstance(event, RunFailed):
             line = f"error: {event.error}" + (f"\nhint: {event.hint}" if event.hint else "")
         if line is not None:

@@ -178,7 +178,9 @@ class CompareScreen(Screen[None]):
         self.diff_rows, problems = preset_diff(self.run_dirs)
         title = self.query_one("#compare-diff-title", Static)
         title.update(
-            f"preset differences ({len(self.diff_rows)} keys)" if self.diff_rows else "the presets are the same"
+            f"preset differences ({len(self.diff_rows)} key{'' if len(self.diff_rows) == 1 else 's'})"
+            if self.diff_rows
+            else "the presets are the same"
         )
         self.query_one("#compare-problems", Static).update("\n".join(problems))
         table = self.query_one("#compare-diff", DataTable)

@@ -198,11 +198,12 @@ class TrainingScreen(Screen[None]):
             return
         bar.update(total=progress.batches, progress=progress.batch)
         epoch_left, run_left = estimates(history)
-        eta = f"ETA {format_duration(epoch_left)}" if epoch_left is not None and history.running else ""
-        self._set(
-            text,
-            f"batch {progress.batch}/{progress.batches} · {progress.images_per_second:,.0f} img/s · {eta}",
-        )
+        parts = [f"batch {progress.batch}/{progress.batches}", f"{progress.images_per_second:,.0f} img/s"]
+        if history.running and progress.batch >= progress.batches and len(history.epochs) < progress.epoch:
+            parts.append("validating")  # the epoch's batches are done; its line comes after validation
+        elif epoch_left is not None and history.running:
+            parts.append(f"ETA {format_duration(epoch_left)}")
+        self._set(text, " · ".join(parts))
         run_eta = f" · run ETA {format_duration(run_left)}" if run_left is not None and history.running else ""
         self._set(
             live,
