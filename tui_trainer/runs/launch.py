@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..config import Preset, load_preset, resolved_toml
 from ..data import DataError, load_data
 from ..engine import distributed
-from ..engine.device import DeviceError, numerics_for, resolve_device
+from ..engine.device import DeviceError, Numerics, numerics_for, resolve_device
 from ..engine.events import Listener, RunControl, RunFailed, SetupProgress, emit
 from ..engine.loops import NonFiniteLoss
 from ..engine.trainer import Trainer
@@ -63,13 +63,17 @@ def load_run_preset(run_dir: Path) -> Preset:
     return load_preset(folder.preset_file)
 
 
-def describe_failure(exc: BaseException, preset: Preset, epoch: int) -> tuple[str, str]:
-    """(error, hint) for the user: what went wrong and what to try."""
+def describe_failure(exc: BaseException, preset: Preset, epoch: int, precision: str | None = None) -> tuple[str, str]:
+    """(error, hint) for the user: what went wrong and what to try.
+
+    `precision`: what the run computed in (auto resolves to fp32 on a CPU); the preset's value when unknown.
+    """
     if isinstance(exc, NonFiniteLoss):
+        used = precision or preset.train.precision
         return (
             f"training loss became NaN or infinite in epoch {epoch}, at or before batch {exc.batch}",
             f"lower the learning rate (optimizer.lr = {preset.optimizer.lr:g})"
-            + (", or train in fp32 (train.precision)" if preset.train.precision != "fp32" else ""),
+            + (", or train in fp32 (train.precision)" if used != "fp32" else ""),
         )
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
         return (
@@ -140,6 +144,7 @@ def run_training(
         listeners.insert(0, RunRecorder(folder))
 
     trainer: Trainer | None = None
+    numerics: Numerics | None = None
     clean_end = False  # every rank got here the same way: safe to meet at a final barrier
     try:
 
@@ -170,7 +175,7 @@ def run_training(
         return RunOutcome(finished.state, folder.path, EXIT_CODES[finished.state])
     except Exception as exc:  # noqa: BLE001 - every failure becomes a RunFailed the user can read
         epoch = (trainer.epochs_done + 1) if trainer is not None else 0
-        error, hint = describe_failure(exc, preset, epoch)
+        error, hint = describe_failure(exc, preset, epoch, numerics.precision if numerics is not None else None)
         emit(listeners, RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=traceback.format_exc()))
         return RunOutcome("failed", folder.path, 1, error)
     finally:
