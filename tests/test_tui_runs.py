@@ -289,7 +289,7 @@ def test_the_console_attaches_to_a_headless_run_and_stops_it(tmp_path: Path) -> 
                 chart = app.screen.query_one("#acc-chart")
                 await wait_for(pilot, lambda: len(chart.points["val"]) >= 2)
                 await wait_for(pilot, lambda: app.history.confusion is not None and app.history.confusion.sum() == 64)
-                await pilot.press("x")
+                await pilot.press("x", "y")  # x asks first
                 await wait_for(pilot, lambda: app.history.state == "interrupted")
                 assert app.history.epochs and RunFolder(run_dir).last_checkpoint.exists()
 

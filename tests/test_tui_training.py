@@ -196,12 +196,16 @@ def test_stop_and_pause_steer_the_run(tmp_path: Path) -> None:
             await press(pilot, "p")
             assert not app.control.paused
             await press(pilot, "x")
+            assert isinstance(app.screen, ConfirmScreen) and app.training_active  # x asks first
+            await press(pilot, "y")
             await wait_for(pilot, lambda: not app.training_active)
             await wait_for(pilot, lambda: app.history.state == "interrupted")
             assert trainer.outcome is not None and trainer.outcome.state == "interrupted"
             await press(pilot, "s")  # a new run starts after a stop
             await wait_for(pilot, lambda: trainer.calls == 2)
-            await press(pilot, "x")
+            await press(pilot, "x", "escape")  # asked, and kept going
+            assert app.training_active and not isinstance(app.screen, ConfirmScreen)
+            await press(pilot, "x", "y")
             await wait_for(pilot, lambda: not app.training_active)
 
     run(scenario())

@@ -57,7 +57,7 @@ class TrainingScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "app.start_training", "Start", id="run.start"),
         Binding("p", "app.pause_training", "Pause", id="run.pause"),
-        Binding("x", "app.stop_training", "Stop", id="run.stop"),
+        Binding("x", "stop", "Stop", id="run.stop"),
         Binding("c", "app.open_confusion", "Confusion", id="run.confusion"),
         Binding("v", "app.evaluate", "Evaluate", id="run.evaluate"),
         Binding("o", "app.export", "Export", id="run.export"),
@@ -108,6 +108,28 @@ class TrainingScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":  # shown and enabled as the App's stop is
+            return self.app.check_action("stop_training", parameters)
+        return True
+
+    def action_stop(self) -> None:
+        """`x` asks first: a stop ends the run (it can be resumed from last.pt, but not undone)."""
+        from .confirm_screen import ConfirmScreen
+
+        def answered(answer: str | None) -> None:
+            if answer == "y":
+                self.trainer_app.action_stop_training()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Stop the run?",
+                "It stops after the current batch and keeps last.pt, so it can be resumed.",
+                [("y", "Stop"), ("escape", "Keep training")],
+            ),
+            answered,
+        )
 
     def action_toggle_log_loss(self) -> None:
         """The loss chart on a log scale, or back: late epochs' small changes become visible."""
