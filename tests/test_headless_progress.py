@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import signal
 
 from tui_trainer.cli import build_parser
 from tui_trainer.engine.events import BatchProgress, RunStarted
@@ -54,3 +55,18 @@ def test_the_summary_line_says_1_epoch_not_1_epochs() -> None:
         RunFinished(run_dir="", state="interrupted", epochs_done=1, best_val_acc=None, best_epoch=None, seconds=2.0)
     )
     assert out.getvalue().startswith("interrupted after 1 epoch in 2.0s")
+
+
+def test_an_absent_device_is_reported_once(tmp_path) -> None:
+    from tests.helpers import SMOKE, TINY
+    from tui_trainer.headless import run_headless
+
+    out, err = io.StringIO(), io.StringIO()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = run_headless(SMOKE, [*TINY, 'train.device="cuda:7"'], tmp_path / "runs", out=out, err=err)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)  # run_headless installs its own
+    both = out.getvalue() + err.getvalue()
+    assert code == 2 and both.count("error:") == 1, both

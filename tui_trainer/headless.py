@@ -233,7 +233,11 @@ def run_headless(
     control = RunControl()
     _install_signal_handlers(control, err)
     started: list[RunStarted] = []
-    listeners = [lambda event: started.append(event) if isinstance(event, RunStarted) else None]
+    reported: list[RunFailed] = []
+    listeners = [
+        lambda event: started.append(event) if isinstance(event, RunStarted) else None,
+        lambda event: reported.append(event) if isinstance(event, RunFailed) else None,
+    ]
     if launch_rank() == 0:  # under torchrun only rank 0 prints
         listeners.append(RichPrinter(out) if out.isatty() else PlainPrinter(out, log_every))
     try:
@@ -246,7 +250,7 @@ def run_headless(
             RunFolder(Path(started[0].run_dir)).write_status(state="interrupted", ended_at=now_iso())
         print("aborted", file=err, flush=True)
         return 130
-    if outcome.exit_code == 2:
+    if outcome.exit_code == 2 and not (launch_rank() == 0 and reported):  # the printer has shown it already
         print(f"error: {outcome.error}", file=err)
     elif outcome.exit_code == 1 and launch_rank() != 0:
         # Under torchrun only rank 0 prints events; another rank's own failure must still be seen.
