@@ -69,4 +69,5 @@ def test_an_absent_device_is_reported_once(tmp_path) -> None:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)  # run_headless installs its own
     both = out.getvalue() + err.getvalue()
-    assert code == 2 and both.count("error:") == 1, both
+    assert code == 2 and both.count("error:") == 1 and "error:" in err.getvalue(), both
+    assert "hint: set train.device to auto or cpu" in err.getvalue()

@@ -105,7 +105,7 @@ class PlainPrinter:
             )
             epochs = f"{event.epochs_done} epoch{'' if event.epochs_done == 1 else 's'}"
             line = f"{event.state} after {epochs} in {_run_time(event)}{best}: {event.run_dir}"
-        elif isinstance(event, RunFailed):
+        elif isinstance(event, RunFailed) and event.run_dir:  # without a folder, run_headless reports it
             line = f"error: {event.error}" + (f"\nhint: {event.hint}" if event.hint else "")
         if line is not None:
             print(line, file=self.out, flush=True)
@@ -250,8 +250,10 @@ def run_headless(
             RunFolder(Path(started[0].run_dir)).write_status(state="interrupted", ended_at=now_iso())
         print("aborted", file=err, flush=True)
         return 130
-    if outcome.exit_code == 2 and not (launch_rank() == 0 and reported):  # the printer has shown it already
+    if outcome.exit_code == 2:  # refused before any work (no run folder): on stderr, once, with its hint
         print(f"error: {outcome.error}", file=err)
+        if reported and reported[0].hint:
+            print(f"hint: {reported[0].hint}", file=err)
     elif outcome.exit_code == 1 and launch_rank() != 0:
         # Under torchrun only rank 0 prints events; another rank's own failure must still be seen.
         print(f"error (rank {launch_rank()}): {outcome.error}", file=err, flush=True)
