@@ -320,7 +320,7 @@ async def test_follows_the_console_run_history(tmp_path: Path) -> None:
         history.add_epoch(EpochFinished(2, 5, {"val_acc": 0.5}, confusion, predictions, False))
         await pilot.pause(0.7)
         assert "epoch 2" in text_of(screen, "#confusion-summary")
-        assert "Δ3" in str(screen.query_one("#confusion-legend", Static).content)
+        assert "vs 3 ep ago" in str(screen.query_one("#confusion-legend", Static).content)
 
 
 @synchronous
@@ -372,3 +372,37 @@ async def test_drill_down_follows_a_new_epoch(history: StandInHistory) -> None:
         await pilot.pause(0.7)
         assert "epoch 2" in text_of(app.screen, "#samples-title")
         assert len(gallery.samples) == history.confusion[0, 1]
+
+
+@synchronous
+async def test_a_wide_terminal_shows_whole_class_names_and_80_columns_the_compact_matrix(
+    history: StandInHistory,
+) -> None:
+    app = Host()
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_screen(pilot, ConfusionScreen(history))
+        matrix = screen.query_one(ConfusionMatrix)
+        assert "automobile" in matrix._row_labels and "airplane" in matrix._column_labels
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot, ConfusionScreen(history))
+        matrix = screen.query_one(ConfusionMatrix)
+        assert matrix._layout.width <= SIZE[0] - 2  # every column and the stats on screen
+        assert text_of(screen, "#confusion-summary").startswith("Confusion")
+
+
+@synchronous
+async def test_tab_moves_from_the_matrix_to_the_pairs_where_arrows_work(history: StandInHistory) -> None:
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot, ConfusionScreen(history))
+        assert app.focused is screen.query_one(ConfusionMatrix)
+        await pilot.press("tab")
+        pairs = screen.query_one("#confusion-pairs", OptionList)
+        assert app.focused is pairs
+        before = pairs.highlighted
+        await pilot.press("down")
+        assert pairs.highlighted != before
+        await pilot.press("pagedown")  # the legend and chart below the fold, whatever has focus
+        await pilot.pause()
+        assert screen.query_one("#confusion-body").scroll_y > 0

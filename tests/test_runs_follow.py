@@ -305,3 +305,64 @@ def test_an_interrupted_run_resumes_detached_in_the_same_folder(tmp_path: Path) 
         stop_run(run.run_dir)
     with pytest.raises(DetachError, match="already finished"):
         resume_detached(run.run_dir)
+
+
+def test_a_follower_picks_up_a_run_that_another_process_resumes(tmp_path: Path) -> None:
+    """Interrupted, then resumed elsewhere: "starting" until the new process reports, never its
+    predecessor's last batch as live, then the run again from its first epoch."""
+    folder = RunFolder(tmp_path)
+    _status(folder, pid=dead_pid())
+    folder.metrics_file.write_text(_line(1, 0.5) + _line(2, 0.6))
+    _predictions(folder, 2)
+    folder.last_checkpoint.write_bytes(b"x")
+    folder.write_progress({"epoch": 3, "batch": 4, "batches": 5, "loss": 0.5, "accuracy": 0.6, "seconds": 1.0})
+    follower = RunFollower(folder.path, watch_resumes=True)
+    assert isinstance(follower.poll()[-1], RunFinished) and follower.awaiting_resume
+    assert follower.poll() == []
+    assert not RunFollower(folder.path).awaiting_resume  # without watch_resumes, the end is the end
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        _status(folder, pid=child.pid, classes=None, resumed_at="2026-11-28T11:00:00+00:00")
+        events = follower.poll()
+        assert events and all(isinstance(e, SetupProgress) for e in events)
+        assert str(child.pid) in events[0].stage and not follower.done
+        assert follower.poll() == []  # still setting up: the old progress.json is not shown
+        folder.clear_progress()
+        _status(folder, pid=child.pid)  # the new process reports (RunStarted)
+        events = follower.poll()
+        assert [type(e) for e in events] == [RunStarted, EpochFinished, EpochFinished]
+        folder.write_progress({"epoch": 3, "batch": 1, "batches": 5, "loss": 0.4, "accuracy": 0.7, "seconds": 0.2})
+        [event] = follower.poll()
+        assert isinstance(event, BatchProgress) and event.batch == 1
+    finally:
+        child.kill()
+        child.wait()
+    [event] = follower.poll()
+    assert isinstance(event, RunFinished) and event.state == "interrupted"
+
+
+def test_a_live_follower_sees_the_run_resumed_detached(tmp_path: Path) -> None:
+    control = RunControl()
+    preset = tiny_preset("train.epochs=3", "scheduler.t_max=3")
+    stop_early = [lambda e: control.stop() if isinstance(e, EpochFinished) and e.epoch == 1 else None]
+    outcome = run_training(preset, runs_dir=tmp_path / "runs", listeners=stop_early, control=control)
+    first_start = RunFolder(outcome.run_dir).read_status()["started_at"]
+    seen: list[object] = []
+    follower = RunFollower(outcome.run_dir, [seen.append], watch_resumes=True)
+    follower.poll()
+    assert follower.awaiting_resume and isinstance(seen[-1], RunFinished) and seen[-1].state == "interrupted"
+    ended = len(seen)
+    run = resume_detached(outcome.run_dir)
+    deadline = time.monotonic() + 90
+    while not (follower.done and not follower.awaiting_resume):
+        assert time.monotonic() < deadline, f"the follower did not see the resumed run end: {seen[-3:]}"
+        follower.poll()
+        time.sleep(0.1)
+    again = seen[ended:]
+    assert isinstance(again[0], SetupProgress) and str(run.pid) in again[0].stage
+    check_complete_run(again, epochs=3)
+    assert again[-1].state == "finished"
+    status = RunFolder(outcome.run_dir).read_status()
+    assert status["started_at"] == first_start and status["resumed_at"] >= first_start  # the first start stays
+    assert status["earlier_seconds"] >= 0  # times have whole seconds: a tiny first part may be 0

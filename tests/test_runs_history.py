@@ -215,3 +215,39 @@ def test_the_runs_layer_never_imports_the_ui() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"  # nor torch: the console lists and follows runs without it
+
+
+def test_a_resumed_run_keeps_its_first_start_and_counts_every_part(tmp_path: Path) -> None:
+    """90 s trained, interrupted, resumed an hour later for 30 s: the list says 120 s and the first start."""
+    from tui_trainer.runs.timing import resume_fields, training_time
+
+    first = {"started_at": "2026-11-28T10:00:00+00:00", "ended_at": "2026-11-28T10:01:30+00:00"}
+    resumed = {**first, **resume_fields(first, "2026-11-28T11:00:00+00:00"), "ended_at": "2026-11-28T11:00:30+00:00"}
+    trained = training_time(resumed)
+    assert trained is not None and (trained.total, trained.part, trained.resumed) == (120.0, 30.0, True)
+    assert trained.describe() == "120.0s in all, 30.0s since the resume"
+    run = summarize(make_run(tmp_path, "resumed-smoke", resumed, epochs=3))
+    assert run.duration == 120.0 and run.started_at == datetime(2026, 11, 28, 10, tzinfo=timezone.utc)
+    twice = {**resumed, **resume_fields(resumed, "2026-11-28T12:00:00+00:00"), "ended_at": "2026-11-28T12:00:10+00:00"}
+    assert training_time(twice).total == 130.0
+
+
+def test_the_headless_summary_of_a_resumed_run_names_both_times(tmp_path: Path) -> None:
+    import io
+
+    from tui_trainer.engine.events import RunFinished
+    from tui_trainer.headless import PlainPrinter
+
+    status = {
+        "resumed_at": "2026-11-28T11:00:00+00:00",
+        "earlier_seconds": 90.0,
+        "ended_at": "2026-11-28T11:00:30+00:00",
+    }
+    path = make_run(tmp_path, "resumed-smoke", status, epochs=3)
+    out = io.StringIO()
+    PlainPrinter(out)(
+        RunFinished(
+            run_dir=str(path), state="finished", epochs_done=3, best_val_acc=None, best_epoch=None, seconds=29.0
+        )
+    )
+    assert "in 120.0s in all, 30.0s since the resume" in out.getvalue()

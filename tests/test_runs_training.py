@@ -208,3 +208,15 @@ def test_sigint_stops_with_exit_130_and_a_loadable_checkpoint(tmp_path: Path) ->
     checkpoint = torch.load(folder.last_checkpoint, weights_only=True)
     assert checkpoint["epoch"] >= 1
     assert json.loads(folder.metrics_file.read_text().splitlines()[-1])["epoch"] >= checkpoint["epoch"]
+
+
+def test_the_nan_hint_offers_fp32_only_to_a_run_that_was_not_fp32() -> None:
+    from tests.helpers import tiny_preset
+    from tui_trainer.engine.loops import NonFiniteLoss
+    from tui_trainer.runs.launch import describe_failure
+
+    bf16 = tiny_preset('train.precision="bf16"')
+    _, hint = describe_failure(NonFiniteLoss(3), bf16, 1, precision="fp32")  # bf16 on a CPU runs in fp32
+    assert "lower the learning rate" in hint and "fp32" not in hint
+    _, hint = describe_failure(NonFiniteLoss(3), bf16, 1, precision="bf16")
+    assert "train in fp32" in hint

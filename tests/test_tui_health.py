@@ -86,7 +86,9 @@ def test_h_shows_and_hides_the_health_panel_with_the_input_bound_warning(tmp_pat
             await wait_for(pilot, lambda: panel.region.height == 0)
             assert not screen.health_shown
 
-            await pilot.press("x")  # stop: the run ends with a bell and a notice
+            await pilot.press("x")  # stop (asked first): the run ends with a bell and a notice
+            await wait_for(pilot, lambda: not isinstance(app.screen, TrainingScreen))
+            await pilot.press("y")
             await wait_for(pilot, lambda: bells)
             assert len(bells) == 1 and "stopped" in notices[-1][0]
 

@@ -289,7 +289,7 @@ def test_the_console_attaches_to_a_headless_run_and_stops_it(tmp_path: Path) -> 
                 chart = app.screen.query_one("#acc-chart")
                 await wait_for(pilot, lambda: len(chart.points["val"]) >= 2)
                 await wait_for(pilot, lambda: app.history.confusion is not None and app.history.confusion.sum() == 64)
-                await pilot.press("x")
+                await pilot.press("x", "y")  # x asks first
                 await wait_for(pilot, lambda: app.history.state == "interrupted")
                 assert app.history.epochs and RunFolder(run_dir).last_checkpoint.exists()
 
@@ -384,5 +384,87 @@ def test_damaged_folders_are_listed_as_damaged_and_the_console_stays_up(tmp_path
                 await pilot.press("down")
             await pilot.pause()
             assert app.resumed == [] and app.is_running
+
+    run(scenario())
+
+
+def test_a_console_following_an_interrupted_run_picks_up_its_resume(tmp_path: Path) -> None:
+    """Another process resumes the run: "starting" until it reports, then running, epochs not doubled."""
+    from tui_trainer.tui.app import TrainerApp
+    from tui_trainer.tui.training_screen import TrainingScreen
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run_dir = make_run(tmp_path / "runs", "smoke", "running", pid=dead.pid)  # its process died
+    folder = RunFolder(run_dir)
+    folder.write_progress({"epoch": 4, "batch": 3, "batches": 5, "loss": 0.5, "accuracy": 0.6, "seconds": 1.0})
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+    async def scenario() -> None:
+        app = TrainerApp(run_dir, [], tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+            await wait_for(pilot, lambda: app.history.state == "interrupted")
+            assert len(app.history.epochs) == 3
+            folder.write_status(state="running", pid=child.pid, classes=None, resumed_at="2026-11-28T11:00:00+00:00")
+            await wait_for(pilot, lambda: app.history.state == "starting")
+            assert str(child.pid) in app.history.setup_stage and app.history.progress is None
+            folder.clear_progress()
+            folder.write_status(classes=["a", "b"])  # the resumed process reports
+            await wait_for(pilot, lambda: app.history.state == "running" and len(app.history.epochs) == 3)
+            await pilot.pause(0.6)
+            assert [r["epoch"] for r in app.history.epochs] == [1, 2, 3]
+
+    try:
+        run(scenario())
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_run_folder_given_on_the_command_line_lists_its_neighbours(tmp_path: Path, monkeypatch) -> None:
+    """`tui-trainer elsewhere/runs/RUN` then ctrl+l: the runs beside RUN, not ./runs of the current folder."""
+    from tui_trainer.tui.app import TrainerApp
+
+    here = tmp_path / "here"
+    make_run(here / "runs", "local-run", "finished", 'name="local"')
+    elsewhere = tmp_path / "elsewhere" / "runs"
+    run_dir = make_run(elsewhere, "far-run")
+    make_run(elsewhere, "far-neighbour", "finished", 'name="neighbour"')
+    monkeypatch.chdir(here)
+
+    async def scenario() -> None:
+        app = TrainerApp(run_dir, [], Path("runs"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+l")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+            await pilot.pause(0.3)
+            listed = " ".join(" ".join(row) for row in table_rows(app.screen))
+            assert "neighbour" in listed and "local" not in listed, listed
+
+    run(scenario())
+
+
+def test_compare_fits_long_values_of_every_run_side_by_side_at_80_columns(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    long_a = "/data/" + "a" * 70
+    long_b = "/data/" + "b" * 70
+    make_run(runs, "20261128-010000-smoke", "finished", f'data.root="{long_a}"')
+    make_run(runs, "20261128-020000-smoke", "finished", f'data.root="{long_b}"')
+
+    async def scenario() -> None:
+        app = Host(runs)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("space", "space", "c")
+            await pilot.pause(0.3)
+            screen = app.screen
+            assert isinstance(screen, CompareScreen)
+            table = screen.query_one("#compare-diff", DataTable)
+            widths = sum(column.get_render_width(table) for column in table.columns.values())
+            assert widths <= SIZE[0] - 2  # key, A and B all on screen
+            row = [str(cell) for cell in table.get_row_at(0)]
+            assert row[1].startswith("/data/bbb") and row[2].startswith("/data/aaa") and row[1].endswith("…")
 
     run(scenario())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 from textual import events
 from textual.message import Message
 
@@ -194,12 +196,16 @@ def test_stop_and_pause_steer_the_run(tmp_path: Path) -> None:
             await press(pilot, "p")
             assert not app.control.paused
             await press(pilot, "x")
+            assert isinstance(app.screen, ConfirmScreen) and app.training_active  # x asks first
+            await press(pilot, "y")
             await wait_for(pilot, lambda: not app.training_active)
             await wait_for(pilot, lambda: app.history.state == "interrupted")
             assert trainer.outcome is not None and trainer.outcome.state == "interrupted"
             await press(pilot, "s")  # a new run starts after a stop
             await wait_for(pilot, lambda: trainer.calls == 2)
-            await press(pilot, "x")
+            await press(pilot, "x", "escape")  # asked, and kept going
+            assert app.training_active and not isinstance(app.screen, ConfirmScreen)
+            await press(pilot, "x", "y")
             await wait_for(pilot, lambda: not app.training_active)
 
     run(scenario())
@@ -403,3 +409,69 @@ def test_the_epoch_table_keeps_its_rows_and_stars_the_best_epoch() -> None:
             assert stars(table) == ["", "*"] and table.row_count == 2
 
     asyncio.run(scenario())
+
+
+def test_the_loss_chart_draws_a_per_step_curve_during_the_first_epoch(tmp_path: Path) -> None:
+    trainer = FakeTrainer(delay=0.05)  # 100 batches: 5 s an epoch
+    epoch = ("data.synthetic_train_size=2000", "data.batch_size=20")
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, trainer, overrides=(*TINY, *epoch, "train.epochs=2"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            chart = app.screen.query_one("#loss-chart")
+            await wait_for(pilot, lambda: len(chart.points["steps"]) >= 2)
+            assert not app.history.epochs  # still in epoch 1, and the chart is not empty
+            xs = [x for x, _ in chart.points["steps"]]
+            assert xs == sorted(xs) and 0 < xs[0] < xs[-1] <= 1
+            await press(pilot, "l")
+            assert chart.log_scale
+            await press(pilot, "l")
+            assert not chart.log_scale
+            app.stop_training(wait=True, timeout=10)
+
+    run(scenario())
+
+
+def test_per_step_loss_is_the_loss_between_reports_smoothed() -> None:
+    from tui_trainer.tui.run_history import STEP_SMOOTHING
+
+    history = RunHistory()
+    history.add_progress(BatchProgress(1, 10, 100, 2.0, 0.1, 100.0, 0.1, 1.0))
+    history.add_progress(BatchProgress(1, 20, 100, 1.5, 0.2, 100.0, 0.1, 2.0))  # batches 11-20 averaged 1.0
+    assert history.step_losses[0] == (0.1, 2.0)
+    weight = math.exp(-0.1 / STEP_SMOOTHING)  # 0.1 epoch later
+    assert history.step_losses[1] == (pytest.approx(0.2), pytest.approx(weight * 2.0 + (1 - weight) * 1.0))
+    history.add_progress(BatchProgress(1, 20, 100, 1.5, 0.2, 100.0, 0.1, 2.0))  # repeated: no new point
+    assert len(history.step_losses) == 2
+
+
+def test_the_accuracy_axis_fits_the_data_so_close_values_stay_apart() -> None:
+    from tui_trainer.tui.charts import fitted_range
+
+    low, high = fitted_range([99.2, 100.0])
+    assert 98 < low < 99.2 and high == 100.0
+    assert fitted_range([]) == (0.0, 100.0)
+    low, high = fitted_range([10.0, 60.0])
+    assert low == 5.0 and high == 65.0
+
+
+def test_the_progress_line_has_no_dangling_separator_after_the_run_and_says_validating() -> None:
+    async def scenario() -> None:
+        app = TrainerApp(None, [], Path("runs"), trainer=FakeTrainer())
+        async with app.run_test(size=SIZE) as pilot:
+            app.history = RunHistory(preset_name="smoke", state="running", epochs_planned=2)
+            app.history.add_progress(BatchProgress(1, 10, 10, 1.0, 0.5, 500.0, 0.01, 1.0))
+            app.push_screen("training")
+            await pilot.pause()
+            text = lambda: str(app.screen.query_one("#progress-text").content)  # noqa: E731
+            assert text() == "batch 10/10 · 500 img/s · validating"
+            app.history.set_state("finished")
+            app.screen.show_history()
+            await pilot.pause(1.1)
+            app.screen.show_history()
+            await pilot.pause()
+            assert text() == "batch 10/10 · 500 img/s"
+
+    run(scenario())

@@ -6,7 +6,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Preset, PresetError, load_preset, resolved_toml
+from .config import Preset, PresetError, Problem, load_preset, resolved_toml
+from .config.target import importable_from, target_problems
 from .data.bad_images import bad_images_message, find_bad_images
 from .data.checks import check_data_layout, image_files
 
@@ -19,6 +20,13 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         count = len(exc.problems)
+        print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        return 2
+    problems = _target_problems(preset, path, overrides)
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        count = len(problems)
         print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
         return 2
     data_problems = _local_data_problems(preset)
@@ -53,3 +61,13 @@ def _local_data_problems(preset: Preset) -> list[str]:
 
 def path_count(bad: list) -> str:
     return f"{len(bad)} image file{'s' if len(bad) != 1 else ''} that cannot be decoded"
+
+
+def _target_problems(preset: Preset, path: Path, overrides: Sequence[str]) -> list[Problem]:
+    """model.target imports (from the preset's folder or the current one too) and takes [model.params]."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    with importable_from(path):
+        return target_problems(preset, str(path), text, overrides)

@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  tui-trainer presets/seed.toml                open a preset in the console\n"
             "  tui-trainer runs/20261128-101500-seed        open a run (live if it is running)\n"
             "  tui-trainer --check presets/seed.toml        validate, print the resolved preset\n"
-            "  tui-trainer --headless presets/smoke.toml    train without the console\n"
+            "  tui-trainer --headless smoke                 train a built-in preset without the console\n"
+            "  tui-trainer --list-presets                   the built-in presets and where they live\n"
             "  tui-trainer --headless --resume RUN_DIR      continue an interrupted run\n"
             "  tui-trainer --eval RUN_DIR --data DATA_ROOT  score the best checkpoint on DATA_ROOT/test\n"
             "  tui-trainer --predict RUN_DIR photos/        classify images, CSV on stdout\n"
@@ -40,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("path", nargs="?", help="a preset (.toml) or a run folder")
+    parser.add_argument(
+        "path", nargs="?", help="a preset (.toml), the name of a built-in preset (smoke, seed), or a run folder"
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--check",
@@ -101,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help='override a preset value, in TOML syntax (repeatable): --set optimizer.lr=0.01 --set data.root="/data"',
     )
+    parser.add_argument(
+        "--list-presets", action="store_true", help="list the built-in presets (by name) and those in ./presets"
+    )
+    parser.add_argument(
+        "--log-every",
+        metavar="SECONDS",
+        type=float,
+        default=30.0,
+        help="with --headless and output that is not a terminal: a progress line every SECONDS (0: none; default 30)",
+    )
     parser.add_argument("--runs-dir", metavar="DIR", default="runs", help="where run folders go (default: ./runs)")
     parser.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
     return parser
@@ -113,6 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--resume goes with --headless (the console resumes runs from its runs screen)")
     if args.resume and args.path:
         parser.error("give either PRESET or --resume RUN_DIR, not both")
+    if args.list_presets:
+        from .config.builtin import list_presets_text
+
+        sys.stdout.write(list_presets_text())
+        return EXIT_OK
     if args.eval or args.predict or args.export:
         return _use_run(parser, args)
     if args.trials is not None and not args.sweep:
@@ -125,12 +143,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .sweep_headless import run_sweep_headless
 
         return run_sweep_headless(Path(args.sweep), Path(args.sweeps_dir), trials=args.trials, overrides=args.overrides)
+    if args.path and (args.check or args.headless or not Path(args.path).exists()):
+        from .config.builtin import resolve_preset_arg, unknown_preset_message
+
+        args.path = str(resolve_preset_arg(args.path))  # a built-in preset by name: `--headless smoke`
+        if (args.check or args.headless or args.find_lr) and not Path(args.path).exists():
+            print(f"error: {unknown_preset_message(args.path)}", file=sys.stderr)
+            return EXIT_USAGE
     if args.check:
         if not args.path:
             parser.error("--check needs a PRESET")
         from .check import run_check
 
         return run_check(Path(args.path), args.overrides)
+    from .config.target import add_importable_folders
+
+    add_importable_folders(Path(args.path) if args.path else None)  # for model.target: preset's folder, cwd
     if args.find_lr:
         if not args.path:
             parser.error("--find-lr needs a PRESET")
@@ -149,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides=args.overrides,
             runs_dir=Path(args.runs_dir),
             resume=Path(args.resume) if args.resume else None,
+            log_every=args.log_every,
         )
         if launched_by_torchrun():  # torch is loaded by now
             from .engine.distributed import end_worker

@@ -11,7 +11,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
@@ -30,6 +30,7 @@ from .engine.events import (
 from .engine.health import EpochHealth, format_health
 from .printable import printable
 from .runs.folder import RunFolder, RunFolderError, now_iso
+from .runs.timing import training_time
 from .torchrun_env import launch_rank
 
 SETUP_LINE_SECONDS = 5.0
@@ -49,18 +50,51 @@ def format_epoch(event: EpochFinished) -> str:
     )
 
 
-class PlainPrinter:
-    """Events as plain lines, for logs and pipes."""
+LOG_EVERY = 30.0
+"""Default seconds between two progress lines when stdout is not a terminal (`--log-every`)."""
 
-    def __init__(self, out: TextIO) -> None:
+
+def format_progress(event: BatchProgress, epochs: int) -> str:
+    """One plain progress line: where the epoch is, its figures so far, and when it will end."""
+    left = event.seconds * (event.batches - event.batch) / event.batch if event.batch else 0.0
+    minutes, seconds = divmod(round(left), 60)
+    eta = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+    of = f"/{epochs}" if epochs else ""
+    return (
+        f"epoch {event.epoch}{of}  batch {event.batch}/{event.batches}  loss {event.loss:.4f} "
+        f"acc {event.accuracy * 100:.2f}%  {event.images_per_second:,.0f} img/s  epoch ETA {eta}"
+    )
+
+
+class PlainPrinter:
+    """Events as plain lines, for logs and pipes: a progress line every `log_every` seconds (0: none)."""
+
+    def __init__(self, out: TextIO, log_every: float = LOG_EVERY, clock: Callable[[], float] = time.monotonic) -> None:
         self.out = out
         self._last_stage = ""
         self._last_line = 0.0
         self.health = EpochHealth()  # the epoch's progress reports, printed once with its line
+        self.log_every = log_every
+        self._clock = clock
+        self._logged_at: float | None = None
+        self._epochs = 0
+
+    def _progress_line(self, event: BatchProgress) -> str | None:
+        if self.log_every <= 0 or event.batch >= event.batches:  # the epoch line follows the last batch
+            return None
+        now = self._clock()
+        if self._logged_at is None:
+            self._logged_at = now  # the interval starts with the first batch
+            return None
+        if now - self._logged_at < self.log_every:
+            return None
+        self._logged_at = now
+        return format_progress(event, self._epochs)
 
     def __call__(self, event: Event) -> None:
         line = None
         if isinstance(event, BatchProgress):
+            line = self._progress_line(event)
             if event.health is not None:
                 self.health.add(event.health, event.batch)
         elif isinstance(event, SetupProgress):
@@ -73,6 +107,7 @@ class PlainPrinter:
                 if event.rate > 0 and event.total > 1:
                     line += f"  {event.rate:,.0f} img/s" + (f", ETA {event.eta:.0f}s" if not finished else "")
         elif isinstance(event, RunStarted):
+            self._epochs = event.epochs
             threads = f", {event.threads} threads ({event.threads_reason})" if event.threads else ""
             line = (
                 f"run {event.run_dir}: {event.preset_name}, epochs {event.start_epoch}-{event.epochs}, "
@@ -90,11 +125,23 @@ class PlainPrinter:
             best = (
                 f", best val acc {event.best_val_acc * 100:.2f}% (epoch {event.best_epoch})" if event.best_epoch else ""
             )
-            line = f"{event.state} after {event.epochs_done} epochs in {event.seconds:.1f}s{best}: {event.run_dir}"
-        elif isinstance(event, RunFailed):
+            epochs = f"{event.epochs_done} epoch{'' if event.epochs_done == 1 else 's'}"
+            line = f"{event.state} after {epochs} in {_run_time(event)}{best}: {event.run_dir}"
+        elif isinstance(event, RunFailed) and event.run_dir:  # without a folder, run_headless reports it
             line = f"error: {event.error}" + (f"\nhint: {event.hint}" if event.hint else "")
         if line is not None:
             print(printable(line, lines=True), file=self.out, flush=True)  # a path may hold ESC
+
+
+def _run_time(event: RunFinished) -> str:
+    """The whole run's training time; a resumed run names the part this process trained too."""
+    try:
+        trained = training_time(RunFolder(Path(event.run_dir)).read_status()) if event.run_dir else None
+    except RunFolderError:
+        trained = None
+    if trained is None or not trained.resumed:
+        return f"{event.seconds:.1f}s"
+    return trained.describe()
 
 
 class RichPrinter(PlainPrinter):
@@ -181,6 +228,7 @@ def run_headless(
     resume: Path | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    log_every: float = LOG_EVERY,
 ) -> int:
     """Run a preset (or resume a run) to the end; returns the process exit code."""
     from .runs.launch import load_run_preset, run_training  # torch is loaded only from here on
@@ -208,9 +256,13 @@ def run_headless(
     control = RunControl()
     _install_signal_handlers(control, err)
     started: list[RunStarted] = []
-    listeners = [lambda event: started.append(event) if isinstance(event, RunStarted) else None]
+    reported: list[RunFailed] = []
+    listeners = [
+        lambda event: started.append(event) if isinstance(event, RunStarted) else None,
+        lambda event: reported.append(event) if isinstance(event, RunFailed) else None,
+    ]
     if launch_rank() == 0:  # under torchrun only rank 0 prints
-        listeners.append(RichPrinter(out) if out.isatty() else PlainPrinter(out))
+        listeners.append(RichPrinter(out) if out.isatty() else PlainPrinter(out, log_every))
     try:
         outcome = run_training(
             preset, runs_dir=runs_dir, listeners=listeners, control=control, resume=resume, preset_source=preset_path
@@ -222,8 +274,10 @@ def run_headless(
                 RunFolder(Path(started[0].run_dir)).write_status(state="interrupted", ended_at=now_iso())
         print("aborted", file=err, flush=True)
         return 130
-    if outcome.exit_code == 2:
+    if outcome.exit_code == 2:  # refused before any work (no run folder): on stderr, once, with its hint
         print(printable(f"error: {outcome.error}", lines=True), file=err)
+        if reported and reported[0].hint:
+            print(printable(f"hint: {reported[0].hint}", lines=True), file=err)
     elif outcome.exit_code == 1 and launch_rank() != 0:
         # Under torchrun only rank 0 prints events; another rank's own failure must still be seen.
         print(printable(f"error (rank {launch_rank()}): {outcome.error}", lines=True), file=err, flush=True)

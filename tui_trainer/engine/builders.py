@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config.schema import LossConfig, ModelConfig, OptimizerConfig, SchedulerConfig
+from ..config.target import refused_params
 from ..models import CATALOG, resolve_factory
 from ..models.hub import is_hub_name
 
@@ -76,8 +77,9 @@ def _build_target(target: str, num_classes: int, params: dict[str, Any]) -> nn.M
     kwargs = {"num_classes": num_classes, **params}
     try:
         inspect.signature(factory).bind(**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"model target {target!r} does not accept {sorted(kwargs)}: {exc}") from exc
+    except TypeError as exc:  # name only what it refuses: num_classes is refused only if it is
+        refused = refused_params(factory, list(kwargs)) or sorted(kwargs)
+        raise ValueError(f"model target {target!r} does not accept {refused}: {exc}") from exc
     except ValueError:  # no introspectable signature: let the call decide
         pass
     try:

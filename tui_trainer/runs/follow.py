@@ -4,7 +4,9 @@ The console shows a detached or external run exactly as a run in its own process
 polls the folder (sizes and mtimes, about twice a second; no inotify, so it works the same on a
 network file system or macOS) and sends `RunStarted`, `BatchProgress`, `EpochFinished` and
 `RunFinished`/`RunFailed` to the same listeners. It only reads, so any number of consoles can
-follow one run. A finished run replays to its end in one poll.
+follow one run. A finished run replays to its end in one poll. With `watch_resumes`, a follower
+whose run ended interrupted or failed keeps an eye on status.json: when another process resumes
+the run (a new, live pid), it starts over and follows that process from its set-up on.
 
 Files are read as a writer may be leaving them: status.json may not exist yet, the last line of
 metrics.jsonl may be half written, predictions-last.npz may still hold the previous epoch.
@@ -115,6 +117,7 @@ class RunFollower:
 
     `expect_pid` is for a run this process has just (re)started: until status.json names that
     pid, the folder's old status (an interrupted run being resumed) is not taken for the run's.
+    `watch_resumes`: after an interrupted or failed end, go on watching for a process that resumes it.
     """
 
     def __init__(
@@ -123,15 +126,23 @@ class RunFollower:
         listeners: Sequence[Listener] = (),
         *,
         expect_pid: int | None = None,
+        watch_resumes: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.folder = RunFolder(Path(run_dir))
         self.listeners = list(listeners)
+        self.watch_resumes = watch_resumes
+        self._clock = clock
+        self._reset(expect_pid)
+
+    def _reset(self, expect_pid: int | None) -> None:
+        """Forget everything seen: a new process is (re)starting the run."""
         self.expect_pid = expect_pid
         self.done = False
         self.final: RunFinished | RunFailed | None = None
-        self._clock = clock
-        self._created = clock()
+        self._ended_pid: int | None = None
+        self._resumed_by_pid: int | None = None
+        self._created = self._clock()
         self._setup_stage = ""
         self._started = False
         self._classes: tuple[str, ...] = ()
@@ -152,11 +163,20 @@ class RunFollower:
 
     # ------------------------------------------------------------------ driving
 
+    @property
+    def awaiting_resume(self) -> bool:
+        """The run ended in a state another process may resume, and this follower watches for that."""
+        return self.done and self.watch_resumes and self._ended_pid is not None
+
     def poll(self) -> list[Event]:
-        """Read what changed and send it on; returns the events sent (none once `done`)."""
-        if self.done:
-            return []
+        """Read what changed and send it on; returns the events sent (none once `done`, unless resumed)."""
         out: list[Event] = []
+        if self.done:
+            pid = self._resumed_by()
+            if pid is None:
+                return []
+            self._reset(pid)
+            self._resumed_by_pid = pid
         try:
             self._poll(out)
         except DamagedRecord as exc:  # a record of the wrong shape: say which, and stop following
@@ -173,7 +193,7 @@ class RunFollower:
         stop = stop or threading.Event()
         while True:
             self.poll()
-            if self.done:
+            if self.done and not self.awaiting_resume:
                 return self.final
             if stop.wait(interval):
                 return None
@@ -191,13 +211,14 @@ class RunFollower:
         self._epochs_planned = _int(status.get("epochs_planned"), self._epochs_planned)
         self._read_progress()
         if not self._started:
-            if status.get("classes") is None and not self.folder.metrics_file.exists():
-                if not ending:
-                    self._say_setup(out, "setting up the run (loading data)")
-                    return
-                if state == "failed" or not self.folder.last_checkpoint.exists():
-                    self._finish(out, status, state)  # ended during setup: no RunStarted, as in a live run
-                    return
+            if status.get("classes") is None and not ending:  # a resumed run has metrics but no report yet
+                resumed = f"resumed by pid {self._resumed_by_pid}: " if self._resumed_by_pid else ""
+                self._say_setup(out, f"{resumed}setting up the run (loading data)")
+                return
+            set_up = status.get("classes") is not None or self.folder.metrics_file.exists()
+            if not set_up and (state == "failed" or not self.folder.last_checkpoint.exists()):
+                self._finish(out, status, state)  # ended during setup: no RunStarted, as in a live run
+                return
             out.append(self._run_started(status))
             self._started = True
         self._read_metrics()
@@ -208,6 +229,18 @@ class RunFollower:
             self._progress_emitted = progress
         if ending and not self._pending:
             self._finish(out, status, state)
+
+    def _resumed_by(self) -> int | None:
+        """The pid of a live process that took the ended run over, if one did."""
+        if not self.awaiting_resume:
+            return None
+        status = self._read_status()
+        if status is None or str(status.get("state", "running")) in ENDED:
+            return None
+        pid = status.get("pid")
+        if not isinstance(pid, int) or pid == self._ended_pid or not pid_alive(pid, status.get("host")):
+            return None
+        return pid
 
     def _wait_for_start(self, out: list[Event], status: dict[str, Any] | None) -> None:
         waited = self._clock() - self._created
@@ -371,6 +404,8 @@ class RunFollower:
             return 0
 
     def _finish(self, out: list[Event], status: dict[str, Any], state: str) -> None:
+        if state != "finished":
+            self._ended_pid = _int(status.get("pid")) or None
         if state == "failed":
             event: RunFinished | RunFailed = RunFailed(
                 run_dir=str(self.run_dir),
@@ -390,7 +425,7 @@ class RunFollower:
                 epochs_done=max(_int(status.get("epochs_done")), self._emitted_epoch),
                 best_val_acc=float(best) if isinstance(best, (int, float)) else self._best,
                 best_epoch=_int(status.get("best_epoch")) or None,
-                seconds=_seconds_between(status.get("started_at"), ended_at),
+                seconds=_seconds_between(status.get("resumed_at") or status.get("started_at"), ended_at),
             )
         self._end(out, event)
 

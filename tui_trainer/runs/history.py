@@ -19,6 +19,7 @@ from typing import Any
 
 from .folder import GONE, STATES, RunFolder, RunFolderError, effective_state
 from .records import DamagedRecord, parse_metrics_line
+from .timing import training_time
 
 BROKEN = "broken"
 """The state of a folder whose status.json cannot be read."""
@@ -197,7 +198,8 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
             end_ts = now
         else:
             end_ts = _last_activity(folder) or started.timestamp()
-        duration = max(0.0, end_ts - started.timestamp())
+        trained = training_time(status, datetime.fromtimestamp(end_ts).astimezone())  # all parts of a resumed run
+        duration = trained.total if trained is not None else max(0.0, end_ts - started.timestamp())
     pid = status.get("pid")
     return RunSummary(
         path=folder.path,

@@ -12,7 +12,9 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +29,7 @@ from ..data.store import CacheSpaceError
 from ..engine import distributed
 from ..engine.checkpoint import CheckpointError, unwrap
 from ..engine.cpu_threads import apply_threads
-from ..engine.device import DeviceError, numerics_for, resolve_device
+from ..engine.device import DeviceError, Numerics, numerics_for, resolve_device
 from ..engine.events import Listener, RunControl, RunFailed, SetupProgress, emit
 from ..engine.hub_models import PretrainedError, check_weights_reachable
 from ..engine.loops import NonFiniteLoss
@@ -39,6 +41,7 @@ from . import lock
 from .folder import RunFolder, RunFolderError, effective_state, now_iso
 from .process import own_identity
 from .recorder import RunRecorder
+from .timing import resume_fields
 
 EXIT_CODES = {"finished": 0, "failed": 1, "interrupted": 130}
 THUMBNAIL_SIDE = 64
@@ -97,13 +100,17 @@ def _take_folder(folder: RunFolder) -> None:
     folder.remove_stale_temporaries(older_than=0.0)  # the lock is ours: no one else writes here
 
 
-def describe_failure(exc: BaseException, preset: Preset, epoch: int) -> tuple[str, str]:
-    """(error, hint) for the user: what went wrong and what to try."""
+def describe_failure(exc: BaseException, preset: Preset, epoch: int, precision: str | None = None) -> tuple[str, str]:
+    """(error, hint) for the user: what went wrong and what to try.
+
+    `precision`: what the run computed in (auto resolves to fp32 on a CPU); the preset's value when unknown.
+    """
     if isinstance(exc, NonFiniteLoss):
+        used = precision or preset.train.precision
         return (
             f"training loss became NaN or infinite in epoch {epoch}, at or before batch {exc.batch}",
             f"lower the learning rate (optimizer.lr = {preset.optimizer.lr:g})"
-            + (", or train in fp32 (train.precision)" if preset.train.precision != "fp32" else ""),
+            + (", or train in fp32 (train.precision)" if used != "fp32" else ""),
         )
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
         return (
@@ -220,10 +227,11 @@ def run_training(
             if not resume:
                 source = f" from {preset_source}" if preset_source else ""
                 folder.write_preset(resolved_toml(preset, header=f"Resolved preset of this run{source}"))
-            folder.write_status(
+            started = {**_resume_fields(folder), "classes": None} if resume else {"started_at": now_iso()}
+            folder.write_status(  # a resume keeps the first start; classes come back when the run reports
                 state="running",
                 **own_identity(),
-                started_at=now_iso(),
+                **started,
                 ended_at=None,
                 preset_name=preset.name,
                 epochs_planned=preset.train.epochs,
@@ -240,6 +248,7 @@ def run_training(
         listeners.insert(0, RunRecorder(folder))
 
     trainer: Trainer | None = None
+    numerics: Numerics | None = None
     clean_end = False  # every rank got here the same way: safe to meet at a final barrier
     try:
         threads = apply_threads(preset.train.threads)
@@ -277,7 +286,7 @@ def run_training(
         return RunOutcome(finished.state, folder.path, EXIT_CODES[finished.state])
     except Exception as exc:  # noqa: BLE001 - every failure becomes a RunFailed the user can read
         epoch = (trainer.epochs_done + 1) if trainer is not None else 0
-        error, hint = describe_failure(exc, preset, epoch)
+        error, hint = describe_failure(exc, preset, epoch, numerics.precision if numerics is not None else None)
         failed = RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=traceback.format_exc())
         with contextlib.suppress(Exception):  # the recorder may fail again (a full disk): the exit code still says it
             emit(listeners, failed)
@@ -313,6 +322,19 @@ def _cannot_write(path: Path, exc: OSError) -> str:
 
 _NO_FOLDER = "\0"
 """What rank 0 sends the other ranks when it could not create the run folder."""
+
+
+def _resume_fields(folder: RunFolder) -> dict[str, Any]:
+    """The first start stays; the earlier processes' time (up to their last write, if they died) adds up."""
+    try:
+        status = folder.read_status()
+    except RunFolderError:
+        status = {}
+    if not status.get("ended_at"):
+        written = max((p.stat().st_mtime for p in (folder.status_file, folder.metrics_file) if p.exists()), default=0)
+        if written:
+            status["ended_at"] = datetime.fromtimestamp(written).astimezone().isoformat()
+    return resume_fields(status, now_iso())
 
 
 def _create_folder(runs_dir: Path, name: str) -> RunFolder:

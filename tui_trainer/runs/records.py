@@ -99,6 +99,8 @@ STATUS_FIELDS: dict[str, Check] = {
     "pid_started": optional(finite),
     "host": optional(text),
     "started_at": optional(text),
+    "resumed_at": optional(text),  # set by a resume; started_at stays the first start
+    "earlier_seconds": optional(finite),  # training time of the processes before the resume
     "ended_at": optional(text),
     "updated_at": optional(text),
     "preset_name": optional(text),

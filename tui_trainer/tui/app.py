@@ -114,6 +114,8 @@ class TrainerApp(RunUseActions, App[None]):
         self.install_screen(self.training_screen, name="training")
         self.push_screen(PresetListScreen())
         if self.start_path is not None:
+            if (self.start_path / "status.json").is_file():  # `tui-trainer RUN_DIR`: ctrl+l lists its neighbours
+                self.runs_dir = self.start_path.resolve().parent
             self.open_path(self.start_path, self.overrides)
         elif self.overrides:
             self.notify("--set needs a PRESET; ignored", severity="warning")
@@ -308,6 +310,10 @@ class TrainerApp(RunUseActions, App[None]):
     def new_preset(self) -> None:
         self._edit(PresetDocument.new())
 
+    def action_new_preset(self) -> None:
+        """The palette's "preset: New preset" (the presets list has its own `n`); unsaved changes are asked about."""
+        self.action_close_editor(then=self.new_preset)
+
     def _edit(self, document: PresetDocument) -> None:
         self.document = document
         while isinstance(self.screen, (PresetEditorScreen, TrainingScreen)):
@@ -343,19 +349,25 @@ class TrainerApp(RunUseActions, App[None]):
     def action_show_presets(self) -> None:
         self.action_close_editor()
 
-    def action_close_editor(self) -> None:
-        """Back to the preset list; unsaved changes are saved or dropped on purpose only."""
+    def action_close_editor(self, then: Callable[[], None] | None = None) -> None:
+        """Back to the preset list (then `then`); unsaved changes are saved or dropped on purpose only."""
         doc = self.document
-        if doc is None or not doc.dirty:
+
+        def to_list() -> None:
             self._pop_to_list()
+            if then is not None:
+                then()
+
+        if doc is None or not doc.dirty:
+            to_list()
             return
 
         def answered(answer: str | None) -> None:
             if answer == "s":
-                self._save(doc, None, then=self._pop_to_list)
+                self._save(doc, None, then=to_list)
             elif answer == "d":
                 self.document = None
-                self._pop_to_list()
+                to_list()
 
         self.push_screen(
             ConfirmScreen(
@@ -571,11 +583,15 @@ class TrainerApp(RunUseActions, App[None]):
     def on_setup_progressed(self, message: SetupProgressed) -> None:
         if self.history is not None:
             event = message.event
+            resumed = not self.history.running  # set-up after the end: another process resumed the run
+            if resumed:
+                self.history.progress = None  # the dead process's last batch is not this one's
+                self.history.set_state("starting")
             text = f"{event.stage} {event.done}/{event.total}" if event.total else event.stage
             if event.rate > 0 and event.total > 1 and event.done < event.total:
                 text += f"  {event.rate:,.0f} img/s, ETA {event.eta:.0f}s"
             self.history.set_setup(text)
-            self._history_changed()
+            self._history_changed(bindings=resumed)
 
     def on_batch_progressed(self, message: BatchProgressed) -> None:
         event = message.bridge.take_progress()

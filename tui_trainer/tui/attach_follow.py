@@ -21,7 +21,8 @@ class Attachment:
 
     def __init__(self, run_dir: Path, listener: Listener, *, expect_pid: int | None = None) -> None:
         self.run_dir = Path(run_dir)
-        self.follower = RunFollower(self.run_dir, [listener], expect_pid=expect_pid)
+        # Any number of consoles follow one run: each picks the run up again when another resumes it.
+        self.follower = RunFollower(self.run_dir, [listener], expect_pid=expect_pid, watch_resumes=True)
         self.worker: Worker[Event | None] | None = None
         self.seen_running = False
         """Whether a poll found the run still going (a finished run replays to its end in one poll)."""
@@ -33,7 +34,7 @@ class Attachment:
             stop = get_current_worker().cancelled_event
             while True:
                 self.follower.poll()
-                if self.follower.done:
+                if self.follower.done and not self.follower.awaiting_resume:
                     return self.follower.final
                 self.seen_running = True  # its end, when it comes, happens while this console watches
                 if stop.wait(interval):

@@ -16,16 +16,34 @@ TRAIN_COLOR = "cyan"
 VAL_COLOR = "orange"
 
 
-class MetricChart(PlotextPlot):
-    """Train and validation curves of one metric, one point per finished epoch."""
+def fitted_range(values: list[float], low: float = 0.0, high: float = 100.0) -> tuple[float, float]:
+    """A y range that fits the data with a margin, within [low, high]: 99.2% and 100% stay apart."""
+    if not values:
+        return low, high
+    lo, hi = min(values), max(values)
+    margin = max(0.5, (hi - lo) * 0.1)
+    return max(low, lo - margin), min(high, hi + margin)
 
-    def __init__(self, title: str, train_key: str, val_key: str, percent: bool = False, *, id: str) -> None:
+
+class MetricChart(PlotextPlot):
+    """Train and validation curves of one metric, one point per finished epoch.
+
+    With `steps`, the training loss also comes as a smoothed curve over the epoch's batches, so the
+    first epoch draws something. The legend is in the title (plotext draws its own over the curves).
+    """
+
+    def __init__(
+        self, title: str, train_key: str, val_key: str, percent: bool = False, *, steps: bool = False, id: str
+    ) -> None:
         super().__init__(id=id)
         self.chart_title = title
         self.train_key = train_key
         self.val_key = val_key
         self.percent = percent
-        self.points: dict[str, list[tuple[int, float]]] = {"train": [], "val": []}
+        self.steps = steps
+        self.log_scale = False
+        self.y_range: tuple[float, float] | None = None
+        self.points: dict[str, list[tuple[float, float]]] = {"train": [], "val": [], "steps": []}
         """What is plotted now, by series (tests and other screens read it)."""
 
     def on_mount(self) -> None:
@@ -39,22 +57,32 @@ class MetricChart(PlotextPlot):
             else:
                 xs, ys = history.epoch_numbers(key), history.series(key)
                 self.points[series] = [(x, y * scale) for x, y in zip(xs, ys, strict=False)]
+        self.points["steps"] = list(history.step_losses) if self.steps and history is not None else []
         plt = self.plt
         plt.clear_data()
-        plt.title(self.chart_title)
-        drawn = False
+        plt.clear_figure()
+        plt.title(f"{self.chart_title}{' (log)' if self.log_scale else ''} · cyan train · orange val")
+        if self.points["steps"]:
+            steps = self.points["steps"]
+            plt.plot([x for x, _ in steps], [y for _, y in steps], marker="braille", color=TRAIN_COLOR)
         for series, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
             points = self.points[series]
             if points:
-                plt.plot([x for x, _ in points], [y for _, y in points], marker="hd", color=color, label=series)
-                drawn = True
-        epochs = sorted({x for series in self.points.values() for x, _ in series})
-        if drawn:
+                plt.plot([x for x, _ in points], [y for _, y in points], marker="hd", color=color)
+        epochs = sorted({int(x) for x, _ in self.points["train"] + self.points["val"]})
+        if epochs:
             step = max(1, len(epochs) // 8)
             plt.xticks(epochs[::step])
+        plt.yscale("log" if self.log_scale else "linear")
+        self.y_range = None
         if self.percent:
-            plt.ylim(0, 100)
+            self.y_range = fitted_range([y for series in ("train", "val") for _, y in self.points[series]])
+            plt.ylim(*self.y_range)
         self.refresh()
+
+    def toggle_log_scale(self, history: RunHistory | None) -> None:
+        self.log_scale = not self.log_scale
+        self.show_history(history)
 
 
 class EpochTable(DataTable):

@@ -34,13 +34,17 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 
 
 class ConsoleCommands(Provider):
-    """Every command of the console that makes sense right now."""
+    """Every command of the console that makes sense right now.
+
+    A command the App would show disabled in the footer (`check_action` None) or hide (False) is
+    left out: offered, it would do nothing.
+    """
 
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         app: TrainerApp = self.app  # type: ignore[assignment]
         out = []
         for title, help_text, action in COMMANDS:
-            if app.check_action(action, ()) is False:
+            if app.check_action(action, ()) is not True:
                 continue
             out.append((title, help_text, partial(app.run_action, action)))
         return out

@@ -114,6 +114,21 @@ class CompareChart(PlotextPlot):
         self.refresh()
 
 
+def diff_column_widths(rows: list[tuple[str, list[str]]], runs: int, width: int) -> tuple[int, int]:
+    """Widths of the key column and of each run's column so that every run fits side by side."""
+    usable = max(20, width - 2 - 2 * (runs + 1))  # the table's scrollbar and each cell's padding
+    longest_key = max((len(key) for key, _ in rows), default=3)
+    key_width = min(longest_key, max(12, usable // 3))
+    longest_value = max((len(v) for _, values in rows for v in values), default=1)
+    value_width = max(4, min(longest_value, (usable - key_width) // max(1, runs)))
+    return key_width, value_width
+
+
+def _cut(text: str, width: int) -> str:
+    """`text`, ending in … when it is longer than `width` (the full value is in each run's preset.toml)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 class CompareScreen(Screen[None]):
     """Validation accuracy and loss of the chosen runs, and the preset keys where they differ."""
 
@@ -171,14 +186,17 @@ class CompareScreen(Screen[None]):
         self.diff_rows, problems = preset_diff(self.run_dirs)
         title = self.query_one("#compare-diff-title", Static)
         title.update(
-            f"preset differences ({len(self.diff_rows)} keys)" if self.diff_rows else "the presets are the same"
+            f"preset differences ({len(self.diff_rows)} key{'' if len(self.diff_rows) == 1 else 's'})"
+            if self.diff_rows
+            else "the presets are the same"
         )
         self.query_one("#compare-problems", Static).update("\n".join(problems))
         table = self.query_one("#compare-diff", DataTable)
         table.clear(columns=True)
-        table.add_column("key", key="key")
+        key_width, value_width = diff_column_widths(self.diff_rows, len(self.runs), self.app.size.width)
+        table.add_column("key", key="key", width=key_width)
         for run in self.runs:
-            table.add_column(Text(run.letter, style=f"bold {run.style}"), key=run.letter)
+            table.add_column(Text(run.letter, style=f"bold {run.style}"), key=run.letter, width=value_width)
         for key, values in self.diff_rows:
-            table.add_row(key, *values, key=key)
+            table.add_row(_cut(key, key_width), *(_cut(v, value_width) for v in values), key=key)
         table.display = bool(self.diff_rows)

@@ -74,7 +74,7 @@ class ClassTrendLegend(Static):
 
     def show(self, per_class_acc: list[list[float]], names: tuple[str, ...]) -> None:
         text = Text()
-        text.append(f"accuracy  Δ{TREND_WINDOW} epochs\n", style="bold")
+        text.append(f"val acc %  vs {TREND_WINDOW} ep ago\n", style="bold")
         if not per_class_acc:
             text.append("no finished epoch yet", style="dim")
             self.update(text)

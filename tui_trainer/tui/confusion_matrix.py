@@ -31,6 +31,7 @@ HEADER_MARK = Style(bold=True, underline=True, color=Color.from_ansi(220))
 DIM = Style(dim=True)
 ZERO = "·"
 MAX_NAME = 8  # row header characters
+WIDE_NAME = 16  # row header characters when the terminal is wide
 STATS = (("prec", 6), ("rec", 6), ("F1", 6))
 
 
@@ -116,6 +117,10 @@ class ConfusionMatrix(ScrollView, can_focus=True):
     }
     ConfusionMatrix:focus {
         background-tint: $foreground 4%;
+        border-left: outer $accent;
+    }
+    ConfusionMatrix {
+        border-left: outer $surface;
     }
     """
 
@@ -184,23 +189,33 @@ class ConfusionMatrix(ScrollView, can_focus=True):
         self.cursor = (min(row, k - 1), min(column, k - 1)) if k else (0, 0)
         self._relayout()
 
+    def on_resize(self) -> None:
+        if self.num_classes:
+            self._relayout()
+
     def set_percent(self, percent: bool) -> None:
         self.show_percent = percent
         self._relayout()
 
     def _relayout(self) -> None:
         k = self.num_classes
-        name_width = min(MAX_NAME, max((len(n) for n in self.names), default=1))
+        longest = max((len(n) for n in self.names), default=1)
+        available = self.size.width or (self.app.size.width - 2 if self.is_attached else 0)
+        # A wide terminal shows longer names and column heads; 80 columns keep the compact layout.
+        name_width = min(longest, max(MAX_NAME, min(WIDE_NAME, (available - 40) // 4)))
         largest = int(self.confusion.max()) if self.confusion.size else 0
         digits = 3 if self.show_percent else max(2, len(str(largest)))
         support_digits = max(1, len(str(int(self.report.support.max()) if k else 0)))
-        cell = digits + 1
         row_header = name_width + 1
         support = max(support_digits, 1) + 2
-        width = row_header + k * cell + sum(w for _, w in STATS) + support
+        fixed = row_header + sum(w for _, w in STATS) + support
+        spare = available - fixed - k * (digits + 1) - 1
+        head = min(max(longest, digits), digits + spare // k) if k and spare > 0 else digits
+        cell = head + 1
+        width = fixed + k * cell
         self._layout = _Layout(row_header, cell, support, width)
         self._row_labels = abbreviate(self.names, name_width)
-        self._column_labels = abbreviate(self.names, digits)
+        self._column_labels = abbreviate(self.names, head)
         self.virtual_size = Size(width, k + 1)
         self.refresh()
 

@@ -75,7 +75,11 @@ class ConfusionScreen(Screen):
         height: auto;
         max-height: 12;
         border: none;
+        border-left: outer $surface;
         padding: 0 1;
+    }
+    ConfusionScreen #confusion-pairs:focus {
+        border-left: outer $accent;
     }
     ConfusionScreen ConfusionMatrix {
         padding: 0 1;
@@ -91,6 +95,8 @@ class ConfusionScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="confusion.back"),
         Binding("p", "toggle_percent", "Counts/%", id="confusion.percent"),
+        Binding("pagedown", "page(1)", "More below", id="confusion.page_down", show=False),
+        Binding("pageup", "page(-1)", "Back up", id="confusion.page_up", show=False),
     ]
 
     def __init__(self, history: HistorySource, *, name: str | None = None, id: str | None = None) -> None:
@@ -117,7 +123,7 @@ class ConfusionScreen(Screen):
         return cls(load_eval_snapshot(path))
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="confusion-body"):
+        with VerticalScroll(id="confusion-body", can_focus=False):  # tab goes matrix -> pairs, never to a blank
             yield Static(id="confusion-summary")
             yield ConfusionMatrix(id="confusion-matrix")
             yield Static(id="confusion-cursor")
@@ -131,7 +137,9 @@ class ConfusionScreen(Screen):
 
     def on_mount(self) -> None:
         self.reload()
-        self.matrix.focus()
+        self.matrix.focus(scroll_visible=False)
+        body = self.query_one("#confusion-body", VerticalScroll)
+        self.call_after_refresh(body.scroll_home, animate=False)  # the summary above the matrix stays in view
         self.set_interval(POLL_SECONDS, self._poll)
 
     @property
@@ -207,7 +215,7 @@ class ConfusionScreen(Screen):
         scope = getattr(self.source, "scope", "val")
         text.append(f" · {scope} accuracy {report.accuracy * 100:.2f}% ({report.correct} of {report.total})")
         text.append(f" · macro F1 {report.macro_f1 * 100:.1f}")
-        text.append("\nrows: true class · columns: predicted · colour: share of the row", style="dim")
+        text.append("\nrows: true class · columns: predicted · colour: share of row · pgdn: more", style="dim")
         return text
 
     def _show_pairs(self, confusion: np.ndarray, names: tuple[str, ...]) -> None:
@@ -278,6 +286,14 @@ class ConfusionScreen(Screen):
     def action_toggle_percent(self) -> None:
         self.show_percent = not self.show_percent
         self.matrix.set_percent(self.show_percent)
+
+    def action_page(self, direction: int) -> None:
+        """The per-class legend and chart are below the fold at 80×24: page the body, whatever has focus."""
+        body = self.query_one("#confusion-body", VerticalScroll)
+        if direction > 0:
+            body.scroll_page_down()
+        else:
+            body.scroll_page_up()
 
     def action_back(self) -> None:
         self.dismiss()

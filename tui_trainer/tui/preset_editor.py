@@ -57,7 +57,7 @@ class PresetEditorScreen(Screen[None]):
     ]
 
     def __init__(self, document: PresetDocument) -> None:
-        super().__init__(id="editor")
+        super().__init__(classes="editor")  # a class, not an id: a new editor mounts while the old one unmounts
         self.document = document
         self._rows: dict[str, FieldRow] = {}
         self._shown_problems: set[str] = set()

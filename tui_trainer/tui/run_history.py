@@ -7,6 +7,7 @@ Nothing here knows about Textual.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ import numpy as np
 from ..engine.events import BatchProgress, EpochFinished, Predictions, RunFailed, RunFinished, RunStarted
 from ..runs.folder import RunFolder, RunFolderError, state_label
 from ..runs.history import BROKEN
+
+STEP_SMOOTHING = 0.05
+"""The per-step loss is an exponential moving average with this time constant, in epochs."""
+MAX_STEP_POINTS = 4000
 
 
 @dataclass
@@ -34,6 +39,8 @@ class RunHistory:
     """Per epoch, the validation accuracy of each class (class order)."""
     run_dir: Path | None = None
     version: int = 0
+    step_losses: list[tuple[float, float]] = field(default_factory=list)
+    """Smoothed training loss between progress reports, against the fractional epoch (1.5: half of epoch 2)."""
 
     state: str = "idle"  # idle | starting | running | paused | stopping | finished | interrupted | failed
     epochs_planned: int = 0
@@ -72,13 +79,37 @@ class RunHistory:
         self.precision = event.precision
         self.storage = event.storage
         self.setup_stage = ""
+        # A run starting at epoch s has s - 1 epochs behind it: a follower replays a resumed run from 1.
+        del self.epochs[max(0, event.start_epoch - 1) :]
+        del self.per_class_accuracy[max(0, event.start_epoch - 1) :]
+        self.step_losses[:] = [point for point in self.step_losses if point[0] <= event.start_epoch - 1]
+        self.progress = None
         if self.state in ("idle", "starting"):
             self.state = "running"
         self._changed()
 
     def add_progress(self, event: BatchProgress) -> None:
+        self._add_step_loss(self.progress, event)
         self.progress = event
         self._changed()
+
+    def _add_step_loss(self, before: BatchProgress | None, event: BatchProgress) -> None:
+        """The loss of the batches since the last report (the event carries the epoch's running mean), smoothed."""
+        if event.batch < 1 or event.batches < 1:
+            return
+        x = event.epoch - 1 + event.batch / event.batches
+        if self.step_losses and x <= self.step_losses[-1][0]:
+            return  # a replayed or repeated report
+        if before is not None and before.epoch == event.epoch and event.batch > before.batch:
+            recent = (event.loss * event.batch - before.loss * before.batch) / (event.batch - before.batch)
+        else:
+            recent = event.loss
+        if self.step_losses:  # an average over STEP_SMOOTHING of an epoch, however often reports come
+            weight = math.exp(-(x - self.step_losses[-1][0]) / STEP_SMOOTHING)
+            recent = weight * self.step_losses[-1][1] + (1 - weight) * recent
+        self.step_losses.append((x, recent))
+        if len(self.step_losses) > MAX_STEP_POINTS:  # a long run: keep the shape, halve the points
+            self.step_losses[:] = self.step_losses[::2]
 
     def add_epoch(self, event: EpochFinished) -> None:
         record = dict(event.metrics)

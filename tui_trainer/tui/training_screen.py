@@ -59,12 +59,13 @@ class TrainingScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "app.start_training", "Start", id="run.start"),
         Binding("p", "app.pause_training", "Pause", id="run.pause"),
-        Binding("x", "app.stop_training", "Stop", id="run.stop"),
+        Binding("x", "stop", "Stop", id="run.stop"),
         Binding("c", "app.open_confusion", "Confusion", id="run.confusion"),
         Binding("v", "app.evaluate", "Evaluate", id="run.evaluate"),
         Binding("o", "app.export", "Export", id="run.export"),
         # Off the footer (full at 80 columns); listed in help and the command palette ("run: Health panel").
         Binding("h", "toggle_health", "Health panel", id="run.health", show=False),
+        Binding("l", "toggle_log_loss", "Log loss", id="run.log_loss", show=False),
         Binding("escape,e", "back", "Back", id="training.back"),
     ]
 
@@ -72,6 +73,7 @@ class TrainingScreen(Screen[None]):
         super().__init__(id="training")
         self._drawn_version = -1
         self._drawn_epochs = -1
+        self._drawn_steps = -1
         self._drawn_key: tuple[object, ...] = ()
         self._drawn_at = 0.0
         self._redraw_timer: Timer | None = None
@@ -93,7 +95,7 @@ class TrainingScreen(Screen[None]):
         yield Static("", id="live-metrics", markup=False)
         yield Static("", id="health-panel", markup=False)
         with Horizontal(id="charts"):
-            yield MetricChart("loss", "train_loss", "val_loss", id="loss-chart")
+            yield MetricChart("loss", "train_loss", "val_loss", steps=True, id="loss-chart")
             yield MetricChart("accuracy %", "train_acc", "val_acc", percent=True, id="acc-chart")
         yield EpochTable(id="epoch-table")
         yield Footer()
@@ -126,6 +128,32 @@ class TrainingScreen(Screen[None]):
         panel.display = self.health_shown
         self._texts.pop("health-panel", None)
         self._show_health(self.trainer_app.history)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":  # shown and enabled as the App's stop is
+            return self.app.check_action("stop_training", parameters)
+        return True
+
+    def action_stop(self) -> None:
+        """`x` asks first: a stop ends the run (it can be resumed from last.pt, but not undone)."""
+        from .confirm_screen import ConfirmScreen
+
+        def answered(answer: str | None) -> None:
+            if answer == "y":
+                self.trainer_app.action_stop_training()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Stop the run?",
+                "It stops after the current batch and keeps last.pt, so it can be resumed.",
+                [("y", "Stop"), ("escape", "Keep training")],
+            ),
+            answered,
+        )
+
+    def action_toggle_log_loss(self) -> None:
+        """The loss chart on a log scale, or back: late epochs' small changes become visible."""
+        self.query_one("#loss-chart", MetricChart).toggle_log_scale(self.trainer_app.history)
 
     def show_history(self) -> None:
         """Redraw what changed since the last call (cheap when nothing did)."""
@@ -162,8 +190,13 @@ class TrainingScreen(Screen[None]):
         self._show_progress(history)
         self._show_health(history)
         epochs = len(history.epochs) if history is not None else 0
+        steps = len(history.step_losses) if history is not None else 0
+        if epochs == self._drawn_epochs and steps != self._drawn_steps:
+            self._drawn_steps = steps  # the per-step loss moved: only its chart, at the progress pace
+            self.query_one("#loss-chart", MetricChart).show_history(history)
         if epochs != self._drawn_epochs:
             self._drawn_epochs = epochs
+            self._drawn_steps = steps
             self.query_one("#loss-chart", MetricChart).show_history(history)
             self.query_one("#acc-chart", MetricChart).show_history(history)
             self.query_one("#epoch-table", EpochTable).show_history(history)
@@ -208,11 +241,12 @@ class TrainingScreen(Screen[None]):
             return
         bar.update(total=progress.batches, progress=progress.batch)
         epoch_left, run_left = estimates(history)
-        eta = f"ETA {format_duration(epoch_left)}" if epoch_left is not None and history.running else ""
-        self._set(
-            text,
-            f"batch {progress.batch}/{progress.batches} · {progress.images_per_second:,.0f} img/s · {eta}",
-        )
+        parts = [f"batch {progress.batch}/{progress.batches}", f"{progress.images_per_second:,.0f} img/s"]
+        if history.running and progress.batch >= progress.batches and len(history.epochs) < progress.epoch:
+            parts.append("validating")  # the epoch's batches are done; its line comes after validation
+        elif epoch_left is not None and history.running:
+            parts.append(f"ETA {format_duration(epoch_left)}")
+        self._set(text, " · ".join(parts))
         run_eta = f" · run ETA {format_duration(run_left)}" if run_left is not None and history.running else ""
         self._set(
             live,
