@@ -19,7 +19,7 @@ from typing import Any
 
 from .folder import GONE, STATES, RunFolder, RunFolderError, effective_state
 from .records import DamagedRecord, parse_metrics_line
-from .timing import training_time
+from .timing import parse_time, training_time
 
 BROKEN = "broken"
 """The state of a folder whose status.json cannot be read."""
@@ -73,15 +73,6 @@ class RunSummary:
         started = self.started_at.strftime("%Y-%m-%d %H:%M") if self.started_at else ""
         haystack = " ".join((self.name, self.preset_name, self.label, started, self.problem)).lower()
         return all(word in haystack for word in text.lower().split())
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _number(value: Any) -> float | None:
@@ -188,8 +179,8 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
     if best_acc is None and tail.best is not None:
         best_acc, best_epoch = tail.best[0], tail.best[1] or None
 
-    started = _parse_time(status.get("started_at"))
-    ended = _parse_time(status.get("ended_at"))
+    started = parse_time(status.get("started_at"))
+    ended = parse_time(status.get("ended_at"))
     duration = None
     if started is not None:
         if ended is not None:
