@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tui_trainer.config.schema import AugmentConfig
 from tui_trainer.data import BatchAugment, normalize
+from tui_trainer.data.augment import _normalize_
 
 UNIT = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}  # outputs stay x / 255
 STILL = {"crop": False, "rotation": 0.0, "hflip": 0.0}
@@ -89,19 +92,65 @@ def test_crop_boxes_follow_random_resized_crop() -> None:
     assert fallback.crop_boxes(4, 32, 32, gen(), torch.device("cpu")).tolist() == [[10, 0, 11, 32]] * 4
 
 
-def test_each_image_is_sampled_from_its_own_crop_box() -> None:
+def grid_path(augment: BatchAugment, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The float `grid_sample` resampling (CUDA's path, and the CPU's with rotation or translation),
+    forced on the CPU, normalised."""
+    return _normalize_(augment._warp(images.float(), generator), augment.mean, augment.std)
+
+
+UINT8_ROUNDING = 1.0
+"""The CPU box resize rounds its two bilinear passes to uint8: each pixel within 1 of 255 of the float result."""
+
+
+@pytest.mark.parametrize("path", ["box resize", "grid"])
+def test_each_image_is_sampled_from_its_own_crop_box(path: str) -> None:
     n, s = 64, 32
     cfg = AugmentConfig(crop_scale=(0.25, 0.7), rotation=0, hflip=0, **UNIT)
     augment = BatchAugment(cfg, s)
-    out = augment(coordinate_images(n), gen(3)) * 255
+    run = augment if path == "box resize" else functools.partial(grid_path, augment)
+    out = run(coordinate_images(n), gen(3)) * 255
     top, left, h, w = augment.crop_boxes(n, s, s, gen(3), torch.device("cpu")).float().unbind(1)
     centres = torch.arange(s).float() + 0.5
     col = left.view(n, 1) + centres.view(1, s) * w.view(n, 1) / s - 0.5  # source pixel column per output column
     row = top.view(n, 1) + centres.view(1, s) * h.view(n, 1) / s - 0.5
-    # Resizing clamps to the edge pixels, as torchvision's resize does: no blending with black.
-    assert torch.allclose(out[:, 0, s // 2, :], 8 * col.clamp(0, s - 1), atol=1e-3)
-    assert torch.allclose(out[:, 1, :, s // 2], 8 * row.clamp(0, s - 1), atol=1e-3)
+    # Resizing reads only inside the box and clamps to its edge pixels, as torchvision's resize of the
+    # cropped image does: no blending with the pixels around the box, nor with black.
+    col = torch.maximum(torch.minimum(col, (left + w - 1).view(n, 1)), left.view(n, 1))
+    row = torch.maximum(torch.minimum(row, (top + h - 1).view(n, 1)), top.view(n, 1))
+    atol = UINT8_ROUNDING + 1e-3 if path == "box resize" else 1e-3
+    assert torch.allclose(out[:, 0, s // 2, :], 8 * col, atol=atol)
+    assert torch.allclose(out[:, 1, :, s // 2], 8 * row, atol=atol)
     assert torch.allclose(out[:, 2], torch.tensor(255.0))
+
+
+@pytest.mark.parametrize("size", [(48, 40), (28, 40), (40, 40)], ids=["down", "up", "same"])
+def test_cpu_box_resize_equals_the_bilinear_crop_resize_of_the_same_boxes(size: tuple[int, int]) -> None:
+    # Default recipe (no rotation or shift) on the CPU takes the uint8 per-image resize; it must equal,
+    # within uint8 rounding, the float bilinear resize of each drawn box, flipped when drawn so, and the
+    # grid_sample path for the same draws, with cutout applied to the same squares afterwards.
+    side, s = size
+    n = 96
+    cfg = AugmentConfig(crop_scale=(0.08, 1.0), hflip=0.5, cutout=6, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    augment = BatchAugment(cfg, s)
+    images = torch.randint(0, 256, (n, 3, side, side), dtype=torch.uint8, generator=gen(1))
+    out = augment(images, gen(9))
+    g = gen(9)
+    flips = torch.rand(n, generator=g) < 0.5  # drawn first, as BatchAugment draws
+    boxes = augment.crop_boxes(n, side, side, g, torch.device("cpu")).tolist()
+    expected = torch.stack(
+        [
+            F.interpolate(images[i : i + 1, :, t : t + ch, x : x + cw].float(), size=(s, s), mode="bilinear")[0]
+            for i, (t, x, ch, cw) in enumerate(boxes)
+        ]
+    )
+    expected = _normalize_(torch.where(flips.view(n, 1, 1, 1), expected.flip(-1), expected), augment.mean, augment.std)
+    expected = augment._cutout(expected, g)
+    tolerance = UINT8_ROUNDING / (255 * min(cfg.std)) + 1e-5
+    assert (out - expected).abs().max().item() <= tolerance
+    assert abs((out - expected).mean().item()) < 0.05 * tolerance  # rounding, not a shift
+    g = gen(9)
+    grid = augment._cutout(grid_path(augment, images, g), g)
+    assert (out - grid).abs().max().item() <= tolerance
 
 
 def test_rotation_is_per_image_with_black_corners_inside_the_crop() -> None:
