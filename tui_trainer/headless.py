@@ -28,6 +28,7 @@ from .engine.events import (
     SetupProgress,
 )
 from .engine.health import EpochHealth, format_health
+from .lr_text import format_lr
 from .printable import printable
 from .runs.folder import RunFolder, RunFolderError, now_iso
 from .runs.timing import training_time
@@ -45,7 +46,7 @@ def format_epoch(event: EpochFinished) -> str:
         f"epoch {event.epoch:>{width}}/{event.epochs}  "
         f"train loss {m['train_loss']:.4f} acc {m['train_acc'] * 100:6.2f}%  "
         f"val{weights} loss {m['val_loss']:.4f} acc {m['val_acc'] * 100:6.2f}%  "
-        f"lr {m['lr']:.2e}  {m['train_images_per_second']:,.0f} img/s  {m['epoch_seconds']:.1f}s"
+        f"lr {format_lr(m['lr'])}  {m['train_images_per_second']:,.0f} img/s  {m['epoch_seconds']:.1f}s"
         + ("  *best" if event.is_best else "")
     )
 

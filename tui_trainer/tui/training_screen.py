@@ -19,6 +19,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from ..engine.health import format_health
+from ..lr_text import format_lr
 from ..printable import printable
 from .charts import EpochTable, MetricChart
 from .run_history import RunHistory
@@ -273,7 +274,7 @@ class TrainingScreen(Screen[None]):
         self._set(
             live,
             f"epoch {progress.epoch}: loss {progress.loss:.4f} · acc {progress.accuracy:.1%} · "
-            f"lr {progress.lr:.3g}{run_eta}",
+            f"lr {format_lr(progress.lr)}{run_eta}",
         )
 
     def _show_health(self, history: RunHistory | None) -> None:
