@@ -28,6 +28,7 @@ from ..config.loading import PresetError, parse_override
 from ..config.schema import Preset
 from ..engine.events import RunControl, RunFailed, RunFinished
 from ..runs.folder import RunFolderError
+from ..setup_text import setup_text
 from .attach_follow import Attachment
 from .commands import ConsoleCommands
 from .confirm_screen import ConfirmScreen
@@ -587,7 +588,7 @@ class TrainerApp(RunUseActions, App[None]):
             if resumed:
                 self.history.progress = None  # the dead process's last batch is not this one's
                 self.history.set_state("starting")
-            text = f"{event.stage} {event.done}/{event.total}" if event.total else event.stage
+            text = setup_text(event.stage, event.done, event.total)
             if event.rate > 0 and event.total > 1 and event.done < event.total:
                 text += f"  {event.rate:,.0f} img/s, ETA {event.eta:.0f}s"
             self.history.set_setup(text)
