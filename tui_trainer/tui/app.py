@@ -44,7 +44,7 @@ from .messages import (
     TrainingStarted,
 )
 from .path_prompt import PathPrompt
-from .preset_document import NeedsPath, PresetDocument, toml_literal
+from .preset_document import NEW_PRESET_NOTE, NeedsPath, PresetDocument, toml_literal
 from .preset_editor import PresetEditorScreen, suggested_copy_path
 from .preset_list import PresetListScreen
 from .recent import remember
@@ -310,6 +310,7 @@ class TrainerApp(RunUseActions, App[None]):
 
     def new_preset(self) -> None:
         self._edit(PresetDocument.new())
+        self.notify(f"New preset: {NEW_PRESET_NOTE}.", timeout=10)
 
     def action_new_preset(self) -> None:
         """The palette's "preset: New preset" (the presets list has its own `n`); unsaved changes are asked about."""
