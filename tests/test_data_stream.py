@@ -364,6 +364,6 @@ def test_the_console_log_shows_decode_rate_eta_and_the_storage_chosen() -> None:
         )
     )
     lines = out.getvalue().splitlines()
-    assert lines[1] == "decode train: 1000/1000  250 img/s"
+    assert lines[1] == "decode train: 1,000/1,000 images  250 img/s"
     assert lines[2].endswith("cpu fp32, 2 threads (auto)")
     assert lines[3] == "storage: stream, auto: 9 GiB exceed 1 GiB"

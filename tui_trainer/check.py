@@ -12,6 +12,16 @@ from .data.bad_images import bad_images_message, find_bad_images
 from .data.checks import check_data_layout, image_files
 
 
+def _problem_count(path: Path, problems: Sequence[Problem]) -> str:
+    """`smoke.toml: 2 problems, 1 of them from --set`: a --set mistake is not blamed on the file."""
+    count = len(problems)
+    from_set = sum(str(p.source).startswith("--set") for p in problems)
+    text = f"{path}: {count} problem{'s' if count != 1 else ''}"
+    if from_set == count:
+        return text + (" in --set" if count == 1 else ", all from --set")
+    return text + (f", {from_set} of them from --set" if from_set else "")
+
+
 def run_check(path: Path, overrides: Sequence[str]) -> int:
     """Print the resolved preset and return 0, or print every problem and return 2."""
     try:
@@ -19,15 +29,13 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
     except PresetError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
-        count = len(exc.problems)
-        print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        print(_problem_count(path, exc.problems), file=sys.stderr)
         return 2
     problems = _target_problems(preset, path, overrides)
     if problems:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
-        count = len(problems)
-        print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        print(_problem_count(path, problems), file=sys.stderr)
         return 2
     data_problems = _local_data_problems(preset)
     if data_problems:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .config import PresetError, load_preset
+from .lr_text import format_lr
 
 if TYPE_CHECKING:
     from .engine.lr_finder import LRFinderResult
@@ -36,7 +37,7 @@ def plot_text(result: LRFinderResult, width: int = 80, height: int = 20, colour:
     plt.plot(lrs, list(result.smoothed), label="smoothed", marker="braille")
     plt.vline(math.log10(result.suggestion))
     plt.xlabel("log10(lr)")
-    plt.title(f"suggested lr {result.suggestion:.3g} ({result.rule})")
+    plt.title(f"suggested lr {format_lr(result.suggestion)} ({result.rule})")
     text = plt.build()
     plt.clear_figure()
     return text if colour else plt.uncolorize(text)
@@ -68,7 +69,11 @@ def run_find_lr(
     from .engine.device import DeviceError
     from .engine.lr_finder import find_lr_for_preset
 
-    print(f"lr range test: {preset.name}, {steps} steps, lr {start_lr:g} -> {end_lr:g}", file=out, flush=True)
+    print(
+        f"lr range test: {preset.name}, {steps} steps, lr {format_lr(start_lr)} -> {format_lr(end_lr)}",
+        file=out,
+        flush=True,
+    )
     try:
         result = find_lr_for_preset(preset, steps=steps, start_lr=start_lr, end_lr=end_lr)
     except DeviceError as exc:

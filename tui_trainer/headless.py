@@ -28,9 +28,11 @@ from .engine.events import (
     SetupProgress,
 )
 from .engine.health import EpochHealth, format_health
+from .lr_text import format_lr
 from .printable import printable
 from .runs.folder import RunFolder, RunFolderError, now_iso
 from .runs.timing import training_time
+from .setup_text import setup_text
 from .torchrun_env import launch_rank
 
 SETUP_LINE_SECONDS = 5.0
@@ -45,7 +47,7 @@ def format_epoch(event: EpochFinished) -> str:
         f"epoch {event.epoch:>{width}}/{event.epochs}  "
         f"train loss {m['train_loss']:.4f} acc {m['train_acc'] * 100:6.2f}%  "
         f"val{weights} loss {m['val_loss']:.4f} acc {m['val_acc'] * 100:6.2f}%  "
-        f"lr {m['lr']:.2e}  {m['train_images_per_second']:,.0f} img/s  {m['epoch_seconds']:.1f}s"
+        f"lr {format_lr(m['lr'])}  {m['train_images_per_second']:,.0f} img/s  {m['epoch_seconds']:.1f}s"
         + ("  *best" if event.is_best else "")
     )
 
@@ -103,7 +105,7 @@ class PlainPrinter:
             # Decoding a large folder takes minutes: a line with the rate and ETA every few seconds.
             if event.stage != self._last_stage or finished or now - self._last_line >= SETUP_LINE_SECONDS:
                 self._last_stage, self._last_line = event.stage, now
-                line = f"{event.stage}: {event.done}/{event.total}" if event.total else event.stage
+                line = setup_text(event.stage, event.done, event.total)
                 if event.rate > 0 and event.total > 1:
                     line += f"  {event.rate:,.0f} img/s" + (f", ETA {event.eta:.0f}s" if not finished else "")
         elif isinstance(event, RunStarted):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .config import PresetError
+from .setup_text import setup_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -32,7 +33,7 @@ def _progress(err: TextIO):
     def report(stage: str, done: int, total: int) -> None:
         if stage != last[0] or (total and done == total):
             last[0] = stage
-            print(f"{stage}: {done}/{total}" if total else stage, file=err, flush=True)
+            print(setup_text(stage, done, total), file=err, flush=True)
 
     return report
 

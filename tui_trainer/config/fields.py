@@ -31,6 +31,9 @@ class FieldSpec:
     min_exclusive: bool = False
     max_exclusive: bool = False
     pattern: str | None = None
+    pattern_words: str = ""  # the pattern as a user reads it: "auto, cpu, cuda, cuda:N or mps"
+    length: int | None = None  # a fixed-length array's number of items
+    per_item: str = ""  # what each item of such an array stands for: "one per channel"
     suggest: str = ""  # what the editor suggests while typing: "model_name", "weights_file" or nothing
 
     @property
@@ -43,6 +46,10 @@ class FieldSpec:
             return "one of " + ", ".join(_toml_literal(c) for c in self.choices)
         if self.kind == "bool":
             return "true or false"
+        if self.pattern_words:
+            return self.pattern_words
+        if self.length is not None:
+            return f"{self.length} numbers" + (f", {self.per_item}" if self.per_item else "")
         bounds = []
         if self.minimum is not None:
             bounds.append(f"{'>' if self.min_exclusive else '>='} {_number(self.minimum)}")
@@ -101,6 +108,8 @@ def _spec(section: str, name: str, info: FieldInfo) -> FieldSpec:
             hi, hi_ex = meta.lt, True
         elif hasattr(meta, "pattern") and meta.pattern:
             pattern = meta.pattern
+    args = typing.get_args(info.annotation)
+    length = len(args) if typing.get_origin(info.annotation) is tuple and args and Ellipsis not in args else None
     default = info.get_default(call_default_factory=True)
     if isinstance(default, tuple):
         default = list(default)
@@ -116,6 +125,9 @@ def _spec(section: str, name: str, info: FieldInfo) -> FieldSpec:
         min_exclusive=lo_ex,
         max_exclusive=hi_ex,
         pattern=pattern,
+        pattern_words=str(extra.get("pattern_words", "")),
+        length=length,
+        per_item=str(extra.get("per_item", "")),
         suggest=str(extra.get("suggest", "")),
     )
 

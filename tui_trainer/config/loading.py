@@ -182,10 +182,23 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     reason = error["msg"]
     if reason.startswith("Value error, "):
         reason = reason[len("Value error, ") :]
+    counted = error["type"] in ("too_long", "too_short") or (
+        error["type"] == "missing" and bool(error["loc"]) and isinstance(error["loc"][-1], int)
+    )
+    if spec is not None and spec.length is not None and counted:
+        return path, f"got {_short(error.get('input'))}: needs {spec.allowed()}"
+    if spec is not None and spec.pattern_words and error["type"] == "string_pattern_mismatch":
+        return path, f"got {_short(error.get('input'))}: not allowed (allowed: {spec.allowed()})"
     message = f"got {_short(error.get('input'))}: {reason}"
     if spec is not None and error["type"] not in ("value_error",):
         message += f" (allowed: {spec.allowed()})"
     return path, message
+
+
+def _by_line(problems: list[Problem], origins: dict[str, str]) -> list[Problem]:
+    """The file's problems in line order, then the `--set` ones in the order they were given."""
+    given = {origin: i for i, origin in enumerate(origins.values())}
+    return sorted(problems, key=lambda p: (p.line is None, p.line or 0, given.get(p.source, -1)))
 
 
 def validate(raw: dict[str, Any], source: str, text: str = "", origins: dict[str, str] | None = None) -> Preset:
@@ -212,11 +225,13 @@ def validate(raw: dict[str, Any], source: str, text: str = "", origins: dict[str
         preset = Preset.model_validate(raw)
     except ValidationError as exc:
         for error in exc.errors():
-            problems.append(problem(*_describe(error)))  # type: ignore[arg-type]
-        raise PresetError(problems) from None
+            found = problem(*_describe(error))  # type: ignore[arg-type]
+            if found not in problems:  # one array short by two items is one problem
+                problems.append(found)
+        raise PresetError(_by_line(problems, origins)) from None
     problems = [problem(path, message) for path, message in cross_field_problems(preset)]
     if problems:
-        raise PresetError(problems)
+        raise PresetError(_by_line(problems, origins))
     return preset
 
 

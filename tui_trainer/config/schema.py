@@ -157,10 +157,14 @@ class AugmentConfig(Section):
         description="Share of training images that are mixed when mixup or cutmix is on (half each when both are).",
     )
     mean: tuple[float, float, float] = Field(
-        (0.5, 0.5, 0.5), description="Per-channel mean subtracted after scaling pixels to [0, 1]."
+        (0.5, 0.5, 0.5),
+        description="Per-channel mean subtracted after scaling pixels to [0, 1].",
+        json_schema_extra={"per_item": "one per channel"},
     )
     std: tuple[float, float, float] = Field(
-        (0.5, 0.5, 0.5), description="Per-channel standard deviation divided out after the mean."
+        (0.5, 0.5, 0.5),
+        description="Per-channel standard deviation divided out after the mean.",
+        json_schema_extra={"per_item": "one per channel"},
     )
 
     @field_validator("crop_scale")
@@ -212,6 +216,7 @@ class ModelConfig(Section):
     target: str = Field(
         "",
         pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        json_schema_extra={"pattern_words": '"" or "package.module:factory"'},
         description='Your own model as "package.module:factory", called with num_classes and [model.params].',
     )
     width: int = Field(64, ge=1, le=4096, description="Channels of the first block; later blocks multiply it.")
@@ -322,6 +327,7 @@ class TrainConfig(Section):
         "auto",
         pattern=r"^(auto|cpu|cuda|cuda:\d+|mps)$",
         description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
+        json_schema_extra={"pattern_words": "auto, cpu, cuda, cuda:N (N a GPU number) or mps"},
     )
     precision: Literal["fp32", "bf16"] = Field(
         "bf16", description="bf16 autocast on CUDA; CPU and MPS always train in fp32."
@@ -350,6 +356,7 @@ class TrainConfig(Section):
     notify: str = Field(
         "",
         pattern=r"^$|^[A-Za-z][\w+.-]*://\S*$",
+        json_schema_extra={"pattern_words": '"" (off) or a URL like "ntfy://topic"'},
         description='An apprise URL (e.g. "ntfy://topic", "json://host/hook") told when the run finishes, '
         'fails or stops; needs pip install "tui-trainer[notify]" ("" = off).',
     )

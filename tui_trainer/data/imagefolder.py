@@ -101,11 +101,15 @@ def _limited(
 
 
 def load_imagefolder(
-    cfg: DataConfig, progress: Progress | None = None, skipped: list[BadImage] | None = None
+    cfg: DataConfig,
+    progress: Progress | None = None,
+    skipped: list[BadImage] | None = None,
+    val_files: list[str] | None = None,
 ) -> tuple[ImageSet, ImageSet]:
     """(train, val); without val/ a fixed-seed stratified `val_fraction` of train/ is held out.
 
     With `data.bad_images = "skip"` the files left out are appended to `skipped` as (path, reason).
+    `val_files` receives the source file of each validation image, in the order of the val set.
     """
     if not cfg.root:
         raise DataError('dataset = "imagefolder" needs data.root: a folder with train/<class>/<image files>')
@@ -136,5 +140,11 @@ def load_imagefolder(
     train = _decode_split(
         root / "train", "train", train_sel, train_paths, train_labels, classes, cfg, progress, skipped
     )
-    val = _decode_split(val_dir, "val", val_sel, val_paths, val_labels, classes, cfg, progress, skipped)
+    val_skipped: list[BadImage] = []
+    val = _decode_split(val_dir, "val", val_sel, val_paths, val_labels, classes, cfg, progress, val_skipped)
+    if skipped is not None:
+        skipped.extend(val_skipped)
+    if val_files is not None:
+        dropped = {path for path, _ in val_skipped}
+        val_files.extend(str(p) for p in val_paths if str(p) not in dropped)
     return train, val

@@ -76,3 +76,5 @@ class DataSplits:
     classes: tuple[str, ...]
     skipped: tuple[tuple[str, str], ...] = ()
     """(path, reason) of image files left out under `data.bad_images = "skip"`."""
+    val_paths: tuple[str, ...] = ()
+    """The source file of each validation image, in order (image folders); empty for generated sets."""

@@ -42,6 +42,9 @@ def load_data(cfg: DataConfig, seed: int = 0, progress: Progress | None = None) 
         from .imagefolder import load_imagefolder
 
         skipped: list[tuple[str, str]] = []
-        train, val = load_imagefolder(cfg, progress, skipped)  # applies the limits before decoding
-        return DataSplits(train, val, train.classes, skipped=tuple(skipped))
+        val_files: list[str] = []
+        train, val = load_imagefolder(cfg, progress, skipped, val_files)  # applies the limits before decoding
+        if len(val_files) != len(val):
+            val_files = []  # never pair an image with another's file name
+        return DataSplits(train, val, train.classes, skipped=tuple(skipped), val_paths=tuple(val_files))
     return DataSplits(_limit(train, cfg.train_limit), _limit(val, cfg.val_limit), train.classes)

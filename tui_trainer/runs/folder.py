@@ -68,6 +68,10 @@ class RunFolder:
         return self.path / "val_images.npy"
 
     @property
+    def val_paths_file(self) -> Path:
+        return self.path / "val_paths.json"
+
+    @property
     def log_file(self) -> Path:
         return self.path / "log.txt"
 
@@ -164,6 +168,16 @@ class RunFolder:
     def write_val_images(self, images_nhwc: np.ndarray) -> None:
         atomic_write_with(self.val_images_file, lambda handle: np.save(handle, images_nhwc, allow_pickle=False))
 
+    def write_val_paths(self, paths: tuple[str, ...] | list[str]) -> None:
+        """The source file of each validation image, in order; a set with no files (synthetic) removes it.
+
+        Written at every start, so a resumed run never shows the file names of an earlier data folder.
+        """
+        if not paths:
+            self.val_paths_file.unlink(missing_ok=True)
+            return
+        atomic_write_text(self.val_paths_file, json.dumps({"format": FORMAT, "paths": list(paths)}) + "\n")
+
     # --------------------------------------------------------------- reading
     def read_status(self) -> dict[str, Any]:
         """status.json, checked by `records.parse_status` (a damaged one raises DamagedRecord)."""
@@ -222,6 +236,17 @@ class RunFolder:
             raise
         except RunFolderError:
             return None  # newer format
+
+    def read_val_paths(self) -> tuple[str, ...] | None:
+        """The validation images' source files; None when there are none (synthetic, older runs) or it is damaged."""
+        try:
+            record = json.loads(self.val_paths_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        paths = record.get("paths") if isinstance(record, dict) else None
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            return None
+        return tuple(paths)
 
     def read_val_images(self) -> np.ndarray | None:
         try:

@@ -11,7 +11,7 @@ import errno
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -256,12 +256,11 @@ def run_training(
         splits = load_data(preset.data, seed=preset.train.seed, progress=progress)
         if main_rank:
             folder.write_val_images(_thumbnails(splits.val.images))
+            folder.write_val_paths(splits.val_paths)
             _report_skipped(folder, splits.skipped, progress)
         storage = choose_storage(preset.data.storage, splits.train.nbytes + splits.val.nbytes, device)
         if storage.mode == "device":
-            splits = type(splits)(
-                train=splits.train.to(device), val=splits.val.to(device), classes=splits.classes, skipped=splits.skipped
-            )
+            splits = replace(splits, train=splits.train.to(device), val=splits.val.to(device))
         numerics = numerics_for(device, preset.train.precision, preset.train.channels_last)
         trainer = Trainer(
             preset,

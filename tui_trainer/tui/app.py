@@ -28,6 +28,7 @@ from ..config.loading import PresetError, parse_override
 from ..config.schema import Preset
 from ..engine.events import RunControl, RunFailed, RunFinished
 from ..runs.folder import RunFolderError
+from ..setup_text import setup_text
 from .attach_follow import Attachment
 from .commands import ConsoleCommands
 from .confirm_screen import ConfirmScreen
@@ -43,7 +44,7 @@ from .messages import (
     TrainingStarted,
 )
 from .path_prompt import PathPrompt
-from .preset_document import NeedsPath, PresetDocument, toml_literal
+from .preset_document import NEW_PRESET_NOTE, NeedsPath, PresetDocument, toml_literal
 from .preset_editor import PresetEditorScreen, suggested_copy_path
 from .preset_list import PresetListScreen
 from .recent import remember
@@ -309,6 +310,7 @@ class TrainerApp(RunUseActions, App[None]):
 
     def new_preset(self) -> None:
         self._edit(PresetDocument.new())
+        self.notify(f"New preset: {NEW_PRESET_NOTE}.", timeout=10)
 
     def action_new_preset(self) -> None:
         """The palette's "preset: New preset" (the presets list has its own `n`); unsaved changes are asked about."""
@@ -587,7 +589,7 @@ class TrainerApp(RunUseActions, App[None]):
             if resumed:
                 self.history.progress = None  # the dead process's last batch is not this one's
                 self.history.set_state("starting")
-            text = f"{event.stage} {event.done}/{event.total}" if event.total else event.stage
+            text = setup_text(event.stage, event.done, event.total)
             if event.rate > 0 and event.total > 1 and event.done < event.total:
                 text += f"  {event.rate:,.0f} img/s, ETA {event.eta:.0f}s"
             self.history.set_setup(text)

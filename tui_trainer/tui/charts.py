@@ -9,6 +9,7 @@ from __future__ import annotations
 from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
+from ..lr_text import format_lr
 from .run_history import RunHistory
 
 # Named ANSI colours: they look the same in a 16- or 256-colour SSH session as in truecolor.
@@ -94,7 +95,7 @@ class EpochTable(DataTable):
         ("train acc", "train_acc", "{:.1%}"),
         ("val loss", "val_loss", "{:.4f}"),
         ("val acc", "val_acc", "{:.1%}"),
-        ("lr", "lr", "{:.2e}"),
+        ("lr", "lr", format_lr),
         ("secs", "epoch_seconds", "{:.1f}"),
         ("img/s", "train_images_per_second", "{:.0f}"),
     )
@@ -125,7 +126,10 @@ class EpochTable(DataTable):
             cells = []
             for _, key, fmt in self.COLUMNS:
                 value = record.get(key)
-                cells.append(fmt.format(value) if isinstance(value, (int, float)) else "")
+                if not isinstance(value, (int, float)):
+                    cells.append("")
+                else:
+                    cells.append(fmt(value) if callable(fmt) else fmt.format(value))
             epoch = record.get("epoch")
             self.add_row("*" if epoch == best else "", *cells, key=str(epoch))
         if len(epochs) > self._shown:

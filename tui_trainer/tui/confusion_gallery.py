@@ -1,5 +1,5 @@
 """A scrolling grid of validation samples: each tile is the image in half blocks over its index,
-classes, confidence and loss.
+classes, confidence and loss, and its file when the data came from files.
 
 Only the visible lines are drawn (Line API), and each thumbnail is built once, so a class with
 thousands of errors scrolls as fast as one with three.
@@ -65,6 +65,7 @@ class SampleGallery(ScrollView, can_focus=True):
         self.predictions: Predictions | None = None
         self.names: tuple[str, ...] = ()
         self.images: np.ndarray | None = None
+        self.paths: tuple[str, ...] | None = None
         self.cursor = 0
         self.empty_text = "No samples."
         self._thumbnails: dict[int, list[Strip]] = {}
@@ -80,10 +81,12 @@ class SampleGallery(ScrollView, can_focus=True):
         names: tuple[str, ...],
         images: np.ndarray | None,
         keep_cursor: bool = True,
+        paths: tuple[str, ...] | None = None,
     ) -> None:
         """Show these validation indices; the cursor stays on the same sample when it is still listed.
 
-        With `keep_cursor=False` the cursor goes back to the first tile.
+        With `keep_cursor=False` the cursor goes back to the first tile. `paths` (one per sample
+        of the predictions) adds each image's file under its tile.
         """
         current = self.current_sample if keep_cursor else None
         if images is not self.images:
@@ -92,6 +95,7 @@ class SampleGallery(ScrollView, can_focus=True):
         self.predictions = predictions
         self.names = names
         self.images = images
+        self.paths = paths
         self._thumb = thumbnail_size(images.shape[1:]) if images is not None else (0, 0)
         found = np.flatnonzero(self.samples == current) if current is not None else np.zeros(0)
         if found.size:
@@ -110,7 +114,17 @@ class SampleGallery(ScrollView, can_focus=True):
     @property
     def tile_size(self) -> tuple[int, int]:
         thumb_w, thumb_h = self._thumb
-        return max(thumb_w, CAPTION_WIDTH) + GAP, thumb_h + CAPTION_LINES + 1
+        return max(thumb_w, CAPTION_WIDTH) + GAP, thumb_h + self.caption_lines + 1
+
+    @property
+    def caption_lines(self) -> int:
+        return CAPTION_LINES + (self.paths is not None)
+
+    def sample_path(self, sample: int) -> str | None:
+        """The file validation sample `sample` was read from, None when the data has no files."""
+        if self.paths is None or not 0 <= sample < len(self.paths):
+            return None
+        return self.paths[sample]
 
     @property
     def columns(self) -> int:
@@ -140,8 +154,9 @@ class SampleGallery(ScrollView, can_focus=True):
             self._thumbnails[sample] = strips
         return strips
 
-    def caption(self, position: int) -> tuple[str, str]:
-        """The two text lines under tile `position`: index and classes, then confidence and loss."""
+    def caption(self, position: int) -> tuple[str, ...]:
+        """The text lines under tile `position`: index and classes, confidence and loss, then the file
+        (its end, which names the class folder and the image, when it is longer than the tile)."""
         assert self.predictions is not None
         p = self.predictions
         sample = int(self.samples[position])
@@ -152,7 +167,11 @@ class SampleGallery(ScrollView, can_focus=True):
 
         first = f"#{sample} {name(true)}→{name(pred)}"
         second = f"conf {float(p.confidences[sample]):.3f} loss {float(p.losses[sample]):.3f}"
-        return first, second
+        path = self.sample_path(sample)
+        if path is None:
+            return first, second
+        width = self.tile_size[0] - GAP
+        return first, second, path if len(path) <= width else "…" + path[-(width - 1) :]
 
     def _tile_line(self, position: int, inner: int, tile_w: int) -> list[Segment]:
         width = tile_w - GAP
@@ -161,7 +180,7 @@ class SampleGallery(ScrollView, can_focus=True):
         if inner < thumb_h and self.images is not None:
             segments = list(self._thumbnail(int(self.samples[position]))[inner])
             segments.append(Segment(" " * (width - self._thumb[0])))
-        elif inner - thumb_h < CAPTION_LINES:
+        elif inner - thumb_h < self.caption_lines:
             text = self.caption(position)[inner - thumb_h][:width]
             style = CURSOR if position == self.cursor else (WRONG if inner == thumb_h else DIM)
             segments = [Segment(f"{text:<{width}}", style)]

@@ -11,8 +11,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ..runs.report import SORT_KEYS, SortKey
+from .confusion_export import export_misclassified
 from .confusion_gallery import SampleGallery
-from .confusion_source import HistorySource, SampleQuery, ValidationImages, current_epoch
+from .confusion_source import HistorySource, SampleQuery, ValidationImages, current_epoch, sample_paths
 
 POLL_SECONDS = 0.5
 
@@ -31,7 +32,12 @@ class ConfusionSamplesScreen(Screen):
         padding: 0 1;
         color: $warning;
     }
-    ConfusionSamplesScreen #samples-problem.-hidden {
+    ConfusionSamplesScreen #samples-path {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    ConfusionSamplesScreen #samples-problem.-hidden, ConfusionSamplesScreen #samples-path.-hidden {
         display: none;
     }
     """
@@ -39,6 +45,7 @@ class ConfusionSamplesScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Matrix", id="samples.back"),
         Binding("s", "toggle_sort", "Sort conf/loss", id="samples.sort"),
+        Binding("e", "export", "Export errors CSV", id="samples.export"),
     ]
 
     def __init__(
@@ -59,6 +66,7 @@ class ConfusionSamplesScreen(Screen):
         yield Static(id="samples-title")
         yield Static(id="samples-problem", classes="-hidden")
         yield SampleGallery(id="samples-gallery")
+        yield Static(id="samples-path", classes="-hidden", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -90,7 +98,9 @@ class ConfusionSamplesScreen(Screen):
         samples = self.sample_query.indices(predictions, self.sort)
         images = self.images.get(history.run_dir, len(predictions.labels))
         gallery.empty_text = "No samples here in this epoch."
-        gallery.set_samples(samples, predictions, names, images, keep_cursor=keep_cursor)
+        paths = sample_paths(history, len(predictions.labels))
+        gallery.set_samples(samples, predictions, names, images, keep_cursor=keep_cursor, paths=paths)
+        self._show_path()
         epoch = current_epoch(history)
         epoch_text = f" · epoch {epoch}" if epoch is not None else ""
         count = len(samples)
@@ -103,6 +113,21 @@ class ConfusionSamplesScreen(Screen):
         )
         problem.update(self.images.problem)
         problem.set_class(not self.images.problem, "-hidden")
+
+    def _show_path(self) -> None:
+        """The full file of the tile under the cursor (a tile shows only its end)."""
+        gallery = self.gallery
+        sample = gallery.current_sample
+        path = gallery.sample_path(sample) if sample is not None else None
+        line = self.query_one("#samples-path", Static)
+        line.update(path or "")
+        line.set_class(path is None, "-hidden")
+
+    def on_sample_gallery_highlighted(self, _: SampleGallery.Highlighted) -> None:
+        self._show_path()
+
+    def action_export(self) -> None:
+        export_misclassified(self, self.history)
 
     def _sort_text(self) -> str:
         if self.sort == "loss":

@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 
 from ..runs.report import ClassReport, class_report, confused_pairs, row_shares
 from .confusion_chart import ClassAccuracyChart, ClassTrendLegend
+from .confusion_export import export_misclassified
 from .confusion_matrix import ConfusionMatrix
 from .confusion_samples_screen import ConfusionSamplesScreen
 from .confusion_source import (
@@ -95,6 +96,7 @@ class ConfusionScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="confusion.back"),
         Binding("p", "toggle_percent", "Counts/%", id="confusion.percent"),
+        Binding("e", "export", "Export errors CSV", id="confusion.export"),
         Binding("pagedown", "page(1)", "More below", id="confusion.page_down", show=False),
         Binding("pageup", "page(-1)", "Back up", id="confusion.page_up", show=False),
     ]
@@ -282,6 +284,10 @@ class ConfusionScreen(Screen):
             self.notify("This epoch has no per-sample predictions to list.", severity="warning")
             return
         self.app.push_screen(ConfusionSamplesScreen(self.source, query, images=self.images))
+
+    def action_export(self) -> None:
+        """Every misclassified image of the shown epoch as a CSV (path, true, predicted, confidence, loss)."""
+        export_misclassified(self, self.source)
 
     def action_toggle_percent(self) -> None:
         self.show_percent = not self.show_percent

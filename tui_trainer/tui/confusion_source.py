@@ -49,6 +49,7 @@ class RunSnapshot:
     predictions_epoch: int | None = None  # the epoch of `predictions` (the best one may be older)
     label: str = ""  # "last" or "best"
     scope: str = "val"  # what the accuracy is measured on: "val", or an evaluation's data folder
+    paths: tuple[str, ...] | None = None  # the source file of each sample (image folders)
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -83,6 +84,7 @@ def load_run_snapshot(run_dir: str | Path, which: Which = "last") -> RunSnapshot
         run_dir=run_dir,
         predictions_epoch=epoch,
         label=which,
+        paths=RunFolder(run_dir).read_val_paths(),
     )
 
 
@@ -107,7 +109,23 @@ def load_eval_snapshot(eval_dir: str | Path) -> RunSnapshot:
         predictions_epoch=epoch,
         label=f"{report.get('checkpoint', '')}.pt" + (", flip TTA" if report.get("tta") else ""),
         scope=str(report.get("data_name") or "evaluation"),
+        paths=_read_paths(folder.predictions_file),
     )
+
+
+def _read_paths(npz_path: Path) -> tuple[str, ...] | None:
+    """The `paths` array an evaluation of a data folder stores beside its predictions, if any."""
+    with np.load(npz_path, allow_pickle=False) as data:
+        return tuple(str(p) for p in data["paths"].tolist()) if "paths" in data.files else None
+
+
+def sample_paths(history: HistorySource, expected: int) -> tuple[str, ...] | None:
+    """The source file of each of the `expected` samples: the snapshot's own, else the run folder's
+    `val_paths`; None when the data has no files (synthetic, arrays) or the count does not match."""
+    paths = getattr(history, "paths", None)
+    if paths is None and history.run_dir is not None and getattr(history, "scope", "val") == "val":
+        paths = RunFolder(Path(history.run_dir)).read_val_paths()
+    return tuple(paths) if paths is not None and len(paths) == expected else None
 
 
 def _read_predictions(npz_path: Path) -> tuple[Predictions, np.ndarray, int | None]:

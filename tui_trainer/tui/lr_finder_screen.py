@@ -18,6 +18,7 @@ from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
 from ..config import Preset
+from ..lr_text import format_lr
 
 Finder = Callable[..., Any]
 """find_lr_for_preset(preset, steps=..., on_step=..., should_stop=...) -> LRFinderResult."""
@@ -87,7 +88,7 @@ class LRFinderScreen(ModalScreen["float | None"]):
 
     def on_lrfinder_screen_progress(self, message: Progress) -> None:
         self.query_one("#lr-status", Static).update(
-            f"step {message.step}/{message.steps}: lr {message.lr:.2e}, loss {message.loss:.4f}"
+            f"step {message.step}/{message.steps}: lr {format_lr(message.lr)}, loss {message.loss:.4f}"
         )
 
     def on_lrfinder_screen_failed(self, message: Failed) -> None:
@@ -103,10 +104,11 @@ class LRFinderScreen(ModalScreen["float | None"]):
         plt.plot(xs, list(result.smoothed), marker="hd", color="orange", label="smoothed")
         plt.vline(math.log10(result.suggestion), "green")
         plt.xlabel("log10(lr)")
-        plt.title(f"suggested lr {result.suggestion:.3g}")
+        plt.title(f"suggested lr {format_lr(result.suggestion)}")
         plot.refresh()
         self.query_one("#lr-status", Static).update(
-            f"suggested lr {result.suggestion:.3g} ({result.rule}); current {self.preset.optimizer.lr:g}. "
+            f"suggested lr {format_lr(result.suggestion)} ({result.rule}); "
+            f"current {format_lr(self.preset.optimizer.lr)}. "
             "enter: write it into the preset, escape: cancel"
         )
 

@@ -75,6 +75,19 @@ class NeedsPath(Exception):
     """Saving needs a path: a new preset, or a built-in one that cannot be written."""
 
 
+NEW_PRESET_NOTE = (
+    'data.dataset is "synthetic" (generated shapes) so it trains offline as it is; '
+    'for real images set it to "cifar10" (with data.download = true, or the archive in data.root) '
+    'or "imagefolder" with data.root'
+)
+"""What a new preset trains on and how to change it: the file's header and the console's notice."""
+NEW_PRESET_HEADER = (
+    "A new tui-trainer preset.\n"
+    'data.dataset is "synthetic" (generated shapes), so it trains offline as it is. For real images set\n'
+    'it to "cifar10" (with data.download = true, or the archive in data.root) or to "imagefolder" with data.root.'
+)
+
+
 @dataclass
 class PresetDocument:
     """An open preset. `text` is what a save writes; `preset` is None while the text is invalid."""
@@ -103,8 +116,11 @@ class PresetDocument:
 
     @classmethod
     def new(cls) -> PresetDocument:
-        """An unsaved preset with every default written out."""
-        text = resolved_toml(Preset(), header="A new tui-trainer preset")
+        """An unsaved preset with every default written out, on generated images so it runs as it is:
+        offline, with no dataset to fetch (the schema's default, CIFAR-10, needs the archive)."""
+        defaults = Preset()
+        preset = defaults.model_copy(update={"data": defaults.data.model_copy(update={"dataset": "synthetic"})})
+        text = resolved_toml(preset, header=NEW_PRESET_HEADER)
         doc = cls(text=text, saved_text=text)
         doc._validate_text()
         return doc

@@ -95,6 +95,18 @@ class PresetEditorScreen(Screen[None]):
         if self.document.preset is None:  # open where the problems can be fixed
             self.query_one(TabbedContent).active = RAW_TAB
         self._update_form_enabled()
+        self.call_after_refresh(self._focus_active_tab)  # typing works at once, without a click or tab
+
+    def _focus_active_tab(self) -> None:
+        """Focus the first field of the form shown, or the raw TOML when that is the tab shown."""
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == RAW_TAB:
+            self.query_one("#raw-toml", TextArea).focus()
+            return
+        form = self.query_one(f"#form-{tabs.active.removeprefix('tab-')}", SectionForm)
+        first = form.query(".field-editor").first() if not form.disabled else None
+        if first is not None:
+            first.focus()
 
     # Form -> document -------------------------------------------------------------------------
 
@@ -194,7 +206,7 @@ class PresetEditorScreen(Screen[None]):
         tabs = self.query_one(TabbedContent)
         if tabs.active == RAW_TAB:
             tabs.active = getattr(self, "_last_form_tab", f"tab-{GENERAL}")
-            self.set_focus(None)
+            self.call_after_refresh(self._focus_active_tab)
         else:
             self._last_form_tab = tabs.active
             tabs.active = RAW_TAB

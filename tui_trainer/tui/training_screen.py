@@ -19,6 +19,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from ..engine.health import format_health
+from ..lr_text import format_lr
 from ..printable import printable
 from .charts import EpochTable, MetricChart
 from .run_history import RunHistory
@@ -58,7 +59,8 @@ class TrainingScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "app.start_training", "Start", id="run.start"),
-        Binding("p", "app.pause_training", "Pause", id="run.pause"),
+        Binding("p", "pause", "Pause", id="run.pause"),
+        Binding("p", "resume", "Resume", id="run.resume"),  # check_action shows the one that applies
         Binding("x", "stop", "Stop", id="run.stop"),
         Binding("c", "app.open_confusion", "Confusion", id="run.confusion"),
         Binding("v", "app.evaluate", "Evaluate", id="run.evaluate"),
@@ -79,6 +81,7 @@ class TrainingScreen(Screen[None]):
         self._redraw_timer: Timer | None = None
         self._texts: dict[str | None, str] = {}
         self._ready = False
+        self._paused_shown = False
         self.health_shown = False  # the health panel, toggled with h; off by default (the charts need the rows)
 
     @property
@@ -132,7 +135,26 @@ class TrainingScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":  # shown and enabled as the App's stop is
             return self.app.check_action("stop_training", parameters)
+        if action in ("pause", "resume"):  # "p Pause" while running, "p Resume" while paused
+            history = self.trainer_app.history
+            paused = history is not None and history.state == "paused"
+            if (action == "resume") != paused:
+                return False  # hidden: the other binding of `p` is the one that applies
+            return self.app.check_action("pause_training", parameters)
         return True
+
+    def action_pause(self) -> None:
+        self.trainer_app.action_pause_training()
+
+    def action_resume(self) -> None:
+        self.trainer_app.action_pause_training()
+
+    def _show_pause_key(self, history: RunHistory | None) -> None:
+        """Redraw the footer when the run is paused or goes on, so `p` says what it will do."""
+        paused = history is not None and history.state == "paused"
+        if paused != self._paused_shown:
+            self._paused_shown = paused
+            self.refresh_bindings()
 
     def action_stop(self) -> None:
         """`x` asks first: a stop ends the run (it can be resumed from last.pt, but not undone)."""
@@ -186,6 +208,7 @@ class TrainingScreen(Screen[None]):
         self.show_history()
 
     def _draw(self, history: RunHistory | None) -> None:
+        self._show_pause_key(history)
         self._show_state(history)
         self._show_progress(history)
         self._show_health(history)
@@ -251,7 +274,7 @@ class TrainingScreen(Screen[None]):
         self._set(
             live,
             f"epoch {progress.epoch}: loss {progress.loss:.4f} · acc {progress.accuracy:.1%} · "
-            f"lr {progress.lr:.3g}{run_eta}",
+            f"lr {format_lr(progress.lr)}{run_eta}",
         )
 
     def _show_health(self, history: RunHistory | None) -> None:
