@@ -56,6 +56,14 @@ def _drop_old_format(slot: Sequence[str]) -> None:
         (cache_dir() / f"{digest(['v1', *slot])}.pt").unlink()
 
 
+def _hit(entry: Entry, fingerprint: str, progress: Progress | None, stage: str) -> ImageSet | None:
+    """The entry's ImageSet when it holds `fingerprint`'s images (reported as a cache hit), else None."""
+    hit = open_entry(entry, fingerprint)
+    if hit is not None and progress is not None:
+        progress(stage, 1, 1)
+    return hit
+
+
 def cached_decode(
     slot: list[str],
     fingerprint: str,
@@ -74,10 +82,8 @@ def cached_decode(
     """
     if enabled:
         entry = entry_for(slot)
-        hit = open_entry(entry, fingerprint)
+        hit = _hit(entry, fingerprint, progress, stage)
         if hit is not None:
-            if progress is not None:
-                progress(stage, 1, 1)
             return hit
         _drop_old_format(slot)
         if shape[0] > 0:
@@ -105,16 +111,14 @@ def cached(
     """Like `cached_decode` for sources that are built whole in memory first (CIFAR-10's arrays)."""
     if enabled:
         entry = entry_for(slot)
-        hit = open_entry(entry, fingerprint)
+        hit = _hit(entry, fingerprint, progress, stage)
         if hit is not None:
-            if progress is not None:
-                progress(stage, 1, 1)
             return hit
     data = build()
     if not enabled or len(data) == 0:
         return data
     _drop_old_format(slot)
-    shape = (data.images.shape[0], data.images.shape[1], data.images.shape[2], data.images.shape[3])
+    shape = tuple(data.images.shape)
     try:
 
         def fill(out: torch.Tensor) -> None:
