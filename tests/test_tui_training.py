@@ -47,10 +47,21 @@ class FakeOutcome:
 
 
 class FakeTrainer:
-    """`run_training`'s contract with plausible events and no torch; `delay` seconds per batch."""
+    """`run_training`'s contract with plausible events and no torch; `delay` seconds per batch.
 
-    def __init__(self, delay: float = 0.001, fail_with: Exception | None = None, report_failure: str = "") -> None:
+    `hold`: after each batch the run waits until this event is set (or a stop is asked), so a test
+    that needs a run still going finds it going however slow the machine is.
+    """
+
+    def __init__(
+        self,
+        delay: float = 0.001,
+        fail_with: Exception | None = None,
+        report_failure: str = "",
+        hold: threading.Event | None = None,
+    ) -> None:
         self.delay = delay
+        self.hold = hold
         self.fail_with = fail_with
         self.report_failure = report_failure
         self.calls = 0
@@ -85,6 +96,8 @@ class FakeTrainer:
                 time.sleep(self.delay)
                 seconds = time.monotonic() - start
                 emit(listeners, BatchProgress(epoch, batch, batches, 1.0 / epoch, 0.3, 500.0, 0.01, seconds))
+                while self.hold is not None and not self.hold.is_set() and not control.stop_requested.is_set():
+                    time.sleep(0.01)
             labels = np.arange(30) % 3
             guesses = labels.copy()
             guesses[:3] = 0
