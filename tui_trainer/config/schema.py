@@ -71,7 +71,7 @@ class DataConfig(Section):
     dataset: Literal[DATASETS.names] = Field("cifar10", description=DATASETS.description())  # type: ignore[valid-type]
     root: str = Field(
         "",
-        description="Dataset folder; empty means ~/.cache/tui-trainer/data for cifar10 (imagefolder needs one).",
+        description="Dataset folder; when empty, cifar10 uses ~/.cache/tui-trainer/data and imagefolder is an error.",
     )
     download: bool = Field(False, description="Download CIFAR-10 into root when it is missing (needs internet).")
     batch_size: int = Field(64, ge=1, le=65536, description="Images per batch on each device.")
