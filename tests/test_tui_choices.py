@@ -57,13 +57,18 @@ def test_keys_the_optimiser_ignores_are_greyed_and_follow_the_choice(preset_file
     run(scenario())
 
 
-def test_a_choice_changed_in_the_raw_view_updates_the_form(preset_file: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_the_form_greys_by_the_loaded_choices_and_follows_the_raw_view(preset_file: Path, tmp_path: Path) -> None:  # noqa: F811
     async def scenario() -> None:
         app = make_app(preset_file, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             editor = app.screen
             assert isinstance(editor, PresetEditorScreen)
+            assert app.document is not None and app.document.preset is not None
+            assert app.document.preset.data.dataset == "synthetic"  # the smoke preset
+            assert not _unused(editor, "data.synthetic_train_size") and not _unused(editor, "data.image_size")
+            assert _unused(editor, "data.download") and _unused(editor, "data.val_fraction")
+            assert editor.row("data.root").tooltip == "used by: cifar10, imagefolder"
             assert _unused(editor, "scheduler.pct_start") and not _unused(editor, "scheduler.t_max")  # cosine
             await pilot.press("f3")
             area = editor.query_one("#raw-toml", TextArea)
@@ -71,25 +76,9 @@ def test_a_choice_changed_in_the_raw_view_updates_the_form(preset_file: Path, tm
             await pilot.pause()
             await pilot.press("f3")
             await pilot.pause()
-            assert app.document is not None and app.document.preset is not None
             assert app.document.preset.scheduler.name == "onecycle"
             select = editor.row("scheduler.name").editor
             assert isinstance(select, Select) and select.value == "onecycle"
             assert not _unused(editor, "scheduler.pct_start") and _unused(editor, "scheduler.t_max")
-
-    run(scenario())
-
-
-def test_dataset_choice_greys_the_keys_of_the_other_sources(preset_file: Path, tmp_path: Path) -> None:  # noqa: F811
-    async def scenario() -> None:
-        app = make_app(preset_file, tmp_path)
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            editor = app.screen
-            assert isinstance(editor, PresetEditorScreen)
-            dataset = app.document.preset.data.dataset if app.document and app.document.preset else None
-            for path in ("data.download", "data.synthetic_train_size", "data.val_fraction"):
-                spec = editor.row(path).spec
-                assert _unused(editor, path) == (dataset not in spec.used_by), path
 
     run(scenario())
