@@ -28,6 +28,7 @@ from ..config.loading import PresetError, parse_override
 from ..config.schema import Preset
 from ..engine.events import RunControl, RunFailed, RunFinished
 from ..runs.folder import RunFolderError
+from ..runs.live import RunHistory
 from ..setup_text import setup_text
 from .attach_follow import Attachment
 from .commands import ConsoleCommands
@@ -49,7 +50,6 @@ from .preset_editor import PresetEditorScreen, suggested_copy_path
 from .preset_list import PresetListScreen
 from .recent import remember
 from .run_end_notice import announce_run_end
-from .run_history import RunHistory
 from .run_use import RunUseActions
 from .training_screen import TrainingScreen
 
@@ -551,9 +551,9 @@ class TrainerApp(RunUseActions, App[None]):
 
     def action_open_confusion(self) -> None:
         try:
-            from .confusion_screen import ConfusionScreen  # written alongside; may not exist yet
+            from .confusion.screen import ConfusionScreen  # written alongside; may not exist yet
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.endswith("confusion_screen"):
+            if exc.name and exc.name.endswith("confusion.screen"):
                 self.notify("The confusion matrix screen is not available yet", severity="warning")
                 return
             raise

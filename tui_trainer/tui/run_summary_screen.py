@@ -16,8 +16,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from ..printable import printable
+from ..runs.live import RunHistory
 from .charts import EpochTable, MetricChart
-from .run_history import RunHistory
 
 
 class RunSummaryScreen(Screen[None]):

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..engine.events import BatchProgress, EpochFinished, Predictions, RunFailed, RunFinished, RunStarted
-from ..runs.folder import RunFolder, RunFolderError, state_label
-from ..runs.history import BROKEN
+from .folder import RunFolder, RunFolderError, state_label
+from .history import BROKEN
 
 STEP_SMOOTHING = 0.05
 """The per-step loss is an exponential moving average with this time constant, in epochs."""

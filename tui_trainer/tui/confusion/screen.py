@@ -19,12 +19,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..runs.report import ClassReport, class_report, confused_pairs, row_shares
-from .confusion_chart import ClassAccuracyChart, ClassTrendLegend
-from .confusion_export import export_misclassified
-from .confusion_matrix import ConfusionMatrix
-from .confusion_samples_screen import ConfusionSamplesScreen
-from .confusion_source import (
+from ...runs.report import ClassReport, class_report, confused_pairs, row_shares
+from .chart import ClassAccuracyChart, ClassTrendLegend
+from .export import export_misclassified
+from .matrix import ConfusionMatrix
+from .samples_screen import ConfusionSamplesScreen
+from .source import (
     HistorySource,
     RunSnapshot,
     SampleQuery,

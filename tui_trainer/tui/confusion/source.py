@@ -12,16 +12,16 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from ..engine.events import Predictions
-from ..runs.eval_folder import EvalFolder
-from ..runs.folder import RunFolder
-from ..runs.report import SortKey, cell_samples, class_errors, confusion_from_predictions
+from ...engine.events import Predictions
+from ...runs.eval_folder import EvalFolder
+from ...runs.folder import RunFolder
+from ...runs.report import SortKey, cell_samples, class_errors, confusion_from_predictions
 
 Which = Literal["last", "best"]
 
 
 class HistorySource(Protocol):
-    """The attributes of `tui_trainer.tui.run_history.RunHistory` the confusion screens read.
+    """The attributes of `tui_trainer.runs.live.RunHistory` the confusion screens read.
 
     The per-class accuracy of every epoch is read by `per_class_history` from `per_class_acc` or
     `per_class_accuracy` (one list per epoch, class order), else from the `epochs` records.
