@@ -267,7 +267,8 @@ def run_training(
             splits,
             numerics,
             run_dir=str(folder.path),
-            checkpoint_dir=folder.path,
+            last_checkpoint=folder.last_checkpoint,
+            best_checkpoint=folder.best_checkpoint,
             listeners=listeners,
             control=control,
             load_pretrained=not resume,  # a resumed run's weights come from its checkpoint

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.class_figures import class_report
 from ..engine.events import BatchProgress, EpochFinished, Predictions, RunFailed, RunFinished, RunStarted
 from .folder import RunFolder, RunFolderError, state_label
 from .history import BROKEN
@@ -122,7 +123,7 @@ class RunHistory:
             self.classes = tuple(event.predictions.classes)
         per_class = record.get("per_class_acc")
         if per_class is None and event.confusion is not None:
-            per_class = per_class_from_confusion(event.confusion)
+            per_class = class_report(event.confusion).recall.tolist()
         self.per_class_accuracy.append([float(v) for v in per_class or []])
         val_acc = record.get("val_acc")
         if event.is_best or (val_acc is not None and (self.best_val_acc is None or val_acc > self.best_val_acc)):
@@ -186,11 +187,3 @@ class RunHistory:
             history.epochs.append(record)
             history.per_class_accuracy.append([float(v) for v in record.get("per_class_acc") or []])
         return history
-
-
-def per_class_from_confusion(confusion: np.ndarray) -> list[float]:
-    """Recall of each class from a confusion matrix (display only; 0 for a class with no samples)."""
-    matrix = np.asarray(confusion, dtype=np.float64)
-    totals = matrix.sum(axis=1)
-    correct = np.diag(matrix)
-    return [float(c / t) if t else 0.0 for c, t in zip(correct, totals, strict=True)]

@@ -19,7 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ...runs.report import ClassReport, class_report, confused_pairs, row_shares
+from ...engine.class_figures import ClassReport, class_report
+from ...runs.report import confused_pairs, row_shares
 from .chart import ClassAccuracyChart, ClassTrendLegend
 from .export import export_misclassified
 from .matrix import ConfusionMatrix
