@@ -27,7 +27,8 @@ from ..config.fields import all_fields
 from ..config.loading import PresetError, parse_override
 from ..config.schema import Preset
 from ..engine.events import RunControl, RunFailed, RunFinished
-from ..runs.folder import RunFolderError
+from ..runs.eval_folder import is_eval_folder
+from ..runs.folder import RunFolderError, is_run_folder
 from ..runs.live import RunHistory
 from ..setup_text import setup_text
 from .attach_follow import Attachment
@@ -115,7 +116,7 @@ class TrainerApp(RunUseActions, App[None]):
         self.install_screen(self.training_screen, name="training")
         self.push_screen(PresetListScreen())
         if self.start_path is not None:
-            if (self.start_path / "status.json").is_file():  # `tui-trainer RUN_DIR`: ctrl+l lists its neighbours
+            if is_run_folder(self.start_path):  # `tui-trainer RUN_DIR`: ctrl+l lists its neighbours
                 self.runs_dir = self.start_path.resolve().parent
             self.open_path(self.start_path, self.overrides)
         elif self.overrides:
@@ -174,12 +175,12 @@ class TrainerApp(RunUseActions, App[None]):
             self.open_sweep(path)
             return
         if path.is_dir():
-            if (path / "report.json").is_file():
+            if is_eval_folder(path):
                 self.open_evaluation(path)
-            elif (path / "status.json").is_file():
+            elif is_run_folder(path):
                 self.open_run(path)
             else:
-                self.notify(f"{path} is a folder without status.json: not a run folder", severity="error")
+                self.notify(f"{path} is a folder without a run status: not a run folder", severity="error")
             return
         self.open_preset(path, overrides)
 

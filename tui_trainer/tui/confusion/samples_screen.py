@@ -11,9 +11,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ...runs.report import SORT_KEYS, SortKey
+from ...runs.thumbnails import ValidationImages
 from .export import export_misclassified
 from .gallery import SampleGallery
-from .source import HistorySource, SampleQuery, ValidationImages, current_epoch, sample_paths
+from .source import HistorySource, SampleQuery, current_epoch, sample_paths
 
 POLL_SECONDS = 0.5
 
