@@ -109,7 +109,7 @@ def load_eval_snapshot(eval_dir: str | Path) -> RunSnapshot:
 
 def sample_paths(history: HistorySource, expected: int) -> tuple[str, ...] | None:
     """The source file of each of the `expected` samples: the snapshot's own, else the run folder's
-    `val_paths`; None when the data has no files (synthetic, arrays) or the count does not match."""
+    record of its validation files; None when the data has no files (synthetic, arrays) or the count does not match."""
     paths = getattr(history, "paths", None)
     if paths is None and history.run_dir is not None and getattr(history, "scope", "val") == "val":
         paths = RunFolder(Path(history.run_dir)).read_val_paths()
