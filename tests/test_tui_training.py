@@ -27,12 +27,12 @@ from tui_trainer.engine.events import (
     RunStarted,
     emit,
 )
+from tui_trainer.runs.live import RunHistory
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.confirm_screen import ConfirmScreen
 from tui_trainer.tui.error_screen import ErrorScreen
 from tui_trainer.tui.event_bridge import EventBridge
 from tui_trainer.tui.messages import BatchProgressed
-from tui_trainer.tui.run_history import RunHistory
 from tui_trainer.tui.training_screen import TrainingScreen
 
 SIZE = (80, 24)
@@ -448,7 +448,7 @@ def test_the_loss_chart_draws_a_per_step_curve_during_the_first_epoch(tmp_path: 
 
 
 def test_per_step_loss_is_the_loss_between_reports_smoothed() -> None:
-    from tui_trainer.tui.run_history import STEP_SMOOTHING
+    from tui_trainer.runs.live import STEP_SMOOTHING
 
     history = RunHistory()
     history.add_progress(BatchProgress(1, 10, 100, 2.0, 0.1, 100.0, 0.1, 1.0))

@@ -23,6 +23,7 @@ from ..models.hub import is_hub_name
 from . import distributed
 from .builders import build_loss, build_model, build_optimizer, build_scheduler
 from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint, unwrap
+from .class_figures import class_report
 from .cpu_threads import ThreadChoice, apply_threads
 from .device import Numerics
 from .ema import WeightEMA, checkpoint_weights, restore_weights
@@ -52,14 +53,17 @@ class Trainer:
         numerics: Numerics,
         *,
         run_dir: str = "",
-        checkpoint_dir: Path | None = None,
+        last_checkpoint: Path | None = None,
+        best_checkpoint: Path | None = None,
         listeners: Sequence[Listener] = (),
         control: RunControl | None = None,
         load_pretrained: bool = True,
         storage: StorageChoice | None = None,
         threads: ThreadChoice | None = None,
     ) -> None:
-        """`storage`: "stream" when `splits` stay on the CPU (the cache file) and batches are read
+        """`last_checkpoint`, `best_checkpoint`: where to save the latest epoch and the best validated one
+        (the run folder names them; None saves nothing, as in the LR finder).
+        `storage`: "stream" when `splits` stay on the CPU (the cache file) and batches are read
         ahead per batch; otherwise `splits` are already on the training device."""
         self.preset = preset
         self.storage = storage or StorageChoice("device", "")
@@ -68,7 +72,7 @@ class Trainer:
         self.splits = splits
         self.numerics = numerics
         self.run_dir = run_dir
-        self.checkpoint_dir = checkpoint_dir
+        self.last_checkpoint, self.best_checkpoint = last_checkpoint, best_checkpoint
         self.listeners = list(listeners)
         self.control = control or RunControl()
         self.classes = splits.classes
@@ -150,9 +154,9 @@ class Trainer:
             "preset": resolved_toml(self.preset),
         }
 
-    def save(self, name: str) -> None:
-        if self.checkpoint_dir is not None and self.rank == 0:
-            save_checkpoint(self.checkpoint_dir / name, **self.state())
+    def save(self, path: Path | None) -> None:
+        if path is not None and self.rank == 0:
+            save_checkpoint(path, **self.state())
 
     def load(self, path: Path) -> None:
         """Continue from a checkpoint written by `save` (resume)."""
@@ -201,7 +205,7 @@ class Trainer:
         )
         started_epoch = self.epochs_done + 1
         if self.epochs_done == 0:
-            self.save("last.pt")  # so an interruption in the first epoch still leaves a checkpoint
+            self.save(self.last_checkpoint)  # so an interruption in the first epoch still leaves a checkpoint
         state = "finished"
         while self.epochs_done < epochs:
             self.control.wait_if_paused()
@@ -309,8 +313,7 @@ class Trainer:
 
     def _finish_epoch(self, epoch: int, stats: EpochStats, result: ValidationResult, lr: float, now: float) -> None:
         confusion = result.confusion.numpy()
-        support = confusion.sum(axis=1)
-        per_class = [float(confusion[i, i] / support[i]) if support[i] else 0.0 for i in range(len(self.classes))]
+        per_class = class_report(confusion).recall.tolist()  # each class's accuracy
         metrics: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": stats.loss,
@@ -329,9 +332,9 @@ class Trainer:
         self.history.append(metrics)
         self.epochs_done = epoch
         # Checkpoint before telling anyone: a kill after this point loses nothing of this epoch.
-        self.save("last.pt")
+        self.save(self.last_checkpoint)
         if is_best:
-            self.save("best.pt")
+            self.save(self.best_checkpoint)
         emit(
             self.listeners,
             EpochFinished(

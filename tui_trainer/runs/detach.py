@@ -92,7 +92,7 @@ def find_run_by_pid(runs_dir: Path, pid: int, since: float = 0.0) -> Path | None
         try:
             if entry.name.startswith(".") or not entry.is_dir() or entry.stat().st_mtime < since - 2:
                 continue
-            if RunFolder(Path(entry.path)).read_status().get("pid") == pid:
+            if RunFolder(Path(entry.path)).read_run_status().pid == pid:
                 return Path(entry.path)
         except (OSError, RunFolderError):
             continue
@@ -152,12 +152,12 @@ def resume_detached(run_dir: Path) -> DetachedRun:
     """Continue an interrupted or failed run from its last.pt in a detached child (returns at once)."""
     folder = RunFolder(Path(run_dir))
     try:
-        status = folder.read_status()
+        status = folder.read_run_status()
     except RunFolderError as exc:
         raise DetachError(str(exc)) from None
     state = effective_state(status)
     if state == "running" or lock.locked_by_other(folder.path):
-        raise DetachError(f"{folder.path.name} is still running (pid {status.get('pid')})")
+        raise DetachError(f"{folder.path.name} is still running (pid {status.pid})")
     if state == "finished":
         raise DetachError(f"{folder.path.name} has already finished")
     if not folder.last_checkpoint.exists():
@@ -193,16 +193,16 @@ def stop_run(run_dir: Path, sig: int = signal.SIGINT, *, again: bool = False) ->
     """
     folder = RunFolder(Path(run_dir))
     try:
-        status = folder.read_status()
+        status = folder.read_run_status()
     except RunFolderError as exc:
         raise DetachError(str(exc)) from None
-    pid = status.get("pid")
-    if status.get("state") == "running" and isinstance(pid, int) and not status_alive(status):
+    pid = status.pid
+    if status.state == "running" and pid is not None and not status_alive(status):
         # The pid may now belong to another process (even another run): never signal it.
         raise DetachError(f"{folder.path.name} is not running: {GONE} (pid {pid} is not its process any more)")
-    if effective_state(status) != "running" or not isinstance(pid, int):
+    if effective_state(status) != "running" or pid is None:
         raise DetachError(f"{folder.path.name} is not running")
-    host = status.get("host")
+    host = status.host
     if host and host != socket.gethostname():
         raise DetachError(f"{folder.path.name} runs on {host}: stop it there")
     if pid == os.getpid():

@@ -27,7 +27,9 @@ from ..config.fields import all_fields
 from ..config.loading import PresetError, parse_override
 from ..config.schema import Preset
 from ..engine.events import RunControl, RunFailed, RunFinished
-from ..runs.folder import RunFolderError
+from ..runs.eval_folder import is_eval_folder
+from ..runs.folder import RunFolderError, is_run_folder
+from ..runs.live import RunHistory
 from ..setup_text import setup_text
 from .attach_follow import Attachment
 from .commands import ConsoleCommands
@@ -49,7 +51,6 @@ from .preset_editor import PresetEditorScreen, suggested_copy_path
 from .preset_list import PresetListScreen
 from .recent import remember
 from .run_end_notice import announce_run_end
-from .run_history import RunHistory
 from .run_use import RunUseActions
 from .training_screen import TrainingScreen
 
@@ -115,7 +116,7 @@ class TrainerApp(RunUseActions, App[None]):
         self.install_screen(self.training_screen, name="training")
         self.push_screen(PresetListScreen())
         if self.start_path is not None:
-            if (self.start_path / "status.json").is_file():  # `tui-trainer RUN_DIR`: ctrl+l lists its neighbours
+            if is_run_folder(self.start_path):  # `tui-trainer RUN_DIR`: ctrl+l lists its neighbours
                 self.runs_dir = self.start_path.resolve().parent
             self.open_path(self.start_path, self.overrides)
         elif self.overrides:
@@ -174,12 +175,12 @@ class TrainerApp(RunUseActions, App[None]):
             self.open_sweep(path)
             return
         if path.is_dir():
-            if (path / "report.json").is_file():
+            if is_eval_folder(path):
                 self.open_evaluation(path)
-            elif (path / "status.json").is_file():
+            elif is_run_folder(path):
                 self.open_run(path)
             else:
-                self.notify(f"{path} is a folder without status.json: not a run folder", severity="error")
+                self.notify(f"{path} is a folder without a run status: not a run folder", severity="error")
             return
         self.open_preset(path, overrides)
 
@@ -551,9 +552,9 @@ class TrainerApp(RunUseActions, App[None]):
 
     def action_open_confusion(self) -> None:
         try:
-            from .confusion_screen import ConfusionScreen  # written alongside; may not exist yet
+            from .confusion.screen import ConfusionScreen  # written alongside; may not exist yet
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.endswith("confusion_screen"):
+            if exc.name and exc.name.endswith("confusion.screen"):
                 self.notify("The confusion matrix screen is not available yet", severity="warning")
                 return
             raise

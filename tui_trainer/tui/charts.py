@@ -10,7 +10,7 @@ from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
 from ..lr_text import format_lr
-from .run_history import RunHistory
+from ..runs.live import RunHistory
 
 # Named ANSI colours: they look the same in a 16- or 256-colour SSH session as in truecolor.
 TRAIN_COLOR = "cyan"
