@@ -78,15 +78,17 @@ class RunsScreen(Screen[None]):
     RunsScreen #runs-message { height: auto; max-height: 2; padding: 0 1; }
     """
 
+    # At 80 columns the footer holds five keys beside the console's own (quit, help) and the palette;
+    # the others are listed by help (?). Compare says to select with space when nothing is selected.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Open", id="runs.open"),
-        Binding("space", "toggle_select", "Select", id="runs.select"),
+        Binding("enter", "open", "Open", id="runs.open", show=False),  # the table's enter opens too
+        Binding("space", "toggle_select", "Select", id="runs.select", show=False),
         Binding("r", "resume", "Resume", id="runs.resume"),
-        Binding("d", "resume_detached", "Detached", id="runs.resume_detached"),
+        Binding("d", "resume_detached", "Resume detached", id="runs.resume_detached", show=False),
         Binding("x", "stop", "Stop", id="runs.stop"),
         Binding("c", "compare", "Compare", id="runs.compare"),
-        Binding("v", "evaluate", "Evaluate", id="runs.evaluate"),
-        Binding("o", "export", "Export", id="runs.export"),
+        Binding("v", "evaluate", "Evaluate", id="runs.evaluate", show=False),
+        Binding("o", "export", "Export", id="runs.export", show=False),
         Binding("slash", "focus_filter", "Filter", id="runs.filter"),
         Binding("escape", "back", "Back", id="runs.back"),
     ]
