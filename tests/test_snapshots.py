@@ -13,7 +13,6 @@ import json
 import shutil
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
+from tests.test_tui_training import FakeOutcome
 from tui_trainer.engine.events import (
     BatchProgress,
     EpochFinished,
@@ -53,14 +53,6 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(preset_list, "builtin_preset_dir", lambda: tmp_path / "presets")
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-@dataclass(frozen=True)
-class Outcome:
-    state: str
-    run_dir: Path | None
-    exit_code: int
-    error: str = ""
 
 
 def epoch_events(epoch: int, epochs: int) -> tuple[BatchProgress, EpochFinished]:
@@ -101,7 +93,7 @@ class ScriptedTrainer:
     def __init__(self) -> None:
         self.waiting = threading.Event()
 
-    def __call__(self, preset, *, runs_dir, listeners=(), control=None, resume=None, preset_source=None) -> Outcome:
+    def __call__(self, preset, *, runs_dir, listeners=(), control=None, resume=None, preset_source=None) -> FakeOutcome:
         listeners, control = list(listeners), control or RunControl()
         epochs = preset.train.epochs
         emit(
@@ -116,7 +108,7 @@ class ScriptedTrainer:
         self.waiting.set()
         control.stop_requested.wait(timeout=60)  # the app stops it when the snapshot is taken
         emit(listeners, RunFinished(RUN_DIR, "interrupted", 3, 0.75, 3, 125.0))
-        return Outcome("interrupted", Path(RUN_DIR), 130)
+        return FakeOutcome("interrupted", Path(RUN_DIR), 130)
 
 
 def make_run(runs: Path, name: str, status: dict[str, object], command: str = "") -> None:
@@ -238,29 +230,30 @@ def test_confusion_screen_of_the_latest_epoch(workspace: Path, snap_compare) -> 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
+async def runs_screen_shown(pilot: Pilot) -> None:
+    """The runs screen (ctrl+l) over the three runs of `make_runs`, listed."""
+    await pilot.pause()
+    await pilot.press("ctrl+l")
+    await settle(pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and bool(pilot.app.screen.shown))
+
+
 def test_runs_screen(workspace: Path, snap_compare) -> None:
     make_runs(workspace / "runs")
-    app = console(workspace)
 
     async def run_before(pilot: Pilot) -> None:
-        await pilot.pause()
-        await pilot.press("ctrl+l")
-        await settle(pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and pilot.app.screen.shown)
+        await runs_screen_shown(pilot)
         await pilot.press("down")  # the interrupted run: its recorded command shows below the list
         await settle(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(console(workspace), terminal_size=SIZE, run_before=run_before)
 
 
 def test_help_of_the_runs_screen(workspace: Path, snap_compare) -> None:
     make_runs(workspace / "runs")
-    app = console(workspace)
 
     async def run_before(pilot: Pilot) -> None:
-        await pilot.pause()
-        await pilot.press("ctrl+l")
-        await settle(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+        await runs_screen_shown(pilot)
         await pilot.press("question_mark")
         await settle(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(console(workspace), terminal_size=SIZE, run_before=run_before)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.binding import Binding
@@ -16,8 +17,18 @@ from tui_trainer.tui.runs_screen import RunsScreen
 SIZE = (80, 24)
 
 
-def run(coro) -> None:
-    asyncio.run(coro)
+def on_console(tmp_path: Path, *keys: str, check: Callable[[TrainerApp], None]) -> None:
+    """Press `keys` in a console at 80x24 (waiting after each), then `check` it."""
+
+    async def scenario() -> None:
+        app = TrainerApp(None, [], tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            for key in keys:
+                await pilot.press(key)
+                await pilot.pause()
+            check(app)
+
+    asyncio.run(scenario())
 
 
 def own_descriptions(*classes: type) -> set[str]:
@@ -30,59 +41,38 @@ def own_descriptions(*classes: type) -> set[str]:
 
 
 def test_the_runs_footer_shows_every_key_it_lists_in_full_at_80_columns(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        app = TrainerApp(None, [], tmp_path / "runs")
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("ctrl+l")
-            await pilot.pause()
-            assert isinstance(app.screen, RunsScreen)
-            footer = app.screen.query_one(Footer)
-            keys = [key for key in footer.query(FooterKey) if not key.has_class("-command-palette")]
-            palette = footer.query_one(".-command-palette", FooterKey)
-            assert {"Resume", "Stop", "Back", "Quit", "Help"} <= {key.description for key in keys}
-            for key in keys:  # a key past the palette's left edge is cut or scrolled out of view
-                assert key.region.right <= palette.region.x, f"{key.description!r} is cut"
+    def check(app: TrainerApp) -> None:
+        assert isinstance(app.screen, RunsScreen)
+        footer = app.screen.query_one(Footer)
+        keys = [key for key in footer.query(FooterKey) if not key.has_class("-command-palette")]
+        palette = footer.query_one(".-command-palette", FooterKey)
+        assert {"Resume", "Stop", "Back", "Quit", "Help"} <= {key.description for key in keys}
+        for key in keys:  # a key past the palette's left edge is cut or scrolled out of view
+            assert key.region.right <= palette.region.x, f"{key.description!r} is cut"
 
-    run(scenario())
+    on_console(tmp_path, "ctrl+l", check=check)
 
 
 def test_help_lists_the_runs_screen_keys_and_none_of_textuals_own(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        app = TrainerApp(None, [], tmp_path / "runs")
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("ctrl+l")
-            await pilot.pause()
-            await pilot.press("question_mark")
-            await pilot.pause()
-            assert isinstance(app.screen, HelpScreen)
-            rows = app.screen._keys
-            described = {description for key, description in rows if key}
-            # Every key of the screen, those kept out of the footer too (the table's enter shadows Open).
-            assert own_descriptions(RunsScreen) <= described
-            assert {"Quit", "Help", "Runs", PALETTE_ROW} <= described
-            # Nothing else: no focus-next, copy, scroll or palette internals.
-            assert described <= own_descriptions(RunsScreen, TrainerApp) | {PALETTE_ROW}
-            headings = [description for key, description in rows if not key]
-            assert headings == ["this screen:", "everywhere:"]
-            await pilot.press("escape")
-            await pilot.pause()
-            assert isinstance(app.screen, RunsScreen)
+    def check(app: TrainerApp) -> None:
+        assert isinstance(app.screen, HelpScreen)
+        rows = app.screen._keys
+        described = {description for key, description in rows if key}
+        # Every key of the screen, those kept out of the footer too (the table's enter shadows Open).
+        assert own_descriptions(RunsScreen) <= described
+        assert {"Quit", "Help", "Runs", PALETTE_ROW} <= described
+        # Nothing else: no focus-next, copy, scroll or palette internals.
+        assert described <= own_descriptions(RunsScreen, TrainerApp) | {PALETTE_ROW}
+        assert [description for key, description in rows if not key] == ["this screen:", "everywhere:"]
 
-    run(scenario())
+    on_console(tmp_path, "ctrl+l", "question_mark", check=check)
 
 
 def test_help_leaves_out_a_key_the_screen_hides_now(tmp_path: Path) -> None:
     """The training screen has one `p`: Pause while running, Resume while paused; idle it offers Pause."""
 
-    async def scenario() -> None:
-        app = TrainerApp(None, [], tmp_path / "runs")
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("ctrl+t")
-            await pilot.pause()
-            await pilot.press("f1")
-            await pilot.pause()
-            assert isinstance(app.screen, HelpScreen)
-            described = [description for key, description in app.screen._keys if key == "p"]
-            assert described == ["Pause"]
+    def check(app: TrainerApp) -> None:
+        assert isinstance(app.screen, HelpScreen)
+        assert [description for key, description in app.screen._keys if key == "p"] == ["Pause"]
 
-    run(scenario())
+    on_console(tmp_path, "ctrl+t", "f1", check=check)
