@@ -83,7 +83,7 @@ class RunsScreen(Screen[None]):
     DEFAULT_CSS = """
     RunsScreen #runs-filter { height: 1; border: none; padding: 0 1; margin: 0; }
     RunsScreen #runs-table { height: 1fr; }
-    RunsScreen #runs-detail { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    RunsScreen #runs-detail { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     RunsScreen #runs-message { height: auto; max-height: 2; padding: 0 1; }
     """
 
