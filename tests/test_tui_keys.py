@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -76,3 +77,40 @@ def test_help_leaves_out_a_key_the_screen_hides_now(tmp_path: Path) -> None:
         assert [description for key, description in app.screen._keys if key == "p"] == ["Pause"]
 
     on_console(tmp_path, "ctrl+t", "f1", check=check)
+
+
+def test_help_gives_the_focused_panel_its_own_section_one_row_per_description() -> None:
+    from textual.app import App, ComposeResult
+    from textual.widget import Widget
+
+    from tui_trainer.tui.help_screen import help_rows
+
+    class Grid(Widget, can_focus=True):
+        BINDINGS: ClassVar[list[BindingType]] = [
+            Binding("up", "move(-1)", "Move", id="grid.up"),
+            Binding("down", "move(1)", "Move", id="grid.down"),
+            Binding("enter", "open", "Open cell", id="grid.open"),
+        ]
+
+    class Host(App[None]):
+        BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", id="host.quit")]
+
+        def compose(self) -> ComposeResult:
+            yield Grid()
+
+    async def scenario() -> list[tuple[str, str]]:
+        app = Host()
+        async with app.run_test(size=SIZE) as pilot:
+            app.query_one(Grid).focus()
+            await pilot.pause()
+            return help_rows(app.screen)
+
+    rows = asyncio.run(scenario())
+    assert rows == [
+        ("", "in the focused panel:"),
+        ("↑, ↓", "Move"),
+        ("⏎", "Open cell"),
+        ("", "everywhere:"),
+        ("^q", "Quit"),
+        ("^p", PALETTE_ROW),
+    ]

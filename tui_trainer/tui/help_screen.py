@@ -25,17 +25,17 @@ PALETTE_ROW = "Command palette (every command)"
 def _node_rows(node: DOMNode, screen: Screen) -> list[tuple[str, str]]:
     """(keys, description) of `node`'s own bindings, in the order it declares them."""
     app = screen.app
-    rows: dict[str, tuple[str, list[str]]] = {}  # binding id -> (description, keys shown)
+    rows: dict[str, list[str]] = {}  # description -> keys shown (the arrows of one "Move" share a row)
     for _, binding in node._bindings:  # every key of a "a,b" binding, after the user's keymap
         if binding.id is None or not binding.description or binding.system:
             continue
         if app._check_action_state(binding.action, node) is False:  # hidden now (p: Pause or Resume)
             continue
-        _, keys = rows.setdefault(binding.id, (binding.description, []))
+        keys = rows.setdefault(binding.description, [])
         shown = app.get_key_display(binding)
         if shown not in keys:
             keys.append(shown)
-    return [(", ".join(keys), description) for description, keys in rows.values()]
+    return [(", ".join(keys), description) for description, keys in rows.items()]
 
 
 def help_rows(screen: Screen) -> list[tuple[str, str]]:
