@@ -7,7 +7,6 @@ run folder, signals and error wording to the layer above (`tui_trainer.runs.laun
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -183,7 +182,8 @@ class Trainer:
         """Train the remaining epochs; returns how the run ended. Raises on failure."""
         cfg = self.preset
         epochs = cfg.train.epochs
-        started = time.perf_counter()
+        clock = self.control.running_clock  # training time: a pause is not counted
+        started = clock()
         emit(
             self.listeners,
             RunStarted(
@@ -241,21 +241,21 @@ class Trainer:
             result = distributed.gather_validation(result, self.numerics.device)
             stats = distributed.reduce_epoch_stats(stats, self.numerics.device)
             self.schedule.step_epoch()  # the seed steps its cosine schedule after validation
-            self._finish_epoch(epoch, stats, result, lr, time.perf_counter())
+            self._finish_epoch(epoch, stats, result, lr, clock())
         return RunFinished(
             run_dir=self.run_dir,
             state=state,
             epochs_done=self.epochs_done,
             best_val_acc=self.best_val_acc,
             best_epoch=self.best_epoch,
-            seconds=time.perf_counter() - started,
+            seconds=clock() - started,
         )
 
     def _train_one_epoch(self, epoch: int) -> tuple[EpochStats, float]:
         cfg = self.preset
         lr_at_start = self.current_lr()
         batches = len(self.train_batches)
-        self._epoch_started = time.perf_counter()
+        self._epoch_started = self.control.running_clock()
         timing: list[Health] = []  # the loop's latest step timing, read by the next progress report
 
         def health(data_seconds: float, step_seconds: float, grad_norm: float | None) -> None:
@@ -296,6 +296,7 @@ class Trainer:
             should_stop=should_stop,
             on_health=health if self.listeners else None,
             grad_norm_every=GRAD_NORM_EVERY,
+            clock=self.control.running_clock,
         )
         return stats, lr_at_start
 

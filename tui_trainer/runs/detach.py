@@ -11,6 +11,7 @@ stop after the current batch with last.pt written.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -40,6 +41,7 @@ class DetachedRun:
     pid: int
     run_dir: Path
     log_file: Path
+    command: tuple[str, ...] = ()  # what runs it again, as recorded in the folder's command.txt
 
 
 def headless_command(
@@ -110,6 +112,9 @@ def start_detached(
     """Start a new run of `preset` (or of `preset_text`, an unsaved preset) and wait for its folder.
 
     Blocks until the child has created its run folder (a few seconds), so call it off the UI thread.
+    The folder's command.txt records the command line that runs it again. An unsaved preset goes
+    to the child through a temporary file, deleted once the child has read it, so that command
+    names the folder's own preset.toml (the resolved preset, overrides applied) instead.
     """
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -130,9 +135,16 @@ def start_detached(
             exited = proc.poll() is not None
             run_dir = find_run_by_pid(runs_dir, proc.pid, since=started)
             if run_dir is not None:
-                target = RunFolder(run_dir).log_file
-                os.replace(log, target)  # same file system: the child's open file moves with it
-                return DetachedRun(proc.pid, run_dir, target)
+                folder = RunFolder(run_dir)
+                os.replace(log, folder.log_file)  # same file system: the child's open file moves with it
+                again = (
+                    headless_command(folder.preset_file, runs_dir=runs_dir)
+                    if temp_preset is not None
+                    else headless_command(preset, runs_dir=runs_dir, overrides=overrides)
+                )
+                with contextlib.suppress(OSError):  # a courtesy record: the run goes on without it
+                    folder.write_command(again)
+                return DetachedRun(proc.pid, run_dir, folder.log_file, tuple(again))
             if exited:
                 output = log.read_text(encoding="utf-8", errors="replace").strip()
                 log.unlink(missing_ok=True)

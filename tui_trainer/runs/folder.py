@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -96,6 +97,10 @@ class RunFolder:
     def bad_images_file(self) -> Path:
         return self.path / "bad_images.txt"
 
+    @property
+    def command_file(self) -> Path:
+        return self.path / "command.txt"
+
     def predictions_file(self, which: str) -> Path:
         if which not in ("last", "best"):
             raise ValueError(f"predictions are kept for 'last' and 'best', not {which!r}")
@@ -177,6 +182,10 @@ class RunFolder:
     def write_bad_images(self, text: str) -> None:
         """The image files a `data.bad_images = "skip"` run left out, one `path<TAB>reason` line each."""
         atomic_write_text(self.bad_images_file, text)
+
+    def write_command(self, args: Sequence[str]) -> None:
+        """The command line that runs this run again (a detached start records it), shell-quoted."""
+        atomic_write_text(self.command_file, shlex.join(args) + "\n")
 
     def write_val_images(self, images_nhwc: np.ndarray) -> None:
         atomic_write_with(self.val_images_file, lambda handle: np.save(handle, images_nhwc, allow_pickle=False))
@@ -263,6 +272,13 @@ class RunFolder:
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             return None
         return tuple(paths)
+
+    def read_command(self) -> str | None:
+        """The recorded command line, or None when the run was not started detached (or it is unreadable)."""
+        try:
+            return self.command_file.read_text(encoding="utf-8").strip() or None
+        except (OSError, ValueError):
+            return None
 
     def read_val_images(self) -> np.ndarray | None:
         try:

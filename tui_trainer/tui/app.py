@@ -725,26 +725,8 @@ class TrainerApp(RunUseActions, App[None]):
     # Help -------------------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            return
-        console: dict[str, tuple[str, list[str]]] = {}  # action -> (description, keys)
-        widget: dict[str, tuple[str, list[str]]] = {}
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            if not binding.description or binding.system or binding.action == "command_palette":
-                continue
-            rows = console if active.node is self or active.node is self.screen else widget
-            _, shown_keys = rows.setdefault(binding.action.removeprefix("app."), (binding.description, []))
-            shown = self.get_key_display(binding)
-            if shown not in shown_keys:
-                shown_keys.append(shown)
-        keys = [(", ".join(k), description) for description, k in console.values()]
-        keys.append((self.get_key_display(Binding("ctrl+p", "")), "Command palette (every command)"))
-        if widget:
-            keys.append(("", "in the focused field:"))
-            keys.extend((", ".join(k), description) for description, k in widget.values())
-        title = getattr(self.screen, "HELP_TITLE", type(self.screen).__name__.removesuffix("Screen"))
-        self.push_screen(HelpScreen(title, keys))
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen.for_screen(self.screen))
 
 
 def run_console(path: Path | None, overrides: list[str], runs_dir: Path, sweeps_dir: Path = Path("sweeps")) -> int:
