@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import events, on
 from textual._tree_sitter import TREE_SITTER, get_language
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -38,7 +38,27 @@ def problem_line(problem: Problem) -> str:
 
 
 def toml_language() -> str | None:
+    """The raw view's language: TOML when tree-sitter and its grammar are installed (Textual ships
+    the highlight query), else None, plain text."""
     return "toml" if TREE_SITTER and get_language("toml") is not None else None
+
+
+def first_error_location(problems: list[Problem]) -> tuple[int, int] | None:
+    """(row, column) from 0 of the first problem in the text that has a line, in file order."""
+    located = [(p.line - 1, (p.column or 1) - 1) for p in problems if p.line is not None]
+    return min(located) if located else None
+
+
+class RawTomlArea(TextArea):
+    """The raw TOML view. Tab indents; escape is the screen's key (back to the presets) at the first press.
+
+    A TextArea that indents on tab keeps the first escape to itself, to move focus on, so leaving
+    took two presses; here escape goes by the TextArea to the screen's bindings.
+    """
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "escape":
+            event.prevent_default()  # skips TextArea's handler only: the key bubbles on to the bindings
 
 
 class PresetEditorScreen(Screen[None]):
@@ -77,7 +97,7 @@ class PresetEditorScreen(Screen[None]):
                 with TabPane(section, id=f"tab-{section}"):
                     yield SectionForm(section, values)
             with TabPane("TOML", id=RAW_TAB):
-                yield TextArea(
+                yield RawTomlArea(
                     doc.text,
                     language=toml_language(),
                     id="raw-toml",
@@ -130,12 +150,17 @@ class PresetEditorScreen(Screen[None]):
             self._load_raw()
 
     def _load_raw(self) -> None:
+        """Show the document's text; with problems, the cursor goes to the first one's line."""
         area = self.query_one("#raw-toml", TextArea)
         if area.text != self.document.text:
             with self.prevent(TextArea.Changed):
                 cursor = area.cursor_location
                 area.load_text(self.document.text)
                 area.cursor_location = (min(cursor[0], area.document.line_count - 1), 0)
+        error = first_error_location(self.document.problems)
+        if error is not None:
+            row = min(error[0], area.document.line_count - 1)
+            area.move_cursor((row, min(error[1], len(area.document[row]))), center=True)
         self._show_raw_problems()
 
     @on(TextArea.Changed, "#raw-toml")
@@ -154,7 +179,7 @@ class PresetEditorScreen(Screen[None]):
         self._update_form_enabled()
 
     def _show_raw_problems(self) -> None:
-        lines = [problem_line(p) for p in self.document.problems]
+        lines = [problem_line(p) for p in self.document.problems]  # file order: the cursor is at the first
         if self.document.pending:
             lines.append(f"{len(self.document.pending)} form edit(s) do not validate and are not in this text yet")
         widget = self.query_one("#raw-problems", Static)
