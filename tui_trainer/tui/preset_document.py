@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import Comment, Table
 
 from ..atomic import atomic_write_text
 from ..config import Preset, PresetError, Problem, load_preset_text, resolved_toml, update_text
@@ -275,6 +277,43 @@ def _by_field(problems: Iterable[Problem]) -> dict[str, list[str]]:
         if path:
             out.setdefault(path, []).append(problem.message)
     return out
+
+
+def field_comments(text: str) -> dict[str, str]:
+    """Field path -> the comment the preset's author wrote at that key, for the form to show beside it.
+
+    A key's comment is the block of comment lines right above it (a blank line ends a block, so a
+    file's header is nobody's) and the comment at the end of its line, in file order, `#` kept.
+    Empty for text that is not TOML (the raw view shows why).
+    """
+    try:
+        document = tomlkit.parse(text)
+    except TOMLKitError:  # not TOML, or a key twice
+        return {}
+    out: dict[str, str] = {}
+    _collect_comments(document.body, "", out, [])
+    return out
+
+
+def _collect_comments(body: list[tuple[Any, Any]], prefix: str, out: dict[str, str], above: list[str]) -> None:
+    for key, item in body:
+        if isinstance(item, Comment):
+            above.append(item.trivia.comment.rstrip())
+            continue
+        if key is None:  # whitespace: a blank line between a comment and a key parts them
+            if "\n" in item.as_string():
+                above = []
+            continue
+        path = f"{prefix}{key.key}"
+        if isinstance(item, Table):
+            # `[data]` starts afresh; a dotted key (`train.epochs = 3`) takes the comment above it.
+            _collect_comments(item.value.body, f"{path}.", out, above if item.is_super_table() else [])
+        else:
+            lines = [*above, item.trivia.comment.rstrip()]
+            comment = "\n".join(line for line in lines if line)
+            if comment:
+                out[path] = comment
+        above = []
 
 
 def read_summary(path: Path) -> tuple[str, str]:

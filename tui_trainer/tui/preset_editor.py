@@ -19,7 +19,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Text
 
 from ..config import SECTIONS, Problem
 from .lr_finder_screen import LRFinderScreen
-from .preset_document import PresetDocument, toml_literal
+from .preset_document import PresetDocument, field_comments, toml_literal
 from .preset_form import GENERAL, FieldRow, SectionForm, fields_of
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ class PresetEditorScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._rows = {row.spec.path: row for row in self.query(FieldRow)}
+        self._show_comments()
         self._show_problems()
         self._show_status()
         if self.document.preset is None:  # open where the problems can be fixed
@@ -174,6 +175,7 @@ class PresetEditorScreen(Screen[None]):
         if doc.preset is not None:
             for row in self._rows.values():
                 row.show_value(doc.value(row.spec))
+            self._show_comments()
         self._show_problems()
         self._show_status()
         self._update_form_enabled()
@@ -192,6 +194,11 @@ class PresetEditorScreen(Screen[None]):
             form.disabled = disabled
 
     # Showing state ----------------------------------------------------------------------------
+
+    def _show_comments(self) -> None:
+        comments = field_comments(self.document.text)
+        for path, row in self._rows.items():
+            row.show_comment(comments.get(path, ""))
 
     def _show_problems(self) -> None:
         problems = self.document.field_problems
