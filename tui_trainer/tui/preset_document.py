@@ -105,6 +105,10 @@ class PresetDocument:
     """Field path -> TOML literal of a form edit that does not validate yet."""
     field_problems: dict[str, list[str]] = field(default_factory=dict)
     """Field path -> messages to show at that field (from pending edits or the text)."""
+    overrides: dict[str, str] = field(default_factory=dict)
+    """Field path -> TOML literal set from the command line (`--set`) and not saved yet."""
+    _unedited: tuple[str, dict[str, str]] | None = field(default=None, repr=False)
+    """(text, pending) the user's own edits are measured from; None: the saved text, nothing pending."""
 
     # Opening --------------------------------------------------------------------------------
 
@@ -140,6 +144,13 @@ class PresetDocument:
     @property
     def dirty(self) -> bool:
         return self.text != self.saved_text or bool(self.pending)
+
+    @property
+    def edited(self) -> bool:
+        """Changed in the editor since opening or saving. `--set` overrides are not edits: leaving
+        with only them loses nothing the user typed, so the console does not ask about them."""
+        text, pending = self._unedited or (self.saved_text, {})
+        return self.text != text or self.pending != pending
 
     @property
     def valid(self) -> bool:
@@ -179,6 +190,13 @@ class PresetDocument:
             self.pending[path] = literal
         self._settle_pending()
         return self.field_problems
+
+    def set_override(self, path: str, literal: str) -> dict[str, list[str]]:
+        """Apply a `--set` override: a form edit that does not count as one (see `edited`)."""
+        problems = self.set_field(path, literal)
+        self.overrides[path] = literal
+        self._unedited = (self.text, dict(self.pending))
+        return problems
 
     def set_text(self, text: str) -> list[Problem]:
         """Replace the text (the raw view); pending form edits are dropped. Returns its problems."""
@@ -254,6 +272,8 @@ class PresetDocument:
             self.path = Path(path)
             self.read_only = is_builtin(self.path)
         self.saved_text = self.text
+        self.overrides.clear()  # in the file now
+        self._unedited = None
         return target
 
     def preset_name(self) -> str:

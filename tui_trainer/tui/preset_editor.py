@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.markup import escape
 from textual import events, on
 from textual._tree_sitter import TREE_SITTER, get_language
 from textual.app import ComposeResult
@@ -219,8 +220,12 @@ class PresetEditorScreen(Screen[None]):
         parts = [f"[b]{doc.title}[/b]"]
         if doc.read_only:
             parts.append("built-in, read-only: save makes a copy")
-        if doc.dirty:
+        if doc.edited:
             parts.append("[reverse] modified [/reverse]")
+        elif doc.dirty and doc.overrides:
+            paths = list(doc.overrides)
+            named = f"{paths[0]}={doc.overrides[paths[0]]}" if len(paths) == 1 else f"{len(paths)} values"
+            parts.append(escape(f"--set {named} (not saved)"))
         count = len(doc.problem_lines())
         if count:
             parts.append(f"[b]{count} problem{'s' if count > 1 else ''}[/b]: training is blocked")
