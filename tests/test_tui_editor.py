@@ -187,7 +187,7 @@ def test_raw_toml_edits_are_validated_with_line_numbers_and_reach_the_form(prese
     run(scenario())
 
 
-def test_a_toml_syntax_error_opens_the_raw_view_with_its_line(tmp_path: Path) -> None:
+def test_a_toml_syntax_error_opens_the_raw_view_with_the_cursor_at_its_line(tmp_path: Path) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text('name = "x"\n[train]\nepochs = \n')
 
@@ -197,6 +197,7 @@ def test_a_toml_syntax_error_opens_the_raw_view_with_its_line(tmp_path: Path) ->
             await pilot.pause()
             problems = str(app.screen.query_one("#raw-problems", Static).render())
             assert problems.startswith("line 3: TOML syntax error")
+            assert app.screen.query_one("#raw-toml", TextArea).cursor_location[0] == 2
 
     run(scenario())
 

@@ -22,6 +22,13 @@ def checkbox_text(editor: PresetEditorScreen, path: str) -> str:
     return box.render().plain.rstrip()
 
 
+async def open_editor(pilot) -> PresetEditorScreen:
+    await pilot.pause()
+    editor = pilot.app.screen
+    assert isinstance(editor, PresetEditorScreen)
+    return editor
+
+
 def test_a_false_checkbox_is_drawn_empty_and_a_true_one_checked(tmp_path: Path) -> None:
     path = tmp_path / "seed.toml"
     shutil.copyfile(SEED, path)  # download = true, drop_last = false
@@ -29,9 +36,7 @@ def test_a_false_checkbox_is_drawn_empty_and_a_true_one_checked(tmp_path: Path) 
     async def scenario() -> None:
         app = make_app(path, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            editor = app.screen
-            assert isinstance(editor, PresetEditorScreen)
+            editor = await open_editor(pilot)
             assert checkbox_text(editor, "data.download") == "▐X▌ true"
             assert checkbox_text(editor, "data.drop_last") == "▐ ▌ false"
             editor.focus_field("data.drop_last")
@@ -64,9 +69,7 @@ def test_the_form_shows_each_fields_comment_from_the_preset(tmp_path: Path) -> N
     async def scenario() -> None:
         app = make_app(path, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            editor = app.screen
-            assert isinstance(editor, PresetEditorScreen)
+            editor = await open_editor(pilot)
             editor.focus_field("data.root")
             await pilot.pause()
             comment = editor.row("data.root").query_one(".field-comment", Static)
