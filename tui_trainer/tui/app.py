@@ -338,7 +338,7 @@ class TrainerApp(RunUseActions, App[None]):
             elif document.preset is None:
                 self.notify(f"--set {assignment}: ignored, the preset has problems", severity="error")
             else:
-                document.set_field(path, toml_literal(value))
+                document.set_override(path, toml_literal(value))
         if overrides and document.preset is not None:
             self.notify(f"{len(overrides)} --set override(s) applied; not saved yet")
 
@@ -361,7 +361,7 @@ class TrainerApp(RunUseActions, App[None]):
             if then is not None:
                 then()
 
-        if doc is None or not doc.dirty:
+        if doc is None or not doc.edited:  # --set values alone are not worth a question
             to_list()
             return
 
@@ -672,6 +672,8 @@ class TrainerApp(RunUseActions, App[None]):
 
     async def action_quit(self) -> None:
         """Quit, asking first while a run is going or the preset has unsaved changes."""
+        if isinstance(self.screen, ConfirmScreen):
+            return  # a question is open, maybe this one: a second ctrl+q must not stack another
         if self.training_active:
             if self._quit_after_run:
                 self.notify("Still stopping: the run is saving its checkpoint")
@@ -703,7 +705,7 @@ class TrainerApp(RunUseActions, App[None]):
     def _quit_checking_document(self) -> None:
         self.clear_notifications()
         doc = self.document
-        if doc is None or not doc.dirty or not self._ask_before_quit:
+        if doc is None or not doc.edited or not self._ask_before_quit:
             self.exit(return_code=self._exit_code)
             return
 

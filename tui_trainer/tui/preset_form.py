@@ -34,6 +34,15 @@ def _bool_label(value: bool) -> str:
     return "true " if value else "false"
 
 
+class BoolCheckbox(Checkbox):
+    """A Checkbox whose box is empty when off. Textual draws an X either way and tells on from off by
+    colour alone, which a 16-colour terminal (TERM=xterm over ssh) does not show."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]  # Textual reads the class attribute by this name
+        return "X" if self.value else " "
+
+
 def widget_id(spec: FieldSpec) -> str:
     return "field-" + spec.path.replace(".", "--")
 
@@ -73,12 +82,13 @@ class FieldRow(Vertical):
         used_by = f"; used by {', '.join(spec.used_by)}" if spec.chosen_by else ""
         help_text = f"{escape(spec.description)} [dim]default {escape(default)}; {escape(spec.allowed())}{used_by}[/]"
         yield Static(help_text, classes="field-help")
+        yield Static("", classes="field-comment", markup=False)
         yield Static("", classes="field-error", markup=False)
 
     def _make_editor(self, value: Any) -> Widget:
         spec, wid = self.spec, widget_id(self.spec)
         if spec.kind == "bool":
-            return Checkbox(_bool_label(bool(value)), bool(value), id=wid, compact=True, classes="field-editor")
+            return BoolCheckbox(_bool_label(bool(value)), bool(value), id=wid, compact=True, classes="field-editor")
         if spec.kind == "choice":
             options = [(str(choice), choice) for choice in spec.choices]
             current = value if value in spec.choices else Select.NULL
@@ -135,6 +145,12 @@ class FieldRow(Vertical):
             editor = self.editor
             assert isinstance(editor, Select)
             self.post_message(self.Chosen(self.spec.path, editor.value))
+
+    def show_comment(self, comment: str) -> None:
+        """The comment at this key in the preset file (shown as written, `#` and all)."""
+        widget = self.query_one(".field-comment", Static)
+        widget.update(comment)
+        widget.display = bool(comment)
 
     def show_problems(self, messages: list[str]) -> None:
         self.set_class(bool(messages), "-invalid")
