@@ -61,7 +61,8 @@ def test_every_palette_command_has_an_action_that_does_something(action: str, tm
 
     async def scenario() -> None:
         trainer = FakeTrainer(delay=0.05 if state == "running" else 0.001)
-        app = TrainerApp(copy_of_smoke(tmp_path), list(TINY), tmp_path / "runs", trainer=trainer)
+        longer = ["train.epochs=1000"] if state == "running" else []  # still going when the palette opens
+        app = TrainerApp(copy_of_smoke(tmp_path), [*TINY, *longer], tmp_path / "runs", trainer=trainer)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             if state != "idle":
