@@ -293,6 +293,15 @@ def dialog_text(screen: ErrorScreen) -> str:
     return "\n".join(str(w.content) for w in screen.query(Static) if w.display)
 
 
+async def failed_run(pilot) -> ErrorScreen:
+    """Start a run that fails; its error dialog once the run has ended."""
+    await pilot.pause()
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ErrorScreen))
+    await wait_for(pilot, lambda: not pilot.app.training_active)
+    return pilot.app.screen
+
+
 def test_a_users_error_shows_its_message_and_hint_only(tmp_path: Path) -> None:
     trainer = FakeTrainer(
         report_failure="data.root: no folder train/ in /data/cats",
@@ -304,11 +313,7 @@ def test_a_users_error_shows_its_message_and_hint_only(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(tmp_path, trainer)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            await pilot.press("ctrl+r")
-            await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
-            await wait_for(pilot, lambda: not app.training_active)
-            screen = app.screen
+            screen = await failed_run(pilot)
             shown = dialog_text(screen)
             assert "no folder train/" in shown and "Hint: check data.dataset and data.root" in shown
             assert "Traceback" not in shown and not screen.query("#error-details")
@@ -327,11 +332,7 @@ def test_a_crash_folds_its_traceback_behind_t_and_saves_it_to_the_run_log(tmp_pa
     async def scenario() -> None:
         app = make_app(tmp_path, trainer)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            await pilot.press("ctrl+r")
-            await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
-            await wait_for(pilot, lambda: not app.training_active)
-            screen = app.screen
+            screen = await failed_run(pilot)
             log = trainer.outcome.run_dir / "log.txt"
             shown = dialog_text(screen)
             assert "KeyError: 'head'" in shown and f"t: show the traceback (saved in {log})" in shown
