@@ -2,8 +2,8 @@
 
 The listener posts the follower's events to the App as an in-process run's are (see
 `run_session.py`), so the training and confusion screens cannot tell a detached or external run
-from their own. Stopping the attachment (or the
-App exiting, which cancels its workers) ends the follower within one poll; the run goes on.
+from their own. Stopping the attachment (or the App exiting, which cancels its workers) ends the
+follower within one poll; the run goes on.
 """
 
 from __future__ import annotations
