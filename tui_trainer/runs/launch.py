@@ -199,7 +199,7 @@ def run_training(
         distributed.init_from_env(device)  # under torchrun: join the other ranks (no-op otherwise)
     except DeviceError as exc:
         hint = "" if isinstance(exc, distributed.DistributedSetupError) else "set train.device to auto or cpu"
-        emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=hint))
+        emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=hint, user_error=True))
         return RunOutcome("failed", None, 2, str(exc))
     main_rank = distributed.rank() == 0
     if main_rank and preset.train.notify:  # a webhook when the run ends (never fails the run)
@@ -211,14 +211,14 @@ def run_training(
             preset, _ = resolve_pretrained(preset)  # mean/std/image size the weights expect
             check_weights_reachable(preset.model)  # fail before minutes of data loading
         except (MissingLibrary, PretrainedError) as exc:
-            emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=""))
+            emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint="", user_error=True))
             return RunOutcome("failed", None, 2, str(exc))
 
     try:
         folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name)
     except (RunFolderError, OSError) as exc:
         message = str(exc) if isinstance(exc, RunFolderError) else _cannot_write(runs_dir, exc)
-        emit(list(listeners), RunFailed(run_dir="", error=message, hint=""))
+        emit(list(listeners), RunFailed(run_dir="", error=message, hint="", user_error=True))
         distributed.barrier_and_shutdown(clean=False)
         return RunOutcome("failed", None, 2, message)
     listeners = list(listeners) if main_rank else []
@@ -243,7 +243,7 @@ def run_training(
         except (RunFolderError, OSError) as exc:
             lock.release(folder.path)
             message = str(exc) if isinstance(exc, RunFolderError) else _cannot_write(folder.path, exc)
-            emit(listeners, RunFailed(run_dir=str(folder.path), error=message, hint=""))
+            emit(listeners, RunFailed(run_dir=str(folder.path), error=message, hint="", user_error=True))
             distributed.barrier_and_shutdown(clean=False)
             return RunOutcome("failed", folder.path, 2 if isinstance(exc, RunFolderError) else 1, message)
         listeners.insert(0, RunRecorder(folder))
@@ -288,7 +288,9 @@ def run_training(
     except Exception as exc:  # noqa: BLE001 - every failure becomes a RunFailed the user can read
         epoch = (trainer.epochs_done + 1) if trainer is not None else 0
         error, hint = describe_failure(exc, preset, epoch, numerics.precision if numerics is not None else None)
-        failed = RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=traceback.format_exc())
+        # describe_failure has advice for every failure it recognises; what it does not know is a crash.
+        details = traceback.format_exc()
+        failed = RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=details, user_error=bool(hint))
         with contextlib.suppress(Exception):  # the recorder may fail again (a full disk): the exit code still says it
             emit(listeners, failed)
         return RunOutcome("failed", folder.path, 2 if isinstance(exc, CacheSpaceError) else 1, error)
