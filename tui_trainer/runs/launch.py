@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from ..atomic import DiskFullError
 from ..config import Preset, load_preset, resolved_toml
+from ..config.target import add_importable_folders
 from ..data import DataError, load_data
 from ..data.bad_images import bad_images_report
 from ..data.storage import choose_storage
@@ -35,6 +36,7 @@ from ..engine.hub_models import PretrainedError, check_weights_reachable
 from ..engine.loops import NonFiniteLoss
 from ..engine.pretrained_config import resolve_pretrained
 from ..engine.trainer import Trainer
+from ..models import ModelTargetError
 from ..models.hub import MissingLibrary
 from ..torchrun_env import launch_rank
 from . import lock
@@ -139,6 +141,8 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int, precision: 
         return str(exc), "or set data.cache = false to decode into memory at every start"
     if isinstance(exc, DataError):
         return str(exc), "check data.dataset and data.root in the preset"
+    if isinstance(exc, ModelTargetError):
+        return str(exc), "fix model.target in the preset; `tui-trainer --check PRESET` imports it before a run"
     if isinstance(exc, PretrainedError):
         return str(exc), 'set model.pretrained to weights of model.name\'s architecture, or "" for random weights'
     return f"{type(exc).__name__}: {exc}", ""
@@ -194,6 +198,8 @@ def run_training(
     at any moment leaves a folder that says which trial it was.
     """
     control = control or RunControl()
+    if preset_source is not None:  # model.target is looked for where `--check` looks: the preset's folder, cwd
+        add_importable_folders(preset_source)
     try:
         device = distributed.local_device(resolve_device(preset.train.device))
         distributed.init_from_env(device)  # under torchrun: join the other ranks (no-op otherwise)
