@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .augment import BatchAugment, normalize
+from .heap import keep_freed_buffers
 from .imageset import ImageSet
 from .stream import PREFETCH, stream_rows
 from .threads import single_thread_for_small
@@ -74,6 +75,8 @@ class TrainBatches:
         self.device = torch.device(device) if stream and device is not None else data.device
         self.labels = data.labels.to(self.device)
         self.prefetch = prefetch
+        if self.device.type == "cpu":
+            keep_freed_buffers()  # each batch reuses the last one's memory instead of faulting it in
 
     @property
     def samples_per_rank(self) -> int:
