@@ -1,6 +1,6 @@
 """Training on a cache larger than the memory the process may use: bounded memory, no OOM kill.
 
-    python benchmarks/bigger_than_memory.py  (as root) [--limit-mib 1500] [--store-size 256] [--image-size 64]
+    python benchmarks/bigger_than_memory.py [--limit-mib 1500] [--store-size 256] [--image-size 64]   (as root)
 
 On the image folder that `benchmarks/data_scale.py` builds under the cache folder (20,000 JPEGs at
 256 px), with `data.store_size` 256 the cache is 20,000 x 3 x 256 x 256 = 3.9 GB. The cache is
