@@ -11,10 +11,13 @@ rotation 15, flip 0.5, mean/std 0.5) at 32x32 in batches of 64:
 * reference: torchvision ImageFolder + RandomResizedCrop + RandomRotation + RandomHorizontalFlip +
   ToTensor + Normalize, DataLoader(batch_size=64, shuffle=True, num_workers=os.cpu_count());
 * pre-decoded torchvision v2: the same transforms (v2, per image, each its own parameters) on the
-  cached uint8 tensors, so JPEG decoding is out of the comparison and only augmentation is left.
+  cached uint8 tensors, so JPEG decoding is out of the comparison and only augmentation is left;
+* pre-decoded kornia: the same transforms as kornia's batch augmentations (each image its own
+  parameters, one call per batch) on the cached tensors scaled to float. kornia is optional
+  (`pip install -e .[bench]`); without it the column is skipped, and the run says so.
 
-The pipelines run interleaved (A B C A B C, `--rounds`), and the medians are reported, so a change
-in the machine's load reaches all of them.
+The pipelines run interleaved (A B C D A B C D, `--rounds`), and the medians are reported, so a
+change in the machine's load reaches all of them.
 
 Wall-clock images/s move with other jobs on a shared machine, so images per CPU-second (this
 process plus the DataLoader workers) are printed as well. The last line is JSON:
@@ -173,13 +176,51 @@ def v2_rate(root: str, cache: str, seconds: float, batch_size: int) -> float:
     return rate
 
 
+def kornia_rate(root: str, cache: str, seconds: float, batch_size: int) -> float:
+    """Images per second of kornia's batch augmentations on the pre-decoded train split (uint8 -> float
+    [0, 1] per batch, as kornia expects), with the project's thread setting for small batch work."""
+    import kornia.augmentation as K
+    import torch
+
+    from tui_trainer.config.schema import DataConfig
+    from tui_trainer.data import load_data
+    from tui_trainer.data.threads import single_thread_for_small
+
+    os.environ["TUI_TRAINER_CACHE"] = cache
+    images = load_data(DataConfig(dataset="imagefolder", root=root)).train.images
+    transform = K.AugmentationSequential(
+        K.RandomResizedCrop((32, 32), scale=(0.8, 1.0)),
+        K.RandomRotation(15.0, p=1.0),
+        K.RandomHorizontalFlip(),
+        K.Normalize(mean=torch.tensor((0.5, 0.5, 0.5)), std=torch.tensor((0.5, 0.5, 0.5))),
+    )
+    generator = torch.Generator().manual_seed(0)
+    done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        index = torch.randint(len(images), (batch_size,), generator=generator)
+        batch = images.index_select(0, index)
+        with single_thread_for_small(batch.device, batch.numel()):
+            out = transform(batch.float().div_(255.0))
+        done += out.shape[0]
+    return done / (time.perf_counter() - start)
+
+
+def _has_kornia() -> bool:
+    try:
+        import kornia.augmentation  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", required=True, help="image folder with train/<class>/*")
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per pipeline")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="reference DataLoader workers")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the three pipelines")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the pipelines")
     args = parser.parse_args(argv)
     root = str(Path(args.root).expanduser().absolute())
 
@@ -198,11 +239,16 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"load, later starts (from the cache): {warm['seconds']:.2f} s, peak RSS {warm['peak_kib'] / mib:.0f} MiB"
         )
-        rounds: dict[str, list[tuple[float, float]]] = {"project": [], "reference": [], "v2": []}
-        for _ in range(args.rounds):  # A B C A B C: the same load reaches every pipeline
+        with_kornia = _has_kornia()
+        if not with_kornia:
+            print("kornia is not installed (pip install -e .[bench]): its column is skipped")
+        rounds: dict[str, list[tuple[float, float]]] = {"project": [], "reference": [], "v2": [], "kornia": []}
+        for _ in range(args.rounds):  # A B C D A B C D: the same load reaches every pipeline
             rounds["project"].append(project_rate(root, cache, args.seconds, args.batch_size))
             rounds["reference"].append(reference_rate(root, args.seconds, args.batch_size, args.workers))
             rounds["v2"].append((v2_rate(root, cache, args.seconds, args.batch_size), 0.0))
+            if with_kornia:
+                rounds["kornia"].append((kornia_rate(root, cache, args.seconds, args.batch_size), 0.0))
     project, project_cpu = (statistics.median(r[k] for r in rounds["project"]) for k in (0, 1))
     reference, reference_cpu = (statistics.median(r[k] for r in rounds["reference"]) for k in (0, 1))
     predecoded = statistics.median(r[0] for r in rounds["v2"])
@@ -210,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"project pipeline   (TrainBatches + BatchAugment, CPU): {project:8.0f} images/s")
     print(f"reference pipeline (torchvision, {args.workers} workers):      {reference:8.0f} images/s")
     print(f"pre-decoded torchvision v2 (per image, one process):  {predecoded:8.0f} images/s")
+    kornia = statistics.median(r[0] for r in rounds["kornia"]) if with_kornia else None
+    if kornia is not None:
+        print(f"pre-decoded kornia (per batch, one process):          {kornia:8.0f} images/s")
+    else:
+        print("pre-decoded kornia: skipped (kornia is not installed)")
     print(f"project / reference per round: {per_round}")
     ratio = project / reference
     print(f"ratio: {ratio:.1f}x")
@@ -226,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio": round(ratio, 2),
                 "predecoded_v2_img_s": round(predecoded, 1),
                 "project_over_predecoded_v2": round(project / predecoded, 2),
+                "predecoded_kornia_img_s": round(kornia, 1) if kornia is not None else None,
+                "project_over_predecoded_kornia": round(project / kornia, 2) if kornia is not None else None,
                 "project_img_per_cpu_s": round(project_cpu, 1),
                 "reference_img_per_cpu_s": round(reference_cpu, 1),
                 "decode_seconds": round(cold["seconds"], 2),

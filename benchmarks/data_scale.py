@@ -206,6 +206,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<40}{med[mode]:>10.0f}{rss[mode]:>14.0f}")
     print(f"stream / device {med['stream'] / med['device']:.2f}x, stream / torchvision ", end="")
     print(f"{med['stream'] / med['torchvision']:.2f}x")
+    per_round = {
+        other: [s / o for s, o in zip(rates["stream"], rates[other], strict=True)]
+        for other in ("device", "torchvision")
+    }
+    print(
+        "per round: stream / device "
+        + " ".join(f"{r:.2f}x" for r in per_round["device"])
+        + ", stream / torchvision "
+        + " ".join(f"{r:.2f}x" for r in per_round["torchvision"])
+    )
     d_par, d_one = decode[cores], decode[1]
     print(
         f"decode {d_par['images']} JPEGs at 256px -> 258: {cores} processes "
@@ -228,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                 "torchvision_img_s": round(med["torchvision"], 1),
                 "stream_over_device": round(med["stream"] / med["device"], 3),
                 "stream_over_torchvision": round(med["stream"] / med["torchvision"], 3),
+                "stream_over_device_per_round": [round(r, 3) for r in per_round["device"]],
+                "stream_over_torchvision_per_round": [round(r, 3) for r in per_round["torchvision"]],
                 "decode_parallel_img_s": round(d_par["images"] / d_par["seconds"], 1),
                 "decode_one_process_img_s": round(d_one["images"] / d_one["seconds"], 1),
                 "stream_epoch_peak_rss_mib": {str(n): round(r["peak_rss_mib"], 1) for n, r in epochs.items()},

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+import sys
+
 import pytest
 import torch
 
@@ -107,3 +110,21 @@ def test_thread_setting_is_restored_between_batches() -> None:
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+def test_cpu_batches_set_the_heap_to_reuse_freed_buffers_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_trainer.data import heap
+
+    calls: list[int] = []
+    monkeypatch.setattr(heap, "_applied", None)
+    monkeypatch.setattr(heap, "_set_glibc_options", lambda: calls.append(1) or True)
+    TrainBatches(numbered(8), 4, augment(), drop_last=False, seed=0)
+    TrainBatches(numbered(8), 4, None, drop_last=False, seed=1)
+    assert calls == [1] and heap.keep_freed_buffers()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc")
+def test_glibc_accepts_the_heap_options() -> None:
+    from tui_trainer.data import heap
+
+    assert heap._set_glibc_options()
