@@ -29,6 +29,7 @@ from ..config.schema import Preset
 from ..engine.events import RunControl, RunFailed, RunFinished
 from ..runs.folder import RunFolderError
 from ..setup_text import setup_text
+from .app_settings import UserSettings
 from .attach_follow import Attachment
 from .commands import ConsoleCommands
 from .confirm_screen import ConfirmScreen
@@ -66,7 +67,7 @@ def load_trainer() -> Trainer:
     return run_training
 
 
-class TrainerApp(RunUseActions, App[None]):
+class TrainerApp(UserSettings, RunUseActions, App[None]):
     """The tui-trainer console."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -112,6 +113,7 @@ class TrainerApp(RunUseActions, App[None]):
     # Start-up and shutdown --------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.apply_user_settings()  # theme and keymap from config.toml, before the first screen
         self.install_screen(self.training_screen, name="training")
         self.push_screen(PresetListScreen())
         if self.start_path is not None:

@@ -1,0 +1,103 @@
+"""Every key binding of the console by its id, and the check of a key string a user writes.
+
+The settings file's `[keymap]` table maps binding ids to keys; Textual applies it with
+`App.set_keymap`. The ids are read from the `BINDINGS` of the classes in `tui_trainer.tui`, so a
+binding added anywhere is remappable (and listed in the README, see `keymap_table`) without a
+second list to keep in step. `python -m tui_trainer.tui.keymap` prints that table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.keys import KEY_NAME_REPLACEMENTS, KEY_TO_UNICODE_NAME, Keys
+
+MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+# Named keys Textual reports without a modifier ("f5", "pageup", "escape", "space", ...).
+_NAMED_KEYS = {key.value for key in Keys if "+" not in key.value} | {"space", "tab", "enter", "backspace"}
+
+
+@dataclass(frozen=True)
+class BindingInfo:
+    """One binding of the console, as the README lists it."""
+
+    id: str
+    keys: str
+    description: str
+    owner: str  # the screen or widget class that declares it
+
+
+def _binding_classes() -> list[type[DOMNode]]:
+    """The App, screens and widgets defined in `tui_trainer.tui` (every module is imported)."""
+    package = importlib.import_module(__package__ or "tui_trainer.tui")
+    classes: list[type[DOMNode]] = []
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, DOMNode) and cls.__module__ == module.__name__ and "BINDINGS" in vars(cls):
+                classes.append(cls)
+    return classes
+
+
+def declared_bindings() -> list[tuple[type[DOMNode], Binding | tuple]]:
+    """(class, entry) for every entry of every `BINDINGS` in the console, in declaration order."""
+    return [(cls, entry) for cls in _binding_classes() for entry in vars(cls)["BINDINGS"]]
+
+
+@cache
+def console_bindings() -> dict[str, BindingInfo]:
+    """id → binding, for every binding of the console that has an id."""
+    found: dict[str, BindingInfo] = {}
+    for cls, entry in declared_bindings():
+        if isinstance(entry, Binding) and entry.id:
+            found.setdefault(entry.id, BindingInfo(entry.id, entry.key, entry.description, cls.__name__))
+    return found
+
+
+def key_problem(keys: str) -> str | None:
+    """Why `keys` ("ctrl+x", "f5", "ctrl+x,f10") is not a key Textual can bind, or None when it is."""
+    if not isinstance(keys, str) or not keys.strip():
+        return 'needs a key, e.g. "ctrl+x", "f5" or "ctrl+x,f10"'
+    for key in (k.strip() for k in keys.split(",")):
+        *modifiers, name = key.split("+")
+        if not key or not name:
+            return f"{keys!r}: an empty key (a stray ',' or '+')"
+        bad = [m for m in modifiers if m not in MODIFIERS]
+        if bad:
+            return f"{key!r}: unknown modifier {bad[0]!r}; modifiers are {', '.join(MODIFIERS)}"
+        if not _is_key_name(name):
+            return (
+                f"{key!r}: unknown key {name!r}; a key is one character, a name such as f1-f24, "
+                "escape, enter, tab, space, up, pageup, home, delete, or a character's name (question_mark)"
+            )
+    return None
+
+
+def _is_key_name(name: str) -> bool:
+    if len(name) == 1 or name in _NAMED_KEYS or name in KEY_NAME_REPLACEMENTS.values():
+        return True
+    try:
+        unicodedata.lookup(KEY_TO_UNICODE_NAME.get(name, name.replace("_", " ")))
+    except KeyError:
+        return False
+    return True
+
+
+def keymap_table() -> str:
+    """The README's table of binding ids (Markdown), generated from the code."""
+    rows = ["| binding id | default keys | what it does | where |", "|---|---|---|---|"]
+    for info in sorted(console_bindings().values(), key=lambda b: b.id):
+        keys = ", ".join(f"`{k.strip()}`" for k in info.keys.split(","))
+        rows.append(f"| `{info.id}` | {keys} | {info.description} | {info.owner} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(keymap_table(), end="")
