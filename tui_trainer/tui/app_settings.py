@@ -47,10 +47,7 @@ class UserSettings(_Base):
 
     def notify_settings_problems(self, path: Path, problems: list[Problem]) -> None:
         lines = [
-            f"line {p.line}: {p.key}: {p.message}"
-            if p.line and p.key
-            else (f"{p.key}: {p.message}" if p.key else p.message)
-            for p in problems
+            ": ".join(part for part in (f"line {p.line}" if p.line else "", p.key, p.message) if part) for p in problems
         ]
         self.notify("\n".join(lines), title=f"Settings: {path}", severity="warning", timeout=30, markup=False)
 
