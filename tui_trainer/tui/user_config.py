@@ -88,7 +88,7 @@ def _validate(
         problem("theme", f"must be a theme's name in quotes, not {theme!r}")
         theme = None
     elif theme is not None and themes and theme not in themes:
-        problem("theme", f"unknown theme {theme!r}{_did_you_mean(theme, themes)}; themes: {', '.join(sorted(themes))}")
+        problem("theme", f"unknown theme {theme!r}{_did_you_mean(theme, themes)}; {_some_themes(themes)}")
         theme = None
 
     keymap: dict[str, str] = {}
@@ -103,8 +103,7 @@ def _validate(
             problems.append(
                 Problem(
                     source,
-                    f"unknown binding id{_did_you_mean(binding_id, binding_ids)}; the README's Settings section "
-                    "lists every id",
+                    f"unknown binding id{_did_you_mean(binding_id, binding_ids)}; the README's Settings lists the ids",
                     key,
                     line_of(lines, where),
                 )
@@ -116,6 +115,14 @@ def _validate(
             continue
         keymap[binding_id] = keys
     return UserConfig(theme=theme, keymap=keymap), problems
+
+
+def _some_themes(themes: Collection[str]) -> str:
+    """What a theme may be, short enough for a notification at 80x24 (ctrl+p lists them all)."""
+    names = sorted(themes)
+    shown = [n for n in ("textual-dark", "textual-light", "nord", "gruvbox") if n in names] or names[:4]
+    more = f", ... ({len(names)} in all: ctrl+p → Theme)" if len(names) > len(shown) else ""
+    return f"themes: {', '.join(shown)}{more}"
 
 
 def _did_you_mean(name: str, choices: Collection[str]) -> str:
