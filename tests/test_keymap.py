@@ -8,7 +8,7 @@ import pytest
 from textual.binding import Binding
 
 from tests.helpers import REPO
-from tui_trainer.tui.keymap import console_bindings, declared_bindings, key_problem, keymap_table
+from tui_trainer.tui.keymap import console_bindings, declared_bindings, key_problem, keymap_clashes, keymap_table
 
 
 def test_every_binding_has_an_id_so_it_can_be_remapped() -> None:
@@ -52,3 +52,9 @@ def test_keys_textual_can_bind_pass(keys: str) -> None:
 )
 def test_keys_textual_cannot_bind_say_why(keys: str, says: str) -> None:
     assert says in (key_problem(keys) or "")
+
+
+def test_a_remap_onto_a_key_of_the_same_screen_names_the_bindings_that_lose_it() -> None:
+    assert [b.id for b in keymap_clashes({"run.stop": "p"})] == ["run.pause", "run.resume"]
+    assert keymap_clashes({"run.stop": "k", "app.help": "?"}) == []  # "?" is help's own key, as question_mark
+    assert keymap_clashes({"run.stop": "p", "run.pause": "k", "run.resume": "k"}) == []  # moved out of the way

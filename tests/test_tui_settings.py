@@ -66,6 +66,17 @@ def test_a_keymap_moves_a_binding_to_another_key(tmp_path: Path) -> None:
     in_console(tmp_path, check)
 
 
+def test_a_remap_onto_a_key_in_use_says_which_binding_lost_it(tmp_path: Path) -> None:
+    write_settings('[keymap]\n"presets.new" = "o"\n')  # "o" was "Open path" on the same screen
+
+    async def check(app: TrainerApp, pilot: Pilot) -> None:
+        (note,) = app._notifications
+        assert note.message == "presets.open_path (o) has no key now: a remapped binding took it"
+        await pilot.press("o")
+        await pilot.pause()
+        assert app.document is not None  # a new preset opened, not the "Open path" prompt
+
+
 def test_a_broken_settings_file_opens_the_console_with_one_notification(tmp_path: Path) -> None:
     write_settings('theme = "no-such-theme"\n\n[keymap]\n"app.nope" = "f9"\n"app.help" = "ctrl+nope"\n')
 

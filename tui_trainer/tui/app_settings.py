@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from textual.theme import Theme
 
 from ..config.loading import PresetError, Problem
-from .keymap import console_bindings
+from .keymap import console_bindings, keymap_clashes
 from .user_config import config_path, load_user_config, save_setting
 
 if TYPE_CHECKING:
@@ -41,6 +41,10 @@ class UserSettings(_Base):
         self._saved_theme = self.theme
         if config.keymap:
             self.set_keymap(config.keymap)
+            problems += [
+                Problem(str(self.settings_path), f"{info.id} ({info.keys}) has no key now: a remapped binding took it")
+                for info in keymap_clashes(config.keymap)
+            ]
         if problems:
             self.notify_settings_problems(self.settings_path, problems)
         self.theme_changed_signal.subscribe(self, self._theme_changed)

@@ -17,7 +17,7 @@ from functools import cache
 
 from textual.binding import Binding
 from textual.dom import DOMNode
-from textual.keys import KEY_NAME_REPLACEMENTS, KEY_TO_UNICODE_NAME, Keys
+from textual.keys import KEY_NAME_REPLACEMENTS, KEY_TO_UNICODE_NAME, Keys, _normalize_key_list
 
 MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
 # Named keys Textual reports without a modifier ("f5", "pageup", "escape", "space", ...).
@@ -85,6 +85,26 @@ def _is_key_name(name: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+def _keys(keys: str) -> set[str]:
+    """The keys of a binding as Textual compares them ("?" and "question_mark" are one key)."""
+    return set(_normalize_key_list(keys).split(","))
+
+
+def keymap_clashes(keymap: dict[str, str]) -> list[BindingInfo]:
+    """The bindings that lose their key to a remapped binding of the same screen or widget.
+
+    Textual drops such a binding silently (its own clash hook skips bindings that have an id).
+    """
+    bindings = console_bindings()
+    taken: dict[str, set[str]] = {}  # owner -> keys given to its remapped bindings
+    for binding_id, keys in keymap.items():
+        if binding_id in bindings:
+            taken.setdefault(bindings[binding_id].owner, set()).update(_keys(keys))
+    return [
+        info for info in bindings.values() if info.id not in keymap and _keys(info.keys) & taken.get(info.owner, set())
+    ]
 
 
 def keymap_table() -> str:
