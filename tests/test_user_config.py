@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import REPO
 from tui_trainer.config.loading import PresetError
+from tui_trainer.tui.keymap import console_bindings
 from tui_trainer.tui.user_config import UserConfig, config_path, load_user_config, save_setting
 
 THEMES = ("textual-dark", "textual-light", "nord")
@@ -122,3 +124,13 @@ def test_reading_the_settings_does_not_import_torch(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["nord", "False"]
+
+
+def test_the_readme_example_is_a_settings_file_without_problems(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    example = readme.split("## Settings", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "config.toml"
+    path.write_text(example)
+    config, problems = load_user_config(path, themes=("nord",), binding_ids=console_bindings())
+    assert problems == []
+    assert config.theme == "nord" and config.keymap["app.quit"] == "ctrl+x"
