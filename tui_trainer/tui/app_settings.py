@@ -6,6 +6,7 @@ A mixin of `TrainerApp` (like `RunUseActions`), so the App module only calls
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,19 @@ else:
     _Base = object
 
 
+class _BindingIds(Collection[str]):
+    """The console's binding ids, looked up only when the file has a keymap (it imports every screen)."""
+
+    def __contains__(self, binding_id: object) -> bool:
+        return binding_id in console_bindings()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(console_bindings())
+
+    def __len__(self) -> int:
+        return len(console_bindings())
+
+
 class UserSettings(_Base):
     """Theme and keymap from the settings file; the theme chosen in the console is written back."""
 
@@ -33,9 +47,7 @@ class UserSettings(_Base):
     def apply_user_settings(self) -> None:
         """Read the settings file and apply it; what is wrong with it becomes one notification."""
         self.settings_path = config_path()
-        config, problems = load_user_config(
-            self.settings_path, themes=self.available_themes, binding_ids=console_bindings()
-        )
+        config, problems = load_user_config(self.settings_path, themes=self.available_themes, binding_ids=_BindingIds())
         if config.theme is not None:
             self.theme = config.theme
         self._saved_theme = self.theme
