@@ -19,6 +19,7 @@ CORE_MODULES = [
     "tui_trainer.engine.trainer",
     "tui_trainer.runs.launch",
     "tui_trainer.runs.folder",
+    "tui_trainer.runs.live",
     "tui_trainer.headless",
     "tui_trainer.model_commands",
     "tui_trainer.runs.evaluate",

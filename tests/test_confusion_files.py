@@ -13,10 +13,10 @@ from textual.widgets import Static
 from tests.helpers import tiny_preset
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.launch import run_training
-from tui_trainer.tui.confusion_gallery import SampleGallery
-from tui_trainer.tui.confusion_samples_screen import ConfusionSamplesScreen
-from tui_trainer.tui.confusion_screen import ConfusionScreen
-from tui_trainer.tui.confusion_source import SampleQuery, load_eval_snapshot, load_run_snapshot, sample_paths
+from tui_trainer.tui.confusion.gallery import SampleGallery
+from tui_trainer.tui.confusion.samples_screen import ConfusionSamplesScreen
+from tui_trainer.tui.confusion.screen import ConfusionScreen
+from tui_trainer.tui.confusion.source import SampleQuery, load_eval_snapshot, load_run_snapshot, sample_paths
 
 from .test_confusion_screen import CLASSES, SIZE, Host, make_predictions, open_screen, synchronous, write_run_folder
 

@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
+from tui_trainer.engine.class_figures import class_report
 from tui_trainer.runs.report import (
     accuracy_trend,
     cell_samples,
     class_errors,
-    class_report,
     confused_pairs,
     confusion_from_predictions,
     row_shares,

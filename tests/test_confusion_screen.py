@@ -16,10 +16,10 @@ from textual.widgets import OptionList, Static
 
 from tui_trainer.engine.events import EpochFinished, Predictions
 from tui_trainer.runs.report import class_errors, confusion_from_predictions
-from tui_trainer.tui.confusion_gallery import SampleGallery
-from tui_trainer.tui.confusion_matrix import ConfusionMatrix
-from tui_trainer.tui.confusion_samples_screen import ConfusionSamplesScreen
-from tui_trainer.tui.confusion_screen import ConfusionScreen
+from tui_trainer.tui.confusion.gallery import SampleGallery
+from tui_trainer.tui.confusion.matrix import ConfusionMatrix
+from tui_trainer.tui.confusion.samples_screen import ConfusionSamplesScreen
+from tui_trainer.tui.confusion.screen import ConfusionScreen
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SIZE = (80, 24)
@@ -306,7 +306,7 @@ def test_run_folder_without_predictions_is_a_clear_error(tmp_path: Path) -> None
 @synchronous
 async def test_follows_the_console_run_history(tmp_path: Path) -> None:
     """The real RunHistory (per_class_accuracy, not per_class_acc) drives the screen too."""
-    from tui_trainer.tui.run_history import RunHistory
+    from tui_trainer.runs.live import RunHistory
 
     history = RunHistory(classes=CLASSES, run_dir=tmp_path)
     predictions = make_predictions(4)
@@ -326,7 +326,7 @@ async def test_follows_the_console_run_history(tmp_path: Path) -> None:
 @synchronous
 async def test_console_history_of_a_finished_run_falls_back_to_its_predictions_file(tmp_path: Path) -> None:
     """`tui-trainer RUN_DIR` builds its history from metrics only; the screen reads predictions-last.npz."""
-    from tui_trainer.tui.run_history import RunHistory
+    from tui_trainer.runs.live import RunHistory
 
     predictions = make_predictions(6, n=200)
     write_run_folder(tmp_path, predictions, best_epoch=1)

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 from rich.segment import Segment
 
-from tui_trainer.tui.confusion_thumbnail import Thumbnail, fit_image, thumbnail_lines, thumbnail_size
+from tui_trainer.tui.confusion.thumbnail import Thumbnail, fit_image, thumbnail_lines, thumbnail_size
 
 
 def cells(line: list[Segment]) -> list[tuple[str, tuple | None, tuple | None]]:

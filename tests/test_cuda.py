@@ -98,12 +98,14 @@ def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 
 def test_a_checkpoint_saved_on_cuda_resumes_on_cpu_and_back(tmp_path: Path) -> None:
-    first = _fit(tiny_preset(*ON_CUDA, "train.epochs=1"), CUDA, checkpoint_dir=tmp_path / "a")
+    first = _fit(tiny_preset(*ON_CUDA, "train.epochs=1"), CUDA, last_checkpoint=tmp_path / "a" / "last.pt")
     saved = first.model.state_dict()
     assert all(v.device.type == "cuda" for v in saved.values())
 
     preset = tiny_preset("train.device=cpu", "train.epochs=2")
-    on_cpu = Trainer(preset, _splits(preset, CPU), numerics_for(CPU, "fp32", False), checkpoint_dir=tmp_path / "b")
+    on_cpu = Trainer(
+        preset, _splits(preset, CPU), numerics_for(CPU, "fp32", False), last_checkpoint=tmp_path / "b" / "last.pt"
+    )
     on_cpu.load(tmp_path / "a" / "last.pt")
     for name, value in on_cpu.model.state_dict().items():
         assert value.device.type == "cpu"
@@ -129,7 +131,9 @@ def test_a_checkpoint_saved_on_cuda_resumes_on_cpu_and_back(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_train_compile_trains_and_checkpoints_the_plain_module(tmp_path: Path) -> None:
-    trainer = _fit(tiny_preset(*ON_CUDA, "train.compile=true"), CUDA, "bf16", True, checkpoint_dir=tmp_path)
+    trainer = _fit(
+        tiny_preset(*ON_CUDA, "train.compile=true"), CUDA, "bf16", True, last_checkpoint=tmp_path / "last.pt"
+    )
     assert trainer.forward_model is not trainer.model  # the compiled wrapper was used for training
     assert [r["epoch"] for r in trainer.history] == [1, 2]
     assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in trainer.history)

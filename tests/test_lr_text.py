@@ -10,8 +10,8 @@ from textual.widgets import DataTable
 from tui_trainer.engine.events import BatchProgress, EpochFinished, Predictions
 from tui_trainer.headless import format_epoch
 from tui_trainer.lr_text import format_lr
+from tui_trainer.runs.live import RunHistory
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.run_history import RunHistory
 
 from .test_tui_training import SIZE, FakeTrainer, run
 

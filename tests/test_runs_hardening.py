@@ -25,8 +25,8 @@ from tui_trainer.runs.folder import GONE, RunFolder, effective_state
 from tui_trainer.runs.follow import RunFollower
 from tui_trainer.runs.history import summarize
 from tui_trainer.runs.launch import run_training
+from tui_trainer.runs.live import RunHistory
 from tui_trainer.runs.process import process_start_time
-from tui_trainer.tui.run_history import RunHistory
 
 
 @pytest.fixture(autouse=True)

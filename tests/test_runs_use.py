@@ -119,8 +119,8 @@ def test_eval_cli_prints_the_report_and_the_console_opens_it(trained, capsys) ->
     assert str(newest.path) in out and newest.read_report()["tta"] is True
 
     from tui_trainer.tui.app import TrainerApp
-    from tui_trainer.tui.confusion_samples_screen import ConfusionSamplesScreen
-    from tui_trainer.tui.confusion_screen import ConfusionScreen
+    from tui_trainer.tui.confusion.samples_screen import ConfusionSamplesScreen
+    from tui_trainer.tui.confusion.screen import ConfusionScreen
 
     async def scenario() -> None:
         app = TrainerApp(newest.path, [], run_dir.parent)
@@ -303,7 +303,7 @@ async def _wait_for(pilot, condition, timeout: float = 60.0) -> None:
 def test_the_run_screen_evaluates_and_exports_the_open_run(trained) -> None:
     from tui_trainer.tui.app import TrainerApp
     from tui_trainer.tui.commands import COMMANDS
-    from tui_trainer.tui.confusion_screen import ConfusionScreen
+    from tui_trainer.tui.confusion.screen import ConfusionScreen
     from tui_trainer.tui.training_screen import TrainingScreen
 
     run_dir, _ = trained

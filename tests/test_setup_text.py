@@ -7,9 +7,9 @@ from pathlib import Path
 
 from tui_trainer.engine.events import SetupProgress
 from tui_trainer.headless import PlainPrinter
+from tui_trainer.runs.live import RunHistory
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.messages import SetupProgressed
-from tui_trainer.tui.run_history import RunHistory
 
 from .test_tui_training import SIZE, FakeTrainer, run
 

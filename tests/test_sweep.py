@@ -225,7 +225,7 @@ def test_kill_9_mid_trial_then_rerun_ends_with_exactly_the_trials(tmp_path: Path
 
 def test_a_trial_is_a_run_folder_tagged_with_its_sweep_that_the_confusion_screen_opens(tmp_path: Path) -> None:
     from tui_trainer.runs.sweep import run_sweep
-    from tui_trainer.tui.confusion_screen import ConfusionScreen
+    from tui_trainer.tui.confusion.screen import ConfusionScreen
 
     spec = load_sweep(write_sweep(tmp_path, 'trials = 1\n[space]\n"loss.smoothing" = [0.0, 0.1]\n'))
     outcome = run_sweep(spec, tmp_path / "sweeps")

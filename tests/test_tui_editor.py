@@ -187,7 +187,7 @@ def test_raw_toml_edits_are_validated_with_line_numbers_and_reach_the_form(prese
     run(scenario())
 
 
-def test_a_toml_syntax_error_opens_the_raw_view_with_its_line(tmp_path: Path) -> None:
+def test_a_toml_syntax_error_opens_the_raw_view_with_the_cursor_at_its_line(tmp_path: Path) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text('name = "x"\n[train]\nepochs = \n')
 
@@ -197,6 +197,7 @@ def test_a_toml_syntax_error_opens_the_raw_view_with_its_line(tmp_path: Path) ->
             await pilot.pause()
             problems = str(app.screen.query_one("#raw-problems", Static).render())
             assert problems.startswith("line 3: TOML syntax error")
+            assert app.screen.query_one("#raw-toml", TextArea).cursor_location[0] == 2
 
     run(scenario())
 
@@ -225,21 +226,61 @@ def test_leaving_the_editor_with_unsaved_changes_asks(preset_file: Path, tmp_pat
     assert "seed = 5" not in preset_file.read_text()
 
 
-def test_quitting_with_unsaved_changes_asks(preset_file: Path, tmp_path: Path) -> None:
+def test_quitting_with_unsaved_changes_asks_once(preset_file: Path, tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(preset_file, tmp_path, overrides=("train.seed=3",))
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
-            assert app.document is not None and app.document.dirty  # --set counts as an edit
+            await type_into(pilot, app, "train.epochs", "4")
             await pilot.press("ctrl+q")
             await pilot.pause()
             assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("ctrl+q")  # again, impatiently: the same question, not a second one
+            await pilot.pause()
+            assert sum(isinstance(screen, ConfirmScreen) for screen in app.screen_stack) == 1
             await pilot.press("s")
             await pilot.pause()
         assert app.return_code == 0
 
     run(scenario())
-    assert "seed = 3" in preset_file.read_text()
+    saved = preset_file.read_text()
+    assert "epochs = 4" in saved and "seed = 3" in saved  # a save writes the --set values too
+
+
+def test_set_overrides_alone_are_not_unsaved_edits(preset_file: Path, tmp_path: Path) -> None:
+    original = preset_file.read_text()
+
+    async def scenario() -> None:
+        app = make_app(preset_file, tmp_path, overrides=("train.seed=3",))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            doc = app.document
+            assert doc is not None and doc.preset is not None and doc.preset.train.seed == 3
+            assert doc.dirty and not doc.edited  # not the file, but nothing typed here
+            status = str(app.screen.query_one("#doc-status", Static).render())
+            assert "--set train.seed=3 (not saved)" in status and "modified" not in status
+            await pilot.press("escape")  # back to the list: nothing to ask
+            await pilot.pause()
+            assert isinstance(app.screen, PresetListScreen)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+        assert app.return_code == 0
+
+    run(scenario())
+    assert preset_file.read_text() == original
+
+
+def test_quitting_with_only_set_overrides_does_not_ask(preset_file: Path, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(preset_file, tmp_path, overrides=("train.seed=3", "train.epochs=2"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert not isinstance(app.screen, ConfirmScreen)
+        assert app.return_code == 0
+
+    run(scenario())
 
 
 # Lists, keys, commands --------------------------------------------------------------------------

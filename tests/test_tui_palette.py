@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,8 @@ def test_every_palette_command_has_an_action_that_does_something(action: str, tm
     state = NEEDS.get(action, "idle")
 
     async def scenario() -> None:
-        trainer = FakeTrainer(delay=0.05 if state == "running" else 0.001)
+        # A run that is "running" stays so until the test ends: a loaded machine cannot finish it first.
+        trainer = FakeTrainer(hold=threading.Event() if state == "running" else None)
         app = TrainerApp(copy_of_smoke(tmp_path), list(TINY), tmp_path / "runs", trainer=trainer)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()

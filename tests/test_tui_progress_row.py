@@ -11,8 +11,8 @@ from textual.widgets._progress_bar import Bar
 
 from tests.helpers import TINY
 from tui_trainer.engine.events import BatchProgress
+from tui_trainer.runs.live import RunHistory
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.run_history import RunHistory
 
 from .test_tui_training import FakeTrainer, make_app, press, run, wait_for
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import annotated_types
 from pydantic.fields import FieldInfo
 
+from .choices import governing
 from .schema import SECTIONS, Preset
 
 
@@ -35,10 +36,16 @@ class FieldSpec:
     length: int | None = None  # a fixed-length array's number of items
     per_item: str = ""  # what each item of such an array stands for: "one per channel"
     suggest: str = ""  # what the editor suggests while typing: "model_name", "weights_file" or nothing
+    chosen_by: str = ""  # the choice key that decides whether this key is read: "optimizer.name", or "" (always)
+    used_by: tuple[str, ...] = ()  # the choices of chosen_by that read it: ("rmsprop", "sgd")
 
     @property
     def path(self) -> str:
         return f"{self.section}.{self.name}" if self.section else self.name
+
+    def read_with(self, choice: Any) -> bool:
+        """Whether a preset whose `chosen_by` key holds `choice` reads this key (always when nothing chooses)."""
+        return not self.chosen_by or choice in self.used_by
 
     def allowed(self) -> str:
         """What values are allowed, in words: "one of a, b", "> 0 and <= 10", "true or false"."""
@@ -113,6 +120,8 @@ def _spec(section: str, name: str, info: FieldInfo) -> FieldSpec:
     default = info.get_default(call_default_factory=True)
     if isinstance(default, tuple):
         default = list(default)
+    path = f"{section}.{name}" if section else name
+    registry = governing(path)
     return FieldSpec(
         section=section,
         name=name,
@@ -129,6 +138,8 @@ def _spec(section: str, name: str, info: FieldInfo) -> FieldSpec:
         length=length,
         per_item=str(extra.get("per_item", "")),
         suggest=str(extra.get("suggest", "")),
+        chosen_by=registry.key if registry else "",
+        used_by=registry.used_by(path) if registry else (),
     )
 
 

@@ -189,6 +189,11 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
         return path, f"got {_short(error.get('input'))}: needs {spec.allowed()}"
     if spec is not None and spec.pattern_words and error["type"] == "string_pattern_mismatch":
         return path, f"got {_short(error.get('input'))}: not allowed (allowed: {spec.allowed()})"
+    if spec is not None and spec.choices and error["type"] == "literal_error":
+        given = error.get("input")
+        guess = _closest(given, [str(c) for c in spec.choices]) if isinstance(given, str) else None
+        hint = f'; did you mean "{guess}"?' if guess else ""
+        return path, f"got {_short(given)}: not a choice{hint} (allowed: {spec.allowed()})"
     message = f"got {_short(error.get('input'))}: {reason}"
     if spec is not None and error["type"] not in ("value_error",):
         message += f" (allowed: {spec.allowed()})"

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..atomic import atomic_write_text
 from .fields import FieldSpec, section_fields, top_level_fields
 from .schema import SECTIONS
 
@@ -22,12 +23,20 @@ def _default(spec: FieldSpec) -> str:
     return "`" + json.dumps(spec.default).replace("|", "\\|") + "`"
 
 
+def _used_by(spec: FieldSpec) -> str:
+    """The choices that read the key ("" when every preset does), from the choice registries."""
+    if not spec.chosen_by:
+        return ""
+    key = spec.chosen_by.split(".")[-1] if spec.chosen_by.startswith(f"{spec.section}.") else spec.chosen_by
+    return f"{key} = " + ", ".join(spec.used_by)
+
+
 def _rows(fields: list[FieldSpec]) -> list[str]:
-    rows = ["| key | default | allowed | what it does |", "|---|---|---|---|"]
+    rows = ["| key | default | allowed | used by | what it does |", "|---|---|---|---|---|"]
     for spec in fields:
         allowed = spec.allowed().replace("|", "\\|")
         description = spec.description.replace("|", "\\|")
-        rows.append(f"| `{spec.name}` | {_default(spec)} | {allowed} | {description} |")
+        rows.append(f"| `{spec.name}` | {_default(spec)} | {allowed} | {_used_by(spec)} | {description} |")
     return rows
 
 
@@ -50,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.write:
         path = Path(args.write)
-        path.write_text(splice(path.read_text(encoding="utf-8")), encoding="utf-8")
+        atomic_write_text(path, splice(path.read_text(encoding="utf-8")))
     else:
         sys.stdout.write(reference_markdown())
     return 0

@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from ..models import MODEL_NAMES
 from ..models.hub import HUB_FAMILIES, is_hub_name
+from .choices import BAD_IMAGES, DATASETS, LOSSES, OPTIMIZERS, PRECISIONS, SCHEDULERS, STORAGES
 
 DeviceName = str  # auto | cpu | cuda | cuda:N | mps, checked by TrainConfig.device's pattern
 
@@ -67,13 +68,10 @@ def strict_value(annotation: Any, value: Any) -> Any:
 
 
 class DataConfig(Section):
-    dataset: Literal["cifar10", "imagefolder", "synthetic"] = Field(
-        "cifar10",
-        description="Where images come from: torchvision CIFAR-10, an image folder, or generated shapes.",
-    )
+    dataset: Literal[DATASETS.names] = Field("cifar10", description=DATASETS.description())  # type: ignore[valid-type]
     root: str = Field(
         "",
-        description="Dataset folder; empty means ~/.cache/tui-trainer/data (cifar10) and is required for imagefolder.",
+        description="Dataset folder; when empty, cifar10 uses ~/.cache/tui-trainer/data and imagefolder is an error.",
     )
     download: bool = Field(False, description="Download CIFAR-10 into root when it is missing (needs internet).")
     batch_size: int = Field(64, ge=1, le=65536, description="Images per batch on each device.")
@@ -83,7 +81,7 @@ class DataConfig(Section):
         0.1,
         gt=0.0,
         lt=1.0,
-        description="Share of train/ held out for validation when an image folder has no val/.",
+        description="Share of train/ held out for validation when there is no val/.",
     )
     image_size: int = Field(32, ge=8, le=512, description="Images are resized to this side length in pixels.")
     drop_last: bool = Field(False, description="Drop the last partial training batch of each epoch.")
@@ -91,25 +89,17 @@ class DataConfig(Section):
         4000,
         ge=10,
         le=1_000_000,
-        description="Number of generated training images (synthetic only).",
+        description="Number of generated training images.",
     )
     synthetic_val_size: int = Field(
         1000,
         ge=10,
         le=1_000_000,
-        description="Number of generated validation images (synthetic only).",
+        description="Number of generated validation images.",
     )
     cache: bool = Field(True, description="Keep decoded images in a tensor cache on disk so later starts are fast.")
-    bad_images: Literal["error", "skip"] = Field(
-        "error",
-        description="An image file that cannot be decoded: error stops with a list of every bad file; "
-        "skip trains without them and lists them in the run folder's bad_images.txt.",
-    )
-    storage: Literal["auto", "device", "stream"] = Field(
-        "auto",
-        description="Where training reads images: the whole set on the device, streamed per batch from the "
-        "disk cache, or auto (device when it fits half the free device memory, or RAM on CPU).",
-    )
+    bad_images: Literal[BAD_IMAGES.names] = Field("error", description=BAD_IMAGES.description())  # type: ignore[valid-type]
+    storage: Literal[STORAGES.names] = Field("auto", description=STORAGES.description())  # type: ignore[valid-type]
     store_size: int = Field(
         0,
         ge=0,
@@ -261,37 +251,35 @@ class ModelConfig(Section):
 
 
 class LossConfig(Section):
-    name: Literal["label_smoothing_ce", "cross_entropy"] = Field(
-        "label_smoothing_ce", description="Training and validation loss."
-    )
+    name: Literal[LOSSES.names] = Field("label_smoothing_ce", description=LOSSES.description())  # type: ignore[valid-type]
     smoothing: float = Field(
         0.1,
         ge=0.0,
         lt=1.0,
-        description="label_smoothing_ce: weight moved from the target to the other classes.",
+        description="Weight moved from the target to the other classes.",
     )
 
 
 class OptimizerConfig(Section):
-    name: Literal["rmsprop", "sgd", "adamw"] = Field("rmsprop", description="Optimiser.")
+    name: Literal[OPTIMIZERS.names] = Field("rmsprop", description=OPTIMIZERS.description())  # type: ignore[valid-type]
     lr: float = Field(0.001, gt=0.0, le=100.0, description="Learning rate per optimiser step (peak for onecycle).")
     weight_decay: float = Field(0.0, ge=0.0, le=10.0, description="L2 penalty (decoupled for adamw).")
-    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="Momentum (rmsprop, sgd).")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="Momentum.")
     alpha: float = Field(
         0.99,
         gt=0.0,
         lt=1.0,
-        description="rmsprop: smoothing constant of the squared-gradient average.",
+        description="Smoothing constant of the squared-gradient average.",
     )
     eps: float = Field(
         1e-8,
         gt=0.0,
         le=1.0,
-        description="Term added to the denominator for stability (rmsprop, adamw).",
+        description="Term added to the denominator for stability.",
     )
-    nesterov: bool = Field(False, description="sgd: Nesterov momentum.")
-    beta1: float = Field(0.9, ge=0.0, lt=1.0, description="adamw: decay of the first moment.")
-    beta2: float = Field(0.999, ge=0.0, lt=1.0, description="adamw: decay of the second moment.")
+    nesterov: bool = Field(False, description="Nesterov momentum.")
+    beta1: float = Field(0.9, ge=0.0, lt=1.0, description="Decay of the first moment.")
+    beta2: float = Field(0.999, ge=0.0, lt=1.0, description="Decay of the second moment.")
     backbone_lr_scale: float = Field(
         1.0,
         ge=0.0,
@@ -301,18 +289,10 @@ class OptimizerConfig(Section):
 
 
 class SchedulerConfig(Section):
-    name: Literal["cosine", "onecycle", "warmup_linear", "none"] = Field(
-        "cosine",
-        description=(
-            "Learning-rate schedule: cosine (stepped once per epoch), onecycle (per step), warmup_linear "
-            "(per step: linear rise to lr, then linear fall towards 0) or none."
-        ),
-    )
-    t_max: int = Field(100, ge=1, le=1_000_000, description="cosine: epochs from the start lr down to eta_min.")
-    eta_min: float = Field(1e-6, ge=0.0, description="cosine: the lowest learning rate.")
-    pct_start: float = Field(
-        0.25, gt=0.0, lt=1.0, description="onecycle, warmup_linear: share of the optimiser steps spent warming up."
-    )
+    name: Literal[SCHEDULERS.names] = Field("cosine", description=SCHEDULERS.description())  # type: ignore[valid-type]
+    t_max: int = Field(100, ge=1, le=1_000_000, description="Epochs from the start lr down to eta_min.")
+    eta_min: float = Field(1e-6, ge=0.0, description="The lowest learning rate.")
+    pct_start: float = Field(0.25, gt=0.0, lt=1.0, description="Share of the optimiser steps spent warming up.")
 
 
 class TrainConfig(Section):
@@ -329,9 +309,7 @@ class TrainConfig(Section):
         description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
         json_schema_extra={"pattern_words": "auto, cpu, cuda, cuda:N (N a GPU number) or mps"},
     )
-    precision: Literal["fp32", "bf16"] = Field(
-        "bf16", description="bf16 autocast on CUDA; CPU and MPS always train in fp32."
-    )
+    precision: Literal[PRECISIONS.names] = Field("bf16", description=PRECISIONS.description())  # type: ignore[valid-type]
     channels_last: bool = Field(True, description="Use the channels-last memory layout on CUDA.")
     compile: bool = Field(False, description="Compile the model with torch.compile (slower start, faster epochs).")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for weights, shuffling and augmentation.")

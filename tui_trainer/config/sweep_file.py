@@ -62,7 +62,7 @@ class ObjectiveSpec(BaseModel):
         return "maximize" if self.metric == "val_acc" else "minimize"
 
     def score(self, history: Sequence[dict[str, Any]]) -> float | None:
-        """The trial's objective from its metrics.jsonl records (None without a finished epoch)."""
+        """The trial's objective from its epoch records (None without a finished epoch)."""
         values = [float(r[self.metric]) for r in history if self.metric in r]
         if not values:
             return None

@@ -1,8 +1,9 @@
 """Turn the preset's model, loss, optimizer and scheduler sections into torch objects.
 
-Each choice is a row in a table (LOSSES, OPTIMIZERS, SCHEDULERS; models in models.CATALOG), so adding
-one is one function and one row, and tests/test_optim.py checks the tables against the schema's
-Literal choices so the two cannot drift apart.
+The names, and the preset keys each choice reads, are the registries in `config.choices` (models:
+models.CATALOG); here each name gets its factory in a table (LOSS_FACTORIES, OPTIMIZER_FACTORIES,
+SCHEDULER_FACTORIES). Adding a choice is one registry row and one factory row;
+tests/test_choices.py fails while either is missing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.choices import LOSSES, OPTIMIZERS, SCHEDULERS, Registry
 from ..config.schema import LossConfig, ModelConfig, OptimizerConfig, SchedulerConfig
 from ..config.target import refused_params
 from ..models import CATALOG, resolve_factory
@@ -163,25 +165,30 @@ class LabelSmoothingCrossEntropy(_PerSampleLoss):
         return f"num_classes={self.num_classes}, smoothing={self.smoothing}, {super().extra_repr()}"
 
 
-LOSSES: dict[str, Callable[[LossConfig, int, Reduction], nn.Module]] = {
+def _factory(registry: Registry, factories: dict[str, Any], name: str) -> Any:
+    """The factory attached to a registry's choice (a KeyError naming the allowed ones otherwise)."""
+    return factories[registry[name].name]
+
+
+LOSS_FACTORIES: dict[str, Callable[[LossConfig, int, Reduction], nn.Module]] = {
     "label_smoothing_ce": lambda cfg, k, red: LabelSmoothingCrossEntropy(k, cfg.smoothing, red),
     "cross_entropy": lambda cfg, k, red: CrossEntropyLoss(red),
 }
-"""Loss name -> builder(cfg, num_classes, reduction)."""
+"""Loss name (config.choices.LOSSES) -> builder(cfg, num_classes, reduction)."""
 
-LOSS_NAMES: tuple[str, ...] = tuple(LOSSES)
+LOSS_NAMES: tuple[str, ...] = LOSSES.names
 
 
 def build_loss(cfg: LossConfig, num_classes: int, *, reduction: Reduction = "mean") -> nn.Module:
     """The configured loss; reduction="none" gives per-sample losses [B] (for validation)."""
-    return LOSSES[cfg.name](cfg, num_classes, reduction)
+    return _factory(LOSSES, LOSS_FACTORIES, cfg.name)(cfg, num_classes, reduction)
 
 
 # ----------------------------------------------------------------------------------------- optimisers
 
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
-OPTIMIZERS: dict[str, Callable[[OptimizerConfig, Params], torch.optim.Optimizer]] = {
+OPTIMIZER_FACTORIES: dict[str, Callable[[OptimizerConfig, Params], torch.optim.Optimizer]] = {
     "rmsprop": lambda cfg, params: torch.optim.RMSprop(
         params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, weight_decay=cfg.weight_decay, momentum=cfg.momentum
     ),
@@ -196,14 +203,15 @@ OPTIMIZERS: dict[str, Callable[[OptimizerConfig, Params], torch.optim.Optimizer]
         params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay
     ),
 }
-"""Optimiser name -> builder(cfg, params). Fields an optimiser does not use are ignored."""
+"""Optimiser name (config.choices.OPTIMIZERS) -> builder(cfg, params); each reads the keys its
+registry row lists in `uses`, plus lr and weight_decay."""
 
-OPTIMIZER_NAMES: tuple[str, ...] = tuple(OPTIMIZERS)
+OPTIMIZER_NAMES: tuple[str, ...] = OPTIMIZERS.names
 
 
 def build_optimizer(cfg: OptimizerConfig, params: Params) -> torch.optim.Optimizer:
     """The configured optimiser over params (tensors or param-group dicts)."""
-    return OPTIMIZERS[cfg.name](cfg, params)
+    return _factory(OPTIMIZERS, OPTIMIZER_FACTORIES, cfg.name)(cfg, params)
 
 
 # ----------------------------------------------------------------------------------------- schedulers
@@ -298,15 +306,15 @@ def _constant(cfg: SchedulerConfig, optimizer: torch.optim.Optimizer, epochs: in
     return Schedule(None, per_step=False)
 
 
-SCHEDULERS: dict[str, Callable[[SchedulerConfig, torch.optim.Optimizer, int, int], Schedule]] = {
+SCHEDULER_FACTORIES: dict[str, Callable[[SchedulerConfig, torch.optim.Optimizer, int, int], Schedule]] = {
     "cosine": _cosine,
     "onecycle": _onecycle,
     "warmup_linear": _warmup_linear,
     "none": _constant,
 }
-"""Scheduler name -> builder(cfg, optimizer, epochs, steps_per_epoch)."""
+"""Schedule name (config.choices.SCHEDULERS) -> builder(cfg, optimizer, epochs, steps_per_epoch)."""
 
-SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
+SCHEDULER_NAMES: tuple[str, ...] = SCHEDULERS.names
 
 
 def build_scheduler(
@@ -315,4 +323,4 @@ def build_scheduler(
     """The configured schedule. steps_per_epoch counts optimiser steps (batches / accumulation, rounded up)."""
     if epochs < 1 or steps_per_epoch < 1:
         raise ValueError(f"epochs and steps_per_epoch must be >= 1, got {epochs} and {steps_per_epoch}")
-    return SCHEDULERS[cfg.name](cfg, optimizer, epochs, steps_per_epoch)
+    return _factory(SCHEDULERS, SCHEDULER_FACTORIES, cfg.name)(cfg, optimizer, epochs, steps_per_epoch)

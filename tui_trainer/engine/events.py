@@ -8,6 +8,7 @@ numpy, never tensors, so a listener on another thread cannot touch device memory
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -106,10 +107,16 @@ Listener = Callable[[Event], None]
 
 @dataclass
 class RunControl:
-    """How a front end steers a running loop: checked between batches, safe from any thread."""
+    """How a front end steers a running loop: checked between batches, safe from any thread.
+
+    `running_clock` is `clock` standing still while the run is held, so the loop's timings
+    (img/s, epoch seconds, ETA) measure training, never the minutes it spent paused.
+    """
 
     stop_requested: threading.Event = field(default_factory=threading.Event)
     resume_allowed: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], float] = time.perf_counter
+    paused_seconds: float = field(default=0.0, init=False)  # written by the loop's thread only
 
     def __post_init__(self) -> None:
         self.resume_allowed.set()  # not paused
@@ -130,9 +137,19 @@ class RunControl:
 
     def wait_if_paused(self) -> None:
         """Block while paused; returns at once when running or when a stop was asked."""
-        while not self.resume_allowed.wait(timeout=0.2):
-            if self.stop_requested.is_set():
-                return
+        if self.resume_allowed.is_set():
+            return
+        held_from = self.clock()
+        try:
+            while not self.resume_allowed.wait(timeout=0.2):
+                if self.stop_requested.is_set():
+                    return
+        finally:
+            self.paused_seconds += self.clock() - held_from
+
+    def running_clock(self) -> float:
+        """Seconds on `clock` less the time spent in `wait_if_paused`: a clock of training time."""
+        return self.clock() - self.paused_seconds
 
 
 def emit(listeners: list[Listener], event: Event) -> None:

@@ -1,6 +1,6 @@
 """How healthy a run is: where each step's time goes, the gradient norm, and what the machine spends.
 
-The figures as a plain record (`Health`, carried by `BatchProgress` and written to progress.json)
+The figures as a plain record (`Health`, carried by `BatchProgress` and written to the run folder's progress record)
 and their wording, shared by the console's panel and the headless epoch lines. No torch here: the
 CLI and followers import this without loading it. The measuring is in `health_probe`.
 """
@@ -43,12 +43,12 @@ class Health:
         return self.data_fraction > INPUT_BOUND_FRACTION
 
     def to_record(self) -> dict[str, Any]:
-        """The progress.json keys (flat, so the record's reader checks each one)."""
+        """The progress record's keys (flat, so the record's reader checks each one)."""
         return asdict(self)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Health | None:
-        """The figures a progress.json record holds; None when it holds none (an older writer)."""
+        """The figures a progress record holds; None when it holds none (an older writer)."""
         if "step_seconds" not in record:
             return None
         known = {f.name for f in fields(cls)}

@@ -80,6 +80,7 @@ def train_epoch(
     progress_interval: float = 0.1,
     on_health: HealthFn | None = None,
     grad_norm_every: int = 0,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> EpochStats:
     """Train for one pass over `batches`, updating every `accumulation_steps` batches.
 
@@ -89,6 +90,7 @@ def train_epoch(
 
     `on_health` gets the step timing (host clocks) and, every `grad_norm_every` optimiser steps
     (0 = never), the gradient norm, read at the progress reports' sync: no sync of its own.
+    Seconds (img/s, step times) are on `clock`: the trainer's stands still while the run is paused.
     """
     model.train()
     device = numerics.device
@@ -98,11 +100,11 @@ def train_epoch(
     host_loss = 0.0
     correct = torch.zeros((), device=device, dtype=torch.int64)
     seen = 0
-    started = last_report = time.perf_counter()
+    started = last_report = clock()
     completed = True
     optimizer.zero_grad(set_to_none=True)
     no_sync = getattr(model, "no_sync", None)  # DistributedDataParallel: all-reduce once per group
-    timer = StepTimer() if on_health is not None else None
+    timer = StepTimer(clock) if on_health is not None else None
     norm: torch.Tensor | None = None  # the latest measured gradient norm, still on the device
     steps = 0
 
@@ -135,7 +137,7 @@ def train_epoch(
         correct += (logits.detach().argmax(dim=1) == dominant_labels(labels)).sum()
         seen += labels.shape[0]
 
-        now = time.perf_counter()
+        now = clock()
         last = index + 1 == num_batches
         if on_progress is not None and (last or now - last_report >= progress_interval):
             last_report = now
@@ -145,11 +147,11 @@ def train_epoch(
             if not math.isfinite(mean_loss):
                 raise NonFiniteLoss(index + 1)
             if timer is not None and on_health is not None:
-                data_seconds, step_seconds = timer.take(time.perf_counter())  # after the sync above
+                data_seconds, step_seconds = timer.take(clock())  # after the sync above
                 on_health(data_seconds, step_seconds, None if norm is None else float(norm.item()))
             on_progress(index + 1, mean_loss, correct.item() / seen, seen, now - started)
 
-    seconds = time.perf_counter() - started
+    seconds = clock() - started
     if seen == 0:
         return EpochStats(loss=float("nan"), accuracy=0.0, images=0, seconds=seconds, completed=completed)
     mean_loss = (host_loss + loss_sum.item()) / seen

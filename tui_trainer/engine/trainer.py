@@ -7,7 +7,6 @@ run folder, signals and error wording to the layer above (`tui_trainer.runs.laun
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from ..models.hub import is_hub_name
 from . import distributed
 from .builders import build_loss, build_model, build_optimizer, build_scheduler
 from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint, unwrap
+from .class_figures import class_report
 from .cpu_threads import ThreadChoice, apply_threads
 from .device import Numerics
 from .ema import WeightEMA, checkpoint_weights, restore_weights
@@ -52,14 +52,17 @@ class Trainer:
         numerics: Numerics,
         *,
         run_dir: str = "",
-        checkpoint_dir: Path | None = None,
+        last_checkpoint: Path | None = None,
+        best_checkpoint: Path | None = None,
         listeners: Sequence[Listener] = (),
         control: RunControl | None = None,
         load_pretrained: bool = True,
         storage: StorageChoice | None = None,
         threads: ThreadChoice | None = None,
     ) -> None:
-        """`storage`: "stream" when `splits` stay on the CPU (the cache file) and batches are read
+        """`last_checkpoint`, `best_checkpoint`: where to save the latest epoch and the best validated one
+        (the run folder names them; None saves nothing, as in the LR finder).
+        `storage`: "stream" when `splits` stay on the CPU (the cache file) and batches are read
         ahead per batch; otherwise `splits` are already on the training device."""
         self.preset = preset
         self.storage = storage or StorageChoice("device", "")
@@ -68,7 +71,7 @@ class Trainer:
         self.splits = splits
         self.numerics = numerics
         self.run_dir = run_dir
-        self.checkpoint_dir = checkpoint_dir
+        self.last_checkpoint, self.best_checkpoint = last_checkpoint, best_checkpoint
         self.listeners = list(listeners)
         self.control = control or RunControl()
         self.classes = splits.classes
@@ -150,9 +153,9 @@ class Trainer:
             "preset": resolved_toml(self.preset),
         }
 
-    def save(self, name: str) -> None:
-        if self.checkpoint_dir is not None and self.rank == 0:
-            save_checkpoint(self.checkpoint_dir / name, **self.state())
+    def save(self, path: Path | None) -> None:
+        if path is not None and self.rank == 0:
+            save_checkpoint(path, **self.state())
 
     def load(self, path: Path) -> None:
         """Continue from a checkpoint written by `save` (resume)."""
@@ -179,7 +182,8 @@ class Trainer:
         """Train the remaining epochs; returns how the run ended. Raises on failure."""
         cfg = self.preset
         epochs = cfg.train.epochs
-        started = time.perf_counter()
+        clock = self.control.running_clock  # training time: a pause is not counted
+        started = clock()
         emit(
             self.listeners,
             RunStarted(
@@ -201,7 +205,7 @@ class Trainer:
         )
         started_epoch = self.epochs_done + 1
         if self.epochs_done == 0:
-            self.save("last.pt")  # so an interruption in the first epoch still leaves a checkpoint
+            self.save(self.last_checkpoint)  # so an interruption in the first epoch still leaves a checkpoint
         state = "finished"
         while self.epochs_done < epochs:
             self.control.wait_if_paused()
@@ -237,21 +241,21 @@ class Trainer:
             result = distributed.gather_validation(result, self.numerics.device)
             stats = distributed.reduce_epoch_stats(stats, self.numerics.device)
             self.schedule.step_epoch()  # the seed steps its cosine schedule after validation
-            self._finish_epoch(epoch, stats, result, lr, time.perf_counter())
+            self._finish_epoch(epoch, stats, result, lr, clock())
         return RunFinished(
             run_dir=self.run_dir,
             state=state,
             epochs_done=self.epochs_done,
             best_val_acc=self.best_val_acc,
             best_epoch=self.best_epoch,
-            seconds=time.perf_counter() - started,
+            seconds=clock() - started,
         )
 
     def _train_one_epoch(self, epoch: int) -> tuple[EpochStats, float]:
         cfg = self.preset
         lr_at_start = self.current_lr()
         batches = len(self.train_batches)
-        self._epoch_started = time.perf_counter()
+        self._epoch_started = self.control.running_clock()
         timing: list[Health] = []  # the loop's latest step timing, read by the next progress report
 
         def health(data_seconds: float, step_seconds: float, grad_norm: float | None) -> None:
@@ -292,6 +296,7 @@ class Trainer:
             should_stop=should_stop,
             on_health=health if self.listeners else None,
             grad_norm_every=GRAD_NORM_EVERY,
+            clock=self.control.running_clock,
         )
         return stats, lr_at_start
 
@@ -309,8 +314,7 @@ class Trainer:
 
     def _finish_epoch(self, epoch: int, stats: EpochStats, result: ValidationResult, lr: float, now: float) -> None:
         confusion = result.confusion.numpy()
-        support = confusion.sum(axis=1)
-        per_class = [float(confusion[i, i] / support[i]) if support[i] else 0.0 for i in range(len(self.classes))]
+        per_class = class_report(confusion).recall.tolist()  # each class's accuracy
         metrics: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": stats.loss,
@@ -329,9 +333,9 @@ class Trainer:
         self.history.append(metrics)
         self.epochs_done = epoch
         # Checkpoint before telling anyone: a kill after this point loses nothing of this epoch.
-        self.save("last.pt")
+        self.save(self.last_checkpoint)
         if is_best:
-            self.save("best.pt")
+            self.save(self.best_checkpoint)
         emit(
             self.listeners,
             EpochFinished(

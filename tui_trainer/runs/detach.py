@@ -11,6 +11,7 @@ stop after the current batch with last.pt written.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -40,6 +41,7 @@ class DetachedRun:
     pid: int
     run_dir: Path
     log_file: Path
+    command: tuple[str, ...] = ()  # what runs it again, as recorded in the folder's command.txt
 
 
 def headless_command(
@@ -92,7 +94,7 @@ def find_run_by_pid(runs_dir: Path, pid: int, since: float = 0.0) -> Path | None
         try:
             if entry.name.startswith(".") or not entry.is_dir() or entry.stat().st_mtime < since - 2:
                 continue
-            if RunFolder(Path(entry.path)).read_status().get("pid") == pid:
+            if RunFolder(Path(entry.path)).read_run_status().pid == pid:
                 return Path(entry.path)
         except (OSError, RunFolderError):
             continue
@@ -110,6 +112,9 @@ def start_detached(
     """Start a new run of `preset` (or of `preset_text`, an unsaved preset) and wait for its folder.
 
     Blocks until the child has created its run folder (a few seconds), so call it off the UI thread.
+    The folder's command.txt records the command line that runs it again. An unsaved preset goes
+    to the child through a temporary file, deleted once the child has read it, so that command
+    names the folder's own preset.toml (the resolved preset, overrides applied) instead.
     """
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -130,9 +135,16 @@ def start_detached(
             exited = proc.poll() is not None
             run_dir = find_run_by_pid(runs_dir, proc.pid, since=started)
             if run_dir is not None:
-                target = RunFolder(run_dir).log_file
-                os.replace(log, target)  # same file system: the child's open file moves with it
-                return DetachedRun(proc.pid, run_dir, target)
+                folder = RunFolder(run_dir)
+                os.replace(log, folder.log_file)  # same file system: the child's open file moves with it
+                again = (
+                    headless_command(folder.preset_file, runs_dir=runs_dir)
+                    if temp_preset is not None
+                    else headless_command(preset, runs_dir=runs_dir, overrides=overrides)
+                )
+                with contextlib.suppress(OSError):  # a courtesy record: the run goes on without it
+                    folder.write_command(again)
+                return DetachedRun(proc.pid, run_dir, folder.log_file, tuple(again))
             if exited:
                 output = log.read_text(encoding="utf-8", errors="replace").strip()
                 log.unlink(missing_ok=True)
@@ -152,12 +164,12 @@ def resume_detached(run_dir: Path) -> DetachedRun:
     """Continue an interrupted or failed run from its last.pt in a detached child (returns at once)."""
     folder = RunFolder(Path(run_dir))
     try:
-        status = folder.read_status()
+        status = folder.read_run_status()
     except RunFolderError as exc:
         raise DetachError(str(exc)) from None
     state = effective_state(status)
     if state == "running" or lock.locked_by_other(folder.path):
-        raise DetachError(f"{folder.path.name} is still running (pid {status.get('pid')})")
+        raise DetachError(f"{folder.path.name} is still running (pid {status.pid})")
     if state == "finished":
         raise DetachError(f"{folder.path.name} has already finished")
     if not folder.last_checkpoint.exists():
@@ -193,16 +205,16 @@ def stop_run(run_dir: Path, sig: int = signal.SIGINT, *, again: bool = False) ->
     """
     folder = RunFolder(Path(run_dir))
     try:
-        status = folder.read_status()
+        status = folder.read_run_status()
     except RunFolderError as exc:
         raise DetachError(str(exc)) from None
-    pid = status.get("pid")
-    if status.get("state") == "running" and isinstance(pid, int) and not status_alive(status):
+    pid = status.pid
+    if status.state == "running" and pid is not None and not status_alive(status):
         # The pid may now belong to another process (even another run): never signal it.
         raise DetachError(f"{folder.path.name} is not running: {GONE} (pid {pid} is not its process any more)")
-    if effective_state(status) != "running" or not isinstance(pid, int):
+    if effective_state(status) != "running" or pid is None:
         raise DetachError(f"{folder.path.name} is not running")
-    host = status.get("host")
+    host = status.host
     if host and host != socket.gethostname():
         raise DetachError(f"{folder.path.name} runs on {host}: stop it there")
     if pid == os.getpid():

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..atomic import atomic_write_text, atomic_write_with
 from .folder import RunFolderError, _slug
+from .thumbnails import thumbnails_file
 
 EVALS = "evals"
 FORMAT = 1
@@ -38,7 +39,7 @@ class EvalFolder:
 
     @property
     def images_file(self) -> Path:
-        return self.path / "val_images.npy"  # the run folder's name, read by the same thumbnail code
+        return thumbnails_file(self.path)  # the run folder's name, read by the same thumbnail code
 
     @property
     def run_dir(self) -> Path:

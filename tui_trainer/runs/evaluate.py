@@ -18,11 +18,12 @@ from ..data.decode import Progress
 from ..data.eval_images import eval_folder, load_labelled_folder
 from ..data.paths import resolve_root
 from ..engine.builders import build_loss
+from ..engine.class_figures import class_report
 from ..engine.loops import ValidationResult, validate
 from .eval_folder import EvalFolder, write_eval_folder
 from .folder import now_iso
 from .launch import _thumbnails
-from .report import class_report, confused_pairs
+from .report import confused_pairs
 from .trained_model import Checkpoint, RunModel, load_run_model
 
 TOP_PAIRS = 10

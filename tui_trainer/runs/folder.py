@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import socket
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,8 +22,20 @@ from typing import Any
 import numpy as np
 
 from ..atomic import append_line, atomic_write_text, atomic_write_with
+from .predictions_file import load_arrays
 from .process import process_alive
-from .records import FORMAT, DamagedRecord, RunFolderError, parse_metrics_line, parse_progress, parse_status
+from .records import (
+    FORMAT,
+    DamagedRecord,
+    EpochRecord,
+    RunFolderError,
+    RunStatus,
+    as_run_status,
+    parse_metrics_line,
+    parse_progress,
+    parse_status,
+)
+from .thumbnails import open_thumbnails, thumbnails_file
 
 STATES = ("running", "finished", "failed", "interrupted", "pruned")  # pruned: a sweep stopped it early
 GONE = "stopped (process gone)"
@@ -65,7 +79,7 @@ class RunFolder:
 
     @property
     def val_images_file(self) -> Path:
-        return self.path / "val_images.npy"
+        return thumbnails_file(self.path)
 
     @property
     def val_paths_file(self) -> Path:
@@ -82,6 +96,10 @@ class RunFolder:
     @property
     def bad_images_file(self) -> Path:
         return self.path / "bad_images.txt"
+
+    @property
+    def command_file(self) -> Path:
+        return self.path / "command.txt"
 
     def predictions_file(self, which: str) -> Path:
         if which not in ("last", "best"):
@@ -165,6 +183,10 @@ class RunFolder:
         """The image files a `data.bad_images = "skip"` run left out, one `path<TAB>reason` line each."""
         atomic_write_text(self.bad_images_file, text)
 
+    def write_command(self, args: Sequence[str]) -> None:
+        """The command line that runs this run again (a detached start records it), shell-quoted."""
+        atomic_write_text(self.command_file, shlex.join(args) + "\n")
+
     def write_val_images(self, images_nhwc: np.ndarray) -> None:
         atomic_write_with(self.val_images_file, lambda handle: np.save(handle, images_nhwc, allow_pickle=False))
 
@@ -189,6 +211,10 @@ class RunFolder:
             raise RunFolderError(f"{self.status_file}: unreadable ({exc})") from None
         return parse_status(data, self.status_file)
 
+    def read_run_status(self) -> RunStatus:
+        """status.json as a typed record (raises like `read_status`)."""
+        return RunStatus.from_record(self.read_status())
+
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every complete epoch record, checked; a torn last line (a run being written) is skipped.
 
@@ -209,15 +235,14 @@ class RunFolder:
                 records.append(parse_metrics_line(line, self.metrics_file, number))
         return records
 
+    def read_epochs(self) -> list[EpochRecord]:
+        """Every complete epoch record as a typed record (raises like `read_metrics`)."""
+        return [EpochRecord.from_record(record, i) for i, record in enumerate(self.read_metrics())]
+
     def read_predictions(self, which: str = "last") -> dict[str, Any] | None:
+        """The arrays of `predictions-<which>.npz` as stored (None before the first finished epoch)."""
         path = self.predictions_file(which)
-        if not path.exists():
-            return None
-        with np.load(path, allow_pickle=False) as data:
-            out: dict[str, Any] = {key: data[key] for key in data.files}
-        out["classes"] = tuple(str(c) for c in out["classes"])
-        out["epoch"] = int(out["epoch"])
-        return out
+        return load_arrays(path) if path.exists() else None
 
     def read_progress(self) -> dict[str, Any] | None:
         """The latest batch progress; None when there is none (yet), it is not JSON or from a newer format.
@@ -248,11 +273,23 @@ class RunFolder:
             return None
         return tuple(paths)
 
+    def read_command(self) -> str | None:
+        """The recorded command line, or None when the run was not started detached (or it is unreadable)."""
+        try:
+            return self.command_file.read_text(encoding="utf-8").strip() or None
+        except (OSError, ValueError):
+            return None
+
     def read_val_images(self) -> np.ndarray | None:
         try:
-            return np.load(self.val_images_file, allow_pickle=False)
+            return open_thumbnails(self.val_images_file, mmap=False)
         except (FileNotFoundError, ValueError):
             return None
+
+
+def is_run_folder(path: Path) -> bool:
+    """Whether `path` is a run folder (it has a status), as opposed to a preset, a sweep or an evaluation."""
+    return RunFolder(Path(path)).status_file.is_file()
 
 
 def pid_alive(pid: Any, host: Any = None, started: Any = None) -> bool:
@@ -266,22 +303,23 @@ def pid_alive(pid: Any, host: Any = None, started: Any = None) -> bool:
     return process_alive(pid, host, started)
 
 
-def status_alive(status: dict[str, Any]) -> bool:
-    """Whether the process a status.json names (pid, start time, host) is still running."""
-    return pid_alive(status.get("pid"), status.get("host"), status.get("pid_started"))
+def status_alive(status: RunStatus | Mapping[str, Any]) -> bool:
+    """Whether the process a status names (pid, start time, host) is still running."""
+    status = as_run_status(status)
+    return pid_alive(status.pid, status.host or None, status.pid_started)
 
 
-def effective_state(status: dict[str, Any]) -> str:
+def effective_state(status: RunStatus | Mapping[str, Any]) -> str:
     """The status's state, except that a "running" run whose process is gone was interrupted."""
-    state = str(status.get("state", "unknown"))
-    if state == "running" and not status_alive(status):
+    status = as_run_status(status)
+    if status.state == "running" and not status_alive(status):
         return "interrupted"
-    return state
+    return status.state
 
 
-def state_label(status: dict[str, Any]) -> str:
+def state_label(status: RunStatus | Mapping[str, Any]) -> str:
     """The state in words for a list or a message: a killed run reads "stopped (process gone)"."""
-    state = str(status.get("state", "unknown"))
-    if state == "running" and not status_alive(status):
+    status = as_run_status(status)
+    if status.state == "running" and not status_alive(status):
         return GONE
-    return state
+    return status.state

@@ -37,7 +37,8 @@ from ..engine.events import (
 )
 from ..engine.health import Health
 from .folder import RunFolder, RunFolderError, pid_alive, status_alive
-from .records import DamagedRecord
+from .records import DamagedRecord, RunStatus
+from .thumbnails import thumbnail_count
 
 POLL_INTERVAL = 0.5
 PREDICTIONS_WAIT = 5.0
@@ -202,20 +203,20 @@ class RunFollower:
 
     def _poll(self, out: list[Event]) -> None:
         status = self._read_status()  # first: everything it reports as done is on disk already
-        if status is None or (self.expect_pid is not None and status.get("pid") != self.expect_pid):
+        if status is None or (self.expect_pid is not None and status.pid != self.expect_pid):
             self._wait_for_start(out, status)
             return
-        state = str(status.get("state", "running"))
+        state = status.state
         alive = state not in ENDED and status_alive(status)
         ending = state in ENDED or not alive
-        self._epochs_planned = _int(status.get("epochs_planned"), self._epochs_planned)
+        self._epochs_planned = status.epochs_planned or self._epochs_planned
         self._read_progress()
         if not self._started:
-            if status.get("classes") is None and not ending:  # a resumed run has metrics but no report yet
+            if status.classes is None and not ending:  # a resumed run has metrics but no report yet
                 resumed = f"resumed by pid {self._resumed_by_pid}: " if self._resumed_by_pid else ""
                 self._say_setup(out, f"{resumed}setting up the run (loading data)")
                 return
-            set_up = status.get("classes") is not None or self.folder.metrics_file.exists()
+            set_up = status.classes is not None or self.folder.metrics_file.exists()
             if not set_up and (state == "failed" or not self.folder.last_checkpoint.exists()):
                 self._finish(out, status, state)  # ended during setup: no RunStarted, as in a live run
                 return
@@ -235,14 +236,14 @@ class RunFollower:
         if not self.awaiting_resume:
             return None
         status = self._read_status()
-        if status is None or str(status.get("state", "running")) in ENDED:
+        if status is None or status.state in ENDED:
             return None
-        pid = status.get("pid")
-        if not isinstance(pid, int) or pid == self._ended_pid or not pid_alive(pid, status.get("host")):
+        pid = status.pid
+        if pid is None or pid == self._ended_pid or not pid_alive(pid, status.host or None):
             return None
         return pid
 
-    def _wait_for_start(self, out: list[Event], status: dict[str, Any] | None) -> None:
+    def _wait_for_start(self, out: list[Event], status: RunStatus | None) -> None:
         waited = self._clock() - self._created
         if self.expect_pid is not None:
             if pid_alive(self.expect_pid):
@@ -270,9 +271,9 @@ class RunFollower:
 
     # ------------------------------------------------------------------ files
 
-    def _read_status(self) -> dict[str, Any] | None:
+    def _read_status(self) -> RunStatus | None:
         try:
-            return self.folder.read_status()
+            return self.folder.read_run_status()
         except RunFolderError as exc:
             if isinstance(exc, DamagedRecord) and exc.problem.startswith("unreadable"):
                 return None  # not JSON: wait, as for a run that is starting (the grace below ends it)
@@ -367,26 +368,25 @@ class RunFollower:
             is_best=is_best,
         )
 
-    def _run_started(self, status: dict[str, Any]) -> RunStarted:
-        classes = status.get("classes")
-        self._classes = tuple(str(c) for c in classes) if isinstance(classes, list) else ()
+    def _run_started(self, status: RunStatus) -> RunStarted:
+        self._classes = status.classes or ()
         if not self._classes:
             data = self._read_predictions("last")
             self._classes = tuple(data["classes"]) if data is not None else ()
-        preset = self._preset() if not status.get("preset_name") or not self._epochs_planned else None
+        preset = self._preset() if not status.preset_name or not self._epochs_planned else None
         if preset is not None:
             self._epochs_planned = self._epochs_planned or preset.train.epochs
         return RunStarted(
             run_dir=str(self.run_dir),
-            preset_name=str(status.get("preset_name") or (preset.name if preset else self.run_dir.name)),
+            preset_name=status.preset_name or (preset.name if preset else self.run_dir.name),
             epochs=self._epochs_planned,
             start_epoch=1,  # a follower replays the run from its first epoch
             batches_per_epoch=self._progress.batches if self._progress is not None else 0,
             train_images=0,  # not recorded in the folder
             val_images=self._val_images(),
             classes=self._classes,
-            device=str(status.get("device") or ""),
-            precision=str(status.get("precision") or ""),
+            device=status.device,
+            precision=status.precision,
         )
 
     def _preset(self) -> Any:
@@ -398,34 +398,30 @@ class RunFollower:
             return None
 
     def _val_images(self) -> int:
-        try:
-            return int(np.load(self.folder.val_images_file, mmap_mode="r", allow_pickle=False).shape[0])
-        except (OSError, ValueError, IndexError):
-            return 0
+        return thumbnail_count(self.folder.val_images_file)
 
-    def _finish(self, out: list[Event], status: dict[str, Any], state: str) -> None:
+    def _finish(self, out: list[Event], status: RunStatus, state: str) -> None:
         if state != "finished":
-            self._ended_pid = _int(status.get("pid")) or None
+            self._ended_pid = status.pid or None
         if state == "failed":
             event: RunFinished | RunFailed = RunFailed(
                 run_dir=str(self.run_dir),
-                error=str(status.get("error") or "the run failed"),
-                hint=str(status.get("hint") or ""),
+                error=status.error or "the run failed",
+                hint=status.hint,
                 details=log_tail(self.folder),
             )
         else:
-            best = status.get("best_val_acc")
-            ended_at = status.get("ended_at")
+            ended_at: str | None = status.ended_at
             if not ended_at:  # the process died without a word: it ran until it last wrote something
                 mtime = max((s[2] for s in (self._metrics_sig, _signature(self.folder.status_file)) if s), default=0)
                 ended_at = datetime.fromtimestamp(mtime / 1e9).astimezone().isoformat() if mtime else None
             event = RunFinished(
                 run_dir=str(self.run_dir),
                 state="finished" if state == "finished" else "interrupted",
-                epochs_done=max(_int(status.get("epochs_done")), self._emitted_epoch),
-                best_val_acc=float(best) if isinstance(best, (int, float)) else self._best,
-                best_epoch=_int(status.get("best_epoch")) or None,
-                seconds=_seconds_between(status.get("resumed_at") or status.get("started_at"), ended_at),
+                epochs_done=max(status.epochs_done, self._emitted_epoch),
+                best_val_acc=status.best_val_acc if status.best_val_acc is not None else self._best,
+                best_epoch=status.best_epoch or None,
+                seconds=_seconds_between(status.resumed_at or status.started_at, ended_at),
             )
         self._end(out, event)
 

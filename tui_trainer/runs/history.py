@@ -15,10 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from .folder import GONE, STATES, RunFolder, RunFolderError, effective_state
-from .records import DamagedRecord, parse_metrics_line
+from .records import DamagedRecord, EpochRecord, parse_metrics_line
 from .timing import parse_time, training_time
 
 BROKEN = "broken"
@@ -75,14 +74,6 @@ class RunSummary:
         return all(word in haystack for word in text.lower().split())
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _count(value: Any) -> int:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
 def _last_activity(folder: RunFolder) -> float | None:
     """When the run last wrote anything (for the duration of a run whose process died)."""
     times = []
@@ -131,10 +122,10 @@ def _metrics_tail(folder: RunFolder, want_best: bool) -> _MetricsTail:
             where = f"metrics.jsonl line {number}" if number else "metrics.jsonl, a line near the end"
             damage = damage or f"{where}: damaged: {exc.problem}"
             continue
-        last_epoch = last_epoch or record["epoch"]
-        acc = _number(record.get("val_acc"))
-        if want_best and acc is not None and (best is None or acc >= best[0]):
-            best = (acc, record["epoch"])
+        epoch = EpochRecord.from_record(record)
+        last_epoch = last_epoch or epoch.epoch
+        if want_best and epoch.val_acc is not None and (best is None or epoch.val_acc >= best[0]):
+            best = (epoch.val_acc, epoch.epoch)
     return _MetricsTail(last_epoch, best, damage or problem, bool(damage))
 
 
@@ -147,7 +138,7 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
     except OSError:
         mtime = 0.0
     try:
-        status = folder.read_status()
+        status = folder.read_run_status()
     except RunFolderError as exc:
         message = str(exc).replace(f"{folder.path}: ", "").replace(f"{folder.status_file}: ", "status.json ")
         return RunSummary(
@@ -172,15 +163,15 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
     problems = []
     if state not in STATES:
         problems.append(f"status.json: unknown state {state!r}")
-    best_acc, best_epoch = _number(status.get("best_val_acc")), _count(status.get("best_epoch")) or None
+    best_acc, best_epoch = status.best_val_acc, status.best_epoch or None
     tail = _metrics_tail(folder, want_best=best_acc is None)
     if tail.problem and (tail.damaged or state != "running"):  # a running run may be writing its last line
         problems.append(tail.problem)
     if best_acc is None and tail.best is not None:
         best_acc, best_epoch = tail.best[0], tail.best[1] or None
 
-    started = parse_time(status.get("started_at"))
-    ended = parse_time(status.get("ended_at"))
+    started = parse_time(status.started_at)
+    ended = parse_time(status.ended_at)
     duration = None
     if started is not None:
         if ended is not None:
@@ -191,25 +182,24 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
             end_ts = _last_activity(folder) or started.timestamp()
         trained = training_time(status, datetime.fromtimestamp(end_ts).astimezone())  # all parts of a resumed run
         duration = trained.total if trained is not None else max(0.0, end_ts - started.timestamp())
-    pid = status.get("pid")
     return RunSummary(
         path=folder.path,
-        preset_name=str(status.get("preset_name") or ""),
+        preset_name=status.preset_name,
         state=state,
-        epochs_done=max(_count(status.get("epochs_done")), tail.last_epoch),
-        epochs_planned=_count(status.get("epochs_planned")),
+        epochs_done=max(status.epochs_done, tail.last_epoch),
+        epochs_planned=status.epochs_planned,
         best_val_acc=best_acc,
         best_epoch=best_epoch,
         started_at=started,
         duration=duration,
-        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
-        host=str(status.get("host") or ""),
-        error=str(status.get("error") or ""),
+        pid=status.pid,
+        host=status.host,
+        error=status.error,
         problem="; ".join(problems),
         has_checkpoint=folder.last_checkpoint.exists(),
         sort_key=started.timestamp() if started is not None else mtime,
         damaged=tail.damaged,
-        process_gone=status.get("state") == "running" and state != "running",
+        process_gone=status.state == "running" and state != "running",
     )
 
 

@@ -41,6 +41,7 @@ from . import lock
 from .folder import RunFolder, RunFolderError, effective_state, now_iso
 from .process import own_identity
 from .recorder import RunRecorder
+from .records import RunStatus
 from .timing import resume_fields
 
 EXIT_CODES = {"finished": 0, "failed": 1, "interrupted": 130}
@@ -71,15 +72,15 @@ def load_run_preset(run_dir: Path) -> Preset:
     if launch_rank() == 0:
         _take_folder(folder)
         try:
-            status = folder.read_status()
+            status = folder.read_run_status()
             state = effective_state(status)
             if state == "running":
                 raise RunFolderError(
-                    f"{run_dir}: still running (pid {status.get('pid')}); two processes must not train one folder. "
+                    f"{run_dir}: still running (pid {status.pid}); two processes must not train one folder. "
                     "Stop it first (Ctrl+C in its terminal, or `kill -INT PID`), then resume"
                 )
             if state == "finished":
-                raise RunFolderError(f"{run_dir}: already finished all {status.get('epochs_planned')} epochs")
+                raise RunFolderError(f"{run_dir}: already finished all {status.epochs_planned} epochs")
             folder.read_metrics()  # every complete line must be an epoch record
             folder.read_progress()
             return load_preset(folder.preset_file)
@@ -267,7 +268,8 @@ def run_training(
             splits,
             numerics,
             run_dir=str(folder.path),
-            checkpoint_dir=folder.path,
+            last_checkpoint=folder.last_checkpoint,
+            best_checkpoint=folder.best_checkpoint,
             listeners=listeners,
             control=control,
             load_pretrained=not resume,  # a resumed run's weights come from its checkpoint
@@ -326,13 +328,13 @@ _NO_FOLDER = "\0"
 def _resume_fields(folder: RunFolder) -> dict[str, Any]:
     """The first start stays; the earlier processes' time (up to their last write, if they died) adds up."""
     try:
-        status = folder.read_status()
+        status = folder.read_run_status()
     except RunFolderError:
-        status = {}
-    if not status.get("ended_at"):
+        status = RunStatus(state="unknown")
+    if not status.ended_at:
         written = max((p.stat().st_mtime for p in (folder.status_file, folder.metrics_file) if p.exists()), default=0)
         if written:
-            status["ended_at"] = datetime.fromtimestamp(written).astimezone().isoformat()
+            status = replace(status, ended_at=datetime.fromtimestamp(written).astimezone().isoformat())
     return resume_fields(status, now_iso())
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +218,118 @@ def parse_progress(data: str | bytes, file: Path) -> dict[str, Any]:
     record = _loads(data, file)
     _check_format(record, file)
     return check_record(record, PROGRESS_FIELDS, PROGRESS_REQUIRED, file)
+
+
+# --------------------------------------------------------------------------- typed records
+# What the readers use: the checked JSON record as attributes with one type each, so a reader
+# never spells a key or guesses what a missing one means. Keys this version does not know
+# stay in `extra`.
+
+
+def _text_or_empty(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if _is_int(value) else None
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """A run's status.json: who runs it, how it stands, how it ended. Missing text reads "", a missing count 0."""
+
+    state: str
+    pid: int | None = None
+    pid_started: float | None = None  # the process's start time: a reused pid is not the run's
+    host: str = ""
+    started_at: str = ""  # ISO 8601, the first start
+    resumed_at: str = ""  # the latest resume, if any
+    earlier_seconds: float | None = None  # training time of the processes before the resume
+    ended_at: str = ""
+    updated_at: str = ""
+    preset_name: str = ""
+    epochs_planned: int = 0
+    epochs_done: int = 0
+    best_val_acc: float | None = None
+    best_epoch: int | None = None
+    error: str = ""
+    hint: str = ""
+    device: str = ""
+    precision: str = ""
+    classes: tuple[str, ...] | None = None  # None until the data is loaded
+    sweep: str = ""  # a sweep's trial: its sweep's name, trial number and folder
+    trial: int | None = None
+    sweep_dir: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> RunStatus:
+        """The typed status of a status.json record (checked by `parse_status`, or one a test wrote by hand)."""
+        classes = record.get("classes")
+        return cls(
+            state=str(record.get("state", "unknown")),
+            pid=_int_or_none(record.get("pid")),
+            pid_started=_float_or_none(record.get("pid_started")),
+            host=_text_or_empty(record.get("host")),
+            started_at=_text_or_empty(record.get("started_at")),
+            resumed_at=_text_or_empty(record.get("resumed_at")),
+            earlier_seconds=_float_or_none(record.get("earlier_seconds")),
+            ended_at=_text_or_empty(record.get("ended_at")),
+            updated_at=_text_or_empty(record.get("updated_at")),
+            preset_name=_text_or_empty(record.get("preset_name")),
+            epochs_planned=max(0, _int_or_none(record.get("epochs_planned")) or 0),
+            epochs_done=max(0, _int_or_none(record.get("epochs_done")) or 0),
+            best_val_acc=_float_or_none(record.get("best_val_acc")),
+            best_epoch=_int_or_none(record.get("best_epoch")),
+            error=_text_or_empty(record.get("error")),
+            hint=_text_or_empty(record.get("hint")),
+            device=_text_or_empty(record.get("device")),
+            precision=_text_or_empty(record.get("precision")),
+            classes=tuple(str(c) for c in classes) if isinstance(classes, list) else None,
+            sweep=_text_or_empty(record.get("sweep")),
+            trial=_int_or_none(record.get("trial")),
+            sweep_dir=_text_or_empty(record.get("sweep_dir")),
+            extra={k: v for k, v in record.items() if k not in STATUS_FIELDS},
+        )
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One line of metrics.jsonl: a finished epoch's figures (fractions 0-1; None where the writer had none)."""
+
+    epoch: int
+    train_loss: float | None = None
+    train_acc: float | None = None
+    val_loss: float | None = None
+    val_acc: float | None = None
+    lr: float | None = None
+    epoch_seconds: float | None = None
+    train_images_per_second: float | None = None
+    per_class_acc: tuple[float, ...] = ()  # each class's validation accuracy (recall), class order
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], position: int = 0) -> EpochRecord:
+        """The typed epoch of a metrics record; `position` (0-based) numbers a record that lacks its epoch."""
+        per_class = record.get("per_class_acc")
+        return cls(
+            epoch=_int_or_none(record.get("epoch")) or position + 1,
+            train_loss=_float_or_none(record.get("train_loss")),
+            train_acc=_float_or_none(record.get("train_acc")),
+            val_loss=_float_or_none(record.get("val_loss")),
+            val_acc=_float_or_none(record.get("val_acc")),
+            lr=_float_or_none(record.get("lr")),
+            epoch_seconds=_float_or_none(record.get("epoch_seconds")),
+            train_images_per_second=_float_or_none(record.get("train_images_per_second")),
+            per_class_acc=tuple(float(v) for v in per_class) if isinstance(per_class, list) else (),
+            extra={k: v for k, v in record.items() if k not in METRICS_FIELDS},
+        )
+
+
+def as_run_status(status: RunStatus | Mapping[str, Any]) -> RunStatus:
+    """A typed status, from a typed one or from a status.json record as `RunFolder.read_status` returns it."""
+    return status if isinstance(status, RunStatus) else RunStatus.from_record(status)

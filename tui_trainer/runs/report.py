@@ -1,8 +1,8 @@
-"""Per-class figures from a confusion matrix, and the validation samples behind each of its cells.
+"""Figures of a confusion matrix beyond the per-class ones, and the validation samples behind each of its cells.
 
 Numpy only: the console's confusion screen and any headless report read the same numbers.
 
-Conventions, shared with `tui_trainer.engine.events`:
+Conventions, shared with `tui_trainer.engine.events` (the per-class figures are `engine.class_figures`):
 
 - `confusion[i, j]` counts validation samples whose true class is `i` and whose predicted class is
   `j` (rows = true, columns = predicted), so `confusion.sum()` is the number of validation images
@@ -17,90 +17,20 @@ Conventions, shared with `tui_trainer.engine.events`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from ..engine.class_figures import as_confusion, safe_divide
 
 SortKey = Literal["confidence", "loss"]
 SORT_KEYS: tuple[SortKey, ...] = ("confidence", "loss")
 
 
-@dataclass(frozen=True)
-class ClassReport:
-    """Per-class precision, recall, F1 and support, plus overall figures, of one confusion matrix.
-
-    Arrays are float64 (int64 for `support` and `predicted`) of length K, in class order.
-    `precision[j]` = correct j / samples predicted as j (column sum); `recall[i]` = correct i /
-    samples of class i (row sum, `support`); `f1` their harmonic mean. Recall is the per-class
-    accuracy written to metrics.jsonl.
-    """
-
-    precision: np.ndarray
-    recall: np.ndarray
-    f1: np.ndarray
-    support: np.ndarray  # samples whose true class is i (row sums)
-    predicted: np.ndarray  # samples predicted as j (column sums)
-    correct: int  # trace
-    total: int  # every validation sample
-    accuracy: float  # correct / total, 0.0 when total is 0
-    macro_f1: float  # unweighted mean F1 over classes that have support; 0.0 when none do
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.support.shape[0])
-
-
-def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """Element-wise numerator / denominator as float64, 0.0 where the denominator is 0."""
-    numerator = np.asarray(numerator, dtype=np.float64)
-    denominator = np.asarray(denominator, dtype=np.float64)
-    out = np.zeros(np.broadcast(numerator, denominator).shape, dtype=np.float64)
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
-    return out
-
-
-def _as_confusion(confusion: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(confusion)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"a confusion matrix is square K×K, got shape {matrix.shape}")
-    if matrix.size and (matrix < 0).any():
-        raise ValueError("a confusion matrix holds counts, found a negative entry")
-    return matrix.astype(np.int64, copy=False)
-
-
-def class_report(confusion: np.ndarray) -> ClassReport:
-    """Precision, recall, F1 and support of every class, and the overall accuracy.
-
-    `confusion` is K×K counts, rows = true class, columns = predicted class.
-    """
-    matrix = _as_confusion(confusion)
-    diagonal = np.diag(matrix).astype(np.int64)
-    support = matrix.sum(axis=1).astype(np.int64)
-    predicted = matrix.sum(axis=0).astype(np.int64)
-    precision = _safe_divide(diagonal, predicted)
-    recall = _safe_divide(diagonal, support)
-    f1 = _safe_divide(2.0 * precision * recall, precision + recall)
-    total = int(matrix.sum())
-    correct = int(diagonal.sum())
-    present = support > 0
-    return ClassReport(
-        precision=precision,
-        recall=recall,
-        f1=f1,
-        support=support,
-        predicted=predicted,
-        correct=correct,
-        total=total,
-        accuracy=correct / total if total else 0.0,
-        macro_f1=float(f1[present].mean()) if present.any() else 0.0,
-    )
-
-
 def row_shares(confusion: np.ndarray) -> np.ndarray:
     """Each cell as a fraction of its row (of the samples of that true class); rows with no samples are 0."""
-    matrix = _as_confusion(confusion)
-    return _safe_divide(matrix, matrix.sum(axis=1, keepdims=True))
+    matrix = as_confusion(confusion)
+    return safe_divide(matrix, matrix.sum(axis=1, keepdims=True))
 
 
 def confusion_from_predictions(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
@@ -118,7 +48,7 @@ def confused_pairs(confusion: np.ndarray, top: int | None = 10) -> list[tuple[in
 
     Ties keep matrix order (row by row), so the list is deterministic. `top=None` returns them all.
     """
-    matrix = _as_confusion(confusion)
+    matrix = as_confusion(confusion)
     off = matrix.copy()
     np.fill_diagonal(off, 0)
     flat = off.ravel()
@@ -209,12 +139,10 @@ def accuracy_trend(per_class_acc: list[list[float]], window: int = 3) -> np.ndar
 
 __all__ = [
     "SORT_KEYS",
-    "ClassReport",
     "SortKey",
     "accuracy_trend",
     "cell_samples",
     "class_errors",
-    "class_report",
     "confused_pairs",
     "confusion_from_predictions",
     "row_shares",

@@ -212,9 +212,9 @@ def trial_rows(study: Any) -> list[TrialRow]:
         }[t.state]
         if run_dir is not None:
             folder = RunFolder(run_dir)
-            metrics = folder.read_metrics()
-            epochs = len(metrics)
-            seconds = sum(float(m.get("epoch_seconds", 0.0)) for m in metrics) if metrics else None
+            records = folder.read_epochs()
+            epochs = len(records)
+            seconds = sum(r.epoch_seconds or 0.0 for r in records) if records else None
             if state == "running":
                 try:
                     if effective_state(folder.read_status()) != "running":

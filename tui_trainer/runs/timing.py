@@ -8,9 +8,12 @@ resume (nobody training) is not counted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from .records import RunStatus, as_run_status
 
 
 @dataclass(frozen=True)
@@ -37,23 +40,22 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-def training_time(status: dict[str, Any], end: datetime | None = None) -> TrainingTime | None:
+def training_time(status: RunStatus | Mapping[str, Any], end: datetime | None = None) -> TrainingTime | None:
     """The run's training time up to `end` (default: its `ended_at`); None without a start time."""
-    resumed_at = parse_time(status.get("resumed_at"))
-    begin = resumed_at or parse_time(status.get("started_at"))
-    end = end or parse_time(status.get("ended_at"))
+    status = as_run_status(status)
+    resumed_at = parse_time(status.resumed_at)
+    begin = resumed_at or parse_time(status.started_at)
+    end = end or parse_time(status.ended_at)
     if begin is None or end is None:
         return None
     try:
         part = max(0.0, (end - begin).total_seconds())
     except TypeError:  # one time with a zone, one without (a hand-edited file)
         return None
-    earlier = status.get("earlier_seconds")
-    earlier = float(earlier) if isinstance(earlier, (int, float)) and not isinstance(earlier, bool) else 0.0
-    return TrainingTime(total=earlier + part, part=part, resumed=resumed_at is not None)
+    return TrainingTime(total=(status.earlier_seconds or 0.0) + part, part=part, resumed=resumed_at is not None)
 
 
-def resume_fields(status: dict[str, Any], now: str) -> dict[str, Any]:
+def resume_fields(status: RunStatus | Mapping[str, Any], now: str) -> dict[str, Any]:
     """What a resuming process writes into status.json: the first start stays, the earlier time adds up."""
     before = training_time(status)
     return {"resumed_at": now, "earlier_seconds": before.total if before is not None else 0.0}

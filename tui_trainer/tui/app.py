@@ -27,7 +27,9 @@ from ..config.fields import all_fields
 from ..config.loading import PresetError, parse_override
 from ..config.schema import Preset
 from ..engine.events import RunControl, RunFailed, RunFinished
-from ..runs.folder import RunFolderError
+from ..runs.eval_folder import is_eval_folder
+from ..runs.folder import RunFolderError, is_run_folder
+from ..runs.live import RunHistory
 from ..setup_text import setup_text
 from .app_settings import UserSettings
 from .attach_follow import Attachment
@@ -50,7 +52,6 @@ from .preset_editor import PresetEditorScreen, suggested_copy_path
 from .preset_list import PresetListScreen
 from .recent import remember
 from .run_end_notice import announce_run_end
-from .run_history import RunHistory
 from .run_use import RunUseActions
 from .training_screen import TrainingScreen
 
@@ -117,7 +118,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.install_screen(self.training_screen, name="training")
         self.push_screen(PresetListScreen())
         if self.start_path is not None:
-            if (self.start_path / "status.json").is_file():  # `tui-trainer RUN_DIR`: ctrl+l lists its neighbours
+            if is_run_folder(self.start_path):  # `tui-trainer RUN_DIR`: ctrl+l lists its neighbours
                 self.runs_dir = self.start_path.resolve().parent
             self.open_path(self.start_path, self.overrides)
         elif self.overrides:
@@ -176,12 +177,12 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             self.open_sweep(path)
             return
         if path.is_dir():
-            if (path / "report.json").is_file():
+            if is_eval_folder(path):
                 self.open_evaluation(path)
-            elif (path / "status.json").is_file():
+            elif is_run_folder(path):
                 self.open_run(path)
             else:
-                self.notify(f"{path} is a folder without status.json: not a run folder", severity="error")
+                self.notify(f"{path} is a folder without a run status: not a run folder", severity="error")
             return
         self.open_preset(path, overrides)
 
@@ -339,7 +340,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             elif document.preset is None:
                 self.notify(f"--set {assignment}: ignored, the preset has problems", severity="error")
             else:
-                document.set_field(path, toml_literal(value))
+                document.set_override(path, toml_literal(value))
         if overrides and document.preset is not None:
             self.notify(f"{len(overrides)} --set override(s) applied; not saved yet")
 
@@ -362,7 +363,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             if then is not None:
                 then()
 
-        if doc is None or not doc.dirty:
+        if doc is None or not doc.edited:  # --set values alone are not worth a question
             to_list()
             return
 
@@ -553,9 +554,9 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
 
     def action_open_confusion(self) -> None:
         try:
-            from .confusion_screen import ConfusionScreen  # written alongside; may not exist yet
+            from .confusion.screen import ConfusionScreen  # written alongside; may not exist yet
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.endswith("confusion_screen"):
+            if exc.name and exc.name.endswith("confusion.screen"):
                 self.notify("The confusion matrix screen is not available yet", severity="warning")
                 return
             raise
@@ -673,6 +674,8 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
 
     async def action_quit(self) -> None:
         """Quit, asking first while a run is going or the preset has unsaved changes."""
+        if isinstance(self.screen, ConfirmScreen):
+            return  # a question is open, maybe this one: a second ctrl+q must not stack another
         if self.training_active:
             if self._quit_after_run:
                 self.notify("Still stopping: the run is saving its checkpoint")
@@ -704,7 +707,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
     def _quit_checking_document(self) -> None:
         self.clear_notifications()
         doc = self.document
-        if doc is None or not doc.dirty or not self._ask_before_quit:
+        if doc is None or not doc.edited or not self._ask_before_quit:
             self.exit(return_code=self._exit_code)
             return
 
@@ -726,26 +729,8 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
     # Help -------------------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            return
-        console: dict[str, tuple[str, list[str]]] = {}  # action -> (description, keys)
-        widget: dict[str, tuple[str, list[str]]] = {}
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            if not binding.description or binding.system or binding.action == "command_palette":
-                continue
-            rows = console if active.node is self or active.node is self.screen else widget
-            _, shown_keys = rows.setdefault(binding.action.removeprefix("app."), (binding.description, []))
-            shown = self.get_key_display(binding)
-            if shown not in shown_keys:
-                shown_keys.append(shown)
-        keys = [(", ".join(k), description) for description, k in console.values()]
-        keys.append((self.get_key_display(Binding("ctrl+p", "")), "Command palette (every command)"))
-        if widget:
-            keys.append(("", "in the focused field:"))
-            keys.extend((", ".join(k), description) for description, k in widget.values())
-        title = getattr(self.screen, "HELP_TITLE", type(self.screen).__name__.removesuffix("Screen"))
-        self.push_screen(HelpScreen(title, keys))
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen.for_screen(self.screen))
 
 
 def run_console(path: Path | None, overrides: list[str], runs_dir: Path, sweeps_dir: Path = Path("sweeps")) -> int:

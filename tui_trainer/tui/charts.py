@@ -9,8 +9,8 @@ from __future__ import annotations
 from textual.widgets import DataTable
 
 from ..lr_text import format_lr
+from ..runs.live import RunHistory
 from .readable_plot import ReadablePlot
-from .run_history import RunHistory
 
 # Named ANSI colours: they look the same in a 16- or 256-colour SSH session as in truecolor.
 TRAIN_COLOR = "cyan"

@@ -35,11 +35,12 @@ class BindingInfo:
 
 
 def _binding_classes() -> list[type[DOMNode]]:
-    """The App, screens and widgets defined in `tui_trainer.tui` (every module is imported)."""
+    """The App, screens and widgets defined in `tui_trainer.tui` and below (every module is imported)."""
     package = importlib.import_module(__package__ or "tui_trainer.tui")
     classes: list[type[DOMNode]] = []
-    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+    names = sorted(m.name for m in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."))
+    for name in names:  # sub-packages too (tui/confusion/)
+        module = importlib.import_module(name)
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, DOMNode) and cls.__module__ == module.__name__ and "BINDINGS" in vars(cls):
                 classes.append(cls)

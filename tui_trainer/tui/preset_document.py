@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import Comment, Table
 
 from ..atomic import atomic_write_text
 from ..config import Preset, PresetError, Problem, load_preset_text, resolved_toml, update_text
@@ -103,6 +105,10 @@ class PresetDocument:
     """Field path -> TOML literal of a form edit that does not validate yet."""
     field_problems: dict[str, list[str]] = field(default_factory=dict)
     """Field path -> messages to show at that field (from pending edits or the text)."""
+    overrides: dict[str, str] = field(default_factory=dict)
+    """Field path -> TOML literal set from the command line (`--set`) and not saved yet."""
+    _unedited: tuple[str, dict[str, str]] | None = field(default=None, repr=False)
+    """(text, pending) the user's own edits are measured from; None: the saved text, nothing pending."""
 
     # Opening --------------------------------------------------------------------------------
 
@@ -138,6 +144,13 @@ class PresetDocument:
     @property
     def dirty(self) -> bool:
         return self.text != self.saved_text or bool(self.pending)
+
+    @property
+    def edited(self) -> bool:
+        """Changed in the editor since opening or saving. `--set` overrides are not edits: leaving
+        with only them loses nothing the user typed, so the console does not ask about them."""
+        text, pending = self._unedited or (self.saved_text, {})
+        return self.text != text or self.pending != pending
 
     @property
     def valid(self) -> bool:
@@ -177,6 +190,13 @@ class PresetDocument:
             self.pending[path] = literal
         self._settle_pending()
         return self.field_problems
+
+    def set_override(self, path: str, literal: str) -> dict[str, list[str]]:
+        """Apply a `--set` override: a form edit that does not count as one (see `edited`)."""
+        problems = self.set_field(path, literal)
+        self.overrides[path] = literal
+        self._unedited = (self.text, dict(self.pending))
+        return problems
 
     def set_text(self, text: str) -> list[Problem]:
         """Replace the text (the raw view); pending form edits are dropped. Returns its problems."""
@@ -252,6 +272,8 @@ class PresetDocument:
             self.path = Path(path)
             self.read_only = is_builtin(self.path)
         self.saved_text = self.text
+        self.overrides.clear()  # in the file now
+        self._unedited = None
         return target
 
     def preset_name(self) -> str:
@@ -275,6 +297,43 @@ def _by_field(problems: Iterable[Problem]) -> dict[str, list[str]]:
         if path:
             out.setdefault(path, []).append(problem.message)
     return out
+
+
+def field_comments(text: str) -> dict[str, str]:
+    """Field path -> the comment the preset's author wrote at that key, for the form to show beside it.
+
+    A key's comment is the block of comment lines right above it (a blank line ends a block, so a
+    file's header is nobody's) and the comment at the end of its line, in file order, `#` kept.
+    Empty for text that is not TOML (the raw view shows why).
+    """
+    try:
+        document = tomlkit.parse(text)
+    except TOMLKitError:  # not TOML, or a key twice
+        return {}
+    out: dict[str, str] = {}
+    _collect_comments(document.body, "", out, [])
+    return out
+
+
+def _collect_comments(body: list[tuple[Any, Any]], prefix: str, out: dict[str, str], above: list[str]) -> None:
+    for key, item in body:
+        if isinstance(item, Comment):
+            above.append(item.trivia.comment.rstrip())
+            continue
+        if key is None:  # whitespace: a blank line between a comment and a key parts them
+            if "\n" in item.as_string():
+                above = []
+            continue
+        path = f"{prefix}{key.key}"
+        if isinstance(item, Table):
+            # `[data]` starts afresh; a dotted key (`train.epochs = 3`) takes the comment above it.
+            _collect_comments(item.value.body, f"{path}.", out, above if item.is_super_table() else [])
+        else:
+            lines = [*above, item.trivia.comment.rstrip()]
+            comment = "\n".join(line for line in lines if line)
+            if comment:
+                out[path] = comment
+        above = []
 
 
 def read_summary(path: Path) -> tuple[str, str]:

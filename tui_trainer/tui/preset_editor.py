@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from rich.markup import escape
+from textual import events, on
 from textual._tree_sitter import TREE_SITTER, get_language
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -19,7 +20,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Text
 
 from ..config import SECTIONS, Problem
 from .lr_finder_screen import LRFinderScreen
-from .preset_document import PresetDocument, toml_literal
+from .preset_document import PresetDocument, field_comments, toml_literal
 from .preset_form import GENERAL, FieldRow, SectionForm, fields_of
 
 if TYPE_CHECKING:
@@ -38,7 +39,27 @@ def problem_line(problem: Problem) -> str:
 
 
 def toml_language() -> str | None:
+    """The raw view's language: TOML when tree-sitter and its grammar are installed (Textual ships
+    the highlight query), else None, plain text."""
     return "toml" if TREE_SITTER and get_language("toml") is not None else None
+
+
+def first_error_location(problems: list[Problem]) -> tuple[int, int] | None:
+    """(row, column) from 0 of the first problem in the text that has a line, in file order."""
+    located = [(p.line - 1, (p.column or 1) - 1) for p in problems if p.line is not None]
+    return min(located) if located else None
+
+
+class RawTomlArea(TextArea):
+    """The raw TOML view. Tab indents; escape is the screen's key (back to the presets) at the first press.
+
+    A TextArea that indents on tab keeps the first escape to itself, to move focus on, so leaving
+    took two presses; here escape goes by the TextArea to the screen's bindings.
+    """
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "escape":
+            event.prevent_default()  # skips TextArea's handler only: the key bubbles on to the bindings
 
 
 class PresetEditorScreen(Screen[None]):
@@ -77,7 +98,7 @@ class PresetEditorScreen(Screen[None]):
                 with TabPane(section, id=f"tab-{section}"):
                     yield SectionForm(section, values)
             with TabPane("TOML", id=RAW_TAB):
-                yield TextArea(
+                yield RawTomlArea(
                     doc.text,
                     language=toml_language(),
                     id="raw-toml",
@@ -90,6 +111,7 @@ class PresetEditorScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._rows = {row.spec.path: row for row in self.query(FieldRow)}
+        self._show_comments()
         self._show_problems()
         self._show_status()
         if self.document.preset is None:  # open where the problems can be fixed
@@ -130,12 +152,17 @@ class PresetEditorScreen(Screen[None]):
             self._load_raw()
 
     def _load_raw(self) -> None:
+        """Show the document's text; with problems, the cursor goes to the first one's line."""
         area = self.query_one("#raw-toml", TextArea)
         if area.text != self.document.text:
             with self.prevent(TextArea.Changed):
                 cursor = area.cursor_location
                 area.load_text(self.document.text)
                 area.cursor_location = (min(cursor[0], area.document.line_count - 1), 0)
+        error = first_error_location(self.document.problems)
+        if error is not None:
+            row = min(error[0], area.document.line_count - 1)
+            area.move_cursor((row, min(error[1], len(area.document[row]))), center=True)
         self._show_raw_problems()
 
     @on(TextArea.Changed, "#raw-toml")
@@ -149,12 +176,13 @@ class PresetEditorScreen(Screen[None]):
         if doc.preset is not None:
             for row in self._rows.values():
                 row.show_value(doc.value(row.spec))
+            self._show_comments()
         self._show_problems()
         self._show_status()
         self._update_form_enabled()
 
     def _show_raw_problems(self) -> None:
-        lines = [problem_line(p) for p in self.document.problems]
+        lines = [problem_line(p) for p in self.document.problems]  # file order: the cursor is at the first
         if self.document.pending:
             lines.append(f"{len(self.document.pending)} form edit(s) do not validate and are not in this text yet")
         widget = self.query_one("#raw-problems", Static)
@@ -167,6 +195,11 @@ class PresetEditorScreen(Screen[None]):
             form.disabled = disabled
 
     # Showing state ----------------------------------------------------------------------------
+
+    def _show_comments(self) -> None:
+        comments = field_comments(self.document.text)
+        for path, row in self._rows.items():
+            row.show_comment(comments.get(path, ""))
 
     def _show_problems(self) -> None:
         problems = self.document.field_problems
@@ -187,8 +220,12 @@ class PresetEditorScreen(Screen[None]):
         parts = [f"[b]{doc.title}[/b]"]
         if doc.read_only:
             parts.append("built-in, read-only: save makes a copy")
-        if doc.dirty:
+        if doc.edited:
             parts.append("[reverse] modified [/reverse]")
+        elif doc.dirty and doc.overrides:
+            paths = list(doc.overrides)
+            named = f"{paths[0]}={doc.overrides[paths[0]]}" if len(paths) == 1 else f"{len(paths)} values"
+            parts.append(escape(f"--set {named} (not saved)"))
         count = len(doc.problem_lines())
         if count:
             parts.append(f"[b]{count} problem{'s' if count > 1 else ''}[/b]: training is blocked")

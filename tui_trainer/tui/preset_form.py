@@ -2,6 +2,8 @@
 
 No field is listed here: a new schema field appears in the form by itself. Choices become a
 Select, booleans a Checkbox, everything else an Input that takes TOML syntax (`[0.8, 1.0]`).
+A key the section's current choice ignores (optimizer.momentum under adamw, per
+`config.choices`) is greyed out and cannot be focused until a choice that reads it is picked.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
+from ..config.choices import REGISTRIES
 from ..config.fields import FieldSpec, section_fields, top_level_fields
 from .field_suggesters import SUGGESTERS
 from .preset_document import display_text, literal_from_input, toml_literal
@@ -29,6 +32,15 @@ def fields_of(section: str) -> list[FieldSpec]:
 
 def _bool_label(value: bool) -> str:
     return "true " if value else "false"
+
+
+class BoolCheckbox(Checkbox):
+    """A Checkbox whose box is empty when off. Textual draws an X either way and tells on from off by
+    colour alone, which a 16-colour terminal (TERM=xterm over ssh) does not show."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]  # Textual reads the class attribute by this name
+        return "X" if self.value else " "
 
 
 def widget_id(spec: FieldSpec) -> str:
@@ -46,6 +58,14 @@ class FieldRow(Vertical):
             self.row = row
             self.literal = literal
 
+    class Chosen(Message):
+        """A choice key (`config.choices`) now shows `value`, picked here or loaded: the keys it decides follow."""
+
+        def __init__(self, path: str, value: Any) -> None:
+            super().__init__()
+            self.path = path
+            self.value = value
+
     def __init__(self, spec: FieldSpec, value: Any) -> None:
         super().__init__(classes="field-row")
         self.spec = spec
@@ -59,14 +79,16 @@ class FieldRow(Vertical):
         default = toml_literal(spec.default)
         if len(default) > 40:
             default = default[:37] + "..."
-        help_text = f"{escape(spec.description)} [dim]default {escape(default)}; {escape(spec.allowed())}[/]"
+        used_by = f"; used by {', '.join(spec.used_by)}" if spec.chosen_by else ""
+        help_text = f"{escape(spec.description)} [dim]default {escape(default)}; {escape(spec.allowed())}{used_by}[/]"
         yield Static(help_text, classes="field-help")
+        yield Static("", classes="field-comment", markup=False)
         yield Static("", classes="field-error", markup=False)
 
     def _make_editor(self, value: Any) -> Widget:
         spec, wid = self.spec, widget_id(self.spec)
         if spec.kind == "bool":
-            return Checkbox(_bool_label(bool(value)), bool(value), id=wid, compact=True, classes="field-editor")
+            return BoolCheckbox(_bool_label(bool(value)), bool(value), id=wid, compact=True, classes="field-editor")
         if spec.kind == "choice":
             options = [(str(choice), choice) for choice in spec.choices]
             current = value if value in spec.choices else Select.NULL
@@ -104,12 +126,31 @@ class FieldRow(Vertical):
                 editor.value = bool(value)
                 editor.label = _bool_label(bool(value))
             elif isinstance(editor, Select):
-                if value in self.spec.choices:
+                if value in self.spec.choices and editor.value != value:
                     editor.value = value
+                    self._post_chosen()
             elif isinstance(editor, Input):
                 text = display_text(self.spec, value)
                 if editor.value != text:
                     editor.value = text
+
+    def show_read(self, read: bool) -> None:
+        """Grey the row out (and keep focus off its editor) when the current choice ignores the key."""
+        self.set_class(not read, "-unused")
+        self.editor.disabled = not read
+        self.tooltip = None if read else "used by: " + ", ".join(self.spec.used_by)
+
+    def _post_chosen(self) -> None:
+        if self.spec.path in REGISTRIES:
+            editor = self.editor
+            assert isinstance(editor, Select)
+            self.post_message(self.Chosen(self.spec.path, editor.value))
+
+    def show_comment(self, comment: str) -> None:
+        """The comment at this key in the preset file (shown as written, `#` and all)."""
+        widget = self.query_one(".field-comment", Static)
+        widget.update(comment)
+        widget.display = bool(comment)
 
     def show_problems(self, messages: list[str]) -> None:
         self.set_class(bool(messages), "-invalid")
@@ -122,6 +163,7 @@ class FieldRow(Vertical):
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
         self.post_message(self.Edited(self, self.literal()))
+        self._post_chosen()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
@@ -140,3 +182,16 @@ class SectionForm(VerticalScroll):
     def compose(self) -> ComposeResult:
         for spec in fields_of(self.section):
             yield FieldRow(spec, self._values.get(spec.path, spec.default))
+
+    def on_mount(self) -> None:
+        for path in REGISTRIES:
+            self._show_chosen(path, self._values.get(path))
+
+    def on_field_row_chosen(self, event: FieldRow.Chosen) -> None:
+        event.stop()
+        self._show_chosen(event.path, event.value)
+
+    def _show_chosen(self, path: str, value: Any) -> None:
+        for row in self.query(FieldRow):
+            if row.spec.chosen_by == path:
+                row.show_read(row.spec.read_with(value))

@@ -1,7 +1,7 @@
 """A run folder, read-only: its status and metrics as charts and a table.
 
-The stand-in for `tui-trainer RUN_DIR` until the runs screen exists; it reads status.json and
-metrics.jsonl once (no live follow).
+The stand-in for `tui-trainer RUN_DIR` until the runs screen exists; it reads the run's status and
+epoch records once (no live follow).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from ..printable import printable
+from ..runs.live import RunHistory
 from .charts import EpochTable, MetricChart
-from .run_history import RunHistory
 
 
 class RunSummaryScreen(Screen[None]):

@@ -19,7 +19,7 @@ from .error_screen import ErrorScreen
 if TYPE_CHECKING:
     from ..runs.evaluate import Evaluation
     from ..runs.export import ExportResult
-    from .run_history import RunHistory
+    from ..runs.live import RunHistory
 
 
 class RunUseActions:
@@ -84,7 +84,7 @@ class RunUseActions:
 
     def open_evaluation(self, path: Path) -> None:
         """An evaluation folder in the confusion screen (drill-down into its images included)."""
-        from .confusion_screen import ConfusionScreen
+        from .confusion.screen import ConfusionScreen
 
         try:
             screen = ConfusionScreen.from_eval_dir(path)

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ..printable import printable
 from ..runs.detach import DetachError, resume_detached, stop_run
+from ..runs.folder import RunFolder
 from ..runs.history import BROKEN, RunSummary, filter_runs, list_runs
 
 RESCAN_SECONDS = 2.0
@@ -34,6 +35,14 @@ STATE_STYLES = {
     "pruned": "dim",  # a sweep stopped it early
     BROKEN: "bold red",
 }
+
+
+def shown_path(path: Path) -> str:
+    """`path` relative to the working folder when it lies below it (shorter at 80 columns), else as is."""
+    try:
+        return str(Path(path).absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -74,19 +83,21 @@ class RunsScreen(Screen[None]):
     DEFAULT_CSS = """
     RunsScreen #runs-filter { height: 1; border: none; padding: 0 1; margin: 0; }
     RunsScreen #runs-table { height: 1fr; }
-    RunsScreen #runs-detail { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    RunsScreen #runs-detail { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     RunsScreen #runs-message { height: auto; max-height: 2; padding: 0 1; }
     """
 
+    # At 80 columns the footer holds five keys beside the console's own (quit, help) and the palette;
+    # the others are listed by help (?). Compare says to select with space when nothing is selected.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open", "Open", id="runs.open"),
-        Binding("space", "toggle_select", "Select", id="runs.select"),
+        Binding("enter", "open", "Open", id="runs.open", show=False),  # the table's enter opens too
+        Binding("space", "toggle_select", "Select", id="runs.select", show=False),
         Binding("r", "resume", "Resume", id="runs.resume"),
-        Binding("d", "resume_detached", "Detached", id="runs.resume_detached"),
+        Binding("d", "resume_detached", "Resume detached", id="runs.resume_detached", show=False),
         Binding("x", "stop", "Stop", id="runs.stop"),
         Binding("c", "compare", "Compare", id="runs.compare"),
-        Binding("v", "evaluate", "Evaluate", id="runs.evaluate"),
-        Binding("o", "export", "Export", id="runs.export"),
+        Binding("v", "evaluate", "Evaluate", id="runs.evaluate", show=False),
+        Binding("o", "export", "Export", id="runs.export", show=False),
         Binding("slash", "focus_filter", "Filter", id="runs.filter"),
         Binding("escape", "back", "Back", id="runs.back"),
     ]
@@ -108,7 +119,7 @@ class RunsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = str(self.runs_dir)
+        self.sub_title = shown_path(self.runs_dir)
         table = self.query_one("#runs-table", DataTable)
         for label, key in (
             (" ", "mark"),
@@ -156,7 +167,7 @@ class RunsScreen(Screen[None]):
                 table.move_cursor(row=paths.index(current.path), animate=False)
         self._show_detail()
         if not self.all_runs:
-            self.say(f"no runs in {self.runs_dir} yet")
+            self.say(f"no runs in {shown_path(self.runs_dir)} yet")
 
     def current_run(self) -> RunSummary | None:
         table = self.query_one("#runs-table", DataTable)
@@ -172,11 +183,14 @@ class RunsScreen(Screen[None]):
         if run is None:
             detail.update("")
             return
-        lines = [printable(run.path)]
+        lines = [printable(shown_path(run.path))]
         if run.problem:
             lines.append(f"problem: {printable(run.problem)}")
         if run.error:
             lines.append(f"error: {printable(run.error)}")
+        command = RunFolder(run.path).read_command()  # how to run it again (runs started detached)
+        if command:
+            lines.append(f"command: {printable(command)}")
         detail.update(Text("\n".join(lines)))  # plain text: a "[" in a folder name is not markup
 
     def say(self, message: str) -> None:

@@ -21,8 +21,8 @@ from textual.widgets import Footer, Header, ProgressBar, Static
 from ..engine.health import format_health
 from ..lr_text import format_lr
 from ..printable import printable
+from ..runs.live import RunHistory
 from .charts import EpochTable, MetricChart
-from .run_history import RunHistory
 
 if TYPE_CHECKING:
     from .app import TrainerApp

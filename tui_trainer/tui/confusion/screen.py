@@ -19,16 +19,18 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..runs.report import ClassReport, class_report, confused_pairs, row_shares
-from .confusion_chart import ClassAccuracyChart, ClassTrendLegend
-from .confusion_export import export_misclassified
-from .confusion_matrix import ConfusionMatrix
-from .confusion_samples_screen import ConfusionSamplesScreen
-from .confusion_source import (
+from ...engine.class_figures import ClassReport, class_report
+from ...runs.folder import RunFolder
+from ...runs.report import confused_pairs, row_shares
+from ...runs.thumbnails import ValidationImages
+from .chart import ClassAccuracyChart, ClassTrendLegend
+from .export import export_misclassified
+from .matrix import ConfusionMatrix
+from .samples_screen import ConfusionSamplesScreen
+from .source import (
     HistorySource,
     RunSnapshot,
     SampleQuery,
-    ValidationImages,
     Which,
     current_confusion,
     current_epoch,
@@ -113,7 +115,7 @@ class ConfusionScreen(Screen):
 
     @classmethod
     def from_run_dir(cls, path: str | Path, which: Which = "last") -> ConfusionScreen:
-        """The screen for a run folder's `predictions-<which>.npz`, `metrics.jsonl` and `val_images.npy`.
+        """The screen for a run folder's predictions of its `which` epoch, its epoch records and thumbnails.
 
         Raises FileNotFoundError when the run has no finished epoch yet.
         """
@@ -156,11 +158,11 @@ class ConfusionScreen(Screen):
 
     def _pick_source(self) -> HistorySource:
         """The history itself once it holds an epoch's results; before that, its run folder's
-        `predictions-last.npz` if there is one (a history read from a finished run's metrics only)."""
+        predictions of its last epoch if there are some (a history read from a finished run's metrics only)."""
         history = self.history
         if history.predictions is not None or history.confusion is not None or history.run_dir is None:
             return history
-        path = Path(history.run_dir) / "predictions-last.npz"
+        path = RunFolder(Path(history.run_dir)).predictions_file("last")
         try:
             stat = path.stat()
         except OSError:

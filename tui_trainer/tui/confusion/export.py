@@ -6,8 +6,8 @@ from pathlib import Path
 
 from textual.screen import Screen
 
-from ..runs.misclassified import misclassified_csv, write_misclassified_csv
-from .confusion_source import HistorySource, current_epoch, sample_paths
+from ...runs.misclassified import misclassified_csv, write_misclassified_csv
+from .source import HistorySource, current_epoch, sample_paths
 
 
 def export_stem(history: HistorySource) -> str:

@@ -8,8 +8,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from ..runs.report import accuracy_trend
-from .readable_plot import ReadablePlot
+from ...runs.report import accuracy_trend
+from ..readable_plot import ReadablePlot
 
 # One xterm-256 colour per plotted class, the same in the chart and in the legend.
 LINE_COLOURS = (39, 208, 46, 201, 226, 51, 196, 141, 250, 118)

@@ -10,10 +10,11 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ..runs.report import SORT_KEYS, SortKey
-from .confusion_export import export_misclassified
-from .confusion_gallery import SampleGallery
-from .confusion_source import HistorySource, SampleQuery, ValidationImages, current_epoch, sample_paths
+from ...runs.report import SORT_KEYS, SortKey
+from ...runs.thumbnails import ValidationImages
+from .export import export_misclassified
+from .gallery import SampleGallery
+from .source import HistorySource, SampleQuery, current_epoch, sample_paths
 
 POLL_SECONDS = 0.5
 

@@ -19,9 +19,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..engine.events import Predictions
-from .confusion_matrix import CURSOR, DIM
-from .confusion_thumbnail import thumbnail_lines, thumbnail_size
+from ...engine.events import Predictions
+from .matrix import CURSOR, DIM
+from .thumbnail import thumbnail_lines, thumbnail_size
 
 CAPTION_WIDTH = 26  # cells of text under a thumbnail, at least
 GAP = 2  # blank cells between tiles

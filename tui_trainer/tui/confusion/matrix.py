@@ -17,7 +17,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..runs.report import ClassReport, class_report, row_shares
+from ...engine.class_figures import ClassReport, class_report
+from ...runs.report import row_shares
 
 # Colour ramps from the xterm 256-colour cube, so a plain SSH terminal shows exactly these.
 # Correct predictions (the diagonal) in greens, confusions in reds; darker = smaller share of the row.

@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.class_figures import class_report
 from ..engine.events import BatchProgress, EpochFinished, Predictions, RunFailed, RunFinished, RunStarted
-from ..runs.folder import RunFolder, RunFolderError, state_label
-from ..runs.history import BROKEN
+from .folder import RunFolder, RunFolderError, state_label
+from .history import BROKEN
+from .records import EpochRecord
 
 STEP_SMOOTHING = 0.05
 """The per-step loss is an exponential moving average with this time constant, in epochs."""
@@ -30,7 +32,7 @@ class RunHistory:
     preset_name: str = ""
     classes: tuple[str, ...] = ()
     epochs: list[dict[str, Any]] = field(default_factory=list)
-    """One metrics record per finished epoch (the metrics.jsonl record: epoch, train_loss, ...)."""
+    """One record per finished epoch, as the engine reports it and metrics.jsonl holds it (`EpochRecord`'s keys)."""
     predictions: Predictions | None = None
     """The latest epoch's validation predictions."""
     confusion: np.ndarray | None = None
@@ -120,11 +122,12 @@ class RunHistory:
         self.predictions = event.predictions
         if event.predictions is not None and event.predictions.classes:
             self.classes = tuple(event.predictions.classes)
-        per_class = record.get("per_class_acc")
-        if per_class is None and event.confusion is not None:
-            per_class = per_class_from_confusion(event.confusion)
-        self.per_class_accuracy.append([float(v) for v in per_class or []])
-        val_acc = record.get("val_acc")
+        typed = EpochRecord.from_record(record)
+        per_class = list(typed.per_class_acc)
+        if not per_class and event.confusion is not None:
+            per_class = class_report(event.confusion).recall.tolist()
+        self.per_class_accuracy.append(per_class)
+        val_acc = typed.val_acc
         if event.is_best or (val_acc is not None and (self.best_val_acc is None or val_acc > self.best_val_acc)):
             self.best_epoch = event.epoch
             self.best_val_acc = val_acc
@@ -161,7 +164,7 @@ class RunHistory:
 
     @classmethod
     def from_run_dir(cls, run_dir: Path) -> RunHistory:
-        """A read-only history from a run folder's status.json and metrics.jsonl (no predictions).
+        """A read-only history from a run folder's status and epoch records (no predictions).
 
         A folder that cannot be read, or whose records are damaged, gives a history in state
         "broken" whose `error` says which file and line, so a screen shows it instead of failing.
@@ -169,28 +172,18 @@ class RunHistory:
         folder = RunFolder(Path(run_dir))
         history = cls(run_dir=run_dir, version=1)
         try:
-            status = folder.read_status()
+            status = folder.read_run_status()
             records = folder.read_metrics()
         except RunFolderError as exc:
             history.state, history.preset_name = BROKEN, run_dir.name
             history.error, history.hint = str(exc), "the run folder cannot be read"
             return history
         history.state = state_label(status)
-        history.preset_name = str(status.get("preset_name") or run_dir.name)
-        history.epochs_planned = int(status.get("epochs_planned") or 0)
-        history.best_epoch = status.get("best_epoch")
-        history.best_val_acc = status.get("best_val_acc")
-        history.error = str(status.get("error") or "")
-        history.hint = str(status.get("hint") or "")
-        for record in records:
+        history.preset_name = status.preset_name or run_dir.name
+        history.epochs_planned = status.epochs_planned
+        history.best_epoch, history.best_val_acc = status.best_epoch, status.best_val_acc
+        history.error, history.hint = status.error, status.hint
+        for position, record in enumerate(records):
             history.epochs.append(record)
-            history.per_class_accuracy.append([float(v) for v in record.get("per_class_acc") or []])
+            history.per_class_accuracy.append(list(EpochRecord.from_record(record, position).per_class_acc))
         return history
-
-
-def per_class_from_confusion(confusion: np.ndarray) -> list[float]:
-    """Recall of each class from a confusion matrix (display only; 0 for a class with no samples)."""
-    matrix = np.asarray(confusion, dtype=np.float64)
-    totals = matrix.sum(axis=1)
-    correct = np.diag(matrix)
-    return [float(c / t) if t else 0.0 for c, t in zip(correct, totals, strict=True)]

@@ -1,0 +1,116 @@
+"""What the console shows of its keys at 80x24: footers that fit, a help that lists the console's own keys."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+from tui_trainer.tui.app import TrainerApp
+from tui_trainer.tui.help_screen import PALETTE_ROW, HelpScreen
+from tui_trainer.tui.runs_screen import RunsScreen
+
+SIZE = (80, 24)
+
+
+def on_console(tmp_path: Path, *keys: str, check: Callable[[TrainerApp], None]) -> None:
+    """Press `keys` in a console at 80x24 (waiting after each), then `check` it."""
+
+    async def scenario() -> None:
+        app = TrainerApp(None, [], tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            for key in keys:
+                await pilot.press(key)
+                await pilot.pause()
+            check(app)
+
+    asyncio.run(scenario())
+
+
+def own_descriptions(*classes: type) -> set[str]:
+    return {
+        binding.description
+        for cls in classes
+        for binding in cls.BINDINGS
+        if isinstance(binding, Binding) and binding.id is not None
+    }
+
+
+def test_the_runs_footer_shows_every_key_it_lists_in_full_at_80_columns(tmp_path: Path) -> None:
+    def check(app: TrainerApp) -> None:
+        assert isinstance(app.screen, RunsScreen)
+        footer = app.screen.query_one(Footer)
+        keys = [key for key in footer.query(FooterKey) if not key.has_class("-command-palette")]
+        palette = footer.query_one(".-command-palette", FooterKey)
+        assert {"Resume", "Stop", "Back", "Quit", "Help"} <= {key.description for key in keys}
+        for key in keys:  # a key past the palette's left edge is cut or scrolled out of view
+            assert key.region.right <= palette.region.x, f"{key.description!r} is cut"
+
+    on_console(tmp_path, "ctrl+l", check=check)
+
+
+def test_help_lists_the_runs_screen_keys_and_none_of_textuals_own(tmp_path: Path) -> None:
+    def check(app: TrainerApp) -> None:
+        assert isinstance(app.screen, HelpScreen)
+        rows = app.screen._keys
+        described = {description for key, description in rows if key}
+        # Every key of the screen, those kept out of the footer too (the table's enter shadows Open).
+        assert own_descriptions(RunsScreen) <= described
+        assert {"Quit", "Help", "Runs", PALETTE_ROW} <= described
+        # Nothing else: no focus-next, copy, scroll or palette internals.
+        assert described <= own_descriptions(RunsScreen, TrainerApp) | {PALETTE_ROW}
+        assert [description for key, description in rows if not key] == ["this screen:", "everywhere:"]
+
+    on_console(tmp_path, "ctrl+l", "question_mark", check=check)
+
+
+def test_help_leaves_out_a_key_the_screen_hides_now(tmp_path: Path) -> None:
+    """The training screen has one `p`: Pause while running, Resume while paused; idle it offers Pause."""
+
+    def check(app: TrainerApp) -> None:
+        assert isinstance(app.screen, HelpScreen)
+        assert [description for key, description in app.screen._keys if key == "p"] == ["Pause"]
+
+    on_console(tmp_path, "ctrl+t", "f1", check=check)
+
+
+def test_help_gives_the_focused_panel_its_own_section_one_row_per_description() -> None:
+    from textual.app import App, ComposeResult
+    from textual.widget import Widget
+
+    from tui_trainer.tui.help_screen import help_rows
+
+    class Grid(Widget, can_focus=True):
+        BINDINGS: ClassVar[list[BindingType]] = [
+            Binding("up", "move(-1)", "Move", id="grid.up"),
+            Binding("down", "move(1)", "Move", id="grid.down"),
+            Binding("enter", "open", "Open cell", id="grid.open"),
+        ]
+
+    class Host(App[None]):
+        BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", id="host.quit")]
+
+        def compose(self) -> ComposeResult:
+            yield Grid()
+
+    async def scenario() -> list[tuple[str, str]]:
+        app = Host()
+        async with app.run_test(size=SIZE) as pilot:
+            app.query_one(Grid).focus()
+            await pilot.pause()
+            return help_rows(app.screen)
+
+    rows = asyncio.run(scenario())
+    assert rows == [
+        ("", "in the focused panel:"),
+        ("↑, ↓", "Move"),
+        ("⏎", "Open cell"),
+        ("", "everywhere:"),
+        ("^q", "Quit"),
+        ("^p", PALETTE_ROW),
+    ]

@@ -1,0 +1,174 @@
+"""Every choice a preset offers (optimiser, loss, schedule, dataset, ...), one registry per kind.
+
+A registry is the single source of a choice field's names: the schema's allowed values, the
+editor's dropdown, the docs and the tests all read them here. Each entry also says which preset
+keys it reads beyond the ones every choice of its kind reads (`Choice.uses`), so the editor can
+grey out a key the current choice ignores and the reference can print a "used by" column.
+
+Only data lives here, so the config layer stays free of torch; the factories live in the engine
+(`engine.builders`) and the data layer (`data.loading`), keyed by the same names, and a test
+checks that every name has a factory and every factory a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One allowed value of a choice field."""
+
+    name: str
+    description: str
+    uses: tuple[str, ...] = ()
+    """Key paths ("optimizer.momentum") this choice reads and some other choice of its kind ignores."""
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The choices of one preset key, in the order the editor and the docs list them."""
+
+    key: str  # the key that picks one: "optimizer.name"
+    lead: str  # what the key chooses, a sentence that starts its description
+    choices: tuple[Choice, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(choice.name for choice in self.choices)
+
+    def __getitem__(self, name: str) -> Choice:
+        for choice in self.choices:
+            if choice.name == name:
+                return choice
+        raise KeyError(f"{self.key} has no choice {name!r}; allowed: {', '.join(self.names)}")
+
+    def governed(self) -> tuple[str, ...]:
+        """Every key some choice uses and another ignores, in first-use order."""
+        return tuple(dict.fromkeys(path for choice in self.choices for path in choice.uses))
+
+    def used_by(self, path: str) -> tuple[str, ...]:
+        """The names of the choices that read `path` (empty when it is not a governed key)."""
+        return tuple(choice.name for choice in self.choices if path in choice.uses)
+
+    def description(self) -> str:
+        """The key's description for the schema: the lead, then what each choice does."""
+        return self.lead + " " + "; ".join(f"{c.name}: {c.description}" for c in self.choices) + "."
+
+
+DATASETS = Registry(
+    "data.dataset",
+    "Where images come from.",
+    (
+        Choice(
+            "cifar10",
+            "torchvision's CIFAR-10 (10 classes, 32 px)",
+            uses=("data.root", "data.download", "data.cache"),
+        ),
+        Choice(
+            "imagefolder",
+            "your images in root/train/<class>/ (and val/, test/ when present)",
+            uses=("data.root", "data.val_fraction", "data.bad_images", "data.cache"),
+        ),
+        Choice(
+            "synthetic",
+            "generated shapes, no files and no internet needed",
+            uses=("data.synthetic_train_size", "data.synthetic_val_size"),
+        ),
+    ),
+)
+
+BAD_IMAGES = Registry(
+    "data.bad_images",
+    "What to do with an image file that cannot be decoded.",
+    (
+        Choice("error", "stop with a list of every bad file"),
+        Choice("skip", "train without them and list them in the run folder's bad_images.txt"),
+    ),
+)
+
+STORAGES = Registry(
+    "data.storage",
+    "Where training reads images.",
+    (
+        Choice("auto", "device when the set fits half the free device memory (RAM on CPU), else stream"),
+        Choice("device", "the whole set on the device"),
+        Choice("stream", "per batch from the disk cache"),
+    ),
+)
+
+LOSSES = Registry(
+    "loss.name",
+    "Training and validation loss.",
+    (
+        Choice(
+            "label_smoothing_ce",
+            "cross-entropy with a share of the target's weight spread over the other classes",
+            uses=("loss.smoothing",),
+        ),
+        Choice("cross_entropy", "plain cross-entropy"),
+    ),
+)
+
+OPTIMIZERS = Registry(
+    "optimizer.name",
+    "Optimiser.",
+    (
+        Choice(
+            "rmsprop",
+            "steps scaled by a running average of squared gradients",
+            uses=("optimizer.momentum", "optimizer.alpha", "optimizer.eps"),
+        ),
+        Choice("sgd", "stochastic gradient descent", uses=("optimizer.momentum", "optimizer.nesterov")),
+        Choice(
+            "adamw",
+            "Adam with decoupled weight decay",
+            uses=("optimizer.eps", "optimizer.beta1", "optimizer.beta2"),
+        ),
+    ),
+)
+
+SCHEDULERS = Registry(
+    "scheduler.name",
+    "Learning-rate schedule.",
+    (
+        Choice(
+            "cosine",
+            "cosine decay from lr to eta_min over t_max epochs, stepped once per epoch",
+            uses=("scheduler.t_max", "scheduler.eta_min"),
+        ),
+        Choice(
+            "onecycle",
+            "a rise to lr over pct_start of the run, then a fall far below it, stepped per optimiser step",
+            uses=("scheduler.pct_start",),
+        ),
+        Choice(
+            "warmup_linear",
+            "a linear rise to lr over pct_start of the run, then a linear fall towards 0, stepped per optimiser step",
+            uses=("scheduler.pct_start",),
+        ),
+        Choice("none", "lr stays as set"),
+    ),
+)
+
+PRECISIONS = Registry(
+    "train.precision",
+    "Number format of the forward pass.",
+    (
+        Choice("fp32", "32-bit floats throughout"),
+        Choice("bf16", "bfloat16 autocast on CUDA (CPU and MPS always train in fp32)"),
+    ),
+)
+
+REGISTRIES: dict[str, Registry] = {
+    registry.key: registry for registry in (DATASETS, BAD_IMAGES, STORAGES, LOSSES, OPTIMIZERS, SCHEDULERS, PRECISIONS)
+}
+"""Choice key -> its registry."""
+
+
+def governing(path: str) -> Registry | None:
+    """The registry whose choice decides whether `path` is read, or None when it always is."""
+    for registry in REGISTRIES.values():
+        if path in registry.governed():
+            return registry
+    return None
