@@ -20,18 +20,22 @@ CATALOG: dict[str, str] = {
 MODEL_NAMES: tuple[str, ...] = tuple(CATALOG)
 
 
+class ModelTargetError(ValueError):
+    """`model.target` names no importable factory: the preset's mistake, not a crash."""
+
+
 def resolve_factory(target: str) -> Any:
     """Import "package.module:attribute" and return the attribute."""
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
-        raise ValueError(f'model target {target!r} must look like "package.module:factory"')
+        raise ModelTargetError(f'model target {target!r} must look like "package.module:factory"')
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # a missing module, or one that fails while importing (e.g. a SyntaxError)
-        raise ValueError(
+        raise ModelTargetError(
             f"model target {target!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})"
         ) from exc
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise ValueError(f"model target {target!r}: {module_name!r} has no {attr!r}") from None
+        raise ModelTargetError(f"model target {target!r}: {module_name!r} has no {attr!r}") from None

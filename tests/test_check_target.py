@@ -83,3 +83,32 @@ def test_a_refused_param_at_build_time_does_not_blame_num_classes(preset_folder:
     sys.path.insert(0, str(preset_folder))
     with pytest.raises(ValueError, match=r"does not accept \['hiden'\]"):
         build_model(ModelConfig(target="mynets:make_net", params={"hiden": 8}), num_classes=10)
+
+
+def test_a_run_started_from_the_preset_finds_its_target_where_check_does(preset_folder: Path, tmp_path: Path) -> None:
+    """The console starts runs in-process: the preset's folder is importable for the run, not only for --check."""
+    from tui_trainer.config import load_preset
+    from tui_trainer.runs.launch import run_training
+
+    path = write_preset(preset_folder, '[model]\ntarget = "mynets:make_net"\n\n[model.params]\nhidden = 8\n')
+    tiny = ["data.synthetic_train_size=64", "data.synthetic_val_size=32", "data.image_size=16", "train.epochs=1"]
+    preset = load_preset(path, [*tiny, "scheduler.t_max=1", "train.device=cpu"])
+    outcome = run_training(preset, runs_dir=tmp_path / "runs", preset_source=path)
+    assert outcome.state == "finished", outcome.error
+
+
+def test_a_target_that_cannot_be_imported_is_the_presets_error_with_a_hint(tmp_path: Path) -> None:
+    from tui_trainer.config import load_preset
+    from tui_trainer.engine.events import RunFailed
+    from tui_trainer.runs.launch import run_training
+
+    path = write_preset(tmp_path, '[model]\ntarget = "no_such_module_here:make"\n')
+    preset = load_preset(path, ["data.synthetic_train_size=64", "data.synthetic_val_size=32", "train.device=cpu"])
+    failures: list[RunFailed] = []
+    outcome = run_training(
+        preset, runs_dir=tmp_path / "runs", preset_source=path, listeners=[lambda e: failures.append(e)]
+    )
+    failed = [e for e in failures if isinstance(e, RunFailed)]
+    assert outcome.state == "failed"
+    assert failed and failed[0].user_error, "a wrong model.target is the preset's mistake, not a crash"
+    assert "model.target" in failed[0].hint and "--check" in failed[0].hint

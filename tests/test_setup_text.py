@@ -9,7 +9,7 @@ from tui_trainer.engine.events import SetupProgress
 from tui_trainer.headless import PlainPrinter
 from tui_trainer.runs.live import RunHistory
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.messages import SetupProgressed
+from tui_trainer.tui.messages import RunEvent
 
 from .test_tui_training import SIZE, FakeTrainer, run
 
@@ -30,7 +30,7 @@ def test_the_console_shows_the_same_set_up_line() -> None:
             app.history = RunHistory(preset_name="smoke", state="starting", epochs_planned=2)
             app.push_screen("training")
             await pilot.pause()
-            app.post_message(SetupProgressed(SetupProgress(stage="generate", done=0, total=2)))
+            app.post_message(RunEvent(SetupProgress(stage="generate", done=0, total=2)))
             await pilot.pause()
             app.screen.show_history()
             await pilot.pause()

@@ -33,7 +33,7 @@ from tui_trainer.engine.events import (
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.tui import preset_list
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.confusion_screen import ConfusionScreen
+from tui_trainer.tui.confusion.screen import ConfusionScreen
 from tui_trainer.tui.help_screen import HelpScreen
 from tui_trainer.tui.preset_document import builtin_preset_dir
 from tui_trainer.tui.preset_editor import PresetEditorScreen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from tests.helpers import SMOKE, TINY, tiny_preset
 from tui_trainer.engine.events import BatchProgress, RunControl, RunFinished, RunStarted, emit
@@ -35,10 +36,7 @@ class HealthyFakeTrainer:
             time.sleep(0.01)
         emit(listeners, RunFinished(str(run_dir), "interrupted", 0, None, None, 1.0))
 
-        class Outcome:
-            state, run_dir, exit_code, error = "interrupted", run_dir, 130, ""
-
-        return Outcome()
+        return SimpleNamespace(state="interrupted", run_dir=run_dir, exit_code=130, error="")
 
 
 async def wait_for(pilot, condition, timeout: float = 30.0) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from textual import events
-from textual.message import Message
+from textual.app import App
 
 from tests.helpers import SMOKE, TINY
 from tui_trainer.engine.events import (
@@ -25,14 +25,14 @@ from tui_trainer.engine.events import (
     RunFailed,
     RunFinished,
     RunStarted,
+    SetupProgress,
     emit,
 )
 from tui_trainer.runs.live import RunHistory
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.confirm_screen import ConfirmScreen
 from tui_trainer.tui.error_screen import ErrorScreen
-from tui_trainer.tui.event_bridge import EventBridge
-from tui_trainer.tui.messages import BatchProgressed
+from tui_trainer.tui.messages import RunEvent
 from tui_trainer.tui.training_screen import TrainingScreen
 
 SIZE = (80, 24)
@@ -59,11 +59,15 @@ class FakeTrainer:
         fail_with: Exception | None = None,
         report_failure: str = "",
         hold: threading.Event | None = None,
+        hint: str = "lower the learning rate",
+        details: str = "Traceback ...",
+        user_error: bool = False,
     ) -> None:
         self.delay = delay
         self.hold = hold
         self.fail_with = fail_with
         self.report_failure = report_failure
+        self.failure = (hint, details, user_error)
         self.calls = 0
         self.outcome: FakeOutcome | None = None
 
@@ -84,7 +88,8 @@ class FakeTrainer:
             RunStarted(str(run_dir), preset.name, preset.train.epochs, 1, batches, 99, 30, classes, "cpu", "fp32"),
         )
         if self.report_failure:
-            emit(listeners, RunFailed(str(run_dir), self.report_failure, "lower the learning rate", "Traceback ..."))
+            hint, details, user_error = self.failure
+            emit(listeners, RunFailed(str(run_dir), self.report_failure, hint, details, user_error=user_error))
             return FakeOutcome("failed", run_dir, 1, self.report_failure)
         for epoch in range(1, preset.train.epochs + 1):
             start = time.monotonic()
@@ -283,6 +288,74 @@ def test_a_failure_reported_by_the_run_is_shown_with_its_hint(tmp_path: Path) ->
     run(scenario())
 
 
+CRASH = """Traceback (most recent call last):
+  File "/site-packages/tui_trainer/engine/trainer.py", line 1, in fit
+KeyError: 'head'
+"""
+
+
+def dialog_text(screen: ErrorScreen) -> str:
+    """What the error dialog shows (its widgets that are displayed)."""
+    from textual.widgets import Static
+
+    return "\n".join(str(w.content) for w in screen.query(Static) if w.display)
+
+
+async def failed_run(pilot) -> ErrorScreen:
+    """Start a run that fails; its error dialog once the run has ended."""
+    await pilot.pause()
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ErrorScreen))
+    await wait_for(pilot, lambda: not pilot.app.training_active)
+    return pilot.app.screen
+
+
+def test_a_users_error_shows_its_message_and_hint_only(tmp_path: Path) -> None:
+    trainer = FakeTrainer(
+        report_failure="data.root: no folder train/ in /data/cats",
+        hint="check data.dataset and data.root in the preset",
+        details=CRASH,
+        user_error=True,
+    )
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, trainer)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await failed_run(pilot)
+            shown = dialog_text(screen)
+            assert "no folder train/" in shown and "Hint: check data.dataset and data.root" in shown
+            assert "Traceback" not in shown and not screen.query("#error-details")
+            await pilot.press("t")  # nothing to unfold
+            assert "Traceback" not in dialog_text(screen)
+            assert not (trainer.outcome.run_dir / "log.txt").exists()
+            await pilot.press("enter")
+            assert isinstance(app.screen, TrainingScreen)
+
+    run(scenario())
+
+
+def test_a_crash_folds_its_traceback_behind_t_and_saves_it_to_the_run_log(tmp_path: Path) -> None:
+    trainer = FakeTrainer(report_failure="KeyError: 'head'", hint="", details=CRASH)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, trainer)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await failed_run(pilot)
+            log = trainer.outcome.run_dir / "log.txt"
+            shown = dialog_text(screen)
+            assert "KeyError: 'head'" in shown and f"t: show the traceback (saved in {log})" in shown
+            assert "Traceback" not in shown and "tui_trainer" not in screen.hint and ".py" not in screen.hint
+            assert CRASH.strip() in log.read_text()
+            await pilot.press("t")
+            assert "engine/trainer.py" in dialog_text(screen)
+            await pilot.press("t")
+            assert "Traceback" not in dialog_text(screen)
+            await pilot.press("enter")
+            assert isinstance(app.screen, TrainingScreen)
+
+    run(scenario())
+
+
 def test_quitting_during_training_asks_then_stops_and_waits(tmp_path: Path) -> None:
     trainer = FakeTrainer(delay=0.01)
 
@@ -325,44 +398,69 @@ def test_ctrl_c_outside_a_text_field_quits_the_same_way(tmp_path: Path) -> None:
     run(scenario())
 
 
-def test_progress_floods_collapse_into_one_message() -> None:
-    posted: list[Message] = []
-
-    class Target:
-        def post_message(self, message: Message) -> bool:
-            posted.append(message)
-            return True
-
-    bridge = EventBridge(Target(), min_interval=0)  # type: ignore[arg-type]
-    events = [BatchProgress(1, b, 1000, 1.0, 0.5, 100.0, 0.1, b / 100) for b in range(1, 1001)]
-    threads = [threading.Thread(target=lambda chunk=events[i::4]: [bridge(e) for e in chunk]) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(posted) == 1 and isinstance(posted[0], BatchProgressed)
-    assert bridge.take_progress() is not None and bridge.take_progress() is None
-    bridge(events[0])
-    assert len(posted) == 2
-    assert posted[1].can_replace(posted[0])
+def progress(batch: int, batches: int = 1000) -> BatchProgress:
+    return BatchProgress(1, batch, batches, 1.0, 0.5, 100.0, 0.1, batch / 100)
 
 
-def test_progress_messages_are_spaced_but_an_epochs_last_batch_always_goes() -> None:
-    posted: list[Message] = []
+def test_a_backlog_of_progress_collapses_into_the_newest_event() -> None:
+    """A UI that falls behind handles one progress message for the backlog, never a queue of stale ones."""
+    handled: list[object] = []
 
-    class Target:
-        def post_message(self, message: Message) -> bool:
-            posted.append(message)
-            return True
+    class Recorder(App[None]):
+        def on_run_event(self, message: RunEvent) -> None:
+            handled.append(message.event)
 
-    bridge = EventBridge(Target(), min_interval=60)  # type: ignore[arg-type]
-    bridge(BatchProgress(1, 1, 3, 1.0, 0.5, 100.0, 0.1, 0.1))
-    assert bridge.take_progress() is not None and len(posted) == 1
-    bridge(BatchProgress(1, 2, 3, 1.0, 0.5, 100.0, 0.1, 0.2))
-    assert len(posted) == 1  # too soon
-    bridge(BatchProgress(1, 3, 3, 1.0, 0.5, 100.0, 0.1, 0.3))
-    assert len(posted) == 2
-    assert bridge.take_progress().batch == 3
+    async def scenario() -> None:
+        app = Recorder()
+        async with app.run_test(size=SIZE) as pilot:
+            # Posted from other threads, as a run does, while the UI thread is busy.
+            threads = [
+                threading.Thread(target=lambda part=part: [app.post_message(RunEvent(progress(b))) for b in part])
+                for part in (range(1, 501), range(501, 1001))
+            ]
+            app.call_later(lambda: [thread.start() for thread in threads] and [t.join() for t in threads])
+            await pilot.pause(0.2)
+            assert 1 <= len(handled) < 10
+            assert handled[-1].batch in (500, 1000)  # the newest of one thread or the other
+            handled.clear()
+            ended = RunFinished("run", "finished", 1, None, None, 1.0)
+            app.call_later(
+                lambda: [app.post_message(RunEvent(e)) for e in (progress(1), progress(2), ended, progress(3))]
+            )
+            await pilot.pause(0.2)
+            assert handled == [progress(2), ended, progress(3)]  # only progress collapses, and only into progress
+
+    run(scenario())
+
+
+def test_progress_of_another_run_or_kind_is_never_replaced() -> None:
+    assert RunEvent(progress(1), run=2).can_replace(RunEvent(progress(2), run=2))
+    assert not RunEvent(progress(1), run=1).can_replace(RunEvent(progress(2), run=2))
+    assert not RunEvent(progress(1)).can_replace(RunEvent(SetupProgress("decode train", 1, 9)))
+    epoch_end = RunFinished("run", "finished", 1, None, None, 1.0)
+    assert not RunEvent(epoch_end).can_replace(RunEvent(epoch_end))
+
+
+def test_every_progress_event_reaches_the_history_and_the_screen_draws_the_newest_once_a_second() -> None:
+    async def scenario() -> None:
+        app = TrainerApp(None, [], Path("runs"), trainer=FakeTrainer())
+        async with app.run_test(size=SIZE) as pilot:
+            app.history = RunHistory(preset_name="smoke", state="running", epochs_planned=2)
+            app.push_screen("training")
+            await pilot.pause(1.1)
+            app.post_message(RunEvent(progress(1, 10)))
+            await pilot.pause()
+            text = lambda: str(app.screen.query_one("#progress-text").content)  # noqa: E731
+            assert text().startswith("batch 1/10")  # a second after the last redraw: at once
+            for batch in range(2, 11):
+                app.post_message(RunEvent(progress(batch, 10)))
+                await pilot.pause(0.01)
+            assert app.history.progress.batch == 10  # the history has every event, the last batch too
+            assert text().startswith("batch 1/10")  # the screen waits for its interval
+            await pilot.pause(1.1)
+            assert text().startswith("batch 10/10")
+
+    run(scenario())
 
 
 def test_history_keeps_what_the_confusion_screen_reads() -> None:

@@ -124,11 +124,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         handle.write(text)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_open(path, "wb") as handle:
-        handle.write(data)
-
-
 def atomic_write_with(path: str | Path, writer: Callable[[IO[bytes]], None]) -> None:
     """Let `writer` fill a binary file (e.g. torch.save, numpy.savez), then swap it in."""
     with atomic_open(path, "wb") as handle:

@@ -24,25 +24,27 @@ from .locate import key_lines, line_of
 from .schema import Preset
 
 
-@contextlib.contextmanager
-def importable_from(preset_path: Path | None) -> Iterator[None]:
-    """Make the preset's folder and the current folder importable while the block runs."""
+def add_importable_folders(preset_path: Path | None) -> list[str]:
+    """Put the preset's folder and the current folder on `sys.path` (for the rest of the process: a run
+    builds its model later, on a thread); returns the folders that were not there before."""
     folders = [str(Path.cwd())]
     if preset_path is not None:
         folders.insert(0, str(Path(preset_path).resolve().parent))
     added = [folder for folder in folders if folder not in sys.path]
     sys.path[:0] = added
+    return added
+
+
+@contextlib.contextmanager
+def importable_from(preset_path: Path | None) -> Iterator[None]:
+    """`add_importable_folders` while the block runs."""
+    added = add_importable_folders(preset_path)
     try:
         yield
     finally:
         for folder in added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(folder)
-
-
-def add_importable_folders(preset_path: Path | None) -> None:
-    """`importable_from` for the rest of the process (a run builds its model later, on a thread)."""
-    importable_from(preset_path).__enter__()
 
 
 def refused_params(factory: Any, names: Sequence[str]) -> list[str] | None:

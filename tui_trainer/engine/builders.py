@@ -20,7 +20,7 @@ from torch import nn
 from ..config.choices import LOSSES, OPTIMIZERS, SCHEDULERS, Registry
 from ..config.schema import LossConfig, ModelConfig, OptimizerConfig, SchedulerConfig
 from ..config.target import refused_params
-from ..models import CATALOG, resolve_factory
+from ..models import CATALOG, ModelTargetError, resolve_factory
 from ..models.hub import is_hub_name
 
 Reduction = Literal["mean", "none"]
@@ -75,13 +75,13 @@ def build_model(cfg: ModelConfig, num_classes: int, in_channels: int = 3, *, loa
 def _build_target(target: str, num_classes: int, params: dict[str, Any]) -> nn.Module:
     factory = resolve_factory(target)
     if not callable(factory):
-        raise ValueError(f"model target {target!r} is a {type(factory).__name__}, not a callable factory")
+        raise ModelTargetError(f"model target {target!r} is a {type(factory).__name__}, not a callable factory")
     kwargs = {"num_classes": num_classes, **params}
     try:
         inspect.signature(factory).bind(**kwargs)
     except TypeError as exc:  # name only what it refuses: num_classes is refused only if it is
         refused = refused_params(factory, list(kwargs)) or sorted(kwargs)
-        raise ValueError(f"model target {target!r} does not accept {refused}: {exc}") from exc
+        raise ModelTargetError(f"model target {target!r} does not accept {refused}: {exc}") from exc
     except ValueError:  # no introspectable signature: let the call decide
         pass
     try:
@@ -89,7 +89,7 @@ def _build_target(target: str, num_classes: int, params: dict[str, Any]) -> nn.M
     except Exception as exc:
         raise ValueError(f"model target {target!r} failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model target {target!r} returned a {type(model).__name__}, not a torch.nn.Module")
+        raise ModelTargetError(f"model target {target!r} returned a {type(model).__name__}, not a torch.nn.Module")
     return model
 
 

@@ -99,6 +99,9 @@ class RunFailed:
     error: str  # one line, for the user
     hint: str  # what to try, may be ""
     details: str = ""  # traceback, for the log
+    user_error: bool = False
+    """True: the preset, the data or the machine is at fault and `error` and `hint` say what to change;
+    False: an exception nobody anticipated (a bug), whose traceback in `details` is what matters."""
 
 
 Event = Union[SetupProgress, RunStarted, BatchProgress, EpochFinished, RunFinished, RunFailed]  # noqa: UP007 - runtime alias on 3.10

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from ..atomic import DiskFullError
 from ..config import Preset, load_preset, resolved_toml
+from ..config.target import add_importable_folders
 from ..data import DataError, load_data
 from ..data.bad_images import bad_images_report
 from ..data.storage import choose_storage
@@ -35,6 +36,7 @@ from ..engine.hub_models import PretrainedError, check_weights_reachable
 from ..engine.loops import NonFiniteLoss
 from ..engine.pretrained_config import resolve_pretrained
 from ..engine.trainer import Trainer
+from ..models import ModelTargetError
 from ..models.hub import MissingLibrary
 from ..torchrun_env import launch_rank
 from . import lock
@@ -139,6 +141,8 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int, precision: 
         return str(exc), "or set data.cache = false to decode into memory at every start"
     if isinstance(exc, DataError):
         return str(exc), "check data.dataset and data.root in the preset"
+    if isinstance(exc, ModelTargetError):
+        return str(exc), "fix model.target in the preset; `tui-trainer --check PRESET` imports it before a run"
     if isinstance(exc, PretrainedError):
         return str(exc), 'set model.pretrained to weights of model.name\'s architecture, or "" for random weights'
     return f"{type(exc).__name__}: {exc}", ""
@@ -194,12 +198,14 @@ def run_training(
     at any moment leaves a folder that says which trial it was.
     """
     control = control or RunControl()
+    if preset_source is not None:  # model.target is looked for where `--check` looks: the preset's folder, cwd
+        add_importable_folders(preset_source)
     try:
         device = distributed.local_device(resolve_device(preset.train.device))
         distributed.init_from_env(device)  # under torchrun: join the other ranks (no-op otherwise)
     except DeviceError as exc:
         hint = "" if isinstance(exc, distributed.DistributedSetupError) else "set train.device to auto or cpu"
-        emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=hint))
+        emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=hint, user_error=True))
         return RunOutcome("failed", None, 2, str(exc))
     main_rank = distributed.rank() == 0
     if main_rank and preset.train.notify:  # a webhook when the run ends (never fails the run)
@@ -211,14 +217,14 @@ def run_training(
             preset, _ = resolve_pretrained(preset)  # mean/std/image size the weights expect
             check_weights_reachable(preset.model)  # fail before minutes of data loading
         except (MissingLibrary, PretrainedError) as exc:
-            emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=""))
+            emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint="", user_error=True))
             return RunOutcome("failed", None, 2, str(exc))
 
     try:
         folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name)
     except (RunFolderError, OSError) as exc:
         message = str(exc) if isinstance(exc, RunFolderError) else _cannot_write(runs_dir, exc)
-        emit(list(listeners), RunFailed(run_dir="", error=message, hint=""))
+        emit(list(listeners), RunFailed(run_dir="", error=message, hint="", user_error=True))
         distributed.barrier_and_shutdown(clean=False)
         return RunOutcome("failed", None, 2, message)
     listeners = list(listeners) if main_rank else []
@@ -243,7 +249,7 @@ def run_training(
         except (RunFolderError, OSError) as exc:
             lock.release(folder.path)
             message = str(exc) if isinstance(exc, RunFolderError) else _cannot_write(folder.path, exc)
-            emit(listeners, RunFailed(run_dir=str(folder.path), error=message, hint=""))
+            emit(listeners, RunFailed(run_dir=str(folder.path), error=message, hint="", user_error=True))
             distributed.barrier_and_shutdown(clean=False)
             return RunOutcome("failed", folder.path, 2 if isinstance(exc, RunFolderError) else 1, message)
         listeners.insert(0, RunRecorder(folder))
@@ -288,7 +294,9 @@ def run_training(
     except Exception as exc:  # noqa: BLE001 - every failure becomes a RunFailed the user can read
         epoch = (trainer.epochs_done + 1) if trainer is not None else 0
         error, hint = describe_failure(exc, preset, epoch, numerics.precision if numerics is not None else None)
-        failed = RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=traceback.format_exc())
+        # describe_failure has advice for every failure it recognises; what it does not know is a crash.
+        details = traceback.format_exc()
+        failed = RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=details, user_error=bool(hint))
         with contextlib.suppress(Exception):  # the recorder may fail again (a full disk): the exit code still says it
             emit(listeners, failed)
         return RunOutcome("failed", folder.path, 2 if isinstance(exc, CacheSpaceError) else 1, error)

@@ -1,9 +1,9 @@
 """The console: `tui-trainer [PRESET | RUN_DIR]`.
 
-The App owns what outlives a screen: the open preset (`document`), the training worker and its
-`RunControl`, and the `history` of the current or last run. Training runs in a thread worker
-that calls `tui_trainer.runs.launch.run_training`; its events arrive as messages (see
-`event_bridge.py`) and are folded into `history` here, on the UI thread.
+The App owns what outlives a screen: the open preset (`document`) and the console's run
+(`run_session`: the training worker or the followed run folder, its `RunControl`, and the
+`history` the screens draw). Training runs in a thread worker that calls
+`tui_trainer.runs.launch.run_training`; its events arrive as `RunEvent` messages, one hop.
 """
 
 from __future__ import annotations
@@ -12,60 +12,38 @@ import asyncio
 import contextlib
 import signal
 import sys
-import threading
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from ..config.fields import all_fields
 from ..config.loading import PresetError, parse_override
-from ..config.schema import Preset
-from ..engine.events import RunControl, RunFailed, RunFinished
+from ..engine.events import RunControl
 from ..runs.eval_folder import is_eval_folder
 from ..runs.folder import RunFolderError, is_run_folder
 from ..runs.live import RunHistory
-from ..setup_text import setup_text
 from .app_settings import UserSettings
 from .attach_follow import Attachment
 from .commands import ConsoleCommands
 from .confirm_screen import ConfirmScreen
 from .error_screen import ErrorScreen
-from .event_bridge import EventBridge
 from .help_screen import HelpScreen
-from .messages import (
-    BatchProgressed,
-    EpochCompleted,
-    SetupProgressed,
-    TrainingFailed,
-    TrainingFinished,
-    TrainingStarted,
-)
+from .messages import RunEvent
 from .path_prompt import PathPrompt
 from .preset_document import NEW_PRESET_NOTE, NeedsPath, PresetDocument, toml_literal
 from .preset_editor import PresetEditorScreen, suggested_copy_path
 from .preset_list import PresetListScreen
 from .recent import remember
-from .run_end_notice import announce_run_end
+from .run_session import RunSession, Trainer
 from .run_use import RunUseActions
 from .training_screen import TrainingScreen
 
-Trainer = Callable[..., Any]
-"""`run_training(preset, *, runs_dir, listeners, control, preset_source) -> RunOutcome`."""
-
 EXIT_INTERRUPTED = 130
-
-
-def load_trainer() -> Trainer:
-    """The real training entry point, imported only when a run starts (it imports torch)."""
-    from ..runs.launch import run_training
-
-    return run_training
 
 
 class TrainerApp(UserSettings, RunUseActions, App[None]):
@@ -98,16 +76,8 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.sweeps_dir = Path("sweeps")
         self.trainer = trainer
         self.document: PresetDocument | None = None
-        self.history: RunHistory | None = None
-        self.control: RunControl | None = None
+        self.run_session = RunSession(self)
         self.training_screen = TrainingScreen()
-        self._bridge: EventBridge | None = None
-        self._train_worker: Worker[Any] | None = None
-        self.attachment: Attachment | None = None
-        """The run folder followed (attached, detached, or finished) when `history` is not an in-process run."""
-        self._run_done = threading.Event()
-        self._run_done.set()
-        self._quit_after_run = False
         self._ask_before_quit = True
         self._exit_code = 0
 
@@ -138,7 +108,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self._exit_code = EXIT_INTERRUPTED
         self._ask_before_quit = False  # the terminal may be gone: nobody can answer
         if self.training_active:
-            self._quit_after_run = True
+            self.run_session.quit_after = True
             self.stop_training()
         else:
             self.exit(return_code=self._exit_code)
@@ -146,25 +116,39 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
     def on_unmount(self) -> None:
         # Whatever ends the app, never leave the run going without a UI: it stops between
         # batches and writes its checkpoint and status (asyncio then waits for the thread).
-        if self.control is not None and self.training_active:
-            self.control.stop()
+        self.run_session.stop()
+
+    # The console's run (what the screens read; `run_session` starts, steers and ends it) -------
+
+    @property
+    def history(self) -> RunHistory | None:
+        """The current or last run, as the screens draw it."""
+        return self.run_session.history
+
+    @history.setter
+    def history(self, history: RunHistory | None) -> None:
+        self.run_session.history = history
+
+    @property
+    def control(self) -> RunControl | None:
+        return self.run_session.control
+
+    @property
+    def attachment(self) -> Attachment | None:
+        return self.run_session.attachment
 
     @property
     def training_active(self) -> bool:
-        return not self._run_done.is_set()
+        return self.run_session.training
+
+    @property
+    def attached_running(self) -> bool:
+        """Whether `history` is a followed run that is still going (it can be stopped with SIGINT)."""
+        return self.run_session.attached_running
 
     def stop_training(self, wait: bool = False, timeout: float | None = None) -> None:
         """Ask the run to stop between batches (safe from any thread); optionally wait for it."""
-        if self.control is not None and self.training_active:
-            self.control.stop()
-            if (
-                self.history is not None
-                and self.history.running
-                and threading.current_thread() is threading.main_thread()
-            ):
-                self.history.set_state("stopping")
-        if wait:
-            self._run_done.wait(timeout)
+        self.run_session.stop(wait, timeout)
 
     # Presets ----------------------------------------------------------------------------------
 
@@ -202,25 +186,13 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             self.notify("A run is going in this console: the other run opens read-only")
             self.push_screen(RunSummaryScreen(path))
             return
-        self._stop_following()
-        self.control = None
-        self.history = RunHistory(preset_name=path.name, state="starting", run_dir=path)
-        self._bridge = EventBridge(self)
-        self.attachment = Attachment(path, self._bridge, expect_pid=expect_pid)
-        self.attachment.start(self)
+        self.run_session.follow(path, expect_pid)
+        self._show_new_run()
+
+    def _show_new_run(self) -> None:
         self.refresh_bindings()
         self.action_show_training()
-        self._history_changed()
-
-    def _stop_following(self) -> None:
-        if self.attachment is not None:
-            self.attachment.stop()
-            self.attachment = None
-
-    @property
-    def attached_running(self) -> bool:
-        """Whether `history` is a followed run that is still going (it can be stopped with SIGINT)."""
-        return self.attachment is not None and self.history is not None and self.history.running
+        self.history_changed()
 
     def resume_run(self, path: Path) -> None:
         """Continue an interrupted or failed run in this console, in its folder, from its last.pt."""
@@ -235,16 +207,8 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         except (PresetError, RunFolderError) as exc:
             self.push_screen(ErrorScreen("Cannot resume", str(exc)))
             return
-        self._stop_following()
-        self.control = RunControl()
-        self.history = RunHistory.from_run_dir(path)  # the epochs so far; the run adds the rest
-        self.history.state = "starting"
-        self._bridge = EventBridge(self)
-        self._run_done.clear()
-        self._train_worker = self._train(preset, self.control, self._bridge, None, resume=path)
-        self.refresh_bindings()
-        self.action_show_training()
-        self._history_changed()
+        self.run_session.resume(path, preset)
+        self._show_new_run()
 
     def action_show_runs(self) -> None:
         from .runs_screen import RunsScreen
@@ -478,30 +442,9 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
                 severity="error",
             )
             return
-        preset = doc.preset
         source = doc.path if doc.path is not None and not doc.dirty else None
-        self._stop_following()
-        self.control = RunControl()
-        self.history = RunHistory(preset_name=preset.name, state="starting", epochs_planned=preset.train.epochs)
-        self._bridge = EventBridge(self)
-        self._run_done.clear()
-        self._train_worker = self._train(preset, self.control, self._bridge, source)
-        self.refresh_bindings()
-        self.action_show_training()
-        self._history_changed()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="training", name="training")
-    def _train(
-        self, preset: Preset, control: RunControl, bridge: EventBridge, source: Path | None, resume: Path | None = None
-    ) -> Any:
-        try:
-            trainer = self.trainer or load_trainer()
-            extra = {"resume": resume} if resume is not None else {}
-            return trainer(
-                preset, runs_dir=self.runs_dir, listeners=[bridge], control=control, preset_source=source, **extra
-            )
-        finally:
-            self._run_done.set()
+        self.run_session.start(doc.preset, source)
+        self._show_new_run()
 
     def action_stop_training(self) -> None:
         if not self.training_active and self.attached_running and self.attachment is not None:
@@ -519,24 +462,14 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             return
         self.stop_training()
         self.notify("Stopping after this batch; the run keeps last.pt")
-        self._history_changed()
+        self.history_changed()
 
     def action_pause_training(self) -> None:
         if not self.training_active or self.control is None or self.history is None:
             self.notify("No run is going")
             return
-        if self.history.state == "stopping":
-            return
-        if self.control.paused:
-            self.control.resume()
-            self.history.set_state("running")
-        else:
-            self.control.pause()
-            latest = self._bridge.take_progress() if self._bridge is not None else None
-            if latest is not None:  # the bridge holds back progress between messages
-                self.history.add_progress(latest)
-            self.history.set_state("paused")
-        self._history_changed()
+        self.run_session.toggle_pause()
+        self.history_changed()
 
     def action_show_training(self) -> None:
         if self.screen is self.training_screen:
@@ -570,7 +503,8 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         """False while the app shuts down: its screens are gone but messages still arrive."""
         return self.is_running and bool(self.screen_stack)
 
-    def _history_changed(self, bindings: bool = False) -> None:
+    def history_changed(self, bindings: bool = False) -> None:
+        """Show a change of the run: the training screen redraws (at its own pace), the keys follow when asked."""
         if not self.ui_alive:
             return
         if bindings:
@@ -578,97 +512,13 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         if self.training_screen.is_current:
             self.training_screen.show_history()
 
-    # Events from the training thread ----------------------------------------------------------
+    # Events from the run's thread --------------------------------------------------------------
 
-    def on_training_started(self, message: TrainingStarted) -> None:
-        if self.history is not None:
-            self.history.start(message.event)
-            self._history_changed()
-
-    def on_setup_progressed(self, message: SetupProgressed) -> None:
-        if self.history is not None:
-            event = message.event
-            resumed = not self.history.running  # set-up after the end: another process resumed the run
-            if resumed:
-                self.history.progress = None  # the dead process's last batch is not this one's
-                self.history.set_state("starting")
-            text = setup_text(event.stage, event.done, event.total)
-            if event.rate > 0 and event.total > 1 and event.done < event.total:
-                text += f"  {event.rate:,.0f} img/s, ETA {event.eta:.0f}s"
-            self.history.set_setup(text)
-            self._history_changed(bindings=resumed)
-
-    def on_batch_progressed(self, message: BatchProgressed) -> None:
-        event = message.bridge.take_progress()
-        if event is not None and self.history is not None:
-            self.history.add_progress(event)
-            self._history_changed()
-
-    def on_epoch_completed(self, message: EpochCompleted) -> None:
-        if self.history is not None:
-            self.history.add_epoch(message.event)
-            # The first epoch makes the confusion matrix available; later ones change no key, and
-            # refreshing the bindings rebuilds the footer (a new layout) each time.
-            self._history_changed(bindings=len(self.history.epochs) == 1)
-
-    def on_training_finished(self, message: TrainingFinished) -> None:
-        if self.history is not None:
-            self.history.finish(message.event)
-            self._history_changed()
-        self._announce_end(message.event)
-
-    def on_training_failed(self, message: TrainingFailed) -> None:
-        event = message.event
-        if self.history is not None:
-            self.history.fail(event)
-            self._history_changed()
-        self._announce_end(event)
-        if self.ui_alive:
-            self.push_screen(ErrorScreen("Training failed", event.error, event.hint, event.details))
-
-    def _announce_end(self, event: RunFinished | RunFailed) -> None:
-        """Bell and a notification when a run this console watched ends (not when an old one replays)."""
-        watched = self.attachment is None or self.attachment.seen_running
-        if watched and self.ui_alive:
-            announce_run_end(self, event)
+    def on_run_event(self, message: RunEvent) -> None:
+        self.run_session.handle(message)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker is not self._train_worker or not self.ui_alive:
-            return  # another worker, or the app is shutting down (it cancels its workers)
-        history = self.history
-        if event.state == WorkerState.SUCCESS:
-            outcome = worker.result
-            state = getattr(outcome, "state", "finished")
-            run_dir = getattr(outcome, "run_dir", None)
-            if history is not None:
-                if run_dir and history.run_dir is None:
-                    history.run_dir = Path(run_dir)
-                if history.running or history.state != state:
-                    history.set_state(state)
-            if state == "failed" and self._bridge is not None and not self._bridge.saw_failure:
-                error = getattr(outcome, "error", "") or "the run failed"
-                if history is not None:
-                    history.error = error
-                self.push_screen(ErrorScreen("Training failed", error))
-        elif event.state == WorkerState.ERROR:
-            error = worker.error
-            assert error is not None
-            details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-            if history is not None:
-                history.error, history.details = f"{type(error).__name__}: {error}", details
-                history.set_state("failed")
-            self.push_screen(ErrorScreen("Training crashed", f"{type(error).__name__}: {error}", details=details))
-        elif event.state == WorkerState.CANCELLED:
-            if history is not None and history.running:
-                history.set_state("interrupted")
-        else:
-            return
-        self.refresh_bindings()
-        self._history_changed()
-        if self._quit_after_run:
-            self._quit_after_run = False
-            self._quit_checking_document()
+        self.run_session.worker_changed(event)
 
     # Quitting ---------------------------------------------------------------------------------
 
@@ -677,16 +527,16 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         if isinstance(self.screen, ConfirmScreen):
             return  # a question is open, maybe this one: a second ctrl+q must not stack another
         if self.training_active:
-            if self._quit_after_run:
+            if self.run_session.quit_after:
                 self.notify("Still stopping: the run is saving its checkpoint")
                 return
 
             def answered(answer: str | None) -> None:
                 if answer == "y":
-                    self._quit_after_run = True
+                    self.run_session.quit_after = True
                     self.stop_training()
                     self.notify("Stopping the run (it saves last.pt), then quitting", timeout=30)
-                    self._history_changed()
+                    self.history_changed()
 
             self.push_screen(
                 ConfirmScreen(
@@ -698,13 +548,14 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
                 answered,
             )
             return
-        self._quit_checking_document()
+        self.quit_checking_document()
 
     async def action_help_quit(self) -> None:
         """Ctrl+C outside a text field: the same as ctrl+q (asks while training)."""
         await self.action_quit()
 
-    def _quit_checking_document(self) -> None:
+    def quit_checking_document(self) -> None:
+        """Quit now, unless the open preset has unsaved changes: then ask about them first."""
         self.clear_notifications()
         doc = self.document
         if doc is None or not doc.edited or not self._ask_before_quit:

@@ -1,8 +1,9 @@
 """Attach the console to a run folder: a `RunFollower` on a worker thread, feeding the console's listener.
 
-The listener is the same `EventBridge` an in-process run talks to, so the training and confusion
-screens cannot tell a detached or external run from their own. Stopping the attachment (or the
-App exiting, which cancels its workers) ends the follower within one poll; the run goes on.
+The listener posts the follower's events to the App as an in-process run's are (see
+`run_session.py`), so the training and confusion screens cannot tell a detached or external run
+from their own. Stopping the attachment (or the App exiting, which cancels its workers) ends the
+follower within one poll; the run goes on.
 """
 
 from __future__ import annotations

@@ -1,59 +1,32 @@
-"""Textual messages that carry engine events from the training thread to the UI thread."""
+"""The one message that carries an engine event from a run's thread to the UI thread."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual.message import Message
 
-from ..engine.events import EpochFinished, RunFailed, RunFinished, RunStarted, SetupProgress
+from ..engine.events import BatchProgress, Event, SetupProgress
 
-if TYPE_CHECKING:
-    from .event_bridge import EventBridge
-
-
-class TrainingStarted(Message):
-    def __init__(self, event: RunStarted) -> None:
-        super().__init__()
-        self.event = event
+COLLAPSIBLE = (BatchProgress, SetupProgress)
+"""Events that only say "how far": a newer one of the same kind makes a queued one pointless."""
 
 
-class SetupProgressed(Message):
-    def __init__(self, event: SetupProgress) -> None:
-        super().__init__()
-        self.event = event
+class RunEvent(Message):
+    """An engine event, as the run (or the follower of a run folder) sent it.
 
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SetupProgressed)
-
-
-class BatchProgressed(Message):
-    """A batch finished; the newest BatchProgress is taken from the bridge when handled.
-
-    The bridge posts at most one of these at a time, and a backlog collapses into one.
+    `run` numbers the console's runs, so a late event of a run it no longer shows is dropped.
+    A backlog of progress collapses: Textual drops a queued message when the next one in the
+    queue can replace it, so the UI handles only the newest progress however far behind it is.
     """
 
-    def __init__(self, bridge: EventBridge) -> None:
+    def __init__(self, event: Event, run: int = 0) -> None:
         super().__init__()
-        self.bridge = bridge
+        self.event = event
+        self.run = run
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, BatchProgressed)
-
-
-class EpochCompleted(Message):
-    def __init__(self, event: EpochFinished) -> None:
-        super().__init__()
-        self.event = event
-
-
-class TrainingFinished(Message):
-    def __init__(self, event: RunFinished) -> None:
-        super().__init__()
-        self.event = event
-
-
-class TrainingFailed(Message):
-    def __init__(self, event: RunFailed) -> None:
-        super().__init__()
-        self.event = event
+        return (
+            isinstance(message, RunEvent)
+            and message.run == self.run
+            and isinstance(self.event, COLLAPSIBLE)
+            and type(message.event) is type(self.event)
+        )

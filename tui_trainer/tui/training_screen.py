@@ -1,7 +1,9 @@
 """The live view of a run: state, batch progress with speed and ETA, charts, the epoch table.
 
 The screen owns no training state: it draws the App's `RunHistory` whenever the App says it
-changed (and in full when the screen comes back), so leaving it never affects the run.
+changed (and in full when the screen comes back), so leaving it never affects the run. It is
+also the one place that paces the UI: every progress event reaches the history, and the screen
+redraws the progress at most `PROGRESS_REDRAWS_PER_SECOND` times a second.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ if TYPE_CHECKING:
     from .app import TrainerApp
 
 
-PROGRESS_INTERVAL = 1.0
-"""Seconds between two redraws of the batch progress (epochs and state changes show at once)."""
+PROGRESS_REDRAWS_PER_SECOND = 1.0
+"""How often the batch progress is redrawn at most (epochs and state changes show at once): each
+redraw takes CPU, and the GIL, from the training thread, and a person reads no faster."""
 
 
 def format_duration(seconds: float) -> str:
@@ -186,10 +189,10 @@ class TrainingScreen(Screen[None]):
         if version == self._drawn_version:
             return
         key = (id(history), history.state, len(history.epochs), history.setup_stage) if history else ()
-        wait = PROGRESS_INTERVAL - (time.monotonic() - self._drawn_at)
+        wait = 1 / PROGRESS_REDRAWS_PER_SECOND - (time.monotonic() - self._drawn_at)
         if key == self._drawn_key and wait > 0:
-            # Only the batch progress moved: redraw at most every PROGRESS_INTERVAL, so the
-            # console takes as little CPU (and GIL) from training as it can.
+            # Only the batch progress moved: draw it once the interval is over (one timer however
+            # many events come meanwhile), so the console takes as little from training as it can.
             if self._redraw_timer is None:
                 self._redraw_timer = self.set_timer(wait, self._redraw_later)
             return
