@@ -1,4 +1,4 @@
-"""The `tui-trainer` command: one parser, three modes (console, --check, --headless).
+"""The `tui-trainer` command: one parser, several modes (console, --serve, --check, --headless, ...).
 
 Each mode lives in its own module and is imported only when chosen, so `--check` never loads
 torch's CUDA libraries or Textual.
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  tui-trainer --export RUN_DIR --format onnx   write RUN_DIR/export/best.onnx (+ .json)\n"
             "  tui-trainer --sweep presets/smoke-sweep.toml run (or continue) a hyper-parameter sweep\n"
             "  tui-trainer --find-lr presets/seed.toml      learning-rate range test, plotted here\n"
+            "  tui-trainer --serve presets/seed.toml        the console in a browser: http://127.0.0.1:8000\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -115,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --headless and output that is not a terminal: a progress line every SECONDS (0: none; default 30)",
     )
     parser.add_argument("--runs-dir", metavar="DIR", default="runs", help="where run folders go (default: ./runs)")
+    mode.add_argument(
+        "--serve",
+        action="store_true",
+        help="open the console in a web browser (textual-serve) instead of this terminal",
+    )
+    serve = parser.add_argument_group("with --serve")
+    serve.add_argument(
+        "--host", metavar="HOST", help="the address to listen on (default: 127.0.0.1, this machine only)"
+    )
+    serve.add_argument("--port", metavar="PORT", type=int, help="the port to listen on (default: 8000)")
     parser.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
     return parser
 
@@ -150,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (args.check or args.headless or args.find_lr) and not Path(args.path).exists():
             print(f"error: {unknown_preset_message(args.path)}", file=sys.stderr)
             return EXIT_USAGE
+    if args.serve or args.host is not None or args.port is not None:
+        return _serve(parser, args)
     if args.check:
         if not args.path:
             parser.error("--check needs a PRESET")
@@ -192,6 +205,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs_dir=Path(args.runs_dir),
         sweeps_dir=Path(args.sweeps_dir),
     )
+
+
+def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """--serve: the console, with the same PRESET/RUN_DIR and options, in a browser tab."""
+    from .serve import DEFAULT_PORT, LOCAL_HOST, console_command, run_serve
+
+    if not args.serve:
+        parser.error("--host and --port go with --serve")
+    port = DEFAULT_PORT if args.port is None else args.port
+    if not 0 < port < 65536:
+        parser.error(f"--port {port}: a port is a number from 1 to 65535")
+    if args.path is not None and not Path(args.path).exists():
+        print(f"tui-trainer: {args.path}: no such file or folder", file=sys.stderr)
+        return EXIT_USAGE
+    command = console_command(
+        Path(args.path) if args.path else None, args.overrides, Path(args.runs_dir), Path(args.sweeps_dir)
+    )
+    return run_serve(command, args.host or LOCAL_HOST, port, server_factory=serve_factory)
+
+
+serve_factory = None
+"""The web server `--serve` starts (None: textual-serve's); tests put a stand-in here."""
 
 
 def _use_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

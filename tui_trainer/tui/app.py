@@ -27,6 +27,7 @@ from ..engine.events import RunControl
 from ..runs.eval_folder import is_eval_folder
 from ..runs.folder import RunFolderError, is_run_folder
 from ..runs.live import RunHistory
+from .app_settings import UserSettings
 from .attach_follow import Attachment
 from .commands import ConsoleCommands
 from .confirm_screen import ConfirmScreen
@@ -45,7 +46,7 @@ from .training_screen import TrainingScreen
 EXIT_INTERRUPTED = 130
 
 
-class TrainerApp(RunUseActions, App[None]):
+class TrainerApp(UserSettings, RunUseActions, App[None]):
     """The tui-trainer console."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -83,6 +84,7 @@ class TrainerApp(RunUseActions, App[None]):
     # Start-up and shutdown --------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.apply_user_settings()  # theme and keymap from config.toml, before the first screen
         self.install_screen(self.training_screen, name="training")
         self.push_screen(PresetListScreen())
         if self.start_path is not None:

@@ -1,16 +1,16 @@
 """Live metric charts (plotext through textual-plotext) and the table of finished epochs.
 
 Both read a `RunHistory` and are redrawn on the UI thread only; plotext keeps global state,
-so every chart draws into its own `PlotextPlot.plt` figure and nothing else touches it.
+so every chart draws into its own `ReadablePlot.plt` figure and nothing else touches it.
 """
 
 from __future__ import annotations
 
 from textual.widgets import DataTable
-from textual_plotext import PlotextPlot
 
 from ..lr_text import format_lr
 from ..runs.live import RunHistory
+from .readable_plot import ReadablePlot
 
 # Named ANSI colours: they look the same in a 16- or 256-colour SSH session as in truecolor.
 TRAIN_COLOR = "cyan"
@@ -26,7 +26,7 @@ def fitted_range(values: list[float], low: float = 0.0, high: float = 100.0) -> 
     return max(low, lo - margin), min(high, hi + margin)
 
 
-class MetricChart(PlotextPlot):
+class MetricChart(ReadablePlot):
     """Train and validation curves of one metric, one point per finished epoch.
 
     With `steps`, the training loss also comes as a smoothed curve over the epoch's batches, so the

@@ -18,11 +18,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
-from textual_plotext import PlotextPlot
 
 from ..runs.folder import RunFolder, RunFolderError
 from ..runs.history import summarize
 from .preset_diff import preset_diff
+from .readable_plot import ReadablePlot
 
 # (plotext, rich) names of one colour each: distinct in a 16-colour terminal; a ninth run reuses the first.
 COLORS = (
@@ -77,7 +77,7 @@ def load_compared(run_dirs: Sequence[Path]) -> list[ComparedRun]:
     return out
 
 
-class CompareChart(PlotextPlot):
+class CompareChart(ReadablePlot):
     """One metric of several runs, one line each, with a legend."""
 
     def __init__(self, title: str, key: str, percent: bool = False, *, id: str) -> None:

@@ -15,10 +15,10 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
-from textual_plotext import PlotextPlot
 
 from ..config import Preset
 from ..lr_text import format_lr
+from .readable_plot import ReadablePlot
 
 Finder = Callable[..., Any]
 """find_lr_for_preset(preset, steps=..., on_step=..., should_stop=...) -> LRFinderResult."""
@@ -68,7 +68,7 @@ class LRFinderScreen(ModalScreen["float | None"]):
         with Vertical(id="dialog", classes="dialog"):
             yield Static(f"LR range test: {self.preset.name}", classes="dialog-title")
             yield Static(f"loading data, then {self.steps} steps with the lr rising...", id="lr-status", markup=False)
-            yield PlotextPlot(id="lr-plot")
+            yield ReadablePlot(id="lr-plot")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -96,7 +96,7 @@ class LRFinderScreen(ModalScreen["float | None"]):
 
     def on_lrfinder_screen_done(self, message: Done) -> None:
         result = self.result = message.result
-        plot = self.query_one("#lr-plot", PlotextPlot)
+        plot = self.query_one("#lr-plot", ReadablePlot)
         plt = plot.plt
         plt.clear_data()
         xs = [math.log10(lr) for lr in result.lrs]

@@ -17,10 +17,10 @@ from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
-from textual_plotext import PlotextPlot
 
 from ..runs.folder import RunFolder
 from ..runs.sweep_study import SweepFolder, TrialRow, best_row, sort_rows, sweep_file_of, trial_rows
+from .readable_plot import ReadablePlot
 
 RESCAN_SECONDS = 2.0
 FIXED_COLUMNS = ("trial", "state", "objective")
@@ -84,7 +84,7 @@ class SweepScreen(Screen[None]):
         yield Static("", id="sweep-title", markup=False)
         yield Input(placeholder="filter: words of a trial's state, number or values  (/)", id="sweep-filter")
         yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
-        yield PlotextPlot(id="sweep-plot")
+        yield ReadablePlot(id="sweep-plot")
         yield Static("", id="sweep-message", markup=False)
         yield Footer()
 
@@ -187,7 +187,7 @@ class SweepScreen(Screen[None]):
         )
 
     def _plot(self) -> None:
-        plot = self.query_one("#sweep-plot", PlotextPlot)
+        plot = self.query_one("#sweep-plot", ReadablePlot)
         plt = plot.plt
         plt.clear_data()
         if self.view == "curves":

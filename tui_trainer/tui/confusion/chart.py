@@ -7,9 +7,9 @@ from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from ...runs.report import accuracy_trend
+from ..readable_plot import ReadablePlot
 
 # One xterm-256 colour per plotted class, the same in the chart and in the legend.
 LINE_COLOURS = (39, 208, 46, 201, 226, 51, 196, 141, 250, 118)
@@ -27,7 +27,7 @@ def plotted_classes(per_class_acc: list[list[float]], limit: int = MAX_LINES) ->
     return sorted(np.argsort(latest, kind="stable")[:limit].tolist())
 
 
-class ClassAccuracyChart(PlotextPlot):
+class ClassAccuracyChart(ReadablePlot):
     """One line per class: validation accuracy (%) of each epoch."""
 
     DEFAULT_CSS = """
