@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,20 +28,30 @@ class FakeClock:
         return self.now
 
 
-def hold(control: RunControl, advance: Callable[[], None]) -> None:
-    """Pause `control`; another thread moves the clock on by PAUSE, then lets the run go on."""
-    control.pause()
+class HeldEvent(threading.Event):
+    """`RunControl.resume_allowed` for a test: the run's first wait while paused moves the clock on
+    by `advance` and lets the run go on, so the pause is always one the loop really waited in."""
 
-    def later() -> None:
-        advance()
-        control.resume()
+    def __init__(self, advance: Callable[[], None]) -> None:
+        super().__init__()
+        self.advance = advance
+        self.set()  # not paused
 
-    threading.Timer(0.02, later).start()
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self.is_set():
+            self.advance()
+            self.set()
+        return super().wait(timeout)
+
+
+def held(control: RunControl, advance: Callable[[], None]) -> RunControl:
+    control.resume_allowed = HeldEvent(advance)
+    return control
 
 
 def test_the_first_img_per_s_after_a_pause_counts_only_the_batches() -> None:
     clock = FakeClock()
-    control = RunControl(clock=clock)
+    control = held(RunControl(clock=clock), lambda: setattr(clock, "now", clock.now + PAUSE))
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
 
@@ -56,7 +66,7 @@ def test_the_first_img_per_s_after_a_pause_counts_only_the_batches() -> None:
         nonlocal checks
         checks += 1
         if checks == 3:  # the user presses p before the third batch
-            hold(control, lambda: setattr(clock, "now", clock.now + PAUSE))
+            control.pause()
         control.wait_if_paused()
         return False
 
@@ -81,13 +91,15 @@ def test_the_first_img_per_s_after_a_pause_counts_only_the_batches() -> None:
 
 def test_a_run_paused_mid_epoch_reports_img_per_s_and_times_without_the_pause(tmp_path: Path) -> None:
     offset = [0.0]
-    control = RunControl(clock=lambda: time.perf_counter() + offset[0])
+    ticks = itertools.count()  # every reading of the clock is 0.2 s on: each batch reports its progress
+    control = RunControl(clock=lambda: next(ticks) * 0.2 + offset[0])
+    held(control, lambda: offset.__setitem__(0, offset[0] + PAUSE))
     events: list[object] = []
 
     def listener(event: object) -> None:
         events.append(event)
         if isinstance(event, BatchProgress) and sum(isinstance(e, BatchProgress) for e in events) == 1:
-            hold(control, lambda: offset.__setitem__(0, offset[0] + PAUSE))
+            control.pause()
 
     outcome = run_training(
         tiny_preset("train.epochs=1", "scheduler.t_max=1", "data.batch_size=16"),
