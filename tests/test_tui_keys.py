@@ -13,7 +13,9 @@ from textual.widgets._footer import FooterKey
 
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.help_screen import PALETTE_ROW, HelpScreen
+from tui_trainer.tui.preset_editor import PresetEditorScreen
 from tui_trainer.tui.runs_screen import RunsScreen
+from tui_trainer.tui.training_screen import TrainingScreen
 
 SIZE = (80, 24)
 
@@ -41,17 +43,45 @@ def own_descriptions(*classes: type) -> set[str]:
     }
 
 
+def assert_footer_fits(app: TrainerApp, shown: set[str]) -> None:
+    """`shown` are in the footer, and no key of it is cut or scrolled out of view at 80 columns."""
+    footer = app.screen.query_one(Footer)
+    keys = [key for key in footer.query(FooterKey) if not key.has_class("-command-palette")]
+    palette = footer.query_one(".-command-palette", FooterKey)
+    assert shown <= {key.description for key in keys}
+    for key in keys:  # a key past the palette's left edge is cut or scrolled out of view
+        assert key.region.right <= palette.region.x, f"{key.description!r} is cut"
+
+
 def test_the_runs_footer_shows_every_key_it_lists_in_full_at_80_columns(tmp_path: Path) -> None:
     def check(app: TrainerApp) -> None:
         assert isinstance(app.screen, RunsScreen)
-        footer = app.screen.query_one(Footer)
-        keys = [key for key in footer.query(FooterKey) if not key.has_class("-command-palette")]
-        palette = footer.query_one(".-command-palette", FooterKey)
-        assert {"Resume", "Stop", "Back", "Quit", "Help"} <= {key.description for key in keys}
-        for key in keys:  # a key past the palette's left edge is cut or scrolled out of view
-            assert key.region.right <= palette.region.x, f"{key.description!r} is cut"
+        assert_footer_fits(app, {"Resume", "Stop", "Back", "Quit", "Help"})
 
     on_console(tmp_path, "ctrl+l", check=check)
+
+
+def test_the_editor_and_training_footers_fit_80_columns_after_a_run(tmp_path: Path) -> None:
+    from tests.helpers import SMOKE, TINY
+    from tests.test_tui_training import FakeTrainer, wait_for
+
+    async def scenario() -> None:
+        app = TrainerApp(SMOKE, list(TINY), tmp_path / "runs", trainer=FakeTrainer())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, PresetEditorScreen)
+            assert_footer_fits(app, {"Train", "Save", "TOML", "Presets", "Quit", "Help"})
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: app.history is not None and app.history.state == "finished")
+            await pilot.pause()
+            assert isinstance(app.screen, TrainingScreen)
+            assert_footer_fits(app, {"Confusion", "Back", "Quit", "Help"})
+            notices = [str(n.message) for n in app._notifications]
+            assert any("v evaluate" in n and "o export" in n for n in notices), (
+                notices
+            )  # the keys the footer leaves out
+
+    asyncio.run(scenario())
 
 
 def test_help_lists_the_runs_screen_keys_and_none_of_textuals_own(tmp_path: Path) -> None:

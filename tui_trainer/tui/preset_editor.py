@@ -70,7 +70,7 @@ class PresetEditorScreen(Screen[None]):
         Binding("ctrl+s", "app.save_preset", "Save", id="preset.save"),
         Binding("f2", "app.save_preset_as", "Save as", id="preset.save_as", show=False),
         Binding("f3", "toggle_raw", "TOML", id="preset.toggle_raw"),
-        Binding("f5", "find_lr", "Find LR", id="preset.find_lr"),
+        Binding("f5", "find_lr", "Find LR", id="preset.find_lr", show=False),  # footer fits 80 columns; in help
         Binding("f6", "undo_lr", "Undo LR", id="preset.undo_lr", show=False),
         Binding("ctrl+n", "next_tab", "Next section", id="preset.next_section", show=False),
         Binding("ctrl+b", "previous_tab", "Previous section", id="preset.previous_section", show=False),

@@ -19,5 +19,7 @@ def announce_run_end(app: App, event: RunFinished | RunFailed) -> None:
     title, body = outcome_message(event)
     stopped = isinstance(event, RunFinished) and event.state != "finished"
     severity = "error" if isinstance(event, RunFailed) else "warning" if stopped else "information"
+    if isinstance(event, RunFinished) and event.state == "finished":
+        body += "\non the training screen: v evaluate · o export · c confusion"  # v, o are out of its footer
     app.bell()
     app.notify(body, title=title, severity=severity, timeout=NOTICE_SECONDS, markup=False)

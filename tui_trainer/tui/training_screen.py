@@ -66,8 +66,9 @@ class TrainingScreen(Screen[None]):
         Binding("p", "resume", "Resume", id="run.resume"),  # check_action shows the one that applies
         Binding("x", "stop", "Stop", id="run.stop"),
         Binding("c", "app.open_confusion", "Confusion", id="run.confusion"),
-        Binding("v", "app.evaluate", "Evaluate", id="run.evaluate"),
-        Binding("o", "app.export", "Export", id="run.export"),
+        # Evaluate and export: in help, the palette and the run-end notice; the footer fits 80 columns.
+        Binding("v", "app.evaluate", "Evaluate", id="run.evaluate", show=False),
+        Binding("o", "app.export", "Export", id="run.export", show=False),
         # Off the footer (full at 80 columns); listed in help and the command palette ("run: Health panel").
         Binding("h", "toggle_health", "Health panel", id="run.health", show=False),
         Binding("l", "toggle_log_loss", "Log loss", id="run.log_loss", show=False),
