@@ -61,7 +61,7 @@ def test_the_runs_footer_shows_every_key_it_lists_in_full_at_80_columns(tmp_path
     on_console(tmp_path, "ctrl+l", check=check)
 
 
-def test_the_editor_and_training_footers_fit_80_columns_after_a_run(tmp_path: Path) -> None:
+def test_the_editor_training_and_confusion_footers_fit_80_columns_after_a_run(tmp_path: Path) -> None:
     from tests.helpers import SMOKE, TINY
     from tests.test_tui_training import FakeTrainer, wait_for
 
@@ -76,6 +76,9 @@ def test_the_editor_and_training_footers_fit_80_columns_after_a_run(tmp_path: Pa
             await pilot.pause()
             assert isinstance(app.screen, TrainingScreen)
             assert_footer_fits(app, {"Confusion", "Back", "Quit", "Help"})
+            await pilot.press("c")
+            await pilot.pause()
+            assert_footer_fits(app, {"Images", "Back", "Errors CSV", "Quit", "Help"})
             notices = [str(n.message) for n in app._notifications]
             assert any("v evaluate" in n and "o export" in n for n in notices), (
                 notices

@@ -126,11 +126,13 @@ class ConfusionMatrix(ScrollView, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(-1, 0)", "Move", group=Binding.Group("Move", compact=True), id="matrix.up"),
-        Binding("down", "move(1, 0)", "Move", group=Binding.Group("Move", compact=True), id="matrix.down"),
-        Binding("left", "move(0, -1)", "Move", group=Binding.Group("Move", compact=True), id="matrix.left"),
-        Binding("right", "move(0, 1)", "Move", group=Binding.Group("Move", compact=True), id="matrix.right"),
-        Binding("enter", "select", "Show images", id="matrix.select"),
+        Binding("up", "move(-1, 0)", "Move", group=Binding.Group("Move", compact=True), id="matrix.up", show=False),
+        Binding("down", "move(1, 0)", "Move", group=Binding.Group("Move", compact=True), id="matrix.down", show=False),
+        Binding("left", "move(0, -1)", "Move", group=Binding.Group("Move", compact=True), id="matrix.left", show=False),
+        Binding(
+            "right", "move(0, 1)", "Move", group=Binding.Group("Move", compact=True), id="matrix.right", show=False
+        ),
+        Binding("enter", "select", "Images", id="matrix.select"),
     ]
 
     @dataclass

@@ -98,7 +98,7 @@ class ConfusionScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="confusion.back"),
         Binding("p", "toggle_percent", "Counts/%", id="confusion.percent"),
-        Binding("e", "export", "Export errors CSV", id="confusion.export"),
+        Binding("e", "export", "Errors CSV", id="confusion.export"),  # short: the footer fits 80 columns
         Binding("pagedown", "page(1)", "More below", id="confusion.page_down", show=False),
         Binding("pageup", "page(-1)", "Back up", id="confusion.page_up", show=False),
     ]
