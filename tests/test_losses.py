@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tui_trainer.config.choices import LOSSES
 from tui_trainer.config.schema import LossConfig
-from tui_trainer.engine.builders import LOSS_NAMES, build_loss
+from tui_trainer.engine.builders import build_loss
 
 
 def _seed_formula(logits: torch.Tensor, target: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -55,7 +56,7 @@ def test_cross_entropy_matches_torch() -> None:
     )
 
 
-@pytest.mark.parametrize("name", LOSS_NAMES)
+@pytest.mark.parametrize("name", LOSSES.names)
 def test_bf16_logits_give_fp32_loss_and_gradients(name: str) -> None:
     logits = torch.randn(3, 5, dtype=torch.bfloat16, requires_grad=True)
     loss = build_loss(LossConfig(name=name), 5)(logits, torch.tensor([0, 1, 4]))

@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
+from tui_trainer.config.choices import OPTIMIZERS
 from tui_trainer.config.schema import OptimizerConfig, SchedulerConfig
-from tui_trainer.engine.builders import OPTIMIZER_NAMES, build_optimizer, build_scheduler
+from tui_trainer.engine.builders import build_optimizer, build_scheduler
 
 EXPECTED = {
     "rmsprop": {"lr": 0.02, "alpha": 0.95, "eps": 1e-6, "weight_decay": 0.01, "momentum": 0.8},
@@ -28,9 +29,9 @@ CONFIG = {
 CLASSES = {"rmsprop": torch.optim.RMSprop, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
 
 
-@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+@pytest.mark.parametrize("name", OPTIMIZERS.names)
 def test_optimizer_gets_configured_values(name: str) -> None:
-    assert set(EXPECTED) == set(OPTIMIZER_NAMES)
+    assert set(EXPECTED) == set(OPTIMIZERS.names)
     optimizer = build_optimizer(OptimizerConfig(name=name, **CONFIG), [torch.nn.Parameter(torch.zeros(2))])
     assert type(optimizer) is CLASSES[name]
     group = optimizer.param_groups[0]

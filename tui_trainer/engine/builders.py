@@ -176,8 +176,6 @@ LOSS_FACTORIES: dict[str, Callable[[LossConfig, int, Reduction], nn.Module]] = {
 }
 """Loss name (config.choices.LOSSES) -> builder(cfg, num_classes, reduction)."""
 
-LOSS_NAMES: tuple[str, ...] = LOSSES.names
-
 
 def build_loss(cfg: LossConfig, num_classes: int, *, reduction: Reduction = "mean") -> nn.Module:
     """The configured loss; reduction="none" gives per-sample losses [B] (for validation)."""
@@ -205,8 +203,6 @@ OPTIMIZER_FACTORIES: dict[str, Callable[[OptimizerConfig, Params], torch.optim.O
 }
 """Optimiser name (config.choices.OPTIMIZERS) -> builder(cfg, params); each reads the keys its
 registry row lists in `uses`, plus lr and weight_decay."""
-
-OPTIMIZER_NAMES: tuple[str, ...] = OPTIMIZERS.names
 
 
 def build_optimizer(cfg: OptimizerConfig, params: Params) -> torch.optim.Optimizer:
@@ -313,8 +309,6 @@ SCHEDULER_FACTORIES: dict[str, Callable[[SchedulerConfig, torch.optim.Optimizer,
     "none": _constant,
 }
 """Schedule name (config.choices.SCHEDULERS) -> builder(cfg, optimizer, epochs, steps_per_epoch)."""
-
-SCHEDULER_NAMES: tuple[str, ...] = SCHEDULERS.names
 
 
 def build_scheduler(
