@@ -1,6 +1,7 @@
 """Training on a cache larger than the memory the process may use: bounded memory, no OOM kill.
 
     python benchmarks/bigger_than_memory.py [--limit-mib 1500] [--store-size 256] [--image-size 64]   (as root)
+    python benchmarks/bigger_than_memory.py --limit-mib 0 --store-size 736 --image-size 224 --storage auto
 
 On the image folder that `benchmarks/data_scale.py` builds under the cache folder (20,000 JPEGs at
 256 px), with `data.store_size` 256 the cache is 20,000 x 3 x 256 x 256 = 3.9 GB. The cache is
@@ -13,7 +14,11 @@ for the process), the cgroup's peak charge (RSS plus page cache, which the kerne
 limit), the storage that auto chose and why, and the training images/s from the run's metrics.
 `device` is expected to be killed: it reads the whole cache into memory.
 
-Needs root and a cgroup memory controller (v2 at /sys/fs/cgroup, or v1 at /sys/fs/cgroup/memory);
+`--limit-mib 0` sets no limit: the run has the whole machine, and a store size that makes the cache
+larger than the machine's RAM (736 px: 32.5 GB for 20,000 images) shows the same on real memory.
+Do not pass `device` then: it would exhaust the machine's memory, not a cgroup's.
+
+With a limit, it needs root and a cgroup memory controller (v2 at /sys/fs/cgroup, or v1 at /sys/fs/cgroup/memory);
 a rlimit on address space is no substitute (torch reserves far more address space than it
 touches, and a mapped file counts in full), so without a cgroup the script stops and says so.
 A table, then a last line of JSON.
@@ -114,9 +119,30 @@ class Cgroup:
             self.folder.rmdir()
 
 
+class NoLimit:
+    """Stands in for a cgroup when `--limit-mib 0`: the run has the machine's memory."""
+
+    kind = "no limit (the machine's memory)"
+
+    def reset_peak(self) -> None:
+        pass
+
+    def peak(self) -> None:
+        return None
+
+    def oom_kills(self) -> int:
+        return 0
+
+    def join(self) -> None:
+        pass
+
+    def remove(self) -> None:
+        pass
+
+
 @contextlib.contextmanager
-def cgroup(limit: int) -> Iterator[Cgroup]:
-    group = Cgroup(limit)
+def cgroup(limit: int) -> Iterator[Cgroup | NoLimit]:
+    group = Cgroup(limit) if limit else NoLimit()
     try:
         yield group
     finally:
@@ -142,6 +168,11 @@ def _build_cache(root: str, image_size: int, store_size: int) -> tuple[float, in
     return time.perf_counter() - start, nbytes, files
 
 
+def _ram() -> int:
+    """The machine's physical memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def _evict(files: list[str]) -> None:
     """Drop the files' pages from the page cache, so the run reads them from the disk and the pages
     it reads are charged to its cgroup (pages already cached stay charged to whoever read them)."""
@@ -153,7 +184,7 @@ def _evict(files: list[str]) -> None:
             os.close(fd)
 
 
-def _train(group: Cgroup, preset: Path, runs: Path, timeout: float) -> dict:
+def _train(group: Cgroup | NoLimit, preset: Path, runs: Path, timeout: float) -> dict:
     """One headless run inside the group: exit status, peak RSS, peak charge, run records."""
     kills = group.oom_kills()
     group.reset_peak()
@@ -195,7 +226,7 @@ def _train(group: Cgroup, preset: Path, runs: Path, timeout: float) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default="", help="image folder (default: data_scale.py's, under the cache folder)")
-    parser.add_argument("--limit-mib", type=int, default=1500, help="the cgroup's memory limit")
+    parser.add_argument("--limit-mib", type=int, default=1500, help="the cgroup's memory limit (0: none)")
     parser.add_argument("--store-size", type=int, default=256)
     parser.add_argument("--image-size", type=int, default=64, help="trained size (cropped from the stored 256)")
     parser.add_argument("--batch", type=int, default=128)
@@ -212,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     built, nbytes, files = _build_cache(root, args.image_size, args.store_size)
     print(
         f"cache of {root}: {nbytes / 2**30:.2f} GiB of training images at {args.store_size} px "
-        f"({built:.0f} s to build or open); memory limit {args.limit_mib} MiB ({limit / nbytes:.2f}x the cache)"
+        f"({built:.0f} s to build or open); "
+        + (
+            f"memory limit {args.limit_mib} MiB ({limit / nbytes:.2f}x the cache)"
+            if limit
+            else f"no limit: the machine's {_ram() / 2**30:.1f} GiB of RAM ({_ram() / nbytes:.2f}x the cache)"
+        )
     )
     results = {}
     with cgroup(limit) as group, tempfile.TemporaryDirectory(prefix="tui-trainer-btm-") as work:

@@ -186,3 +186,72 @@ def test_the_augmented_batches_never_leave_the_device() -> None:
     short, long = epoch_with(192), epoch_with(192 * 4)
     assert short >= 1
     assert long == short, f"{short} host copies in 6 batches, {long} in 24: some happen per batch"
+
+
+# --------------------------------------------------------------------------------------------- streaming
+
+
+def _image_folder(root: Path, per_class: int = 24, side: int = 40) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", per_class), ("val", per_class // 3)):
+        for cls in ("a", "b", "c"):
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, size=(side, side, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / cls / f"{i:03d}.png")
+    return root
+
+
+def _streamed_splits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from tui_trainer.config.schema import DataConfig
+
+    monkeypatch.setenv("TUI_TRAINER_CACHE", str(tmp_path / "cache"))
+    cfg = DataConfig(dataset="imagefolder", root=str(_image_folder(tmp_path / "ds")), image_size=32, store_size=36)
+    splits = load_data(cfg)
+    assert splits.train.disk is not None  # mapped from the cache file, as `stream` storage trains from it
+    return splits
+
+
+def test_streamed_batches_on_cuda_equal_device_resident_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_trainer.data import val_batches
+
+    splits = _streamed_splits(tmp_path, monkeypatch)
+    augment = BatchAugment(EVERY_AUGMENTATION, 32)
+
+    def epoch(stream: bool, number: int) -> list:
+        data = splits.train if stream else splits.train.to(CUDA)
+        batches = TrainBatches(data, 16, augment, False, 3, stream=stream, device=CUDA)
+        return [(x.cpu(), y.cpu()) for x, y in batches.epoch(number)]
+
+    for number in (1, 2):
+        streamed, resident = epoch(True, number), epoch(False, number)
+        assert streamed[0][0].shape == (16, 3, 32, 32)
+        assert all(torch.equal(a, b) and torch.equal(i, j) for (a, i), (b, j) in zip(streamed, resident, strict=True))
+    mean, std = (0.5,) * 3, (0.25,) * 3
+    val_streamed = list(val_batches(splits.val, 8, mean, std, image_size=32, stream=True, device=CUDA))
+    val_resident = list(val_batches(splits.val.to(CUDA), 8, mean, std, image_size=32))
+    assert all(a.device.type == "cuda" for a, _ in val_streamed)
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(val_streamed, val_resident, strict=True))
+
+
+def test_a_streamed_epoch_copies_each_batch_to_the_device_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One host-to-device copy per batch, from pinned memory, and nothing copied back per batch: the
+    # epoch with 4x the batches makes exactly 3x more copies in all (the rest is per epoch).
+    splits = _streamed_splits(tmp_path, monkeypatch)
+    augment = BatchAugment(SEED_AUGMENTATION, 32)
+
+    def copies(batch_size: int) -> int:
+        batches = TrainBatches(splits.train, batch_size, augment, False, 0, stream=True, device=CUDA)
+
+        def drain() -> None:
+            for images, _labels in batches.epoch(1):
+                assert images.device.type == "cuda"
+
+        drain()  # warm-up
+        return _host_copies(drain)
+
+    few, many = copies(24), copies(6)  # 3 and 12 batches of the 72 training images
+    assert many - few == 12 - 3, f"{few} copies for 3 batches, {many} for 12: not one per batch"

@@ -153,6 +153,24 @@ def test_cpu_box_resize_equals_the_bilinear_crop_resize_of_the_same_boxes(size: 
     assert (out - grid).abs().max().item() <= tolerance
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_cpu_box_resize_gives_the_same_batch_on_any_number_of_threads(threads: int) -> None:
+    # A large batch (above the single-thread size) is shared among the intra-op threads; which thread
+    # resizes which image must not change a pixel, or stream and device runs would drift apart.
+    augment = BatchAugment(AugmentConfig(hflip=0.5, cutout=20), 224)
+    images = torch.randint(0, 256, (9, 3, 258, 258), dtype=torch.uint8, generator=gen(2))
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = augment(images, gen(5))
+        torch.set_num_threads(threads)
+        shared = augment(images, gen(5))
+        assert torch.get_num_threads() == threads  # the caller's setting survives the split
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(alone, shared)
+
+
 def test_rotation_is_per_image_with_black_corners_inside_the_crop() -> None:
     n = 200
     white = torch.full((n, 3, 32, 32), 255, dtype=torch.uint8)
