@@ -10,7 +10,8 @@ image_size 224 (stored at 258, the default 1.15x), batches of 64, random resized
   memory), with `stream` storage (rows read ahead from the memory-mapped cache) and of the standard
   torchvision pipeline (ImageFolder + RandomResizedCrop/flip/ToTensor/Normalize, DataLoader with a
   worker per core), interleaved A B C A B C so a change in the machine's load hits all three;
-* decoding files into the cache: the process pool against one process;
+* decoding files into a cache file: the process pool writing the file itself, the pool sending the
+  pixels back to be copied in (how it worked before), and one process;
 * the peak RSS of a whole `stream` epoch (read + normalise every batch) over 5,000 and over all
   images, each in a fresh process, to show it does not grow with the number of images.
 
@@ -82,13 +83,22 @@ print(json.dumps(out))
 """
 
 DECODE = r"""
-import json, sys, time
+import json, os, sys, tempfile, time
 from pathlib import Path
+import numpy as np, torch
 from tui_trainer.data.decode import decode_images
+from tui_trainer.data.imageset import DiskRows
 paths = sorted(Path(sys.argv[1], "train").rglob("*.jpg"))[: int(sys.argv[2])]
-start = time.perf_counter()
-decode_images(paths, 258, workers=int(sys.argv[3]))
-print(json.dumps({"seconds": time.perf_counter() - start, "images": len(paths)}))
+workers, how = int(sys.argv[3]), sys.argv[4]
+with tempfile.TemporaryDirectory(dir=sys.argv[5]) as folder:  # a cache file on the cache's disk
+    path = os.path.join(folder, "rows.npy")
+    mapped = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(paths), 3, 258, 258))
+    disk = DiskRows(Path(path), int(mapped.offset)) if how == "file" else None
+    start = time.perf_counter()
+    decode_images(paths, 258, workers=workers, out=torch.from_numpy(mapped), disk=disk)
+    mapped.flush()
+    seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "images": len(paths)}))
 """
 
 
@@ -151,11 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=20000)
     parser.add_argument("--batches", type=int, default=12, help="timed batches per throughput round")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--decode-images", type=int, default=2000, help="files in the decode comparison")
+    parser.add_argument(
+        "--decode-images", type=int, default=6000, help="files in the decode comparison (a pool starts at 2,048)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer batches and files (a sanity run)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.batches, args.rounds, args.decode_images = 4, 1, 600
+        args.batches, args.rounds, args.decode_images = 4, 1, 2500
     small = min(SMALL, args.images // 2)
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -181,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         cache_build[limit or args.images] = time.perf_counter() - start
 
-    decode = {w: _run(DECODE, root, args.decode_images, w) for w in (os.cpu_count() or 1, 1)}
+    cores = os.cpu_count() or 1
+    decode = {  # interleaved, like the rest
+        how: _run(DECODE, root, args.decode_images, workers, how.split()[0], cache_dir())
+        for how, workers in (("file", cores), ("pipe", cores), ("one process", 1))
+    }
 
     rates: dict[str, list[float]] = {"device": [], "stream": [], "torchvision": []}
     rss: dict[str, float] = {}
@@ -193,7 +209,6 @@ def main(argv: list[str] | None = None) -> int:
     epochs = {n: _run(MEASURE, "epoch", root, 0 if n == args.images else n, 0) for n in (small, args.images)}
 
     med = {m: statistics.median(v) for m, v in rates.items()}
-    cores = os.cpu_count() or 1
     bytes_per_image = 3 * 258 * 258
     load = os.getloadavg()[0]
     print(f"\n{cores} CPU cores, load average {load:.2f}; image_size {IMAGE_SIZE}, stored 258, batch {BATCH}")
@@ -216,11 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         + ", stream / torchvision "
         + " ".join(f"{r:.2f}x" for r in per_round["torchvision"])
     )
-    d_par, d_one = decode[cores], decode[1]
+    d_par, d_pipe, d_one = decode["file"], decode["pipe"], decode["one process"]
     print(
-        f"decode {d_par['images']} JPEGs at 256px -> 258: {cores} processes "
-        f"{d_par['images'] / d_par['seconds']:.0f} img/s, one process {d_one['images'] / d_one['seconds']:.0f} img/s "
-        f"({d_one['seconds'] / d_par['seconds']:.2f}x)"
+        f"decode {d_par['images']} JPEGs at 256px -> 258 into a cache file: {cores} processes writing it "
+        f"{d_par['images'] / d_par['seconds']:.0f} img/s ({d_one['seconds'] / d_par['seconds']:.2f}x one process), "
+        f"sending pixels back {d_pipe['images'] / d_pipe['seconds']:.0f} img/s, "
+        f"one process {d_one['images'] / d_one['seconds']:.0f} img/s"
     )
     for n, seconds in cache_build.items():
         print(f"cache of {n} images ({n * bytes_per_image / 2**30:.2f} GiB): {seconds:.1f}s to build or open")
@@ -241,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                 "stream_over_device_per_round": [round(r, 3) for r in per_round["device"]],
                 "stream_over_torchvision_per_round": [round(r, 3) for r in per_round["torchvision"]],
                 "decode_parallel_img_s": round(d_par["images"] / d_par["seconds"], 1),
+                "decode_sent_back_img_s": round(d_pipe["images"] / d_pipe["seconds"], 1),
                 "decode_one_process_img_s": round(d_one["images"] / d_one["seconds"], 1),
                 "stream_epoch_peak_rss_mib": {str(n): round(r["peak_rss_mib"], 1) for n, r in epochs.items()},
                 "stream_epoch_rss_above_torch_mib": {

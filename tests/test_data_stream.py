@@ -80,6 +80,31 @@ def test_the_cache_maps_a_file_that_equals_the_decoded_images(tmp_path: Path, _p
     assert torch.equal(again.val.images, decode_images(_files(root, "val"), 16))
 
 
+def test_worker_processes_write_their_chunks_into_the_cache_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _private_cache: Path
+) -> None:
+    # With a pool (forced here for a tiny folder), each worker writes its rows into the file; the
+    # entry must equal the images decoded in this process, row for row.
+    from tui_trainer.data import decode as decode_module
+    from tui_trainer.data.imageset import DiskRows
+
+    root = make_folder(tmp_path / "ds", per_class=30)
+    paths = _files(root, "train")
+    expected = decode_images(paths, 16)
+    monkeypatch.setattr(decode_module, "INLINE_BELOW", 0)
+    monkeypatch.setattr(decode_module, "default_workers", lambda: 2)
+    data = load_data(folder_cfg(root))
+    assert data.train.disk is not None
+    assert torch.equal(data.train.images, expected)
+    assert torch.equal(torch.from_numpy(np.array(np.load(data.train.disk.path, mmap_mode="r"))), expected)
+    # The pixels are not also sent back and copied in here (that copy made two workers no faster than
+    # one): given a tensor that is not the file, only the file receives them.
+    mapped = np.lib.format.open_memmap(tmp_path / "rows.npy", mode="w+", dtype=np.uint8, shape=tuple(expected.shape))
+    elsewhere = torch.zeros_like(expected)
+    decode_images(paths, 16, workers=2, out=elsewhere, disk=DiskRows(tmp_path / "rows.npy", int(mapped.offset)))
+    assert torch.equal(torch.from_numpy(np.array(mapped)), expected) and not elsewhere.any()
+
+
 def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     decoded: list[int] = []
     real = imagefolder_module.decode_images

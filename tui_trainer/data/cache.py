@@ -17,12 +17,13 @@ from pathlib import Path
 
 import torch
 
-from .imageset import ImageSet
+from .imageset import DiskRows, ImageSet
 from .paths import cache_dir
 from .store import FORMAT_VERSION, Entry, open_entry, write_entry
 
 Progress = Callable[[str, int, int], None]
-Fill = Callable[[torch.Tensor], None]
+Fill = Callable[[torch.Tensor, DiskRows | None], None]
+"""fill(out, disk) writes the images into `out`; `disk`: where its rows lie in the entry's file, if any."""
 
 
 def digest(parts: Iterable[str]) -> str:
@@ -96,7 +97,7 @@ def cached_decode(
                 if written is not None:
                     return written
     images = torch.empty(shape, dtype=torch.uint8)
-    fill(images)
+    fill(images, None)
     return ImageSet(images, labels, classes)
 
 
@@ -121,7 +122,7 @@ def cached(
     shape = tuple(data.images.shape)
     try:
 
-        def fill(out: torch.Tensor) -> None:
+        def fill(out: torch.Tensor, _disk: DiskRows | None) -> None:
             out.copy_(data.images)
 
         write_entry(entry, fingerprint, shape, data.labels, data.classes, fill, source=" ".join(slot))

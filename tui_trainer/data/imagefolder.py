@@ -17,7 +17,7 @@ from .cache import cached_decode, file_fingerprint
 from .decode import Progress, decode_images
 from .errors import DataError
 from .folder import Tree, scan_tree, tree_problems
-from .imageset import ImageSet
+from .imageset import DiskRows, ImageSet
 from .paths import resolve_root
 from .store import CacheSpaceError
 from .subsets import stratified_limit, stratified_split
@@ -62,8 +62,8 @@ def _decode_split(
         raise DataError(f"cannot read {exc.filename or split_dir}: {exc.strerror or exc}") from exc
     size = store_size(cfg)
 
-    def fill(out: torch.Tensor) -> None:
-        decode_images(paths, size, progress, stage=f"decode {name}", out=out)
+    def fill(out: torch.Tensor, disk: DiskRows | None) -> None:
+        decode_images(paths, size, progress, stage=f"decode {name}", out=out, disk=disk)
 
     slot = ["imagefolder", str(split_dir), str(size), selection]
     # The fingerprint covers the relative paths, hence the class folders and the label of each file.

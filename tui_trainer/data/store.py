@@ -111,10 +111,11 @@ def write_entry(
     shape: tuple[int, int, int, int],
     labels: torch.Tensor,
     classes: Sequence[str],
-    fill: Callable[[torch.Tensor], None],
+    fill: Callable[[torch.Tensor, DiskRows | None], None],
     source: str,
 ) -> None:
-    """Create the entry: `fill(out)` writes the uint8 images into `out`, a tensor over the mapped file.
+    """Create the entry: `fill(out, disk)` writes the uint8 images into `out`, a tensor over the mapped
+    file whose rows lie in the file as `disk` says (so workers may write the file directly).
 
     Raises CacheSpaceError before any work when the disk is too small; other OSErrors propagate.
     """
@@ -125,7 +126,7 @@ def write_entry(
     tmp = entry.images.with_name(f".{entry.images.name}.{os.getpid()}.tmp")
     try:
         mapped = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-        fill(torch.from_numpy(mapped))
+        fill(torch.from_numpy(mapped), DiskRows(tmp, int(mapped.offset)))
         mapped.flush()
         del mapped
         _fsync(tmp)
