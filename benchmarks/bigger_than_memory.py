@@ -252,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     results = {}
     with cgroup(limit) as group, tempfile.TemporaryDirectory(prefix="tui-trainer-btm-") as work:
-        print(f"limit set with {group.kind}; training 1 epoch of small_cnn at {args.image_size} px, batch {args.batch}")
+        limit_text = f"limit set with {group.kind}" if limit else "no memory limit"
+        print(f"{limit_text}; training 1 epoch of small_cnn at {args.image_size} px, batch {args.batch}")
         for storage in args.storage:
             preset = Path(work) / f"{storage}.toml"
             preset.write_text(

@@ -9,7 +9,8 @@ image_size 224 (stored at 258, the default 1.15x), batches of 64, random resized
 * training-batch images/s of `TrainBatches` + `BatchAugment` with `device` storage (the set in
   memory), with `stream` storage (rows read ahead from the memory-mapped cache) and of the standard
   torchvision pipeline (ImageFolder + RandomResizedCrop/flip/ToTensor/Normalize, DataLoader with a
-  worker per core), interleaved A B C A B C so a change in the machine's load hits all three;
+  worker per core), interleaved A B C A B C so a change in the machine's load hits all three, in
+  steady state: the first 2 x cores + 1 batches (the DataLoader's read-ahead) are not timed;
 * decoding files into a cache file: the process pool writing the file itself, the pool sending the
   pixels back to be copied in (how it worked before), and one process;
 * the peak RSS of a whole `stream` epoch (read + normalise every batch) over 5,000 and over all
@@ -40,6 +41,7 @@ import torch
 from tui_trainer.config.schema import AugmentConfig, DataConfig
 from tui_trainer.data import BatchAugment, TrainBatches, load_data
 mode, root, limit, batches = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+WARMUP = 2 * (os.cpu_count() or 1) + 1  # past the DataLoader's read-ahead (prefetch_factor 2 per worker)
 torch.set_num_threads(os.cpu_count() or 1)
 out = {"baseline_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # torch imported
 if mode in ("device", "stream", "epoch"):
@@ -51,7 +53,8 @@ if mode in ("device", "stream", "epoch"):
     tb = TrainBatches(data, 64, augment, False, 0, stream=mode != "device", device=torch.device("cpu"))
     n = 0
     it = tb.epoch(1)
-    next(it)  # start-up (thread, first read) not counted
+    for _ in range(1 if mode == "epoch" else WARMUP):
+        next(it)  # start-up (thread, first reads, thread pool) not counted
     start = time.perf_counter()
     for i, (images, labels) in enumerate(it):
         n += images.shape[0]
@@ -69,7 +72,8 @@ else:
         ds = torch.utils.data.Subset(ds, range(0, len(ds), max(1, len(ds) // limit)))
     loader = torch.utils.data.DataLoader(ds, batch_size=64, shuffle=True, num_workers=os.cpu_count() or 1)
     it = iter(loader)
-    next(it)
+    for _ in range(WARMUP):
+        next(it)  # its workers' start, and the batches they prepared meanwhile, not counted
     n = 0
     start = time.perf_counter()
     for i in range(batches):
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", default="/work/shared/data/cifar10-jpeg", help="CIFAR-10 JPEG folder to upscale")
     parser.add_argument("--images", type=int, default=20000)
-    parser.add_argument("--batches", type=int, default=12, help="timed batches per throughput round")
+    parser.add_argument("--batches", type=int, default=30, help="timed batches per throughput round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--decode-images", type=int, default=6000, help="files in the decode comparison (a pool starts at 2,048)"

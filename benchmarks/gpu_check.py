@@ -33,8 +33,9 @@ later steps need, so late steps are skipped with a reason instead of the call ti
 1. cuda_tests: `pytest -m cuda tests/test_cuda.py` in a subprocess; pass/fail/skip counts.
 2. data_pipeline: augmented 32 px images/s on the device at several batch sizes (target > 1M),
    and the pipeline's share of a seed-preset training step at batch 64.
-3. seed_epochs: the seed preset for two epochs each in fp32, bf16 + channels_last, and + compile:
-   s/epoch (first and steady), images/s, peak memory, GPU utilisation.
+3. seed_epochs: the seed preset for two epochs each in fp32, bf16 + channels_last, the same with
+   `data.storage = "stream"` (batches read from the cache file, pinned, copied on a side stream),
+   and + compile: s/epoch (first and steady), images/s, peak memory, GPU utilisation.
 4. seed_full: the seed preset's 40 epochs on the CIFAR-10 JPEG copy through the headless CLI
    (capped in time), then `--eval` on the run if the CLI has it; accuracy against the 89.66%.
 5. fast_preset: presets/cifar10-fast.toml to its end, beside airbench94's 94.01% in 3.09-3.83 s.
@@ -322,6 +323,7 @@ class Check:
         self.data_root: Path | None = None
         self.child: subprocess.Popen | None = None
         self._splits = None
+        self._cpu_splits = None
         self.estimates: dict[str, float] = {}  # seconds a later step is expected to need, once known
         self.results: dict[str, Any] = {
             "format": 1,
@@ -407,6 +409,7 @@ class Check:
             splits = load_data(preset.data, seed=preset.train.seed)
             loaded = time.perf_counter() - start
             device = torch.device(self.device_name)
+            self._cpu_splits = splits  # mapped from the cache file, for the stream variant
             self._splits = DataSplits(splits.train.to(device), splits.val.to(device), splits.classes)
             self.results["data"].update(
                 load_s=round(loaded, 2),
@@ -416,6 +419,11 @@ class Check:
             )
             self.save()
         return self._splits
+
+    def cpu_splits(self):
+        """The seed preset's data as loaded, before the copy to the device: what `stream` storage reads."""
+        self.splits()
+        return self._cpu_splits
 
     # -- subprocesses
 
@@ -651,15 +659,21 @@ def step_data_pipeline(check: Check, rec: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------------- step 3
 
 VARIANTS = (
-    ("fp32", "fp32", False, False),
-    ("bf16_channels_last", "bf16", True, False),
-    ("bf16_channels_last_compile", "bf16", True, True),
+    ("fp32", "fp32", False, False, "device"),
+    ("bf16_channels_last", "bf16", True, False, "device"),
+    ("bf16_channels_last_stream", "bf16", True, False, "stream"),
+    ("bf16_channels_last_compile", "bf16", True, True, "device"),
 )
+"""(name, precision, channels_last, compile, data.storage). The stream variant reads every batch from
+the cache file through pinned buffers and a copy stream (data/stream.py), never run on a GPU before."""
 
 
-def _train_variant(check: Check, precision: str, channels_last: bool, compile_: bool) -> dict[str, Any]:
+def _train_variant(
+    check: Check, precision: str, channels_last: bool, compile_: bool, storage: str = "device"
+) -> dict[str, Any]:
     import torch
 
+    from tui_trainer.data.storage import StorageChoice
     from tui_trainer.engine.device import numerics_for
     from tui_trainer.engine.trainer import Trainer
 
@@ -668,7 +682,7 @@ def _train_variant(check: Check, precision: str, channels_last: bool, compile_: 
         f'train.precision="{precision}"', f"train.channels_last={flag}", f"train.compile={str(compile_).lower()}"
     )
     preset.train.epochs = 2  # the first epoch carries the warm-up (and the compilation)
-    splits = check.splits()
+    splits = check.splits() if storage == "device" else check.cpu_splits()
     numerics = numerics_for(torch.device(check.device_name), precision, channels_last)
     epochs: list[dict[str, Any]] = []
 
@@ -683,7 +697,9 @@ def _train_variant(check: Check, precision: str, channels_last: bool, compile_: 
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     with GpuSampler(check.cuda) as sampler:
-        trainer = Trainer(preset, splits, numerics, listeners=[listener])
+        trainer = Trainer(
+            preset, splits, numerics, listeners=[listener], storage=StorageChoice(storage, "gpu_check variant")
+        )
         trainer.fit()
     steady = epochs[-1]
     result: dict[str, Any] = {
@@ -694,10 +710,13 @@ def _train_variant(check: Check, precision: str, channels_last: bool, compile_: 
         "images_per_second_incl_validation": round(len(splits.train) / steady["epoch_seconds"]),
         "gpu": sampler.summary(),
         "numerics": {"precision": numerics.precision, "channels_last": numerics.channels_last, "compile": compile_},
+        "storage": storage,
     }
     if check.cuda:
         result["peak_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-        result["peak_memory_note"] = "includes the data set held on the device"
+        result["peak_memory_note"] = (
+            "includes the data set held on the device" if storage == "device" else "a few batches: the set streams"
+        )
     return result
 
 
@@ -705,7 +724,7 @@ def step_seed_epochs(check: Check, rec: dict[str, Any]) -> None:
     """The seed preset for two epochs in each numeric setting, through the engine's own Trainer."""
     variants: dict[str, Any] = rec.setdefault("variants", {})
     check.splits()
-    for name, precision, channels_last, compile_ in VARIANTS:
+    for name, precision, channels_last, compile_, storage in VARIANTS:
         if compile_ and not check.cuda and not check.args.cpu_compile:
             variants[name] = {"status": "skipped", "reason": "torch.compile on CPU takes minutes here (--cpu-compile)"}
             continue
@@ -715,7 +734,7 @@ def step_seed_epochs(check: Check, rec: dict[str, Any]) -> None:
             continue
         log(f"  {name}")
         try:
-            variants[name] = {"status": "ok", **_train_variant(check, precision, channels_last, compile_)}
+            variants[name] = {"status": "ok", **_train_variant(check, precision, channels_last, compile_, storage)}
         except Exception as exc:  # noqa: BLE001 - one variant failing must not hide the others
             variants[name] = {"status": "failed", **error_record(exc)}
             log(f"    failed: {variants[name]['error']}")
@@ -730,6 +749,8 @@ def step_seed_epochs(check: Check, rec: dict[str, Any]) -> None:
     steady = {k: v["steady_epoch_s"] for k, v in variants.items() if v["status"] == "ok"}
     if "fp32" in steady:
         rec["speedup_vs_fp32"] = {k: round(steady["fp32"] / v, 3) for k, v in steady.items() if k != "fp32"}
+    if "bf16_channels_last" in steady and "bf16_channels_last_stream" in steady:
+        rec["stream_over_device"] = round(steady["bf16_channels_last"] / steady["bf16_channels_last_stream"], 3)
     if any(v["status"] == "failed" for v in variants.values()):
         rec["status"] = "failed"
         rec["reason"] = "a variant failed: " + ", ".join(k for k, v in variants.items() if v["status"] == "failed")

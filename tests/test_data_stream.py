@@ -105,6 +105,43 @@ def test_worker_processes_write_their_chunks_into_the_cache_file(
     assert torch.equal(torch.from_numpy(np.array(mapped)), expected) and not elsewhere.any()
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc/self/maps")
+def test_the_cache_is_mapped_read_only_and_shared(tmp_path: Path) -> None:
+    # A private copy-on-write mapping is charged in full against the kernel's commit limit, so a cache
+    # larger than RAM + swap failed to open (ENOMEM) and the start fell back to decoding into memory.
+    data = load_data(folder_cfg(make_folder(tmp_path / "ds")))
+    assert data.train.disk is not None
+    path = str(data.train.disk.path)
+    modes = [line.split()[1] for line in Path("/proc/self/maps").read_text().splitlines() if line.endswith(path)]
+    assert modes and all(mode == "r--s" for mode in modes), modes
+    assert torch.equal(data.train.images, decode_images(_files(tmp_path / "ds", "train"), 16))
+
+
+@pytest.mark.parametrize("cache", [False, True], ids=["cache off", "cache unwritable"])
+def test_a_set_larger_than_memory_without_a_cache_stops_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: bool
+) -> None:
+    from tui_trainer.data import cache as cache_module
+    from tui_trainer.data.errors import DataError
+
+    root = make_folder(tmp_path / "ds")
+    monkeypatch.setattr(cache_module, "available_ram", lambda: (10_000, "RAM available"))
+    if cache:
+
+        def unwritable(*_args, **_kwargs) -> None:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(cache_module, "write_entry", unwritable)
+    decoded = _count_decodes(monkeypatch)
+    with pytest.raises(DataError) as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the could-not-write warning
+        load_data(folder_cfg(root, cache=cache))
+    message = str(info.value)
+    assert "GiB" in message and "RAM available" in message and "TUI_TRAINER_CACHE" in message
+    assert ("data.cache = false" in message) != cache
+    assert decoded == []
+
+
 def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     decoded: list[int] = []
     real = imagefolder_module.decode_images
@@ -269,6 +306,15 @@ def test_an_epoch_stopped_early_stops_its_reading_thread(tmp_path: Path) -> None
     next(epoch)
     epoch.close()
     assert not any(t.name == "tui-trainer-stream" for t in threading.enumerate())
+
+
+def test_large_rows_are_read_fewer_batches_ahead() -> None:
+    from tui_trainer.data.stream import PREFETCH, READ_AHEAD_BYTES, read_ahead
+
+    assert read_ahead(64 * 3 * 258 * 258) == PREFETCH  # 12.8 MB batches: the full read-ahead
+    big = 128 * 3 * 736 * 736  # 208 MB: one batch ahead, not four buffers of it
+    assert read_ahead(big) == 1 and read_ahead(2 * READ_AHEAD_BYTES) == 1
+    assert read_ahead(big) * big <= READ_AHEAD_BYTES
 
 
 def test_auto_streams_when_the_set_exceeds_the_budget() -> None:

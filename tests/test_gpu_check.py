@@ -96,6 +96,8 @@ def test_the_quick_rehearsal_runs_every_step_on_packed_data(tmp_path: Path) -> N
     assert rates == {"60": rates["60"]} and rates["60"] > 0  # batch 64, cut to the 60 training images
     variants = steps["seed_epochs"]["variants"]
     assert variants["fp32"]["steady_epoch_s"] > 0
+    streamed = variants["bf16_channels_last_stream"]  # rehearses the streamed path that CUDA will take
+    assert streamed["status"] == "ok" and streamed["storage"] == "stream" and streamed["steady_epoch_s"] > 0
     assert (
         variants["bf16_channels_last_compile"]["status"] == "skipped"
         and variants["bf16_channels_last_compile"]["reason"]

@@ -18,7 +18,7 @@ import torch
 from .augment import BatchAugment, normalize
 from .heap import keep_freed_buffers
 from .imageset import ImageSet
-from .stream import PREFETCH, stream_rows
+from .stream import stream_rows
 from .threads import single_thread_for_small
 from .views import validation_view
 
@@ -52,12 +52,13 @@ class TrainBatches:
         std: Sequence[float] = (0.5, 0.5, 0.5),
         stream: bool = False,
         device: torch.device | None = None,
-        prefetch: int = PREFETCH,
+        prefetch: int | None = None,
     ) -> None:
         """`mean`/`std` normalise the images only when `augment` is None (BatchAugment has its own).
 
         `stream`: `data` stays on the CPU (usually mapping the cache file) and batches are read ahead
-        and moved to `device`; otherwise `data` is already on the training device."""
+        (`prefetch` of them; None: as many as fit `stream.READ_AHEAD_BYTES`, one to three) and moved to
+        `device`; otherwise `data` is already on the training device."""
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if not 0 <= rank < world_size:

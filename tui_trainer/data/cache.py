@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -17,8 +18,10 @@ from pathlib import Path
 
 import torch
 
+from .errors import DataError
 from .imageset import DiskRows, ImageSet
-from .paths import cache_dir
+from .paths import CACHE_ENV, cache_dir
+from .storage import available_ram
 from .store import FORMAT_VERSION, Entry, open_entry, write_entry
 
 Progress = Callable[[str, int, int], None]
@@ -96,9 +99,24 @@ def cached_decode(
                 written = open_entry(entry, fingerprint)
                 if written is not None:
                     return written
+    _check_memory_for(shape, enabled)
     images = torch.empty(shape, dtype=torch.uint8)
     fill(images, None)
     return ImageSet(images, labels, classes)
+
+
+def _check_memory_for(shape: tuple[int, ...], cache_enabled: bool) -> None:
+    """Before decoding into memory (the cache off, or unusable): a DataError naming the figures when
+    the images cannot fit, instead of an allocation failure or the OOM killer half-way through."""
+    needed = math.prod(shape)
+    room, what = available_ram()
+    if needed > room:
+        why = "could not be used (see the warning above)" if cache_enabled else "is off (data.cache = false)"
+        raise DataError(
+            f"the decoded images take {needed / 2**30:.2f} GiB, more than the {room / 2**30:.2f} GiB of {what}; "
+            f"a set that large streams from the data cache, which {why}: turn data.cache on and point the "
+            f"{CACHE_ENV} environment variable at a writable folder with that much free disk"
+        )
 
 
 def cached(

@@ -5,7 +5,8 @@ The record is the commit mark. A rebuild removes it first, decodes into a tempor
 and fsyncs that, renames it into place and only then writes the record (atomically). A kill at any
 moment therefore leaves either a complete entry or one without a record, which is rebuilt; an
 entry whose images file does not match its record (size, shape, dtype, labels out of range) is
-rebuilt too, never trained on. Reading maps the file: nothing is loaded until a row is touched.
+rebuilt too, never trained on. Reading maps the file, read-only and shared: nothing is loaded until a
+row is touched, and a file larger than the machine's memory maps as well as a small one.
 
 The fingerprint trusts each source file's size and mtime: a file changed in place with both kept
 is not detected (set `data.cache = false` to decode every start).
@@ -183,7 +184,9 @@ def open_entry(entry: Entry, fingerprint: str) -> ImageSet | None:
     try:
         if why:
             raise ValueError(why)
-        mapped = np.load(entry.images, mmap_mode="c", allow_pickle=False)  # copy-on-write: never alters the file
+        # Read-only and shared: a copy-on-write mapping ("c") is charged to the kernel's commit limit in
+        # full, so a cache larger than RAM + swap failed to open (ENOMEM) under the default overcommit.
+        mapped = np.load(entry.images, mmap_mode="r", allow_pickle=False)
         if not isinstance(mapped, np.memmap) or mapped.dtype != np.uint8 or mapped.shape != shape:
             raise ValueError(f"images file holds {getattr(mapped, 'dtype', '?')} {getattr(mapped, 'shape', '?')}")
         if not mapped.flags.c_contiguous:
@@ -198,5 +201,8 @@ def open_entry(entry: Entry, fingerprint: str) -> ImageSet | None:
     except (OSError, ValueError, TypeError) as exc:
         warnings.warn(f"rebuilding damaged data cache {entry.images}: {exc}", stacklevel=3)
         return None
-    images = torch.from_numpy(mapped)
+    with warnings.catch_warnings():
+        # torch warns that it cannot mark the tensor read-only; nothing writes into a set's images.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        images = torch.from_numpy(mapped)
     return ImageSet(images, labels, classes, disk=DiskRows(entry.images, int(mapped.offset)))

@@ -22,7 +22,18 @@ from .errors import DataError
 from .imageset import ImageSet
 
 PREFETCH = 3
-"""Batches read ahead of the one being trained on."""
+"""Batches read ahead of the one being trained on, at most."""
+
+READ_AHEAD_BYTES = 256 << 20
+"""Bytes of rows read ahead, beyond which fewer batches are (never fewer than one): at 736 px, 128
+rows are 208 MB a batch, and four such buffers held 832 MB to hide reads that take a fifth of a
+batch's compute."""
+
+
+def read_ahead(batch_bytes: int) -> int:
+    """Batches to read ahead for batches of `batch_bytes` bytes: PREFETCH within READ_AHEAD_BYTES."""
+    return max(1, min(PREFETCH, READ_AHEAD_BYTES // max(1, batch_bytes)))
+
 
 IOV_MAX = 512
 """Buffers per preadv call (POSIX guarantees at least 16, Linux allows 1024)."""
@@ -78,9 +89,11 @@ class RowReader:
 
 
 def stream_rows(
-    data: ImageSet, batches: Sequence[np.ndarray], device: torch.device, prefetch: int = PREFETCH
+    data: ImageSet, batches: Sequence[np.ndarray], device: torch.device, prefetch: int | None = None
 ) -> Iterator[torch.Tensor]:
     """uint8 images [len(rows), C, H, W] on `device` for each array of row indices in `batches`.
+
+    `prefetch`: batches read ahead (default: `read_ahead` of the largest batch's size).
 
     On the CPU the yielded tensor is a reused buffer, valid until the next one is requested.
     """
@@ -90,6 +103,8 @@ def stream_rows(
     pin = device.type == "cuda"
     largest = max(len(rows) for rows in batches)
     shape = (largest, *data.images.shape[1:])
+    if prefetch is None:
+        prefetch = read_ahead(largest * reader.row_bytes)
     free: queue.Queue = queue.Queue()
     for _ in range(prefetch + 1):
         free.put((torch.empty(shape, dtype=torch.uint8, pin_memory=pin), None))
