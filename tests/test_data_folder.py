@@ -14,8 +14,8 @@ from PIL import Image
 
 from tui_trainer.config.schema import DataConfig
 from tui_trainer.data import DataError, check_data_layout, load_data
+from tui_trainer.data import cache as cache_module
 from tui_trainer.data import decode as decode_module
-from tui_trainer.data import imagefolder as imagefolder_module
 from tui_trainer.data.paths import cache_dir, default_data_root
 
 CLASSES = ("cat", "dog", "emu")
@@ -161,8 +161,8 @@ def test_cache_is_reused_and_invalidated(tmp_path: Path, monkeypatch: pytest.Mon
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded although the cache is valid")
 
-    real_decode = imagefolder_module.decode_images
-    monkeypatch.setattr(imagefolder_module, "decode_images", no_decoding)
+    real_decode = cache_module.decode_images
+    monkeypatch.setattr(cache_module, "decode_images", no_decoding)
     second = load_data(folder_cfg(root))
     assert torch.equal(first.train.images, second.train.images) and second.classes == CLASSES
 
@@ -172,7 +172,7 @@ def test_cache_is_reused_and_invalidated(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(AssertionError, match="decoded although"):
         load_data(folder_cfg(root))
 
-    monkeypatch.setattr(imagefolder_module, "decode_images", real_decode)
+    monkeypatch.setattr(cache_module, "decode_images", real_decode)
     third = load_data(folder_cfg(root))
     assert third.train.images[6, :, 0, 0].tolist() == [1, 2, 3]
     assert len(list(_private_cache.glob("*.npy"))) == 2  # rebuilt in place, no stale copy

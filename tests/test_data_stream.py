@@ -18,7 +18,7 @@ from PIL import Image
 
 from tui_trainer.config.schema import AugmentConfig, DataConfig
 from tui_trainer.data import BatchAugment, TrainBatches, load_data, val_batches
-from tui_trainer.data import imagefolder as imagefolder_module
+from tui_trainer.data import cache as cache_module
 from tui_trainer.data import store as store_module
 from tui_trainer.data.decode import decode_images
 from tui_trainer.data.imageset import ImageSet
@@ -121,7 +121,7 @@ def test_the_cache_is_mapped_read_only_and_shared(tmp_path: Path) -> None:
 def test_a_set_larger_than_memory_without_a_cache_stops_before_decoding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: bool
 ) -> None:
-    from tui_trainer.data import cache as cache_module
+
     from tui_trainer.data.errors import DataError
 
     root = make_folder(tmp_path / "ds")
@@ -144,13 +144,13 @@ def test_a_set_larger_than_memory_without_a_cache_stops_before_decoding(
 
 def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     decoded: list[int] = []
-    real = imagefolder_module.decode_images
+    real = cache_module.decode_images
 
     def counting(paths, *args, **kwargs):
         decoded.append(len(paths))
         return real(paths, *args, **kwargs)
 
-    monkeypatch.setattr(imagefolder_module, "decode_images", counting)
+    monkeypatch.setattr(cache_module, "decode_images", counting)
     return decoded
 
 
@@ -202,12 +202,12 @@ KILLED_BUILD = """
 import os, signal, sys
 from pathlib import Path
 from tui_trainer.config.schema import DataConfig
-from tui_trainer.data import imagefolder, load_data
-real = imagefolder.decode_images
+from tui_trainer.data import cache, load_data
+real = cache.decode_images
 def half_then_die(paths, size, progress=None, stage='', out=None, **kw):
     real(paths[: len(paths) // 2], size, out=out[: len(paths) // 2])
     os.kill(os.getpid(), signal.SIGKILL)
-imagefolder.decode_images = half_then_die
+cache.decode_images = half_then_die
 load_data(DataConfig(dataset="imagefolder", root=sys.argv[1], image_size=16))
 """
 

@@ -22,6 +22,7 @@ from tui_trainer.cli import main
 from tui_trainer.data import DataError, check_data_layout
 from tui_trainer.engine.device import numerics_for
 from tui_trainer.engine.loops import validate
+from tui_trainer.runs import evaluate as evaluate_module
 from tui_trainer.runs import export as export_module
 from tui_trainer.runs.eval_folder import EvalFolder, list_evals
 from tui_trainer.runs.evaluate import evaluate_run
@@ -99,6 +100,43 @@ def test_eval_uses_the_datasets_test_split_when_it_has_one(trained) -> None:
         assert evaluate_run(run_dir, data=root).report["data"] == str(root / "test")  # a dataset root
     finally:
         shutil.rmtree(root / "test")
+
+
+def test_eval_streams_a_cached_test_folder_and_decodes_it_once(tmp_path: Path, monkeypatch) -> None:
+    """A test set of any size: decoded into the data cache once, scored by streaming its rows from
+    the cache file (not loaded whole), with the figures training's own streamed validation gave."""
+    root = make_dataset(tmp_path / "ds", train=8, val=4)
+    preset = tiny_preset(
+        'data.dataset="imagefolder"', f'data.root="{root}"', 'data.storage="stream"', "data.batch_size=5"
+    )
+    outcome = run_training(preset, runs_dir=tmp_path / "runs")
+    assert outcome.exit_code == 0, outcome.error
+    shutil.copytree(root / "val", tmp_path / "held-out")
+
+    scored = []
+    real_val_batches = evaluate_module.val_batches
+
+    def spy(data, *args, **kwargs):
+        scored.append((data.disk is not None, kwargs.get("stream")))
+        return real_val_batches(data, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "val_batches", spy)
+    stages: list[str] = []
+    first = evaluate_run(outcome.run_dir, data=tmp_path / "held-out", progress=lambda s, d, t: stages.append(s))
+    assert "decode held-out" in stages
+    assert scored == [(True, True)]  # rows read from the cache file per batch, not the set in memory
+    record = _best_record(outcome.run_dir)
+    assert first.report["accuracy"] == pytest.approx(record["val_acc"])
+    assert first.report["loss"] == pytest.approx(record["val_loss"], rel=1e-5)
+    assert np.array_equal(
+        first.result.predictions.numpy(), RunFolder(outcome.run_dir).read_predictions("best")["predictions"]
+    )
+
+    stages.clear()
+    again = evaluate_run(outcome.run_dir, data=tmp_path / "held-out", progress=lambda s, d, t: stages.append(s))
+    assert stages == ["cache held-out"]  # the second evaluation maps the cache: nothing decoded
+    assert np.array_equal(again.result.predictions.numpy(), first.result.predictions.numpy())
+    assert np.array_equal(np.load(again.folder.images_file), np.load(first.folder.images_file))
 
 
 def test_check_reports_a_test_split_with_other_classes(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from .decode import decode_images
 from .errors import DataError
 from .imageset import DiskRows, ImageSet
 from .paths import CACHE_ENV, cache_dir
@@ -103,6 +104,32 @@ def cached_decode(
     images = torch.empty(shape, dtype=torch.uint8)
     fill(images, None)
     return ImageSet(images, labels, classes)
+
+
+def cached_files(
+    slot: list[str],
+    paths: Sequence[Path],
+    base: Path,
+    size: int,
+    labels: torch.Tensor,
+    classes: tuple[str, ...],
+    name: str,
+    enabled: bool = True,
+    progress: Progress | None = None,
+) -> ImageSet:
+    """Image files under `base`, decoded at `size` (in parallel, straight into the entry's file) and
+    cached under `slot`; reported as the stages "decode <name>" and "cache <name>". The fingerprint
+    covers the paths relative to `base`, so it also covers the class folder, hence the label, of each."""
+    try:
+        fingerprint = file_fingerprint(paths, base)
+    except OSError as exc:
+        raise DataError(f"cannot read {exc.filename or base}: {exc.strerror or exc}") from exc
+
+    def fill(out: torch.Tensor, disk: DiskRows | None) -> None:
+        decode_images(paths, size, progress, stage=f"decode {name}", out=out, disk=disk)
+
+    shape = (len(paths), 3, size, size)
+    return cached_decode(slot, fingerprint, shape, labels, classes, fill, enabled, progress, f"cache {name}")
 
 
 def _check_memory_for(shape: tuple[int, ...], cache_enabled: bool) -> None:

@@ -1,6 +1,10 @@
 """Images a trained model is scored on or asked about: a labelled folder for `--eval`, loose files
-for `--predict`. Both are decoded by `decode_like_validation`, so a model sees its inputs exactly
-as it saw its validation images during training.
+for `--predict`. Both are read as training read its validation images: decoded at the stored size,
+then centre-cropped to the image size.
+
+A labelled folder goes through the data cache like a training split (decoded once, in parallel,
+into a mapped file that scoring streams from when it does not fit), so a test set of any size is
+scored in bounded memory.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from pathlib import Path
 import torch
 
 from ..config.schema import DataConfig
+from .cache import cached_files
 from .decode import Progress
 from .errors import DataError
 from .folder import _names, is_image_name
 from .imageset import ImageSet
-from .views import decode_for_validation
+from .views import decode_for_validation, store_size
 
 
 def decode_like_validation(
@@ -34,7 +39,8 @@ def decode_like_validation(
 
 @dataclass(frozen=True, eq=False)
 class LabelledImages:
-    """A decoded labelled folder: the images in the run's class order and the file behind each."""
+    """A decoded labelled folder: the images (at the stored size: crop them with `validation_view`)
+    in the run's class order, and the file behind each."""
 
     data: ImageSet
     paths: tuple[Path, ...]
@@ -95,10 +101,11 @@ def load_labelled_folder(
     for index, cls in enumerate(classes):
         paths += [folder / cls / name for name in found[cls]]
         labels += [index] * len(found[cls])
-    images = decode_like_validation(paths, data, progress, stage=f"decode {folder.name}")
-    return LabelledImages(
-        ImageSet(images, torch.tensor(labels, dtype=torch.int64), tuple(classes)), tuple(paths), folder
-    )
+    size = store_size(data)
+    slot = ["labelled folder", str(folder.resolve()), str(size), *classes]  # the class order sets the labels
+    label_tensor = torch.tensor(labels, dtype=torch.int64)
+    images = cached_files(slot, paths, folder, size, label_tensor, tuple(classes), folder.name, data.cache, progress)
+    return LabelledImages(images, tuple(paths), folder)
 
 
 def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:

@@ -13,11 +13,11 @@ import torch
 
 from ..config.schema import DataConfig
 from .bad_images import BadImage, find_bad_images, raise_for_bad_images
-from .cache import cached_decode, file_fingerprint
-from .decode import Progress, decode_images
+from .cache import cached_files
+from .decode import Progress
 from .errors import DataError
 from .folder import Tree, scan_tree, tree_problems
-from .imageset import DiskRows, ImageSet
+from .imageset import ImageSet
 from .paths import resolve_root
 from .store import CacheSpaceError
 from .subsets import stratified_limit, stratified_split
@@ -56,21 +56,10 @@ def _decode_split(
     progress: Progress | None,
     skipped: list[BadImage] | None = None,
 ) -> ImageSet:
-    try:
-        fingerprint = file_fingerprint(paths, split_dir)
-    except OSError as exc:
-        raise DataError(f"cannot read {exc.filename or split_dir}: {exc.strerror or exc}") from exc
     size = store_size(cfg)
-
-    def fill(out: torch.Tensor, disk: DiskRows | None) -> None:
-        decode_images(paths, size, progress, stage=f"decode {name}", out=out, disk=disk)
-
     slot = ["imagefolder", str(split_dir), str(size), selection]
-    # The fingerprint covers the relative paths, hence the class folders and the label of each file.
     try:
-        return cached_decode(
-            slot, fingerprint, (len(paths), 3, size, size), labels, classes, fill, cfg.cache, progress, f"cache {name}"
-        )
+        return cached_files(slot, paths, split_dir, size, labels, classes, name, cfg.cache, progress)
     except CacheSpaceError:
         raise
     except DataError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..atomic import atomic_write_text, atomic_write_with
 from .folder import RunFolderError, _slug
-from .thumbnails import thumbnails_file
+from .thumbnails import thumbnails_file, write_thumbnails
 
 EVALS = "evals"
 FORMAT = 1
@@ -76,7 +77,7 @@ def write_eval_folder(
     predictions: dict[str, np.ndarray],
     classes: tuple[str, ...],
     epoch: int,
-    thumbnails: np.ndarray | None,
+    thumbnails: tuple[tuple[int, ...], Iterable[np.ndarray]] | None,
 ) -> EvalFolder:
     """Write a complete evaluation folder under `run_dir/evals/` and return it."""
     root = Path(run_dir) / EVALS
@@ -87,7 +88,7 @@ def write_eval_folder(
     payload = {**predictions, "classes": np.array(classes, dtype=str), "epoch": np.array(epoch)}
     atomic_write_with(partial.predictions_file, lambda handle: np.savez(handle, **payload))
     if thumbnails is not None:
-        atomic_write_with(partial.images_file, lambda handle: np.save(handle, thumbnails, allow_pickle=False))
+        write_thumbnails(partial.images_file, *thumbnails)
     atomic_write_text(partial.report_file, json.dumps({"format": FORMAT, **report}, indent=2) + "\n")
     for attempt in range(1, 1000):
         final = root / (stem if attempt == 1 else f"{stem}-{attempt}")

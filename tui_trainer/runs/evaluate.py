@@ -17,12 +17,13 @@ from ..data import DataError, ImageSet, load_data, val_batches
 from ..data.decode import Progress
 from ..data.eval_images import eval_folder, load_labelled_folder
 from ..data.paths import resolve_root
+from ..data.storage import choose_storage
+from ..data.thumbnails import Thumbnails
 from ..engine.builders import build_loss
 from ..engine.class_figures import class_report
 from ..engine.loops import ValidationResult, validate
 from .eval_folder import EvalFolder, write_eval_folder
 from .folder import now_iso
-from .launch import _thumbnails
 from .report import confused_pairs
 from .trained_model import Checkpoint, RunModel, load_run_model
 
@@ -68,15 +69,21 @@ class Evaluation:
 
 
 def score(run: RunModel, images: ImageSet, tta: bool = False) -> ValidationResult:
-    """The validation loop of training, over `images`, with the run's loss and normalisation."""
+    """The validation loop of training, over `images`, with the run's loss and normalisation.
+
+    The images are held on the device or streamed from their cache file as `data.storage` says
+    (`auto`: streamed when they do not fit), as in training, so a test set of any size is scored."""
     preset = run.preset
     per_sample = build_loss(preset.loss, len(run.classes), reduction="none")
+    stream = choose_storage(preset.data.storage, images.nbytes, run.device).mode == "stream"
     batches = val_batches(
-        images.to(run.device),
+        images if stream else images.to(run.device),
         preset.data.batch_size,
         preset.augment.mean,
         preset.augment.std,
-        image_size=preset.data.image_size,  # the run's own split is at the stored size: centre crop
+        image_size=preset.data.image_size,  # images are at the stored size: centre crop
+        stream=stream,
+        device=run.device,
     )
     return validate(run.model, batches, per_sample, run.numerics, len(run.classes), tta=tta)
 
@@ -139,8 +146,9 @@ def evaluate_run(
     }
     if chosen.paths is not None:
         arrays["paths"] = np.array([str(p) for p in chosen.paths], dtype=str)
+    thumbnails = Thumbnails(chosen.images)
     folder = write_eval_folder(
-        Path(run_dir), chosen.name, report, arrays, run.classes, run.epoch, _thumbnails(chosen.images.images)
+        Path(run_dir), chosen.name, report, arrays, run.classes, run.epoch, (thumbnails.shape, thumbnails)
     )
     return Evaluation(report, result, folder)
 

@@ -13,7 +13,7 @@ import os
 import shlex
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +35,7 @@ from .records import (
     parse_progress,
     parse_status,
 )
-from .thumbnails import open_thumbnails, thumbnails_file
+from .thumbnails import open_thumbnails, thumbnails_file, write_thumbnails
 
 STATES = ("running", "finished", "failed", "interrupted", "pruned")  # pruned: a sweep stopped it early
 GONE = "stopped (process gone)"
@@ -187,8 +187,9 @@ class RunFolder:
         """The command line that runs this run again (a detached start records it), shell-quoted."""
         atomic_write_text(self.command_file, shlex.join(args) + "\n")
 
-    def write_val_images(self, images_nhwc: np.ndarray) -> None:
-        atomic_write_with(self.val_images_file, lambda handle: np.save(handle, images_nhwc, allow_pickle=False))
+    def write_val_images(self, shape: tuple[int, ...], chunks: Iterable[np.ndarray]) -> None:
+        """The validation thumbnails (uint8 N×H×W×C), written from chunks so a large set is never whole in memory."""
+        write_thumbnails(self.val_images_file, shape, chunks)
 
     def write_val_paths(self, paths: tuple[str, ...] | list[str]) -> None:
         """The source file of each validation image, in order; a set with no files (synthetic) removes it.

@@ -16,9 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..atomic import DiskFullError
 from ..config import Preset, load_preset, resolved_toml
@@ -27,6 +25,7 @@ from ..data import DataError, load_data
 from ..data.bad_images import bad_images_report
 from ..data.storage import choose_storage
 from ..data.store import CacheSpaceError
+from ..data.thumbnails import Thumbnails
 from ..engine import distributed
 from ..engine.checkpoint import CheckpointError, unwrap
 from ..engine.cpu_threads import apply_threads
@@ -47,7 +46,6 @@ from .records import RunStatus
 from .timing import resume_fields
 
 EXIT_CODES = {"finished": 0, "failed": 1, "interrupted": 130}
-THUMBNAIL_SIDE = 64
 
 
 @dataclass(frozen=True)
@@ -146,21 +144,6 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int, precision: 
     if isinstance(exc, PretrainedError):
         return str(exc), 'set model.pretrained to weights of model.name\'s architecture, or "" for random weights'
     return f"{type(exc).__name__}: {exc}", ""
-
-
-def _thumbnails(images: torch.Tensor, chunk: int = 512) -> np.ndarray:
-    """uint8 N×H×W×C at most THUMBNAIL_SIDE pixels a side, for the confusion screen; made chunk by
-    chunk, so a large (memory-mapped) validation set is never converted to floats whole."""
-    side = max(images.shape[-2:])
-    if side <= THUMBNAIL_SIDE:
-        return images.permute(0, 2, 3, 1).contiguous().cpu().numpy()
-    scale = THUMBNAIL_SIDE / side
-    size = (max(1, round(images.shape[-2] * scale)), max(1, round(images.shape[-1] * scale)))
-    out = np.empty((images.shape[0], *size, images.shape[1]), dtype=np.uint8)
-    for lo in range(0, images.shape[0], chunk):
-        part = F.interpolate(images[lo : lo + chunk].float(), size=size, mode="area").round().clamp(0, 255)
-        out[lo : lo + chunk] = part.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return out
 
 
 class _SetupProgress:
@@ -262,7 +245,8 @@ def run_training(
         progress = _SetupProgress(listeners)
         splits = load_data(preset.data, seed=preset.train.seed, progress=progress)
         if main_rank:
-            folder.write_val_images(_thumbnails(splits.val.images))
+            thumbnails = Thumbnails(splits.val)
+            folder.write_val_images(thumbnails.shape, thumbnails)
             folder.write_val_paths(splits.val_paths)
             _report_skipped(folder, splits.skipped, progress)
         storage = choose_storage(preset.data.storage, splits.train.nbytes + splits.val.nbytes, device)

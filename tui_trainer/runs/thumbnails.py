@@ -7,10 +7,14 @@ thumbnail reader serves both.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
+
+from ..atomic import atomic_write_with
 
 FILE_NAME = "val_images.npy"
 
@@ -23,6 +27,25 @@ def thumbnails_file(folder: Path) -> Path:
 def open_thumbnails(path: Path, mmap: bool = True) -> np.ndarray:
     """The thumbnail array, memory-mapped read-only unless `mmap` is False (OSError/ValueError when unreadable)."""
     return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def write_thumbnails(path: Path, shape: tuple[int, ...], chunks: Iterable[np.ndarray]) -> None:
+    """Write the file (atomically) from uint8 chunks of `shape`'s rows, in order: memory holds one
+    chunk, not the set, however many thumbnails a large validation or test set has."""
+    header = {"descr": npy_format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": tuple(shape)}
+
+    def write(handle) -> None:  # IO[bytes]
+        npy_format.write_array_header_1_0(handle, header)
+        rows = 0
+        for chunk in chunks:
+            if chunk.dtype != np.uint8 or chunk.shape[1:] != tuple(shape[1:]):
+                raise ValueError(f"thumbnail chunk {chunk.dtype} {chunk.shape} does not fit {tuple(shape)}")
+            handle.write(np.ascontiguousarray(chunk).data)
+            rows += chunk.shape[0]
+        if rows != shape[0]:
+            raise ValueError(f"{rows} thumbnails written, the header says {shape[0]}")
+
+    atomic_write_with(path, write)
 
 
 def thumbnail_count(path: Path) -> int:
