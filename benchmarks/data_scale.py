@@ -12,7 +12,8 @@ image_size 224 (stored at 258, the default 1.15x), batches of 64, random resized
   worker per core), interleaved A B C A B C so a change in the machine's load hits all three, in
   steady state: the first 2 x cores + 1 batches (the DataLoader's read-ahead) are not timed;
 * decoding files into a cache file: the process pool writing the file itself, the pool sending the
-  pixels back to be copied in (how it worked before), and one process;
+  pixels back to be copied in (how it worked before), and one process, interleaved over the rounds
+  too, each after a sync;
 * the peak RSS of a whole `stream` epoch (read + normalise every batch) over 5,000 and over all
   images, each in a fresh process, to show it does not grow with the number of images.
 
@@ -128,6 +129,11 @@ def _make_one(job: tuple[str, str, int]) -> None:
     big.save(dst, quality=90)
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median time among `runs`."""
+    return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+
+
 def build_folder(target: Path, count: int, source: Path | None) -> float:
     """`count` 256x256 JPEGs in target/train/<class>/ and 500 in target/val/ (once); seconds spent."""
     marker = target / f".complete-{count}"
@@ -198,10 +204,18 @@ def main(argv: list[str] | None = None) -> int:
         cache_build[limit or args.images] = time.perf_counter() - start
 
     cores = os.cpu_count() or 1
-    decode = {  # interleaved, like the rest
-        how: _run(DECODE, root, args.decode_images, workers, how.split()[0], cache_dir())
-        for how, workers in (("file", cores), ("pipe", cores), ("one process", 1))
-    }
+    # Interleaved over the rounds (A B C A B C), each after a sync, so no mode pays for the dirty
+    # pages another left behind (the 20,000-image cache was written just before).
+    decode_runs: dict[str, list[dict]] = {"file": [], "pipe": [], "one process": []}
+    for _ in range(args.rounds):
+        for how, workers in (("file", cores), ("pipe", cores), ("one process", 1)):
+            os.sync()
+            decode_runs[how].append(_run(DECODE, root, args.decode_images, workers, how.split()[0], cache_dir()))
+    decode = {how: _median_run(runs) for how, runs in decode_runs.items()}
+    decode_ratio_per_round = [
+        one["seconds"] / par["seconds"]
+        for par, one in zip(decode_runs["file"], decode_runs["one process"], strict=True)
+    ]
 
     rates: dict[str, list[float]] = {"device": [], "stream": [], "torchvision": []}
     rss: dict[str, float] = {}
@@ -240,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         f"decode {d_par['images']} JPEGs at 256px -> 258 into a cache file: {cores} processes writing it "
         f"{d_par['images'] / d_par['seconds']:.0f} img/s ({d_one['seconds'] / d_par['seconds']:.2f}x one process), "
         f"sending pixels back {d_pipe['images'] / d_pipe['seconds']:.0f} img/s, "
-        f"one process {d_one['images'] / d_one['seconds']:.0f} img/s"
+        f"one process {d_one['images'] / d_one['seconds']:.0f} img/s (medians of {args.rounds}; parallel / one process "
+        f"per round {' '.join(f'{r:.2f}x' for r in decode_ratio_per_round)})"
     )
     for n, seconds in cache_build.items():
         print(f"cache of {n} images ({n * bytes_per_image / 2**30:.2f} GiB): {seconds:.1f}s to build or open")
@@ -263,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                 "decode_parallel_img_s": round(d_par["images"] / d_par["seconds"], 1),
                 "decode_sent_back_img_s": round(d_pipe["images"] / d_pipe["seconds"], 1),
                 "decode_one_process_img_s": round(d_one["images"] / d_one["seconds"], 1),
+                "decode_parallel_over_one_per_round": [round(r, 3) for r in decode_ratio_per_round],
                 "stream_epoch_peak_rss_mib": {str(n): round(r["peak_rss_mib"], 1) for n, r in epochs.items()},
                 "stream_epoch_rss_above_torch_mib": {
                     str(n): round(r["peak_rss_mib"] - r["baseline_rss_mib"], 1) for n, r in epochs.items()
