@@ -3,6 +3,7 @@ made here."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -103,6 +104,24 @@ def test_worker_processes_write_their_chunks_into_the_cache_file(
     elsewhere = torch.zeros_like(expected)
     decode_images(paths, 16, workers=2, out=elsewhere, disk=DiskRows(tmp_path / "rows.npy", int(mapped.offset)))
     assert torch.equal(torch.from_numpy(np.array(mapped)), expected) and not elsewhere.any()
+
+
+def test_a_decode_chunk_never_holds_more_than_its_byte_budget_at_any_stored_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,024 images a chunk is 1.7 GB per worker at 736 px, and a stop waits for the chunks in hand."""
+    from tui_trainer.data import decode as decode_module
+
+    paths = _files(make_folder(tmp_path / "ds", per_class=30), "train")
+    expected = decode_images(paths, 16)
+    monkeypatch.setattr(decode_module, "CHUNK_BYTES", 5 * 3 * 16 * 16)  # five images
+    for inline_below, workers in ((10**9, 1), (0, 2)):  # in this process, and with a pool
+        monkeypatch.setattr(decode_module, "INLINE_BELOW", inline_below)
+        reports: list[int] = []
+        got = decode_images(paths, 16, lambda _stage, done, _total, seen=reports: seen.append(done), workers=workers)
+        steps = [b - a for a, b in itertools.pairwise(reports)]
+        assert torch.equal(got, expected) and reports[-1] == len(paths)
+        assert max(steps) == 5, steps
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's /proc/self/maps")
@@ -370,6 +389,63 @@ def test_resume_with_streamed_batches_ends_like_an_uninterrupted_device_run(tmp_
         for o in (resumed, full)
     )
     assert got == expected and len(got) == 3
+
+
+def test_a_stop_while_decoding_ends_the_run_at_once_and_keeps_nothing_half_written(
+    tmp_path: Path, _private_cache: Path
+) -> None:
+    """Ctrl+C in a decode of many minutes must not wait for its end, nor leave a cache entry."""
+    from tui_trainer.engine.events import RunFinished, RunStarted, SetupProgress
+
+    root = make_folder(tmp_path / "ds", per_class=200, side=8)  # 600 images: three chunks of 256
+    preset = tiny_preset("train.epochs=1", "scheduler.t_max=1", "data.dataset=imagefolder", f"data.root={root}")
+    control, events = RunControl(), []
+
+    def stop_after_the_first_chunk(event) -> None:
+        events.append(event)
+        if isinstance(event, SetupProgress) and event.stage == "decode train" and event.done > 0:
+            control.stop()
+
+    stopped = run_training(preset, runs_dir=tmp_path / "runs", listeners=[stop_after_the_first_chunk], control=control)
+    assert (stopped.state, stopped.exit_code) == ("interrupted", 130)
+    decoded = [e.done for e in events if isinstance(e, SetupProgress) and e.stage == "decode train"]
+    assert max(decoded) < 600  # it stopped inside the split
+    assert not any(isinstance(e, RunStarted) for e in events)
+    assert [e.state for e in events if isinstance(e, RunFinished)] == ["interrupted"]
+    status = RunFolder(stopped.run_dir).read_status()
+    assert status["state"] == "interrupted" and status["epochs_done"] == 0
+    assert list(_private_cache.glob("*.json")) == [] and list(_private_cache.glob(".*.tmp")) == []
+    again = run_training(preset, runs_dir=tmp_path / "runs")  # the next start decodes it whole and trains
+    assert again.exit_code == 0 and len(list(_private_cache.glob("*.json"))) == 2
+
+
+def test_a_large_folder_counts_its_files_at_each_start_and_a_stop_there_decodes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fingerprinting a million files takes tens of seconds of stat calls: shown, and stoppable."""
+    from tui_trainer.engine.events import SetupProgress
+
+    monkeypatch.setattr(cache_module, "FINGERPRINT_REPORT_EVERY", 5)
+    monkeypatch.setattr(cache_module, "FINGERPRINT_QUIET_SECONDS", 0.0)  # as if the disk were slow
+    root = make_folder(tmp_path / "ds")  # 21 train images
+    preset = tiny_preset("train.epochs=1", "scheduler.t_max=1", "data.dataset=imagefolder", f"data.root={root}")
+    control, seen = RunControl(), []
+
+    def stop_while_checking(event) -> None:
+        if isinstance(event, SetupProgress) and event.stage == "check train":
+            seen.append(event.done)
+            control.stop()
+
+    decoded = _count_decodes(monkeypatch)
+    stopped = run_training(preset, runs_dir=tmp_path / "runs", listeners=[stop_while_checking], control=control)
+    assert stopped.exit_code == 130 and seen == [5] and decoded == []
+    counted: list[tuple[str, int, int]] = []
+    load_data(folder_cfg(root), progress=lambda *report: counted.append(report))
+    assert [r for r in counted if r[0] == "check train"] == [("check train", n, 21) for n in (5, 10, 15, 20, 21)]
+    monkeypatch.setattr(cache_module, "FINGERPRINT_QUIET_SECONDS", 60.0)
+    counted.clear()
+    load_data(folder_cfg(root), progress=lambda *report: counted.append(report))
+    assert not [r for r in counted if r[0].startswith("check")]  # a quick check is not reported
 
 
 # ----------------------------------------------------------------------------------- sizes and threads

@@ -229,6 +229,37 @@ def test_stop_and_pause_steer_the_run(tmp_path: Path) -> None:
     run(scenario())
 
 
+class DecodingTrainer(FakeTrainer):
+    """A run that is still decoding its images when it is stopped (as `run_training` ends one)."""
+
+    def _run(self, preset, runs_dir: Path, listeners, control: RunControl) -> FakeOutcome:
+        run_dir = runs_dir / f"fake-{preset.name}"
+        done = 0
+        while not control.stop_requested.is_set():
+            done += 256
+            emit(listeners, SetupProgress(stage="decode train", done=done, total=10**9, rate=1000.0, eta=60.0))
+            time.sleep(0.02)
+        emit(listeners, RunFinished(str(run_dir), "interrupted", 0, None, None, 0.0))
+        return FakeOutcome("interrupted", run_dir, 130)
+
+
+def test_stopping_while_the_images_decode_says_nothing_is_trained_and_ends_the_run(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(tmp_path, DecodingTrainer())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: app.history is not None and "decode train" in app.history.setup_stage)
+            await press(pilot, "x")
+            assert isinstance(app.screen, ConfirmScreen)
+            assert "Nothing is trained yet" in app.screen._question and "last.pt" not in app.screen._question
+            await press(pilot, "y")
+            await wait_for(pilot, lambda: not app.training_active and app.history.state == "interrupted")
+            assert app.history.setup_stage == ""  # the header no longer shows a decode going on
+
+    run(scenario())
+
+
 def test_an_exception_in_training_shows_an_error_and_the_app_keeps_running(tmp_path: Path) -> None:
     trainer = FakeTrainer(fail_with=RuntimeError("model factory exploded"))
 

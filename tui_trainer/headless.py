@@ -2,7 +2,8 @@
 
 One line per epoch; a rich progress bar over batches when stdout is a terminal, plain lines
 otherwise (no control characters in logs). Ctrl+C or SIGTERM stops between batches with
-last.pt and status.json written; a second Ctrl+C aborts at once.
+last.pt and status.json written, or, while the images are decoded, after the chunks in hand
+(nothing half-written is kept); a second Ctrl+C aborts at once.
 """
 
 from __future__ import annotations
@@ -211,12 +212,15 @@ class _ConsoleWriter:
         pass
 
 
-def _install_signal_handlers(control: RunControl, err: TextIO) -> None:
+def _install_signal_handlers(control: RunControl, err: TextIO, training: Callable[[], bool]) -> None:
+    """`training()`: whether the data is ready and batches run (before that, a stop ends the decode)."""
+
     def stop(signum: int, _frame: FrameType | None) -> None:
         if control.stop_requested.is_set():
             raise KeyboardInterrupt  # second signal: abort now
         name = signal.Signals(signum).name
-        print(f"\n{name}: stopping after this batch, writing last.pt (again to abort)", file=err, flush=True)
+        what = "stopping after this batch, writing last.pt" if training() else "stopping the data preparation"
+        print(f"\n{name}: {what} (again to abort)", file=err, flush=True)
         control.stop()
 
     signal.signal(signal.SIGINT, stop)
@@ -256,8 +260,8 @@ def run_headless(
         return 2
 
     control = RunControl()
-    _install_signal_handlers(control, err)
     started: list[RunStarted] = []
+    _install_signal_handlers(control, err, lambda: bool(started))
     reported: list[RunFailed] = []
     listeners = [
         lambda event: started.append(event) if isinstance(event, RunStarted) else None,
@@ -276,6 +280,13 @@ def run_headless(
                 RunFolder(Path(started[0].run_dir)).write_status(state="interrupted", ended_at=now_iso())
         print("aborted", file=err, flush=True)
         return 130
+    if outcome.state == "interrupted" and not started and not resume:
+        print(
+            "nothing was trained: run the same command to start again "
+            "(a split whose decoding was cut short is decoded again; finished ones stay cached)",
+            file=err,
+            flush=True,
+        )
     if outcome.exit_code == 2:  # refused before any work (no run folder): on stderr, once, with its hint
         print(printable(f"error: {outcome.error}", lines=True), file=err)
         if reported and reported[0].hint:

@@ -5,7 +5,7 @@ The data layer reports (stage, done, total) with no unit; the unit follows from 
 
 from __future__ import annotations
 
-UNITS = {"generate": "splits", "decode": "images"}
+UNITS = {"generate": "splits", "decode": "images", "check": "files"}
 """The unit of `done/total` by the stage's first word; stages not listed count steps."""
 
 

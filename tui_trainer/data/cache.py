@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import math
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -39,15 +40,33 @@ def digest(parts: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def file_fingerprint(files: Iterable[Path], base: Path) -> str:
+FINGERPRINT_REPORT_EVERY = 20_000
+"""Files between two progress reports while fingerprinting: a million-file folder takes tens of
+seconds of `stat` calls at each start, which the user sees counted (and can stop)."""
+
+FINGERPRINT_QUIET_SECONDS = 1.0
+"""A check done sooner than this (most folders) is not reported at all."""
+
+
+def file_fingerprint(files: Sequence[Path], base: Path, progress: Progress | None = None, stage: str = "check") -> str:
     """Hash of each file's path relative to `base`, size and mtime: changes when any file does."""
+    started = time.monotonic()
+    reported = False
 
     def rows() -> Iterable[str]:
-        for path in files:
+        nonlocal reported
+        for done, path in enumerate(files):
+            due = progress is not None and done and done % FINGERPRINT_REPORT_EVERY == 0
+            if due and (reported or time.monotonic() - started >= FINGERPRINT_QUIET_SECONDS):
+                progress(stage, done, len(files))
+                reported = True
             st = os.stat(path)
             yield f"{path.relative_to(base).as_posix()}|{st.st_size}|{st.st_mtime_ns}"
 
-    return digest(rows())
+    fingerprint = digest(rows())
+    if reported:
+        progress(stage, len(files), len(files))
+    return fingerprint
 
 
 def entry_for(slot: Iterable[str]) -> Entry:
@@ -121,7 +140,7 @@ def cached_files(
     cached under `slot`; reported as the stages "decode <name>" and "cache <name>". The fingerprint
     covers the paths relative to `base`, so it also covers the class folder, hence the label, of each."""
     try:
-        fingerprint = file_fingerprint(paths, base)
+        fingerprint = file_fingerprint(paths, base, progress, f"check {name}")
     except OSError as exc:
         raise DataError(f"cannot read {exc.filename or base}: {exc.strerror or exc}") from exc
 

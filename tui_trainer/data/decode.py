@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -30,6 +31,9 @@ Progress = Callable[[str, int, int], None]
 
 INLINE_BELOW = 2048
 """Fewer files than this are decoded in this process: starting workers would cost more."""
+
+CHUNK_BYTES = 64 * 2**20
+"""The most decoded pixels a worker holds at once (one chunk), whatever the stored size."""
 
 
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
@@ -104,9 +108,19 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _leave_signals_to_the_caller() -> None:
+    """In a forked worker: Ctrl+C (sent to the whole terminal group), SIGTERM and a closed SSH session
+    are the caller's to handle; it stops asking for chunks and shuts the pool down. The handlers the
+    worker inherited would print the caller's messages a second time, or kill it mid-chunk."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 def _executor(workers: int) -> Executor:
     if sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods():
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        context = multiprocessing.get_context("fork")
+        return ProcessPoolExecutor(workers, mp_context=context, initializer=_leave_signals_to_the_caller)
     return ThreadPoolExecutor(workers)  # spawn would re-import torch in every worker
 
 
@@ -147,13 +161,16 @@ def decode_images(
 
     if progress is not None:
         progress(stage, 0, n)
+    row_bytes = 3 * size * size
     if workers <= 1 or n < INLINE_BELOW:
-        step = 256
+        step = max(1, min(256, CHUNK_BYTES // row_bytes))
         for start in range(0, n, step):
             place(start, decode_chunk(names[start : start + step], size))
         return out
 
-    step = max(64, min(1024, n // (workers * 8)))
+    # Chunks of 64-1024 images (enough to spread over the workers), and never above CHUNK_BYTES:
+    # at 736 px 1,024 images are 1.7 GB per worker, and a stop waits for the chunks in hand.
+    step = min(max(64, min(1024, n // (workers * 8))), max(1, CHUNK_BYTES // row_bytes))
     starts = iter(range(0, n, step))
     with warnings.catch_warnings():
         # Python 3.12+ warns about fork() in a threaded process; the workers only run Pillow.

@@ -30,7 +30,7 @@ from ..engine import distributed
 from ..engine.checkpoint import CheckpointError, unwrap
 from ..engine.cpu_threads import apply_threads
 from ..engine.device import DeviceError, Numerics, numerics_for, resolve_device
-from ..engine.events import Listener, RunControl, RunFailed, SetupProgress, emit
+from ..engine.events import Listener, RunControl, RunFailed, RunFinished, SetupProgress, emit
 from ..engine.hub_models import PretrainedError, check_weights_reachable
 from ..engine.loops import NonFiniteLoss
 from ..engine.pretrained_config import resolve_pretrained
@@ -146,16 +146,24 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int, precision: 
     return f"{type(exc).__name__}: {exc}", ""
 
 
+class SetupStopped(Exception):
+    """A stop was asked while the data was being prepared (decoding can take many minutes)."""
+
+
 class _SetupProgress:
     """Turns the data layer's (stage, done, total) into SetupProgress events, with images/s and an
-    ETA for decoding."""
+    ETA for decoding. It is also where a stop reaches the data layer: the next report after
+    `control.stop()` raises SetupStopped, so Ctrl+C ends a long decode within a chunk, not at its end."""
 
-    def __init__(self, listeners: list[Listener]) -> None:
+    def __init__(self, listeners: list[Listener], control: RunControl) -> None:
         self.listeners = listeners
+        self.control = control
         self._stage = ""
         self._started = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.control.stop_requested.is_set():
+            raise SetupStopped
         now = time.perf_counter()
         if stage != self._stage or done == 0:
             self._stage, self._started = stage, now
@@ -242,7 +250,7 @@ def run_training(
     clean_end = False  # every rank got here the same way: safe to meet at a final barrier
     try:
         threads = apply_threads(preset.train.threads)
-        progress = _SetupProgress(listeners)
+        progress = _SetupProgress(listeners, control)
         splits = load_data(preset.data, seed=preset.train.seed, progress=progress)
         if main_rank:
             thumbnails = Thumbnails(splits.val)
@@ -275,6 +283,12 @@ def run_training(
         emit(listeners, finished)
         clean_end = True
         return RunOutcome(finished.state, folder.path, EXIT_CODES[finished.state])
+    except SetupStopped:
+        # Nothing trained: a resumed run keeps its epochs and last.pt; a half-written cache entry
+        # was removed by the data layer, so the next start decodes again from the beginning.
+        epochs = _epochs_recorded(folder) if resume else 0
+        emit(listeners, RunFinished(str(folder.path), "interrupted", epochs, None, None, 0.0))
+        return RunOutcome("interrupted", folder.path, EXIT_CODES["interrupted"])
     except Exception as exc:  # noqa: BLE001 - every failure becomes a RunFailed the user can read
         epoch = (trainer.epochs_done + 1) if trainer is not None else 0
         error, hint = describe_failure(exc, preset, epoch, numerics.precision if numerics is not None else None)
@@ -289,6 +303,13 @@ def run_training(
         if main_rank:
             lock.release(folder.path)
         distributed.barrier_and_shutdown(clean=clean_end)
+
+
+def _epochs_recorded(folder: RunFolder) -> int:
+    try:
+        return folder.read_run_status().epochs_done
+    except RunFolderError:
+        return 0
 
 
 def _report_skipped(folder: RunFolder, skipped: Sequence[tuple[str, str]], progress) -> None:

@@ -135,6 +135,7 @@ class RunHistory:
 
     def finish(self, event: RunFinished) -> None:
         self.state = event.state
+        self.setup_stage = ""  # a run stopped while decoding no longer shows the decode going on
         if event.run_dir:
             self.run_dir = Path(event.run_dir)
         if event.best_epoch is not None:

@@ -39,7 +39,7 @@ from .preset_document import NEW_PRESET_NOTE, NeedsPath, PresetDocument, toml_li
 from .preset_editor import PresetEditorScreen, suggested_copy_path
 from .preset_list import PresetListScreen
 from .recent import remember
-from .run_session import RunSession, Trainer
+from .run_session import STOP_WHILE_PREPARING, RunSession, Trainer
 from .run_use import RunUseActions
 from .training_screen import TrainingScreen
 
@@ -140,6 +140,11 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
     @property
     def training_active(self) -> bool:
         return self.run_session.training
+
+    @property
+    def preparing_data(self) -> bool:
+        """Whether this console's run is still decoding or loading its images (nothing trained yet)."""
+        return self.training_active and self.history is not None and self.history.state == "starting"
 
     @property
     def attached_running(self) -> bool:
@@ -460,8 +465,11 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         if not self.training_active:
             self.notify("No run is going")
             return
+        preparing = self.preparing_data
         self.stop_training()
-        self.notify("Stopping after this batch; the run keeps last.pt")
+        self.notify(
+            "Stopping the data preparation" if preparing else "Stopping after this batch; the run keeps last.pt"
+        )
         self.history_changed()
 
     def action_pause_training(self) -> None:
@@ -533,15 +541,19 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
 
             def answered(answer: str | None) -> None:
                 if answer == "y":
+                    preparing = self.preparing_data
                     self.run_session.quit_after = True
                     self.stop_training()
-                    self.notify("Stopping the run (it saves last.pt), then quitting", timeout=30)
+                    saving = "" if preparing else " (it saves last.pt)"
+                    self.notify(f"Stopping the run{saving}, then quitting", timeout=30)
                     self.history_changed()
 
             self.push_screen(
                 ConfirmScreen(
                     "Training is running",
-                    "Stop the run and quit? It finishes the current batch, saves last.pt and is marked "
+                    STOP_WHILE_PREPARING + " Quit?"
+                    if self.preparing_data
+                    else "Stop the run and quit? It finishes the current batch, saves last.pt and is marked "
                     "interrupted, so it can be resumed.",
                     [("y", "Stop and quit"), ("n", "Keep training")],
                 ),

@@ -41,6 +41,11 @@ from .run_end_notice import announce_run_end
 if TYPE_CHECKING:
     from .app import TrainerApp
 
+STOP_WHILE_PREPARING = (
+    "Nothing is trained yet: the images are being prepared. It stops within a second; a split whose "
+    "decoding is cut short is decoded again at the next start."
+)
+
 Trainer = Callable[..., Any]
 """`run_training(preset, *, runs_dir, listeners, control, preset_source, resume=None) -> RunOutcome`."""
 

@@ -25,6 +25,7 @@ from ..lr_text import format_lr
 from ..printable import printable
 from ..runs.live import RunHistory
 from .charts import EpochTable, MetricChart
+from .run_session import STOP_WHILE_PREPARING
 
 if TYPE_CHECKING:
     from .app import TrainerApp
@@ -171,7 +172,9 @@ class TrainingScreen(Screen[None]):
         self.app.push_screen(
             ConfirmScreen(
                 "Stop the run?",
-                "It stops after the current batch and keeps last.pt, so it can be resumed.",
+                STOP_WHILE_PREPARING
+                if self.trainer_app.preparing_data
+                else "It stops after the current batch and keeps last.pt, so it can be resumed.",
                 [("y", "Stop"), ("escape", "Keep training")],
             ),
             answered,
