@@ -80,7 +80,7 @@ def test_the_quick_rehearsal_runs_every_step_on_packed_data(tmp_path: Path) -> N
     assert packed.returncode == 0, packed.stdout + packed.stderr
     out = tmp_path / "gc.json"
     command = [sys.executable, str(SCRIPT), "--device", "cpu", "--quick", "--data", str(pack / gpu_check.DATA_ARCHIVE)]
-    command += ["--out", str(out), "--work", str(tmp_path / "work"), "--fast-preset", str(REPO / "presets/smoke.toml")]
+    command += ["--out", str(out), "--work", str(tmp_path / "work")]  # the real fast preset, as on the GPU
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     result = json.loads(out.read_text())
@@ -105,7 +105,7 @@ def test_the_quick_rehearsal_runs_every_step_on_packed_data(tmp_path: Path) -> N
     full = steps["seed_full"]
     assert full["epochs_done"] == 1 and 0.0 <= full["final_val_acc"] <= 1.0
     assert full["coursework_val_acc"] == 0.8966 and "final_minus_coursework" in full
-    assert steps["fast_preset"]["epochs_done"] == 1
+    assert steps["fast_preset"]["epochs_done"] == 1 and steps["fast_preset"]["preset"].endswith("cifar10-fast.toml")
     ddp = steps["ddp_two_processes"]
     assert ddp["backend_used"] == "gloo" and ddp["attempts"]["gloo"]["same_weights_on_both_ranks"] is True
     assert "step " in done.stdout and "wrote " in done.stdout.splitlines()[-1]  # the summary table comes last
