@@ -315,18 +315,25 @@ def test_the_readme_script_classifies_with_the_sidecar_alone(trained, tmp_path: 
     model = tmp_path / "export" / "m.onnx"
     assert main(["--export", str(run_dir), "--out", str(model)]) == 0
     capsys.readouterr()
-    image = root / "val" / "green" / "v1.png"  # 24 px: the script resizes it as the tool does
-    assert main(["--predict", str(run_dir), str(image)]) == 0
-    row = list(csv.reader(io.StringIO(capsys.readouterr().out)))[1]
-    result = subprocess.run(
-        [sys.executable, str(tmp_path / "classify.py"), str(model) + ".json", str(image)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tmp_path,
-    )
-    name, probability = result.stdout.split()
-    assert name == row[1] and float(probability) == pytest.approx(float(row[2]), abs=1e-3)
+    wide = tmp_path / "wide.png"  # red ends around a green centre: only the centre square is kept
+    pixels = np.full((24, 48, 3), (200, 40, 40), np.uint8)
+    pixels[:, 12:36] = np.asarray(Image.open(root / "val" / "green" / "v1.png"))
+    Image.fromarray(pixels).save(wide)
+    names = []
+    for image in (root / "val" / "green" / "v1.png", wide):  # 24 px, 48 x 24: the script resizes as the tool does
+        assert main(["--predict", str(run_dir), str(image)]) == 0
+        row = list(csv.reader(io.StringIO(capsys.readouterr().out)))[1]
+        names.append(row[1])
+        result = subprocess.run(
+            [sys.executable, str(tmp_path / "classify.py"), str(model) + ".json", str(image)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tmp_path,
+        )
+        name, probability = result.stdout.split()
+        assert name == row[1] and float(probability) == pytest.approx(float(row[2]), abs=1e-3), image
+    assert names[0] == names[1]  # the red ends were cut, as in training: the wide one is its centre
 
 
 async def _wait_for(pilot, condition, timeout: float = 60.0) -> None:

@@ -68,7 +68,7 @@ DATASETS = Registry(
         Choice(
             "imagefolder",
             "your images in root/train/<class>/ (and val/, test/ when present)",
-            uses=("data.root", "data.val_fraction", "data.bad_images", "data.cache"),
+            uses=("data.root", "data.val_fraction", "data.bad_images", "data.resize", "data.cache"),
         ),
         Choice(
             "synthetic",
@@ -84,6 +84,19 @@ BAD_IMAGES = Registry(
     (
         Choice("error", "stop with a list of every bad file"),
         Choice("skip", "train without them and list them in the run folder's bad_images.txt"),
+    ),
+)
+
+RESIZES = Registry(
+    "data.resize",
+    "How an image that is not square becomes the square kept in the cache.",
+    (
+        Choice(
+            "crop",
+            "shorter side to the stored size, then the centre square, so shapes keep their proportions "
+            "(ImageNet's evaluation) and the ends of the longer side are cut",
+        ),
+        Choice("squash", "the whole image to the square, so nothing is cut and shapes are stretched"),
     ),
 )
 
@@ -161,7 +174,8 @@ PRECISIONS = Registry(
 )
 
 REGISTRIES: dict[str, Registry] = {
-    registry.key: registry for registry in (DATASETS, BAD_IMAGES, STORAGES, LOSSES, OPTIMIZERS, SCHEDULERS, PRECISIONS)
+    registry.key: registry
+    for registry in (DATASETS, BAD_IMAGES, RESIZES, STORAGES, LOSSES, OPTIMIZERS, SCHEDULERS, PRECISIONS)
 }
 """Choice key -> its registry."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,8 +240,14 @@ def validate(raw: dict[str, Any], source: str, text: str = "", origins: dict[str
     return preset
 
 
-def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> Preset:
-    """Read, override and validate a preset file."""
+def load_preset(
+    path: str | Path, overrides: Sequence[str] = (), when_absent: Mapping[str, str] | None = None
+) -> Preset:
+    """Read, override and validate a preset file.
+
+    `when_absent`: "section.key" -> TOML value used where the file does not set the key, instead of
+    the schema's default (a run folder's preset written before the key existed means what it did then).
+    """
     path = Path(path)
     source = str(path)
     try:
@@ -250,11 +256,20 @@ def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> Preset:
         raise PresetError([Problem(source, "no such file")]) from None
     except OSError as exc:
         raise PresetError([Problem(source, f"cannot read: {exc.strerror or exc}")]) from None
-    return load_preset_text(_decode(data, source), source, overrides)
+    return load_preset_text(_decode(data, source), source, overrides, when_absent)
 
 
-def load_preset_text(text: str, source: str = "<preset>", overrides: Sequence[str] = ()) -> Preset:
+def load_preset_text(
+    text: str, source: str = "<preset>", overrides: Sequence[str] = (), when_absent: Mapping[str, str] | None = None
+) -> Preset:
     """Like load_preset, for text already in memory (the editor's raw view)."""
     raw = parse_toml(text, source)
-    origins = apply_overrides(raw, overrides)
+    absent = [f"{key}={value}" for key, value in (when_absent or {}).items() if not _has_key(raw, key)]
+    origins = apply_overrides(raw, [*absent, *overrides])
     return validate(raw, source, text, origins)
+
+
+def _has_key(raw: Mapping[str, Any], dotted: str) -> bool:
+    section, _, key = dotted.partition(".")
+    table = raw.get(section)
+    return isinstance(table, Mapping) and key in table

@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from ..models import MODEL_NAMES
 from ..models.hub import HUB_FAMILIES, is_hub_name
-from .choices import BAD_IMAGES, DATASETS, LOSSES, OPTIMIZERS, PRECISIONS, SCHEDULERS, STORAGES
+from .choices import BAD_IMAGES, DATASETS, LOSSES, OPTIMIZERS, PRECISIONS, RESIZES, SCHEDULERS, STORAGES
 
 DeviceName = str  # auto | cpu | cuda | cuda:N | mps, checked by TrainConfig.device's pattern
 
@@ -99,6 +99,7 @@ class DataConfig(Section):
     )
     cache: bool = Field(True, description="Keep decoded images in a tensor cache on disk so later starts are fast.")
     bad_images: Literal[BAD_IMAGES.names] = Field("error", description=BAD_IMAGES.description())  # type: ignore[valid-type]
+    resize: Literal[RESIZES.names] = Field("crop", description=RESIZES.description())  # type: ignore[valid-type]
     storage: Literal[STORAGES.names] = Field("auto", description=STORAGES.description())  # type: ignore[valid-type]
     store_size: int = Field(
         0,

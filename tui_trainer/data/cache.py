@@ -135,17 +135,25 @@ def cached_files(
     name: str,
     enabled: bool = True,
     progress: Progress | None = None,
+    resize: str = "squash",
 ) -> ImageSet:
     """Image files under `base`, decoded at `size` (in parallel, straight into the entry's file) and
     cached under `slot`; reported as the stages "decode <name>" and "cache <name>". The fingerprint
-    covers the paths relative to `base`, so it also covers the class folder, hence the label, of each."""
+    covers the paths relative to `base`, so it also covers the class folder, hence the label, of each.
+    `resize` (data.resize) is part of the entry's name, except "squash", which entries made before the
+    choice existed hold."""
     try:
         fingerprint = file_fingerprint(paths, base, progress, f"check {name}")
     except OSError as exc:
         raise DataError(f"cannot read {exc.filename or base}: {exc.strerror or exc}") from exc
 
     def fill(out: torch.Tensor, disk: DiskRows | None) -> None:
-        decode_images(paths, size, progress, stage=f"decode {name}", out=out, disk=disk)
+        decode_images(paths, size, progress, stage=f"decode {name}", out=out, disk=disk, resize=resize)
+
+    if resize != "squash":
+        if enabled:
+            _drop_old_format(slot)  # the first format's entries were squashed, under the plain slot
+        slot = [*slot, f"resize {resize}"]
 
     shape = (len(paths), 3, size, size)
     return cached_decode(slot, fingerprint, shape, labels, classes, fill, enabled, progress, f"cache {name}")

@@ -55,37 +55,51 @@ def _to_8_bits(image):  # PIL.Image.Image -> PIL.Image.Image (mode "L")
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))  # 2-D uint8: mode "L"
 
 
-def decode_file(path: str, size: int) -> np.ndarray:
-    """One image file as an RGB uint8 array [size, size, 3], resized (bilinear) when needed."""
+def square_box(width: int, height: int, resize: str) -> tuple[float, float, float, float] | None:
+    """The part of a width x height image that becomes the stored square: the centre square for
+    "crop", None (all of it) for "squash"."""
+    if resize == "squash" or width == height:
+        return None
+    side = min(width, height)
+    left, top = (width - side) / 2, (height - side) / 2
+    return (left, top, left + side, top + side)
+
+
+def decode_file(path: str, size: int, resize: str = "squash") -> np.ndarray:
+    """One image file as an RGB uint8 array [size, size, 3], resized (bilinear) when needed; `resize`
+    ("crop" or "squash", data.resize) says what of a non-square image is kept."""
     from PIL import Image
 
     with Image.open(path) as image:
         if image.size != (size, size):
-            image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, still >= size
+            image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, both sides still >= size
         if image.mode == "P" and "transparency" in image.info:
             image = image.convert("RGBA")
         if image.mode in _WIDE_MODES:
             image = _to_8_bits(image)
         rgb = image.convert("RGB")
     if rgb.size != (size, size):
-        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+        box = square_box(*rgb.size, resize)
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, box=box)  # crop and resize in one pass
     return np.asarray(rgb, dtype=np.uint8)
 
 
-def decode_chunk(paths: list[str], size: int) -> tuple[np.ndarray | None, str, str]:
+def decode_chunk(paths: list[str], size: int, resize: str = "squash") -> tuple[np.ndarray | None, str, str]:
     """Decode several files: (array [n, 3, size, size], "", "") or (None, failing path, reason)."""
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     for i, path in enumerate(paths):
         try:
-            out[i] = decode_file(path, size).transpose(2, 0, 1)
+            out[i] = decode_file(path, size, resize).transpose(2, 0, 1)
         except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a bad file
             return None, path, f"{type(exc).__name__}: {exc}"
     return out, "", ""
 
 
-def decode_chunk_into(paths: list[str], size: int, disk: DiskRows, start: int) -> tuple[int, str, str]:
+def decode_chunk_into(
+    paths: list[str], size: int, disk: DiskRows, start: int, resize: str = "squash"
+) -> tuple[int, str, str]:
     """Decode several files into rows start.. of the cache file: (count, "", "") or (0, failing path, reason)."""
-    array, bad_path, reason = decode_chunk(paths, size)
+    array, bad_path, reason = decode_chunk(paths, size, resize)
     if array is None:
         return 0, bad_path, reason
     data = memoryview(array).cast("B")
@@ -132,8 +146,10 @@ def decode_images(
     workers: int | None = None,
     out: torch.Tensor | None = None,
     disk: DiskRows | None = None,
+    resize: str = "squash",
 ) -> torch.Tensor:
     """Decode `paths` in order into uint8 [N, 3, size, size]; a bad file raises DataError naming it.
+    `resize`: what of a non-square image is kept ("crop": the centre square; "squash": all of it).
 
     `out` (e.g. a tensor over a memory-mapped cache file) receives each chunk as it arrives, so the
     decoded set never has to fit in memory. `disk`: where `out`'s rows lie in that file (shared with
@@ -165,7 +181,7 @@ def decode_images(
     if workers <= 1 or n < INLINE_BELOW:
         step = max(1, min(256, CHUNK_BYTES // row_bytes))
         for start in range(0, n, step):
-            place(start, decode_chunk(names[start : start + step], size))
+            place(start, decode_chunk(names[start : start + step], size, resize))
         return out
 
     # Chunks of 64-1024 images (enough to spread over the workers), and never above CHUNK_BYTES:
@@ -180,8 +196,8 @@ def decode_images(
         def submit(start: int) -> Future:
             chunk = names[start : start + step]
             if disk is not None and hasattr(os, "pwrite"):
-                return pool.submit(decode_chunk_into, chunk, size, disk, start)
-            return pool.submit(decode_chunk, chunk, size)
+                return pool.submit(decode_chunk_into, chunk, size, disk, start, resize)
+            return pool.submit(decode_chunk, chunk, size, resize)
 
         try:
             # A bounded window of chunks in flight: a finished chunk is dropped as soon as it is

@@ -104,7 +104,9 @@ def load_labelled_folder(
     size = store_size(data)
     slot = ["labelled folder", str(folder.resolve()), str(size), *classes]  # the class order sets the labels
     label_tensor = torch.tensor(labels, dtype=torch.int64)
-    images = cached_files(slot, paths, folder, size, label_tensor, tuple(classes), folder.name, data.cache, progress)
+    images = cached_files(
+        slot, paths, folder, size, label_tensor, tuple(classes), folder.name, data.cache, progress, data.resize
+    )
     return LabelledImages(images, tuple(paths), folder)
 
 

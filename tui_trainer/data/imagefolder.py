@@ -59,7 +59,7 @@ def _decode_split(
     size = store_size(cfg)
     slot = ["imagefolder", str(split_dir), str(size), selection]
     try:
-        return cached_files(slot, paths, split_dir, size, labels, classes, name, cfg.cache, progress)
+        return cached_files(slot, paths, split_dir, size, labels, classes, name, cfg.cache, progress, cfg.resize)
     except CacheSpaceError:
         raise
     except DataError:

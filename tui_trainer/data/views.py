@@ -2,8 +2,9 @@
 
 Training's random resized crop takes its pixels from the stored image, which for large images is
 kept bigger than the trained size (as FFCV's max-resolution setting does); validation, evaluation
-and prediction all see `validation_view` of it: resize then centre crop, the standard ImageNet
-evaluation.
+and prediction all see `validation_view` of it. With `data.resize = "crop"` the stored image is the
+centre square of the file at the stored size, so that view is the standard ImageNet evaluation:
+shorter side to 1.15 x the size, then the centre crop.
 """
 
 from __future__ import annotations
@@ -52,4 +53,5 @@ def decode_for_validation(
 ) -> torch.Tensor:
     """Image files as validation sees them (for --eval / --predict): decoded at the stored size like
     the cache, then `validation_view`; uint8 [N, C, image_size, image_size]."""
-    return validation_view(decode_images(paths, store_size(cfg), progress, stage=stage), cfg.image_size).contiguous()
+    images = decode_images(paths, store_size(cfg), progress, stage=stage, resize=cfg.resize)
+    return validation_view(images, cfg.image_size).contiguous()

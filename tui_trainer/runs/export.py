@@ -195,10 +195,16 @@ def describe(run: RunModel, out: Path, fmt: str, max_abs_error: float, images: i
     """The sidecar: everything a program in any language needs to preprocess an image and read the output."""
     size = run.image_size
     stored = store_size(run.preset.data)
+    squash = run.preset.data.resize == "squash"
+    square = (
+        f"the whole image to {stored}x{stored} pixels"
+        if squash
+        else f"the centre square of the image (side: its shorter side) to {stored}x{stored} pixels"
+    )
     resize = (
-        f"the whole image to {size}x{size} pixels, bilinear, no crop (convert to RGB first)"
+        f"{square}, bilinear, no further crop (convert to RGB first)"
         if stored == size
-        else f"the whole image to {stored}x{stored} pixels, bilinear, then the centre {size}x{size} crop "
+        else f"{square}, bilinear, then the centre {size}x{size} crop "
         f"(left and top offset ({stored} - {size}) // 2; convert to RGB first)"
     )
     return {
@@ -214,6 +220,7 @@ def describe(run: RunModel, out: Path, fmt: str, max_abs_error: float, images: i
             "channel_order": "RGB",
             "resize": resize,
             "resize_to": stored,
+            "resize_mode": run.preset.data.resize,
             "pixel_scale": 1 / 255,
             "mean": list(run.preset.augment.mean),
             "std": list(run.preset.augment.std),

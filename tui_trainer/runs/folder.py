@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import append_line, atomic_write_text, atomic_write_with
+from ..config import Preset, load_preset
 from .predictions_file import load_arrays
 from .process import process_alive
 from .records import (
@@ -40,6 +41,8 @@ from .thumbnails import open_thumbnails, thumbnails_file, write_thumbnails
 STATES = ("running", "finished", "failed", "interrupted", "pruned")  # pruned: a sweep stopped it early
 GONE = "stopped (process gone)"
 """How a run whose status says running, but whose process has ended (kill -9, a crash), is shown."""
+PRESET_KEYS_ADDED = {"data.resize": '"squash"'}
+"""Keys a run's preset.toml lacks when the run is older than them -> what the run did without them."""
 STALE_TEMP_SECONDS = 60.0
 """A temporary file of an atomic write older than this, in a folder this process holds, is a leftover."""
 
@@ -60,6 +63,10 @@ class RunFolder:
     @property
     def preset_file(self) -> Path:
         return self.path / "preset.toml"
+
+    def read_preset(self) -> Preset:
+        """The run's resolved preset; a key added since the run was made reads as what the run did."""
+        return load_preset(self.preset_file, when_absent=PRESET_KEYS_ADDED)
 
     @property
     def status_file(self) -> Path:

@@ -390,10 +390,10 @@ class RunFollower:
         )
 
     def _preset(self) -> Any:
-        from ..config import PresetError, load_preset
+        from ..config import PresetError
 
         try:
-            return load_preset(self.folder.preset_file)
+            return self.folder.read_preset()
         except PresetError:
             return None
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ..atomic import DiskFullError
-from ..config import Preset, load_preset, resolved_toml
+from ..config import Preset, resolved_toml
 from ..config.target import add_importable_folders
 from ..data import DataError, load_data
 from ..data.bad_images import bad_images_report
@@ -83,11 +83,11 @@ def load_run_preset(run_dir: Path) -> Preset:
                 raise RunFolderError(f"{run_dir}: already finished all {status.epochs_planned} epochs")
             folder.read_metrics()  # every complete line must be an epoch record
             folder.read_progress()
-            return load_preset(folder.preset_file)
+            return folder.read_preset()
         except BaseException:
             lock.release(folder.path)
             raise
-    return load_preset(folder.preset_file)
+    return folder.read_preset()
 
 
 def _take_folder(folder: RunFolder) -> None:

@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..config import Preset, load_preset
+from ..config import Preset
 from ..engine.builders import build_model
 from ..engine.checkpoint import load_checkpoint
 from ..engine.device import Numerics, numerics_for, resolve_device
@@ -73,7 +73,7 @@ def load_run_model(
     Raises RunFolderError for a folder or checkpoint that cannot be used, PresetError for its preset.
     """
     path = checkpoint_file(run_dir, checkpoint)
-    preset = load_preset(RunFolder(Path(run_dir)).preset_file)
+    preset = RunFolder(Path(run_dir)).read_preset()
     try:
         payload = load_checkpoint(path, map_location="cpu")
         state, classes, epoch = payload["model"], tuple(str(c) for c in payload["classes"]), int(payload["epoch"])

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import PresetError, load_preset
+from ..config import PresetError
 from ..runs.folder import RunFolder
 
 MISSING = object()
@@ -30,7 +30,7 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def run_preset_values(run_dir: Path) -> dict[str, Any]:
     """The flattened, fully resolved preset of a run; raises PresetError when it cannot be read."""
-    preset = load_preset(RunFolder(Path(run_dir)).preset_file)
+    preset = RunFolder(Path(run_dir)).read_preset()
     return flatten(preset.model_dump(mode="json"))
 
 
