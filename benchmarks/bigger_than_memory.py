@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -210,6 +211,10 @@ def _train(group: Cgroup | NoLimit, preset: Path, runs: Path, timeout: float) ->
         "wall_s": round(wall, 1),
         "output_tail": output.strip().splitlines()[-3:],
     }
+    # The epoch's health line: how much of each step waited for its batch (the data path's share).
+    if found := re.findall(r"health: step ([0-9.]+) ms: data ([0-9.]+) ms", output):
+        step_ms, data_ms = map(float, found[-1])
+        result.update(step_ms=step_ms, data_ms=data_ms, data_share=round(data_ms / step_ms, 3) if step_ms else None)
     folders = sorted(runs.iterdir()) if runs.exists() else []
     if folders:
         status = json.loads((folders[-1] / "status.json").read_text())
@@ -272,12 +277,16 @@ def main(argv: list[str] | None = None) -> int:
             r = results[storage]
             print(f"  {storage}: exit {r['exit']}, OOM-killed {r['oom_killed']}, {r.get('storage_reason', '')}")
     print(f"\n{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.2f}")
-    print(f"{'data.storage':<14}{'finished':>9}{'OOM kill':>9}{'peak RSS MiB':>14}{'cgroup peak MiB':>17}{'img/s':>8}")
+    print(
+        f"{'data.storage':<14}{'finished':>9}{'OOM kill':>9}{'peak RSS MiB':>14}{'cgroup peak MiB':>17}{'img/s':>8}"
+        f"{'waiting for data':>18}"
+    )
     for storage, r in results.items():
         rate = f"{r['train_img_s']:.0f}" if "train_img_s" in r else "-"
+        waiting = f"{r['data_ms']:.0f} of {r['step_ms']:.0f} ms" if r.get("step_ms") else "-"
         print(
             f"{storage:<14}{'yes' if r['exit'] == 0 else 'no':>9}{'yes' if r['oom_killed'] else 'no':>9}"
-            f"{r['peak_rss_mib']:>14.0f}{r['cgroup_peak_mib'] or 0:>17.0f}{rate:>8}"
+            f"{r['peak_rss_mib']:>14.0f}{r['cgroup_peak_mib'] or 0:>17.0f}{rate:>8}{waiting:>18}"
         )
     print(
         json.dumps(
