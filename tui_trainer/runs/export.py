@@ -195,10 +195,9 @@ def describe(run: RunModel, out: Path, fmt: str, max_abs_error: float, images: i
     """The sidecar: everything a program in any language needs to preprocess an image and read the output."""
     size = run.image_size
     stored = store_size(run.preset.data)
-    squash = run.preset.data.resize == "squash"
     square = (
         f"the whole image to {stored}x{stored} pixels"
-        if squash
+        if run.preset.data.resize == "squash"
         else f"the centre square of the image (side: its shorter side) to {stored}x{stored} pixels"
     )
     resize = (

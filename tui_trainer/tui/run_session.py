@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from .app import TrainerApp
 
 STOP_WHILE_PREPARING = (
-    "Nothing is trained yet: the images are being prepared. It stops within a second; a split whose "
-    "decoding is cut short is decoded again at the next start."
+    "Nothing is trained yet: the images are being prepared. It stops once the images in hand are "
+    "decoded, a few seconds at most; a split whose decoding is cut short is decoded again at the next start."
 )
 
 Trainer = Callable[..., Any]
