@@ -64,8 +64,11 @@ def _disk_full(exc: BaseException, watcher: _WriteWatcher | None) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file that replaces `path` only if the block finishes without error."""
+def atomic_open(path: str | Path, mode: str = "wb", *, permissions: int | None = None) -> Iterator[IO]:
+    """Open a temporary file that replaces `path` only if the block finishes without error.
+
+    The new file keeps the permissions of the one it replaces (0644 if none), or takes `permissions`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     watcher = None
@@ -82,10 +85,13 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             handle.flush()
             os.fsync(handle.fileno())
         # Keep the permissions of the file we replace (mkstemp creates 0600).
-        try:
-            os.chmod(tmp, Path(path).stat().st_mode & 0o777)
-        except FileNotFoundError:
-            os.chmod(tmp, 0o644)
+        if permissions is not None:
+            os.chmod(tmp, permissions)
+        else:
+            try:
+                os.chmod(tmp, Path(path).stat().st_mode & 0o777)
+            except FileNotFoundError:
+                os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -119,8 +125,8 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    with atomic_open(path, "w") as handle:
+def atomic_write_text(path: str | Path, text: str, *, permissions: int | None = None) -> None:
+    with atomic_open(path, "w", permissions=permissions) as handle:
         handle.write(text)
 
 
