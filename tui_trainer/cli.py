@@ -126,6 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", metavar="HOST", help="the address to listen on (default: 127.0.0.1, this machine only)"
     )
     serve.add_argument("--port", metavar="PORT", type=int, help="the port to listen on (default: 8000)")
+    serve.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="listen on a Unix socket that only you can open, instead of a port (reach it with ssh -L 8000:PATH)",
+    )
+    serve.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="the token browsers must show, read from this file (default: a random one, printed in the address)",
+    )
     parser.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
     return parser
 
@@ -161,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (args.check or args.headless or args.find_lr) and not Path(args.path).exists():
             print(f"error: {unknown_preset_message(args.path)}", file=sys.stderr)
             return EXIT_USAGE
-    if args.serve or args.host is not None or args.port is not None:
+    if args.serve or any(getattr(args, name) is not None for name in _SERVE_OPTIONS):
         return _serve(parser, args)
     if args.check:
         if not args.path:
@@ -207,12 +217,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
 
+_SERVE_OPTIONS = ("host", "port", "socket", "token_file")
+
+
 def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """--serve: the console, with the same PRESET/RUN_DIR and options, in a browser tab."""
-    from .serve import DEFAULT_PORT, LOCAL_HOST, console_command, run_serve
+    from .serve import DEFAULT_PORT, LOCAL_HOST, ServeOptions, console_command, run_serve
+    from .serve_address import Address
 
     if not args.serve:
-        parser.error("--host and --port go with --serve")
+        parser.error("--host, --port, --socket and --token-file go with --serve")
+    if args.socket is not None and args.host is not None:
+        parser.error("give --host or --socket, not both")
     port = DEFAULT_PORT if args.port is None else args.port
     if not 0 < port < 65536:
         parser.error(f"--port {port}: a port is a number from 1 to 65535")
@@ -222,11 +238,13 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     command = console_command(
         Path(args.path) if args.path else None, args.overrides, Path(args.runs_dir), Path(args.sweeps_dir)
     )
-    return run_serve(command, args.host or LOCAL_HOST, port, server_factory=serve_factory)
+    address = Address(args.host or LOCAL_HOST, port, Path(args.socket) if args.socket else None)
+    options = ServeOptions(command, address, Path(args.token_file) if args.token_file else None)
+    return run_serve(options, serve_forever=serve_forever)
 
 
-serve_factory = None
-"""The web server `--serve` starts (None: textual-serve's); tests put a stand-in here."""
+serve_forever = None
+"""How `--serve` listens and serves (None: for real, until ctrl+c); tests put a stand-in here."""
 
 
 def _use_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
