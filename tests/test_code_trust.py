@@ -367,3 +367,86 @@ def test_a_console_started_with_trust_code_does_not_ask(
             assert not isinstance(app.screen, ConfirmScreen) and recorder.detached == [True]
 
     asyncio.run(scenario())
+
+
+def sweep_folder_from_elsewhere(tmp_path: Path, marker: Path, space: str = '"optimizer.lr" = [0.1]') -> Path:
+    """A received sweep folder whose study names a sweep file elsewhere (its base preset has evilmod:factory)."""
+    optuna = pytest.importorskip("optuna")
+    from tui_trainer.config.sweep_file import load_sweep
+    from tui_trainer.runs.sweep_study import SweepFolder, open_storage
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    text = SMOKE.read_text().replace("[model]", '[model]\ntarget = "evilmod:factory"', 1)
+    (elsewhere / "base.toml").write_text(text)
+    (elsewhere / "evilmod.py").write_text(EVILMOD.format(marker=str(marker)))
+    (elsewhere / "sweep.toml").write_text(f'name = "got"\npreset = "base.toml"\n\n[space]\n{space}\n')
+    folder = SweepFolder(tmp_path / "sweeps" / "got")
+    folder.path.mkdir(parents=True)
+    study = optuna.create_study(storage=open_storage(folder), study_name="got", direction="maximize")
+    recorded = load_sweep(elsewhere / "sweep.toml")
+    study.set_user_attr("spec", {**recorded.spec_record(), "space": {"optimizer.lr": [0.1]}})
+    study.set_user_attr("sweep_file", str(elsewhere / "sweep.toml"))
+    return folder.path
+
+
+def _sweep_app(folder: Path):
+    from textual.app import App
+
+    from tui_trainer.tui.sweep_screen import SweepScreen
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(SweepScreen(folder))
+
+    return Host()
+
+
+def test_g_on_a_received_sweep_asks_before_its_code(tmp_path: Path, place: Path, monkeypatch) -> None:
+    from tui_trainer.runs import sweep_detach
+    from tui_trainer.tui.confirm_screen import ConfirmScreen
+
+    marker = tmp_path / "ran"
+    folder = sweep_folder_from_elsewhere(tmp_path, marker)
+    started: list[bool] = []
+    monkeypatch.setattr(sweep_detach, "start_sweep_detached", lambda *a, trust_code=False: started.append(trust_code))
+
+    async def scenario() -> None:
+        app = _sweep_app(folder)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await _wait(pilot, lambda: getattr(app.screen, "study", None) is not None)
+            await pilot.press("g")
+            await _wait(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            assert "evilmod:factory" in str(app.screen._question)
+            assert str(tmp_path / "elsewhere" / "evilmod.py") in str(app.screen._question)
+            await pilot.press("n")
+            await pilot.pause(0.2)
+            assert started == []
+            await pilot.press("g")
+            await _wait(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            await _wait(pilot, lambda: started == [True])
+
+    asyncio.run(scenario())
+    assert not marker.exists()
+
+
+def test_g_refuses_a_sweep_file_that_is_not_the_study_on_screen(tmp_path: Path, place: Path, monkeypatch) -> None:
+    from textual.widgets import Static
+
+    from tui_trainer.runs import sweep_detach
+
+    folder = sweep_folder_from_elsewhere(tmp_path, tmp_path / "ran", space='"train.epochs" = [1, 2]')
+    started: list[bool] = []
+    monkeypatch.setattr(sweep_detach, "start_sweep_detached", lambda *a, trust_code=False: started.append(trust_code))
+
+    async def scenario() -> None:
+        app = _sweep_app(folder)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await _wait(pilot, lambda: getattr(app.screen, "study", None) is not None)
+            await pilot.press("g")
+            message = app.screen.query_one("#sweep-message", Static)
+            await _wait(pilot, lambda: "not started" in str(message.render()))
+            assert "space, objective or sampler" in str(message.render()) and started == []
+
+    asyncio.run(scenario())
