@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import SMOKE
 from tui_trainer.cli import main
+from tui_trainer.config.code_trust import TargetAccess
 
 FACTORY = """
 from torch import nn
@@ -67,22 +68,36 @@ def test_a_target_that_cannot_be_imported_fails_the_check(preset_folder: Path, c
     assert "--set model.target=\"mynets:no_such\": model.target: 'mynets' has no 'no_such'" in capsys.readouterr().err
 
 
-def test_the_current_folder_is_searched_too(tmp_path: Path, preset_folder: Path, capsys) -> None:
-    (tmp_path / "herenets.py").write_text(FACTORY)
+def test_the_current_folder_is_not_searched(tmp_path: Path, preset_folder: Path, capsys) -> None:
+    """Only the preset's own folder is the user's choice: a module that happens to lie where they stand is not."""
+    (tmp_path / "herenets.py").write_text(FACTORY + "\nimport pathlib\npathlib.Path('ran').write_text('yes')\n")
     path = write_preset(preset_folder, '[model]\ntarget = "herenets:make_net"\n')
     try:
+        assert check(path) == 2
+        assert "cannot import 'herenets'" in capsys.readouterr().err
+        assert not (tmp_path / "ran").exists()
+        moved = preset_folder / "herenets.py"  # the control: beside the preset, the same file runs
+        (tmp_path / "herenets.py").rename(moved)
         assert check(path) == 0, capsys.readouterr().err
+        assert (tmp_path / "ran").read_text() == "yes"
     finally:
         sys.modules.pop("herenets", None)
+
+
+def test_check_leaves_sys_path_as_it_was(preset_folder: Path) -> None:
+    path = write_preset(preset_folder, '[model]\ntarget = "mynets:make_net"\n\n[model.params]\nhidden = 8\n')
+    before = list(sys.path)
+    assert check(path) == 0
+    assert sys.path == before and "mynets" in sys.modules
 
 
 def test_a_refused_param_at_build_time_does_not_blame_num_classes(preset_folder: Path) -> None:
     from tui_trainer.config.schema import ModelConfig
     from tui_trainer.engine.builders import build_model
 
-    sys.path.insert(0, str(preset_folder))
+    code = TargetAccess.beside(preset_folder / "mine.toml")
     with pytest.raises(ValueError, match=r"does not accept \['hiden'\]"):
-        build_model(ModelConfig(target="mynets:make_net", params={"hiden": 8}), num_classes=10)
+        build_model(ModelConfig(target="mynets:make_net", params={"hiden": 8}), num_classes=10, code=code)
 
 
 def test_a_run_started_from_the_preset_finds_its_target_where_check_does(preset_folder: Path, tmp_path: Path) -> None:
@@ -93,7 +108,7 @@ def test_a_run_started_from_the_preset_finds_its_target_where_check_does(preset_
     path = write_preset(preset_folder, '[model]\ntarget = "mynets:make_net"\n\n[model.params]\nhidden = 8\n')
     tiny = ["data.synthetic_train_size=64", "data.synthetic_val_size=32", "data.image_size=16", "train.epochs=1"]
     preset = load_preset(path, [*tiny, "scheduler.t_max=1", "train.device=cpu"])
-    outcome = run_training(preset, runs_dir=tmp_path / "runs", preset_source=path)
+    outcome = run_training(preset, runs_dir=tmp_path / "runs", preset_source=path, code=TargetAccess.beside(path))
     assert outcome.state == "finished", outcome.error
 
 
@@ -106,7 +121,11 @@ def test_a_target_that_cannot_be_imported_is_the_presets_error_with_a_hint(tmp_p
     preset = load_preset(path, ["data.synthetic_train_size=64", "data.synthetic_val_size=32", "train.device=cpu"])
     failures: list[RunFailed] = []
     outcome = run_training(
-        preset, runs_dir=tmp_path / "runs", preset_source=path, listeners=[lambda e: failures.append(e)]
+        preset,
+        runs_dir=tmp_path / "runs",
+        preset_source=path,
+        listeners=[lambda e: failures.append(e)],
+        code=TargetAccess.beside(path),
     )
     failed = [e for e in failures if isinstance(e, RunFailed)]
     assert outcome.state == "failed"

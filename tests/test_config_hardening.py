@@ -105,6 +105,10 @@ def test_a_model_whose_output_width_is_not_the_class_count_fails_before_training
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "narrow_head", raising=False)
-    outcome = run_training(tiny_preset('model.target="narrow_head:make"'), runs_dir=tmp_path / "runs")
+    from tui_trainer.config.code_trust import TargetAccess
+
+    outcome = run_training(
+        tiny_preset('model.target="narrow_head:make"'), runs_dir=tmp_path / "runs", code=TargetAccess()
+    )
     assert outcome.exit_code == 1
     assert "shape (1, 3)" in outcome.error and "10 classes" in outcome.error

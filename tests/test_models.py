@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tui_trainer.config.code_trust import TargetAccess
 from tui_trainer.config.schema import ModelConfig
 from tui_trainer.engine.builders import build_model
 from tui_trainer.models import CATALOG, MODEL_NAMES
@@ -17,6 +18,8 @@ from tui_trainer.models.adaptive_resnet import AdaptiveBlock, AdaptiveConv2d, ad
 from tui_trainer.models.resnet import resnet18
 from tui_trainer.models.resnet9 import resnet9
 from tui_trainer.models.small_cnn import small_cnn
+
+INSTALLED = TargetAccess()  # a target on sys.path, as an installed package
 
 
 def _count(model: nn.Module) -> int:
@@ -132,28 +135,28 @@ def test_user_target_factory(tmp_path, monkeypatch) -> None:
         """,
     )
     cfg = ModelConfig(target="user_model_ok:make", params={"hidden": 6})
-    model = build_model(cfg, num_classes=7)
+    model = build_model(cfg, num_classes=7, code=INSTALLED)
     assert model[1].out_features == 6
     assert model(torch.randn(2, 3, 8, 8)).shape == (2, 7)
 
     with pytest.raises(ValueError, match=r"not a torch\.nn\.Module"):
-        build_model(ModelConfig(target="user_model_ok:not_a_model"), num_classes=7)
+        build_model(ModelConfig(target="user_model_ok:not_a_model"), num_classes=7, code=INSTALLED)
     with pytest.raises(ValueError, match="does not accept"):
-        build_model(ModelConfig(target="user_model_ok:make", params={"depth": 3}), num_classes=7)
+        build_model(ModelConfig(target="user_model_ok:make", params={"depth": 3}), num_classes=7, code=INSTALLED)
     with pytest.raises(ValueError, match="boom"):
-        build_model(ModelConfig(target="user_model_ok:broken"), num_classes=7)
+        build_model(ModelConfig(target="user_model_ok:broken"), num_classes=7, code=INSTALLED)
     with pytest.raises(ValueError, match="not a callable"):
-        build_model(ModelConfig(target="user_model_ok:NOT_CALLABLE"), num_classes=7)
+        build_model(ModelConfig(target="user_model_ok:NOT_CALLABLE"), num_classes=7, code=INSTALLED)
     with pytest.raises(ValueError, match="has no 'missing'"):
-        build_model(ModelConfig(target="user_model_ok:missing"), num_classes=7)
+        build_model(ModelConfig(target="user_model_ok:missing"), num_classes=7, code=INSTALLED)
 
 
 def test_bad_target_modules(tmp_path, monkeypatch) -> None:
     with pytest.raises(ValueError, match="cannot import"):
-        build_model(ModelConfig(target="no_such_module_xyz:make"), num_classes=3)
+        build_model(ModelConfig(target="no_such_module_xyz:make"), num_classes=3, code=INSTALLED)
     _write_module(tmp_path, monkeypatch, "user_model_syntax", "def make(num_classes):\n    return (\n")
     with pytest.raises(ValueError, match="SyntaxError"):
-        build_model(ModelConfig(target="user_model_syntax:make"), num_classes=3)
+        build_model(ModelConfig(target="user_model_syntax:make"), num_classes=3, code=INSTALLED)
 
 
 def test_resnet9_has_the_published_size_and_works_on_small_images() -> None:

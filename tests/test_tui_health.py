@@ -25,7 +25,7 @@ class HealthyFakeTrainer:
     def __init__(self, health: Health) -> None:
         self.health = health
 
-    def __call__(self, preset, *, runs_dir, listeners=(), control=None, resume=None, preset_source=None):
+    def __call__(self, preset, *, runs_dir, listeners=(), control=None, resume=None, preset_source=None, code=None):
         control = control or RunControl()
         run_dir = Path(runs_dir) / "fake"
         run_dir.mkdir(parents=True, exist_ok=True)

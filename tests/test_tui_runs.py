@@ -150,7 +150,7 @@ def test_resume_detached_starts_a_child_and_attaches_to_it(tmp_path: Path, monke
     make_run(runs, "20261128-020000-smoke", "finished")
     calls = []
 
-    def fake_resume(run_dir: Path) -> DetachedRun:
+    def fake_resume(run_dir: Path, trust_code: bool = False) -> DetachedRun:
         calls.append(run_dir)
         return DetachedRun(4242, run_dir, run_dir / "log.txt")
 

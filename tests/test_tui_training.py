@@ -71,7 +71,7 @@ class FakeTrainer:
         self.calls = 0
         self.outcome: FakeOutcome | None = None
 
-    def __call__(self, preset, *, runs_dir, listeners=(), control=None, resume=None, preset_source=None):
+    def __call__(self, preset, *, runs_dir, listeners=(), control=None, resume=None, preset_source=None, code=None):
         self.calls += 1
         self.outcome = self._run(preset, Path(runs_dir), list(listeners), control or RunControl())
         return self.outcome

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import Preset, PresetError, Problem, load_preset, resolved_toml
-from .config.target import importable_from, target_problems
+from .config.code_trust import TargetAccess
+from .config.target import target_problems
 from .data.bad_images import bad_images_message, find_bad_images
 from .data.checks import check_data_layout, image_files
 
@@ -72,10 +73,9 @@ def path_count(bad: list) -> str:
 
 
 def _target_problems(preset: Preset, path: Path, overrides: Sequence[str]) -> list[Problem]:
-    """model.target imports (from the preset's folder or the current one too) and takes [model.params]."""
+    """model.target is allowed, imports (installed packages, else the preset's folder) and takes [model.params]."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
         text = ""
-    with importable_from(path):
-        return target_problems(preset, str(path), text, overrides)
+    return target_problems(preset, str(path), text, overrides, TargetAccess.beside(path))

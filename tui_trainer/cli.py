@@ -98,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --headless: continue the run in RUN_DIR from last.pt",
     )
     parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="let a run folder's (or a received sweep's) preset import the module its model.target names, "
+        "from the installed packages or the current folder (with --eval, --predict, --export, "
+        "--headless --resume, --sweep, or the console)",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         metavar="KEY=VALUE",
@@ -147,6 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--resume goes with --headless (the console resumes runs from its runs screen)")
     if args.resume and args.path:
         parser.error("give either PRESET or --resume RUN_DIR, not both")
+    if args.trust_code and (args.check or args.find_lr or args.serve or (args.headless and not args.resume)):
+        parser.error(
+            "--trust-code goes with a run or sweep folder: --eval, --predict, --export, --headless --resume, "
+            "--sweep, or the console (a preset you run yourself imports its model.target without it)"
+        )
     if args.list_presets:
         from .config.builtin import list_presets_text
 
@@ -163,7 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--sweep takes the sweep file only (its preset is named inside it)")
         from .sweep_headless import run_sweep_headless
 
-        return run_sweep_headless(Path(args.sweep), Path(args.sweeps_dir), trials=args.trials, overrides=args.overrides)
+        return run_sweep_headless(
+            Path(args.sweep),
+            Path(args.sweeps_dir),
+            trials=args.trials,
+            overrides=args.overrides,
+            trust_code=args.trust_code,
+        )
     if args.path and (args.check or args.headless or not Path(args.path).exists()):
         from .config.builtin import resolve_preset_arg, unknown_preset_message
 
@@ -179,9 +197,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .check import run_check
 
         return run_check(Path(args.path), args.overrides)
-    from .config.target import add_importable_folders
-
-    add_importable_folders(Path(args.path) if args.path else None)  # for model.target: preset's folder, cwd
     if args.find_lr:
         if not args.path:
             parser.error("--find-lr needs a PRESET")
@@ -201,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs_dir=Path(args.runs_dir),
             resume=Path(args.resume) if args.resume else None,
             log_every=args.log_every,
+            trust_code=args.trust_code,
         )
         if launched_by_torchrun():  # torch is loaded by now
             from .engine.distributed import end_worker
@@ -214,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides=args.overrides,
         runs_dir=Path(args.runs_dir),
         sweeps_dir=Path(args.sweeps_dir),
+        trust_code=args.trust_code,
     )
 
 
@@ -255,15 +272,25 @@ def _use_run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error(f"unexpected {args.path!r}: --eval, --predict and --export take RUN_DIR as their value")
     if args.eval:
         return model_commands.run_eval(
-            Path(args.eval), Path(args.data) if args.data else None, args.checkpoint, args.tta
+            Path(args.eval),
+            Path(args.data) if args.data else None,
+            args.checkpoint,
+            args.tta,
+            trust_code=args.trust_code,
         )
     if args.predict:
         if len(args.predict) < 2:
             parser.error("--predict needs RUN_DIR and at least one image file or folder")
         run_dir, *paths = args.predict
-        return model_commands.run_predict(Path(run_dir), [Path(p) for p in paths], args.top_k, args.checkpoint)
+        return model_commands.run_predict(
+            Path(run_dir), [Path(p) for p in paths], args.top_k, args.checkpoint, trust_code=args.trust_code
+        )
     return model_commands.run_export(
-        Path(args.export), args.format, Path(args.out) if args.out else None, args.checkpoint
+        Path(args.export),
+        args.format,
+        Path(args.out) if args.out else None,
+        args.checkpoint,
+        trust_code=args.trust_code,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .config import PresetError, load_preset
+from .config.code_trust import TargetAccess
 from .lr_text import format_lr
 
 if TYPE_CHECKING:
@@ -75,7 +76,9 @@ def run_find_lr(
         flush=True,
     )
     try:
-        result = find_lr_for_preset(preset, steps=steps, start_lr=start_lr, end_lr=end_lr)
+        result = find_lr_for_preset(
+            preset, steps=steps, start_lr=start_lr, end_lr=end_lr, code=TargetAccess.beside(path)
+        )
     except DeviceError as exc:
         print(f"error: {path}: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import TextIO
 
 from .config import Preset, PresetError, load_preset
+from .config.code_trust import TargetAccess, trusted_access
 from .engine.events import (
     BatchProgress,
     EpochFinished,
@@ -235,8 +236,13 @@ def run_headless(
     out: TextIO | None = None,
     err: TextIO | None = None,
     log_every: float = LOG_EVERY,
+    trust_code: bool = False,
 ) -> int:
-    """Run a preset (or resume a run) to the end; returns the process exit code."""
+    """Run a preset (or resume a run) to the end; returns the process exit code.
+
+    `trust_code` (--trust-code): a resumed run's `model.target` may be imported (from the installed
+    packages, then the current folder); a preset run directly imports its own from its folder.
+    """
     from .runs.launch import load_run_preset, run_training  # torch is loaded only from here on
 
     out = out or sys.stdout
@@ -247,9 +253,11 @@ def run_headless(
             if overrides:
                 print("error: --set cannot change a run being resumed; start a new run instead", file=err)
                 return 2
-            preset = load_run_preset(resume)
+            code = trusted_access(trust_code)
+            preset = load_run_preset(resume, code)
         else:
             assert preset_path is not None
+            code = TargetAccess.beside(preset_path)
             preset = load_preset(preset_path, overrides)
     except PresetError as exc:
         for problem in exc.problems:
@@ -271,7 +279,13 @@ def run_headless(
         listeners.append(RichPrinter(out) if out.isatty() else PlainPrinter(out, log_every))
     try:
         outcome = run_training(
-            preset, runs_dir=runs_dir, listeners=listeners, control=control, resume=resume, preset_source=preset_path
+            preset,
+            runs_dir=runs_dir,
+            listeners=listeners,
+            control=control,
+            resume=resume,
+            preset_source=preset_path,
+            code=code,
         )
     except KeyboardInterrupt:
         # A second Ctrl+C: the status must not keep saying "running"; last.pt of the last epoch stays.

@@ -2,7 +2,7 @@
 
 Each returns the process exit code: 0 done, 1 a job that failed (an unreadable image for
 --predict, a failed parity check for --export), 2 unusable input (no such run, wrong classes,
-a missing optional extra).
+a missing optional extra, a `model.target` without --trust-code or that is not allowed).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 from .config import PresetError
+from .config.code_trust import trusted_access
+from .models import ModelTargetError
 from .setup_text import setup_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -45,6 +47,7 @@ def run_eval(
     tta: bool,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    trust_code: bool = False,
 ) -> int:
     from .data import DataError
     from .runs.evaluate import evaluate_run, format_report
@@ -52,8 +55,15 @@ def run_eval(
 
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        evaluation = evaluate_run(run_dir, data, checkpoint, tta, progress=_progress(err))  # type: ignore[arg-type]
-    except (RunFolderError, PresetError, DataError) as exc:
+        evaluation = evaluate_run(
+            run_dir,
+            data,
+            checkpoint,  # type: ignore[arg-type]
+            tta,
+            progress=_progress(err),
+            code=trusted_access(trust_code),
+        )
+    except (RunFolderError, PresetError, DataError, ModelTargetError) as exc:
         return _usage_error(exc, err)
     print(format_report(evaluation.report), file=out)
     print(f"\nwritten: {evaluation.folder.path} (open it with: tui-trainer {evaluation.folder.path})", file=out)
@@ -67,6 +77,7 @@ def run_predict(
     checkpoint: str,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    trust_code: bool = False,
 ) -> int:
     from .data.eval_images import collect_files
     from .runs.folder import RunFolderError
@@ -78,8 +89,8 @@ def run_predict(
         print("error: --top-k must be at least 1", file=err)
         return EXIT_USAGE
     try:
-        run = load_run_model(run_dir, checkpoint)  # type: ignore[arg-type]
-    except (RunFolderError, PresetError) as exc:
+        run = load_run_model(run_dir, checkpoint, code=trusted_access(trust_code))  # type: ignore[arg-type]
+    except (RunFolderError, PresetError, ModelTargetError) as exc:
         return _usage_error(exc, err)
     files, problems = collect_files(paths)
     for problem in problems:
@@ -111,6 +122,7 @@ def run_export(
     checkpoint: str,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    trust_code: bool = False,
 ) -> int:
     from .data import DataError
     from .runs.export import ExportMismatch, ExportUnavailable, export_run
@@ -121,8 +133,8 @@ def run_export(
         print(f"error: {out_path} exists; delete it or give another --out", file=err)
         return EXIT_USAGE
     try:
-        result = export_run(run_dir, fmt, out_path, checkpoint)  # type: ignore[arg-type]
-    except (ExportUnavailable, RunFolderError, PresetError, DataError) as exc:
+        result = export_run(run_dir, fmt, out_path, checkpoint, code=trusted_access(trust_code))  # type: ignore[arg-type]
+    except (ExportUnavailable, RunFolderError, PresetError, DataError, ModelTargetError) as exc:
         return _usage_error(exc, err)
     except ExportMismatch as exc:
         print(f"error: {exc}", file=err)

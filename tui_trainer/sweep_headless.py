@@ -16,7 +16,17 @@ from typing import TextIO
 
 from .config import PresetError
 from .config.sweep_file import SweepSpec, load_sweep
-from .runs.sweep_study import SweepError, SweepFolder, TrialRow, best_row, load_study, sort_rows, trial_rows
+from .runs.sweep_study import (
+    SweepError,
+    SweepFolder,
+    TrialRow,
+    best_row,
+    load_study,
+    sort_rows,
+    sweep_access,
+    trial_rows,
+    untrusted_sweep_problem,
+)
 
 
 def _format_value(value: object) -> str:
@@ -68,7 +78,13 @@ def run_sweep_headless(
     overrides: Sequence[str] = (),
     out: TextIO | None = None,
     err: TextIO | None = None,
+    trust_code: bool = False,
 ) -> int:
+    """Run the sweep's trials, then print the table; returns the exit code.
+
+    A sweep folder's own sweep.toml is data from elsewhere: its trials' `model.target` is imported
+    only with `trust_code` (--trust-code), as a run folder's.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
     try:
@@ -76,6 +92,11 @@ def run_sweep_headless(
     except PresetError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=err)
+        return 2
+    code = sweep_access(spec, trust_code)
+    refused = untrusted_sweep_problem(spec, code)
+    if refused:
+        print(f"error: {refused}", file=err)
         return 2
     from .headless import PlainPrinter
     from .runs.sweep import SweepControl, TrialEnded, TrialStarted, run_sweep
@@ -104,7 +125,13 @@ def run_sweep_headless(
 
     try:
         outcome = run_sweep(
-            spec, sweeps_dir, trials=trials, control=control, listeners=[PlainPrinter(out)], on_trial=on_trial
+            spec,
+            sweeps_dir,
+            trials=trials,
+            control=control,
+            listeners=[PlainPrinter(out)],
+            on_trial=on_trial,
+            code=code,
         )
     except SweepError as exc:
         print(f"error: {exc}", file=err)

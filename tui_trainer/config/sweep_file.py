@@ -134,6 +134,15 @@ class SweepSpec:
         axes = [spec if isinstance(spec, list) else spec.grid_points() or [] for spec in self.space.values()]
         return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
 
+    @property
+    def targets(self) -> list[str]:
+        """Every `model.target` a trial may import: the base preset's and those the space chooses from."""
+        model = self.base_raw.get("model")
+        base = model.get("target") if isinstance(model, dict) else None
+        chosen = self.space.get("model.target")
+        found = [base, *(chosen if isinstance(chosen, list) else [])]
+        return list(dict.fromkeys(t for t in found if isinstance(t, str) and t))
+
     def trial_preset(self, params: dict[str, Any], name: str) -> Preset:
         """The full preset of one trial, validated; a PresetError names the parameter at fault."""
         raw = copy.deepcopy(self.base_raw)

@@ -5,46 +5,20 @@ Without this, a typo in `[model.params]` passes `--check` and fails the run minu
 exit 1. Importing the target runs the user's code (and usually torch), so it happens only when
 asked for (`--check`, a run starting), never when a preset is merely loaded or edited.
 
-Where the target is looked for: the installed packages, the folder the preset file is in, and the
-current folder (`importable_from`).
+Where the target is looked for, and which targets are allowed at all: `config.code_trust`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import inspect
-import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
+from .code_trust import TargetAccess, import_target
 from .loading import Problem
 from .locate import key_lines, line_of
 from .schema import Preset
-
-
-def add_importable_folders(preset_path: Path | None) -> list[str]:
-    """Put the preset's folder and the current folder on `sys.path` (for the rest of the process: a run
-    builds its model later, on a thread); returns the folders that were not there before."""
-    folders = [str(Path.cwd())]
-    if preset_path is not None:
-        folders.insert(0, str(Path(preset_path).resolve().parent))
-    added = [folder for folder in folders if folder not in sys.path]
-    sys.path[:0] = added
-    return added
-
-
-@contextlib.contextmanager
-def importable_from(preset_path: Path | None) -> Iterator[None]:
-    """`add_importable_folders` while the block runs."""
-    added = add_importable_folders(preset_path)
-    try:
-        yield
-    finally:
-        for folder in added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(folder)
 
 
 def refused_params(factory: Any, names: Sequence[str]) -> list[str] | None:
@@ -71,9 +45,14 @@ def _missing_params(factory: Any, given: Sequence[str]) -> list[str]:
     ]
 
 
-def target_problems(preset: Preset, source: str, text: str = "", overrides: Sequence[str] = ()) -> list[Problem]:
-    """Everything wrong with `preset.model.target` and `[model.params]`, each with file, line and key."""
-    from ..models import resolve_factory
+def target_problems(
+    preset: Preset, source: str, text: str = "", overrides: Sequence[str] = (), code: TargetAccess | None = None
+) -> list[Problem]:
+    """Everything wrong with `preset.model.target` and `[model.params]`, each with file, line and key.
+
+    `code`: where the target may be imported from (None: it may not be, which is itself the problem).
+    """
+    from ..models import ModelTargetError
 
     target = preset.model.target
     if not target:
@@ -88,12 +67,11 @@ def target_problems(preset: Preset, source: str, text: str = "", overrides: Sequ
         return Problem(source, message, key=key, line=line_of(lines, key) if lines else None)
 
     try:
-        factory = resolve_factory(target)
-    except ValueError as exc:
-        hint = " (the preset's folder and the current folder are searched too)"
-        return [problem("model.target", str(exc).removeprefix(f"model target {target!r}: ") + hint)]
-    if not callable(factory):
-        return [problem("model.target", f"{target} is a {type(factory).__name__}, not a function that builds a model")]
+        factory = import_target(target, code)
+    except ModelTargetError as exc:
+        where = f" (looked for in the installed packages, then in {code.folder})" if code and code.folder else ""
+        message = str(exc).removeprefix(f"model target {target!r}: ")
+        return [problem("model.target", message + (where if "cannot import" in message else ""))]
     params = list(preset.model.params)
     refused = refused_params(factory, ["num_classes", *params])
     if refused is None:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config.choices import LOSSES, OPTIMIZERS, SCHEDULERS, Registry
+from ..config.code_trust import TargetAccess, import_target
 from ..config.schema import LossConfig, ModelConfig, OptimizerConfig, SchedulerConfig
 from ..config.target import refused_params
 from ..models import CATALOG, ModelTargetError, resolve_factory
@@ -43,19 +44,28 @@ def _accepted_kwargs(factory: Callable[..., Any], candidates: dict[str, Any]) ->
     return {k: v for k, v in candidates.items() if k in names}
 
 
-def build_model(cfg: ModelConfig, num_classes: int, in_channels: int = 3, *, load_pretrained: bool = True) -> nn.Module:
+def build_model(
+    cfg: ModelConfig,
+    num_classes: int,
+    in_channels: int = 3,
+    *,
+    load_pretrained: bool = True,
+    code: TargetAccess | None = None,
+) -> nn.Module:
     """A built-in model from CATALOG, a timm:/torchvision: architecture (engine.hub_models), or
     cfg.target called as factory(num_classes=..., **cfg.params).
 
     load_pretrained=False skips cfg.pretrained's weights (pass it when a checkpoint's weights are
-    loaded next: resume, inference). Raises ValueError (with the target in the message) when the
-    target cannot be imported, does not accept the given params, fails, or returns something that is
-    not an nn.Module; hub_models.PretrainedError (a ValueError) when pretrained weights do not load.
+    loaded next: resume, inference). `code`: where cfg.target may be imported from (None: nowhere,
+    the preset is data from a run folder the user has not trusted; see config.code_trust).
+    Raises ValueError (with the target in the message) when the target is not allowed or cannot be
+    imported, does not accept the given params, fails, or returns something that is not an nn.Module;
+    hub_models.PretrainedError (a ValueError) when pretrained weights do not load.
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if cfg.target:
-        return _build_target(cfg.target, num_classes, cfg.params)
+        return _build_target(cfg.target, num_classes, cfg.params, code)
     if is_hub_name(cfg.name):
         from .hub_models import build_hub_model  # timm is imported only for these models
 
@@ -72,10 +82,8 @@ def build_model(cfg: ModelConfig, num_classes: int, in_channels: int = 3, *, loa
     return factory(num_classes, **_accepted_kwargs(factory, options))
 
 
-def _build_target(target: str, num_classes: int, params: dict[str, Any]) -> nn.Module:
-    factory = resolve_factory(target)
-    if not callable(factory):
-        raise ModelTargetError(f"model target {target!r} is a {type(factory).__name__}, not a callable factory")
+def _build_target(target: str, num_classes: int, params: dict[str, Any], code: TargetAccess | None) -> nn.Module:
+    factory = import_target(target, code)
     kwargs = {"num_classes": num_classes, **params}
     try:
         inspect.signature(factory).bind(**kwargs)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..config import Preset
+from ..config.code_trust import TargetAccess
 from ..data import DataSplits
 from .checkpoint import restore_rng_state, rng_state, unwrap
 from .device import Numerics
@@ -174,11 +175,14 @@ def find_lr(
     steps: int = 100,
     on_step: StepFn | None = None,
     should_stop: Callable[[], bool] | None = None,
+    code: TargetAccess | None = None,
 ) -> LRFinderResult:
-    """The range test from the preset's initial weights, optimiser and batches (data on its device)."""
+    """The range test from the preset's initial weights, optimiser and batches (data on its device).
+
+    `code`: where `model.target` may be imported from (config.code_trust)."""
     from .trainer import Trainer  # here, not at the top: the trainer imports much of the engine
 
-    trainer = Trainer(preset, splits, numerics)
+    trainer = Trainer(preset, splits, numerics, code=code)
     return lr_range_test(
         trainer.forward_model,
         trainer.optimizer,
@@ -201,6 +205,7 @@ def find_lr_for_preset(
     end_lr: float = 10.0,
     on_step: StepFn | None = None,
     should_stop: Callable[[], bool] | None = None,
+    code: TargetAccess | None = None,
 ) -> LRFinderResult:
     """`find_lr` with the preset's own device and data, loaded here (both front ends call this).
 
@@ -221,4 +226,5 @@ def find_lr_for_preset(
         steps=steps,
         on_step=on_step,
         should_stop=should_stop,
+        code=code,
     )

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..config import Preset, resolved_toml
+from ..config.code_trust import TargetAccess
 from ..data import BatchAugment, DataSplits, TrainBatches, val_batches
 from ..data.batches import derive_seed
 from ..data.mix import BatchMix, mixed_batches
@@ -59,11 +60,13 @@ class Trainer:
         load_pretrained: bool = True,
         storage: StorageChoice | None = None,
         threads: ThreadChoice | None = None,
+        code: TargetAccess | None = None,
     ) -> None:
         """`last_checkpoint`, `best_checkpoint`: where to save the latest epoch and the best validated one
         (the run folder names them; None saves nothing, as in the LR finder).
         `storage`: "stream" when `splits` stay on the CPU (the cache file) and batches are read
-        ahead per batch; otherwise `splits` are already on the training device."""
+        ahead per batch; otherwise `splits` are already on the training device.
+        `code`: where `model.target` may be imported from (config.code_trust; None: nowhere)."""
         self.preset = preset
         self.storage = storage or StorageChoice("device", "")
         self.threads = threads
@@ -84,6 +87,7 @@ class Trainer:
             num_classes=len(self.classes),
             in_channels=splits.train.images.shape[1],
             load_pretrained=load_pretrained,  # False on resume: the checkpoint holds the weights
+            code=code,
         )
         model = model.to(numerics.device)
         if numerics.channels_last:

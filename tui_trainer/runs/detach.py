@@ -50,11 +50,14 @@ def headless_command(
     runs_dir: Path,
     overrides: Sequence[str] = (),
     resume: Path | None = None,
+    trust_code: bool = False,
 ) -> list[str]:
-    """The command line of the detached child (absolute paths: its working folder may differ)."""
+    """The command line of the detached child (absolute paths: its working folder may differ).
+
+    `trust_code`: the user said yes to the resumed run's `model.target` (the child gets --trust-code)."""
     args = [sys.executable, "-m", "tui_trainer", "--headless"]
     if resume is not None:
-        args += ["--resume", str(Path(resume).resolve())]
+        args += ["--resume", str(Path(resume).resolve()), *(["--trust-code"] if trust_code else [])]
     else:
         if preset is None:
             raise ValueError("a detached run needs a preset or a run to resume")
@@ -160,8 +163,10 @@ def start_detached(
             temp_preset.unlink(missing_ok=True)  # read by the child before it creates the folder
 
 
-def resume_detached(run_dir: Path) -> DetachedRun:
-    """Continue an interrupted or failed run from its last.pt in a detached child (returns at once)."""
+def resume_detached(run_dir: Path, trust_code: bool = False) -> DetachedRun:
+    """Continue an interrupted or failed run from its last.pt in a detached child (returns at once).
+
+    `trust_code`: the child may import the run's `model.target` (the user said yes to it)."""
     folder = RunFolder(Path(run_dir))
     try:
         status = folder.read_run_status()
@@ -176,7 +181,8 @@ def resume_detached(run_dir: Path) -> DetachedRun:
         raise DetachError(f"{folder.path.name} has no last.pt to resume from")
     with open(folder.log_file, "a", encoding="utf-8") as log:
         log.write(f"\n--- resumed detached at {now_iso()} ---\n")
-    proc = spawn(headless_command(runs_dir=folder.path.parent, resume=folder.path), folder.log_file)
+    command = headless_command(runs_dir=folder.path.parent, resume=folder.path, trust_code=trust_code)
+    proc = spawn(command, folder.log_file)
     return DetachedRun(proc.pid, folder.path, folder.log_file)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config.code_trust import TargetAccess
 from ..data import DataError, ImageSet, load_data, val_batches
 from ..data.decode import Progress
 from ..data.eval_images import eval_folder, load_labelled_folder
@@ -130,10 +131,13 @@ def evaluate_run(
     checkpoint: Checkpoint = "best",
     tta: bool = False,
     progress: Progress | None = None,
+    *,
+    code: TargetAccess | None = None,
 ) -> Evaluation:
     """Score a checkpoint and write `RUN_DIR/evals/<time>-<name>/`. Raises RunFolderError,
-    PresetError or DataError for unusable input."""
-    run = load_run_model(Path(run_dir), checkpoint)
+    PresetError or DataError for unusable input. `code`: where the preset's `model.target` may be
+    imported from (None refuses a preset that has one)."""
+    run = load_run_model(Path(run_dir), checkpoint, code=code)
     chosen = eval_data(run, data, progress)
     result = score(run, chosen.images, tta)
     report = build_report(run, chosen, result, tta)

@@ -22,6 +22,7 @@ import torch
 
 from ..atomic import atomic_write_text
 from ..config import resolved_toml
+from ..config.code_trust import TargetAccess
 from ..data import load_data, normalize
 from ..data.views import store_size, validation_view
 from ..engine.builders import build_model
@@ -144,7 +145,9 @@ def _load_safetensors(path: Path, run: RunModel) -> Runner:
     from safetensors.torch import load_file
 
     # As any user would: a fresh model of the preset's architecture, weights from the file only.
-    model = build_model(run.preset.model, num_classes=len(run.classes), in_channels=IN_CHANNELS, load_pretrained=False)
+    model = build_model(
+        run.preset.model, num_classes=len(run.classes), in_channels=IN_CHANNELS, load_pretrained=False, code=run.code
+    )
     model.load_state_dict(load_file(str(path)))
     model.eval()
 
@@ -240,19 +243,25 @@ def describe(run: RunModel, out: Path, fmt: str, max_abs_error: float, images: i
 
 
 def export_run(
-    run_dir: Path, fmt: str = "onnx", out: Path | None = None, checkpoint: Checkpoint = "best"
+    run_dir: Path,
+    fmt: str = "onnx",
+    out: Path | None = None,
+    checkpoint: Checkpoint = "best",
+    *,
+    code: TargetAccess | None = None,
 ) -> ExportResult:
     """Write, check and keep one export of a run's checkpoint.
 
     Raises ExportUnavailable (missing extra), RunFolderError / PresetError / DataError (unusable
-    input) and ExportMismatch (the check failed; nothing is kept).
+    input) and ExportMismatch (the check failed; nothing is kept). `code`: where the preset's
+    `model.target` may be imported from (None refuses a preset that has one).
     """
     if fmt not in EXPORTERS:
         raise ValueError(f"format is one of {', '.join(FORMATS)}, not {fmt!r}")
     exporter = EXPORTERS[fmt]
     if exporter.needs_extra:
         require_export_extra()
-    run = load_run_model(Path(run_dir), checkpoint, device="cpu", fp32=True)  # parity in plain fp32
+    run = load_run_model(Path(run_dir), checkpoint, device="cpu", fp32=True, code=code)  # parity in plain fp32
     out = Path(out) if out is not None else default_out(run_dir, checkpoint, fmt)
     sample = parity_images(run)
     with torch.no_grad():

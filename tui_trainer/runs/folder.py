@@ -23,6 +23,8 @@ import numpy as np
 
 from ..atomic import append_line, atomic_write_text, atomic_write_with
 from ..config import Preset, load_preset
+from ..config.code_trust import TARGET_RULE, TargetAccess, module_problem, untrusted_target_message
+from ..printable import printable
 from .predictions_file import load_arrays
 from .process import process_alive
 from .records import (
@@ -67,6 +69,19 @@ class RunFolder:
     def read_preset(self) -> Preset:
         """The run's resolved preset; a key added since the run was made reads as what the run did."""
         return load_preset(self.preset_file, when_absent=PRESET_KEYS_ADDED)
+
+    def read_preset_to_build(self, code: TargetAccess | None) -> Preset:
+        """`read_preset` for building its model: refused (RunFolderError) when its `model.target` would
+        import code and the user has not trusted it (`code` None: no --trust-code, no yes in the console),
+        or names a module no target may come from (checked here too, so nothing is locked or written)."""
+        preset = self.read_preset()
+        target = preset.model.target
+        if target and code is None:
+            raise RunFolderError(untrusted_target_message(self.preset_file, target))
+        problem = module_problem(target.partition(":")[0]) if target else None
+        if problem:
+            raise RunFolderError(f"{printable(self.preset_file)}: model.target = {target!r}: {problem}; {TARGET_RULE}")
+        return preset
 
     @property
     def status_file(self) -> Path:

@@ -20,7 +20,7 @@ import torch
 
 from ..atomic import DiskFullError
 from ..config import Preset, resolved_toml
-from ..config.target import add_importable_folders
+from ..config.code_trust import TargetAccess
 from ..data import DataError, load_data
 from ..data.bad_images import bad_images_report
 from ..data.storage import choose_storage
@@ -56,8 +56,11 @@ class RunOutcome:
     error: str = ""
 
 
-def load_run_preset(run_dir: Path) -> Preset:
+def load_run_preset(run_dir: Path, code: TargetAccess | None = None) -> Preset:
     """The resolved preset a run folder was started with (for resume).
+
+    `code`: where its `model.target` may be imported from; None refuses (RunFolderError) a preset that
+    has one, before the folder is locked (see config.code_trust).
 
     On rank 0 it takes the folder's lock first (held until `run_training` on this folder ends), so
     checking "is it still running?" and taking the folder are one step; a damaged folder (a record
@@ -68,6 +71,7 @@ def load_run_preset(run_dir: Path) -> Preset:
         raise RunFolderError(f"{run_dir}: no preset.toml, so this is not a run folder that can be resumed")
     if not folder.last_checkpoint.exists():
         raise RunFolderError(f"{run_dir}: no last.pt to resume from")
+    folder.read_preset_to_build(code)  # an untrusted target is refused before anything else happens
     # Under torchrun the other ranks may read the status rank 0 has just set to running.
     if launch_rank() == 0:
         _take_folder(folder)
@@ -83,11 +87,11 @@ def load_run_preset(run_dir: Path) -> Preset:
                 raise RunFolderError(f"{run_dir}: already finished all {status.epochs_planned} epochs")
             folder.read_metrics()  # every complete line must be an epoch record
             folder.read_progress()
-            return folder.read_preset()
+            return folder.read_preset_to_build(code)
         except BaseException:
             lock.release(folder.path)
             raise
-    return folder.read_preset()
+    return folder.read_preset_to_build(code)
 
 
 def _take_folder(folder: RunFolder) -> None:
@@ -182,15 +186,15 @@ def run_training(
     resume: Path | None = None,
     preset_source: Path | None = None,
     tags: dict[str, object] | None = None,
+    code: TargetAccess | None = None,
 ) -> RunOutcome:
     """Train `preset` into a new run folder under `runs_dir`, or continue the run in `resume`.
 
     `tags` go into status.json from its first write (a sweep's name and trial number), so a kill
-    at any moment leaves a folder that says which trial it was.
+    at any moment leaves a folder that says which trial it was. `code`: where `model.target` may be
+    imported from (config.code_trust): the front end decides; None (the default) imports none.
     """
     control = control or RunControl()
-    if preset_source is not None:  # model.target is looked for where `--check` looks: the preset's folder, cwd
-        add_importable_folders(preset_source)
     try:
         device = distributed.local_device(resolve_device(preset.train.device))
         distributed.init_from_env(device)  # under torchrun: join the other ranks (no-op otherwise)
@@ -273,6 +277,7 @@ def run_training(
             load_pretrained=not resume,  # a resumed run's weights come from its checkpoint
             storage=storage,
             threads=threads,
+            code=code,
         )
         check_output_width(trainer.model, tuple(splits.val.images.shape[1:]), len(splits.classes))
         if resume:

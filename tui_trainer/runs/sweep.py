@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PresetError
+from ..config.code_trust import TargetAccess
 from ..config.sweep_file import FloatRange, SweepSpec
 from ..engine.events import BatchProgress, EpochFinished, Event, Listener, RunControl, RunStarted
 from .folder import RunFolder, now_iso, pid_alive
@@ -252,8 +253,11 @@ def run_sweep(
     control: SweepControl | None = None,
     listeners: Sequence[Listener] = (),
     on_trial: Callable[[TrialStarted | TrialEnded], None] | None = None,
+    code: TargetAccess | None = None,
 ) -> SweepOutcome:
-    """Run trials of `spec` until the study has `trials` of them (or a stop is asked)."""
+    """Run trials of `spec` until the study has `trials` of them (or a stop is asked).
+
+    `code`: where the trials' `model.target` may be imported from (`sweep_study.sweep_access`)."""
     from .launch import run_training  # loads torch
 
     optuna = require_optuna()
@@ -292,7 +296,7 @@ def run_sweep(
         if control.stop_requested.is_set():
             run_control.stop()
         watcher = TrialWatcher(trial, spec, run_control)
-        resume = _resumable(trial.user_attrs.get("resume_dir"))
+        resume = _resumable(trial.user_attrs.get("resume_dir"), code)
         if resume is not None:
             for record in RunFolder(resume).read_metrics():  # the pruner sees the epochs already done
                 if spec.file.objective.metric in record:
@@ -304,6 +308,7 @@ def run_sweep(
             control=run_control,
             resume=resume,
             tags={"sweep": spec.name, "trial": trial.number, "sweep_dir": str(folder.path.resolve())},
+            code=code,
         )
         control.current = None
         ran += 1
@@ -340,7 +345,7 @@ def run_sweep(
     return SweepOutcome("finished", ran, failed, 1 if ran and failed == ran else 0)
 
 
-def _resumable(run_dir: str | None) -> Path | None:
+def _resumable(run_dir: str | None, code: TargetAccess | None) -> Path | None:
     """The folder of a stopped or killed trial to continue, when it can be (else a fresh run)."""
     from .folder import RunFolderError
     from .launch import load_run_preset
@@ -348,7 +353,7 @@ def _resumable(run_dir: str | None) -> Path | None:
     if not run_dir:
         return None
     try:
-        load_run_preset(Path(run_dir))  # refuses a folder that is finished, still running, or has no last.pt
+        load_run_preset(Path(run_dir), code)  # refuses a folder that is finished, still running, or has no last.pt
     except (RunFolderError, PresetError):
         return None
     return Path(run_dir)

@@ -18,7 +18,8 @@ from .folder import pid_alive
 from .sweep_study import SweepFolder
 
 
-def sweep_command(sweep_file: Path, sweeps_dir: Path) -> list[str]:
+def sweep_command(sweep_file: Path, sweeps_dir: Path, trust_code: bool = False) -> list[str]:
+    """`--sweep`'s command line; `trust_code`: the user said yes to the trials' `model.target`."""
     return [
         sys.executable,
         "-m",
@@ -27,13 +28,14 @@ def sweep_command(sweep_file: Path, sweeps_dir: Path) -> list[str]:
         str(Path(sweep_file).resolve()),
         "--sweeps-dir",
         str(Path(sweeps_dir).resolve()),
+        *(["--trust-code"] if trust_code else []),
     ]
 
 
-def start_sweep_detached(sweep_file: Path, sweeps_dir: Path, folder: SweepFolder) -> int:
+def start_sweep_detached(sweep_file: Path, sweeps_dir: Path, folder: SweepFolder, trust_code: bool = False) -> int:
     """Start (or continue) the sweep in a detached process; returns its pid at once."""
     folder.path.mkdir(parents=True, exist_ok=True)
-    proc = spawn(sweep_command(sweep_file, sweeps_dir), folder.log_file)
+    proc = spawn(sweep_command(sweep_file, sweeps_dir, trust_code), folder.log_file)
     return proc.pid
 
 

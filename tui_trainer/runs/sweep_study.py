@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from ..config.code_trust import TargetAccess, trusted_access, untrusted_target_message
 from ..config.sweep_file import SweepSpec
 from .folder import RunFolder, RunFolderError, effective_state, pid_alive
 
@@ -83,6 +84,26 @@ class SweepFolder:
     def prepare(self, spec: SweepSpec) -> None:
         self.trials_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.sweep_file, spec.source.read_text(encoding="utf-8"))
+
+
+def in_sweep_folder(sweep_file: Path) -> bool:
+    """Whether `sweep_file` is a sweep folder's own copy (received data), not a sweep file the user wrote."""
+    return SweepFolder(Path(sweep_file).resolve().parent).exists()
+
+
+def sweep_access(spec: SweepSpec, trust_code: bool) -> TargetAccess | None:
+    """Where the trials' `model.target` may be imported from (config.code_trust): a sweep file the user
+    wrote is run directly (its base preset's folder); a sweep folder's copy only with `trust_code`."""
+    if in_sweep_folder(spec.source):
+        return trusted_access(trust_code)
+    return TargetAccess.beside(spec.preset_path)
+
+
+def untrusted_sweep_problem(spec: SweepSpec, code: TargetAccess | None) -> str | None:
+    """The refusal for a sweep whose trials would import code the user has not trusted, or None."""
+    if code is not None or not spec.targets:
+        return None
+    return untrusted_target_message(spec.preset_path, spec.targets[0])
 
 
 def open_storage(folder: SweepFolder, on_stale: Callable[[Any, Any], None] | None = None):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..config import Preset
+from ..config.code_trust import TargetAccess
 from ..engine.builders import build_model
 from ..engine.checkpoint import load_checkpoint
 from ..engine.device import Numerics, numerics_for, resolve_device
@@ -36,6 +37,8 @@ class RunModel:
     checkpoint_file: Path
     epoch: int
     numerics: Numerics
+    code: TargetAccess | None = None
+    """Where the model's `model.target` was imported from (a rebuild of the model uses the same)."""
 
     @property
     def device(self) -> torch.device:
@@ -64,23 +67,31 @@ def checkpoint_file(run_dir: Path, checkpoint: Checkpoint) -> Path:
 
 
 def load_run_model(
-    run_dir: Path, checkpoint: Checkpoint = "best", device: torch.device | str | None = None, fp32: bool = False
+    run_dir: Path,
+    checkpoint: Checkpoint = "best",
+    device: torch.device | str | None = None,
+    fp32: bool = False,
+    *,
+    code: TargetAccess | None = None,
 ) -> RunModel:
     """Rebuild a run's model from `preset.toml` and a checkpoint (read with weights_only=True).
 
     `device` defaults to the best one here (CUDA, then MPS, then CPU); `fp32` turns off the run's
-    bf16 autocast (export and its parity check compare plain fp32 numbers).
+    bf16 autocast (export and its parity check compare plain fp32 numbers). `code`: where the preset's
+    `model.target` may be imported from; None (the default) refuses a preset that has one.
     Raises RunFolderError for a folder or checkpoint that cannot be used, PresetError for its preset.
     """
     path = checkpoint_file(run_dir, checkpoint)
-    preset = RunFolder(Path(run_dir)).read_preset()
+    preset = RunFolder(Path(run_dir)).read_preset_to_build(code)
     try:
         payload = load_checkpoint(path, map_location="cpu")
         state, classes, epoch = payload["model"], tuple(str(c) for c in payload["classes"]), int(payload["epoch"])
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise RunFolderError(f"{path}: unreadable checkpoint ({exc})") from exc
     # The checkpoint's weights replace any pretrained ones, so those are never read (or downloaded).
-    model = build_model(preset.model, num_classes=len(classes), in_channels=IN_CHANNELS, load_pretrained=False)
+    model = build_model(
+        preset.model, num_classes=len(classes), in_channels=IN_CHANNELS, load_pretrained=False, code=code
+    )
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -90,4 +101,4 @@ def load_run_model(
     model = model.to(target).eval()
     if numerics.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return RunModel(model, classes, preset, checkpoint, path, epoch, numerics)
+    return RunModel(model, classes, preset, checkpoint, path, epoch, numerics, code)

@@ -21,6 +21,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.worker import Worker
 
+from ..config.code_trust import TargetAccess
 from ..config.fields import all_fields
 from ..config.loading import PresetError, parse_override
 from ..engine.events import RunControl
@@ -29,6 +30,7 @@ from ..runs.folder import RunFolderError, is_run_folder
 from ..runs.live import RunHistory
 from .app_settings import UserSettings
 from .attach_follow import Attachment
+from .code_prompt import ask_about_run
 from .commands import ConsoleCommands
 from .confirm_screen import ConfirmScreen
 from .error_screen import ErrorScreen
@@ -68,8 +70,11 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         overrides: Sequence[str] = (),
         runs_dir: Path = Path("runs"),
         trainer: Trainer | None = None,
+        trust_code: bool = False,
     ) -> None:
         super().__init__()
+        self.trust_code = trust_code
+        """--trust-code: a run folder's (or received sweep's) `model.target` is imported without asking."""
         self.start_path = path
         self.overrides = list(overrides)
         self.runs_dir = runs_dir
@@ -200,19 +205,24 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.history_changed()
 
     def resume_run(self, path: Path) -> None:
-        """Continue an interrupted or failed run in this console, in its folder, from its last.pt."""
-        from ..runs.launch import load_run_preset
-
+        """Continue an interrupted or failed run in this console, in its folder, from its last.pt
+        (after a yes to its `model.target`, if it has one)."""
         if self.training_active:
             self.notify("A run is already going", severity="warning")
             return
-        path = Path(path)
+        ask_about_run(self, Path(path), self.trust_code, lambda code: self._resume_run(Path(path), code))
+
+    def _resume_run(self, path: Path, code: TargetAccess | None) -> None:
+        from ..runs.launch import load_run_preset
+
+        if self.training_active:
+            return
         try:
-            preset = load_run_preset(path)  # refuses a run that another process is still training
+            preset = load_run_preset(path, code)  # refuses a run that another process is still training
         except (PresetError, RunFolderError) as exc:
             self.push_screen(ErrorScreen("Cannot resume", str(exc)))
             return
-        self.run_session.resume(path, preset)
+        self.run_session.resume(path, preset, code)
         self._show_new_run()
 
     def action_show_runs(self) -> None:
@@ -226,14 +236,14 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         runs_dir = self.runs_dir
         if not runs_dir.is_dir() and self.history is not None and self.history.run_dir is not None:
             runs_dir = self.history.run_dir.parent  # `tui-trainer RUN_DIR` without --runs-dir: its neighbours
-        self.push_screen(RunsScreen(runs_dir))
+        self.push_screen(RunsScreen(runs_dir, trust_code=self.trust_code))
 
     def open_sweep(self, path: Path) -> None:
         """A sweep folder, or a sweep file, on the sweep screen (the study's trials)."""
         from .sweep_opening import sweep_screen_for
 
         try:
-            self.push_screen(sweep_screen_for(Path(path), self.sweeps_dir))
+            self.push_screen(sweep_screen_for(Path(path), self.sweeps_dir, trust_code=self.trust_code))
         except ValueError as exc:
             self.push_screen(ErrorScreen("Cannot open the sweep", str(exc)))
 
@@ -448,7 +458,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             )
             return
         source = doc.path if doc.path is not None and not doc.dirty else None
-        self.run_session.start(doc.preset, source)
+        self.run_session.start(doc.preset, source, TargetAccess.beside(doc.path))  # the user's own preset
         self._show_new_run()
 
     def action_stop_training(self) -> None:
@@ -596,12 +606,20 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             self.push_screen(HelpScreen.for_screen(self.screen))
 
 
-def run_console(path: Path | None, overrides: list[str], runs_dir: Path, sweeps_dir: Path = Path("sweeps")) -> int:
-    """Run the console until the user quits; returns the process exit status."""
+def run_console(
+    path: Path | None,
+    overrides: list[str],
+    runs_dir: Path,
+    sweeps_dir: Path = Path("sweeps"),
+    trust_code: bool = False,
+) -> int:
+    """Run the console until the user quits; returns the process exit status.
+
+    `trust_code` (--trust-code): run folders' `model.target` is imported without the console asking."""
     if path is not None and not path.exists():
         print(f"tui-trainer: {path}: no such file or folder", file=sys.stderr)
         return 2
-    app = TrainerApp(path=path, overrides=overrides, runs_dir=runs_dir)
+    app = TrainerApp(path=path, overrides=overrides, runs_dir=runs_dir, trust_code=trust_code)
     app.sweeps_dir = sweeps_dir
     try:
         app.run()

@@ -7,6 +7,7 @@ and, when valid, shown back in the form.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -19,7 +20,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, TextArea
 
 from ..config import SECTIONS, Problem
-from .lr_finder_screen import LRFinderScreen
+from ..config.code_trust import TargetAccess
+from .lr_finder_screen import LRFinderScreen, default_finder
 from .preset_document import PresetDocument, field_comments, toml_literal
 from .preset_form import GENERAL, FieldRow, SectionForm, fields_of
 
@@ -275,6 +277,8 @@ class PresetEditorScreen(Screen[None]):
             self.notify("Fix the preset's problems first", severity="warning")
             return
         finder = getattr(self.app, "lr_finder", None)  # tests put a fake one here
+        if finder is None:  # the user's own preset: its target is imported from its folder
+            finder = partial(default_finder, code=TargetAccess.beside(self.document.path))
         self.app.push_screen(LRFinderScreen(self.document.preset, finder), self._take_lr)
 
     def _take_lr(self, lr: float | None) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from textual.worker import Worker, WorkerState
 
 from ..atomic import append_line
+from ..config.code_trust import TargetAccess
 from ..config.schema import Preset
 from ..engine.events import (
     BatchProgress,
@@ -47,7 +48,7 @@ STOP_WHILE_PREPARING = (
 )
 
 Trainer = Callable[..., Any]
-"""`run_training(preset, *, runs_dir, listeners, control, preset_source, resume=None) -> RunOutcome`."""
+"""`run_training(preset, *, runs_dir, listeners, control, preset_source, resume=None, code=None) -> RunOutcome`."""
 
 
 def load_trainer() -> Trainer:
@@ -88,17 +89,18 @@ class RunSession:
 
     # Starting ---------------------------------------------------------------------------------
 
-    def start(self, preset: Preset, source: Path | None) -> None:
-        """Train `preset` in a new run folder; `source`: the saved preset file it came from, if any."""
+    def start(self, preset: Preset, source: Path | None, code: TargetAccess | None) -> None:
+        """Train `preset` in a new run folder; `source`: the saved preset file it came from, if any;
+        `code`: where its `model.target` may be imported from (config.code_trust)."""
         self._begin(RunHistory(preset_name=preset.name, state="starting", epochs_planned=preset.train.epochs))
-        self._train(preset, preset_source=source)
+        self._train(preset, preset_source=source, code=code)
 
-    def resume(self, path: Path, preset: Preset) -> None:
-        """Continue the run in `path` from its last.pt, in this console."""
+    def resume(self, path: Path, preset: Preset, code: TargetAccess | None) -> None:
+        """Continue the run in `path` from its last.pt, in this console (`code`: as for `start`)."""
         history = RunHistory.from_run_dir(path)  # the epochs so far; the run adds the rest
         history.state = "starting"
         self._begin(history)
-        self._train(preset, preset_source=None, resume=path)
+        self._train(preset, preset_source=None, code=code, resume=path)
 
     def follow(self, path: Path, expect_pid: int | None = None) -> None:
         """Show the run in `path` from its files, live while it goes (any run, any state)."""
@@ -114,7 +116,9 @@ class RunSession:
         self.history = history
         self._number += 1
 
-    def _train(self, preset: Preset, preset_source: Path | None, resume: Path | None = None) -> None:
+    def _train(
+        self, preset: Preset, preset_source: Path | None, code: TargetAccess | None, resume: Path | None = None
+    ) -> None:
         control = self.control = RunControl()
         done = self._done = threading.Event()
         listener, runs_dir, trainer = self._listener(), self.app.runs_dir, self.app.trainer
@@ -129,6 +133,7 @@ class RunSession:
                     listeners=[listener],
                     control=control,
                     preset_source=preset_source,
+                    code=code,
                     **extra,
                 )
             finally:

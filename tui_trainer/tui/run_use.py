@@ -2,7 +2,8 @@
 
 The work is `tui_trainer.runs.evaluate` / `tui_trainer.runs.export`, the same as `--eval` and
 `--export`; it runs on a worker thread, and its outcome comes back to the UI thread as a
-notification, the confusion screen of the new evaluation, or an error screen.
+notification, the confusion screen of the new evaluation, or an error screen. A run whose preset
+has a `model.target` is used only after a yes in `code_prompt`'s dialog (or with --trust-code).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
+from ..config.code_trust import TargetAccess
 from ..runs.eval_folder import list_evals
+from .code_prompt import ask_about_run
 from .error_screen import ErrorScreen
 
 if TYPE_CHECKING:
@@ -26,6 +29,7 @@ class RunUseActions:
     """Mixed into the App: `evaluate_run(path)`, `export_run(path)`, and actions on the current run."""
 
     history: RunHistory | None
+    trust_code: bool
 
     def _current_run_dir(self) -> Path | None:
         history = self.history
@@ -48,15 +52,19 @@ class RunUseActions:
 
     def evaluate_run(self, path: Path) -> None:
         """Score the run's best checkpoint on its test/ split (else validation), then show the matrix."""
-        self.notify(f"Evaluating {Path(path).name}…")  # type: ignore[attr-defined]
-        self._evaluate_worker(Path(path))
+
+        def evaluate(code: TargetAccess | None) -> None:
+            self.notify(f"Evaluating {Path(path).name}…")  # type: ignore[attr-defined]
+            self._evaluate_worker(Path(path), code)
+
+        ask_about_run(self, Path(path), self.trust_code, evaluate)  # type: ignore[arg-type]
 
     @work(thread=True, exit_on_error=False, group="use-run", name="evaluate")
-    def _evaluate_worker(self, path: Path) -> None:
+    def _evaluate_worker(self, path: Path, code: TargetAccess | None) -> None:
         from ..runs.evaluate import evaluate_run
 
         try:
-            evaluation = evaluate_run(path)
+            evaluation = evaluate_run(path, code=code)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a screen the user can read
             self.call_from_thread(self._failed, "Cannot evaluate", exc)  # type: ignore[attr-defined]
             return
@@ -102,15 +110,19 @@ class RunUseActions:
 
     def export_run(self, path: Path, fmt: str = "onnx") -> None:
         """Export the run's best checkpoint to RUN_DIR/export/, checked against PyTorch."""
-        self.notify(f"Exporting {Path(path).name} to {fmt}…")  # type: ignore[attr-defined]
-        self._export_worker(Path(path), fmt)
+
+        def export(code: TargetAccess | None) -> None:
+            self.notify(f"Exporting {Path(path).name} to {fmt}…")  # type: ignore[attr-defined]
+            self._export_worker(Path(path), fmt, code)
+
+        ask_about_run(self, Path(path), self.trust_code, export)  # type: ignore[arg-type]
 
     @work(thread=True, exit_on_error=False, group="use-run", name="export")
-    def _export_worker(self, path: Path, fmt: str) -> None:
+    def _export_worker(self, path: Path, fmt: str, code: TargetAccess | None) -> None:
         from ..runs.export import export_run
 
         try:
-            result = export_run(path, fmt)
+            result = export_run(path, fmt, code=code)
         except Exception as exc:  # noqa: BLE001
             self.call_from_thread(self._failed, "Export failed", exc)  # type: ignore[attr-defined]
             return

@@ -22,10 +22,12 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from ..config.code_trust import TargetAccess
 from ..printable import printable
 from ..runs.detach import DetachError, resume_detached, stop_run
 from ..runs.folder import RunFolder
 from ..runs.history import BROKEN, RunSummary, filter_runs, list_runs
+from .code_prompt import ask_about_run
 
 RESCAN_SECONDS = 2.0
 STATE_STYLES = {
@@ -102,9 +104,11 @@ class RunsScreen(Screen[None]):
         Binding("escape", "back", "Back", id="runs.back"),
     ]
 
-    def __init__(self, runs_dir: Path) -> None:
+    def __init__(self, runs_dir: Path, trust_code: bool = False) -> None:
         super().__init__(id="runs")
         self.runs_dir = Path(runs_dir)
+        self.trust_code = trust_code
+        """--trust-code: a detached resume of a run with a `model.target` does not ask first."""
         self.all_runs: list[RunSummary] = []
         self.shown: list[RunSummary] = []
         self.selected: set[Path] = set()
@@ -282,10 +286,13 @@ class RunsScreen(Screen[None]):
 
     def action_resume_detached(self) -> None:
         run = self._resumable()
-        if run is None:
-            return
+        if run is not None:
+            ask_about_run(self.app, run.path, self.trust_code, lambda code: self._resume_detached(run, code))
+
+    def _resume_detached(self, run: RunSummary, code: TargetAccess | None) -> None:
+        """`code` set: the user trusts the run's `model.target`, and so does the child (--trust-code)."""
         try:
-            detached = resume_detached(run.path)
+            detached = resume_detached(run.path, trust_code=code is not None)
         except (DetachError, OSError) as exc:
             self.say(f"cannot resume {run.name}: {exc}")
             return

@@ -13,12 +13,14 @@ def is_sweep_path(path: Path) -> bool:
     return (path.is_dir() and (path / "study.db").is_file()) or is_sweep_file(path)
 
 
-def sweep_screen_for(path: Path, sweeps_dir: Path) -> SweepScreen:
-    """The screen of a sweep folder, or of the folder a sweep file runs in; ValueError when unusable."""
+def sweep_screen_for(path: Path, sweeps_dir: Path, trust_code: bool = False) -> SweepScreen:
+    """The screen of a sweep folder, or of the folder a sweep file runs in; ValueError when unusable.
+
+    `trust_code` (--trust-code): `g` on a received sweep with a `model.target` does not ask first."""
     if path.is_dir():
         if not (path / "study.db").is_file():
             raise ValueError(f"{path}: no study.db, so not a sweep folder")
-        return SweepScreen(path, sweeps_dir=path.parent)
+        return SweepScreen(path, sweeps_dir=path.parent, trust_code=trust_code)
     from ..config import PresetError
     from ..config.sweep_file import load_sweep
 
@@ -26,7 +28,9 @@ def sweep_screen_for(path: Path, sweeps_dir: Path) -> SweepScreen:
         spec = load_sweep(path)
     except PresetError as exc:
         raise ValueError(str(exc)) from None
-    return SweepScreen(SweepFolder.for_spec(sweeps_dir, spec).path, sweeps_dir=sweeps_dir, sweep_file=path)
+    return SweepScreen(
+        SweepFolder.for_spec(sweeps_dir, spec).path, sweeps_dir=sweeps_dir, sweep_file=path, trust_code=trust_code
+    )
 
 
 def default_sweep_path(sweeps_dir: Path) -> Path:

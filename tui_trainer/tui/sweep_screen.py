@@ -3,7 +3,10 @@
 It reads the study (SQLite) and the trials' run folders every two seconds in a thread worker, so
 it shows a sweep run by this console's detached process, a shell, or another machine alike.
 Enter opens a trial's run on the training screen; `g` starts (or continues) the sweep detached,
-`x` stops it after the current trial's batch.
+`x` stops it after the current trial's batch. `g` runs the sweep file the screen was opened with, or
+(for a sweep folder) the one its study was started from: it refuses one whose name, space, objective
+or sampler differ from the study on screen, and a received sweep whose preset has a `model.target`
+runs only after a yes to its code (see `code_prompt`).
 """
 
 from __future__ import annotations
@@ -18,8 +21,19 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from ..config.sweep_file import SweepSpec
+from ..printable import printable
 from ..runs.folder import RunFolder
-from ..runs.sweep_study import SweepFolder, TrialRow, best_row, sort_rows, sweep_file_of, trial_rows
+from ..runs.sweep_study import (
+    SweepFolder,
+    TrialRow,
+    best_row,
+    in_sweep_folder,
+    sort_rows,
+    sweep_file_of,
+    trial_rows,
+)
+from .code_prompt import ask_to_run_code
 from .readable_plot import ReadablePlot
 
 RESCAN_SECONDS = 2.0
@@ -59,10 +73,13 @@ class SweepScreen(Screen[None]):
         Binding("escape", "back", "Back", id="sweep.back"),
     ]
 
-    def __init__(self, folder: Path, sweeps_dir: Path | None = None, sweep_file: Path | None = None) -> None:
+    def __init__(
+        self, folder: Path, sweeps_dir: Path | None = None, sweep_file: Path | None = None, trust_code: bool = False
+    ) -> None:
         super().__init__(id="sweep")
         self.folder = SweepFolder(Path(folder))
         self.sweep_file = sweep_file
+        self.trust_code = trust_code
         self.sweeps_dir = Path(sweeps_dir) if sweeps_dir is not None else self.folder.path.parent
         self.rows: list[TrialRow] = []
         self.shown: list[TrialRow] = []
@@ -299,18 +316,64 @@ class SweepScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="sweep-start", exit_on_error=False)
     def _start(self) -> None:
-        from ..runs.sweep_detach import start_sweep_detached
+        from ..config import PresetError
+        from ..config.sweep_file import load_sweep
 
         if self.sweep_file is not None:
             sweep_file = self.sweep_file
         elif self.study is not None:
-            sweep_file = sweep_file_of(self.folder, self.study)
+            sweep_file = sweep_file_of(self.folder, self.study)  # named by the study: data, like the folder
         else:
             self.app.call_from_thread(self.say, "the study is not read yet; try again")
             return
+        try:
+            spec = load_sweep(sweep_file)
+        except PresetError as exc:
+            self.app.call_from_thread(self.say, printable(f"cannot start {sweep_file}: {exc.problems[0]}"))
+            return
+        differs = self._differs(spec)
+        if differs:
+            self.app.call_from_thread(
+                self.say, printable(f"not started: g would run {sweep_file}, whose {differs} differ from this study's")
+            )
+            return
+        self.app.call_from_thread(self._ask_then_start, spec)
+
+    def _differs(self, spec: SweepSpec) -> str:
+        """What of the sweep `g` would run differs from the study shown ("" when they agree)."""
+        differs = []
+        if SweepFolder.for_spec(self.sweeps_dir, spec).path.resolve() != self.folder.path.resolve():
+            differs.append("name (its folder)")
+        kept = self.study.user_attrs.get("spec") if self.study is not None else None
+        if kept is not None and kept != spec.spec_record():
+            differs.append("space, objective or sampler")
+        return " and ".join(differs)
+
+    def _ask_then_start(self, spec: SweepSpec) -> None:
+        """Start at once a sweep file the user named; a received one with a model.target after a yes."""
+        received = self.sweep_file is None or in_sweep_folder(spec.source)
+        folder = Path.cwd() if in_sweep_folder(spec.source) else spec.preset_path.parent  # where the child looks
+        target = spec.targets[0] if received and spec.targets else ""
+        ask_to_run_code(
+            self.app,
+            spec.preset_path,
+            target,
+            self.trust_code,
+            lambda code: self._spawn(spec, trust_code=code is not None),
+            folder=folder,
+        )
+
+    @work(thread=True, exclusive=True, group="sweep-start", exit_on_error=False)
+    def _spawn(self, spec: SweepSpec, trust_code: bool) -> None:
+        from ..runs.sweep_detach import start_sweep_detached
+
         self._started = True
-        pid = start_sweep_detached(sweep_file, self.sweeps_dir, self.folder)
-        self.app.call_from_thread(self.say, f"sweep started detached (pid {pid}); log in {self.folder.log_file}")
+        pid = start_sweep_detached(spec.source, self.sweeps_dir, self.folder, trust_code=trust_code)
+        self.app.call_from_thread(
+            self.say,
+            printable(f"sweep started detached (pid {pid}): {spec.source} (preset {spec.preset_path}); ")
+            + printable(f"log in {self.folder.log_file}"),
+        )
 
     def action_stop(self) -> None:
         from ..runs.detach import DetachError
