@@ -19,11 +19,13 @@ from typing import ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.worker import Worker
 
 from ..config.fields import all_fields
 from ..config.loading import PresetError, parse_override
 from ..engine.events import RunControl
+from ..printable import printable
 from ..runs.eval_folder import is_eval_folder
 from ..runs.folder import RunFolderError, is_run_folder
 from ..runs.live import RunHistory
@@ -80,6 +82,20 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.training_screen = TrainingScreen()
         self._ask_before_quit = True
         self._exit_code = 0
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification of the console (screens' too): plain text, control characters escaped,
+        because most of them quote a path or a class name, which may hold `[` or an escape sequence."""
+        message, title = printable(message, lines=True), printable(title)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # Start-up and shutdown --------------------------------------------------------------------
 
@@ -599,7 +615,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
 def run_console(path: Path | None, overrides: list[str], runs_dir: Path, sweeps_dir: Path = Path("sweeps")) -> int:
     """Run the console until the user quits; returns the process exit status."""
     if path is not None and not path.exists():
-        print(f"tui-trainer: {path}: no such file or folder", file=sys.stderr)
+        print(printable(f"tui-trainer: {path}: no such file or folder"), file=sys.stderr)
         return 2
     app = TrainerApp(path=path, overrides=overrides, runs_dir=runs_dir)
     app.sweeps_dir = sweeps_dir
