@@ -33,6 +33,15 @@ class DiskFullError(OSError):
         return f"no space left on {self.path}"
 
 
+def cannot_write(path: str | Path, exc: OSError) -> str:
+    """A failed write in words, with the path it concerns (the one in the error when it has one)."""
+    if isinstance(exc, DiskFullError):
+        return str(exc)
+    if exc.errno in _FULL:
+        return f"no space left on {exc.filename or path}"
+    return f"cannot write {exc.filename or path}: {exc.strerror or exc}"
+
+
 def _open_fd(fd: int, mode: str) -> IO:
     """The file object of a descriptor (one place, so a test can stand in a full disk)."""
     return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""}))

@@ -11,6 +11,7 @@ from .config.code_trust import TargetAccess
 from .config.target import target_problems
 from .data.bad_images import bad_images_message, find_bad_images
 from .data.checks import check_data_layout, image_files
+from .printable import printable
 
 
 def _problem_count(path: Path, problems: Sequence[Problem]) -> str:
@@ -29,28 +30,28 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
         preset = load_preset(path, overrides)
     except PresetError as exc:
         for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        print(_problem_count(path, exc.problems), file=sys.stderr)
+            print(printable(f"error: {problem}"), file=sys.stderr)
+        print(printable(_problem_count(path, exc.problems)), file=sys.stderr)
         return 2
     problems = _target_problems(preset, path, overrides)
     if problems:
         for problem in problems:
-            print(f"error: {problem}", file=sys.stderr)
-        print(_problem_count(path, problems), file=sys.stderr)
+            print(printable(f"error: {problem}"), file=sys.stderr)
+        print(printable(_problem_count(path, problems)), file=sys.stderr)
         return 2
     data_problems = _local_data_problems(preset)
     if data_problems:
         for message in data_problems:
-            print(f"error: {path}: data: {message}", file=sys.stderr)
+            print(printable(f"error: {path}: data: {message}", lines=True), file=sys.stderr)
         return 2
     from .pretrained_check import check_pretrained
 
     model_problems, preset, notes = check_pretrained(path, overrides, preset)
     if model_problems:
         for problem in model_problems:
-            print(f"error: {problem}", file=sys.stderr)
+            print(printable(f"error: {problem}"), file=sys.stderr)
         return 2
-    header = f"Resolved from {path}" + "".join(f"\n{note}" for note in notes)
+    header = f"Resolved from {printable(path)}" + "".join(f"\n{note}" for note in notes)
     sys.stdout.write(resolved_toml(preset, header=header))
     return 0
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .printable import printable
 from .torchrun_env import launched_by_torchrun
 
 EXIT_OK = 0
@@ -187,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         args.path = str(resolve_preset_arg(args.path))  # a built-in preset by name: `--headless smoke`
         if (args.check or args.headless or args.find_lr) and not Path(args.path).exists():
-            print(f"error: {unknown_preset_message(args.path)}", file=sys.stderr)
+            print(printable(f"error: {unknown_preset_message(args.path)}"), file=sys.stderr)
             return EXIT_USAGE
     if args.serve or any(getattr(args, name) is not None for name in _SERVE_OPTIONS):
         return _serve(parser, args)
@@ -250,7 +251,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if not 0 < port < 65536:
         parser.error(f"--port {port}: a port is a number from 1 to 65535")
     if args.path is not None and not Path(args.path).exists():
-        print(f"tui-trainer: {args.path}: no such file or folder", file=sys.stderr)
+        print(printable(f"tui-trainer: {args.path}: no such file or folder"), file=sys.stderr)
         return EXIT_USAGE
     command = console_command(
         Path(args.path) if args.path else None, args.overrides, Path(args.runs_dir), Path(args.sweeps_dir)

@@ -1,13 +1,16 @@
 """`tui-trainer --eval / --predict / --export RUN_DIR`: use a trained run's model from the shell.
 
 Each returns the process exit code: 0 done, 1 a job that failed (an unreadable image for
---predict, a failed parity check for --export), 2 unusable input (no such run, wrong classes,
-a missing optional extra, a `model.target` without --trust-code or that is not allowed).
+--predict, a failed parity check for --export, a run folder or disk that cannot be written),
+2 unusable input (no such run, wrong classes, a missing optional extra, an --out that cannot be
+written, a `model.target` without --trust-code or that is not allowed). Paths and names are printed
+through `printable`: a file name may hold escape sequences.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import sys
 import time
 from collections.abc import Sequence
@@ -17,6 +20,7 @@ from typing import TextIO
 from .config import PresetError
 from .config.code_trust import trusted_access
 from .models import ModelTargetError
+from .printable import printable
 from .setup_text import setup_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -25,8 +29,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 def _usage_error(exc: Exception, err: TextIO) -> int:
     problems = exc.problems if isinstance(exc, PresetError) else [str(exc)]
     for problem in problems:
-        print(f"error: {problem}", file=err)
+        _error(problem, err)
     return EXIT_USAGE
+
+
+def _error(message: object, err: TextIO) -> None:
+    print(printable(f"error: {message}"), file=err, flush=True)
 
 
 def _progress(err: TextIO):
@@ -50,7 +58,7 @@ def run_eval(
     trust_code: bool = False,
 ) -> int:
     from .data import DataError
-    from .runs.evaluate import evaluate_run, format_report
+    from .runs.evaluate import EvalWriteError, evaluate_run, format_report
     from .runs.folder import RunFolderError
 
     out, err = out or sys.stdout, err or sys.stderr
@@ -65,8 +73,12 @@ def run_eval(
         )
     except (RunFolderError, PresetError, DataError, ModelTargetError) as exc:
         return _usage_error(exc, err)
+    except EvalWriteError as exc:
+        _error(exc, err)
+        return EXIT_FAILED
+    written = printable(evaluation.folder.path)
     print(format_report(evaluation.report), file=out)
-    print(f"\nwritten: {evaluation.folder.path} (open it with: tui-trainer {evaluation.folder.path})", file=out)
+    print(f"\nwritten: {written} (open it with: tui-trainer {written})", file=out)
     return EXIT_OK
 
 
@@ -94,13 +106,13 @@ def run_predict(
         return _usage_error(exc, err)
     files, problems = collect_files(paths)
     for problem in problems:
-        print(f"error: {problem}", file=err)
+        _error(problem, err)
     failures = len(problems)
 
     def failed(message: str) -> None:
         nonlocal failures
         failures += 1
-        print(f"error: {message} (skipped)", file=err, flush=True)
+        _error(f"{message} (skipped)", err)
 
     k = min(top_k, len(run.classes))
     writer = csv.writer(out, lineterminator="\n")
@@ -125,23 +137,28 @@ def run_export(
     trust_code: bool = False,
 ) -> int:
     from .data import DataError
-    from .runs.export import ExportMismatch, ExportUnavailable, export_run
+    from .runs.export import ExportMismatch, ExportUnavailable, ExportWriteError, default_out, export_run
     from .runs.folder import RunFolderError
 
     out, err = out or sys.stdout, err or sys.stderr
     if out_path is not None and out_path.exists():
-        print(f"error: {out_path} exists; delete it or give another --out", file=err)
+        _error(f"{out_path} exists; delete it or give another --out", err)
         return EXIT_USAGE
+    replaces = out_path is None and default_out(run_dir, checkpoint, fmt).exists()  # type: ignore[arg-type]
     try:
         result = export_run(run_dir, fmt, out_path, checkpoint, code=trusted_access(trust_code))  # type: ignore[arg-type]
     except (ExportUnavailable, RunFolderError, PresetError, DataError, ModelTargetError) as exc:
         return _usage_error(exc, err)
+    except ExportWriteError as exc:
+        _error(exc, err)
+        return EXIT_USAGE if out_path is not None and exc.errno not in (errno.ENOSPC, errno.EDQUOT) else EXIT_FAILED
     except ExportMismatch as exc:
-        print(f"error: {exc}", file=err)
+        _error(exc, err)
         return EXIT_FAILED
     print(
-        f"exported {result.path} ({fmt}); parity on {result.images} validation images: "
-        f"max |logit difference| {result.max_abs_error:.2e}\nhow to use it: {result.sidecar}",
+        f"exported {printable(result.path)} ({fmt}{', replacing the previous export' if replaces else ''}); "
+        f"parity on {result.images} validation images: max |logit difference| {result.max_abs_error:.2e}\n"
+        f"how to use it: {printable(result.sidecar)}",
         file=out,
     )
     return EXIT_OK

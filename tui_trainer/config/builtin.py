@@ -7,14 +7,10 @@ argument that is not a file is looked up here by name (`smoke` or `smoke.toml`).
 
 from __future__ import annotations
 
-import sys
 from importlib import resources
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from .loading import loads_or_none
 
 
 def builtin_preset_dir() -> Path:
@@ -46,9 +42,10 @@ def unknown_preset_message(arg: str) -> str:
 
 def _description(path: Path) -> str:
     try:
-        return str(tomllib.loads(path.read_text(encoding="utf-8")).get("description", ""))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return "(cannot read)"
+        raw = loads_or_none(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        raw = None
+    return "(cannot read)" if raw is None else str(raw.get("description", ""))
 
 
 def list_presets_text(cwd: Path | None = None) -> str:

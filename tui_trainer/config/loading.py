@@ -56,6 +56,8 @@ class PresetError(Exception):
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _LONG_DIGITS = re.compile(r"\d{4000,}")
+_DEEP_NESTING = re.compile(r"[\[{](?:\s*[\[{]){31}")
+TOO_DEEP = "arrays or inline tables nested too deeply to read (no preset nests more than a few levels)"
 
 
 def _set_source(assignment: str) -> str:
@@ -81,10 +83,25 @@ def _decode(data: bytes, source: str) -> str:
         raise PresetError([Problem(source, message, line=line, column=column)]) from None
 
 
+def _line_of_deep_nesting(text: str) -> int | None:
+    found = _DEEP_NESTING.search(text)
+    return text.count("\n", 0, found.start()) + 1 if found else None
+
+
+def loads_or_none(text: str) -> dict[str, Any] | None:
+    """The TOML text parsed, or None when it cannot be read (for a file only glanced at, as for its name)."""
+    try:
+        return tomllib.loads(text)
+    except (ValueError, RecursionError):  # a syntax error, Python's int-string limit, arrays nested 500 deep
+        return None
+
+
 def parse_toml(text: str, source: str) -> dict[str, Any]:
     """Parse TOML text; a syntax error becomes a PresetError with line and column."""
     try:
         return tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per nested array: `[[[[...]]]]` 500 deep
+        raise PresetError([Problem(source, TOO_DEEP, line=_line_of_deep_nesting(text))]) from None
     except ValueError as exc:
         if not isinstance(exc, tomllib.TOMLDecodeError):  # Python's int-string limit: a 5000-digit integer
             line = _line_of_long_integer(text)
@@ -122,6 +139,8 @@ def parse_override(assignment: str) -> tuple[list[str], Any]:
         parsed = tomllib.loads(f"v = {value.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         parsed = value.strip()
+    except RecursionError:
+        raise PresetError([Problem(_set_source(assignment), TOO_DEEP)]) from None
     except ValueError as exc:  # Python's int-string limit
         raise PresetError([Problem(_set_source(assignment), f"a number too long to read ({exc})")]) from None
     return parts, parsed

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .fields import field_by_path
-from .loading import PresetError, Problem, apply_overrides, parse_toml, tomllib, validate
+from .loading import PresetError, Problem, apply_overrides, loads_or_none, parse_toml, validate
 from .locate import key_lines, line_of
 from .schema import Preset
 
@@ -167,10 +167,10 @@ def is_sweep_file(path: Path) -> bool:
     if path.suffix != ".toml" or not path.is_file():
         return False
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raw = loads_or_none(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
         return False
-    return isinstance(raw.get("space"), dict) and isinstance(raw.get("preset"), str)
+    return raw is not None and isinstance(raw.get("space"), dict) and isinstance(raw.get("preset"), str)
 
 
 def _set_path(raw: dict[str, Any], path: str, value: Any) -> None:

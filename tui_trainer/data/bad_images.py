@@ -16,6 +16,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..printable import printable
 from .errors import DataError
 
 BadImage = tuple[str, str]
@@ -58,7 +59,7 @@ def find_bad_images(paths: Sequence[Path | str], size: int = 0, quick: bool = Tr
 def bad_images_message(bad: Sequence[BadImage]) -> str:
     """One message listing every bad file, for a DataError or `--check`."""
     lines = [f"{len(bad)} image file{'s' if len(bad) != 1 else ''} cannot be decoded:"]
-    lines += [f"  {path}: {reason}" for path, reason in bad]
+    lines += [f"  {printable(path)}: {printable(reason)}" for path, reason in bad]
     lines.append('fix or remove them, or set data.bad_images = "skip" to train without them')
     return "\n".join(lines)
 
@@ -69,5 +70,6 @@ def raise_for_bad_images(bad: Sequence[BadImage]) -> None:
 
 
 def bad_images_report(bad: Sequence[BadImage]) -> str:
-    """The text of a run folder's bad_images.txt: one `path<TAB>reason` line per skipped file."""
-    return "".join(f"{path}\t{reason}\n" for path, reason in bad)
+    """The text of a run folder's bad_images.txt: one `path<TAB>reason` line per skipped file (control
+    characters written as `\\xNN`: one line per file, and nothing that acts on a terminal showing it)."""
+    return "".join(f"{printable(path)}\t{printable(reason)}\n" for path, reason in bad)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -85,11 +86,15 @@ def write_eval_folder(
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
     partial = EvalFolder(root / f".{stem}.{os.getpid()}.partial")
     partial.path.mkdir()
-    payload = {**predictions, "classes": np.array(classes, dtype=str), "epoch": np.array(epoch)}
-    atomic_write_with(partial.predictions_file, lambda handle: np.savez(handle, **payload))
-    if thumbnails is not None:
-        write_thumbnails(partial.images_file, *thumbnails)
-    atomic_write_text(partial.report_file, json.dumps({"format": FORMAT, **report}, indent=2) + "\n")
+    try:
+        payload = {**predictions, "classes": np.array(classes, dtype=str), "epoch": np.array(epoch)}
+        atomic_write_with(partial.predictions_file, lambda handle: np.savez(handle, **payload))
+        if thumbnails is not None:
+            write_thumbnails(partial.images_file, *thumbnails)
+        atomic_write_text(partial.report_file, json.dumps({"format": FORMAT, **report}, indent=2) + "\n")
+    except BaseException:
+        shutil.rmtree(partial.path, ignore_errors=True)  # a full disk leaves no half evaluation behind
+        raise
     for attempt in range(1, 1000):
         final = root / (stem if attempt == 1 else f"{stem}-{attempt}")
         try:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import cannot_write
 from ..config.code_trust import TargetAccess
 from ..data import DataError, ImageSet, load_data, val_batches
 from ..data.decode import Progress
@@ -23,12 +24,17 @@ from ..data.thumbnails import Thumbnails
 from ..engine.builders import build_loss
 from ..engine.class_figures import class_report
 from ..engine.loops import ValidationResult, validate
-from .eval_folder import EvalFolder, write_eval_folder
+from ..printable import printable
+from .eval_folder import EVALS, EvalFolder, write_eval_folder
 from .folder import now_iso
 from .report import confused_pairs
 from .trained_model import Checkpoint, RunModel, load_run_model
 
 TOP_PAIRS = 10
+
+
+class EvalWriteError(RuntimeError):
+    """The evaluation was computed but could not be written into the run folder (read-only, full disk)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,8 +141,8 @@ def evaluate_run(
     code: TargetAccess | None = None,
 ) -> Evaluation:
     """Score a checkpoint and write `RUN_DIR/evals/<time>-<name>/`. Raises RunFolderError,
-    PresetError or DataError for unusable input. `code`: where the preset's `model.target` may be
-    imported from (None refuses a preset that has one)."""
+    PresetError or DataError for unusable input, EvalWriteError when the folder cannot be written.
+    `code`: where the preset's `model.target` may be imported from (None refuses a preset that has one)."""
     run = load_run_model(Path(run_dir), checkpoint, code=code)
     chosen = eval_data(run, data, progress)
     result = score(run, chosen.images, tta)
@@ -151,29 +157,34 @@ def evaluate_run(
     if chosen.paths is not None:
         arrays["paths"] = np.array([str(p) for p in chosen.paths], dtype=str)
     thumbnails = Thumbnails(chosen.images)
-    folder = write_eval_folder(
-        Path(run_dir), chosen.name, report, arrays, run.classes, run.epoch, (thumbnails.shape, thumbnails)
-    )
+    try:
+        folder = write_eval_folder(
+            Path(run_dir), chosen.name, report, arrays, run.classes, run.epoch, (thumbnails.shape, thumbnails)
+        )
+    except OSError as exc:
+        raise EvalWriteError(cannot_write(Path(run_dir) / EVALS, exc)) from exc
     return Evaluation(report, result, folder)
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """The report as the lines `--eval` prints."""
+    """The report as the lines `--eval` prints (names through `printable`: a class folder may be named anything)."""
     lines = [
-        f"{report['checkpoint']}.pt (epoch {report['epoch']}) on {report['data']}"
+        f"{report['checkpoint']}.pt (epoch {report['epoch']}) on {printable(report['data'])}"
         + (" with flip TTA" if report["tta"] else ""),
         f"accuracy {report['accuracy'] * 100:.2f}%  loss {report['loss']:.4f}  "
         f"macro F1 {report['macro_f1'] * 100:.1f}  {report['images']} images",
         "",
     ]
-    width = max([5, *(len(row["class"]) for row in report["per_class"])])
+    width = max([5, *(len(printable(row["class"])) for row in report["per_class"])])
     lines.append(f"{'class':<{width}}  precision  recall     F1  support")
     for row in report["per_class"]:
         lines.append(
-            f"{row['class']:<{width}}  {row['precision'] * 100:8.1f}%  {row['recall'] * 100:5.1f}%  "
+            f"{printable(row['class']):<{width}}  {row['precision'] * 100:8.1f}%  {row['recall'] * 100:5.1f}%  "
             f"{row['f1'] * 100:5.1f}  {row['support']:>7}"
         )
     if report["most_confused"]:
         lines += ["", "most confused (true -> predicted):"]
-        lines += [f"  {p['true']} -> {p['predicted']}: {p['count']}" for p in report["most_confused"]]
+        lines += [
+            f"  {printable(p['true'])} -> {printable(p['predicted'])}: {p['count']}" for p in report["most_confused"]
+        ]
     return "\n".join(lines)

@@ -3,6 +3,8 @@
 The file is written under a temporary name, loaded back by its own runtime (onnxruntime for ONNX)
 and run on validation images; only when its logits equal the PyTorch model's within the tolerance
 is it renamed into place, with a `<file>.json` beside it that says how to feed it and read it.
+A write that fails (a read-only folder, a full disk) is an `ExportWriteError` naming the file, and
+leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_write_text, atomic_write_with, cannot_write
 from ..config import resolved_toml
 from ..config.code_trust import TargetAccess
 from ..data import load_data, normalize
@@ -46,6 +48,45 @@ class ExportUnavailable(RuntimeError):
 
 class ExportMismatch(RuntimeError):
     """The written file does not compute what the PyTorch model computes (exit 1, file deleted)."""
+
+
+class ExportWriteError(RuntimeError):
+    """The export could not be written where it goes: a folder that cannot be created or written, a full disk."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        reason = error.strerror or str(error)
+        if isinstance(error, (FileExistsError, NotADirectoryError)):
+            reason = "a file is where its folder should be"
+        folder = error.filename and Path(path).is_relative_to(error.filename) and Path(path) != Path(error.filename)
+        if folder:  # the folder is the problem (read-only, not a folder): say which
+            reason = f"{error.filename}: {reason}"
+        super().__init__(cannot_write(path, OSError(error.errno, reason)))  # the export's name, not its temporary one
+        self.path = path
+        self.errno = error.errno
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind `exc` (itself, or what it was raised from: exporters wrap the file system's errors)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write inside the block into an ExportWriteError naming `path`."""
+    try:
+        yield
+    except Exception as exc:
+        error = _os_error(exc)
+        if error is None:
+            raise
+        raise ExportWriteError(path, error) from exc
 
 
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -115,7 +156,9 @@ def _write_torchscript(run: RunModel, example: torch.Tensor, path: Path) -> None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated but still the C++ route
         traced = torch.jit.trace(run.model, example)
-        torch.jit.save(traced, str(path))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)  # not to the path: torch's own file writer aborts the process on a full disk
+    atomic_write_with(path, lambda handle: handle.write(buffer.getbuffer()))
 
 
 def _load_torchscript(path: Path, run: RunModel) -> Runner:
@@ -134,11 +177,12 @@ def _load_torchscript(path: Path, run: RunModel) -> Runner:
 
 
 def _write_safetensors(run: RunModel, example: torch.Tensor, path: Path) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     # clone(): tensors that share storage (tied weights) cannot be saved as views.
     state = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in run.model.state_dict().items()}
-    save_file(state, str(path), metadata={"classes": json.dumps(list(run.classes))})
+    data = save(state, metadata={"classes": json.dumps(list(run.classes))})
+    atomic_write_with(path, lambda handle: handle.write(data))  # a write error stays an OSError
 
 
 def _load_safetensors(path: Path, run: RunModel) -> Runner:
@@ -253,8 +297,8 @@ def export_run(
     """Write, check and keep one export of a run's checkpoint.
 
     Raises ExportUnavailable (missing extra), RunFolderError / PresetError / DataError (unusable
-    input) and ExportMismatch (the check failed; nothing is kept). `code`: where the preset's
-    `model.target` may be imported from (None refuses a preset that has one).
+    input), ExportMismatch (the check failed; nothing is kept) and ExportWriteError (nothing is kept).
+    `code`: where the preset's `model.target` may be imported from (None refuses a preset that has one).
     """
     if fmt not in EXPORTERS:
         raise ValueError(f"format is one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -266,10 +310,11 @@ def export_run(
     sample = parity_images(run)
     with torch.no_grad():
         reference = run.model(sample).numpy()
-    out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        exporter.write(run, sample[:2].clone(), temporary)
+        with _writing(out):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            exporter.write(run, sample[:2].clone(), temporary)
         got = np.asarray(exporter.load(temporary, run)(sample.numpy()), dtype=np.float32)
         if got.shape != reference.shape:
             raise ExportMismatch(f"the {fmt} export gives logits of shape {got.shape}, PyTorch {reference.shape}")
@@ -279,10 +324,17 @@ def export_run(
                 f"the {fmt} export differs from the PyTorch model on {len(sample)} validation images: max |difference| "
                 f"of the logits {error:.3g} > tolerance {ATOL:g} + {RTOL:g} x |logit|; the file was deleted"
             )
-        os.chmod(temporary, 0o644)  # some writers create 0600 files; an export is meant to be shared
-        os.replace(temporary, out)
+        with _writing(out):
+            os.chmod(temporary, 0o644)  # some writers create 0600 files; an export is meant to be shared
+            os.replace(temporary, out)
     finally:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a folder we could not write holds no temporary file either
+            temporary.unlink(missing_ok=True)
     sidecar = sidecar_path(out)
-    atomic_write_text(sidecar, json.dumps(describe(run, out, fmt, error, len(sample)), indent=2) + "\n")
+    try:
+        with _writing(sidecar):
+            atomic_write_text(sidecar, json.dumps(describe(run, out, fmt, error, len(sample)), indent=2) + "\n")
+    except ExportWriteError:
+        out.unlink(missing_ok=True)  # an export without its sidecar cannot be fed correctly
+        raise
     return ExportResult(out, sidecar, error, len(sample))

@@ -25,7 +25,7 @@ from ..atomic import append_line, atomic_write_text, atomic_write_with
 from ..config import Preset, load_preset
 from ..config.code_trust import TARGET_RULE, TargetAccess, module_problem, untrusted_target_message
 from ..printable import printable
-from .predictions_file import load_arrays
+from .predictions_file import load_checked_arrays
 from .process import process_alive
 from .records import (
     FORMAT,
@@ -263,9 +263,10 @@ class RunFolder:
         return [EpochRecord.from_record(record, i) for i, record in enumerate(self.read_metrics())]
 
     def read_predictions(self, which: str = "last") -> dict[str, Any] | None:
-        """The arrays of `predictions-<which>.npz` as stored (None before the first finished epoch)."""
+        """The arrays of `predictions-<which>.npz`, checked as the console's screens read them (None
+        before the first finished epoch); ValueError when they do not fit together."""
         path = self.predictions_file(which)
-        return load_arrays(path) if path.exists() else None
+        return load_checked_arrays(path) if path.exists() else None
 
     def read_progress(self) -> dict[str, Any] | None:
         """The latest batch progress; None when there is none (yet), it is not JSON or from a newer format.

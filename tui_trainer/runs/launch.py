@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import DiskFullError
+from ..atomic import DiskFullError, cannot_write
 from ..config import Preset, resolved_toml
 from ..config.code_trust import TargetAccess
 from ..data import DataError, load_data
@@ -218,7 +218,7 @@ def run_training(
     try:
         folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name)
     except (RunFolderError, OSError) as exc:
-        message = str(exc) if isinstance(exc, RunFolderError) else _cannot_write(runs_dir, exc)
+        message = str(exc) if isinstance(exc, RunFolderError) else cannot_write(runs_dir, exc)
         emit(list(listeners), RunFailed(run_dir="", error=message, hint="", user_error=True))
         distributed.barrier_and_shutdown(clean=False)
         return RunOutcome("failed", None, 2, message)
@@ -243,7 +243,7 @@ def run_training(
             )
         except (RunFolderError, OSError) as exc:
             lock.release(folder.path)
-            message = str(exc) if isinstance(exc, RunFolderError) else _cannot_write(folder.path, exc)
+            message = str(exc) if isinstance(exc, RunFolderError) else cannot_write(folder.path, exc)
             emit(listeners, RunFailed(run_dir=str(folder.path), error=message, hint="", user_error=True))
             distributed.barrier_and_shutdown(clean=False)
             return RunOutcome("failed", folder.path, 2 if isinstance(exc, RunFolderError) else 1, message)
@@ -328,15 +328,6 @@ def _report_skipped(folder: RunFolder, skipped: Sequence[tuple[str, str]], progr
             0,
             0,
         )
-
-
-def _cannot_write(path: Path, exc: OSError) -> str:
-    """A file-system error in words, with the path it concerns (the one in the error when it has one)."""
-    if isinstance(exc, DiskFullError):
-        return str(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"no space left on {exc.filename or path}"
-    return f"cannot write {exc.filename or path}: {exc.strerror or exc}"
 
 
 _NO_FOLDER = "\0"

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_text
+from ..printable import printable
 
 COLUMNS = ("index", "path", "true", "predicted", "confidence", "loss")
 
@@ -28,7 +29,8 @@ def misclassified_csv(
     """(CSV text, number of rows) of every sample whose prediction is wrong, largest loss first.
 
     `path` is the image's source file when the data came from files, empty otherwise; `index` is
-    its position in the validation set either way.
+    its position in the validation set either way. A control character in a path or class name is
+    written as `\\xNN` (`printable`), so printing the file never sends an escape sequence to a terminal.
     """
     labels = np.asarray(labels)
     predictions = np.asarray(predictions)
@@ -37,13 +39,13 @@ def misclassified_csv(
     order = wrong[np.argsort(-losses[wrong], kind="stable")]
 
     def name(i: int) -> str:
-        return classes[i] if 0 <= i < len(classes) else str(i)
+        return printable(classes[i]) if 0 <= i < len(classes) else str(i)
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for i in order.tolist():
-        path = paths[i] if paths is not None and i < len(paths) else ""
+        path = printable(paths[i]) if paths is not None and i < len(paths) else ""
         writer.writerow(
             (
                 i,

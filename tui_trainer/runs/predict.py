@@ -14,6 +14,7 @@ import torch
 
 from ..data import DataError, normalize
 from ..data.eval_images import decode_like_validation
+from ..printable import printable
 from .trained_model import RunModel
 
 DECODE_CHUNK = 1024
@@ -76,8 +77,10 @@ def csv_header(top_k: int) -> list[str]:
 
 
 def csv_row(prediction: Prediction) -> list[str]:
+    """One CSV line; a control character in a file or class name is written as `\\xNN` (see `printable`),
+    so the CSV can be shown on a terminal and never carries an escape sequence to it."""
     best, confidence = prediction.top[0]
-    row = [str(prediction.path), best, f"{confidence:.6f}"]
+    row = [printable(prediction.path), printable(best), f"{confidence:.6f}"]
     for name, probability in prediction.top:
-        row += [name, f"{probability:.6f}"]
+        row += [printable(name), f"{probability:.6f}"]
     return row

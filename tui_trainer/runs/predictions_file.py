@@ -38,25 +38,40 @@ class SavedPredictions:
     paths: tuple[str, ...] | None  # the source file of each sample, where the file records them
 
 
-def read_saved_predictions(path: Path) -> SavedPredictions:
-    """The checked contents of a predictions file; ValueError when its arrays do not fit together."""
+PER_SAMPLE = ("labels", "predictions", "confidences", "losses")
+
+
+def load_checked_arrays(path: Path) -> dict[str, Any]:
+    """`load_arrays`, checked as every screen needs them: the per-sample arrays are one-dimensional and
+    equally long, labels and predictions name classes the file lists, and `confusion` (counted from
+    the samples when the file has none) is K×K. ValueError naming the file otherwise: a damaged or
+    half-replaced file must cost its epoch's drill-down, not the console."""
     arrays = load_arrays(path)
-    labels = np.asarray(arrays["labels"], dtype=np.int64)
-    predicted = np.asarray(arrays["predictions"], dtype=np.int64)
-    confidences = np.asarray(arrays["confidences"], dtype=np.float32)
-    losses = np.asarray(arrays["losses"], dtype=np.float32)
-    classes: tuple[str, ...] = arrays["classes"]
-    n = labels.shape[0]
-    if not (predicted.shape == confidences.shape == losses.shape == (n,)):
+    missing = [key for key in PER_SAMPLE if key not in arrays]
+    if missing:
+        raise ValueError(f"{path}: no {', '.join(missing)} array")
+    labels, predicted = (np.asarray(arrays[key], dtype=np.int64) for key in ("labels", "predictions"))
+    confidences, losses = (np.asarray(arrays[key], dtype=np.float32) for key in ("confidences", "losses"))
+    k, n = len(arrays["classes"]), labels.shape[0] if labels.ndim == 1 else -1
+    if not (labels.shape == predicted.shape == confidences.shape == losses.shape == (n,)):
         raise ValueError(f"{path}: labels, predictions, confidences and losses differ in length")
-    k = len(classes)
+    if n and (min(labels.min(), predicted.min()) < 0 or max(labels.max(), predicted.max()) >= k):
+        raise ValueError(f"{path}: labels or predictions name a class beyond the {k} the file lists")
     confusion = arrays.get("confusion")
     confusion = (
         confusion_from_predictions(labels, predicted, k) if confusion is None else np.asarray(confusion, np.int64)
     )
     if confusion.shape != (k, k):
         raise ValueError(f"{path}: confusion is {confusion.shape}, expected {(k, k)} for {k} classes")
+    arrays.update(labels=labels, predictions=predicted, confidences=confidences, losses=losses, confusion=confusion)
+    return arrays
+
+
+def read_saved_predictions(path: Path) -> SavedPredictions:
+    """The checked contents of a predictions file; ValueError when its arrays do not fit together."""
+    arrays = load_checked_arrays(path)
+    per_sample = (arrays[key] for key in PER_SAMPLE)
     paths = tuple(str(p) for p in arrays["paths"].tolist()) if "paths" in arrays else None
     return SavedPredictions(
-        Predictions(labels, predicted, confidences, losses, classes), confusion, arrays.get("epoch"), paths
+        Predictions(*per_sample, arrays["classes"]), arrays["confusion"], arrays.get("epoch"), paths
     )

@@ -89,9 +89,12 @@ def load_run_model(
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise RunFolderError(f"{path}: unreadable checkpoint ({exc})") from exc
     # The checkpoint's weights replace any pretrained ones, so those are never read (or downloaded).
-    model = build_model(
-        preset.model, num_classes=len(classes), in_channels=IN_CHANNELS, load_pretrained=False, code=code
-    )
+    try:
+        model = build_model(
+            preset.model, num_classes=len(classes), in_channels=IN_CHANNELS, load_pretrained=False, code=code
+        )
+    except ValueError as exc:  # ModelTargetError: a model.target that does not import, or a factory that failed
+        raise RunFolderError(f"{RunFolder(Path(run_dir)).preset_file}: {exc}") from exc
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

@@ -19,12 +19,14 @@ from typing import ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.worker import Worker
 
 from ..config.code_trust import TargetAccess
 from ..config.fields import all_fields
 from ..config.loading import PresetError, parse_override
 from ..engine.events import RunControl
+from ..printable import printable
 from ..runs.eval_folder import is_eval_folder
 from ..runs.folder import RunFolderError, is_run_folder
 from ..runs.live import RunHistory
@@ -85,6 +87,20 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.training_screen = TrainingScreen()
         self._ask_before_quit = True
         self._exit_code = 0
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification of the console (screens' too): plain text, control characters escaped,
+        because most of them quote a path or a class name, which may hold `[` or an escape sequence."""
+        message, title = printable(message, lines=True), printable(title)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # Start-up and shutdown --------------------------------------------------------------------
 
@@ -617,7 +633,7 @@ def run_console(
 
     `trust_code` (--trust-code): run folders' `model.target` is imported without the console asking."""
     if path is not None and not path.exists():
-        print(f"tui-trainer: {path}: no such file or folder", file=sys.stderr)
+        print(printable(f"tui-trainer: {path}: no such file or folder"), file=sys.stderr)
         return 2
     app = TrainerApp(path=path, overrides=overrides, runs_dir=runs_dir, trust_code=trust_code)
     app.sweeps_dir = sweeps_dir

@@ -6,11 +6,13 @@ so every chart draws into its own `ReadablePlot.plt` figure and nothing else tou
 
 from __future__ import annotations
 
+import math
+
 from textual.widgets import DataTable
 
 from ..lr_text import format_lr
 from ..runs.live import RunHistory
-from .readable_plot import ReadablePlot
+from .readable_plot import ReadablePlot, plottable
 
 # Named ANSI colours: they look the same in a 16- or 256-colour SSH session as in truecolor.
 TRAIN_COLOR = "cyan"
@@ -63,13 +65,15 @@ class MetricChart(ReadablePlot):
         plt.clear_data()
         plt.clear_figure()
         plt.title(f"{self.chart_title}{' (log)' if self.log_scale else ''} · cyan train · orange val")
-        if self.points["steps"]:
-            steps = self.points["steps"]
-            plt.plot([x for x, _ in steps], [y for _, y in steps], marker="braille", color=TRAIN_COLOR)
-        for series, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
+        for series, color, marker in (
+            ("steps", TRAIN_COLOR, "braille"),
+            ("train", TRAIN_COLOR, "hd"),
+            ("val", VAL_COLOR, "hd"),
+        ):
             points = self.points[series]
-            if points:
-                plt.plot([x for x, _ in points], [y for _, y in points], marker="hd", color=color)
+            xs, ys = plottable([x for x, _ in points], [y for _, y in points], log=self.log_scale)
+            if xs:
+                plt.plot(xs, ys, marker=marker, color=color)
         epochs = sorted({int(x) for x, _ in self.points["train"] + self.points["val"]})
         if epochs:
             step = max(1, len(epochs) // 8)
@@ -77,7 +81,8 @@ class MetricChart(ReadablePlot):
         plt.yscale("log" if self.log_scale else "linear")
         self.y_range = None
         if self.percent:
-            self.y_range = fitted_range([y for series in ("train", "val") for _, y in self.points[series]])
+            shown = [y for series in ("train", "val") for _, y in self.points[series] if math.isfinite(y)]
+            self.y_range = fitted_range(shown)
             plt.ylim(*self.y_range)
         self.refresh()
 
@@ -128,6 +133,8 @@ class EpochTable(DataTable):
                 value = record.get(key)
                 if not isinstance(value, (int, float)):
                     cells.append("")
+                elif not math.isfinite(value) or abs(value) >= 1e9:
+                    cells.append(f"{value:.3g}")  # a diverged run: "inf", "1e+308", not 300 digits
                 else:
                     cells.append(fmt(value) if callable(fmt) else fmt.format(value))
             epoch = record.get("epoch")

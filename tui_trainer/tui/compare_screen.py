@@ -19,10 +19,11 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from ..printable import printable
 from ..runs.folder import RunFolder, RunFolderError
 from ..runs.history import summarize
 from .preset_diff import preset_diff
-from .readable_plot import ReadablePlot
+from .readable_plot import ReadablePlot, plottable
 
 # (plotext, rich) names of one colour each: distinct in a 16-colour terminal; a ninth run reuses the first.
 COLORS = (
@@ -67,11 +68,13 @@ def load_compared(run_dirs: Sequence[Path]) -> list[ComparedRun]:
             ComparedRun(
                 letter=letter,
                 path=Path(path),
-                label=f"{letter} {run.preset_name or run.name}",
+                label=printable(f"{letter} {run.preset_name or run.name}"),
                 color=COLORS[index % len(COLORS)][0],
                 style=COLORS[index % len(COLORS)][1],
                 metrics=_metrics(Path(path)),
-                summary=f"{run.name} · {run.state} · {run.epochs_done}/{run.epochs_planned} epochs{best}{problem}",
+                summary=printable(
+                    f"{run.name} · {run.state} · {run.epochs_done}/{run.epochs_planned} epochs{best}{problem}"
+                ),
             )
         )
     return out
@@ -104,10 +107,10 @@ class CompareChart(ReadablePlot):
                 if isinstance(r.get(self.key), (int, float))
             ]
             self.series[run.label] = points
-            if points:
-                xs = [x for x, _ in points]
-                epochs.update(xs)
-                plt.plot(xs, [y for _, y in points], marker="braille", color=run.color, label=run.label)
+            xs, ys = plottable([x for x, _ in points], [y for _, y in points])
+            if xs:
+                epochs.update(int(x) for x in xs)
+                plt.plot(xs, ys, marker="braille", color=run.color, label=run.label)
         if epochs:
             ordered = sorted(epochs)
             plt.xticks(ordered[:: max(1, len(ordered) // 8)])
@@ -190,7 +193,7 @@ class CompareScreen(Screen[None]):
             if self.diff_rows
             else "the presets are the same"
         )
-        self.query_one("#compare-problems", Static).update("\n".join(problems))
+        self.query_one("#compare-problems", Static).update("\n".join(map(printable, problems)))
         table = self.query_one("#compare-diff", DataTable)
         table.clear(columns=True)
         key_width, value_width = diff_column_widths(self.diff_rows, len(self.runs), self.app.size.width)
@@ -198,5 +201,6 @@ class CompareScreen(Screen[None]):
         for run in self.runs:
             table.add_column(Text(run.letter, style=f"bold {run.style}"), key=run.letter, width=value_width)
         for key, values in self.diff_rows:
-            table.add_row(_cut(key, key_width), *(_cut(v, value_width) for v in values), key=key)
+            cells = (Text(_cut(printable(v), value_width)) for v in values)  # a value may be a path: plain text
+            table.add_row(_cut(key, key_width), *cells, key=key)
         table.display = bool(self.diff_rows)

@@ -18,7 +18,7 @@ from textual.widgets import Footer, Static
 
 from ..config import Preset
 from ..lr_text import format_lr
-from .readable_plot import ReadablePlot
+from .readable_plot import ReadablePlot, plottable
 
 Finder = Callable[..., Any]
 """find_lr_for_preset(preset, steps=..., on_step=..., should_stop=...) -> LRFinderResult."""
@@ -100,8 +100,8 @@ class LRFinderScreen(ModalScreen["float | None"]):
         plt = plot.plt
         plt.clear_data()
         xs = [math.log10(lr) for lr in result.lrs]
-        plt.plot(xs, list(result.losses), marker="dot", color="cyan", label="loss")
-        plt.plot(xs, list(result.smoothed), marker="hd", color="orange", label="smoothed")
+        plt.plot(*plottable(xs, result.losses), marker="dot", color="cyan", label="loss")
+        plt.plot(*plottable(xs, result.smoothed), marker="hd", color="orange", label="smoothed")
         plt.vline(math.log10(result.suggestion), "green")
         plt.xlabel("log10(lr)")
         plt.title(f"suggested lr {format_lr(result.suggestion)}")

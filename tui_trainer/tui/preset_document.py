@@ -10,7 +10,6 @@ loader's message, and keeps training from starting. Nothing here knows about Tex
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,12 +23,7 @@ from tomlkit.items import Comment, Table
 from ..atomic import atomic_write_text
 from ..config import Preset, PresetError, Problem, load_preset_text, resolved_toml, update_text
 from ..config.fields import FieldSpec, all_fields
-from ..config.loading import parse_toml
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from ..config.loading import loads_or_none, parse_toml
 
 
 def builtin_preset_dir() -> Path:
@@ -279,10 +273,8 @@ class PresetDocument:
     def preset_name(self) -> str:
         if self.preset is not None:
             return self.preset.name
-        try:
-            return str(tomllib.loads(self.text).get("name", "untitled"))
-        except tomllib.TOMLDecodeError:
-            return "untitled"
+        raw = loads_or_none(self.text)
+        return "untitled" if raw is None else str(raw.get("name", "untitled"))
 
 
 _FIELDS: dict[str, FieldSpec] = {spec.path: spec for spec in all_fields()}
@@ -308,7 +300,7 @@ def field_comments(text: str) -> dict[str, str]:
     """
     try:
         document = tomlkit.parse(text)
-    except TOMLKitError:  # not TOML, or a key twice
+    except (TOMLKitError, RecursionError):  # not TOML, a key twice, or arrays nested 500 deep
         return {}
     out: dict[str, str] = {}
     _collect_comments(document.body, "", out, [])

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Text
 
 from ..config import SECTIONS, Problem
 from ..config.code_trust import TargetAccess
+from ..printable import printable
 from .lr_finder_screen import LRFinderScreen, default_finder
 from .preset_document import PresetDocument, field_comments, toml_literal
 from .preset_form import GENERAL, FieldRow, SectionForm, fields_of
@@ -188,7 +189,7 @@ class PresetEditorScreen(Screen[None]):
         if self.document.pending:
             lines.append(f"{len(self.document.pending)} form edit(s) do not validate and are not in this text yet")
         widget = self.query_one("#raw-problems", Static)
-        widget.update("\n".join(lines) if lines else "valid")
+        widget.update("\n".join(map(printable, lines)) if lines else "valid")
         widget.set_class(bool(lines), "-invalid")
 
     def _update_form_enabled(self) -> None:
@@ -227,14 +228,14 @@ class PresetEditorScreen(Screen[None]):
         elif doc.dirty and doc.overrides:
             paths = list(doc.overrides)
             named = f"{paths[0]}={doc.overrides[paths[0]]}" if len(paths) == 1 else f"{len(paths)} values"
-            parts.append(escape(f"--set {named} (not saved)"))
+            parts.append(escape(printable(f"--set {named} (not saved)")))
         count = len(doc.problem_lines())
         if count:
             parts.append(f"[b]{count} problem{'s' if count > 1 else ''}[/b]: training is blocked")
         else:
             parts.append("valid")
         self.query_one("#doc-status", Static).update(" · ".join(parts))
-        self.sub_title = str(doc.path or "new preset")
+        self.sub_title = printable(doc.path or "new preset")
 
     def document_saved(self) -> None:
         self._show_status()

@@ -19,6 +19,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from ..config.choices import REGISTRIES
 from ..config.fields import FieldSpec, section_fields, top_level_fields
+from ..printable import printable
 from .field_suggesters import SUGGESTERS
 from .preset_document import display_text, literal_from_input, toml_literal
 
@@ -149,12 +150,12 @@ class FieldRow(Vertical):
     def show_comment(self, comment: str) -> None:
         """The comment at this key in the preset file (shown as written, `#` and all)."""
         widget = self.query_one(".field-comment", Static)
-        widget.update(comment)
+        widget.update(printable(comment, lines=True))
         widget.display = bool(comment)
 
     def show_problems(self, messages: list[str]) -> None:
         self.set_class(bool(messages), "-invalid")
-        self.query_one(".field-error", Static).update("\n".join(messages))
+        self.query_one(".field-error", Static).update("\n".join(map(printable, messages)))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..printable import printable
 from .path_prompt import PathPrompt
 from .preset_document import builtin_preset_dir, read_summary
 from .recent import load_recent
@@ -89,8 +90,8 @@ class PresetListScreen(Screen[None]):
                     options.append(None)
                 options.append(Option(f"[b]{group}[/b]", disabled=True))
                 group_shown = group
-            name, description = read_summary(path)
-            prompt = f"  [b]{escape(name)}[/b]  [dim]{escape(_shown_path(path))}[/dim]"
+            name, description = map(printable, read_summary(path))  # a file's name and text, not the terminal's
+            prompt = f"  [b]{escape(name)}[/b]  [dim]{escape(printable(_shown_path(path)))}[/dim]"
             if description:
                 short = description if len(description) <= 72 else description[:71] + "…"
                 prompt += f"\n    [dim]{escape(short)}[/dim]"

@@ -10,6 +10,8 @@ keeping its hue, so "orange" in a title still names the line. It is redrawn on e
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from functools import lru_cache
 
 from rich.color import Color
@@ -24,6 +26,26 @@ MIN_CONTRAST = 3.0
 """WCAG's minimum for graphics (a line in a chart) against its background."""
 
 RGB = tuple[int, int, int]
+
+PLOT_LIMIT = 1e9
+"""A value beyond ±PLOT_LIMIT is drawn at the limit: a diverged run records losses of 1e308, and
+plotext computes its axes with `max - min`, which overflows to infinity and stops the console."""
+
+
+def plottable(xs: Iterable[float], ys: Iterable[float], *, log: bool = False) -> tuple[list[float], list[float]]:
+    """The points of a series that a chart can draw: a point with an infinite or NaN coordinate (or,
+    on a `log` y scale, a y of 0 or less) is skipped, and both are clipped to ±PLOT_LIMIT, so one
+    bad record costs a point, not the screen."""
+    kept = [
+        (x, y)
+        for x, y in zip(map(float, xs), map(float, ys), strict=False)
+        if math.isfinite(x) and math.isfinite(y) and (y > 0 or not log)
+    ]
+    return [_clip(x) for x, _ in kept], [_clip(y) for _, y in kept]
+
+
+def _clip(value: float) -> float:
+    return max(-PLOT_LIMIT, min(PLOT_LIMIT, value))
 
 
 def _luminance(rgb: RGB) -> float:

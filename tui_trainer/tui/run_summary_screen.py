@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from ..printable import printable
+from ..printable import printable, shown
 from ..runs.live import RunHistory
 from .charts import EpochTable, MetricChart
 
@@ -49,12 +49,12 @@ class RunSummaryScreen(Screen[None]):
 
     def _show(self) -> None:
         h = self.history
-        parts = [f"[b]{h.preset_name}[/b]", f"[reverse] {h.state} [/reverse]"]
+        parts = [f"[b]{shown(h.preset_name)}[/b]", f"[reverse] {h.state} [/reverse]"]
         parts.append(f"{len(h.epochs)}/{h.epochs_planned} epochs")
         if h.best_val_acc is not None:
             parts.append(f"best {h.best_val_acc:.1%} (ep {h.best_epoch})")
         if h.error:
-            parts.append(f"error: {h.error}")
+            parts.append(f"error: {shown(h.error)}")
         self.query_one("#run-state", Static).update(" · ".join(parts) + "  (read-only)")
         self.query_one("#loss-chart", MetricChart).show_history(h)
         self.query_one("#acc-chart", MetricChart).show_history(h)

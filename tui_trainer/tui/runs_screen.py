@@ -123,7 +123,7 @@ class RunsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = shown_path(self.runs_dir)
+        self.sub_title = printable(shown_path(self.runs_dir))
         table = self.query_one("#runs-table", DataTable)
         for label, key in (
             (" ", "mark"),

@@ -34,7 +34,7 @@ from ..runs.sweep_study import (
     trial_rows,
 )
 from .code_prompt import ask_to_run_code
-from .readable_plot import ReadablePlot
+from .readable_plot import ReadablePlot, plottable
 
 RESCAN_SECONDS = 2.0
 FIXED_COLUMNS = ("trial", "state", "objective")
@@ -106,7 +106,7 @@ class SweepScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = str(self.folder.path)
+        self.sub_title = printable(self.folder.path)
         self.query_one("#sweep-table", DataTable).focus()
         self.rescan()
         self.set_interval(RESCAN_SECONDS, self.rescan)
@@ -199,7 +199,7 @@ class SweepScreen(Screen[None]):
         running = sum(r.state == "running" for r in self.rows)
         best = f"  best: trial {self.best.number} {self.metric} {self.best.value:.4g}" if self.best else ""
         self.query_one("#sweep-title", Static).update(
-            f"{self.folder.path.name}: {done} finished or pruned, {running} running{best}  "
+            f"{printable(self.folder.path.name)}: {done} finished or pruned, {running} running{best}  "
             f"(sorted by {self._label(self.sort_column).rstrip(' ▲▼')})"
         )
 
@@ -214,8 +214,10 @@ class SweepScreen(Screen[None]):
                 if row.run_dir is None:
                     continue
                 metrics = RunFolder(row.run_dir).read_metrics()
-                xs = [int(m["epoch"]) for m in metrics if self.metric in m]
-                ys = [float(m[self.metric]) for m in metrics if self.metric in m]
+                xs, ys = plottable(
+                    [int(m["epoch"]) for m in metrics if self.metric in m],
+                    [float(m[self.metric]) for m in metrics if self.metric in m],
+                )
                 if xs:
                     plt.plot(xs, ys, marker="hd", color=CURVE_COLORS[i], label=f"trial {row.number}")
         else:
@@ -226,9 +228,10 @@ class SweepScreen(Screen[None]):
                 if r.value is not None and isinstance(r.params.get(param), (int, float))
             ]
             plt.title(f"{self.metric} against {param}")
-            if points:
-                plt.scatter([p for p, _ in points], [v for _, v in points], marker="hd", color="orange")
-                if param.endswith(("lr", "weight_decay")) and min(p for p, _ in points) > 0:
+            xs, ys = plottable([p for p, _ in points], [v for _, v in points])
+            if xs:
+                plt.scatter(xs, ys, marker="hd", color="orange")
+                if param.endswith(("lr", "weight_decay")) and min(xs) > 0:
                     plt.xscale("log")
                 else:
                     plt.xscale("linear")
@@ -243,7 +246,7 @@ class SweepScreen(Screen[None]):
         return next((r for r in self.shown if str(r.number) == key), None)
 
     def say(self, message: str) -> None:
-        self.query_one("#sweep-message", Static).update(message)
+        self.query_one("#sweep-message", Static).update(printable(message, lines=True))
 
     # ------------------------------------------------------------------ events
 

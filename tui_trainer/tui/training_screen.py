@@ -22,7 +22,7 @@ from textual.widgets import Footer, Header, ProgressBar, Static
 
 from ..engine.health import format_health
 from ..lr_text import format_lr
-from ..printable import printable
+from ..printable import printable, shown
 from ..runs.live import RunHistory
 from .charts import EpochTable, MetricChart
 from .run_session import STOP_WHILE_PREPARING
@@ -237,11 +237,11 @@ class TrainingScreen(Screen[None]):
         if history is None:
             doc = self.trainer_app.document
             name = doc.preset_name() if doc is not None else "no preset open"
-            self._set(state, f"[b]{name}[/b] · no run yet: press [b]s[/b] (or ctrl+r) to start training")
+            self._set(state, f"[b]{shown(name)}[/b] · no run yet: press [b]s[/b] (or ctrl+r) to start training")
             self._set(folder, "")
             return
-        self.sub_title = f"run of {history.preset_name}"
-        parts = [f"[b]{history.preset_name}[/b]", f"[reverse] {history.state} [/reverse]"]
+        self.sub_title = printable(f"run of {history.preset_name}")
+        parts = [f"[b]{shown(history.preset_name)}[/b]", f"[reverse] {history.state} [/reverse]"]
         if history.device:
             parts.append(f"{history.device} {history.precision}" + (f", {history.storage}" if history.storage else ""))
         if history.epochs_planned:
@@ -252,7 +252,7 @@ class TrainingScreen(Screen[None]):
         if history.best_val_acc is not None:
             parts.append(f"best {history.best_val_acc:.1%} (ep {history.best_epoch})")
         if history.setup_stage and history.progress is None:
-            parts.append(history.setup_stage)
+            parts.append(shown(history.setup_stage))
         self._set(state, " · ".join(parts))
         self._set(
             folder,

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...runs.report import accuracy_trend
-from ..readable_plot import ReadablePlot
+from ..readable_plot import ReadablePlot, plottable
 
 # One xterm-256 colour per plotted class, the same in the chart and in the legend.
 LINE_COLOURS = (39, 208, 46, 201, 226, 51, 196, 141, 250, 118)
@@ -53,7 +53,7 @@ class ClassAccuracyChart(ReadablePlot):
             )
             for colour, k in zip(LINE_COLOURS, plotted_classes(per_class_acc), strict=False):
                 ys = [row[k] * 100 if k < len(row) else float("nan") for row in per_class_acc]
-                plt.plot(xs, ys, color=colour, marker="braille")
+                plt.plot(*plottable(xs, ys), color=colour, marker="braille")
             plt.ylim(0, 100)
             if len(xs) <= 10:
                 plt.xticks(xs)

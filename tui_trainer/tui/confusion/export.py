@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textual.screen import Screen
 
+from ...printable import printable
 from ...runs.misclassified import misclassified_csv, write_misclassified_csv
 from .source import HistorySource, current_epoch, sample_paths
 
@@ -35,8 +36,12 @@ def export_misclassified(screen: Screen, history: HistorySource) -> Path | None:
     try:
         path = write_misclassified_csv(Path(history.run_dir), export_stem(history), text)
     except OSError as exc:  # a full disk too (DiskFullError)
-        screen.notify(f"Could not write the list into {history.run_dir}: {exc}", severity="error")
+        screen.notify(
+            printable(f"Could not write the list into {history.run_dir}: {exc}"), severity="error", markup=False
+        )
         return None
     files = "" if paths is not None else " (no file names: the data did not come from image files)"
-    screen.notify(f"{rows} misclassified image{'s' if rows != 1 else ''} written to {path}{files}")
+    screen.notify(
+        printable(f"{rows} misclassified image{'s' if rows != 1 else ''} written to {path}{files}"), markup=False
+    )
     return path

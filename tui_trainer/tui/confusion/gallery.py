@@ -20,6 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...engine.events import Predictions
+from ...printable import printable
 from .matrix import CURSOR, DIM
 from .thumbnail import thumbnail_lines, thumbnail_size
 
@@ -165,11 +166,12 @@ class SampleGallery(ScrollView, can_focus=True):
         def name(i: int) -> str:
             return self.names[i] if 0 <= i < len(self.names) else str(i)
 
-        first = f"#{sample} {name(true)}→{name(pred)}"
+        first = printable(f"#{sample} {name(true)}→{name(pred)}")
         second = f"conf {float(p.confidences[sample]):.3f} loss {float(p.losses[sample]):.3f}"
         path = self.sample_path(sample)
         if path is None:
             return first, second
+        path = printable(path)  # drawn as segments, straight to the terminal: a name may hold ESC
         width = self.tile_size[0] - GAP
         return first, second, path if len(path) <= width else "…" + path[-(width - 1) :]
 

@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from ...printable import printable
 from ...runs.report import SORT_KEYS, SortKey
 from ...runs.thumbnails import ValidationImages
 from .export import export_misclassified
@@ -91,7 +92,9 @@ class ConfusionSamplesScreen(Screen):
         title = self.query_one("#samples-title", Static)
         problem = self.query_one("#samples-problem", Static)
         gallery = self.gallery
-        names = tuple(history.classes) or (predictions.classes if predictions is not None else ())
+        names = tuple(
+            map(printable, tuple(history.classes) or (predictions.classes if predictions is not None else ()))
+        )
         if predictions is None:
             title.update("No per-sample predictions yet: they arrive with the first finished epoch.")
             problem.add_class("-hidden")
@@ -112,7 +115,7 @@ class ConfusionSamplesScreen(Screen):
                 (f"sorted by {self._sort_text()}, largest first", "dim"),
             )
         )
-        problem.update(self.images.problem)
+        problem.update(Text(printable(self.images.problem, lines=True)))
         problem.set_class(not self.images.problem, "-hidden")
 
     def _show_path(self) -> None:
@@ -121,7 +124,7 @@ class ConfusionSamplesScreen(Screen):
         sample = gallery.current_sample
         path = gallery.sample_path(sample) if sample is not None else None
         line = self.query_one("#samples-path", Static)
-        line.update(path or "")
+        line.update(printable(path or ""))
         line.set_class(path is None, "-hidden")
 
     def on_sample_gallery_highlighted(self, _: SampleGallery.Highlighted) -> None:

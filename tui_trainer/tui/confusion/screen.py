@@ -20,6 +20,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...engine.class_figures import ClassReport, class_report
+from ...printable import printable
 from ...runs.folder import RunFolder
 from ...runs.report import confused_pairs, row_shares
 from ...runs.thumbnails import ValidationImages
@@ -207,7 +208,7 @@ class ConfusionScreen(Screen):
         if not names and self.source.predictions is not None:
             names = tuple(self.source.predictions.classes)
         k = confusion.shape[0] if confusion is not None else len(names)
-        return tuple(names[i] if i < len(names) else str(i) for i in range(k))
+        return tuple(printable(names[i]) if i < len(names) else str(i) for i in range(k))  # a class folder's name
 
     def _summary(self, report: ClassReport) -> Text:
         epoch = current_epoch(self.source)
