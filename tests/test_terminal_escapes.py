@@ -141,3 +141,16 @@ def test_the_console_draws_escaped_names_in_the_run_screen_matrix_and_gallery(tr
             assert any("\\x1b[31m\\x9b.png" in caption for caption in captions)
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("command", ["--find-lr", "--sweep"])
+def test_find_lr_and_sweep_errors_name_a_hostile_file_without_its_escapes(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "preset\x1b]0;PWNED\x07\x1b[2J.toml"
+    bad.write_text('name = "x"\n[optimizer]\nlr = -1\n')
+    code = main([command, str(bad)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "preset\\x1b]0;PWNED\\x07" in captured.err  # the name is shown, escaped
+    assert raw_controls(captured.out + captured.err) == []

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from .config import PresetError, load_preset
 from .config.code_trust import TargetAccess
 from .lr_text import format_lr
+from .printable import printable
 
 if TYPE_CHECKING:
     from .engine.lr_finder import LRFinderResult
@@ -58,7 +59,7 @@ def run_find_lr(
         preset = load_preset(path, overrides)
     except PresetError as exc:
         for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+            print(printable(f"error: {problem}"), file=sys.stderr)
         return 2
     if not (0 < start_lr < end_lr) or steps < 2:
         print(
@@ -71,7 +72,7 @@ def run_find_lr(
     from .engine.lr_finder import find_lr_for_preset
 
     print(
-        f"lr range test: {preset.name}, {steps} steps, lr {format_lr(start_lr)} -> {format_lr(end_lr)}",
+        f"lr range test: {printable(preset.name)}, {steps} steps, lr {format_lr(start_lr)} -> {format_lr(end_lr)}",
         file=out,
         flush=True,
     )
@@ -80,10 +81,10 @@ def run_find_lr(
             preset, steps=steps, start_lr=start_lr, end_lr=end_lr, code=TargetAccess.beside(path)
         )
     except DeviceError as exc:
-        print(f"error: {path}: {exc}", file=sys.stderr)
+        print(printable(f"error: {path}: {exc}", lines=True), file=sys.stderr)
         return 2
     except (DataError, ValueError, RuntimeError) as exc:
-        print(f"error: {path}: lr range test failed: {exc}", file=sys.stderr)
+        print(printable(f"error: {path}: lr range test failed: {exc}", lines=True), file=sys.stderr)
         return 1
     columns, _ = shutil.get_terminal_size((100, 24))
     colour = out.isatty()

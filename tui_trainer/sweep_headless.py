@@ -16,6 +16,7 @@ from typing import TextIO
 
 from .config import PresetError
 from .config.sweep_file import SweepSpec, load_sweep
+from .printable import printable
 from .runs.sweep_study import (
     SweepError,
     SweepFolder,
@@ -91,12 +92,12 @@ def run_sweep_headless(
         spec = load_sweep(sweep_path, overrides)
     except PresetError as exc:
         for problem in exc.problems:
-            print(f"error: {problem}", file=err)
+            print(printable(f"error: {problem}"), file=err)
         return 2
     code = sweep_access(spec, trust_code)
     refused = untrusted_sweep_problem(spec, code)
     if refused:
-        print(f"error: {refused}", file=err)
+        print(printable(f"error: {refused}"), file=err)
         return 2
     from .headless import PlainPrinter
     from .runs.sweep import SweepControl, TrialEnded, TrialStarted, run_sweep
@@ -117,11 +118,11 @@ def run_sweep_headless(
         if isinstance(record, TrialStarted):
             values = ", ".join(f"{k}={_format_value(v)}" for k, v in record.params.items())
             again = f" (again, for trial {record.retry_of})" if record.retry_of is not None else ""
-            print(f"trial {record.number}{again}: {values}", file=out, flush=True)
+            print(printable(f"trial {record.number}{again}: {values}"), file=out, flush=True)
         else:
             value = f" {_format_value(record.value)}" if record.value is not None else ""
             error = f": {record.error}" if record.error else ""
-            print(f"trial {record.number} {record.state}{value}{error}", file=out, flush=True)
+            print(printable(f"trial {record.number} {record.state}{value}{error}", lines=True), file=out, flush=True)
 
     try:
         outcome = run_sweep(
@@ -134,13 +135,13 @@ def run_sweep_headless(
             code=code,
         )
     except SweepError as exc:
-        print(f"error: {exc}", file=err)
+        print(printable(f"error: {exc}", lines=True), file=err)
         return 2
     except KeyboardInterrupt:
         print("aborted; rerun the same command to continue the study", file=err, flush=True)
         return 130
     print("", file=out)
-    print(sweep_summary(spec, sweeps_dir, trials), file=out, flush=True)
+    print(printable(sweep_summary(spec, sweeps_dir, trials), lines=True), file=out, flush=True)
     if outcome.state == "interrupted":
         print("stopped; rerun the same command to continue the study", file=err, flush=True)
     return outcome.exit_code
