@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  tui-trainer --headless smoke                 train a built-in preset without the console\n"
             "  tui-trainer --list-presets                   the built-in presets and where they live\n"
             "  tui-trainer --headless --resume RUN_DIR      continue an interrupted run\n"
+            "  tui-trainer --headless seed --run-dir DIR    start, resume or skip (finished) the run in DIR\n"
             "  tui-trainer --eval RUN_DIR --data DATA_ROOT  score the best checkpoint on DATA_ROOT/test\n"
             "  tui-trainer --predict RUN_DIR photos/        classify images, CSV on stdout\n"
             "  tui-trainer --export RUN_DIR --format onnx   write RUN_DIR/export/best.onnx (+ .json)\n"
@@ -98,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --headless: continue the run in RUN_DIR from last.pt",
     )
     parser.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="with --headless: the run's folder; the same command starts the run there, resumes it, "
+        "or exits 0 when it has finished (for SLURM requeues and restart loops)",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         metavar="KEY=VALUE",
@@ -147,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--resume goes with --headless (the console resumes runs from its runs screen)")
     if args.resume and args.path:
         parser.error("give either PRESET or --resume RUN_DIR, not both")
+    if args.run_dir and (not args.headless or args.resume or not args.path):
+        parser.error("--run-dir goes with --headless PRESET (not --resume: the same line starts and resumes)")
     if args.list_presets:
         from .config.builtin import list_presets_text
 
@@ -201,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs_dir=Path(args.runs_dir),
             resume=Path(args.resume) if args.resume else None,
             log_every=args.log_every,
+            run_dir=Path(args.run_dir) if args.run_dir else None,
         )
         if launched_by_torchrun():  # torch is loaded by now
             from .engine.distributed import end_worker
