@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  tui-trainer --headless smoke                 train a built-in preset without the console\n"
             "  tui-trainer --list-presets                   the built-in presets and where they live\n"
             "  tui-trainer --headless --resume RUN_DIR      continue an interrupted run\n"
+            "  tui-trainer --headless seed --run-dir DIR    start, resume or skip (finished) the run in DIR\n"
             "  tui-trainer --eval RUN_DIR --data DATA_ROOT  score the best checkpoint on DATA_ROOT/test\n"
             "  tui-trainer --predict RUN_DIR photos/        classify images, CSV on stdout\n"
             "  tui-trainer --export RUN_DIR --format onnx   write RUN_DIR/export/best.onnx (+ .json)\n"
@@ -106,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--headless --resume, --sweep, or the console)",
     )
     parser.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="with --headless: the run's folder; the same command starts the run there, resumes it, "
+        "or exits 0 when it has finished (for SLURM requeues and restart loops)",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         metavar="KEY=VALUE",
@@ -160,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--trust-code goes with a run or sweep folder: --eval, --predict, --export, --headless --resume, "
             "--sweep, or the console (a preset you run yourself imports its model.target without it)"
         )
+    if args.run_dir and (not args.headless or args.resume or not args.path):
+        parser.error("--run-dir goes with --headless PRESET (not --resume: the same line starts and resumes)")
     if args.list_presets:
         from .config.builtin import list_presets_text
 
@@ -218,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume=Path(args.resume) if args.resume else None,
             log_every=args.log_every,
             trust_code=args.trust_code,
+            run_dir=Path(args.run_dir) if args.run_dir else None,
         )
         if launched_by_torchrun():  # torch is loaded by now
             from .engine.distributed import end_worker

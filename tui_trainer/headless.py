@@ -33,6 +33,7 @@ from .engine.health import EpochHealth, format_health
 from .lr_text import format_lr
 from .printable import printable
 from .runs.folder import RunFolder, RunFolderError, now_iso
+from .runs.slurm import JobRecorder, SlurmJob
 from .runs.timing import training_time
 from .setup_text import setup_text
 from .torchrun_env import launch_rank
@@ -113,8 +114,9 @@ class PlainPrinter:
         elif isinstance(event, RunStarted):
             self._epochs = event.epochs
             threads = f", {event.threads} threads ({event.threads_reason})" if event.threads else ""
+            inside = f" (epoch {event.start_epoch} from batch {event.start_batch + 1})" if event.start_batch else ""
             line = (
-                f"run {event.run_dir}: {event.preset_name}, epochs {event.start_epoch}-{event.epochs}, "
+                f"run {event.run_dir}: {event.preset_name}, epochs {event.start_epoch}-{event.epochs}{inside}, "
                 f"{event.train_images} train / {event.val_images} val images, {len(event.classes)} classes, "
                 f"{event.device} {event.precision}{threads}"
             )
@@ -213,12 +215,16 @@ class _ConsoleWriter:
         pass
 
 
-def _install_signal_handlers(control: RunControl, err: TextIO, training: Callable[[], bool]) -> None:
-    """`training()`: whether the data is ready and batches run (before that, a stop ends the decode)."""
+def _install_signal_handlers(
+    control: RunControl, err: TextIO, training: Callable[[], bool], received: list[signal.Signals]
+) -> None:
+    """`training()`: whether the data is ready and batches run (before that, a stop ends the decode).
+    `received` gets each stop signal: SIGUSR1 is SLURM's warning (`sbatch --signal=USR1@90`)."""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         if control.stop_requested.is_set():
             raise KeyboardInterrupt  # second signal: abort now
+        received.append(signal.Signals(signum))
         name = signal.Signals(signum).name
         what = "stopping after this batch, writing last.pt" if training() else "stopping the data preparation"
         print(f"\n{name}: {what} (again to abort)", file=err, flush=True)
@@ -226,6 +232,46 @@ def _install_signal_handlers(control: RunControl, err: TextIO, training: Callabl
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    if hasattr(signal, "SIGUSR1"):  # not on Windows
+        signal.signal(signal.SIGUSR1, stop)
+
+
+def _refused(run_dir: Path | None) -> int:
+    """Exit 2, giving back the lock `--run-dir` took on a folder it was to start a run in."""
+    if run_dir is not None:
+        from .runs import lock
+
+        lock.release(run_dir)
+    return 2
+
+
+def _requeue(job: SlurmJob, err: TextIO) -> bool:
+    """Put this SLURM job back in the queue, when it may be; the requeued job runs the same command."""
+    if not job.requeue_allowed():
+        print(f"SLURM job {job.job_id} does not allow requeueing (sbatch --requeue): not requeued", file=err)
+        return False
+    for name in ("SIGTERM", "SIGUSR1"):  # SLURM ends this job as it requeues it: the checkpoint is written
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    problem = job.requeue()
+    if problem:
+        print(printable(f"SLURM job {job.job_id} could not be requeued: {problem}", lines=True), file=err, flush=True)
+        return False
+    print(f"SLURM job {job.job_id} requeued (restart {job.restart + 1} comes next)", file=err, flush=True)
+    return True
+
+
+def _vouched_access(preset_path: Path | None, overrides: Sequence[str], run_dir: Path) -> TargetAccess | None:
+    """`--run-dir` resuming: the run folder's `model.target` may be imported from beside PRESET when PRESET
+    (with its --set) names the same target, so a requeued job of the user's own model needs no --trust-code.
+    A folder whose preset names another target than the user's is someone else's code: None."""
+    if preset_path is None:
+        return None
+    try:
+        own = load_preset(preset_path, overrides).model.target
+        theirs = RunFolder(run_dir).read_preset().model.target
+    except (PresetError, RunFolderError):
+        return None  # the resume that follows reports what is wrong
+    return TargetAccess.beside(preset_path) if own and own == theirs else None
 
 
 def run_headless(
@@ -237,23 +283,39 @@ def run_headless(
     err: TextIO | None = None,
     log_every: float = LOG_EVERY,
     trust_code: bool = False,
+    run_dir: Path | None = None,
 ) -> int:
     """Run a preset (or resume a run) to the end; returns the process exit code.
 
     `trust_code` (--trust-code): a resumed run's `model.target` may be imported (from the installed
     packages, then the current folder); a preset run directly imports its own from its folder.
+    `run_dir` (`--run-dir`): the run's folder, started, resumed or left alone when finished.
     """
     from .runs.launch import load_run_preset, run_training  # torch is loaded only from here on
 
     out = out or sys.stdout
     err = err or sys.stderr
+    into = None
+    code: TargetAccess | None = None
     try:
         preset: Preset
+        if run_dir is not None:
+            from .runs.run_dir import plan_run_dir
+
+            plan = plan_run_dir(run_dir)
+            if plan.action == "finished":
+                print(printable(f"{run_dir}: finished all {plan.epochs} epochs; nothing to do", lines=True), file=out)
+                return 0
+            if plan.action == "resume":
+                code = _vouched_access(preset_path, overrides, run_dir) if not trust_code else None
+                resume, overrides = run_dir, ()  # the run's own preset.toml; PRESET and --set started it
+            else:
+                into = run_dir
         if resume is not None:
             if overrides:
                 print("error: --set cannot change a run being resumed; start a new run instead", file=err)
                 return 2
-            code = trusted_access(trust_code)
+            code = code or trusted_access(trust_code)
             preset = load_run_preset(resume, code)
         else:
             assert preset_path is not None
@@ -262,21 +324,26 @@ def run_headless(
     except PresetError as exc:
         for problem in exc.problems:
             print(printable(f"error: {problem}", lines=True), file=err)
-        return 2
+        return _refused(into)
     except RunFolderError as exc:
         print(printable(f"error: {exc}", lines=True), file=err)
-        return 2
+        return _refused(into)
 
     control = RunControl()
     started: list[RunStarted] = []
-    _install_signal_handlers(control, err, lambda: bool(started))
+    received: list[signal.Signals] = []
+    _install_signal_handlers(control, err, lambda: bool(started), received)
     reported: list[RunFailed] = []
     listeners = [
         lambda event: started.append(event) if isinstance(event, RunStarted) else None,
         lambda event: reported.append(event) if isinstance(event, RunFailed) else None,
     ]
+    job = SlurmJob.from_env() if launch_rank() == 0 else None
+    jobs = JobRecorder(job) if job is not None else None
     if launch_rank() == 0:  # under torchrun only rank 0 prints
         listeners.append(RichPrinter(out) if out.isatty() else PlainPrinter(out, log_every))
+    if jobs is not None:
+        listeners.append(jobs)
     try:
         outcome = run_training(
             preset,
@@ -286,6 +353,7 @@ def run_headless(
             resume=resume,
             preset_source=preset_path,
             code=code,
+            into=into,
         )
     except KeyboardInterrupt:
         # A second Ctrl+C: the status must not keep saying "running"; last.pt of the last epoch stays.
@@ -294,6 +362,9 @@ def run_headless(
                 RunFolder(Path(started[0].run_dir)).write_status(state="interrupted", ended_at=now_iso())
         print("aborted", file=err, flush=True)
         return 130
+    if jobs is not None:
+        warned = getattr(signal, "SIGUSR1", None) in received  # SLURM's "time is nearly up"
+        jobs.end(requeued=warned and outcome.state == "interrupted" and _requeue(jobs.job, err))
     if outcome.state == "interrupted" and not started and not resume:
         print(
             "nothing was trained: run the same command to start again "

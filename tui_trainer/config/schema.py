@@ -332,6 +332,13 @@ class TrainConfig(Section):
         1, ge=1, le=100_000, description="Update the weight EMA every this many optimiser steps (BatchNorm copied)."
     )
     tta: bool = Field(False, description="Validate on the mean logits of each image and its horizontal mirror.")
+    checkpoint_minutes: float = Field(
+        10.0,
+        ge=0.0,
+        le=10_000.0,
+        description="Also write last.pt inside an epoch this often (minutes of training; 0 = only at epoch ends "
+        "and on a stop), so a killed or preempted run loses at most this much.",
+    )
     notify: str = Field(
         "",
         pattern=r"^$|^[A-Za-z][\w+.-]*://\S*$",

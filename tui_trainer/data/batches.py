@@ -1,7 +1,8 @@
 """Training and validation batches drawn straight from an ImageSet on its device, or streamed.
 
-An epoch's order and augmentation depend only on (seed, epoch, rank), so a resumed run replays
-exactly the batches it would have seen, with no RNG state in the checkpoint. With `stream=True` the
+An epoch's order depends only on (seed, epoch) and each batch's augmentation only on (seed, epoch,
+rank, batch), so a run resumed at any batch of an epoch replays exactly the batches it would have
+seen, with no RNG state in the checkpoint. With `stream=True` the
 images stay in the cache file and each batch's rows are read ahead in a thread (`stream.py`); the
 order is still drawn on the training device and the augmentation runs there, so both storages give
 the same batches for one seed.
@@ -96,20 +97,20 @@ class TrainBatches:
         per_rank = self.samples_per_rank
         return perm[self.rank * per_rank : (self.rank + 1) * per_rank]
 
-    def epoch(self, epoch: int) -> Iterator[Batch]:
-        """(float32 images [B, C, S, S], int64 labels [B]) for every batch of `epoch`."""
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        """(float32 images [B, C, S, S], int64 labels [B]) for every batch of `epoch` from batch `start`
+        (0-based; a run resumed mid-epoch starts at the first batch it had not trained)."""
         order = self.indices(epoch)
-        generator = _generator(self.device, derive_seed("augment", self.seed, epoch, self.rank))
         sample_size = self.data.images[0].numel()
         streamed = None
         if self.stream:
             rows = order.cpu().numpy()  # one sync per epoch
             bs = self.batch_size
             streamed = stream_rows(
-                self.data, [rows[b * bs : (b + 1) * bs] for b in range(len(self))], self.device, self.prefetch
+                self.data, [rows[b * bs : (b + 1) * bs] for b in range(start, len(self))], self.device, self.prefetch
             )
         try:
-            for batch in range(len(self)):
+            for batch in range(start, len(self)):
                 index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
                 # The thread setting is restored before the yield, so it never reaches the training step.
                 with single_thread_for_small(self.device, len(index) * sample_size):
@@ -122,7 +123,9 @@ class TrainBatches:
                         with single_thread_for_small(self.device, 0):
                             images = self.data.images.index_select(0, index)
                     if self.augment is not None:
-                        images = self.augment(images, generator)
+                        # A generator per batch: batch b's augmentation does not depend on batches 0..b-1.
+                        seed = derive_seed("augment", self.seed, epoch, self.rank, batch)
+                        images = self.augment(images, _generator(self.device, seed))
                     else:
                         images = normalize(images, self.mean, self.std)
                     labels = self.labels.index_select(0, index)

@@ -8,8 +8,9 @@ targets become the same blend of the one-hot labels, so they sum to 1; the loss 
 smoothed targets when label smoothing is on. An image that is not mixed keeps lam = 1.
 
 The few random numbers per image (pairing, mixed or not, which method, lam, box) are drawn on the
-host from a generator seeded by (seed, epoch, rank), like the batches themselves, so a resumed
-run mixes exactly as an uninterrupted one; the pixel work happens on the batch's device.
+host from a generator seeded by (seed, epoch, rank) and the batch's number, like the batches
+themselves, so a run resumed at any batch mixes exactly as an uninterrupted one; the pixel work
+happens on the batch's device.
 """
 
 from __future__ import annotations
@@ -100,9 +101,9 @@ class BatchMix:
 
 
 def mixed_batches(
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]], mix: BatchMix, seed: int
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]], mix: BatchMix, seed: int, start: int = 0
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """`batches` with every batch mixed; the same `seed` (derived from seed, epoch, rank) mixes the same."""
-    rng = np.random.default_rng(seed)
-    for images, labels in batches:
-        yield mix(images, labels, rng)
+    """`batches` (batch `start` onwards) with every batch mixed; the same `seed` (derived from seed,
+    epoch, rank) mixes batch b the same whichever batch the epoch started at."""
+    for batch, (images, labels) in enumerate(batches, start=start):
+        yield mix(images, labels, np.random.default_rng((seed, batch)))

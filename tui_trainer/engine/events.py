@@ -34,6 +34,7 @@ class RunStarted:
     storage_reason: str = ""
     threads: int = 0  # CPU intra-op threads
     threads_reason: str = ""
+    start_batch: int = 0  # batches of start_epoch already trained (a run resumed inside an epoch)
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,34 @@ class NonFiniteLoss(FloatingPointError):
 
 
 @dataclass(frozen=True)
+class EpochPosition:
+    """Where an unfinished epoch stands: what a mid-epoch checkpoint holds to continue it exactly.
+
+    Always at an optimiser step's boundary, so no half-accumulated gradient is lost."""
+
+    batch: int = 0  # batches done; the next one to train is this (0-based)
+    loss_sum: float = 0.0  # sum of loss * images over those batches
+    correct: int = 0
+    seen: int = 0  # images
+    seconds: float = 0.0  # training time spent on them
+    steps: int = 0  # optimiser steps taken in the epoch
+
+    def to_record(self) -> dict[str, float | int]:
+        return dict(vars(self))
+
+    @classmethod
+    def from_record(cls, record: dict[str, float | int]) -> EpochPosition:
+        return cls(**{name: type(getattr(cls(), name))(record[name]) for name in vars(cls())})
+
+
+@dataclass(frozen=True)
 class EpochStats:
     loss: float  # mean over the images seen
     accuracy: float  # 0-1
     images: int
     seconds: float
     completed: bool  # False when stopped between batches
+    position: EpochPosition | None = None  # where a stopped epoch stood (None when completed)
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,9 @@ def train_epoch(
     on_health: HealthFn | None = None,
     grad_norm_every: int = 0,
     clock: Callable[[], float] = time.perf_counter,
+    start: EpochPosition | None = None,
+    checkpoint_due: Callable[[], bool] | None = None,
+    on_checkpoint: Callable[[EpochPosition], None] | None = None,
 ) -> EpochStats:
     """Train for one pass over `batches`, updating every `accumulation_steps` batches.
 
@@ -91,27 +116,35 @@ def train_epoch(
     `on_health` gets the step timing (host clocks) and, every `grad_norm_every` optimiser steps
     (0 = never), the gradient norm, read at the progress reports' sync: no sync of its own.
     Seconds (img/s, step times) are on `clock`: the trainer's stands still while the run is paused.
+
+    `start`: the position of a stopped epoch to continue (`batches` then begin at its batch).
+    `should_stop` and `checkpoint_due` are asked at each optimiser step's boundary; when the latter
+    says so, `on_checkpoint` gets the position there (one device sync).
     """
     model.train()
     device = numerics.device
-    # The device holds the sum since the last report, in a dtype it has (MPS has no float64); the
-    # host adds those partial sums up in float64 (a Python float) whenever it reads them.
-    loss_sum = torch.zeros((), device=device, dtype=accumulator_dtype(device))
-    host_loss = 0.0
-    correct = torch.zeros((), device=device, dtype=torch.int64)
-    seen = 0
-    started = last_report = clock()
+    start = start or EpochPosition()
+    loss_sum = RunningSum(device, start.loss_sum)
+    correct = torch.tensor(start.correct, device=device, dtype=torch.int64)
+    seen = start.seen
+    started = last_report = clock() - start.seconds
     completed = True
     optimizer.zero_grad(set_to_none=True)
     no_sync = getattr(model, "no_sync", None)  # DistributedDataParallel: all-reduce once per group
     timer = StepTimer(clock) if on_health is not None else None
     norm: torch.Tensor | None = None  # the latest measured gradient norm, still on the device
-    steps = 0
+    steps = start.steps
 
-    for index, (images, labels) in enumerate(timer.wrap(batches) if timer is not None else batches):
-        if should_stop is not None and should_stop():
-            completed = False
-            break
+    def position(batch: int) -> EpochPosition:
+        return EpochPosition(batch, loss_sum.total(), int(correct.item()), seen, clock() - started, steps)
+
+    for index, (images, labels) in enumerate(timer.wrap(batches) if timer is not None else batches, start.batch):
+        if index % accumulation_steps == 0:  # between optimiser steps: nothing half-accumulated
+            if should_stop is not None and should_stop():
+                completed = False
+                break
+            if on_checkpoint is not None and index > start.batch and checkpoint_due is not None and checkpoint_due():
+                on_checkpoint(position(index))
         images, labels = _to_device(images, labels, numerics)
         group_start = index - index % accumulation_steps
         group_size = min(accumulation_steps, num_batches - group_start)
@@ -132,7 +165,7 @@ def train_epoch(
                 on_optimizer_step()
 
         # Running sums stay on the device; no sync here.
-        loss_sum += loss.detach().to(loss_sum.dtype) * labels.shape[0]
+        loss_sum.add(loss.detach() * labels.shape[0])
         # Soft (mixed) targets count as right when the prediction is their dominant label.
         correct += (logits.detach().argmax(dim=1) == dominant_labels(labels)).sum()
         seen += labels.shape[0]
@@ -141,9 +174,7 @@ def train_epoch(
         last = index + 1 == num_batches
         if on_progress is not None and (last or now - last_report >= progress_interval):
             last_report = now
-            host_loss += loss_sum.item()  # device sync point, at most ~10 times a second
-            loss_sum.zero_()
-            mean_loss = host_loss / seen
+            mean_loss = loss_sum.total() / seen  # device sync point, at most ~10 times a second
             if not math.isfinite(mean_loss):
                 raise NonFiniteLoss(index + 1)
             if timer is not None and on_health is not None:
@@ -151,18 +182,52 @@ def train_epoch(
                 on_health(data_seconds, step_seconds, None if norm is None else float(norm.item()))
             on_progress(index + 1, mean_loss, correct.item() / seen, seen, now - started)
 
+    stopped_at = None if completed else position(index)
     seconds = clock() - started
     if seen == 0:
-        return EpochStats(loss=float("nan"), accuracy=0.0, images=0, seconds=seconds, completed=completed)
-    mean_loss = (host_loss + loss_sum.item()) / seen
+        return EpochStats(
+            loss=float("nan"), accuracy=0.0, images=0, seconds=seconds, completed=completed, position=stopped_at
+        )
+    mean_loss = loss_sum.total() / seen
     if completed and not math.isfinite(mean_loss):
         raise NonFiniteLoss(num_batches)
-    return EpochStats(loss=mean_loss, accuracy=correct.item() / seen, images=seen, seconds=seconds, completed=completed)
+    return EpochStats(
+        loss=mean_loss,
+        accuracy=correct.item() / seen,
+        images=seen,
+        seconds=seconds,
+        completed=completed,
+        position=stopped_at,
+    )
 
 
 def accumulator_dtype(device: torch.device) -> torch.dtype:
     """The dtype of running sums on `device`: float64 where it exists, float32 on MPS (Apple GPUs)."""
     return torch.float32 if torch.device(device).type == "mps" else torch.float64
+
+
+class RunningSum:
+    """A sum of per-batch values kept on the device, read (a sync) only when asked.
+
+    In float64 the whole sum stays on the device, added in batch order, so it comes out the same
+    however often it is read and when a stopped epoch resumes from `total()`. MPS has no float64:
+    there the device holds the part since the last read and the host adds the parts up in float64.
+    """
+
+    def __init__(self, device: torch.device, initial: float = 0.0) -> None:
+        dtype = accumulator_dtype(device)
+        self._device_sum = torch.tensor(initial if dtype == torch.float64 else 0.0, device=device, dtype=dtype)
+        self._host = 0.0 if dtype == torch.float64 else initial
+
+    def add(self, value: torch.Tensor) -> None:
+        self._device_sum += value.to(self._device_sum.dtype)
+
+    def total(self) -> float:
+        if self._device_sum.dtype == torch.float64:
+            return self._device_sum.item()
+        self._host += self._device_sum.item()
+        self._device_sum.zero_()
+        return self._host
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from .events import (
 from .finetune import BackboneFreeze, parameter_groups
 from .health import GRAD_NORM_EVERY, Health
 from .health_probe import SystemProbe
-from .loops import EpochStats, ValidationResult, train_epoch, validate
+from .loops import EpochPosition, EpochStats, ValidationResult, train_epoch, validate
 
 
 class Trainer:
@@ -127,6 +128,9 @@ class Trainer:
         self.best_val_acc: float | None = None
         self.best_epoch: int | None = None
         self.epochs_done = 0
+        self.position: EpochPosition | None = None  # where epoch epochs_done + 1 stands, when it was cut short
+        self.epoch_lr = 0.0  # the learning rate epoch epochs_done + 1 started with (its metrics' "lr")
+        self._checkpointed_at = 0.0  # running_clock() of the latest save of last.pt
         self.system = SystemProbe(numerics.device)  # CPU, memory and GPU figures for the health panel
 
     def _wrap_forward_model(self) -> None:
@@ -144,8 +148,11 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
 
     def state(self) -> dict[str, Any]:
+        """Everything to continue the run; `position` and `epoch_lr` are there when saved mid-epoch."""
+        inside_epoch = {"position": self.position.to_record(), "epoch_lr": self.epoch_lr} if self.position else {}
         return {
             "epoch": self.epochs_done,
+            **inside_epoch,
             **checkpoint_weights(unwrap(self.model), self.ema),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.schedule.state_dict(),
@@ -160,6 +167,20 @@ class Trainer:
     def save(self, path: Path | None) -> None:
         if path is not None and self.rank == 0:
             save_checkpoint(path, **self.state())
+        if path == self.last_checkpoint:
+            self._checkpointed_at = self.control.running_clock()
+
+    def _save_position(self, position: EpochPosition) -> None:
+        """A checkpoint inside the epoch (every train.checkpoint_minutes, and on a stop)."""
+        self.position = position
+        self.save(self.last_checkpoint)
+
+    def _checkpoint_due(self) -> bool:
+        minutes = self.preset.train.checkpoint_minutes
+        # Under torchrun the ranks would have to agree on the moment: there only a stop checkpoints inside an epoch.
+        if not minutes or self.world_size > 1 or self.last_checkpoint is None:
+            return False
+        return self.control.running_clock() - self._checkpointed_at >= minutes * 60
 
     def load(self, path: Path) -> None:
         """Continue from a checkpoint written by `save` (resume)."""
@@ -176,6 +197,11 @@ class Trainer:
         self.history = list(payload["history"])
         self.best_val_acc = payload["best_val_acc"]
         self.best_epoch = payload["best_epoch"]
+        if "position" in payload:  # saved inside an epoch: continue it at the next batch
+            position = EpochPosition.from_record(payload["position"])
+            if self.rank != 0:  # rank 0 saved every rank's sums together: count them once
+                position = EpochPosition(position.batch, seconds=position.seconds, steps=position.steps)
+            self.position, self.epoch_lr = position, float(payload["epoch_lr"])
 
     # ------------------------------------------------------------------ the run
 
@@ -205,10 +231,12 @@ class Trainer:
                 storage_reason=self.storage.reason,
                 threads=torch.get_num_threads(),
                 threads_reason=self.threads.reason if self.threads else "",
+                start_batch=self.position.batch if self.position else 0,
             ),
         )
         started_epoch = self.epochs_done + 1
-        if self.epochs_done == 0:
+        self._checkpointed_at = clock()
+        if self.epochs_done == 0 and self.position is None:
             self.save(self.last_checkpoint)  # so an interruption in the first epoch still leaves a checkpoint
         state = "finished"
         while self.epochs_done < epochs:
@@ -222,8 +250,10 @@ class Trainer:
                 self.threads = apply_threads("auto")  # other processes may have taken or freed cores
             stats, lr = self._train_one_epoch(epoch)
             if not stats.completed:
+                self._save_position(self._global(stats))
                 state = "interrupted"
                 break
+            self.position = None
             result = validate(
                 self.forward_model if self.ema is None else self.ema.module,
                 val_batches(
@@ -255,9 +285,25 @@ class Trainer:
             seconds=clock() - started,
         )
 
+    def _global(self, stopped: EpochStats) -> EpochPosition:
+        """A stopped epoch's position with every rank's sums in it (rank 0 saves it for all)."""
+        assert stopped.position is not None
+        if self.world_size == 1:
+            return stopped.position
+        nothing_yet = replace(stopped, loss=0.0)  # a rank stopped before its first batch has a NaN mean
+        total = distributed.reduce_epoch_stats(stopped if stopped.images else nothing_yet, self.numerics.device)
+        return replace(
+            stopped.position,
+            loss_sum=total.loss * total.images,
+            correct=round(total.accuracy * total.images),
+            seen=total.images,
+        )
+
     def _train_one_epoch(self, epoch: int) -> tuple[EpochStats, float]:
         cfg = self.preset
-        lr_at_start = self.current_lr()
+        start = self.position
+        lr_at_start = self.epoch_lr if start is not None else self.current_lr()
+        self.epoch_lr = lr_at_start
         batches = len(self.train_batches)
         self._epoch_started = self.control.running_clock()
         timing: list[Health] = []  # the loop's latest step timing, read by the next progress report
@@ -289,7 +335,7 @@ class Trainer:
 
         stats = train_epoch(
             self.forward_model,
-            self.batches_of(epoch),
+            self.batches_of(epoch, start.batch if start is not None else 0),
             batches,
             self.criterion,
             self.optimizer,
@@ -301,15 +347,21 @@ class Trainer:
             on_health=health if self.listeners else None,
             grad_norm_every=GRAD_NORM_EVERY,
             clock=self.control.running_clock,
+            start=start,
+            checkpoint_due=self._checkpoint_due,
+            on_checkpoint=self._save_position,
         )
+        if start is not None:
+            self._epoch_started -= start.seconds  # the epoch's time includes the part before the stop
         return stats, lr_at_start
 
-    def batches_of(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The training batches of `epoch`, mixed (mixup / cutmix) when the preset says so."""
-        batches = self.train_batches.epoch(epoch)
+    def batches_of(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The training batches of `epoch` from batch `start`, mixed (mixup / cutmix) when the preset says so."""
+        batches = self.train_batches.epoch(epoch, start)
         if not self.mix.active:
             return batches
-        return mixed_batches(batches, self.mix, derive_seed("mix", self.preset.train.seed, epoch, self.rank))
+        seed = derive_seed("mix", self.preset.train.seed, epoch, self.rank)
+        return mixed_batches(batches, self.mix, seed, start)
 
     def _after_optimizer_step(self) -> None:
         self.schedule.step_batch()  # a no-op for a per-epoch schedule

@@ -123,6 +123,11 @@ class RunFolder:
     def command_file(self) -> Path:
         return self.path / "command.txt"
 
+    @property
+    def jobs_file(self) -> Path:
+        """Under SLURM: one line per job start and end (`runs/slurm.py`)."""
+        return self.path / "jobs.jsonl"
+
     def predictions_file(self, which: str) -> Path:
         if which not in ("last", "best"):
             raise ValueError(f"predictions are kept for 'last' and 'best', not {which!r}")
@@ -142,6 +147,12 @@ class RunFolder:
                 continue
             return cls(path)
         raise RunFolderError(f"{runs_dir}: could not create a run folder named {stem}")
+
+    @classmethod
+    def create_at(cls, path: Path) -> RunFolder:
+        """The folder `path` for a new run (`--run-dir`): made if absent; an earlier start's files are replaced."""
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
 
     # --------------------------------------------------------------- writing
     def write_preset(self, text: str) -> None:
@@ -164,6 +175,9 @@ class RunFolder:
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         append_line(self.metrics_file, json.dumps(record, separators=(",", ":")) + "\n")
+
+    def append_job(self, record: dict[str, Any]) -> None:
+        append_line(self.jobs_file, json.dumps(record, separators=(",", ":")) + "\n")
 
     def rewrite_metrics(self, records: list[dict[str, Any]]) -> None:
         """Replace metrics.jsonl (on resume, with the history the checkpoint holds)."""
@@ -261,6 +275,20 @@ class RunFolder:
     def read_epochs(self) -> list[EpochRecord]:
         """Every complete epoch record as a typed record (raises like `read_metrics`)."""
         return [EpochRecord.from_record(record, i) for i, record in enumerate(self.read_metrics())]
+
+    def read_jobs(self) -> list[dict[str, Any]]:
+        """The SLURM jobs the run went through, oldest first; a line that is not a job record is skipped."""
+        try:
+            lines = self.jobs_file.read_text(encoding="utf-8").splitlines(keepends=True)
+        except (OSError, ValueError):
+            return []
+        records = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                record = json.loads(line) if line.endswith("\n") else None
+                if isinstance(record, dict) and isinstance(record.get("job_id"), str):
+                    records.append(record)
+        return records
 
     def read_predictions(self, which: str = "last") -> dict[str, Any] | None:
         """The arrays of `predictions-<which>.npz`, checked as the console's screens read them (None

@@ -187,8 +187,10 @@ def run_training(
     preset_source: Path | None = None,
     tags: dict[str, object] | None = None,
     code: TargetAccess | None = None,
+    into: Path | None = None,
 ) -> RunOutcome:
-    """Train `preset` into a new run folder under `runs_dir`, or continue the run in `resume`.
+    """Train `preset` into a new run folder under `runs_dir` (or the folder `into`, `--run-dir`), or
+    continue the run in `resume`.
 
     `tags` go into status.json from its first write (a sweep's name and trial number), so a kill
     at any moment leaves a folder that says which trial it was. `code`: where `model.target` may be
@@ -216,7 +218,7 @@ def run_training(
             return RunOutcome("failed", None, 2, str(exc))
 
     try:
-        folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name)
+        folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name, into)
     except (RunFolderError, OSError) as exc:
         message = str(exc) if isinstance(exc, RunFolderError) else cannot_write(runs_dir, exc)
         emit(list(listeners), RunFailed(run_dir="", error=message, hint="", user_error=True))
@@ -347,8 +349,10 @@ def _resume_fields(folder: RunFolder) -> dict[str, Any]:
     return resume_fields(status, now_iso())
 
 
-def _create_folder(runs_dir: Path, name: str) -> RunFolder:
+def _create_folder(runs_dir: Path, name: str, into: Path | None = None) -> RunFolder:
     """Rank 0 creates the folder; other ranks learn its path (they never write to it)."""
+    if into is not None:  # named by the user: every rank knows it
+        return RunFolder.create_at(into) if distributed.rank() == 0 else RunFolder(into)
     if distributed.rank() != 0:
         path = distributed.broadcast_str("")
         if path == _NO_FOLDER:
