@@ -70,6 +70,33 @@ def test_check_scans_the_files_and_exits_2(broken_folder, tmp_path: Path, capsys
     assert str(bad[0]) in err and str(bad[1]) in err
 
 
+def test_check_decodes_every_image_so_a_truncated_jpeg_is_named_too(broken_folder, tmp_path: Path, capsys) -> None:
+    root, bad = broken_folder
+    preset = tmp_path / "p.toml"
+    preset.write_text(f'name = "b"\n[data]\ndataset = "imagefolder"\nroot = "{root}"\n')
+    assert run_check(preset, list(TINY)) == 2
+    err = capsys.readouterr().err
+    assert all(str(p) in err for p in bad), err  # the cut JPEG passes Pillow's verify(): only decoding finds it
+    assert "as long as a run's first decode takes" in err
+
+
+def test_the_run_after_check_reads_the_images_check_decoded(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "ds"
+    for c, cls in enumerate(("cat", "dog")):
+        (root / "train" / cls).mkdir(parents=True)
+        for i in range(6):
+            (root / "train" / cls / f"{i}.png").write_bytes(_png((c * 200, i * 20, 50)))
+    preset = tmp_path / "p.toml"
+    preset.write_text(f'name = "b"\n[data]\ndataset = "imagefolder"\nroot = "{root}"\n')
+    assert run_check(preset, list(TINY)) == 0
+    assert "decode train" in capsys.readouterr().err
+    events = []
+    outcome = run_training(load_preset(preset, TINY), runs_dir=tmp_path / "runs", listeners=[events.append])
+    assert outcome.exit_code == 0, outcome.error
+    stages = {e.stage for e in events if isinstance(e, SetupProgress)}
+    assert {"cache train", "cache val"} <= stages and not any(s.startswith("decode") for s in stages)
+
+
 def test_skip_trains_without_them_warns_and_lists_them_in_the_run_folder(broken_folder, tmp_path: Path) -> None:
     root, bad = broken_folder
     events = []

@@ -206,7 +206,7 @@ def test_check_reports_an_unknown_architecture_at_its_line(tmp_path: Path, capsy
 
 def test_check_prints_the_pretrained_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     weights = tmp_path / "w.safetensors"
-    save_file({"x": torch.zeros(1)}, str(weights))
+    save_file({k: v.contiguous() for k, v in timm.create_model("resnet10t").state_dict().items()}, str(weights))
     assert (
         main(["--check", str(SMOKE), "--set", "model.name=timm:resnet10t", "--set", f"model.pretrained={weights}"]) == 0
     )
@@ -214,6 +214,19 @@ def test_check_prints_the_pretrained_choices(tmp_path: Path, capsys: pytest.Capt
     mean = timm.get_pretrained_cfg("resnet10t").mean
     assert f"# augment.mean = [{', '.join(f'{v:g}' for v in mean)}] (from timm:resnet10t's pretrained config)" in out
     assert load_preset_text(out).augment.mean == tuple(mean)
+
+
+def test_check_loads_the_weights_file_into_the_architecture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    resnet18 = timm.create_model("resnet18").state_dict()  # weights of another depth than resnet34's
+    weights = tmp_path / "resnet18.safetensors"
+    save_file({k: v.contiguous() for k, v in resnet18.items()}, str(weights))
+    resnet34 = timm.create_model("resnet34").state_dict()
+    missing = [k for k in resnet34 if k not in resnet18 and not k.startswith("fc.")]
+    assert missing  # resnet34 has more blocks
+    args = ["--check", str(SMOKE), "--set", "model.name=timm:resnet34", "--set", f"model.pretrained={weights}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{len(missing)} missing keys: {missing[0]}" in err and str(weights) in err
 
 
 def test_fine_tuning_fields_need_a_hub_model() -> None:

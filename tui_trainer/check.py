@@ -9,8 +9,9 @@ from pathlib import Path
 from .config import Preset, PresetError, Problem, load_preset, resolved_toml
 from .config.code_trust import TargetAccess
 from .config.target import target_problems
-from .data.bad_images import bad_images_message, find_bad_images
-from .data.checks import check_data_layout, image_files
+from .data.bad_images import bad_images_message
+from .data.checks import check_data_layout
+from .data.errors import DataError
 from .printable import printable
 
 
@@ -39,7 +40,7 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
             print(printable(f"error: {problem}"), file=sys.stderr)
         print(printable(_problem_count(path, problems)), file=sys.stderr)
         return 2
-    data_problems = _local_data_problems(preset)
+    data_problems = check_data_layout(preset.data)  # folders and file names: at once
     if data_problems:
         for message in data_problems:
             print(printable(f"error: {path}: data: {message}", lines=True), file=sys.stderr)
@@ -51,17 +52,31 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
         for problem in model_problems:
             print(printable(f"error: {problem}"), file=sys.stderr)
         return 2
+    data_problems = _image_problems(preset)  # last: decoding takes the longest
+    if data_problems:
+        for message in data_problems:
+            print(printable(f"error: {path}: data: {message}", lines=True), file=sys.stderr)
+        return 2
     header = f"Resolved from {printable(path)}" + "".join(f"\n{note}" for note in notes)
     sys.stdout.write(resolved_toml(preset, header=header))
     return 0
 
 
-def _local_data_problems(preset: Preset) -> list[str]:
-    """Problems with a local dataset folder (layout, empty classes, files that are not images)."""
-    problems = check_data_layout(preset.data)
-    if problems or preset.data.dataset != "imagefolder":
-        return problems
-    bad = find_bad_images(image_files(preset.data))  # a quick structural check of every file
+def _image_problems(preset: Preset) -> list[str]:
+    """Image files the run would refuse, found by decoding them as the run does (into the data cache)."""
+    if preset.data.dataset != "imagefolder":
+        return []
+    from .data.verify import undecodable_images
+    from .engine.events import SetupProgress
+    from .headless import PlainPrinter
+
+    after = "the run that follows reads them from the data cache" if preset.data.cache else "data.cache is off"
+    print(f"decoding the images to check them: as long as a run's first decode takes ({after})", file=sys.stderr)
+    printer = PlainPrinter(sys.stderr)
+    try:
+        bad = undecodable_images(preset.data, lambda *stage: printer(SetupProgress(*stage)))
+    except DataError as exc:
+        return [str(exc)]
     if bad and preset.data.bad_images == "error":
         return [bad_images_message(bad)]
     if bad:

@@ -185,20 +185,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--sweep takes the sweep file only (its preset is named inside it)")
         from .sweep_headless import run_sweep_headless
 
-        return run_sweep_headless(
-            Path(args.sweep),
-            Path(args.sweeps_dir),
-            trials=args.trials,
-            overrides=args.overrides,
-            trust_code=args.trust_code,
-        )
-    if args.path and (args.check or args.headless or not Path(args.path).exists()):
-        from .config.builtin import resolve_preset_arg, unknown_preset_message
-
-        args.path = str(resolve_preset_arg(args.path))  # a built-in preset by name: `--headless smoke`
-        if (args.check or args.headless or args.find_lr) and not Path(args.path).exists():
-            print(printable(f"error: {unknown_preset_message(args.path)}"), file=sys.stderr)
+        sweep = _builtin_or_path(args.sweep, sweep=True)  # a built-in sweep by name: `--sweep smoke-sweep`
+        if sweep is None:
             return EXIT_USAGE
+        return run_sweep_headless(
+            sweep, Path(args.sweeps_dir), trials=args.trials, overrides=args.overrides, trust_code=args.trust_code
+        )
+    if args.path and (args.check or args.headless or args.find_lr):
+        preset = _builtin_or_path(args.path, sweep=False)  # a built-in preset by name: `--headless smoke`
+        if preset is None:
+            return EXIT_USAGE
+        args.path = str(preset)
+    elif args.path and not Path(args.path).exists():
+        from .config.builtin import resolve_preset_arg
+
+        args.path = str(resolve_preset_arg(args.path))  # the console opens a built-in one by name too
     if args.serve or any(getattr(args, name) is not None for name in _SERVE_OPTIONS):
         return _serve(parser, args)
     if args.check:
@@ -243,6 +244,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         sweeps_dir=Path(args.sweeps_dir),
         trust_code=args.trust_code,
     )
+
+
+def _builtin_or_path(arg: str, sweep: bool) -> Path | None:
+    """The file `arg` names (a path, or a built-in preset or sweep by name); None, with the one-line
+    error printed, when there is none or it is a sweep where a preset goes (or the other way round)."""
+    from .config.builtin import resolve_preset_arg, unknown_preset_message, wrong_kind_message
+    from .printable import printable
+
+    path = resolve_preset_arg(arg)
+    if not path.exists():
+        print(printable(f"error: {unknown_preset_message(arg, sweep)}"), file=sys.stderr)
+        return None
+    wrong = wrong_kind_message(arg, path, sweep)
+    if wrong:
+        print(printable(f"error: {wrong}"), file=sys.stderr)
+        return None
+    return path
 
 
 _SERVE_OPTIONS = ("host", "port", "socket", "token_file")

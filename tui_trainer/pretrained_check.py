@@ -1,5 +1,5 @@
 """What `--check` adds for timm:/torchvision: models: the architecture exists, the weights file is
-there, and which mean/std/image size the pretrained weights bring.
+there and loads into it (as the run loads it), and which mean/std/image size the pretrained weights bring.
 
 Loaded only for such presets: it imports timm or torchvision (and so torch).
 """
@@ -43,9 +43,27 @@ def check_pretrained(path: Path, overrides: Sequence[str], preset: Preset) -> tu
         return [_problem(path, overrides, "model.pretrained", message)], preset, []
     from .engine.pretrained_config import resolve_pretrained  # torch from here on
 
+    problem = _weights_problem(preset) if pretrained and pretrained != "hub" else ""
+    if problem:
+        return [_problem(path, overrides, "model.pretrained", problem)], preset, []
     resolved, notes = resolve_pretrained(preset)
     if pretrained == "hub":
         notes.insert(
             0, 'model.pretrained = "hub": the weights are downloaded when training starts (needs the internet)'
         )
     return [], resolved, notes
+
+
+CHECK_CLASSES = 10
+"""The head's width when `--check` builds the model: the head is replaced, so its keys are never compared."""
+
+
+def _weights_problem(preset: Preset) -> str:
+    """Why the weights file does not load into model.name's architecture ("" when it does)."""
+    from .engine.hub_models import PretrainedError, build_hub_model
+
+    try:
+        build_hub_model(preset.model, CHECK_CLASSES)
+    except PretrainedError as exc:
+        return str(exc).removeprefix("model.pretrained: ")
+    return ""

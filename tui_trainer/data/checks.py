@@ -3,8 +3,6 @@ torch import."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..config.schema import DataConfig
 from .cifar_layout import ARCHIVE, cifar_root, is_extracted, missing_message
 from .folder import scan_tree, tree_problems
@@ -31,12 +29,3 @@ def check_data_layout(cfg: DataConfig) -> list[str]:
     except OSError as exc:
         return [f"cannot list {exc.filename or root}: {exc.strerror or exc}"]
     return tree_problems(root, tree)
-
-
-def image_files(cfg: DataConfig) -> list[Path]:
-    """Every image file of an image folder's splits (for `--check`'s scan of the files)."""
-    root = resolve_root(cfg.root)
-    tree = scan_tree(root)
-    return [
-        root / split / cls / name for split, classes in tree.items() for cls, names in classes.items() for name in names
-    ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import shutil
 import time
 import traceback
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from ..config import Preset, resolved_toml
 from ..config.code_trust import TargetAccess
 from ..data import DataError, load_data
 from ..data.bad_images import bad_images_report
+from ..data.checks import check_data_layout
 from ..data.storage import choose_storage
 from ..data.store import CacheSpaceError
 from ..data.thumbnails import Thumbnails
@@ -142,12 +144,15 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int, precision: 
     if isinstance(exc, CacheSpaceError):
         return str(exc), "or set data.cache = false to decode into memory at every start"
     if isinstance(exc, DataError):
-        return str(exc), "check data.dataset and data.root in the preset"
+        return str(exc), DATA_HINT
     if isinstance(exc, ModelTargetError):
         return str(exc), "fix model.target in the preset; `tui-trainer --check PRESET` imports it before a run"
     if isinstance(exc, PretrainedError):
         return str(exc), 'set model.pretrained to weights of model.name\'s architecture, or "" for random weights'
     return f"{type(exc).__name__}: {exc}", ""
+
+
+DATA_HINT = "check data.dataset and data.root in the preset"
 
 
 class SetupStopped(Exception):
@@ -216,6 +221,11 @@ def run_training(
         except (MissingLibrary, PretrainedError) as exc:
             emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint="", user_error=True))
             return RunOutcome("failed", None, 2, str(exc))
+        layout = check_data_layout(preset.data)  # what `--check` finds without decoding: no folder for it
+        if layout:
+            message = "\n".join(layout)
+            emit(list(listeners), RunFailed(run_dir="", error=message, hint=DATA_HINT, user_error=True))
+            return RunOutcome("failed", None, 2, message)
 
     try:
         folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name, into)
@@ -254,6 +264,7 @@ def run_training(
     trainer: Trainer | None = None
     numerics: Numerics | None = None
     clean_end = False  # every rank got here the same way: safe to meet at a final barrier
+    discard = False  # a new folder that never trained: removed at the end
     try:
         threads = apply_threads(preset.train.threads)
         progress = _SetupProgress(listeners, control)
@@ -299,6 +310,12 @@ def run_training(
     except Exception as exc:  # noqa: BLE001 - every failure becomes a RunFailed the user can read
         epoch = (trainer.epochs_done + 1) if trainer is not None else 0
         error, hint = describe_failure(exc, preset, epoch, numerics.precision if numerics is not None else None)
+        if isinstance(exc, DataError) and trainer is None:
+            # The data's problem, found before the first batch: exit 2, and no `failed` folder of 0 epochs.
+            discard = not resume
+            failed = RunFailed(run_dir="" if discard else str(folder.path), error=error, hint=hint, user_error=True)
+            emit([listener for listener in listeners if not discard or not isinstance(listener, RunRecorder)], failed)
+            return RunOutcome("failed", None if discard else folder.path, 2, error)
         # describe_failure has advice for every failure it recognises; what it does not know is a crash.
         details = traceback.format_exc()
         failed = RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=details, user_error=bool(hint))
@@ -309,6 +326,8 @@ def run_training(
         trainer = None  # its DDP model holds the process group: release it before the group goes
         if main_rank:
             lock.release(folder.path)
+            if discard:
+                shutil.rmtree(folder.path, ignore_errors=True)
         distributed.barrier_and_shutdown(clean=clean_end)
 
 
