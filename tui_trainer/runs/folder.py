@@ -176,6 +176,10 @@ class RunFolder:
             while len(text) > room and optional:
                 status.pop(optional.pop())
                 text = json.dumps(status, separators=(",", ":")).encode()
+            error = status.get("error")
+            if len(text) > room and isinstance(error, str):  # a long path in the message: keep its start
+                status["error"] = error[: max(0, len(error) - (len(text) - room) - 3)] + "..."
+                text = json.dumps(status, separators=(",", ":")).encode()
             if len(text) > room:
                 raise DiskFullError(self.status_file)
             os.pwrite(fd, text.ljust(room), 0)  # JSON allows the trailing spaces: no new block is needed
