@@ -170,10 +170,15 @@ def test_resume_detached_starts_a_child_and_attaches_to_it(tmp_path: Path, monke
 
 def test_x_sends_sigint_to_a_running_run(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    # A stand-in for a detached run: "tui_trainer" on its command line, dies of SIGINT.
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "tui_trainer"])
+    # A stand-in for a detached run: holds the folder's lock, "tui_trainer" on its command line, dies of SIGINT.
+    folder = make_run(runs, "20261128-010000-smoke", "running")
+    hold = f"from tui_trainer.runs import lock; lock.acquire({str(folder)!r}); print('held', flush=True)"
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"{hold}; import time; time.sleep(60)", "tui_trainer"], stdout=subprocess.PIPE, text=True
+    )
     try:
-        make_run(runs, "20261128-010000-smoke", "running", pid=child.pid)
+        assert child.stdout.readline().strip() == "held"
+        RunFolder(folder).write_status(pid=child.pid)
 
         async def scenario() -> None:
             app = Host(runs)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..regular_file import UnsafeFile, read_bytes
 from .fields import all_fields, field_by_path
 from .locate import key_lines, line_of
 from .schema import SECTIONS, Preset, cross_field_problems
@@ -260,19 +261,25 @@ def validate(raw: dict[str, Any], source: str, text: str = "", origins: dict[str
 
 
 def load_preset(
-    path: str | Path, overrides: Sequence[str] = (), when_absent: Mapping[str, str] | None = None
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    when_absent: Mapping[str, str] | None = None,
+    follow_links: bool = True,
 ) -> Preset:
-    """Read, override and validate a preset file.
+    """Read, override and validate a preset file (a regular file: a FIFO or a device is refused unread).
 
     `when_absent`: "section.key" -> TOML value used where the file does not set the key, instead of
     the schema's default (a run folder's preset written before the key existed means what it did then).
+    `follow_links=False` refuses a symlink (a run folder's own preset.toml is never one).
     """
     path = Path(path)
     source = str(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, follow_links=follow_links)
     except FileNotFoundError:
         raise PresetError([Problem(source, "no such file")]) from None
+    except UnsafeFile as exc:
+        raise PresetError([Problem(source, exc.problem)]) from None
     except OSError as exc:
         raise PresetError([Problem(source, f"cannot read: {exc.strerror or exc}")]) from None
     return load_preset_text(_decode(data, source), source, overrides, when_absent)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..printable import printable
+from ..regular_file import UnsafeFile, open_binary
 from .errors import DataError
 
 BadImage = tuple[str, str]
@@ -26,15 +27,18 @@ BadImage = tuple[str, str]
 def check_image(path: str, size: int = 0, quick: bool = True) -> str:
     """Why `path` cannot be used as an image ("" when it can)."""
     try:
-        if os.path.getsize(path) == 0:
-            return "empty file (0 bytes)"
+        with open_binary(path, follow_links=True) as handle:  # a FIFO or a device is refused, never opened
+            if os.fstat(handle.fileno()).st_size == 0:
+                return "empty file (0 bytes)"
+    except UnsafeFile as exc:
+        return exc.problem
     except OSError as exc:
         return f"cannot read ({exc.strerror or exc})"
     try:
         if quick:
             from PIL import Image
 
-            with Image.open(path) as image:
+            with open_binary(path, follow_links=True) as handle, Image.open(handle) as image:
                 image.verify()
         else:
             from .decode import decode_file

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..regular_file import open_binary
 from .errors import DataError
 from .imageset import DiskRows
 
@@ -70,7 +71,8 @@ def decode_file(path: str, size: int, resize: str = "squash") -> np.ndarray:
     ("crop" or "squash", data.resize) says what of a non-square image is kept."""
     from PIL import Image
 
-    with Image.open(path) as image:
+    # A regular file only: a FIFO among the images would block the open forever, a device never end.
+    with open_binary(path, follow_links=True) as handle, Image.open(handle) as image:
         if image.size != (size, size):
             image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, both sides still >= size
         if image.mode == "P" and "transparency" in image.info:

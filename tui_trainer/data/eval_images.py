@@ -124,7 +124,9 @@ def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:
                     if name.startswith("."):
                         continue
                     file = Path(folder) / name
-                    if is_image_name(name):
+                    if not file.is_file():  # a FIFO, a socket or a device: opening it could block for ever
+                        problems.append(f"{file}: not a regular file (skipped)")
+                    elif is_image_name(name):
                         files.append(file)
                     else:
                         problems.append(f"{file}: not an image file (skipped)")
@@ -133,6 +135,8 @@ def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:
                 files.append(path)
             else:
                 problems.append(f"{path}: not an image file (skipped)")
+        elif path.exists():
+            problems.append(f"{path}: not a regular file (skipped)")
         else:
             problems.append(f"{path}: no such file or folder")
     return files, problems

@@ -20,10 +20,13 @@ Tree = dict[str, dict[str, list[str]]]
 
 @lru_cache(maxsize=1)
 def image_extensions() -> frozenset[str]:
-    """Every file extension Pillow can open (".jpg", ".png", ".webp", ...), lower case."""
+    """Every file extension Pillow can open (".jpg", ".png", ".webp", ...), lower case.
+
+    Not every extension Pillow knows: some formats it only writes (".pdf", ".palm", ".xv"), and a
+    `notes.pdf` beside the images is not an image that fails to decode."""
     from PIL import Image
 
-    return frozenset(ext.lower() for ext in Image.registered_extensions())
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
 
 def is_image_name(name: str) -> bool:

@@ -9,7 +9,9 @@ rebuilt too, never trained on. Reading maps the file, read-only and shared: noth
 row is touched, and a file larger than the machine's memory maps as well as a small one.
 
 The fingerprint trusts each source file's size and mtime: a file changed in place with both kept
-is not detected (set `data.cache = false` to decode every start).
+is not detected (set `data.cache = false` to decode every start). Nor are pixels of the entry's own
+`.npy` changed in place with its header and size kept: checking them would mean reading the whole
+entry at every start, which is what the cache is there to avoid.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ HEADER_ALLOWANCE = 1 << 16
 
 class CacheSpaceError(DataError):
     """Not enough free disk for a cache entry: a usage problem (exit 2), found before any decoding."""
+
+
+class CacheFileGone(DataError):
+    """A cache entry's file was removed (or cut short) while a run streamed from it: the data is fine,
+    the run only has to start again, which rebuilds the entry."""
 
 
 @dataclass(frozen=True)
@@ -198,8 +205,8 @@ def open_entry(entry: Entry, fingerprint: str) -> ImageSet | None:
         classes = tuple(record["classes"])
         if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(classes)):
             raise ValueError(f"labels outside 0..{len(classes) - 1}")
-    except (OSError, ValueError, TypeError) as exc:
-        warnings.warn(f"rebuilding damaged data cache {entry.images}: {exc}", stacklevel=3)
+    except (OSError, ValueError, TypeError, EOFError) as exc:  # EOFError: an empty or cut-short header
+        warnings.warn(f"rebuilding damaged data cache {entry.images}: {exc or type(exc).__name__}", stacklevel=3)
         return None
     with warnings.catch_warnings():
         # torch warns that it cannot mark the tensor read-only; nothing writes into a set's images.

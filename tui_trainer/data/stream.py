@@ -18,8 +18,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from .errors import DataError
 from .imageset import ImageSet
+from .store import CacheFileGone
 
 PREFETCH = 3
 """Batches read ahead of the one being trained on, at most."""
@@ -47,7 +47,10 @@ class RowReader:
         self.row_bytes = data.images[0].numel() if len(data) else 0
         self._fd: int | None = None
         if data.disk is not None:
-            self._fd = os.open(data.disk.path, os.O_RDONLY)
+            try:
+                self._fd = os.open(data.disk.path, os.O_RDONLY)
+            except FileNotFoundError:
+                raise CacheFileGone(f"data cache file {data.disk.path} was removed while the run read it") from None
             self._offset = data.disk.offset
 
     def close(self) -> None:
@@ -77,8 +80,9 @@ class RowReader:
         while views:
             got = os.preadv(self._fd, views, offset)
             if got <= 0:
-                raise DataError(
-                    f"data cache {self.data.disk.path if self.data.disk else ''} is shorter than its record"
+                raise CacheFileGone(
+                    f"data cache file {self.data.disk.path if self.data.disk else ''} was cut short while the run "
+                    "read it (it is shorter than its record)"
                 )
             offset += got
             while views and got >= len(views[0]):

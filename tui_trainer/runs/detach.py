@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import lock
 from .folder import GONE, RunFolder, RunFolderError, effective_state, now_iso, status_alive
+from .records import RunStatus
 
 START_TIMEOUT = 90.0
 """Seconds a new run gets to create its folder (importing torch is most of it)."""
@@ -172,10 +173,10 @@ def resume_detached(run_dir: Path, trust_code: bool = False) -> DetachedRun:
         status = folder.read_run_status()
     except RunFolderError as exc:
         raise DetachError(str(exc)) from None
-    state = effective_state(status)
-    if state == "running" or lock.locked_by_other(folder.path):
+    # The lock, not the pid, says whether a process trains the folder: the pid may be anyone's now.
+    if lock.locked_by_other(folder.path) or (status.state == "running" and _elsewhere(status)):
         raise DetachError(f"{folder.path.name} is still running (pid {status.pid})")
-    if state == "finished":
+    if effective_state(status) == "finished":
         raise DetachError(f"{folder.path.name} has already finished")
     if not folder.last_checkpoint.exists():
         raise DetachError(f"{folder.path.name} has no last.pt to resume from")
@@ -184,6 +185,11 @@ def resume_detached(run_dir: Path, trust_code: bool = False) -> DetachedRun:
     command = headless_command(runs_dir=folder.path.parent, resume=folder.path, trust_code=trust_code)
     proc = spawn(command, folder.log_file)
     return DetachedRun(proc.pid, folder.path, folder.log_file)
+
+
+def _elsewhere(status: RunStatus) -> bool:
+    """Whether the status was written on another machine (whose locks and pids this one cannot see)."""
+    return bool(status.host) and status.host != socket.gethostname()
 
 
 def looks_like_trainer(pid: int) -> bool:
@@ -220,11 +226,14 @@ def stop_run(run_dir: Path, sig: int = signal.SIGINT, *, again: bool = False) ->
         raise DetachError(f"{folder.path.name} is not running: {GONE} (pid {pid} is not its process any more)")
     if effective_state(status) != "running" or pid is None:
         raise DetachError(f"{folder.path.name} is not running")
-    host = status.host
-    if host and host != socket.gethostname():
-        raise DetachError(f"{folder.path.name} runs on {host}: stop it there")
+    if _elsewhere(status):
+        raise DetachError(f"{folder.path.name} runs on {status.host}: stop it there")
     if pid == os.getpid():
         raise DetachError(f"{folder.path.name} runs in this console: stop it from the training screen")
+    if not lock.locked_by_other(folder.path):
+        # No process holds the folder's lock, so none trains it: the pid (a status without a start
+        # time, hand-made or older) may belong to anything, even another tui-trainer.
+        raise DetachError(f"{folder.path.name} is not running: {GONE} (no process holds its lock)")
     if not looks_like_trainer(pid):
         raise DetachError(f"pid {pid} is no longer {folder.path.name}'s process (the run is gone)")
     if pid in _stops_asked and sig == signal.SIGINT and not again:

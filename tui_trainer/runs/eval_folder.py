@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_write_text, atomic_write_with
+from ..regular_file import read_bytes
 from .folder import RunFolderError, _slug
 from .thumbnails import thumbnails_file, write_thumbnails
 
@@ -49,7 +50,7 @@ class EvalFolder:
 
     def read_report(self) -> dict[str, Any]:
         try:
-            report = json.loads(self.report_file.read_text(encoding="utf-8"))
+            report = json.loads(read_bytes(self.report_file))
         except FileNotFoundError:
             raise RunFolderError(f"{self.path}: no report.json, so this is not an evaluation folder") from None
         except (OSError, ValueError) as exc:

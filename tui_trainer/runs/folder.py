@@ -2,7 +2,9 @@
 
 Writers replace whole files atomically; `metrics.jsonl` is appended one flushed line at a time.
 Readers never trust a file to be complete: a run may be writing it right now, or may have been
-killed halfway, so a truncated last line or a missing file is expected, not an error.
+killed halfway, so a truncated last line or a missing file is expected, not an error. Nor do they
+trust it to be a file: every record is read through `regular_file` (no links, no FIFOs or devices,
+at most MAX_RECORD_BYTES), and one that is not a regular file of that size is damage.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import append_line, atomic_write_text, atomic_write_with
+from ..atomic import DiskFullError, append_line, atomic_write_text, atomic_write_with
 from ..config import Preset, load_preset
 from ..config.code_trust import TARGET_RULE, TargetAccess, module_problem, untrusted_target_message
 from ..printable import printable
+from ..regular_file import UnsafeFile, open_fd, read_bytes
 from .predictions_file import load_checked_arrays
 from .process import process_alive
 from .records import (
@@ -45,6 +48,8 @@ GONE = "stopped (process gone)"
 """How a run whose status says running, but whose process has ended (kill -9, a crash), is shown."""
 PRESET_KEYS_ADDED = {"data.resize": '"squash"'}
 """Keys a run's preset.toml lacks when the run is older than them -> what the run did without them."""
+STATUS_KEPT_WHEN_FULL = ("format", "state", "pid", "pid_started", "host", "error", "ended_at", "epochs_done")
+"""The status.json keys a failure written over the old status on a full disk keeps (others go if they must)."""
 STALE_TEMP_SECONDS = 60.0
 """A temporary file of an atomic write older than this, in a folder this process holds, is a leftover."""
 
@@ -68,7 +73,7 @@ class RunFolder:
 
     def read_preset(self) -> Preset:
         """The run's resolved preset; a key added since the run was made reads as what the run did."""
-        return load_preset(self.preset_file, when_absent=PRESET_KEYS_ADDED)
+        return load_preset(self.preset_file, when_absent=PRESET_KEYS_ADDED, follow_links=False)
 
     def read_preset_to_build(self, code: TargetAccess | None) -> Preset:
         """`read_preset` for building its model: refused (RunFolderError) when its `model.target` would
@@ -173,6 +178,41 @@ class RunFolder:
         atomic_write_text(self.status_file, json.dumps(status, indent=2, sort_keys=True) + "\n")
         return status
 
+    def write_failure(self, **fields: Any) -> None:
+        """Record that the run failed. On a full disk, where even a small new file cannot be made,
+        the status is written over the old one's own bytes (fields that do not fit are left out),
+        so a failed run never stays "running"; DiskFullError when not even that fits."""
+        fields["state"] = "failed"
+        try:
+            self.write_status(**fields)
+        except DiskFullError:
+            self._overwrite_status(fields)
+
+    def _overwrite_status(self, fields: dict[str, Any]) -> None:
+        try:
+            status = self.read_status()
+        except RunFolderError:
+            status = {}
+        status.update(fields, format=FORMAT)
+        fd = open_fd(self.status_file, flags=os.O_WRONLY)
+        try:
+            room = os.fstat(fd).st_size
+            optional = [key for key in status if key not in STATUS_KEPT_WHEN_FULL]
+            text = json.dumps(status, separators=(",", ":")).encode()
+            while len(text) > room and optional:
+                status.pop(optional.pop())
+                text = json.dumps(status, separators=(",", ":")).encode()
+            error = status.get("error")
+            if len(text) > room and isinstance(error, str):  # a long path in the message: keep its start
+                status["error"] = error[: max(0, len(error) - (len(text) - room) - 3)] + "..."
+                text = json.dumps(status, separators=(",", ":")).encode()
+            if len(text) > room:
+                raise DiskFullError(self.status_file)
+            os.pwrite(fd, text.ljust(room), 0)  # JSON allows the trailing spaces: no new block is needed
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def append_metrics(self, record: dict[str, Any]) -> None:
         append_line(self.metrics_file, json.dumps(record, separators=(",", ":")) + "\n")
 
@@ -241,9 +281,11 @@ class RunFolder:
     def read_status(self) -> dict[str, Any]:
         """status.json, checked by `records.parse_status` (a damaged one raises DamagedRecord)."""
         try:
-            data = self.status_file.read_bytes()
+            data = read_bytes(self.status_file)
         except FileNotFoundError:
             raise RunFolderError(f"{self.path}: no status.json (not a run folder, or not started yet)") from None
+        except UnsafeFile as exc:
+            raise DamagedRecord(self.status_file, exc.problem) from None
         except OSError as exc:
             raise RunFolderError(f"{self.status_file}: unreadable ({exc})") from None
         return parse_status(data, self.status_file)
@@ -259,9 +301,11 @@ class RunFolder:
         lines are appended whole, so only damage makes one.
         """
         try:
-            data = self.metrics_file.read_bytes()
+            data = read_bytes(self.metrics_file)
         except FileNotFoundError:
             return []
+        except UnsafeFile as exc:
+            raise DamagedRecord(self.metrics_file, exc.problem) from None
         except OSError as exc:
             raise RunFolderError(f"{self.metrics_file}: unreadable ({exc})") from None
         records = []
@@ -299,10 +343,13 @@ class RunFolder:
     def read_progress(self) -> dict[str, Any] | None:
         """The latest batch progress; None when there is none (yet), it is not JSON or from a newer format.
 
-        A JSON record of the wrong shape raises DamagedRecord.
+        A JSON record of the wrong shape, or a file that is no record at all (a FIFO, a link, too large),
+        raises DamagedRecord.
         """
         try:
-            data = self.progress_file.read_bytes()
+            data = read_bytes(self.progress_file)
+        except UnsafeFile as exc:
+            raise DamagedRecord(self.progress_file, exc.problem) from None
         except OSError:
             return None
         try:
@@ -317,7 +364,7 @@ class RunFolder:
     def read_val_paths(self) -> tuple[str, ...] | None:
         """The validation images' source files; None when there are none (synthetic, older runs) or it is damaged."""
         try:
-            record = json.loads(self.val_paths_file.read_text(encoding="utf-8"))
+            record = json.loads(read_bytes(self.val_paths_file).decode("utf-8"))
         except (OSError, ValueError):
             return None
         paths = record.get("paths") if isinstance(record, dict) else None
@@ -328,7 +375,7 @@ class RunFolder:
     def read_command(self) -> str | None:
         """The recorded command line, or None when the run was not started detached (or it is unreadable)."""
         try:
-            return self.command_file.read_text(encoding="utf-8").strip() or None
+            return read_bytes(self.command_file).decode("utf-8").strip() or None
         except (OSError, ValueError):
             return None
 

@@ -14,6 +14,7 @@ metrics.jsonl may be half written, predictions-last.npz may still hold the previ
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ from ..engine.events import (
     emit,
 )
 from ..engine.health import Health
+from ..regular_file import open_binary
 from .folder import RunFolder, RunFolderError, pid_alive, status_alive
 from .records import DamagedRecord, RunStatus
 from .thumbnails import thumbnail_count
@@ -46,6 +48,8 @@ PREDICTIONS_WAIT = 5.0
 STATUS_GRACE = 5.0
 """Seconds a folder without a readable status.json is given before following it fails."""
 LOG_TAIL_LINES = 40
+LOG_TAIL_BYTES = 64 * 1024
+"""How much of the end of log.txt is read for its last lines."""
 ENDED = ("finished", "interrupted", "failed", "pruned")
 
 Signature = tuple[int, int, int]
@@ -78,7 +82,9 @@ def _seconds_between(start: Any, end: Any) -> float:
 def log_tail(folder: RunFolder, lines: int = LOG_TAIL_LINES) -> str:
     """The end of a detached run's log.txt ("" when there is none), for error details."""
     try:
-        text = folder.log_file.read_text(encoding="utf-8", errors="replace")
+        with open_binary(folder.log_file) as handle:  # a FIFO or a link to /dev/zero is no log
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+            text = handle.read(LOG_TAIL_BYTES).decode("utf-8", errors="replace")
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ..regular_file import MAX_RECORD_BYTES, UnsafeFile, open_binary
 from .folder import GONE, STATES, RunFolder, RunFolderError, effective_state
 from .records import DamagedRecord, EpochRecord, parse_metrics_line
 from .timing import parse_time, training_time
@@ -94,13 +95,15 @@ class _MetricsTail:
 def _metrics_tail(folder: RunFolder, want_best: bool) -> _MetricsTail:
     """The epoch of the last complete line; the best val_acc only when status.json lacks it."""
     try:
-        with open(folder.metrics_file, "rb") as handle:
+        with open_binary(folder.metrics_file, MAX_RECORD_BYTES) as handle:
             size = handle.seek(0, os.SEEK_END)
             start = 0 if want_best else max(0, size - TAIL_BYTES)
             handle.seek(start)
-            data = handle.read()
+            data = handle.read(MAX_RECORD_BYTES)
     except FileNotFoundError:
         return _MetricsTail(0, None, "")
+    except UnsafeFile as exc:
+        return _MetricsTail(0, None, f"metrics.jsonl: damaged: {exc.problem}", damaged=True)
     except OSError as exc:
         return _MetricsTail(0, None, f"metrics.jsonl unreadable ({exc.strerror or exc})")
     if start:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import shutil
+import socket
 import time
 import traceback
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from ..data import DataError, load_data
 from ..data.bad_images import bad_images_report
 from ..data.checks import check_data_layout
 from ..data.storage import choose_storage
-from ..data.store import CacheSpaceError
+from ..data.store import CacheFileGone, CacheSpaceError
 from ..data.thumbnails import Thumbnails
 from ..engine import distributed
 from ..engine.checkpoint import CheckpointError, unwrap
@@ -41,7 +42,7 @@ from ..models import ModelTargetError
 from ..models.hub import MissingLibrary
 from ..torchrun_env import launch_rank
 from . import lock
-from .folder import RunFolder, RunFolderError, effective_state, now_iso
+from .folder import RunFolder, RunFolderError, now_iso
 from .process import own_identity
 from .recorder import RunRecorder
 from .records import RunStatus
@@ -79,13 +80,14 @@ def load_run_preset(run_dir: Path, code: TargetAccess | None = None) -> Preset:
         _take_folder(folder)
         try:
             status = folder.read_run_status()
-            state = effective_state(status)
-            if state == "running":
+            # The lock is ours, so no process of this machine trains the folder, whatever process
+            # holds the recorded pid now; another machine's run is beyond the lock's reach.
+            if status.state == "running" and status.host and status.host != socket.gethostname():
                 raise RunFolderError(
-                    f"{run_dir}: still running (pid {status.pid}); two processes must not train one folder. "
-                    "Stop it first (Ctrl+C in its terminal, or `kill -INT PID`), then resume"
+                    f"{run_dir}: still running on {status.host} (pid {status.pid}); two processes must not train "
+                    "one folder. Stop it first (Ctrl+C in its terminal, or `kill -INT PID` there), then resume"
                 )
-            if state == "finished":
+            if status.state == "finished":
                 raise RunFolderError(f"{run_dir}: already finished all {status.epochs_planned} epochs")
             folder.read_metrics()  # every complete line must be an epoch record
             folder.read_progress()
@@ -100,7 +102,7 @@ def _take_folder(folder: RunFolder) -> None:
     """Lock the folder for this process (or refuse, as a live run holds it) and clear a killed run's leftovers."""
     try:
         lock.acquire(folder.path)
-    except lock.RunLockedError as exc:
+    except (lock.RunLockedError, lock.BadLockFile) as exc:
         raise RunFolderError(str(exc)) from None
     except OSError as exc:
         raise RunFolderError(f"{folder.path}: cannot lock the run folder ({exc.strerror or exc})") from None
@@ -141,6 +143,8 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int, precision: 
         return str(exc), "this run cannot continue from that file; start a new run, or restore the file from a copy"
     if isinstance(exc, ModelOutputError):
         return str(exc), "pick a model of the catalog, or make the model's head as wide as the class count"
+    if isinstance(exc, CacheFileGone):
+        return str(exc), "start the run again (or resume it): the cache entry is rebuilt from the images"
     if isinstance(exc, CacheSpaceError):
         return str(exc), "or set data.cache = false to decode into memory at every start"
     if isinstance(exc, DataError):

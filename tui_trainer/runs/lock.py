@@ -8,6 +8,10 @@ lock of a dead process never blocks anyone. The lock file itself stays; only the
 Limits: `flock` is per host. On NFS it is emulated with byte-range locks (Linux >= 2.6.12) and
 works across clients only where the server supports locking; on other shared file systems two
 nodes may both get it. A multi-node torchrun job locks from rank 0 alone, so it is one holder.
+
+The lock file of a folder someone else made may be a symlink (to a file of the user's, or to a
+path that does not exist yet) or a FIFO: it is opened without following links and without
+blocking, and nothing is written into it until it is known to be a regular file and locked.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import fcntl
 import os
 import threading
 from pathlib import Path
+
+from ..regular_file import UnsafeFile, open_fd
 
 LOCK_NAME = ".lock"
 
@@ -37,6 +43,16 @@ class RunLockedError(RuntimeError):
         )
 
 
+class BadLockFile(OSError):
+    """The folder's `.lock` is not a regular file (a symlink, a FIFO, ...): the folder is refused, untouched."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"{path}: {problem}; tui-trainer's lock files are regular files (remove it if the folder is yours)"
+        )
+        self.path = path
+
+
 def _key(folder: Path) -> Path:
     return Path(os.path.abspath(folder))
 
@@ -54,7 +70,7 @@ def acquire(folder: Path) -> None:
     with _guard:
         if key in _held:
             return
-        fd = os.open(key / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = open_lock_file(key / LOCK_NAME)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -69,6 +85,16 @@ def acquire(folder: Path) -> None:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _held[key] = fd
+
+
+def open_lock_file(path: Path) -> int:
+    """The lock file, created if missing; never through a link (a dangling one is not created either)."""
+    with contextlib.suppress(FileExistsError):  # O_EXCL: never creates through a symlink, dangling or not
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))
+    try:
+        return open_fd(path, flags=os.O_RDWR)
+    except UnsafeFile as exc:
+        raise BadLockFile(path, exc.problem) from None
 
 
 def release(folder: Path) -> None:
@@ -93,8 +119,8 @@ def locked_by_other(folder: Path) -> bool:
     if held(folder):
         return False
     try:
-        fd = os.open(_key(folder) / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+        fd = open_fd(_key(folder) / LOCK_NAME)
+    except OSError:  # none, or not a regular file (which no run can hold either)
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

@@ -15,13 +15,23 @@ from typing import Any
 import numpy as np
 
 from ..engine.events import Predictions
+from ..regular_file import MAX_ARRAY_BYTES, UnsafeFile, open_binary
 from .report import confusion_from_predictions
 
 
 def load_arrays(path: Path) -> dict[str, Any]:
-    """Every array of the file as it is stored (`classes` as a tuple of names, `epoch` as an int)."""
-    with np.load(path, allow_pickle=False) as data:
-        out: dict[str, Any] = {key: data[key] for key in data.files}
+    """Every array of the file as it is stored (`classes` as a tuple of names, `epoch` as an int).
+
+    ValueError when it is not a regular file or holds more than MAX_ARRAY_BYTES (stored or unpacked).
+    """
+    try:
+        with open_binary(path, MAX_ARRAY_BYTES) as handle, np.load(handle, allow_pickle=False) as data:
+            unpacked = sum(info.file_size for info in data.zip.infolist())
+            if unpacked > MAX_ARRAY_BYTES:
+                raise ValueError(f"{path}: unpacks to {unpacked} bytes, more than {MAX_ARRAY_BYTES}")
+            out: dict[str, Any] = {key: data[key] for key in data.files}
+    except UnsafeFile as exc:
+        raise ValueError(str(exc)) from None
     out["classes"] = tuple(str(c) for c in np.asarray(out["classes"]).tolist())
     if "epoch" in out:
         out["epoch"] = int(out["epoch"])

@@ -75,7 +75,7 @@ class RunRecorder:
         elif isinstance(event, RunFinished):
             self.folder.write_status(state=event.state, ended_at=now_iso(), epochs_done=event.epochs_done)
         elif isinstance(event, RunFailed):
-            self.folder.write_status(state="failed", ended_at=now_iso(), error=event.error, hint=event.hint)
+            self.folder.write_failure(ended_at=now_iso(), error=event.error, hint=event.hint)
 
     def _write_progress(self, event: BatchProgress) -> None:
         """At most one write per interval, and always the last batch of an epoch (its final figures)."""

@@ -31,6 +31,7 @@ from ..config import PresetError
 from ..config.code_trust import TargetAccess
 from ..config.sweep_file import FloatRange, SweepSpec
 from ..engine.events import BatchProgress, EpochFinished, Event, Listener, RunControl, RunStarted
+from . import lock
 from .folder import RunFolder, now_iso, pid_alive
 from .sweep_study import SweepError, SweepFolder, open_storage, requeued_numbers, require_optuna
 
@@ -83,12 +84,15 @@ def _machine_lock(path: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - not on Linux/macOS
         yield
         return
-    with open(path, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    try:
+        fd = lock.open_lock_file(path)  # never through a symlink a received sweep folder may hold
+    except lock.BadLockFile as exc:
+        raise SweepError(str(exc)) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _requeue(study: Any, trial: Any) -> None:
@@ -96,8 +100,11 @@ def _requeue(study: Any, trial: Any) -> None:
     if trial.number in requeued_numbers(study.get_trials(deepcopy=False)):
         return
     attrs: dict[str, Any] = {"retry_of": trial.number}
-    if "run_dir" in trial.user_attrs:
-        attrs["resume_dir"] = trial.user_attrs["run_dir"]  # the retry continues from its last.pt
+    # The retry continues from the folder's last.pt: the trial's own, or (a retry killed before its
+    # run started) the one it inherited, so a second kill does not leave that folder behind.
+    run_dir = trial.user_attrs.get("run_dir") or trial.user_attrs.get("resume_dir")
+    if run_dir:
+        attrs["resume_dir"] = run_dir
     study.enqueue_trial(dict(trial.params), user_attrs=attrs, skip_if_exists=False)
 
 

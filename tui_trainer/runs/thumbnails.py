@@ -15,6 +15,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from ..atomic import atomic_write_with
+from ..regular_file import MAX_ARRAY_BYTES, open_binary
 
 FILE_NAME = "val_images.npy"
 
@@ -25,8 +26,22 @@ def thumbnails_file(folder: Path) -> Path:
 
 
 def open_thumbnails(path: Path, mmap: bool = True) -> np.ndarray:
-    """The thumbnail array, memory-mapped read-only unless `mmap` is False (OSError/ValueError when unreadable)."""
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    """The thumbnail array, memory-mapped read-only unless `mmap` is False (OSError/ValueError when unreadable,
+    not a regular file, or larger than MAX_ARRAY_BYTES)."""
+    with open_binary(path, MAX_ARRAY_BYTES) as handle:
+        if not mmap:
+            return np.load(handle, allow_pickle=False)
+        version = npy_format.read_magic(handle)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"{path}: .npy version {version} is not one tui-trainer writes")
+        read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        shape, fortran, dtype = read_header(handle)
+        if dtype.hasobject:
+            raise ValueError(f"{path}: holds Python objects, not pixels")
+        # Mapped from the descriptor that was checked, not by name again (it may have been swapped since).
+        return np.memmap(
+            handle, dtype=dtype, mode="r", offset=handle.tell(), shape=shape, order="F" if fortran else "C"
+        )
 
 
 def write_thumbnails(path: Path, shape: tuple[int, ...], chunks: Iterable[np.ndarray]) -> None:

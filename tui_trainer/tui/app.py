@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -48,6 +51,9 @@ from .run_use import RunUseActions
 from .training_screen import TrainingScreen
 
 EXIT_INTERRUPTED = 130
+TERMINAL_GONE_GRACE = 5.0
+"""Seconds after SIGTERM/SIGHUP (and the run's checkpoint) that the console gets to quit the usual way,
+restoring the terminal, before the process ends without it."""
 
 
 class TrainerApp(UserSettings, RunUseActions, App[None]):
@@ -87,6 +93,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.training_screen = TrainingScreen()
         self._ask_before_quit = True
         self._exit_code = 0
+        self._exit_guard = threading.Thread(target=self._exit_once_stopped, name="exit-after-hangup", daemon=True)
 
     def notify(
         self,
@@ -119,10 +126,31 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            # Not on Windows, nor outside the main thread.
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
-                loop.add_signal_handler(sig, self._on_signal)
+        # Not on Windows, nor outside the main thread.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+            loop.add_signal_handler(signal.SIGINT, self._on_signal)
+        for name in ("SIGTERM", "SIGHUP"):
+            with contextlib.suppress(ValueError, AttributeError, OSError):
+                signal.signal(getattr(signal, name), lambda _sig, _frame: self._on_terminal_gone(loop))
+
+    def _on_terminal_gone(self, loop: asyncio.AbstractEventLoop) -> None:
+        """SIGTERM/SIGHUP, as a plain handler rather than on the event loop: when the terminal is gone
+        but nobody has closed it (a dead ssh connection not yet noticed), the loop blocks writing to it
+        and would never see the signal. So the run is stopped from here (between batches, last.pt
+        written), the loop is asked to quit as usual, and if it cannot, the process ends once the run
+        has saved."""
+        self._exit_code = EXIT_INTERRUPTED
+        if self.control is not None:
+            self.control.stop()  # thread-safe; a run that has ended ignores it
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the process is ending anyway
+            loop.call_soon_threadsafe(self._on_signal)
+        if not self._exit_guard.is_alive():
+            self._exit_guard.start()
+
+    def _exit_once_stopped(self) -> None:
+        self.run_session.stop(wait=True)
+        time.sleep(TERMINAL_GONE_GRACE)  # the usual way out restores the terminal, if there is one
+        os._exit(self._exit_code)
 
     def _on_signal(self) -> None:
         """SIGINT/SIGTERM/SIGHUP: stop a run cleanly (last.pt, status interrupted), then exit."""
