@@ -220,6 +220,8 @@ async def drive(app):
 
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(spec.get("start_pause", 1.0))
+        if spec.get("settle_first"):  # e.g. the sweep screen reading its study on a worker
+            await settle(app, pilot, 40)
         for key in spec.get("keys", []):
             await pilot.press(key)
             await settle(app, pilot, spec.get("wait", 20))
@@ -382,12 +384,14 @@ class Lab:
         keys: Sequence[str] = (),
         markers: Sequence[Path] = (),
         confirm: bool = False,
+        settle_first: bool = False,
         wait: float = 20.0,
         timeout: float = 90.0,
         env: dict[str, str] | None = None,
     ) -> ConsoleOutcome:
         """The console on `argv` (as `tui-trainer ARGV`), these keys pressed, each followed by its work."""
         spec = {"argv": list(argv), "keys": list(keys), "markers": [str(m) for m in markers], "confirm": confirm}
+        spec["settle_first"] = settle_first
         spec["wait"] = wait
         outcome = run_bounded(
             [sys.executable, "-P", "-c", DRIVER, json.dumps(spec)], cwd, {**self.env, **(env or {})}, timeout
@@ -702,7 +706,7 @@ def item_3(lab: Lab) -> Thunks:
     def console_g(payload: str, trust: bool) -> list[Trial]:
         folder, cwd, marker = _hostile_sweep(lab, payload)
         argv = (["--trust-code"] if trust else []) + [str(folder)]
-        result = lab.console(argv, cwd, keys=["g"], markers=[marker], confirm=trust)
+        result = lab.console(argv, cwd, keys=["g"], markers=[marker], confirm=trust, settle_first=True)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not marker.exists() and _started_from(folder.parent.parent):
             time.sleep(0.3)  # the detached sweep, until its first trial builds the model
