@@ -20,7 +20,7 @@ from ..config.schema import DataConfig
 from .cache import cached_files
 from .decode import Progress
 from .errors import DataError
-from .folder import _names, is_image_name
+from .folder import _names, class_images, is_image_name
 from .imageset import ImageSet
 from .views import decode_for_validation, store_size
 
@@ -62,14 +62,12 @@ def eval_folder(path: Path) -> Path:
 
 
 def class_files(folder: Path) -> dict[str, list[str]]:
-    """class name -> sorted image file names under `folder/<class>/` (the layout of a train/ split)."""
+    """class name -> sorted image paths under `folder/<class>/`, sub-folders included (the layout of a
+    train/ split)."""
     try:
         with os.scandir(folder) as entries:
             classes = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-        out = {}
-        for cls in classes:
-            with os.scandir(folder / cls) as entries:
-                out[cls] = sorted(e.name for e in entries if is_image_name(e.name) and e.is_file())
+        out = {cls: class_images(folder / cls) for cls in classes}
     except OSError as exc:
         raise DataError(f"cannot list {exc.filename or folder}: {exc.strerror or exc}") from exc
     return out

@@ -1,8 +1,11 @@
 """The image-folder layout `root/train/<class>/*`, `root/val/<class>/*` (and an optional held-out
 `root/test/<class>/*`): listing and checking it.
 
-Listing reads directory entries only (no image is opened), so `--check` stays fast and the loader
-and the check report the same problems in the same words.
+A class folder is read recursively (`cat/indoor/x.jpg` is a cat), as torchvision's ImageFolder
+does; hidden files and folders (".DS_Store", ".thumbnails/") are skipped at every depth, hidden
+class folders included, so a class index can differ from torchvision's when a hidden class
+folder exists. Listing reads directory entries only (no image is opened), so `--check` stays fast
+and the loader and the check report the same problems in the same words.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ SPLITS = ("train", "val", "test")
 """`test/` is never trained or validated on: `tui-trainer --eval` scores a run on it."""
 
 Tree = dict[str, dict[str, list[str]]]
-"""split name -> class name -> sorted image file names; only the splits that exist."""
+"""split name -> class name -> sorted image paths relative to the class folder ("sub/x.jpg");
+only the splits that exist."""
 
 
 @lru_cache(maxsize=1)
@@ -36,9 +40,24 @@ def _subdirs(folder: Path) -> list[str]:
         return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
 
 
-def _images(folder: Path) -> list[str]:
-    with os.scandir(folder) as entries:
-        return sorted(e.name for e in entries if is_image_name(e.name) and e.is_file())
+def class_images(folder: Path) -> list[str]:
+    """The image files under a class folder, at any depth, as sorted relative POSIX paths; hidden
+    entries are skipped, and a symlinked sub-folder is not entered (a link back up would never end).
+    Raises OSError when a folder cannot be listed."""
+
+    def walk(folder: Path, prefix: str) -> list[str]:
+        names: list[str] = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    names += walk(folder / entry.name, f"{prefix}{entry.name}/")
+                elif is_image_name(entry.name) and entry.is_file():
+                    names.append(prefix + entry.name)
+        return names
+
+    return sorted(walk(folder, ""))
 
 
 def scan_tree(root: Path) -> Tree:
@@ -47,7 +66,7 @@ def scan_tree(root: Path) -> Tree:
     for split in SPLITS:
         split_dir = root / split
         if split_dir.is_dir():
-            tree[split] = {cls: _images(split_dir / cls) for cls in _subdirs(split_dir)}
+            tree[split] = {cls: class_images(split_dir / cls) for cls in _subdirs(split_dir)}
     return tree
 
 
