@@ -75,9 +75,15 @@ def entry_for(slot: Iterable[str]) -> Entry:
 
 
 def _drop_old_format(slot: Sequence[str]) -> None:
-    """Delete the `.pt` file the first cache format kept for this slot: it is rebuilt as a mapped entry."""
-    with contextlib.suppress(OSError):
-        (cache_dir() / f"{digest(['v1', *slot])}.pt").unlink()
+    """Delete what earlier cache formats kept for this slot (the first format's `.pt` file, a later
+    one's entry): it is rebuilt in the current format, and nothing would ever read the old files."""
+    old = [cache_dir() / f"{digest(['v1', *slot])}.pt"]
+    for version in range(2, FORMAT_VERSION):
+        entry = Entry.at(cache_dir(), digest([f"v{version}", *slot]))
+        old += [entry.record, entry.images]  # the record first: it is what marks an entry complete
+    for path in old:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _hit(entry: Entry, fingerprint: str, progress: Progress | None, stage: str) -> ImageSet | None:
