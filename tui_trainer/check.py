@@ -55,9 +55,9 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
 
 
 def _local_data_problems(preset: Preset) -> list[str]:
-    """Problems with a local dataset folder (layout, empty classes, files that are not images)."""
+    """Problems with a local dataset (layout, empty classes, CSV rows, files that are not images)."""
     problems = check_data_layout(preset.data)
-    if problems or preset.data.dataset != "imagefolder":
+    if problems:
         return problems
     bad = find_bad_images(image_files(preset.data))  # a quick structural check of every file
     if bad and preset.data.bad_images == "error":

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ..config.schema import DataConfig
 from .cifar_layout import ARCHIVE, cifar_root, is_extracted, missing_message
-from .folder import scan_tree, tree_problems
-from .paths import resolve_root
+from .listers import list_files
+from .listing import LayoutError
 
 
 def check_data_layout(cfg: DataConfig) -> list[str]:
@@ -23,20 +23,15 @@ def check_data_layout(cfg: DataConfig) -> list[str]:
         if cfg.download or is_extracted(root) or (root / ARCHIVE).is_file():
             return []
         return [missing_message(root)]
-    if not cfg.root:
-        return ['dataset = "imagefolder" needs data.root: a folder with train/<class>/<image files>']
-    root = resolve_root(cfg.root)
     try:
-        tree = scan_tree(root)
-    except OSError as exc:
-        return [f"cannot list {exc.filename or root}: {exc.strerror or exc}"]
-    return tree_problems(root, tree)
+        list_files(cfg)
+    except LayoutError as exc:
+        return list(exc.problems)
+    return []
 
 
 def image_files(cfg: DataConfig) -> list[Path]:
-    """Every image file of an image folder's splits (for `--check`'s scan of the files)."""
-    root = resolve_root(cfg.root)
-    tree = scan_tree(root)
-    return [
-        root / split / cls / name for split, classes in tree.items() for cls, names in classes.items() for name in names
-    ]
+    """Every image file of a listed dataset's splits (for `--check`'s scan of the files); none for
+    the others."""
+    listing = list_files(cfg)
+    return listing.files() if listing is not None else []

@@ -14,6 +14,11 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from ..config.choices import ROOT_NEEDED
+from ..config.schema import DataConfig
+from .listing import FileSplit, LayoutError, Listing
+from .paths import resolve_root
+
 SPLITS = ("train", "val", "test")
 """`test/` is never trained or validated on: `tui-trainer --eval` scores a run on it."""
 
@@ -106,3 +111,24 @@ def tree_problems(root: Path, tree: Tree) -> list[str]:
                 parts.append(f"missing from train/: {_names(sorted(other - train))}")
             problems.append(f"train/ and {split}/ in {root} have different class folders ({'; '.join(parts)})")
     return problems
+
+
+def list_folder(cfg: DataConfig) -> Listing:
+    """The image folder `cfg.root` as file lists; LayoutError names every problem of its layout."""
+    if not cfg.root:
+        raise LayoutError([f'dataset = "imagefolder" needs data.root: {ROOT_NEEDED["imagefolder"]}'])
+    root = resolve_root(cfg.root)
+    try:
+        tree = scan_tree(root)
+    except OSError as exc:
+        raise LayoutError([f"cannot list {exc.filename or root}: {exc.strerror or exc}"]) from exc
+    problems = tree_problems(root, tree)
+    if problems:
+        raise LayoutError(problems)
+    classes = tuple(tree["train"])
+    splits = {}
+    for split, folders in tree.items():
+        paths = [root / split / cls / name for cls in classes for name in folders[cls]]
+        labels = [index for index, cls in enumerate(classes) for _ in folders[cls]]
+        splits[split] = FileSplit(split, str(root / split), root / split, tuple(paths), tuple(labels))
+    return Listing("imagefolder", classes, splits)
