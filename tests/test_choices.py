@@ -246,3 +246,13 @@ def test_every_choice_kind_is_a_registry() -> None:
     choice_keys = {spec.path for spec in all_fields() if spec.kind == "choice"}
     assert choice_keys == set(REGISTRIES)
     assert typing.get_args(OptimizerConfig.model_fields["name"].annotation) == OPTIMIZERS.names
+
+
+def test_every_file_lister_is_a_dataset_loaded_from_its_listing() -> None:
+    """A dataset read from listed files is one row in data.listers: `--check`, `--eval` and the loader
+    all find it there."""
+    from tui_trainer.data.listers import LISTERS
+    from tui_trainer.data.loading import _listed
+
+    assert set(LISTERS) <= set(DATASETS.names)
+    assert {name for name, loader in DATASET_LOADERS.items() if loader is _listed} == set(LISTERS)

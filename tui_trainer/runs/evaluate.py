@@ -54,7 +54,7 @@ def eval_data(run: RunModel, data: Path | None = None, progress: Progress | None
     if folder is not None:
         labelled = load_labelled_folder(folder, run.classes, cfg, progress)
         return EvalData(labelled.data, str(folder), folder.name, labelled.paths)
-    listing = list_files(cfg) if data is None else None
+    listing = list_files(cfg)
     if listing is not None and "test" in listing.splits:  # a CSV list's test rows
         labelled = load_labelled_split(listing, "test", run.classes, cfg, progress)
         return EvalData(labelled.data, f"{listing.splits['test'].source} (test rows)", "test", labelled.paths)
