@@ -192,6 +192,13 @@ def _image_folder(root: Path) -> Path:
     return root  # no val/: the loader holds out val_fraction
 
 
+def _csv_list(root: Path) -> Path:
+    folder = _image_folder(root / "images")
+    rows = [f"{p.relative_to(root).as_posix()},{p.parent.name}" for p in sorted(folder.glob("train/*/*.png"))]
+    (root / "train.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    return root  # no val.csv: the loader holds out val_fraction
+
+
 def _cifar_files(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     import torchvision.datasets
 
@@ -219,6 +226,7 @@ def test_dataset_loader_reads_the_keys_its_row_lists(
     root = {
         "cifar10": lambda: _cifar_files(tmp_path / "c10", monkeypatch),
         "imagefolder": lambda: _image_folder(tmp_path),
+        "csv": lambda: _csv_list(tmp_path / "listed"),
     }
     cfg = DataConfig(
         dataset=name,
@@ -238,3 +246,13 @@ def test_every_choice_kind_is_a_registry() -> None:
     choice_keys = {spec.path for spec in all_fields() if spec.kind == "choice"}
     assert choice_keys == set(REGISTRIES)
     assert typing.get_args(OptimizerConfig.model_fields["name"].annotation) == OPTIMIZERS.names
+
+
+def test_every_file_lister_is_a_dataset_loaded_from_its_listing() -> None:
+    """A dataset read from listed files is one row in data.listers: `--check`, `--eval` and the loader
+    all find it there."""
+    from tui_trainer.data.listers import LISTERS
+    from tui_trainer.data.loading import _listed
+
+    assert set(LISTERS) <= set(DATASETS.names)
+    assert {name for name, loader in DATASET_LOADERS.items() if loader is _listed} == set(LISTERS)

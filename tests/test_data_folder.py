@@ -243,3 +243,25 @@ def test_cifar10_arrays_become_channels_first_tensors(tmp_path: Path, monkeypatc
     assert torch.equal(cached.train.images, data.train.images)
     small = load_data(cfg.model_copy(update={"image_size": 16}))
     assert small.train.images.shape == (8, 3, 16, 16) and small.train.images.dtype == torch.uint8
+
+
+def test_class_folders_are_read_recursively_and_hidden_entries_skipped(tmp_path: Path) -> None:
+    from tui_trainer.data.eval_images import class_files
+
+    root = make_folder(tmp_path / "ds")
+    _write(root / "train" / "emu" / "wild" / "deep" / "w0.png", (1, 2, 3))  # only torchvision read these before
+    _write(root / "train" / "emu" / ".thumbnails" / "t0.png", (9, 9, 9))  # a hidden folder at any depth
+    _write(root / "train" / "emu" / "wild" / ".w1.png", (9, 9, 9))  # a hidden file in a sub-folder
+    _write(root / "train" / "fox" / "sub" / "f0.png", (7, 7, 7))  # a class with images in sub-folders only
+    _write(root / "val" / "fox" / "f1.png", (7, 7, 7))
+    assert check_data_layout(folder_cfg(root)) == []
+    data = load_data(folder_cfg(root))
+    assert data.classes == (*CLASSES, "fox")
+    assert torch.bincount(data.train.labels).tolist() == [6, 6, 7, 1]
+    emu = data.train.images[data.train.labels == 2]
+    assert [1, 2, 3] in [image[:, 0, 0].tolist() for image in emu] and [9, 9, 9] not in emu[:, :, 0, 0].tolist()
+    assert "wild/deep/w0.png" in class_files(root / "train")["emu"]  # --eval reads a labelled folder alike
+
+    _write(root / "train" / "emu" / "wild" / "w2.png", (4, 5, 6))  # one more file, deep down: a new cache entry
+    again = load_data(folder_cfg(root))
+    assert torch.bincount(again.train.labels).tolist() == [6, 6, 8, 1]

@@ -264,6 +264,7 @@ def test_export_round_trip_gives_the_models_logits(trained, tmp_path: Path, fmt:
     meta = json.loads((tmp_path / f"model.{fmt}.json").read_text())
     assert meta["classes"] == list(CLASSES) and meta["input"]["shape"][1:] == [3, 16, 16]
     assert meta["input"]["layout"] == "NCHW" and meta["input"]["channel_order"] == "RGB"
+    assert "ImageOps.exif_transpose" in meta["input"]["orientation"]  # as training read its photos
     assert meta["parity"]["images"] == 12 and meta["parity"]["max_abs_error"] <= export_module.ATOL
     assert "[model]" in meta["preset"]
 
@@ -319,11 +320,16 @@ def test_the_readme_script_classifies_with_the_sidecar_alone(trained, tmp_path: 
     pixels = np.full((24, 48, 3), (200, 40, 40), np.uint8)
     pixels[:, 12:36] = np.asarray(Image.open(root / "val" / "green" / "v1.png"))
     Image.fromarray(pixels).save(wide)
-    names = []
-    for image in (root / "val" / "green" / "v1.png", wide):  # 24 px, 48 x 24: the script resizes as the tool does
+    turned = tmp_path / "turned.png"  # a phone photo: the pixels on their side, an EXIF tag to turn them back
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise to show
+    Image.fromarray(np.rot90(pixels, 1).copy()).save(turned, exif=exif)
+    names, rows = [], []
+    for image in (root / "val" / "green" / "v1.png", wide, turned):  # 24 px, 48 x 24: resized as the tool does
         assert main(["--predict", str(run_dir), str(image)]) == 0
         row = list(csv.reader(io.StringIO(capsys.readouterr().out)))[1]
         names.append(row[1])
+        rows.append(row[1:])
         result = subprocess.run(
             [sys.executable, str(tmp_path / "classify.py"), str(model) + ".json", str(image)],
             capture_output=True,
@@ -334,6 +340,7 @@ def test_the_readme_script_classifies_with_the_sidecar_alone(trained, tmp_path: 
         name, probability = result.stdout.split()
         assert name == row[1] and float(probability) == pytest.approx(float(row[2]), abs=1e-3), image
     assert names[0] == names[1]  # the red ends were cut, as in training: the wide one is its centre
+    assert rows[2] == rows[1]  # the turned photo is seen upright: every probability as the wide one's
 
 
 async def _wait_for(pilot, condition, timeout: float = 60.0) -> None:

@@ -12,6 +12,7 @@ from .config.target import target_problems
 from .data.bad_images import bad_images_message
 from .data.checks import check_data_layout
 from .data.errors import DataError
+from .data.listers import LISTERS
 from .printable import printable
 
 
@@ -64,7 +65,7 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
 
 def _image_problems(preset: Preset) -> list[str]:
     """Image files the run would refuse, found by decoding them as the run does (into the data cache)."""
-    if preset.data.dataset != "imagefolder":
+    if preset.data.dataset not in LISTERS:  # only image files listed on disk can be bad
         return []
     from .data.verify import undecodable_images
     from .engine.events import SetupProgress

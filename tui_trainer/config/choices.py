@@ -75,8 +75,23 @@ DATASETS = Registry(
             "generated shapes, no files and no internet needed",
             uses=("data.synthetic_train_size", "data.synthetic_val_size"),
         ),
+        Choice(
+            "csv",
+            "image paths and labels in root/train.csv (and val.csv, test.csv), or in one .csv with a split column",
+            uses=(
+                *("data.root", "data.val_fraction", "data.bad_images", "data.resize", "data.cache"),
+                *("data.csv_path_column", "data.csv_label_column", "data.csv_split_column", "data.classes"),
+                "data.csv_allow_outside",
+            ),
+        ),
     ),
 )
+
+ROOT_NEEDED = {
+    "imagefolder": "a folder with train/<class>/<image files>",
+    "csv": "a folder with train.csv (columns path,label), or one .csv file with a split column",
+}
+"""What data.root must name, for the datasets that cannot do without one."""
 
 BAD_IMAGES = Registry(
     "data.bad_images",

@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from ..models import MODEL_NAMES
 from ..models.hub import HUB_FAMILIES, is_hub_name
-from .choices import BAD_IMAGES, DATASETS, LOSSES, OPTIMIZERS, PRECISIONS, RESIZES, SCHEDULERS, STORAGES
+from .choices import BAD_IMAGES, DATASETS, LOSSES, OPTIMIZERS, PRECISIONS, RESIZES, ROOT_NEEDED, SCHEDULERS, STORAGES
 
 DeviceName = str  # auto | cpu | cuda | cuda:N | mps, checked by TrainConfig.device's pattern
 
@@ -71,7 +71,8 @@ class DataConfig(Section):
     dataset: Literal[DATASETS.names] = Field("cifar10", description=DATASETS.description())  # type: ignore[valid-type]
     root: str = Field(
         "",
-        description="Dataset folder; when empty, cifar10 uses ~/.cache/tui-trainer/data and imagefolder is an error.",
+        description="Dataset folder (or a CSV file); when empty, cifar10 uses ~/.cache/tui-trainer/data, "
+        "and the datasets read from your files stop with an error.",
     )
     download: bool = Field(False, description="Download CIFAR-10 into root when it is missing (needs internet).")
     batch_size: int = Field(64, ge=1, le=65536, description="Images per batch on each device.")
@@ -81,7 +82,7 @@ class DataConfig(Section):
         0.1,
         gt=0.0,
         lt=1.0,
-        description="Share of train/ held out for validation when there is no val/.",
+        description="Share of the training images held out for validation when there is no val/ (or val rows).",
     )
     image_size: int = Field(32, ge=8, le=512, description="Images are resized to this side length in pixels.")
     drop_last: bool = Field(False, description="Drop the last partial training batch of each epoch.")
@@ -107,6 +108,25 @@ class DataConfig(Section):
         le=1024,
         description="Side in pixels kept in the cache (0 = image_size up to 64 px, else 1.15 x image_size): "
         "random crops take pixels from it, validation centre-crops image_size from it.",
+    )
+    csv_path_column: str = Field(
+        "path", min_length=1, description="CSV column of each image's path, relative to the CSV file's folder."
+    )
+    csv_label_column: str = Field("label", min_length=1, description="CSV column of each image's class name.")
+    csv_split_column: str = Field(
+        "split",
+        min_length=1,
+        description="Column saying train, val or test, when data.root is one CSV file rather than a folder.",
+    )
+    classes: list[str] = Field(
+        [],
+        description="Class names in label order ([] = the labels found in the training rows, sorted; "
+        "numerically when all are whole numbers).",
+    )
+    csv_allow_outside: bool = Field(
+        False,
+        description="Read image paths that lead outside the CSV file's folder (absolute, .., or through a link); "
+        "off, such a row is an error.",
     )
 
 
@@ -377,8 +397,8 @@ def cross_field_problems(preset: Preset) -> list[tuple[str, str]]:
     Kept out of pydantic's model validators so each problem points at the key to fix.
     """
     problems: list[tuple[str, str]] = []
-    if preset.data.dataset == "imagefolder" and not preset.data.root:
-        problems.append(("data.root", "imagefolder needs root: a folder with train/<class>/ images"))
+    if preset.data.dataset in ROOT_NEEDED and not preset.data.root:
+        problems.append(("data.root", f"{preset.data.dataset} needs root: {ROOT_NEEDED[preset.data.dataset]}"))
     if preset.model.params and not preset.model.target:
         problems.append(("model.params", "only used with model.target; built-in models take the fields above"))
     if not is_hub_name(preset.model.name) or preset.model.target:

@@ -48,6 +48,14 @@ FINGERPRINT_QUIET_SECONDS = 1.0
 """A check done sooner than this (most folders) is not reported at all."""
 
 
+def _relative(path: Path, base: Path) -> str:
+    """`path` relative to `base`; whole, when a list (data.csv_allow_outside) leads outside it."""
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def file_fingerprint(files: Sequence[Path], base: Path, progress: Progress | None = None, stage: str = "check") -> str:
     """Hash of each file's path relative to `base`, size and mtime: changes when any file does."""
     started = time.monotonic()
@@ -61,7 +69,7 @@ def file_fingerprint(files: Sequence[Path], base: Path, progress: Progress | Non
                 progress(stage, done, len(files))
                 reported = True
             st = os.stat(path)
-            yield f"{path.relative_to(base).as_posix()}|{st.st_size}|{st.st_mtime_ns}"
+            yield f"{_relative(path, base)}|{st.st_size}|{st.st_mtime_ns}"
 
     fingerprint = digest(rows())
     if reported:
@@ -75,9 +83,15 @@ def entry_for(slot: Iterable[str]) -> Entry:
 
 
 def _drop_old_format(slot: Sequence[str]) -> None:
-    """Delete the `.pt` file the first cache format kept for this slot: it is rebuilt as a mapped entry."""
-    with contextlib.suppress(OSError):
-        (cache_dir() / f"{digest(['v1', *slot])}.pt").unlink()
+    """Delete what earlier cache formats kept for this slot (the first format's `.pt` file, a later
+    one's entry): it is rebuilt in the current format, and nothing would ever read the old files."""
+    old = [cache_dir() / f"{digest(['v1', *slot])}.pt"]
+    for version in range(2, FORMAT_VERSION):
+        entry = Entry.at(cache_dir(), digest([f"v{version}", *slot]))
+        old += [entry.record, entry.images]  # the record first: it is what marks an entry complete
+    for path in old:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _hit(entry: Entry, fingerprint: str, progress: Progress | None, stage: str) -> ImageSet | None:
@@ -139,13 +153,15 @@ def cached_files(
 ) -> ImageSet:
     """Image files under `base`, decoded at `size` (in parallel, straight into the entry's file) and
     cached under `slot`; reported as the stages "decode <name>" and "cache <name>". The fingerprint
-    covers the paths relative to `base`, so it also covers the class folder, hence the label, of each.
-    `resize` (data.resize) is part of the entry's name, except "squash", which entries made before the
-    choice existed hold."""
+    covers the paths relative to `base`, the labels and the class names (a CSV list can relabel a file
+    that did not change). `resize` (data.resize) is part of the entry's name, except "squash", which
+    entries made before the choice existed hold."""
     try:
-        fingerprint = file_fingerprint(paths, base, progress, f"check {name}")
+        files = file_fingerprint(paths, base, progress, f"check {name}")
     except OSError as exc:
         raise DataError(f"cannot read {exc.filename or base}: {exc.strerror or exc}") from exc
+    label_bytes = labels.to(torch.int64).contiguous().numpy().tobytes()
+    fingerprint = digest([files, hashlib.blake2b(label_bytes, digest_size=16).hexdigest(), *classes])
 
     def fill(out: torch.Tensor, disk: DiskRows | None) -> None:
         decode_images(paths, size, progress, stage=f"decode {name}", out=out, disk=disk, resize=resize)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ..config.schema import DataConfig
 from .cifar_layout import ARCHIVE, cifar_root, is_extracted, missing_message
-from .folder import scan_tree, tree_problems
-from .paths import resolve_root
+from .listers import list_files
+from .listing import LayoutError
 
 
 def check_data_layout(cfg: DataConfig) -> list[str]:
@@ -21,11 +21,8 @@ def check_data_layout(cfg: DataConfig) -> list[str]:
         if cfg.download or is_extracted(root) or (root / ARCHIVE).is_file():
             return []
         return [missing_message(root)]
-    if not cfg.root:
-        return ['dataset = "imagefolder" needs data.root: a folder with train/<class>/<image files>']
-    root = resolve_root(cfg.root)
     try:
-        tree = scan_tree(root)
-    except OSError as exc:
-        return [f"cannot list {exc.filename or root}: {exc.strerror or exc}"]
-    return tree_problems(root, tree)
+        list_files(cfg)
+    except LayoutError as exc:
+        return list(exc.problems)
+    return []

@@ -66,15 +66,36 @@ def square_box(width: int, height: int, resize: str) -> tuple[float, float, floa
     return (left, top, left + side, top + side)
 
 
+ORIENTATION_TAG = 0x0112
+"""EXIF Orientation: 1 is upright; 2-8 say how the stored pixels are flipped or turned."""
+
+
+def upright(image):  # PIL.Image.Image -> PIL.Image.Image
+    """The image as it was taken: a phone keeps a portrait photo as landscape pixels plus an EXIF
+    orientation tag, which viewers apply and a plain decode does not. Pillow's `exif_transpose`
+    (which also copies an upright image) runs only for a tag other than 1."""
+    from PIL import ImageOps
+
+    try:
+        orientation = image.getexif().get(ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block must not make a readable image unusable
+        return image
+    if orientation not in range(2, 9):
+        return image
+    return ImageOps.exif_transpose(image)
+
+
 def decode_file(path: str, size: int, resize: str = "squash") -> np.ndarray:
-    """One image file as an RGB uint8 array [size, size, 3], resized (bilinear) when needed; `resize`
-    ("crop" or "squash", data.resize) says what of a non-square image is kept."""
+    """One image file as an RGB uint8 array [size, size, 3], turned upright by its EXIF orientation,
+    then resized (bilinear) when needed; `resize` ("crop" or "squash", data.resize) says what of a
+    non-square image is kept. Training, --eval, --predict and the thumbnails all decode here."""
     from PIL import Image
 
     # A regular file only: a FIFO among the images would block the open forever, a device never end.
     with open_binary(path, follow_links=True) as handle, Image.open(handle) as image:
         if image.size != (size, size):
             image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, both sides still >= size
+        image = upright(image)
         if image.mode == "P" and "transparency" in image.info:
             image = image.convert("RGBA")
         if image.mode in _WIDE_MODES:

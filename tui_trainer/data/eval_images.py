@@ -20,8 +20,9 @@ from ..config.schema import DataConfig
 from .cache import cached_files
 from .decode import Progress
 from .errors import DataError
-from .folder import _names, is_image_name
+from .folder import _names, class_images, is_image_name
 from .imageset import ImageSet
+from .listing import Listing
 from .views import decode_for_validation, store_size
 
 
@@ -62,14 +63,12 @@ def eval_folder(path: Path) -> Path:
 
 
 def class_files(folder: Path) -> dict[str, list[str]]:
-    """class name -> sorted image file names under `folder/<class>/` (the layout of a train/ split)."""
+    """class name -> sorted image paths under `folder/<class>/`, sub-folders included (the layout of a
+    train/ split)."""
     try:
         with os.scandir(folder) as entries:
             classes = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-        out = {}
-        for cls in classes:
-            with os.scandir(folder / cls) as entries:
-                out[cls] = sorted(e.name for e in entries if is_image_name(e.name) and e.is_file())
+        out = {cls: class_images(folder / cls) for cls in classes}
     except OSError as exc:
         raise DataError(f"cannot list {exc.filename or folder}: {exc.strerror or exc}") from exc
     return out
@@ -101,13 +100,42 @@ def load_labelled_folder(
     for index, cls in enumerate(classes):
         paths += [folder / cls / name for name in found[cls]]
         labels += [index] * len(found[cls])
+    source = str(folder.resolve())
+    return _labelled(paths, labels, classes, folder, ["labelled folder", source], folder.name, data, progress)
+
+
+def load_labelled_split(
+    listing: Listing, split: str, classes: Sequence[str], data: DataConfig, progress: Progress | None = None
+) -> LabelledImages:
+    """A listed dataset's split (a CSV list's test rows) labelled in the run's class order: the
+    dataset's classes must still be the run's, else DataError naming both."""
+    if listing.classes != tuple(classes):
+        raise DataError(
+            f"the run's data now has classes {list(listing.classes)}, its checkpoint {list(classes)}: "
+            "pass --data with a folder of the checkpoint's classes"
+        )
+    chosen = listing.splits[split]
+    slot = ["labelled list", listing.kind, chosen.source]
+    return _labelled(list(chosen.paths), list(chosen.labels), classes, chosen.base, slot, split, data, progress)
+
+
+def _labelled(
+    paths: list[Path],
+    labels: list[int],
+    classes: Sequence[str],
+    base: Path,
+    source: list[str],
+    name: str,
+    data: DataConfig,
+    progress: Progress | None,
+) -> LabelledImages:
     size = store_size(data)
-    slot = ["labelled folder", str(folder.resolve()), str(size), *classes]  # the class order sets the labels
+    slot = [*source, str(size), *classes]  # the class order sets the labels
     label_tensor = torch.tensor(labels, dtype=torch.int64)
     images = cached_files(
-        slot, paths, folder, size, label_tensor, tuple(classes), folder.name, data.cache, progress, data.resize
+        slot, paths, base, size, label_tensor, tuple(classes), name, data.cache, progress, data.resize
     )
-    return LabelledImages(images, tuple(paths), folder)
+    return LabelledImages(images, tuple(paths), base)
 
 
 def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:

@@ -1,8 +1,11 @@
 """The image-folder layout `root/train/<class>/*`, `root/val/<class>/*` (and an optional held-out
 `root/test/<class>/*`): listing and checking it.
 
-Listing reads directory entries only (no image is opened), so `--check` stays fast and the loader
-and the check report the same problems in the same words.
+A class folder is read recursively (`cat/indoor/x.jpg` is a cat), as torchvision's ImageFolder
+does; hidden files and folders (".DS_Store", ".thumbnails/") are skipped at every depth, hidden
+class folders included, so a class index can differ from torchvision's when a hidden class
+folder exists. Listing reads directory entries only (no image is opened), so `--check` stays fast
+and the loader and the check report the same problems in the same words.
 """
 
 from __future__ import annotations
@@ -11,11 +14,17 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from ..config.choices import ROOT_NEEDED
+from ..config.schema import DataConfig
+from .listing import FileSplit, LayoutError, Listing
+from .paths import resolve_root
+
 SPLITS = ("train", "val", "test")
 """`test/` is never trained or validated on: `tui-trainer --eval` scores a run on it."""
 
 Tree = dict[str, dict[str, list[str]]]
-"""split name -> class name -> sorted image file names; only the splits that exist."""
+"""split name -> class name -> sorted image paths relative to the class folder ("sub/x.jpg");
+only the splits that exist."""
 
 
 @lru_cache(maxsize=1)
@@ -39,9 +48,24 @@ def _subdirs(folder: Path) -> list[str]:
         return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
 
 
-def _images(folder: Path) -> list[str]:
-    with os.scandir(folder) as entries:
-        return sorted(e.name for e in entries if is_image_name(e.name) and e.is_file())
+def class_images(folder: Path) -> list[str]:
+    """The image files under a class folder, at any depth, as sorted relative POSIX paths; hidden
+    entries are skipped, and a symlinked sub-folder is not entered (a link back up would never end).
+    Raises OSError when a folder cannot be listed."""
+
+    def walk(folder: Path, prefix: str) -> list[str]:
+        names: list[str] = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    names += walk(folder / entry.name, f"{prefix}{entry.name}/")
+                elif is_image_name(entry.name) and entry.is_file():
+                    names.append(prefix + entry.name)
+        return names
+
+    return sorted(walk(folder, ""))
 
 
 def scan_tree(root: Path) -> Tree:
@@ -50,7 +74,7 @@ def scan_tree(root: Path) -> Tree:
     for split in SPLITS:
         split_dir = root / split
         if split_dir.is_dir():
-            tree[split] = {cls: _images(split_dir / cls) for cls in _subdirs(split_dir)}
+            tree[split] = {cls: class_images(split_dir / cls) for cls in _subdirs(split_dir)}
     return tree
 
 
@@ -90,3 +114,24 @@ def tree_problems(root: Path, tree: Tree) -> list[str]:
                 parts.append(f"missing from train/: {_names(sorted(other - train))}")
             problems.append(f"train/ and {split}/ in {root} have different class folders ({'; '.join(parts)})")
     return problems
+
+
+def list_folder(cfg: DataConfig) -> Listing:
+    """The image folder `cfg.root` as file lists; LayoutError names every problem of its layout."""
+    if not cfg.root:
+        raise LayoutError([f'dataset = "imagefolder" needs data.root: {ROOT_NEEDED["imagefolder"]}'])
+    root = resolve_root(cfg.root)
+    try:
+        tree = scan_tree(root)
+    except OSError as exc:
+        raise LayoutError([f"cannot list {exc.filename or root}: {exc.strerror or exc}"]) from exc
+    problems = tree_problems(root, tree)
+    if problems:
+        raise LayoutError(problems)
+    classes = tuple(tree["train"])
+    splits = {}
+    for split, folders in tree.items():
+        paths = [root / split / cls / name for cls in classes for name in folders[cls]]
+        labels = [index for index, cls in enumerate(classes) for _ in folders[cls]]
+        splits[split] = FileSplit(split, str(root / split), root / split, tuple(paths), tuple(labels))
+    return Listing("imagefolder", classes, splits)

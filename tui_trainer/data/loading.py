@@ -39,12 +39,15 @@ def _cifar10(cfg: DataConfig, seed: int, progress: Progress | None) -> DataSplit
     return DataSplits(_limit(train, cfg.train_limit), _limit(val, cfg.val_limit), train.classes)
 
 
-def _imagefolder(cfg: DataConfig, seed: int, progress: Progress | None) -> DataSplits:
-    from .imagefolder import load_imagefolder
+def _listed(cfg: DataConfig, seed: int, progress: Progress | None) -> DataSplits:
+    """A dataset of image files listed by `listers.LISTERS` (an image folder, a CSV list)."""
+    from .listed import load_listed
+    from .listers import LISTERS
 
     skipped: list[tuple[str, str]] = []
     val_files: list[str] = []
-    train, val = load_imagefolder(cfg, progress, skipped, val_files)  # applies the limits before decoding
+    listing = LISTERS[cfg.dataset](cfg)
+    train, val = load_listed(listing, cfg, progress, skipped, val_files)  # applies the limits before decoding
     if len(val_files) != len(val):
         val_files = []  # never pair an image with another's file name
     return DataSplits(train, val, train.classes, skipped=tuple(skipped), val_paths=tuple(val_files))
@@ -52,8 +55,9 @@ def _imagefolder(cfg: DataConfig, seed: int, progress: Progress | None) -> DataS
 
 DATASET_LOADERS: dict[str, Callable[[DataConfig, int, Progress | None], DataSplits]] = {
     "cifar10": _cifar10,
-    "imagefolder": _imagefolder,
+    "imagefolder": _listed,
     "synthetic": _synthetic,
+    "csv": _listed,
 }
 """Dataset name (config.choices.DATASETS) -> loader(cfg, seed, progress)."""
 

@@ -33,8 +33,8 @@ from .errors import DataError
 from .imageset import DiskRows, ImageSet
 from .paths import CACHE_ENV
 
-FORMAT_VERSION = 2
-"""Bump when the decoding or the layout changes, so old entries are rebuilt."""
+FORMAT_VERSION = 3
+"""Bump when the decoding or the layout changes, so old entries are rebuilt (3: EXIF orientation applied)."""
 
 HEADER_ALLOWANCE = 1 << 16
 """Bytes beyond the pixels an entry may take on disk (npy header, record), for the space check."""

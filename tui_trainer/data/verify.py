@@ -16,7 +16,7 @@ from .decode import Progress
 
 
 def undecodable_images(cfg: DataConfig, progress: Progress | None = None) -> list[BadImage]:
-    """The files of an image folder (`dataset = "imagefolder"`) that the run would use and cannot
+    """The image files of a listed dataset (an image folder, a CSV list) that the run would use and cannot
     decode, as (path, reason); any other data problem raises DataError."""
     from .loading import load_data  # torch from here on
 

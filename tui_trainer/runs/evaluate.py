@@ -17,7 +17,8 @@ from ..atomic import cannot_write
 from ..config.code_trust import TargetAccess
 from ..data import DataError, ImageSet, load_data, val_batches
 from ..data.decode import Progress
-from ..data.eval_images import eval_folder, load_labelled_folder
+from ..data.eval_images import eval_folder, load_labelled_folder, load_labelled_split
+from ..data.listers import list_files
 from ..data.paths import resolve_root
 from ..data.storage import choose_storage
 from ..data.thumbnails import Thumbnails
@@ -49,7 +50,8 @@ class EvalData:
 
 def eval_data(run: RunModel, data: Path | None = None, progress: Progress | None = None) -> EvalData:
     """What `--eval` scores: `data` (a labelled folder, or a dataset root's test/), else the run's
-    dataset test/ split when it has one, else the run's validation split. Raises DataError."""
+    dataset test split when it has one (test/, test.csv, test rows), else the run's validation split.
+    Raises DataError."""
     cfg = run.preset.data
     folder: Path | None = None
     if data is not None:
@@ -59,6 +61,10 @@ def eval_data(run: RunModel, data: Path | None = None, progress: Progress | None
     if folder is not None:
         labelled = load_labelled_folder(folder, run.classes, cfg, progress)
         return EvalData(labelled.data, str(folder), folder.name, labelled.paths)
+    listing = list_files(cfg)
+    if listing is not None and "test" in listing.splits:  # a CSV list's test rows
+        labelled = load_labelled_split(listing, "test", run.classes, cfg, progress)
+        return EvalData(labelled.data, f"{listing.splits['test'].source} (test rows)", "test", labelled.paths)
     splits = load_data(cfg, seed=run.preset.train.seed, progress=progress)
     if tuple(splits.classes) != run.classes:
         raise DataError(

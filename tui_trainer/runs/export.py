@@ -247,11 +247,12 @@ def describe(run: RunModel, out: Path, fmt: str, max_abs_error: float, images: i
         if run.preset.data.resize == "squash"
         else f"the centre square of the image (side: its shorter side) to {stored}x{stored} pixels"
     )
+    first = "turn it upright by its EXIF orientation and convert to RGB first"
     resize = (
-        f"{square}, bilinear, no further crop (convert to RGB first)"
+        f"{square}, bilinear, no further crop ({first})"
         if stored == size
         else f"{square}, bilinear, then the centre {size}x{size} crop "
-        f"(left and top offset ({stored} - {size}) // 2; convert to RGB first)"
+        f"(left and top offset ({stored} - {size}) // 2; {first})"
     )
     return {
         "format": 1,
@@ -264,6 +265,8 @@ def describe(run: RunModel, out: Path, fmt: str, max_abs_error: float, images: i
             "dtype": "float32",
             "layout": "NCHW",
             "channel_order": "RGB",
+            "orientation": "EXIF orientation applied before anything else (Pillow: ImageOps.exif_transpose), "
+            "as training did: a phone photo taken in portrait is seen upright",
             "resize": resize,
             "resize_to": stored,
             "resize_mode": run.preset.data.resize,

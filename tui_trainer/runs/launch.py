@@ -26,6 +26,7 @@ from ..config.code_trust import TargetAccess
 from ..data import DataError, load_data
 from ..data.bad_images import bad_images_report
 from ..data.checks import check_data_layout
+from ..data.listing import LayoutError
 from ..data.storage import choose_storage
 from ..data.store import CacheFileGone, CacheSpaceError
 from ..data.thumbnails import Thumbnails
@@ -325,7 +326,8 @@ def run_training(
         failed = RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=details, user_error=bool(hint))
         with contextlib.suppress(Exception):  # the recorder may fail again (a full disk): the exit code still says it
             emit(listeners, failed)
-        return RunOutcome("failed", folder.path, 2 if isinstance(exc, CacheSpaceError) else 1, error)
+        usage = isinstance(exc, (CacheSpaceError, LayoutError))  # found before any decoding: fix and start again
+        return RunOutcome("failed", folder.path, 2 if usage else 1, error)
     finally:
         trainer = None  # its DDP model holds the process group: release it before the group goes
         if main_rank:

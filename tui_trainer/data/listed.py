@@ -1,8 +1,8 @@
-"""`dataset = "imagefolder"`: `root/train/<class>/*` (and `root/val/<class>/*`) as ImageSets.
+"""A listed dataset (an image folder, a CSV list: `data.listing`) as train/val ImageSets.
 
-Subsets (a held-out share when there is no val/, `train_limit`, `val_limit`) are chosen from the
-file list, before decoding, so only the images a run uses are decoded and read; each subset is its
-own cache entry.
+Subsets (a held-out share when there is no val split, `train_limit`, `val_limit`) are chosen from
+the file list, before decoding, so only the images a run uses are decoded and read; each subset is
+its own cache entry.
 """
 
 from __future__ import annotations
@@ -16,24 +16,15 @@ from .bad_images import BadImage, find_bad_images, raise_for_bad_images
 from .cache import cached_files
 from .decode import Progress
 from .errors import DataError
-from .folder import Tree, scan_tree, tree_problems
 from .imageset import ImageSet
-from .paths import resolve_root
+from .listing import FileSplit, Listing
 from .store import CacheSpaceError
 from .subsets import stratified_limit, stratified_split
 from .views import store_size
 
 
-def _split_files(
-    root: Path, split: str, tree: Tree, classes: tuple[str, ...], cfg: DataConfig, skipped: list[BadImage] | None
-) -> tuple[list[Path], torch.Tensor]:
-    split_dir = root / split
-    paths: list[Path] = []
-    labels: list[int] = []
-    for index, cls in enumerate(classes):
-        files = tree[split][cls]
-        paths += [split_dir / cls / name for name in files]
-        labels += [index] * len(files)
+def _split_files(split: FileSplit, cfg: DataConfig, skipped: list[BadImage] | None) -> tuple[list[Path], torch.Tensor]:
+    paths, labels = list(split.paths), list(split.labels)
     if cfg.bad_images == "skip":  # every file is checked at each start, so the list is never lost to the cache
         bad = find_bad_images(paths)
         if bad:
@@ -46,9 +37,9 @@ def _split_files(
 
 
 def _decode_split(
-    split_dir: Path,
+    slot: list[str],
+    base: Path,
     name: str,
-    selection: str,
     paths: list[Path],
     labels: torch.Tensor,
     classes: tuple[str, ...],
@@ -57,9 +48,8 @@ def _decode_split(
     skipped: list[BadImage] | None = None,
 ) -> ImageSet:
     size = store_size(cfg)
-    slot = ["imagefolder", str(split_dir), str(size), selection]
     try:
-        return cached_files(slot, paths, split_dir, size, labels, classes, name, cfg.cache, progress, cfg.resize)
+        return cached_files(slot, paths, base, size, labels, classes, name, cfg.cache, progress, cfg.resize)
     except CacheSpaceError:
         raise
     except DataError:
@@ -73,7 +63,7 @@ def _decode_split(
         drop = {path for path, _ in bad}
         keep = torch.tensor([i for i, p in enumerate(paths) if str(p) not in drop], dtype=torch.int64)
         kept_paths, kept_labels = _take(paths, labels, keep)
-        return _decode_split(split_dir, name, selection, kept_paths, kept_labels, classes, cfg, progress)
+        return _decode_split(slot, base, name, kept_paths, kept_labels, classes, cfg, progress)
 
 
 def _take(paths: list[Path], labels: torch.Tensor, index: torch.Tensor) -> tuple[list[Path], torch.Tensor]:
@@ -89,48 +79,54 @@ def _limited(
     return *_take(paths, labels, chosen), f"{selection} limit {limit}"
 
 
-def load_imagefolder(
+def load_listed(
+    listing: Listing,
     cfg: DataConfig,
     progress: Progress | None = None,
     skipped: list[BadImage] | None = None,
     val_files: list[str] | None = None,
 ) -> tuple[ImageSet, ImageSet]:
-    """(train, val); without val/ a fixed-seed stratified `val_fraction` of train/ is held out.
+    """(train, val); without a val split a fixed-seed stratified `val_fraction` of train is held out.
 
     With `data.bad_images = "skip"` the files left out are appended to `skipped` as (path, reason).
     `val_files` receives the source file of each validation image, in the order of the val set.
     """
-    if not cfg.root:
-        raise DataError('dataset = "imagefolder" needs data.root: a folder with train/<class>/<image files>')
-    root = resolve_root(cfg.root)
-    try:
-        tree = scan_tree(root)
-    except OSError as exc:
-        raise DataError(f"cannot list {exc.filename or root}: {exc.strerror or exc}") from exc
-    problems = tree_problems(root, tree)
-    if problems:
-        more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
-        raise DataError(problems[0] + more)
-    classes = tuple(tree["train"])
-    train_paths, train_labels = _split_files(root, "train", tree, classes, cfg, skipped)
+    classes = listing.classes
+    train_split = listing.splits["train"]
+    train_paths, train_labels = _split_files(train_split, cfg, skipped)
     train_sel = "all"
-    if "val" in tree:
-        val_dir = root / "val"
-        val_paths, val_labels = _split_files(root, "val", tree, classes, cfg, skipped)
+    if "val" in listing.splits:
+        val_split = listing.splits["val"]
+        val_paths, val_labels = _split_files(val_split, cfg, skipped)
         val_sel = "all"
     else:
-        val_dir = root / "train"
+        val_split = train_split
         train_idx, val_idx = stratified_split(train_labels, cfg.val_fraction)
         val_paths, val_labels = _take(train_paths, train_labels, val_idx)
         train_paths, train_labels = _take(train_paths, train_labels, train_idx)
         train_sel, val_sel = f"kept {cfg.val_fraction!r}", f"held out {cfg.val_fraction!r}"
     train_paths, train_labels, train_sel = _limited(train_paths, train_labels, cfg.train_limit, train_sel)
     val_paths, val_labels, val_sel = _limited(val_paths, val_labels, cfg.val_limit, val_sel)
+    size = str(store_size(cfg))
+
+    def slot(split: FileSplit, selection: str) -> list[str]:
+        return [listing.kind, split.source, size, selection]
+
     train = _decode_split(
-        root / "train", "train", train_sel, train_paths, train_labels, classes, cfg, progress, skipped
+        slot(train_split, train_sel),
+        train_split.base,
+        "train",
+        train_paths,
+        train_labels,
+        classes,
+        cfg,
+        progress,
+        skipped,
     )
     val_skipped: list[BadImage] = []
-    val = _decode_split(val_dir, "val", val_sel, val_paths, val_labels, classes, cfg, progress, val_skipped)
+    val = _decode_split(
+        slot(val_split, val_sel), val_split.base, "val", val_paths, val_labels, classes, cfg, progress, val_skipped
+    )
     if skipped is not None:
         skipped.extend(val_skipped)
     if val_files is not None:
