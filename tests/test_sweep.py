@@ -212,7 +212,7 @@ def test_kill_9_mid_trial_then_rerun_ends_with_exactly_the_trials(tmp_path: Path
     assert {0: first[0]} == {t.number: (t.params, t.value) for t in done if t.number == 0}  # kept, not rerun
     killed = study.trials[1]
     assert killed.state == optuna.trial.TrialState.FAIL
-    (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == 1]
+    (retry,) = [t for t in study.trials if t.system_attrs.get("retry_history") == [1]]
     assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == killed.params
     run_dirs = [t.user_attrs["run_dir"] for t in done]
     assert len(set(run_dirs)) == 3 and len(list(trials_dir.iterdir())) == 3

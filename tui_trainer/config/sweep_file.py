@@ -13,10 +13,12 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -26,6 +28,24 @@ from .locate import key_lines, line_of
 from .schema import Preset
 
 Value = bool | int | float | str
+
+STORAGES = ("sqlite", "journal")
+"""Storages kept in the sweep folder; any other is a database URL (DATABASE_URL)."""
+DATABASE_URL = re.compile(r"(postgresql|mysql)(\+\w+)?://\S+")
+
+
+def masked(url: str) -> str:
+    """`url` with its password (in the user part or a `password=` query) shown as ***: safe to print."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<a storage URL that does not parse>"
+    netloc = parts.netloc
+    user, at, host = netloc.rpartition("@")
+    if at and ":" in user:
+        netloc = f"{user.split(':', 1)[0]}:***@{host}"
+    query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 class FloatRange(BaseModel):
@@ -94,6 +114,18 @@ class SweepFile(BaseModel):
     objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     space: dict[str, FloatRange | list[Value]] = Field(description="Preset path -> range or list of values.")
+    storage: str = Field(
+        "sqlite",
+        description='Where the study lives: "sqlite" (study.db, one machine), "journal" (study.journal, a shared '
+        'filesystem) or a database URL "postgresql://user@host/db", "mysql://..." (many machines).',
+    )
+
+    @field_validator("storage")
+    @classmethod
+    def _known_storage(cls, v: str) -> str:
+        if v not in STORAGES and not DATABASE_URL.fullmatch(v):
+            raise ValueError('allowed: "sqlite", "journal", or a URL postgresql://... or mysql://...')
+        return v
 
     @field_validator("name")
     @classmethod
@@ -193,6 +225,8 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
+    if path == "storage" and isinstance(error.get("input"), str):
+        error = {**error, "input": masked(error["input"])}  # a URL's password is never printed
     return path, f"got {error.get('input')!r}: {message}" if error["type"] != "missing" else "is required"
 
 

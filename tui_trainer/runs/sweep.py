@@ -5,11 +5,13 @@ stop control, and the count that ends a study has to hold across processes and k
 
 - The study ends with exactly `trials` trials that finished, were pruned or failed on their own
   (a diverged loss is a result). A trial that was stopped (Ctrl+C) or whose process died
-  (kill -9, a lost machine) is marked failed and put back in the queue with the same values, so a
-  rerun continues the study without repeating or losing a finished trial.
-- Processes on one machine take turns at `.lock` to clean up dead trials, count, and ask; so
-  two processes never both take the last trial. Other machines are seen through Optuna's
-  heartbeat (a trial silent for GRACE_SECONDS is dead).
+  (kill -9, a lost machine) is marked failed and put back in the queue with the same values by
+  Optuna's retry callback (runs/sweep_storage.py), so a rerun continues the study without
+  repeating or losing a finished trial.
+- A dead trial is found by Optuna's heartbeat (every machine; a database storage), or at once when
+  its process is gone from this machine (every storage: the journal file has no heartbeat).
+- Processes take turns (`sweep_storage.study_lock`, across machines) to clean up dead trials,
+  count, and ask; so two processes never both take the last trial or the same grid point.
 - A grid is enqueued point by point, first unused point first, instead of Optuna's GridSampler:
   GridSampler assigns early points by trial number, which skips a point when a retried trial
   takes a number, and it raises from `tell` outside `optimize`.
@@ -21,8 +23,7 @@ import contextlib
 import os
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,10 @@ from typing import Any
 from ..config import PresetError
 from ..config.code_trust import TargetAccess
 from ..config.sweep_file import FloatRange, SweepSpec
-from ..engine.events import BatchProgress, EpochFinished, Event, Listener, RunControl, RunStarted
-from . import lock
+from ..engine.events import EpochFinished, Event, Listener, RunControl, RunStarted
 from .folder import RunFolder, now_iso, pid_alive
-from .sweep_study import SweepError, SweepFolder, open_storage, requeued_numbers, require_optuna
+from .sweep_storage import MAX_RETRIES, retried_numbers, retry_callback, retry_of, study_lock
+from .sweep_study import SweepError, SweepFolder, open_storage, require_optuna
 
 MAX_INVALID_IN_A_ROW = 20
 """Sampled trials in a row whose preset does not validate before the sweep gives up."""
@@ -76,36 +77,9 @@ class SweepOutcome:
     exit_code: int  # 0, 1 when every trial this process ran failed, 130 interrupted
 
 
-@contextlib.contextmanager
-def _machine_lock(path: Path) -> Iterator[None]:
-    """One process of this machine at a time (fcntl; where there is none, no lock)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on Linux/macOS
-        yield
-        return
-    try:
-        fd = lock.open_lock_file(path)  # never through a symlink a received sweep folder may hold
-    except lock.BadLockFile as exc:
-        raise SweepError(str(exc)) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def _requeue(study: Any, trial: Any) -> None:
-    """Put a stopped or dead trial's values back in the queue (used as Optuna's stale-trial callback)."""
-    if trial.number in requeued_numbers(study.get_trials(deepcopy=False)):
-        return
-    attrs: dict[str, Any] = {"retry_of": trial.number}
-    # The retry continues from the folder's last.pt: the trial's own, or (a retry killed before its
-    # run started) the one it inherited, so a second kill does not leave that folder behind.
-    run_dir = trial.user_attrs.get("run_dir") or trial.user_attrs.get("resume_dir")
-    if run_dir:
-        attrs["resume_dir"] = run_dir
-    study.enqueue_trial(dict(trial.params), user_attrs=attrs, skip_if_exists=False)
+    """Put a stopped trial's values back in the queue, in its run folder (Optuna's retry; no limit)."""
+    retry_callback(max_retry=None)(study, trial)
 
 
 def open_study(spec: SweepSpec, folder: SweepFolder):
@@ -124,8 +98,8 @@ def open_study(spec: SweepSpec, folder: SweepFolder):
         if file.pruner.name == "median"
         else optuna.pruners.NopPruner()
     )
-    with _machine_lock(folder.lock_file):  # the first process creates the database's tables
-        storage = open_storage(folder, on_stale=_requeue)
+    with study_lock(folder.path, spec.file.storage):  # the first process creates the database's tables
+        storage = open_storage(folder)
         study = optuna.create_study(
             storage=storage,
             study_name=spec.name,
@@ -157,31 +131,30 @@ def _dead(trial: Any, mine: set[int]) -> bool:
 
 
 def _clean_up_dead(study: Any, mine: set[int]) -> None:
+    """Fail and run again the trials whose process is dead: by Optuna's heartbeat, or gone from this machine."""
     optuna = require_optuna()
-    optuna.storages.fail_stale_trials(study)  # other machines' trials, by heartbeat
+    optuna.storages.fail_stale_trials(study)  # any machine's, by heartbeat; retried by the storage's callback
+    retry = retry_callback(MAX_RETRIES)
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if _dead(trial, mine):
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
                 study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-                _requeue(study, trial)
+                retry(study, study.get_trials(deepcopy=False)[trial.number])
 
 
 def counted(trials: Sequence[Any]) -> list[Any]:
-    """Trials that use up one of the study's `trials`: done, running, queued, or failed by themselves."""
+    """Trials that use up one of the study's `trials`: every one but a failed trial that runs again.
+
+    (Done, running, queued, failed by itself, or dead more than MAX_RETRIES times.)"""
     optuna = require_optuna()
-    states = optuna.trial.TrialState
-    return [
-        t
-        for t in trials
-        if t.state in (states.COMPLETE, states.PRUNED, states.RUNNING, states.WAITING)
-        or (t.state == states.FAIL and "error" in t.user_attrs)
-    ]
+    retried = retried_numbers(trials)
+    return [t for t in trials if not (t.state == optuna.trial.TrialState.FAIL and t.number in retried)]
 
 
 def next_trial(study: Any, spec: SweepSpec, folder: SweepFolder, target: int, mine: set[int]):
     """The next trial for this process, or None when the study has all it needs."""
     optuna = require_optuna()
-    with _machine_lock(folder.lock_file):
+    with study_lock(folder.path, spec.file.storage):
         _clean_up_dead(study, mine)
         trials = study.get_trials(deepcopy=False)
         waiting = [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
@@ -200,7 +173,6 @@ def next_trial(study: Any, spec: SweepSpec, folder: SweepFolder, target: int, mi
         trial.set_user_attr("pid", os.getpid())
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("started_at", now_iso())
-        study._storage.record_heartbeat(trial._trial_id)  # the heartbeat API takes the storage's trial id
         mine.add(trial.number)
         return trial
 
@@ -224,7 +196,7 @@ def suggest(trial: Any, spec: SweepSpec) -> dict[str, Any]:
 
 
 class TrialWatcher:
-    """A listener on a trial's run: reports each epoch to the study, prunes, beats the heartbeat."""
+    """A listener on a trial's run: reports each epoch to the study, prunes."""
 
     def __init__(self, trial: Any, spec: SweepSpec, control: RunControl) -> None:
         self.trial = trial
@@ -232,16 +204,11 @@ class TrialWatcher:
         self.control = control
         self.pruned = False
         self.run_dir: Path | None = None
-        self._beat = time.monotonic()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.run_dir = Path(event.run_dir)
             self.trial.set_user_attr("run_dir", str(Path(event.run_dir).resolve()))
-        elif isinstance(event, BatchProgress):
-            if time.monotonic() - self._beat > 10:
-                self._beat = time.monotonic()
-                self.trial.study._storage.record_heartbeat(self.trial._trial_id)
         elif isinstance(event, EpochFinished):
             value = event.metrics.get(self.spec.file.objective.metric)
             if value is None:
@@ -280,76 +247,100 @@ def run_sweep(
         trial = next_trial(study, spec, folder, target, mine)
         if trial is None:
             break
-        params = suggest(trial, spec)
-        retry_of = trial.user_attrs.get("retry_of")
-        notify(TrialStarted(trial.number, params, retry_of))
-        name = f"{spec.name[:70]}-t{trial.number:03d}"
-        try:
-            preset = spec.trial_preset(params, name)
-        except PresetError as exc:
-            error = "; ".join(str(p) for p in exc.problems)
-            trial.set_user_attr("error", error)
-            study.tell(trial, state=states.FAIL)
-            notify(TrialEnded(trial.number, "failed", None, None, error))
-            ran, failed, invalid_in_a_row = ran + 1, failed + 1, invalid_in_a_row + 1
-            if invalid_in_a_row >= MAX_INVALID_IN_A_ROW:
-                raise SweepError(
-                    f"{MAX_INVALID_IN_A_ROW} sampled trials in a row were not valid presets: {error}"
-                ) from exc
-            continue
-        invalid_in_a_row = 0
-        run_control = RunControl()
-        control.current = run_control
-        if control.stop_requested.is_set():
-            run_control.stop()
-        watcher = TrialWatcher(trial, spec, run_control)
-        resume = _resumable(trial.user_attrs.get("resume_dir"), code)
-        if resume is not None:
-            for record in RunFolder(resume).read_metrics():  # the pruner sees the epochs already done
-                if spec.file.objective.metric in record:
-                    trial.report(float(record[spec.file.objective.metric]), int(record["epoch"]))
-        outcome = run_training(
-            preset,
-            runs_dir=folder.trials_dir,
-            listeners=[watcher, *listeners],
-            control=run_control,
-            resume=resume,
-            tags={"sweep": spec.name, "trial": trial.number, "sweep_dir": str(folder.path.resolve())},
-            code=code,
-        )
-        control.current = None
-        ran += 1
-        run_dir = outcome.run_dir
-        if run_dir is not None and "run_dir" not in trial.user_attrs:
-            trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))
-        if outcome.state == "finished":
-            value = spec.file.objective.score(RunFolder(run_dir).read_metrics()) if run_dir else None
-            if value is None:
-                trial.set_user_attr("error", "the run finished without a validation metric")
+        with _heartbeat(study, trial):  # as Study.optimize does around each trial
+            params = suggest(trial, spec)
+            notify(TrialStarted(trial.number, params, retry_of(study.get_trials(deepcopy=False)[trial.number])))
+            name = f"{spec.name[:70]}-t{trial.number:03d}"
+            try:
+                preset = spec.trial_preset(params, name)
+            except PresetError as exc:
+                error = "; ".join(str(p) for p in exc.problems)
+                trial.set_user_attr("error", error)
+                study.tell(trial, state=states.FAIL)
+                notify(TrialEnded(trial.number, "failed", None, None, error))
+                ran, failed, invalid_in_a_row = ran + 1, failed + 1, invalid_in_a_row + 1
+                if invalid_in_a_row >= MAX_INVALID_IN_A_ROW:
+                    raise SweepError(
+                        f"{MAX_INVALID_IN_A_ROW} sampled trials in a row were not valid presets: {error}"
+                    ) from exc
+                continue
+            invalid_in_a_row = 0
+            run_control = RunControl()
+            control.current = run_control
+            if control.stop_requested.is_set():
+                run_control.stop()
+            watcher = TrialWatcher(trial, spec, run_control)
+            resume = _resumable(trial.user_attrs.get("resume_dir"), code)
+            if resume is not None:
+                for record in RunFolder(resume).read_metrics():  # the pruner sees the epochs already done
+                    if spec.file.objective.metric in record:
+                        trial.report(float(record[spec.file.objective.metric]), int(record["epoch"]))
+            outcome = run_training(
+                preset,
+                runs_dir=folder.trials_dir,
+                listeners=[watcher, *listeners],
+                control=run_control,
+                resume=resume,
+                tags={"sweep": spec.name, "trial": trial.number, "sweep_dir": str(folder.path.resolve())},
+                code=code,
+            )
+            control.current = None
+            ran += 1
+            run_dir = outcome.run_dir
+            if run_dir is not None and "run_dir" not in trial.user_attrs:
+                trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))
+            if outcome.state == "finished":
+                value = spec.file.objective.score(RunFolder(run_dir).read_metrics()) if run_dir else None
+                if value is None:
+                    trial.set_user_attr("error", "the run finished without a validation metric")
+                    study.tell(trial, state=states.FAIL)
+                    failed += 1
+                    notify(TrialEnded(trial.number, "failed", None, run_dir, "no metric"))
+                else:
+                    study.tell(trial, value)
+                    notify(TrialEnded(trial.number, "finished", value, run_dir))
+            elif outcome.state == "interrupted" and watcher.pruned:
+                if run_dir is not None:
+                    RunFolder(run_dir).write_status(state="pruned")
+                study.tell(trial, state=states.PRUNED)
+                notify(TrialEnded(trial.number, "pruned", _last(trial), run_dir))
+            elif outcome.state == "interrupted":
+                study.tell(trial, state=states.FAIL)
+                _requeue(study, study.get_trials(deepcopy=False)[trial.number])
+                notify(TrialEnded(trial.number, "interrupted", None, run_dir))
+                break
+            else:
+                trial.set_user_attr("error", outcome.error or "the run failed")
                 study.tell(trial, state=states.FAIL)
                 failed += 1
-                notify(TrialEnded(trial.number, "failed", None, run_dir, "no metric"))
-            else:
-                study.tell(trial, value)
-                notify(TrialEnded(trial.number, "finished", value, run_dir))
-        elif outcome.state == "interrupted" and watcher.pruned:
-            if run_dir is not None:
-                RunFolder(run_dir).write_status(state="pruned")
-            study.tell(trial, state=states.PRUNED)
-            notify(TrialEnded(trial.number, "pruned", _last(trial), run_dir))
-        elif outcome.state == "interrupted":
-            study.tell(trial, state=states.FAIL)
-            _requeue(study, study.get_trials(deepcopy=False)[trial.number])
-            notify(TrialEnded(trial.number, "interrupted", None, run_dir))
-            break
-        else:
-            trial.set_user_attr("error", outcome.error or "the run failed")
-            study.tell(trial, state=states.FAIL)
-            failed += 1
-            notify(TrialEnded(trial.number, "failed", None, run_dir, outcome.error))
+                notify(TrialEnded(trial.number, "failed", None, run_dir, outcome.error))
     if control.stop_requested.is_set():
         return SweepOutcome("interrupted", ran, failed, 130)
     return SweepOutcome("finished", ran, failed, 1 if ran and failed == ran else 0)
+
+
+@contextlib.contextmanager
+def _heartbeat(study: Any, trial: Any):
+    """Tell a storage with Optuna's heartbeat (a database) that `trial` is alive, every interval, until it ends."""
+    storage = study._storage  # the heartbeat API takes the storage's own trial id
+    interval = storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
+    if interval is None:
+        yield
+        return
+    done = threading.Event()
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a server that is briefly away: the next beat tries again
+                storage.record_heartbeat(trial._trial_id)
+            if done.wait(interval):
+                return
+
+    threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def _resumable(run_dir: str | None, code: TargetAccess | None) -> Path | None:

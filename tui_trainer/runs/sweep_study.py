@@ -1,9 +1,10 @@
 """A sweep's folder and its Optuna study: opening it, and reading its trials as table rows.
 
-The sweep folder is `<sweeps dir>/<sweep name>/`: `study.db` (the Optuna study, SQLite),
-`sweep.toml` (the sweep file as last started, so the console can start it again), `trials/` (one
-ordinary run folder per trial) and `.lock` (processes on one machine take turns asking for a
-trial). Optuna is an optional extra; `require_optuna` says how to install it.
+The sweep folder is `<sweeps dir>/<sweep name>/`: the Optuna study (`study.db` for SQLite,
+`study.journal` for the journal file; a database URL keeps it in the database), `sweep.toml` (the
+sweep file as last started, so the console can start it again, and whose `storage` says where the
+study is), `trials/` (one ordinary run folder per trial) and `.lock` (processes take turns asking
+for a trial; runs/sweep_storage.py). Optuna is an optional extra; `require_optuna` says how to install it.
 """
 
 from __future__ import annotations
@@ -12,25 +13,20 @@ import math
 import os
 import socket
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
 from ..config.code_trust import TargetAccess, trusted_access, untrusted_target_message
-from ..config.sweep_file import SweepSpec
+from ..config.loading import loads_or_none
+from ..config.sweep_file import DATABASE_URL, STORAGES, SweepSpec, masked
 from .folder import RunFolder, RunFolderError, effective_state, pid_alive
+from .sweep_storage import SweepError, hide_password, retried_numbers, storage_for
 
 INSTALL_HINT = 'sweeps need Optuna: pip install "tui-trainer[sweep]"'
-HEARTBEAT_SECONDS = 60
-"""How often a trial tells the study it is alive (seen by processes on other machines)."""
-GRACE_SECONDS = 300
-"""A trial silent this long, on another machine, is taken as dead and run again."""
-
-
-class SweepError(RuntimeError):
-    """A sweep that cannot run or be read: the message says why and what to do."""
+__all__ = ["SweepError"]
 
 
 def require_optuna():
@@ -41,7 +37,7 @@ def require_optuna():
         raise SweepError(INSTALL_HINT) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # Trials here are asked and told by hand, beating the heartbeat themselves (see runs/sweep.py).
+    # Trials here are asked and told by hand, each beating Optuna's heartbeat as Study.optimize would.
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
     return optuna
 
@@ -59,6 +55,29 @@ class SweepFolder:
         return self.path / "study.db"
 
     @property
+    def journal(self) -> Path:
+        return self.path / "study.journal"
+
+    @property
+    def storage(self) -> str:
+        """Where the study is: the `storage` of the folder's sweep.toml ("sqlite" when it names none)."""
+        try:
+            raw = loads_or_none(self.sweep_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            raw = None
+        found = raw.get("storage", "sqlite") if raw is not None else "sqlite"
+        ok = isinstance(found, str) and (found in STORAGES or DATABASE_URL.fullmatch(found))
+        return found if ok else "sqlite"
+
+    @property
+    def where(self) -> str:
+        """The study's place as it may be printed: its file, or its database URL with the password masked."""
+        storage = self.storage
+        if storage in STORAGES:
+            return str(self.journal if storage == "journal" else self.database)
+        return masked(storage)
+
+    @property
     def sweep_file(self) -> Path:
         return self.path / "sweep.toml"
 
@@ -74,12 +93,12 @@ class SweepFolder:
     def log_file(self) -> Path:
         return self.path / "log.txt"
 
-    @property
-    def storage_url(self) -> str:
-        return f"sqlite:///{self.database.resolve()}"
-
     def exists(self) -> bool:
-        return self.database.exists()
+        """Whether a study was started here (a database study: its sweep.toml names the database)."""
+        storage = self.storage
+        if storage in STORAGES:
+            return (self.journal if storage == "journal" else self.database).exists()
+        return self.sweep_file.is_file()
 
     def prepare(self, spec: SweepSpec) -> None:
         self.trials_dir.mkdir(parents=True, exist_ok=True)
@@ -106,27 +125,29 @@ def untrusted_sweep_problem(spec: SweepSpec, code: TargetAccess | None) -> str |
     return untrusted_target_message(spec.preset_path, spec.targets[0])
 
 
-def open_storage(folder: SweepFolder, on_stale: Callable[[Any, Any], None] | None = None):
-    """The study's SQLite storage; several processes may open it at once (they wait on its lock)."""
-    optuna = require_optuna()
-    return optuna.storages.RDBStorage(
-        folder.storage_url,
-        engine_kwargs={"connect_args": {"timeout": 120}},
-        heartbeat_interval=HEARTBEAT_SECONDS,
-        grace_period=GRACE_SECONDS,
-        heartbeat_stale_trial_callback=on_stale,
-    )
+def open_storage(folder: SweepFolder, *, heartbeat_seconds: int | None = None, grace_seconds: int | None = None):
+    """The Optuna storage of a sweep folder's study, as its sweep.toml names it."""
+    require_optuna()
+    return storage_for(folder.path, folder.storage, heartbeat_seconds=heartbeat_seconds, grace_seconds=grace_seconds)
 
 
-def load_study(folder: SweepFolder, on_stale: Callable[[Any, Any], None] | None = None):
-    """The existing study of a sweep folder (for reading)."""
+def load_study(folder: SweepFolder):
+    """The existing study of a sweep folder (for reading), from wherever its sweep.toml says it is."""
     optuna = require_optuna()
     if not folder.exists():
-        raise SweepError(f"{folder.path}: no study.db (not a sweep folder, or the sweep never started)")
-    storage = open_storage(folder, on_stale)
-    names = optuna.get_all_study_names(storage)
-    if not names:
-        raise SweepError(f"{folder.database}: holds no study")
+        raise SweepError(f"{folder.path}: no study here (not a sweep folder, or the sweep never started)")
+    storage = open_storage(folder)
+    name = folder.path.name
+    try:
+        if name in optuna.get_all_study_names(storage):
+            return optuna.load_study(study_name=name, storage=storage)
+        names = optuna.get_all_study_names(storage) if folder.storage in STORAGES else []
+    except Exception as exc:  # noqa: BLE001 - a database's error, told with its password masked
+        raise SweepError(
+            f"cannot read the study in {folder.where}: {hide_password(str(exc), folder.storage)}"
+        ) from None
+    if not names:  # a database holds many studies: only this folder's own name is read there
+        raise SweepError(f"{folder.where}: holds no study named {name}")
     return optuna.load_study(study_name=names[0], storage=storage)
 
 
@@ -139,10 +160,10 @@ def sweep_file_of(folder: SweepFolder, study: Any) -> Path:
 def list_sweeps(sweeps_dir: Path) -> list[SweepFolder]:
     """Sweep folders under `sweeps_dir`, newest first."""
     try:
-        found = [SweepFolder(p) for p in Path(sweeps_dir).iterdir() if (p / "study.db").exists()]
+        found = [SweepFolder(p) for p in Path(sweeps_dir).iterdir() if SweepFolder(p).exists()]
     except OSError:
         return []
-    return sorted(found, key=lambda f: f.database.stat().st_mtime, reverse=True)
+    return sorted(found, key=lambda f: f.sweep_file.stat().st_mtime if f.sweep_file.exists() else 0, reverse=True)
 
 
 # ------------------------------------------------------------------ trials as rows
@@ -209,17 +230,12 @@ def best_row(rows: Sequence[TrialRow], direction: str) -> TrialRow | None:
     return pick(scored, key=lambda r: r.value)
 
 
-def requeued_numbers(trials: Sequence[Any]) -> set[int]:
-    """Numbers of failed trials that were put back in the queue (killed or stopped, not failed)."""
-    return {int(t.user_attrs["retry_of"]) for t in trials if "retry_of" in t.user_attrs}
-
-
 def trial_rows(study: Any) -> list[TrialRow]:
     """Every trial of `study`, with epochs and time read from its run folder."""
     optuna = require_optuna()
     states = optuna.trial.TrialState
     trials = study.get_trials(deepcopy=False)
-    requeued = requeued_numbers(trials)
+    requeued = retried_numbers(trials)
     rows = []
     for t in trials:
         run_dir = Path(t.user_attrs["run_dir"]) if "run_dir" in t.user_attrs else None

@@ -1,4 +1,4 @@
-"""Which paths are sweeps, and the sweep screen for one: a sweep folder (study.db) or a sweep file."""
+"""Which paths are sweeps, and the sweep screen for one: a sweep folder (with its study) or a sweep file."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .sweep_screen import SweepScreen
 
 
 def is_sweep_path(path: Path) -> bool:
-    return (path.is_dir() and (path / "study.db").is_file()) or is_sweep_file(path)
+    return (path.is_dir() and SweepFolder(path).exists()) or is_sweep_file(path)
 
 
 def sweep_screen_for(path: Path, sweeps_dir: Path, trust_code: bool = False) -> SweepScreen:
@@ -18,8 +18,10 @@ def sweep_screen_for(path: Path, sweeps_dir: Path, trust_code: bool = False) -> 
 
     `trust_code` (--trust-code): `g` on a received sweep with a `model.target` does not ask first."""
     if path.is_dir():
-        if not (path / "study.db").is_file():
-            raise ValueError(f"{path}: no study.db, so not a sweep folder")
+        if not SweepFolder(path).exists():
+            raise ValueError(
+                f"{path}: no study (study.db, study.journal or a database in sweep.toml), so not a sweep folder"
+            )
         return SweepScreen(path, sweeps_dir=path.parent, trust_code=trust_code)
     from ..config import PresetError
     from ..config.sweep_file import load_sweep

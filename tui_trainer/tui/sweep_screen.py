@@ -1,6 +1,7 @@
 """The sweep screen: a study's trials as a sortable table, their curves, a parameter scatter.
 
-It reads the study (SQLite) and the trials' run folders every two seconds in a thread worker, so
+It reads the study (from SQLite, the journal file or the database its sweep.toml names; a URL's
+password is never shown) and the trials' run folders every two seconds in a thread worker, so
 it shows a sweep run by this console's detached process, a shell, or another machine alike.
 Enter opens a trial's run on the training screen; `g` starts (or continues) the sweep detached,
 `x` stops it after the current trial's batch. `g` runs the sweep file the screen was opened with, or
@@ -106,7 +107,8 @@ class SweepScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = printable(self.folder.path)
+        elsewhere = self.folder.storage != "sqlite"  # a journal file or a database: say which
+        self.sub_title = printable(f"{self.folder.path}" + (f"  (study: {self.folder.where})" if elsewhere else ""))
         self.query_one("#sweep-table", DataTable).focus()
         self.rescan()
         self.set_interval(RESCAN_SECONDS, self.rescan)

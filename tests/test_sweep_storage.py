@@ -1,0 +1,224 @@
+"""A sweep's storage: four workers killed at random on one study (a real PostgreSQL, a journal file),
+Optuna's heartbeat and retry for a trial of a lost machine, and a database password never printed."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import io
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import SMOKE, TINY
+from tui_trainer.config.sweep_file import load_sweep
+from tui_trainer.runs.sweep_study import SweepFolder, load_study, trial_rows
+
+optuna = pytest.importorskip("optuna")
+
+GRID = {"loss.smoothing": [0.0, 0.05, 0.1], "optimizer.lr": [0.001, 0.01]}
+KILLS = 3
+
+
+def write_sweep(folder: Path, storage: str, body: str, name: str = "s") -> Path:
+    path = folder / f"{name}.toml"
+    sets = ", ".join(f'"{s}"' for s in (*TINY, "data.synthetic_train_size=320"))
+    path.write_text(
+        f'name = "{name}"\npreset = "{SMOKE.as_posix()}"\nstorage = "{storage}"\nset = [{sets}]\n{body}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def _initdb() -> str | None:
+    found = shutil.which("initdb") or sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server of its own (initdb + pg_ctl in a temporary folder, a free port): its URL.
+
+    The URL carries a password (the server trusts local connections, so any will do) that the
+    tests check is never printed."""
+    initdb = _initdb()
+    if initdb is None:
+        pytest.skip("PostgreSQL is not installed (initdb not found; Debian: apt-get install postgresql)")
+    pytest.importorskip("psycopg", reason="psycopg is missing: pip install 'tui-trainer[sweep]'")
+    bin_dir = Path(initdb).parent
+    place = Path(tempfile.mkdtemp(prefix="pg-"))
+    user = "nobody" if os.geteuid() == 0 else None  # initdb refuses root
+    if user is not None:
+        shutil.chown(place, user)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = place / "data"
+
+    def run(*args: str) -> None:
+        subprocess.run(args, check=True, user=user, capture_output=True, timeout=120)
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+    options = f"-p {port} -k {place} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(place / "log"), "-w", "start")
+    try:
+        yield f"postgresql://postgres:s3cret-pw@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], user=user, capture_output=True
+        )
+        shutil.rmtree(place, ignore_errors=True)
+
+
+@pytest.fixture(params=["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("postgres") if request.param == "postgres" else "journal"
+
+
+def worker(path: Path, sweeps: Path, log: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "tui_trainer", "--sweep", str(path), "--sweeps-dir", str(sweeps)]
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        )
+
+
+@pytest.mark.slow
+def test_four_workers_killed_at_random_end_with_each_grid_point_once(tmp_path: Path, storage: str) -> None:
+    """4 workers on one study; kill -9 at random moments, each replaced at once (as a requeued job)."""
+    space = "".join(f'"{k}" = {v}\n' for k, v in GRID.items())
+    path = write_sweep(tmp_path, storage, f'sampler = "grid"\n[pruner]\nname = "none"\n[space]\n{space}')
+    sweeps, log = tmp_path / "sweeps", tmp_path / "workers.log"
+    workers = [worker(path, sweeps, log) for _ in range(4)]
+    chance = random.Random()
+    kills = 0
+    deadline = time.monotonic() + 240
+    while kills < KILLS and any(w.poll() is None for w in workers):
+        time.sleep(chance.uniform(0.5, 3.0))
+        alive = [w for w in workers if w.poll() is None]
+        if not alive:
+            break
+        victim = chance.choice(alive)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+        kills += 1
+        workers[workers.index(victim)] = worker(path, sweeps, log)
+    for w in workers:
+        w.wait(timeout=max(1.0, deadline - time.monotonic()))
+    outputs = log.read_text(errors="replace")
+    assert [w.returncode for w in workers] == [0] * 4, outputs[-3000:]
+
+    folder = SweepFolder(sweeps / "s")
+    study = load_study(folder)  # from the journal file or the database that sweep.toml names
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    points = [(t.params["loss.smoothing"], t.params["optimizer.lr"]) for t in done]
+    grid = [(s, lr) for s in GRID["loss.smoothing"] for lr in GRID["optimizer.lr"]]
+    print(
+        f"{storage.split(':')[0]}: {len(done)} trials finished, {kills} kills, {len(points) - len(set(points))} twice"
+    )
+    assert sorted(points) == sorted(grid)  # exactly the grid, no point twice
+    rows = trial_rows(study)  # what the sweep screen shows
+    assert sorted(r.number for r in rows if r.state == "finished") == sorted(t.number for t in done)
+    assert not [r for r in rows if r.state in ("running", "waiting", "stale")]
+    assert "s3cret-pw" not in outputs
+    _screen_shows(folder, len(grid))
+
+
+def _screen_shows(folder: SweepFolder, finished: int) -> None:
+    """The sweep screen opened on the folder reads the study from where sweep.toml says, password hidden."""
+    from textual.app import App
+
+    from tui_trainer.tui.sweep_screen import SweepScreen
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(SweepScreen(folder.path))
+
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=(100, 30)) as pilot:
+            for _ in range(100):
+                if getattr(app.screen, "rows", None):
+                    break
+                await pilot.pause(0.1)
+            screen = app.screen
+            assert sum(r.state == "finished" for r in screen.rows) == finished
+            assert "s3cret-pw" not in screen.sub_title
+
+    asyncio.run(scenario())
+
+
+def test_a_trial_of_a_lost_machine_is_run_again_by_optunas_heartbeat_in_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database storage: a trial whose machine stopped beating is failed by Optuna and retried."""
+    from tui_trainer.runs import sweep_storage
+    from tui_trainer.runs.sweep import next_trial, open_study, suggest
+
+    monkeypatch.setattr(sweep_storage, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(sweep_storage, "GRACE_SECONDS", 1)
+    spec = load_sweep(
+        write_sweep(tmp_path, "sqlite", 'sampler = "random"\ntrials = 2\n[space]\n"model.width" = [4, 8]\n')
+    )
+    folder = SweepFolder(tmp_path / "sweeps" / "s")
+    study = open_study(spec, folder)
+    lost = study.ask()
+    values = suggest(lost, spec)
+    lost.set_user_attr("host", "a-node-that-is-gone")
+    lost.set_user_attr("run_dir", "/shared/sweeps/s/trials/s-t000")
+    study._storage.record_heartbeat(lost._trial_id)  # its last beat
+    time.sleep(2.5)  # past the grace period
+
+    retry = next_trial(study, spec, folder, 2, set())
+    trials = study.get_trials(deepcopy=False)
+    assert trials[0].state == optuna.trial.TrialState.FAIL
+    again = trials[retry.number]
+    assert again.system_attrs["retry_history"] == [0] and suggest(retry, spec) == values
+    assert again.user_attrs["resume_dir"] == "/shared/sweeps/s/trials/s-t000"  # continues in its folder
+
+
+def test_a_database_password_is_never_printed() -> None:
+    from tui_trainer.config.sweep_file import masked
+
+    assert masked("postgresql://me:p%40ss@db.lab:5432/sweeps") == "postgresql://me:***@db.lab:5432/sweeps"
+    assert (
+        masked("mysql+pymysql://me@db/x?password=hush&charset=utf8")
+        == "mysql+pymysql://me@db/x?password=***&charset=utf8"
+    )
+    assert masked("postgresql://db.lab/sweeps") == "postgresql://db.lab/sweeps"
+
+
+def test_an_unreachable_database_is_named_with_its_password_masked(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    from tui_trainer.sweep_headless import run_sweep_headless
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = write_sweep(
+        tmp_path, f"postgresql://me:s3cret-pw@127.0.0.1:{port}/sweeps", '[space]\n"model.width" = [4, 8]\n'
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert run_sweep_headless(path, tmp_path / "sweeps", out=out, err=err) == 2
+    assert f"postgresql://me:***@127.0.0.1:{port}/sweeps" in err.getvalue()
+    assert "s3cret-pw" not in out.getvalue() + err.getvalue()
+
+
+def test_a_storage_that_is_neither_file_nor_database_is_refused_without_its_password(tmp_path: Path) -> None:
+    from tui_trainer.config import PresetError
+
+    path = write_sweep(tmp_path, "postgres://me:s3cret-pw@db/sweeps", '[space]\n"model.width" = [4, 8]\n')
+    with pytest.raises(PresetError) as caught:
+        load_sweep(path)
+    (problem,) = [str(p) for p in caught.value.problems]
+    assert problem.startswith(f"{path}:3: storage: got 'postgres://me:***@db/sweeps'") and "s3cret" not in problem

@@ -1,0 +1,188 @@
+"""Where a sweep's Optuna study lives, who may ask it for a trial, and how a dead trial is run again.
+
+A sweep file names its storage (config.sweep_file): `sqlite` (study.db in the sweep folder, one
+machine), `journal` (Optuna's JournalFileStorage, study.journal in the sweep folder, for a shared
+filesystem where SQLite's locks cannot be trusted) or a database URL (PostgreSQL, MySQL: many
+machines). A database URL's password is never printed: every message goes through `masked`.
+
+Dead trials are Optuna's business: a database storage runs Optuna's heartbeat (a trial silent for
+GRACE_SECONDS is failed by `optuna.storages.fail_stale_trials`) and its retry callback puts the
+trial's values back in the queue. The journal storage has no heartbeat in Optuna (optuna#6615), so
+there only a trial whose process is gone from this machine is seen as dead (runs/sweep.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import os
+import warnings
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..config.sweep_file import STORAGES, masked
+from . import lock
+
+HEARTBEAT_SECONDS = 60
+"""How often a running trial tells a database storage it is alive."""
+GRACE_SECONDS = 300
+"""A trial silent this long is taken as dead (its machine lost, its process killed) and run again."""
+MAX_RETRIES = 5
+"""A trial whose process died this many times is failed for good instead of run once more."""
+
+
+class SweepError(RuntimeError):
+    """A sweep that cannot run or be read: the message says why and what to do (passwords masked)."""
+
+
+def is_database(storage: str) -> bool:
+    return storage not in STORAGES
+
+
+def retry_callback(max_retry: int | None):
+    """Optuna's retry of a dead trial, continuing in the dead trial's run folder when it has a last.pt.
+
+    The retry keeps the trial's values (Optuna's callback); of the user attributes it keeps only
+    `resume_dir`: the trial's own run folder, or (a retry killed before its run started) the one it
+    inherited, so a second kill does not leave that folder behind."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    class RetryInItsFolder(RetryHeartbeatStaleTrialCallback):
+        def __call__(self, study: Any, trial: Any) -> None:
+            if trial.number in retried_numbers(study.get_trials(deepcopy=False)):
+                return
+            trial = copy.deepcopy(trial)
+            run_dir = trial.user_attrs.get("run_dir") or trial.user_attrs.get("resume_dir")
+            trial.user_attrs = {"resume_dir": run_dir} if run_dir else {}
+            super().__call__(study, trial)
+
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.8
+        warnings.simplefilter("ignore")
+        return RetryInItsFolder(max_retry=max_retry)
+
+
+def retried_numbers(trials: list[Any]) -> set[int]:
+    """Numbers of failed trials that were put back in the queue (the last of each retry's history)."""
+    return {int(t.system_attrs["retry_history"][-1]) for t in trials if t.system_attrs.get("retry_history")}
+
+
+def retry_of(trial: Any) -> int | None:
+    """The trial this one (a FrozenTrial) runs again, or None."""
+    history = trial.system_attrs.get("retry_history")
+    return int(history[-1]) if history else None
+
+
+def storage_for(
+    folder_path: Path,
+    storage: str,
+    *,
+    heartbeat_seconds: int | None = None,
+    grace_seconds: int | None = None,
+):
+    """The Optuna storage a sweep names; several processes (and machines, but for sqlite) may open it.
+
+    The heartbeat's interval and grace default to HEARTBEAT_SECONDS and GRACE_SECONDS."""
+    import optuna
+
+    try:
+        if storage == "journal":
+            from optuna.storages.journal import JournalFileBackend
+
+            return optuna.storages.JournalStorage(JournalFileBackend(str(Path(folder_path, "study.journal"))))
+        url = f"sqlite:///{Path(folder_path, 'study.db').resolve()}" if storage == "sqlite" else storage
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs={"connect_args": {"timeout": 120}} if storage == "sqlite" else {"pool_pre_ping": True},
+            heartbeat_interval=heartbeat_seconds or HEARTBEAT_SECONDS,
+            grace_period=grace_seconds or GRACE_SECONDS,
+            heartbeat_stale_trial_callback=retry_callback(MAX_RETRIES),
+        )
+    except Exception as exc:  # noqa: BLE001 - a driver's or server's error, reported with the password masked
+        raise SweepError(f"cannot open the study at {masked(storage)}: {hide_password(str(exc), storage)}") from None
+
+
+def hide_password(message: str, storage: str) -> str:
+    """`message` with any password of `storage` masked (a driver may quote the URL it was given)."""
+    message = message.replace(storage, masked(storage))
+    for secret in _passwords(storage):
+        message = message.replace(secret, "***")
+    return message
+
+
+def _passwords(storage: str) -> list[str]:
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    try:
+        parts = urlsplit(storage)
+    except ValueError:
+        return []
+    user, at, _ = parts.netloc.rpartition("@")
+    found = [user.split(":", 1)[1]] if at and ":" in user else []
+    found += [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
+    return [s for secret in found if secret for s in {secret, unquote(secret)}]
+
+
+@contextlib.contextmanager
+def study_lock(folder_path: Path, storage: str) -> Iterator[None]:
+    """One process at a time asks the study for a trial, on every machine that shares it.
+
+    A database: a lock held by the server for this study (PostgreSQL's advisory lock, MySQL's
+    GET_LOCK), released by the server when the process dies. sqlite and journal: `.lock` in the sweep
+    folder (fcntl, which Linux's NFS client passes to the server)."""
+    if not is_database(storage):
+        with _file_lock(Path(folder_path, ".lock")):
+            yield
+        return
+    from sqlalchemy import text
+
+    name = f"tui-trainer sweep {Path(folder_path).name}"
+    try:
+        engine = _lock_engine(storage)
+        connection = engine.connect()
+    except Exception as exc:  # noqa: BLE001 - the server's error, password masked
+        raise SweepError(f"cannot reach {masked(storage)}: {hide_password(str(exc), storage)}") from None
+    with connection:
+        if engine.dialect.name == "postgresql":
+            key = zlib.crc32(name.encode())
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        else:
+            connection.execute(text("SELECT GET_LOCK(:name, -1)"), {"name": name[:64]})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name[:64]})
+
+
+@functools.lru_cache(maxsize=4)
+def _lock_engine(url: str):
+    """An engine without a pool: a connection closed is a connection gone, and its lock with it."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    return create_engine(url, poolclass=NullPool)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """fcntl's lock on `path` (where there is none, no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux/macOS
+        yield
+        return
+    try:
+        fd = lock.open_lock_file(path)  # never through a symlink a received sweep folder may hold
+    except lock.BadLockFile as exc:
+        raise SweepError(str(exc)) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
