@@ -522,23 +522,24 @@ def item_1(lab: Lab) -> Thunks:
                 python_code(lab, hub_load(run), cwd),
             )
         ]
-        run, cwd, marker = _hostile_run(lab, "item1-control-trust", PAYLOADS[1])
+        # --trust-code imports from the installed packages and the current folder (where the user stands).
+        run, cwd, marker = _hostile_run(lab, "item1-control-trust", PAYLOADS[3])
         outcome = lab.run_cli(["--eval", str(run), "--trust-code"], cwd)
         trials.append(
             control(
                 1,
-                f"--eval --trust-code, {PAYLOADS[1]}",
+                f"--eval --trust-code, {PAYLOADS[3]}",
                 "it runs (the user allowed it), exit 0",
                 marker,
                 outcome,
                 outcome.code == 0,
             )
         )
-        run, cwd, marker = _hostile_run(lab, "item1-control-console", PAYLOADS[1])
+        run, cwd, marker = _hostile_run(lab, "item1-control-console", PAYLOADS[3])
         result = lab.console(["--trust-code", str(run)], cwd, keys=["ctrl+l", "v"], markers=[marker], confirm=True)
         trials.append(
             control(
-                1, f"console `tui-trainer --trust-code RUN_DIR`, v, confirmed, {PAYLOADS[1]}", "it runs", marker, result
+                1, f"console `tui-trainer --trust-code RUN_DIR`, v, confirmed, {PAYLOADS[3]}", "it runs", marker, result
             )
         )
         return trials
@@ -705,6 +706,9 @@ def _started_from(root: Path) -> bool:
 def item_3(lab: Lab) -> Thunks:
     def console_g(payload: str, trust: bool) -> list[Trial]:
         folder, cwd, marker = _hostile_sweep(lab, payload)
+        if trust and (folder / "evilmod.py").exists():  # trusted code comes from where the user stands
+            cwd.mkdir(parents=True, exist_ok=True)
+            shutil.copy(folder / "evilmod.py", cwd / "evilmod.py")
         argv = (["--trust-code"] if trust else []) + [str(folder)]
         result = lab.console(argv, cwd, keys=["g"], markers=[marker], confirm=trust, settle_first=True)
         deadline = time.monotonic() + 90
@@ -948,8 +952,9 @@ def _serve_trials(lab: Lab) -> list[Trial]:
             ("CONTROL: GET /?token=TOKEN", f"/?token={token}", {"Host": host}, True),
         ):
             status = http_status(port, path, headers)
-            ok = status == 200 if allowed else status in (400, 403)
-            trials.append(Trial(4, done, "200" if allowed else "403 (or 400)", f"HTTP {status}", ok, control=allowed))
+            ok = status in (200, 303) if allowed else status in (400, 403)  # 303: the cookie, then the page
+            expected = "200 (or 303 to the page)" if allowed else "403 (or 400)"
+            trials.append(Trial(4, done, expected, f"HTTP {status}", ok, control=allowed))
         evil = "http://evil.example.com"
         attacks = [
             ("a WebSocket from Origin evil.example.com, no token", {"Host": host, "Origin": evil}, ""),

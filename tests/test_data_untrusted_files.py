@@ -72,6 +72,21 @@ def test_a_fifo_among_images_to_predict_is_skipped_with_a_message(tmp_path: Path
     ]
 
 
+def test_predict_on_a_folder_with_notes_beside_the_photos_predicts_the_photos_only(tmp_path: Path) -> None:
+    """A `notes.pdf` (Pillow only writes PDFs) or a `README.txt` in a folder of photos is not an image that
+    failed: `--predict folder/` skips it; naming such a file yourself is still a problem."""
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.png").write_bytes(_png((1, 2, 3)))
+    (folder / "sub" / "b.png").write_bytes(_png((4, 5, 6)))
+    (folder / "notes.pdf").write_bytes(b"%PDF-1.4\n")
+    (folder / "README.txt").write_text("photos from the lab\n")
+    files, problems = collect_files([folder])
+    assert (files, problems) == ([folder / "a.png", folder / "sub" / "b.png"], [])
+    files, problems = collect_files([folder / "notes.pdf"])
+    assert files == [] and problems == [f"{folder / 'notes.pdf'}: not an image file (skipped)"]
+
+
 @needs_fifo
 def test_decoding_or_checking_a_fifo_fails_at_once_instead_of_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "swapped.png"
