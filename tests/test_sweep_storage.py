@@ -138,6 +138,7 @@ def _screen_shows(folder: SweepFolder, finished: int) -> None:
     """The sweep screen opened on the folder reads the study from where sweep.toml says, password hidden."""
     from textual.app import App
 
+    from tui_trainer.tui.confirm_screen import ConfirmScreen
     from tui_trainer.tui.sweep_screen import SweepScreen
 
     class Host(App[None]):
@@ -148,6 +149,8 @@ def _screen_shows(folder: SweepFolder, finished: int) -> None:
         app = Host()
         async with app.run_test(size=(100, 30)) as pilot:
             for _ in range(100):
+                if isinstance(app.screen, ConfirmScreen):  # a database named by the folder: asked first
+                    await pilot.press("y")
                 if getattr(app.screen, "rows", None):
                     break
                 await pilot.pause(0.1)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from textual.app import App
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from tui_trainer.runs.sweep_study import SweepFolder, open_storage
+from tui_trainer.tui.confirm_screen import ConfirmScreen
 from tui_trainer.tui.sweep_screen import SweepScreen
 
 optuna = pytest.importorskip("optuna")
@@ -87,3 +88,58 @@ def test_trials_sort_by_any_column_and_the_best_is_starred(tmp_path: Path) -> No
             assert app.opened == [folder.path / "trials" / "r3"]
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("answer", ["n", "y"])
+def test_a_sweep_folder_naming_a_database_is_read_only_after_the_user_says_yes(tmp_path: Path, answer: str) -> None:
+    """A received sweep folder's sweep.toml may name any server: opening it asks first (No is the default),
+    and without a yes nothing connects to it."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    connections: list[object] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            connections.append(conn)
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    folder = tmp_path / "sweeps" / "received"
+    folder.mkdir(parents=True)
+    url = f"postgresql://someone:s3cret@127.0.0.1:{port}/studies"
+    (folder / "sweep.toml").write_text(f'preset = "smoke"\nstorage = "{url}"\n[space]\n"optimizer.lr" = [0.1]\n')
+
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = SweepScreen(folder)
+            await app.push_screen(screen)
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press(answer)
+            for _ in range(40):
+                await pilot.pause(0.1)
+                if connections:
+                    break
+            message = str(screen.query_one("#sweep-message", Static).render())
+            assert "s3cret" not in message + screen.sub_title
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        done.set()
+        thread.join()
+        listener.close()
+    assert bool(connections) == (answer == "y")

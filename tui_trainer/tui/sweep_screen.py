@@ -22,8 +22,8 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from ..config.sweep_file import SweepSpec
-from ..printable import printable
+from ..config.sweep_file import STORAGES, SweepSpec
+from ..printable import printable, shown
 from ..runs.folder import RunFolder
 from ..runs.sweep_study import (
     SweepFolder,
@@ -35,6 +35,7 @@ from ..runs.sweep_study import (
     trial_rows,
 )
 from .code_prompt import ask_to_run_code
+from .confirm_screen import ConfirmScreen
 from .readable_plot import ReadablePlot, plottable
 
 RESCAN_SECONDS = 2.0
@@ -93,6 +94,9 @@ class SweepScreen(Screen[None]):
         self.view = "curves"  # curves | scatter:<param>
         self.best: TrialRow | None = None
         self.study: Any = None
+        # A study in the folder's own files is read at once; one in a database is read only after the user
+        # says yes: the server is whatever the folder's sweep.toml names, and the folder may be someone else's.
+        self.may_connect = self.folder.storage in STORAGES
         self._drawn: list[tuple[str, ...]] = []
         self._columns: tuple[str, ...] = ()
         self._started = False
@@ -110,8 +114,29 @@ class SweepScreen(Screen[None]):
         elsewhere = self.folder.storage != "sqlite"  # a journal file or a database: say which
         self.sub_title = printable(f"{self.folder.path}" + (f"  (study: {self.folder.where})" if elsewhere else ""))
         self.query_one("#sweep-table", DataTable).focus()
+        if not self.may_connect:
+            self.ask_to_connect()
         self.rescan()
         self.set_interval(RESCAN_SECONDS, self.rescan)
+
+    def ask_to_connect(self) -> None:
+        """Ask before connecting to the database this sweep folder's sweep.toml names (No is the default)."""
+        question = (
+            f"{shown(self.folder.sweep_file)} keeps this sweep's study in a database: {shown(self.folder.where)}. "
+            "Reading it connects to that server as you. Say yes only if you know the server: a sweep "
+            "folder from someone else may name any."
+        )
+
+        def answered(answer: str | None) -> None:
+            self.may_connect = answer == "y"
+            if self.may_connect:
+                self.rescan()
+            else:
+                self.say(f"not connected to {self.folder.where}: esc, then open the sweep again to connect")
+
+        self.app.push_screen(
+            ConfirmScreen("Connect to the database?", question, [("n", "No"), ("y", "Connect")]), answered
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -122,6 +147,8 @@ class SweepScreen(Screen[None]):
     def _scan(self) -> None:
         from ..runs.sweep_study import SweepError, load_study
 
+        if not self.may_connect:
+            return  # the user has not said yes to the database (ask_to_connect)
         try:
             if self.study is None:
                 if not self.folder.exists():
