@@ -10,6 +10,8 @@ from .config import Preset, PresetError, Problem, load_preset, resolved_toml
 from .config.target import importable_from, target_problems
 from .data.bad_images import bad_images_message, find_bad_images
 from .data.checks import check_data_layout, image_files
+from .data.class_counts import Counts, class_counts, count_lines, imbalance_warnings
+from .printable import printable
 
 
 def _problem_count(path: Path, problems: Sequence[Problem]) -> str:
@@ -37,11 +39,16 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
             print(f"error: {problem}", file=sys.stderr)
         print(_problem_count(path, problems), file=sys.stderr)
         return 2
-    data_problems = _local_data_problems(preset)
+    data_problems = [f"data: {message}" for message in _local_data_problems(preset)]
+    counts = class_counts(preset.data) if not data_problems else None
+    if counts is not None:
+        data_problems += _class_weight_problems(preset, counts)
     if data_problems:
         for message in data_problems:
-            print(f"error: {path}: data: {message}", file=sys.stderr)
+            print(f"error: {path}: {message}", file=sys.stderr)
         return 2
+    for warning in imbalance_warnings(counts or {}, printable):
+        print(f"warning: {path}: data: {warning}", file=sys.stderr)
     from .pretrained_check import check_pretrained
 
     model_problems, preset, notes = check_pretrained(path, overrides, preset)
@@ -49,6 +56,8 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
         for problem in model_problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
+    if counts is not None:
+        notes += ["images per class:", *(f"  {line}" for line in count_lines(counts, printable))]
     header = f"Resolved from {path}" + "".join(f"\n{note}" for note in notes)
     sys.stdout.write(resolved_toml(preset, header=header))
     return 0
@@ -65,6 +74,15 @@ def _local_data_problems(preset: Preset) -> list[str]:
     if bad:
         print(f'warning: {path_count(bad)} will be skipped (data.bad_images = "skip")', file=sys.stderr)
     return []
+
+
+def _class_weight_problems(preset: Preset, counts: Counts) -> list[str]:
+    """A list of class weights needs one weight per class of the training split."""
+    weights, classes = preset.loss.class_weights, list(counts.get("train", {}))
+    if isinstance(weights, str) or len(weights) == len(classes):
+        return []
+    shown = ", ".join(printable(name) for name in classes[:12]) + (" ..." if len(classes) > 12 else "")
+    return [f"loss.class_weights: {len(weights)} weights but train/ has {len(classes)} classes ({shown})"]
 
 
 def path_count(bad: list) -> str:

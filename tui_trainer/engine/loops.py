@@ -81,6 +81,7 @@ def train_epoch(
     on_health: HealthFn | None = None,
     grad_norm_every: int = 0,
     clock: Callable[[], float] = time.perf_counter,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> EpochStats:
     """Train for one pass over `batches`, updating every `accumulation_steps` batches.
 
@@ -91,6 +92,10 @@ def train_epoch(
     `on_health` gets the step timing (host clocks) and, every `grad_norm_every` optimiser steps
     (0 = never), the gradient norm, read at the progress reports' sync: no sync of its own.
     Seconds (img/s, step times) are on `clock`: the trainer's stands still while the run is paused.
+
+    `scaler` (fp16): the loss is scaled before backward so small gradients survive float16, and the
+    step unscales them first; a step whose gradients overflowed is skipped by the scaler (the caller
+    counts those with an optimizer step hook) and the scale is lowered.
     """
     model.train()
     device = numerics.device
@@ -121,12 +126,19 @@ def train_epoch(
             with numerics.autocast():
                 logits = model(images)
                 loss = criterion(logits, labels)
-            (loss / group_size).backward()
+            share = loss / group_size
+            (share if scaler is None else scaler.scale(share)).backward()
         if steps_now:
             if on_health is not None and grad_norm_every and steps % grad_norm_every == 0:
+                if scaler is not None:
+                    scaler.unscale_(optimizer)  # the norm of the true gradients; step() will not unscale twice
                 norm = grad_norm(model.parameters())  # stays on the device until the next report
             steps += 1
-            optimizer.step()
+            if scaler is None:
+                optimizer.step()
+            else:
+                scaler.step(optimizer)  # reads whether any gradient overflowed: a device sync point
+                scaler.update()
             optimizer.zero_grad(set_to_none=True)
             if on_optimizer_step is not None:
                 on_optimizer_step()
