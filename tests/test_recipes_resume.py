@@ -21,8 +21,15 @@ VOLATILE = {"epoch_seconds", "train_images_per_second"}
         ("train.ema_decay=0.8", "train.ema_every=3"),
         ("augment.mixup_alpha=0.4", "augment.cutmix_alpha=1.0", "augment.mix_prob=0.8"),
         ('scheduler.name="warmup_linear"', "train.accumulation_steps=2", "train.tta=true"),
+        (
+            'data.sampler="balanced"',
+            'loss.class_weights="balanced"',
+            'loss.name="focal"',
+            'train.best_metric="macro_f1"',
+            "data.train_limit=150",  # uneven classes, so the sampler and the weights matter
+        ),
     ],
-    ids=["ema", "mixup-cutmix", "warmup-linear-accumulation-tta"],
+    ids=["ema", "mixup-cutmix", "warmup-linear-accumulation-tta", "imbalance"],
 )
 def test_resume_equals_an_uninterrupted_run(tmp_path: Path, options: tuple[str, ...]) -> None:
     extra = ("train.epochs=3", "scheduler.t_max=3", *options)

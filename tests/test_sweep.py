@@ -88,6 +88,28 @@ def test_bad_top_level_keys_and_shapes_are_reported(tmp_path: Path) -> None:
     assert any(p.startswith(f"{path}:7: space.optimizer.lr: expected") for p in found), found
 
 
+@pytest.mark.parametrize(
+    ("body", "metric", "direction"),
+    [
+        ("", "val_acc", "maximize"),
+        ('[objective]\nmetric = "val_loss"\n', "val_loss", "minimize"),
+        ('[objective]\nmetric = "balanced_acc"\n', "balanced_acc", "maximize"),
+    ],
+)
+def test_the_objective_defaults_to_the_presets_best_metric(
+    tmp_path: Path, body: str, metric: str, direction: str
+) -> None:
+    path = write_sweep(tmp_path, body + '[space]\n"optimizer.lr" = [0.01, 0.1]\n')
+    spec = load_sweep(path)
+    assert (spec.file.objective.metric, spec.file.objective.direction) == (metric, direction)
+    macro = write_sweep(
+        tmp_path, '[space]\n"optimizer.lr" = [0.01]\n', name="m", sets=(*TINY, 'train.best_metric="macro_f1"')
+    )
+    objective = load_sweep(macro).file.objective
+    assert (objective.metric, objective.direction) == ("macro_f1", "maximize")
+    assert objective.score([{"macro_f1": 0.2}, {"macro_f1": 0.5}, {"macro_f1": 0.4}]) == 0.5
+
+
 def test_grid_refuses_a_continuous_range(tmp_path: Path) -> None:
     path = write_sweep(
         tmp_path, 'sampler = "grid"\n[space]\n"optimizer.lr" = { low = 1e-3, high = 1e-1, log = true }\n'

@@ -11,6 +11,7 @@ from .config.code_trust import TargetAccess
 from .config.target import target_problems
 from .data.bad_images import bad_images_message
 from .data.checks import check_data_layout
+from .data.class_counts import Counts, class_counts, count_lines, imbalance_warnings
 from .data.errors import DataError
 from .data.listers import LISTERS
 from .printable import printable
@@ -41,11 +42,16 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
             print(printable(f"error: {problem}"), file=sys.stderr)
         print(printable(_problem_count(path, problems)), file=sys.stderr)
         return 2
-    data_problems = check_data_layout(preset.data)  # folders and file names: at once
+    data_problems = [f"data: {message}" for message in check_data_layout(preset.data)]  # folders and names: at once
+    counts = class_counts(preset.data) if not data_problems else None
+    if counts is not None:
+        data_problems += _class_weight_problems(preset, counts)
     if data_problems:
         for message in data_problems:
-            print(printable(f"error: {path}: data: {message}", lines=True), file=sys.stderr)
+            print(printable(f"error: {path}: {message}", lines=True), file=sys.stderr)
         return 2
+    for warning in imbalance_warnings(counts or {}, printable):
+        print(f"warning: {path}: data: {warning}", file=sys.stderr)
     from .pretrained_check import check_pretrained
 
     model_problems, preset, notes = check_pretrained(path, overrides, preset)
@@ -58,6 +64,8 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
         for message in data_problems:
             print(printable(f"error: {path}: data: {message}", lines=True), file=sys.stderr)
         return 2
+    if counts is not None:
+        notes += ["images per class:", *(f"  {line}" for line in count_lines(counts, printable))]
     header = f"Resolved from {printable(path)}" + "".join(f"\n{note}" for note in notes)
     sys.stdout.write(resolved_toml(preset, header=header))
     return 0
@@ -83,6 +91,15 @@ def _image_problems(preset: Preset) -> list[str]:
     if bad:
         print(f'warning: {path_count(bad)} will be skipped (data.bad_images = "skip")', file=sys.stderr)
     return []
+
+
+def _class_weight_problems(preset: Preset, counts: Counts) -> list[str]:
+    """A list of class weights needs one weight per class of the training split."""
+    weights, classes = preset.loss.class_weights, list(counts.get("train", {}))
+    if isinstance(weights, str) or len(weights) == len(classes):
+        return []
+    shown = ", ".join(printable(name) for name in classes[:12]) + (" ..." if len(classes) > 12 else "")
+    return [f"loss.class_weights: {len(weights)} weights but train/ has {len(classes)} classes ({shown})"]
 
 
 def path_count(bad: list) -> str:

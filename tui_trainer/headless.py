@@ -51,8 +51,16 @@ def format_epoch(event: EpochFinished) -> str:
         f"train loss {m['train_loss']:.4f} acc {m['train_acc'] * 100:6.2f}%  "
         f"val{weights} loss {m['val_loss']:.4f} acc {m['val_acc'] * 100:6.2f}%  "
         f"lr {format_lr(m['lr'])}  {m['train_images_per_second']:,.0f} img/s  {m['epoch_seconds']:.1f}s"
+        + _best_metric_text(m)
         + ("  *best" if event.is_best else "")
     )
+
+
+def _best_metric_text(metrics: dict) -> str:
+    """The figure that picks best.pt, when it is not one the line already shows (macro_f1, balanced_acc)."""
+    name = metrics.get("best_metric")
+    value = metrics.get(name) if name not in (None, "val_acc", "val_loss") else None
+    return f"  {name} {value * 100:.2f}%" if isinstance(value, (int, float)) else ""
 
 
 LOG_EVERY = 30.0

@@ -135,6 +135,12 @@ LOSSES = Registry(
             uses=("loss.smoothing",),
         ),
         Choice("cross_entropy", "plain cross-entropy"),
+        Choice(
+            "focal",
+            "focal loss, cross-entropy times (1 - p)^gamma of the target's probability p, so images the model "
+            "already gets right count less (for imbalanced classes)",
+            uses=("loss.gamma",),
+        ),
     ),
 )
 
@@ -181,16 +187,82 @@ SCHEDULERS = Registry(
 
 PRECISIONS = Registry(
     "train.precision",
-    "Number format of the forward pass.",
+    "Number format of the forward pass on CUDA (CPU and MPS always train in fp32).",
     (
         Choice("fp32", "32-bit floats throughout"),
-        Choice("bf16", "bfloat16 autocast on CUDA (CPU and MPS always train in fp32)"),
+        Choice("bf16", "bfloat16 autocast"),
+        Choice(
+            "fp16",
+            "float16 autocast with a gradient scaler, for GPUs without bfloat16 (T4, V100); a step whose "
+            "gradients overflow is skipped and counted",
+        ),
+        Choice("auto", "bf16 where the GPU computes bfloat16 natively, else fp16"),
     ),
 )
 
+SAMPLERS = Registry(
+    "data.sampler",
+    "How each epoch draws its training images.",
+    (
+        Choice("shuffle", "every image once, in a new order each epoch"),
+        Choice(
+            "balanced",
+            "as many draws as images, each class drawn equally often (a rare class's images repeat, a "
+            "common class's are subsampled), in an order fixed by the seed and the epoch",
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Metric(Choice):
+    """A validation figure that can pick the best epoch, and which way is better."""
+
+    maximise: bool = True
+
+    def is_better(self, value: float, best: float | None) -> bool:
+        """Whether `value` beats `best` (None: nothing yet); a tie keeps the earlier epoch."""
+        if best is None:
+            return True
+        return value > best if self.maximise else value < best
+
+
+BEST_METRICS = Registry(
+    "train.best_metric",
+    "The validation figure that picks best.pt (and a sweep's default objective).",
+    (
+        Metric("val_acc", "accuracy, higher is better"),
+        Metric(
+            "macro_f1",
+            "the mean of the classes' F1 scores, higher is better: a rare class counts as much as a common one",
+        ),
+        Metric("balanced_acc", "the mean of the classes' accuracies (recall), higher is better"),
+        Metric("val_loss", "validation loss, lower is better", maximise=False),
+    ),
+)
+
+
+def best_metric(name: str) -> Metric:
+    """The metric called `name` (a KeyError naming the allowed ones otherwise)."""
+    metric = BEST_METRICS[name]
+    assert isinstance(metric, Metric)
+    return metric
+
+
 REGISTRIES: dict[str, Registry] = {
     registry.key: registry
-    for registry in (DATASETS, BAD_IMAGES, RESIZES, STORAGES, LOSSES, OPTIMIZERS, SCHEDULERS, PRECISIONS)
+    for registry in (
+        DATASETS,
+        BAD_IMAGES,
+        RESIZES,
+        STORAGES,
+        SAMPLERS,
+        LOSSES,
+        OPTIMIZERS,
+        SCHEDULERS,
+        PRECISIONS,
+        BEST_METRICS,
+    )
 }
 """Choice key -> its registry."""
 

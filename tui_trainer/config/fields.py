@@ -92,7 +92,9 @@ def _kind(annotation: Any) -> tuple[str, tuple[Any, ...]]:
     if origin is dict:
         return "table", ()
     if origin in (typing.Union, types.UnionType):
-        return "str", ()
+        # A choice-or-array (loss.class_weights) is edited as TOML, like an array; others as text.
+        lists = any(typing.get_origin(arg) is list for arg in typing.get_args(annotation))
+        return ("list" if lists else "str"), ()
     return getattr(annotation, "__name__", "str"), ()
 
 

@@ -17,7 +17,19 @@ from pydantic_core import PydanticCustomError
 
 from ..models import MODEL_NAMES
 from ..models.hub import HUB_FAMILIES, is_hub_name
-from .choices import BAD_IMAGES, DATASETS, LOSSES, OPTIMIZERS, PRECISIONS, RESIZES, ROOT_NEEDED, SCHEDULERS, STORAGES
+from .choices import (
+    BAD_IMAGES,
+    BEST_METRICS,
+    DATASETS,
+    LOSSES,
+    OPTIMIZERS,
+    PRECISIONS,
+    RESIZES,
+    ROOT_NEEDED,
+    SAMPLERS,
+    SCHEDULERS,
+    STORAGES,
+)
 
 DeviceName = str  # auto | cpu | cuda | cuda:N | mps, checked by TrainConfig.device's pattern
 
@@ -86,6 +98,7 @@ class DataConfig(Section):
     )
     image_size: int = Field(32, ge=8, le=512, description="Images are resized to this side length in pixels.")
     drop_last: bool = Field(False, description="Drop the last partial training batch of each epoch.")
+    sampler: Literal[SAMPLERS.names] = Field("shuffle", description=SAMPLERS.description())  # type: ignore[valid-type]
     synthetic_train_size: int = Field(
         4000,
         ge=10,
@@ -279,6 +292,35 @@ class LossConfig(Section):
         lt=1.0,
         description="Weight moved from the target to the other classes.",
     )
+    gamma: float = Field(
+        2.0,
+        ge=0.0,
+        le=10.0,
+        description="How much an image the model already gets right is discounted (0 = plain cross-entropy).",
+    )
+    class_weights: Literal["none", "balanced"] | list[float] = Field(
+        "none",
+        description='Each class\'s weight in the training loss: "none" (all 1), "balanced" (the training '
+        "split's images / (classes x the class's images), so a rare class weighs more and the weights "
+        "average 1 over the images), or one weight per class in class order. Validation loss is unweighted.",
+        json_schema_extra={"pattern_words": '"none", "balanced" or an array of one weight >= 0 per class'},
+    )
+
+    @field_validator("class_weights", mode="before")
+    @classmethod
+    def _weights_are_numbers(cls, v: Any) -> Any:
+        if isinstance(v, str) and v not in ("none", "balanced"):
+            raise _wrong_type("not a known value")
+        if not isinstance(v, (str, list, tuple)):
+            raise _wrong_type("expected a string or an array")
+        if isinstance(v, (list, tuple)):
+            for item in v:
+                strict_value(float, item)
+                if item < 0:
+                    raise ValueError("every class weight must be >= 0")
+            if not any(item > 0 for item in v):
+                raise ValueError("needs at least one weight > 0")
+        return v
 
 
 class OptimizerConfig(Section):
@@ -359,6 +401,7 @@ class TrainConfig(Section):
         description="Also write last.pt inside an epoch this often (minutes of training; 0 = only at epoch ends "
         "and on a stop), so a killed or preempted run loses at most this much.",
     )
+    best_metric: Literal[BEST_METRICS.names] = Field("val_acc", description=BEST_METRICS.description())  # type: ignore[valid-type]
     notify: str = Field(
         "",
         pattern=r"^$|^[A-Za-z][\w+.-]*://\S*$",

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .choices import BEST_METRICS, best_metric
 from .fields import field_by_path
 from .loading import PresetError, Problem, apply_overrides, loads_or_none, parse_toml, validate
 from .locate import key_lines, line_of
@@ -74,12 +75,16 @@ class FloatRange(BaseModel):
 
 class ObjectiveSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    metric: Literal["val_acc", "val_loss"] = Field("val_acc", description="val_acc is maximised, val_loss minimised.")
+    metric: Literal[BEST_METRICS.names] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="val_acc, macro_f1 or balanced_acc (maximised) or val_loss (minimised); "
+        "default: the base preset's train.best_metric.",
+    )
     epoch: Literal["best", "last"] = Field("best", description="Score a trial by its best epoch or its last.")
 
     @property
     def direction(self) -> str:
-        return "maximize" if self.metric == "val_acc" else "minimize"
+        return "maximize" if best_metric(self.metric or "val_acc").maximise else "minimize"
 
     def score(self, history: Sequence[dict[str, Any]]) -> float | None:
         """The trial's objective from its epoch records (None without a finished epoch)."""
@@ -266,9 +271,12 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
     base_raw = parse_toml(base_text, str(preset_path))
     apply_overrides(base_raw, [*sweep.set, *overrides])
     try:
-        validate(copy.deepcopy(base_raw), str(preset_path), base_text)
+        base = validate(copy.deepcopy(base_raw), str(preset_path), base_text)
     except PresetError as exc:
         raise PresetError([*exc.problems]) from None
+    if sweep.objective.metric is None:  # the metric that picks each trial's best.pt ranks the trials too
+        objective = sweep.objective.model_copy(update={"metric": base.train.best_metric})
+        sweep = sweep.model_copy(update={"objective": objective})
 
     spec = SweepSpec(
         source=path,

@@ -11,11 +11,12 @@ the same batches for one seed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from ..config.choices import SAMPLERS
 from .augment import BatchAugment, normalize
 from .heap import keep_freed_buffers
 from .imageset import ImageSet
@@ -36,6 +37,48 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
+def shuffled_order(labels: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor:
+    """Every sample once, in a random order drawn on `device`."""
+    return torch.randperm(len(labels), generator=_generator(device, seed), device=device)
+
+
+def balanced_order(labels: torch.Tensor, seed: int, device: torch.device) -> torch.Tensor:
+    """As many draws as samples, each class with images drawn equally often (the remainder of the
+    division going to randomly chosen classes, one each), in a random order.
+
+    Inside a class the draws walk through fresh random permutations of its samples, so a rare class
+    repeats each image as evenly as it can and a common class is subsampled without repeats. Drawn
+    on the CPU from `seed` alone (one sync per epoch to read the labels), so every device and storage
+    gets the same order and a resumed run replays it.
+    """
+    labels = labels.cpu()
+    if not len(labels):
+        return torch.zeros(0, dtype=torch.int64, device=device)
+    generator = torch.Generator().manual_seed(seed)
+    counts = torch.bincount(labels)
+    present = torch.nonzero(counts).squeeze(1)
+    quota = torch.zeros_like(counts)
+    quota[present] = len(labels) // len(present)
+    quota[present[torch.randperm(len(present), generator=generator)[: len(labels) % len(present)]]] += 1
+    by_class = torch.sort(labels, stable=True).indices
+    starts = torch.cumsum(counts, 0) - counts
+    draws = []
+    for cls in present.tolist():
+        members = by_class[starts[cls] : starts[cls] + counts[cls]]
+        rounds = -(-int(quota[cls]) // len(members))
+        draws += [members[torch.randperm(len(members), generator=generator)] for _ in range(rounds)]
+        draws[-1] = draws[-1][: int(quota[cls]) - len(members) * (rounds - 1)]
+    order = torch.cat(draws)
+    return order[torch.randperm(len(order), generator=generator)].to(device)
+
+
+SAMPLER_ORDERS: dict[str, Callable[[torch.Tensor, int, torch.device], torch.Tensor]] = {
+    "shuffle": shuffled_order,
+    "balanced": balanced_order,
+}
+"""Sampler name (config.choices.SAMPLERS) -> order(labels, seed, device): an epoch's sample indices."""
+
+
 class TrainBatches:
     """One epoch at a time of shuffled, augmented training batches for one rank."""
 
@@ -54,8 +97,10 @@ class TrainBatches:
         stream: bool = False,
         device: torch.device | None = None,
         prefetch: int | None = None,
+        sampler: str = "shuffle",
     ) -> None:
         """`mean`/`std` normalise the images only when `augment` is None (BatchAugment has its own).
+        `sampler`: how an epoch draws its samples (SAMPLER_ORDERS: "shuffle", "balanced").
 
         `stream`: `data` stays on the CPU (usually mapping the cache file) and batches are read ahead
         (`prefetch` of them; None: as many as fit `stream.READ_AHEAD_BYTES`, one to three) and moved to
@@ -77,6 +122,7 @@ class TrainBatches:
         self.device = torch.device(device) if stream and device is not None else data.device
         self.labels = data.labels.to(self.device)
         self.prefetch = prefetch
+        self.order = SAMPLER_ORDERS[SAMPLERS[sampler].name]
         if self.device.type == "cpu":
             keep_freed_buffers()  # each batch reuses the last one's memory instead of faulting it in
 
@@ -91,9 +137,7 @@ class TrainBatches:
 
     def indices(self, epoch: int) -> torch.Tensor:
         """This rank's sample indices for `epoch`, in batch order, on the data's device."""
-        device = self.device
-        n = len(self.data)
-        perm = torch.randperm(n, generator=_generator(device, derive_seed("order", self.seed, epoch)), device=device)
+        perm = self.order(self.labels, derive_seed("order", self.seed, epoch), self.device)
         per_rank = self.samples_per_rank
         return perm[self.rank * per_rank : (self.rank + 1) * per_rank]
 

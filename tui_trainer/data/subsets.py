@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from .class_counts import held_out
+
 SUBSET_SEED = 20240611
 """Seed of every split and subset permutation; changing it changes which images are held out."""
 
@@ -47,8 +49,6 @@ def stratified_split(
     class with two or more, never all of one)."""
     rank, counts = _within_class_order(labels, seed)
     labels = labels.cpu()
-    held = torch.round(counts.double() * fraction).long()
-    held = torch.where(counts >= 2, held.clamp(min=1), torch.zeros_like(held))
-    held = torch.minimum(held, (counts - 1).clamp(min=0))
+    held = torch.tensor([held_out(int(count), fraction) for count in counts], dtype=torch.int64)
     is_val = rank < held[labels]
     return torch.nonzero(~is_val).squeeze(1), torch.nonzero(is_val).squeeze(1)

@@ -9,7 +9,7 @@ tests/test_choices.py fails while either is missing.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -109,19 +109,28 @@ class _PerSampleLoss(nn.Module):
 
     target is int64 labels [B], or soft targets float [B, K] summing to 1 (mixup / cutmix).
     The engine builds a "none" copy for validation, where per-image losses feed the predictions file.
+    `class_weights` [K] multiply each sample's loss by its class's weight (a soft target's by the
+    target-weighted mean of the weights); the mean stays over the batch's images, not over the weights,
+    so balanced weights (which average 1 over the training images) keep the loss's scale.
     """
 
-    def __init__(self, reduction: Reduction = "mean") -> None:
+    def __init__(self, reduction: Reduction = "mean", class_weights: torch.Tensor | None = None) -> None:
         super().__init__()
         if reduction not in ("mean", "none"):
             raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
         self.reduction = reduction
+        self.class_weights = None if class_weights is None else class_weights.float()
 
     def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         losses = self.per_sample(logits, target)
+        if self.class_weights is not None:
+            if self.class_weights.device != losses.device:  # moved once, on the first batch
+                self.class_weights = self.class_weights.to(losses.device)
+            weights = self.class_weights[target] if target.dim() == 1 else target.float() @ self.class_weights
+            losses = losses * weights
         return losses if self.reduction == "none" else losses.mean()
 
     def extra_repr(self) -> str:
@@ -147,8 +156,14 @@ class LabelSmoothingCrossEntropy(_PerSampleLoss):
     into w: w = (1 − s) · t + s / (K − 1) · (1 − t), which still sums to 1.
     """
 
-    def __init__(self, num_classes: int, smoothing: float = 0.1, reduction: Reduction = "mean") -> None:
-        super().__init__(reduction)
+    def __init__(
+        self,
+        num_classes: int,
+        smoothing: float = 0.1,
+        reduction: Reduction = "mean",
+        class_weights: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__(reduction, class_weights)
         if not 0.0 <= smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         if num_classes < 2 and smoothing > 0:
@@ -173,21 +188,80 @@ class LabelSmoothingCrossEntropy(_PerSampleLoss):
         return f"num_classes={self.num_classes}, smoothing={self.smoothing}, {super().extra_repr()}"
 
 
+class FocalLoss(_PerSampleLoss):
+    """Focal loss (Lin et al., 2017): cross-entropy scaled by (1 - p)^gamma, p the target's probability.
+
+    An image the model already classifies with confidence adds little, so the many easy images of a
+    common class do not drown out a rare one's. gamma = 0 is cross-entropy. Soft targets t (mixup /
+    cutmix): −Σ_k t_k (1 − p_k)^gamma log p_k. Computed in fp32, as the other losses.
+    """
+
+    def __init__(self, gamma: float = 2.0, reduction: Reduction = "mean", class_weights: torch.Tensor | None = None):
+        super().__init__(reduction, class_weights)
+        if gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma}")
+        self.gamma = gamma
+
+    def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logp = F.log_softmax(logits.float(), dim=-1)
+        if target.dim() == 2:  # soft targets
+            return -(target.float() * (1.0 - logp.exp()).pow(self.gamma) * logp).sum(dim=-1)
+        target_logp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        return -((1.0 - target_logp.exp()).pow(self.gamma) * target_logp)
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}, {super().extra_repr()}"
+
+
+class ClassWeightsError(ValueError):
+    """loss.class_weights does not fit the data's classes."""
+
+
+def class_weights(cfg: LossConfig, counts: Sequence[int], classes: Sequence[str]) -> torch.Tensor | None:
+    """The training loss's per-class weights [K] from `loss.class_weights` and the training split's
+    image count per class; None when every class weighs 1.
+
+    "balanced" gives class c the weight N / (K' · n_c) (N images, K' classes that have images):
+    inverse frequency, normalised so the weights average 1 over the training images (scikit-learn's
+    "balanced"). A class without training images weighs 0: it never appears as a target.
+    """
+    if cfg.class_weights == "none":
+        return None
+    if cfg.class_weights == "balanced":
+        count = torch.tensor(list(counts), dtype=torch.float64)
+        present = int((count > 0).sum())
+        weights = torch.where(count > 0, count.sum() / (max(present, 1) * count.clamp(min=1)), 0.0)
+        return weights.float()
+    if len(cfg.class_weights) != len(classes):
+        shown = ", ".join(classes[:12]) + (f", ... ({len(classes)} in all)" if len(classes) > 12 else "")
+        raise ClassWeightsError(
+            f"loss.class_weights has {len(cfg.class_weights)} weight{'s' if len(cfg.class_weights) != 1 else ''} "
+            f"but the data has {len(classes)} classes; give one per class, in this order: {shown}"
+        )
+    return torch.tensor(cfg.class_weights, dtype=torch.float32)
+
+
 def _factory(registry: Registry, factories: dict[str, Any], name: str) -> Any:
     """The factory attached to a registry's choice (a KeyError naming the allowed ones otherwise)."""
     return factories[registry[name].name]
 
 
-LOSS_FACTORIES: dict[str, Callable[[LossConfig, int, Reduction], nn.Module]] = {
-    "label_smoothing_ce": lambda cfg, k, red: LabelSmoothingCrossEntropy(k, cfg.smoothing, red),
-    "cross_entropy": lambda cfg, k, red: CrossEntropyLoss(red),
+Weights = torch.Tensor | None
+
+LOSS_FACTORIES: dict[str, Callable[[LossConfig, int, Reduction, Weights], nn.Module]] = {
+    "label_smoothing_ce": lambda cfg, k, red, w: LabelSmoothingCrossEntropy(k, cfg.smoothing, red, w),
+    "cross_entropy": lambda cfg, k, red, w: CrossEntropyLoss(red, w),
+    "focal": lambda cfg, k, red, w: FocalLoss(cfg.gamma, red, w),
 }
-"""Loss name (config.choices.LOSSES) -> builder(cfg, num_classes, reduction)."""
+"""Loss name (config.choices.LOSSES) -> builder(cfg, num_classes, reduction, class weights)."""
 
 
-def build_loss(cfg: LossConfig, num_classes: int, *, reduction: Reduction = "mean") -> nn.Module:
-    """The configured loss; reduction="none" gives per-sample losses [B] (for validation)."""
-    return _factory(LOSSES, LOSS_FACTORIES, cfg.name)(cfg, num_classes, reduction)
+def build_loss(
+    cfg: LossConfig, num_classes: int, *, reduction: Reduction = "mean", weights: torch.Tensor | None = None
+) -> nn.Module:
+    """The configured loss; reduction="none" gives per-sample losses [B] (for validation).
+    `weights`: per-class weights [K] (`class_weights`), for the training loss only."""
+    return _factory(LOSSES, LOSS_FACTORIES, cfg.name)(cfg, num_classes, reduction, weights)
 
 
 # ----------------------------------------------------------------------------------------- optimisers

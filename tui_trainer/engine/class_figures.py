@@ -35,6 +35,7 @@ class ClassReport:
     total: int  # every validation sample
     accuracy: float  # correct / total, 0.0 when total is 0
     macro_f1: float  # unweighted mean F1 over classes that have support; 0.0 when none do
+    balanced_accuracy: float  # unweighted mean recall over classes that have support; 0.0 when none do
 
     @property
     def num_classes(self) -> int:
@@ -84,4 +85,5 @@ def class_report(confusion: np.ndarray) -> ClassReport:
         total=total,
         accuracy=correct / total if total else 0.0,
         macro_f1=float(f1[present].mean()) if present.any() else 0.0,
+        balanced_accuracy=float(recall[present].mean()) if present.any() else 0.0,
     )

@@ -51,7 +51,12 @@ class Numerics:
 
     @property
     def precision(self) -> str:
-        return "bf16" if self.autocast_dtype is torch.bfloat16 else "fp32"
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.autocast_dtype, "fp32")  # type: ignore[arg-type]
+
+    @property
+    def scales_loss(self) -> bool:
+        """float16 needs a gradient scaler (its range is too small for many gradients); bfloat16 does not."""
+        return self.autocast_dtype is torch.float16
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(
@@ -62,7 +67,21 @@ class Numerics:
 
 
 def numerics_for(device: torch.device, precision: str, channels_last: bool) -> Numerics:
-    """bf16 autocast and channels_last apply on CUDA only; CPU and MPS train in fp32."""
-    on_cuda = device.type == "cuda"
-    dtype = torch.bfloat16 if (on_cuda and precision == "bf16") else None
-    return Numerics(device=device, autocast_dtype=dtype, channels_last=on_cuda and channels_last)
+    """bf16 / fp16 autocast and channels_last apply on CUDA only; CPU and MPS train in fp32 (the
+    preset still runs there: a T4 preset tried on a laptop trains, slower, rather than stopping).
+
+    "auto" is bf16 where the GPU computes bfloat16 natively (Ampere and newer), else fp16 (T4, V100):
+    torch emulates bfloat16 on older GPUs, which is slow, so emulation does not count.
+    """
+    if device.type != "cuda" or precision == "fp32":
+        return Numerics(device=device, autocast_dtype=None, channels_last=device.type == "cuda" and channels_last)
+    if precision == "auto":
+        precision = "bf16" if native_bf16(device) else "fp16"
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return Numerics(device=device, autocast_dtype=dtype, channels_last=channels_last)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether the CUDA `device` computes bfloat16 in hardware (torch emulates it on older GPUs)."""
+    with torch.cuda.device(device):
+        return torch.cuda.is_bf16_supported(including_emulation=False)

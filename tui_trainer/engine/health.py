@@ -29,6 +29,8 @@ class Health:
     device_memory_total: int | None = None  # CUDA: the device's memory
     gpu_utilization: float | None = None  # NVML, percent of time a kernel ran
     gpu_temperature: float | None = None  # NVML, degrees Celsius
+    loss_scale: float | None = None  # fp16: the gradient scaler's factor now
+    skipped_steps: int | None = None  # fp16: optimiser steps of this epoch skipped because a gradient overflowed
 
     @property
     def compute_seconds(self) -> float:
@@ -77,6 +79,12 @@ def format_health(health: Health) -> list[str]:
     if health.gpu_temperature is not None:
         machine.append(f"{health.gpu_temperature:.0f}°C")
     lines = [timing, " · ".join(machine)] if machine else [timing]
+    if health.loss_scale is not None:
+        skipped = health.skipped_steps or 0
+        lines.append(
+            f"fp16 loss scale {health.loss_scale:g} · {skipped} step{'' if skipped == 1 else 's'} skipped "
+            "this epoch (gradient overflow)"
+        )
     if health.input_bound:
         lines.append(
             f"warning: input-bound, waiting for data takes {health.data_fraction:.0%} of each step "

@@ -106,6 +106,7 @@ def train_epoch(
     start: EpochPosition | None = None,
     checkpoint_due: Callable[[], bool] | None = None,
     on_checkpoint: Callable[[EpochPosition], None] | None = None,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> EpochStats:
     """Train for one pass over `batches`, updating every `accumulation_steps` batches.
 
@@ -120,6 +121,9 @@ def train_epoch(
     `start`: the position of a stopped epoch to continue (`batches` then begin at its batch).
     `should_stop` and `checkpoint_due` are asked at each optimiser step's boundary; when the latter
     says so, `on_checkpoint` gets the position there (one device sync).
+    `scaler` (fp16): the loss is scaled before backward so small gradients survive float16, and the
+    step unscales them first; a step whose gradients overflowed is skipped by the scaler (the caller
+    counts those with an optimizer step hook) and the scale is lowered.
     """
     model.train()
     device = numerics.device
@@ -154,12 +158,19 @@ def train_epoch(
             with numerics.autocast():
                 logits = model(images)
                 loss = criterion(logits, labels)
-            (loss / group_size).backward()
+            share = loss / group_size
+            (share if scaler is None else scaler.scale(share)).backward()
         if steps_now:
             if on_health is not None and grad_norm_every and steps % grad_norm_every == 0:
+                if scaler is not None:
+                    scaler.unscale_(optimizer)  # the norm of the true gradients; step() will not unscale twice
                 norm = grad_norm(model.parameters())  # stays on the device until the next report
             steps += 1
-            optimizer.step()
+            if scaler is None:
+                optimizer.step()
+            else:
+                scaler.step(optimizer)  # reads whether any gradient overflowed: a device sync point
+                scaler.update()
             optimizer.zero_grad(set_to_none=True)
             if on_optimizer_step is not None:
                 on_optimizer_step()

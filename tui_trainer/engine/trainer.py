@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ..config import Preset, resolved_toml
+from ..config.choices import best_metric
 from ..config.code_trust import TargetAccess
 from ..data import BatchAugment, DataSplits, TrainBatches, val_batches
 from ..data.batches import derive_seed
@@ -22,7 +23,7 @@ from ..data.mix import BatchMix, mixed_batches
 from ..data.storage import StorageChoice
 from ..models.hub import is_hub_name
 from . import distributed
-from .builders import build_loss, build_model, build_optimizer, build_scheduler
+from .builders import build_loss, build_model, build_optimizer, build_scheduler, class_weights
 from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint, unwrap
 from .class_figures import class_report
 from .cpu_threads import ThreadChoice, apply_threads
@@ -39,6 +40,7 @@ from .events import (
     emit,
 )
 from .finetune import BackboneFreeze, parameter_groups
+from .grad_scaling import GradScaling
 from .health import GRAD_NORM_EVERY, Health
 from .health_probe import SystemProbe
 from .loops import EpochPosition, EpochStats, ValidationResult, train_epoch, validate
@@ -96,7 +98,10 @@ class Trainer:
         self.model = model  # the plain module: checkpoints and the optimiser see these parameters
         self._wrap_forward_model()
 
-        self.criterion = build_loss(cfg.loss, len(self.classes))
+        counts = torch.bincount(splits.train.labels.cpu(), minlength=len(self.classes)).tolist()
+        weights = class_weights(cfg.loss, counts, self.classes)
+        self.criterion = build_loss(cfg.loss, len(self.classes), weights=weights)
+        # Validation is unweighted: val_loss means the same in a weighted and an unweighted run.
         self.per_sample_criterion = build_loss(cfg.loss, len(self.classes), reduction="none")
         self.heads = _head_prefixes(self.model, cfg, len(self.classes))
         self.freeze = BackboneFreeze(self.model, self.heads) if self.heads else None
@@ -106,6 +111,7 @@ class Trainer:
             else self.model.parameters()
         )
         self.optimizer = build_optimizer(cfg.optimizer, params)
+        self.grad_scaling = GradScaling(self.optimizer, numerics.device) if numerics.scales_loss else None
         self.ema = WeightEMA(self.model, cfg.train.ema_decay, cfg.train.ema_every) if cfg.train.ema_decay else None
         self.mix = BatchMix(cfg.augment, len(self.classes))
         augment = BatchAugment(cfg.augment, cfg.data.image_size)
@@ -119,18 +125,22 @@ class Trainer:
             world_size=self.world_size,
             stream=self.streaming,
             device=numerics.device,
+            sampler=cfg.data.sampler,
         )
         self.steps_per_epoch = math.ceil(len(self.train_batches) / cfg.train.accumulation_steps)
         self.schedule = build_scheduler(
             cfg.scheduler, self.optimizer, epochs=cfg.train.epochs, steps_per_epoch=self.steps_per_epoch
         )
         self.history: list[dict[str, Any]] = []
-        self.best_val_acc: float | None = None
+        self.best_metric = best_metric(cfg.train.best_metric)
+        self.best_value: float | None = None  # best_metric's value at the best epoch
+        self.best_val_acc: float | None = None  # val_acc at the best epoch, whichever metric picked it
         self.best_epoch: int | None = None
         self.epochs_done = 0
         self.position: EpochPosition | None = None  # where epoch epochs_done + 1 stands, when it was cut short
         self.epoch_lr = 0.0  # the learning rate epoch epochs_done + 1 started with (its metrics' "lr")
         self._checkpointed_at = 0.0  # running_clock() of the latest save of last.pt
+        self._skipped_this_epoch: int | None = None  # fp16: the last epoch's skipped steps
         self.system = SystemProbe(numerics.device)  # CPU, memory and GPU figures for the health panel
 
     def _wrap_forward_model(self) -> None:
@@ -156,8 +166,10 @@ class Trainer:
             **checkpoint_weights(unwrap(self.model), self.ema),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.schedule.state_dict(),
+            "grad_scaler": self.grad_scaling.state_dict() if self.grad_scaling is not None else {},
             "rng": rng_state(),
             "history": self.history,
+            "best_value": self.best_value,
             "best_val_acc": self.best_val_acc,
             "best_epoch": self.best_epoch,
             "classes": list(self.classes),
@@ -192,6 +204,8 @@ class Trainer:
         restore_weights(payload, unwrap(self.model), self.ema)
         self.optimizer.load_state_dict(payload["optimizer"])
         self.schedule.load_state_dict(payload["scheduler"])
+        if self.grad_scaling is not None:
+            self.grad_scaling.load_state_dict(payload.get("grad_scaler", {}))
         restore_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in payload["rng"].items()})
         self.epochs_done = int(payload["epoch"])
         self.history = list(payload["history"])
@@ -202,6 +216,10 @@ class Trainer:
             if self.rank != 0:  # rank 0 saved every rank's sums together: count them once
                 position = EpochPosition(position.batch, seconds=position.seconds, steps=position.steps)
             self.position, self.epoch_lr = position, float(payload["epoch_lr"])
+        self.best_value = payload.get("best_value")
+        if self.best_value is None and self.best_epoch is not None:  # a checkpoint of an older version
+            record = next((r for r in self.history if r.get("epoch") == self.best_epoch), {})
+            self.best_value = record.get(self.best_metric.name)
 
     # ------------------------------------------------------------------ the run
 
@@ -311,6 +329,14 @@ class Trainer:
         def health(data_seconds: float, step_seconds: float, grad_norm: float | None) -> None:
             timing[:] = [Health(data_seconds=data_seconds, step_seconds=step_seconds, grad_norm=grad_norm)]
 
+        scaling = self.grad_scaling
+        skipped_before = scaling.skipped if scaling is not None else 0
+
+        def scaler_figures() -> dict[str, Any]:
+            if scaling is None:
+                return {}
+            return {"loss_scale": scaling.scale(), "skipped_steps": scaling.skipped - skipped_before}
+
         def progress(done: int, loss: float, accuracy: float, images: int, seconds: float) -> None:
             emit(
                 self.listeners,
@@ -323,7 +349,9 @@ class Trainer:
                     images_per_second=images * self.world_size / seconds if seconds > 0 else 0.0,
                     lr=self.current_lr(),
                     seconds=seconds,
-                    health=Health(**{**timing[0].to_record(), **self.system.sample()}) if timing else None,
+                    health=Health(**{**timing[0].to_record(), **self.system.sample(), **scaler_figures()})
+                    if timing
+                    else None,
                 ),
             )
 
@@ -348,11 +376,13 @@ class Trainer:
             grad_norm_every=GRAD_NORM_EVERY,
             clock=self.control.running_clock,
             start=start,
+            scaler=scaling.scaler if scaling is not None else None,
             checkpoint_due=self._checkpoint_due,
             on_checkpoint=self._save_position,
         )
         if start is not None:
             self._epoch_started -= start.seconds  # the epoch's time includes the part before the stop
+        self._skipped_this_epoch = scaling.skipped - skipped_before if scaling is not None else None
         return stats, lr_at_start
 
     def batches_of(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -364,13 +394,17 @@ class Trainer:
         return mixed_batches(batches, self.mix, seed, start)
 
     def _after_optimizer_step(self) -> None:
+        if self.grad_scaling is not None:
+            self.grad_scaling.tried()
+        # A step the fp16 scaler skipped still moves the schedule: the lr follows the step count.
         self.schedule.step_batch()  # a no-op for a per-epoch schedule
         if self.ema is not None:
             self.ema.step(unwrap(self.model))
 
     def _finish_epoch(self, epoch: int, stats: EpochStats, result: ValidationResult, lr: float, now: float) -> None:
         confusion = result.confusion.numpy()
-        per_class = class_report(confusion).recall.tolist()  # each class's accuracy
+        report = class_report(confusion)
+        per_class = report.recall.tolist()  # each class's accuracy
         metrics: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": stats.loss,
@@ -382,10 +416,16 @@ class Trainer:
             "train_images_per_second": stats.images / stats.seconds if stats.seconds > 0 else 0.0,
             "per_class_acc": per_class,
             "val_weights": "train" if self.ema is None else "ema",  # which weights val_* measured
+            "macro_f1": report.macro_f1,
+            "balanced_acc": report.balanced_accuracy,
+            "best_metric": self.best_metric.name,  # which of the figures above picks best.pt
         }
-        is_best = self.best_val_acc is None or result.accuracy > self.best_val_acc
+        if self._skipped_this_epoch is not None:
+            metrics["skipped_steps"] = self._skipped_this_epoch
+        value = float(metrics[self.best_metric.name])
+        is_best = self.best_metric.is_better(value, self.best_value)
         if is_best:
-            self.best_val_acc, self.best_epoch = result.accuracy, epoch
+            self.best_value, self.best_val_acc, self.best_epoch = value, result.accuracy, epoch
         self.history.append(metrics)
         self.epochs_done = epoch
         # Checkpoint before telling anyone: a kill after this point loses nothing of this epoch.

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config.choices import best_metric
 from ..engine.events import (
     BatchProgress,
     EpochFinished,
@@ -39,7 +40,7 @@ from ..engine.events import (
 from ..engine.health import Health
 from ..regular_file import open_binary
 from .folder import RunFolder, RunFolderError, pid_alive, status_alive
-from .records import DamagedRecord, RunStatus
+from .records import DamagedRecord, EpochRecord, RunStatus
 from .thumbnails import thumbnail_count
 
 POLL_INTERVAL = 0.5
@@ -155,7 +156,8 @@ class RunFollower:
         self._classes: tuple[str, ...] = ()
         self._epochs_planned = 0
         self._emitted_epoch = 0
-        self._best: float | None = None
+        self._best: float | None = None  # the best epoch's value of its record's best_metric
+        self._best_val_acc: float | None = None
         self._metrics_sig: Signature | None = None
         self._pending: list[dict[str, Any]] = []
         self._pending_since: float | None = None
@@ -361,10 +363,11 @@ class RunFollower:
             )
         else:
             confusion, predictions = empty_predictions(self._classes)
-        val_acc = record.get("val_acc")
-        is_best = isinstance(val_acc, (int, float)) and (self._best is None or val_acc > self._best)
+        typed = EpochRecord.from_record(record)
+        value = typed.best_value
+        is_best = value is not None and best_metric(typed.best_metric).is_better(value, self._best)
         if is_best:
-            self._best = float(val_acc)
+            self._best, self._best_val_acc = value, typed.val_acc
         return EpochFinished(
             epoch=record["epoch"],
             epochs=max(self._epochs_planned, record["epoch"]),
@@ -425,7 +428,7 @@ class RunFollower:
                 run_dir=str(self.run_dir),
                 state="finished" if state == "finished" else "interrupted",
                 epochs_done=max(status.epochs_done, self._emitted_epoch),
-                best_val_acc=status.best_val_acc if status.best_val_acc is not None else self._best,
+                best_val_acc=status.best_val_acc if status.best_val_acc is not None else self._best_val_acc,
                 best_epoch=status.best_epoch or None,
                 seconds=_seconds_between(status.resumed_at or status.started_at, ended_at),
             )

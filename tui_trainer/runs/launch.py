@@ -31,6 +31,7 @@ from ..data.storage import choose_storage
 from ..data.store import CacheFileGone, CacheSpaceError
 from ..data.thumbnails import Thumbnails
 from ..engine import distributed
+from ..engine.builders import ClassWeightsError
 from ..engine.checkpoint import CheckpointError, unwrap
 from ..engine.cpu_threads import apply_threads
 from ..engine.device import DeviceError, Numerics, numerics_for, resolve_device
@@ -150,6 +151,8 @@ def describe_failure(exc: BaseException, preset: Preset, epoch: int, precision: 
         return str(exc), "or set data.cache = false to decode into memory at every start"
     if isinstance(exc, DataError):
         return str(exc), DATA_HINT
+    if isinstance(exc, ClassWeightsError):
+        return str(exc), 'fix loss.class_weights in the preset, or set it to "balanced"'
     if isinstance(exc, ModelTargetError):
         return str(exc), "fix model.target in the preset; `tui-trainer --check PRESET` imports it before a run"
     if isinstance(exc, PretrainedError):

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config.choices import BEST_METRICS
+
 FORMAT = 1
 MAX_COUNT = 10**9
 """The largest epoch, batch or class count a record may hold (beyond it: damage, not a real run)."""
@@ -130,6 +132,10 @@ METRICS_FIELDS: dict[str, Check] = {
     "epoch_seconds": number,
     "train_images_per_second": number,
     "per_class_acc": list_of(number, "numbers"),
+    "macro_f1": number,
+    "balanced_acc": number,
+    "best_metric": text,
+    "skipped_steps": whole(0, MAX_INT_NUMBER),
 }
 METRICS_REQUIRED = ("epoch",)
 
@@ -154,6 +160,8 @@ PROGRESS_FIELDS: dict[str, Check] = {
     "device_memory_total": optional(whole(0, MAX_INT_NUMBER)),
     "gpu_utilization": optional(number),
     "gpu_temperature": optional(number),
+    "loss_scale": optional(number),
+    "skipped_steps": optional(whole(0, MAX_INT_NUMBER)),
 }
 PROGRESS_REQUIRED = ("epoch", "batch", "batches")
 
@@ -310,12 +318,21 @@ class EpochRecord:
     epoch_seconds: float | None = None
     train_images_per_second: float | None = None
     per_class_acc: tuple[float, ...] = ()  # each class's validation accuracy (recall), class order
+    macro_f1: float | None = None
+    balanced_acc: float | None = None
+    best_metric: str = "val_acc"  # the figure that picked best.pt (older writers: val_acc)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def best_value(self) -> float | None:
+        """This epoch's value of the figure that picks the best epoch (None when the record lacks it)."""
+        return getattr(self, self.best_metric)
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], position: int = 0) -> EpochRecord:
         """The typed epoch of a metrics record; `position` (0-based) numbers a record that lacks its epoch."""
         per_class = record.get("per_class_acc")
+        metric = record.get("best_metric")
         return cls(
             epoch=_int_or_none(record.get("epoch")) or position + 1,
             train_loss=_float_or_none(record.get("train_loss")),
@@ -326,6 +343,9 @@ class EpochRecord:
             epoch_seconds=_float_or_none(record.get("epoch_seconds")),
             train_images_per_second=_float_or_none(record.get("train_images_per_second")),
             per_class_acc=tuple(float(v) for v in per_class) if isinstance(per_class, list) else (),
+            macro_f1=_float_or_none(record.get("macro_f1")),
+            balanced_acc=_float_or_none(record.get("balanced_acc")),
+            best_metric=metric if metric in BEST_METRICS.names else "val_acc",
             extra={k: v for k, v in record.items() if k not in METRICS_FIELDS},
         )
 
