@@ -8,12 +8,10 @@ with the Trainer directly and compares every rank's parameters.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -25,6 +23,10 @@ import pytest
 import torch
 
 from tests.helpers import REPO, SMOKE, TINY
+from tests.torchrun_jobs import free_port as _free_port
+from tests.torchrun_jobs import job_env as _env
+from tests.torchrun_jobs import stop_job as _stop_job
+from tests.torchrun_jobs import worker_pids as _worker_pids
 from tui_trainer.engine import distributed
 from tui_trainer.runs.folder import RunFolder
 
@@ -52,27 +54,6 @@ RUN_FILES = {
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _env(home: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
-    env.update(
-        XDG_CACHE_HOME=str(home / "cache"),
-        XDG_CONFIG_HOME=str(home / "config"),
-        TUI_TRAINER_CACHE=str(home / "cache" / "tui-trainer"),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])),
-        OMP_NUM_THREADS="1",
-        **extra,
-    )
-    return env
 
 
 def _torchrun(*args: str) -> list[str]:
@@ -109,41 +90,6 @@ def _wait_for_metrics(folder_parent: Path, proc: subprocess.Popen, seconds: floa
     pytest.fail(f"no epoch finished within {seconds} s")
 
 
-def _worker_pids(parent: int) -> dict[int, int]:
-    """{RANK: pid} of the workers torchrun (`parent`) started."""
-    workers = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid != parent:
-                continue
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        for item in environ:
-            if item.startswith(b"RANK="):
-                workers[int(item[5:])] = int(entry.name)
-    return workers
-
-
-def _stop_job(proc: subprocess.Popen) -> None:
-    """Make sure a torchrun job is gone, workers included (they run in their own sessions)."""
-    if proc.poll() is not None:
-        return
-    workers = _worker_pids(proc.pid)
-    proc.terminate()  # torchrun passes SIGTERM on to its workers
-    try:
-        proc.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    for pid in workers.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 # --------------------------------------------------------------------------------------------- fast: one process
 
 
@@ -161,13 +107,18 @@ def test_collective_timeout_comes_from_the_environment(monkeypatch: pytest.Monke
 def test_init_from_env_passes_the_timeout_and_picks_gloo_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     monkeypatch.setattr(distributed.dist, "init_process_group", lambda **kw: calls.append(kw))
+    monkeypatch.setattr(distributed.dist, "new_group", lambda **kw: calls.append(kw))  # wait_for_peers' group
     monkeypatch.setenv(distributed.TIMEOUT_ENV, "12")
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     distributed.init_from_env(torch.device("cpu"))
     assert calls == []  # not under torchrun: nothing to join
     monkeypatch.setenv("WORLD_SIZE", "2")
     distributed.init_from_env(torch.device("cpu"))
-    assert calls == [{"backend": "gloo", "timeout": datetime.timedelta(seconds=12)}]
+    setup = datetime.timedelta(seconds=distributed.SETUP_TIMEOUT_S)
+    assert calls == [
+        {"backend": "gloo", "timeout": datetime.timedelta(seconds=12)},
+        {"backend": "gloo", "timeout": setup},
+    ]
 
 
 def test_helpers_are_no_ops_in_one_process() -> None:

@@ -61,8 +61,9 @@ def test_overflowing_steps_are_skipped_counted_and_reported(tmp_path: Path) -> N
     assert trainer.grad_scaling.scale() == HIGH_SCALE / 2 ** sum(skipped)  # halved at each skipped step
     last = [e for e in events if isinstance(e, BatchProgress) and e.epoch == 1][-1]
     assert last.health is not None and last.health.skipped_steps == skipped[0]
-    line = format_health(last.health)[-1]
-    assert f"{skipped[0]} steps skipped this epoch (gradient overflow)" in line and "loss scale" in line
+    lines = format_health(last.health)  # an input-bound warning may follow on a loaded machine
+    line = next(text for text in lines if "loss scale" in text)
+    assert f"{skipped[0]} steps skipped this epoch (gradient overflow)" in line
     record = folder.read_progress()  # epoch 2's last report, read back and checked
     assert record is not None and record["skipped_steps"] == skipped[1]
     assert Health.from_record(record).loss_scale == trainer.grad_scaling.scale()

@@ -14,6 +14,11 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def launch_world_size() -> int:
+    """How many workers torchrun started in all, over every machine (1 outside torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def launch_rank() -> int:
     """This worker's rank as torchrun set it (0 outside torchrun); rank 0 alone prints and writes."""
     return int(os.environ.get("RANK", "0"))

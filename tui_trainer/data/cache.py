@@ -14,12 +14,13 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
 
 from .decode import decode_images
+from .entry_lock import building
 from .errors import DataError
 from .imageset import DiskRows, ImageSet
 from .paths import CACHE_ENV, cache_dir
@@ -102,6 +103,25 @@ def _hit(entry: Entry, fingerprint: str, progress: Progress | None, stage: str) 
     return hit
 
 
+@contextlib.contextmanager
+def _hit_or_build(entry: Entry, fingerprint: str, progress: Progress | None, stage: str) -> Iterator[ImageSet | None]:
+    """The entry when it is there; else None, with the entry's build lock held for the block, in which
+    the caller builds it. The first process to miss builds; the others wait for the lock (reported
+    as a setup stage, which is also how a stop reaches them) and then find the entry it built."""
+    hit = _hit(entry, fingerprint, progress, stage)
+    if hit is not None:
+        yield hit
+        return
+    name = stage.split(" ", 1)[1] if " " in stage else stage
+
+    def waiting(holder: str) -> None:
+        if progress is not None:
+            progress(f"wait {name}: another process is decoding it ({holder or 'holder unknown'})", 0, 0)
+
+    with building(entry.lock, waiting):
+        yield _hit(entry, fingerprint, progress, stage)
+
+
 def cached_decode(
     slot: list[str],
     fingerprint: str,
@@ -120,19 +140,19 @@ def cached_decode(
     """
     if enabled:
         entry = entry_for(slot)
-        hit = _hit(entry, fingerprint, progress, stage)
-        if hit is not None:
-            return hit
-        _drop_old_format(slot)
-        if shape[0] > 0:
-            try:
-                write_entry(entry, fingerprint, shape, labels, classes, fill, source=" ".join(slot))
-            except OSError as exc:  # a read-only cache must not stop training
-                warnings.warn(f"could not write data cache {entry.images}: {exc}", stacklevel=2)
-            else:
-                written = open_entry(entry, fingerprint)
-                if written is not None:
-                    return written
+        with _hit_or_build(entry, fingerprint, progress, stage) as hit:
+            if hit is not None:
+                return hit
+            _drop_old_format(slot)
+            if shape[0] > 0:
+                try:
+                    write_entry(entry, fingerprint, shape, labels, classes, fill, source=" ".join(slot))
+                except OSError as exc:  # a read-only cache must not stop training
+                    warnings.warn(f"could not write data cache {entry.images}: {exc}", stacklevel=2)
+                else:
+                    written = open_entry(entry, fingerprint)
+                    if written is not None:
+                        return written
     _check_memory_for(shape, enabled)
     images = torch.empty(shape, dtype=torch.uint8)
     fill(images, None)
@@ -198,13 +218,17 @@ def cached(
     stage: str = "cache",
 ) -> ImageSet:
     """Like `cached_decode` for sources that are built whole in memory first (CIFAR-10's arrays)."""
-    if enabled:
-        entry = entry_for(slot)
-        hit = _hit(entry, fingerprint, progress, stage)
-        if hit is not None:
-            return hit
+    if not enabled:
+        return build()
+    entry = entry_for(slot)
+    with _hit_or_build(entry, fingerprint, progress, stage) as hit:
+        return hit if hit is not None else _build_entry(entry, slot, fingerprint, build)
+
+
+def _build_entry(entry: Entry, slot: list[str], fingerprint: str, build: Callable[[], ImageSet]) -> ImageSet:
+    """`cached`'s miss: build the set in memory and write it as the entry (kept in memory if it cannot be)."""
     data = build()
-    if not enabled or len(data) == 0:
+    if len(data) == 0:
         return data
     _drop_old_format(slot)
     shape = tuple(data.images.shape)
@@ -215,6 +239,6 @@ def cached(
 
         write_entry(entry, fingerprint, shape, data.labels, data.classes, fill, source=" ".join(slot))
     except OSError as exc:
-        warnings.warn(f"could not write data cache {entry.images}: {exc}", stacklevel=2)
+        warnings.warn(f"could not write data cache {entry.images}: {exc}", stacklevel=3)
         return data
     return open_entry(entry, fingerprint) or data

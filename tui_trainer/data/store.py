@@ -60,6 +60,11 @@ class Entry:
     def at(cls, folder: Path, key: str) -> Entry:
         return cls(folder / f"{key}.npy", folder / f"{key}.json")
 
+    @property
+    def lock(self) -> Path:
+        """Held by the one process that builds the entry (entry_lock.py)."""
+        return self.images.with_suffix(".lock")
+
 
 def free_bytes(folder: Path) -> int:
     """Free space on the disk holding `folder` (tests replace this to fake a full disk)."""

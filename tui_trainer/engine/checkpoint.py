@@ -71,3 +71,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: damaged checkpoint: not a tui-trainer checkpoint of format {FORMAT}")
     return payload
+
+
+def saved_world_size(path: str | Path) -> int | None:
+    """How many processes trained the checkpoint at `path`; None when it does not say (made before
+    the count was recorded) or cannot be read (loading it reports that). The file is mapped, not read."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - any damage is reported by load_checkpoint, with the file's name
+        return None
+    value = payload.get("world_size") if isinstance(payload, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -31,6 +31,13 @@ from .loops import EpochStats, ValidationResult
 TIMEOUT_ENV = "TUI_TRAINER_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 300.0
 
+SETUP_TIMEOUT_S = 6 * 3600.0
+"""How long a rank whose data is ready waits for the others to decode theirs (`wait_for_peers`):
+longer than decoding ImageNet from a slow shared disk takes. A peer that dies ends the wait at once."""
+
+_setup_group: dist.ProcessGroup | None = None
+"""A gloo group with SETUP_TIMEOUT_S for `wait_for_peers` (gloo also under NCCL: it only moves a CPU flag)."""
+
 
 def is_active() -> bool:
     return dist.is_available() and dist.is_initialized()
@@ -76,6 +83,20 @@ def init_from_env(device: torch.device, timeout_s: float | None = None) -> None:
     if device.type == "cuda":
         kwargs["device_id"] = device
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout), **kwargs)
+    global _setup_group
+    _setup_group = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=SETUP_TIMEOUT_S))
+
+
+def wait_for_peers() -> None:
+    """Meet every rank once each has its data (a no-op in one process).
+
+    Decoding takes as long as it takes on each machine: one whose cache is already full, or
+    whose process waited on another's decoding (data.entry_lock), is ready long before a machine
+    that decodes. Its next collective would give up after the collective timeout; this barrier
+    waits up to SETUP_TIMEOUT_S instead, so the ranks start training together.
+    """
+    if world_size() > 1:
+        dist.barrier(group=_setup_group)
 
 
 def shutdown() -> None:
@@ -251,6 +272,8 @@ def barrier_and_shutdown(clean: bool = True) -> None:
             dist.barrier()
     with contextlib.suppress(Exception):
         dist.destroy_process_group()
+    global _setup_group
+    _setup_group = None
 
 
 def end_worker(exit_code: int) -> None:

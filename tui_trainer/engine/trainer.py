@@ -163,6 +163,7 @@ class Trainer:
         return {
             "epoch": self.epochs_done,
             **inside_epoch,
+            "world_size": self.world_size,  # each rank's share of every batch depends on it (resume checks it)
             **checkpoint_weights(unwrap(self.model), self.ema),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.schedule.state_dict(),

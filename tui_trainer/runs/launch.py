@@ -32,7 +32,7 @@ from ..data.store import CacheFileGone, CacheSpaceError
 from ..data.thumbnails import Thumbnails
 from ..engine import distributed
 from ..engine.builders import ClassWeightsError
-from ..engine.checkpoint import CheckpointError, unwrap
+from ..engine.checkpoint import CheckpointError, saved_world_size, unwrap
 from ..engine.cpu_threads import apply_threads
 from ..engine.device import DeviceError, Numerics, numerics_for, resolve_device
 from ..engine.events import Listener, RunControl, RunFailed, RunFinished, SetupProgress, emit
@@ -42,7 +42,7 @@ from ..engine.pretrained_config import resolve_pretrained
 from ..engine.trainer import Trainer
 from ..models import ModelTargetError
 from ..models.hub import MissingLibrary
-from ..torchrun_env import launch_rank
+from ..torchrun_env import launch_rank, launch_world_size
 from . import lock
 from .folder import RunFolder, RunFolderError, now_iso
 from .process import own_identity
@@ -77,6 +77,7 @@ def load_run_preset(run_dir: Path, code: TargetAccess | None = None) -> Preset:
     if not folder.last_checkpoint.exists():
         raise RunFolderError(f"{run_dir}: no last.pt to resume from")
     folder.read_preset_to_build(code)  # an untrusted target is refused before anything else happens
+    _check_process_count(folder)  # on every rank: each refuses before joining the others
     # Under torchrun the other ranks may read the status rank 0 has just set to running.
     if launch_rank() == 0:
         _take_folder(folder)
@@ -98,6 +99,28 @@ def load_run_preset(run_dir: Path, code: TargetAccess | None = None) -> Preset:
             lock.release(folder.path)
             raise
     return folder.read_preset_to_build(code)
+
+
+def _check_process_count(folder: RunFolder) -> None:
+    """Refuse to continue a run on another number of processes than trained it (RunFolderError).
+
+    Each process trains its own share of every epoch's order with `data.batch_size` images a step, so
+    the count decides which images make up each step, the steps an epoch (the learning-rate schedule)
+    and what a position inside an epoch means; the same count split over other machines changes none.
+    """
+    trained, now = saved_world_size(folder.last_checkpoint), launch_world_size()
+    if trained is None or trained == now:
+        return
+    how = (
+        "without torchrun (one process)"
+        if trained == 1
+        else f"under torchrun with {trained} processes in all (--nnodes × --nproc_per_node, split over any machines)"
+    )
+    raise RunFolderError(
+        f"{folder.path}: this run trained on {trained} process{'es' if trained != 1 else ''} and this start has {now}; "
+        "each process trains its share of every batch, so the steps and the learning-rate schedule depend on "
+        f"the count. Resume it {how}, or start a new run"
+    )
 
 
 def _take_folder(folder: RunFolder) -> None:
@@ -277,6 +300,7 @@ def run_training(
         threads = apply_threads(preset.train.threads)
         progress = _SetupProgress(listeners, control)
         splits = load_data(preset.data, seed=preset.train.seed, progress=progress)
+        distributed.wait_for_peers()  # under torchrun: a machine that decodes longer holds the others here
         if main_rank:
             thumbnails = Thumbnails(splits.val)
             folder.write_val_images(thumbnails.shape, thumbnails)
