@@ -123,7 +123,7 @@ def run_predict(
         done += 1
     seconds = time.perf_counter() - started
     rate = f", {done / seconds:,.0f} images/s" if seconds > 0 and done else ""
-    print(f"predicted {done} images on {run.device}{rate}; {failures} failed", file=err)
+    print(f"predicted {done} image{'' if done == 1 else 's'} on {run.device}{rate}; {failures} failed", file=err)
     return EXIT_FAILED if failures else EXIT_OK
 
 
