@@ -15,6 +15,7 @@ from .data.class_counts import Counts, class_counts, count_lines, imbalance_warn
 from .data.errors import DataError
 from .data.listers import LISTERS
 from .printable import printable
+from .runs.outcome import ExitCode
 
 
 def _problem_count(path: Path, problems: Sequence[Problem]) -> str:
@@ -35,13 +36,13 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
         for problem in exc.problems:
             print(printable(f"error: {problem}"), file=sys.stderr)
         print(printable(_problem_count(path, exc.problems)), file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     problems = _target_problems(preset, path, overrides)
     if problems:
         for problem in problems:
             print(printable(f"error: {problem}"), file=sys.stderr)
         print(printable(_problem_count(path, problems)), file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     data_problems = [f"data: {message}" for message in check_data_layout(preset.data)]  # folders and names: at once
     counts = class_counts(preset.data) if not data_problems else None
     if counts is not None:
@@ -49,7 +50,7 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
     if data_problems:
         for message in data_problems:
             print(printable(f"error: {path}: {message}", lines=True), file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     for warning in imbalance_warnings(counts or {}, printable):
         print(f"warning: {path}: data: {warning}", file=sys.stderr)
     from .pretrained_check import check_pretrained
@@ -58,17 +59,17 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
     if model_problems:
         for problem in model_problems:
             print(printable(f"error: {problem}"), file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     data_problems = _image_problems(preset)  # last: decoding takes the longest
     if data_problems:
         for message in data_problems:
             print(printable(f"error: {path}: data: {message}", lines=True), file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     if counts is not None:
         notes += ["images per class:", *(f"  {line}" for line in count_lines(counts, printable))]
     header = f"Resolved from {printable(path)}" + "".join(f"\n{note}" for note in notes)
     sys.stdout.write(resolved_toml(preset, header=header))
-    return 0
+    return ExitCode.OK
 
 
 def _image_problems(preset: Preset) -> list[str]:

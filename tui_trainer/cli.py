@@ -13,12 +13,8 @@ from pathlib import Path
 
 from . import __version__
 from .printable import printable
+from .runs.outcome import ExitCode
 from .torchrun_env import launched_by_torchrun
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .config.builtin import list_presets_text
 
         sys.stdout.write(list_presets_text())
-        return EXIT_OK
+        return ExitCode.OK
     if args.eval or args.predict or args.export:
         return _use_run(parser, args)
     if args.trials is not None and not args.sweep:
@@ -187,14 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sweep = _builtin_or_path(args.sweep, sweep=True)  # a built-in sweep by name: `--sweep smoke-sweep`
         if sweep is None:
-            return EXIT_USAGE
+            return ExitCode.USAGE
         return run_sweep_headless(
             sweep, Path(args.sweeps_dir), trials=args.trials, overrides=args.overrides, trust_code=args.trust_code
         )
     if args.path and (args.check or args.headless or args.find_lr):
         preset = _builtin_or_path(args.path, sweep=False)  # a built-in preset by name: `--headless smoke`
         if preset is None:
-            return EXIT_USAGE
+            return ExitCode.USAGE
         args.path = str(preset)
     elif args.path and not Path(args.path).exists():
         from .config.builtin import resolve_preset_arg
@@ -280,7 +276,7 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error(f"--port {port}: a port is a number from 1 to 65535")
     if args.path is not None and not Path(args.path).exists():
         print(printable(f"tui-trainer: {args.path}: no such file or folder"), file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     command = console_command(
         Path(args.path) if args.path else None, args.overrides, Path(args.runs_dir), Path(args.sweeps_dir)
     )

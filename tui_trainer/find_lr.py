@@ -18,6 +18,7 @@ from .config import PresetError, load_preset
 from .config.code_trust import TargetAccess
 from .lr_text import format_lr
 from .printable import printable
+from .runs.outcome import ExitCode
 
 if TYPE_CHECKING:
     from .engine.lr_finder import LRFinderResult
@@ -60,13 +61,13 @@ def run_find_lr(
     except PresetError as exc:
         for problem in exc.problems:
             print(printable(f"error: {problem}"), file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     if not (0 < start_lr < end_lr) or steps < 2:
         print(
             f"error: --find-lr needs 0 < --lr-start < --lr-end and --lr-steps >= 2 (got {start_lr}, {end_lr}, {steps})",
             file=sys.stderr,
         )
-        return 2
+        return ExitCode.USAGE
     from .data import DataError
     from .engine.device import DeviceError
     from .engine.lr_finder import find_lr_for_preset
@@ -82,10 +83,10 @@ def run_find_lr(
         )
     except DeviceError as exc:
         print(printable(f"error: {path}: {exc}", lines=True), file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     except (DataError, ValueError, RuntimeError) as exc:
         print(printable(f"error: {path}: lr range test failed: {exc}", lines=True), file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
     columns, _ = shutil.get_terminal_size((100, 24))
     colour = out.isatty()
     out.write(plot_text(result, width=min(columns, 120), height=22, colour=colour) + "\n")
@@ -93,4 +94,4 @@ def run_find_lr(
     print(f"{len(result.lrs)} steps, {ended}; lowest smoothed loss {min(result.smoothed):.4f}", file=out)
     print(f"suggested lr: {result.suggestion:.3g}  (rule: {result.rule})", file=out)
     print(f"use it: --set optimizer.lr={result.suggestion:.3g}", file=out)
-    return 0
+    return ExitCode.OK

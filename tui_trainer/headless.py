@@ -33,6 +33,7 @@ from .engine.health import EpochHealth, format_health
 from .lr_text import format_lr
 from .printable import printable
 from .runs.folder import RunFolder, RunFolderError, now_iso
+from .runs.outcome import ExitCode
 from .runs.slurm import JobRecorder, SlurmJob
 from .runs.timing import training_time
 from .setup_text import setup_text
@@ -250,7 +251,7 @@ def _refused(run_dir: Path | None) -> int:
         from .runs import lock
 
         lock.release(run_dir)
-    return 2
+    return ExitCode.USAGE
 
 
 def _requeue(job: SlurmJob, err: TextIO) -> bool:
@@ -313,7 +314,7 @@ def run_headless(
             plan = plan_run_dir(run_dir)
             if plan.action == "finished":
                 print(printable(f"{run_dir}: finished all {plan.epochs} epochs; nothing to do", lines=True), file=out)
-                return 0
+                return ExitCode.OK
             if plan.action == "resume":
                 code = _vouched_access(preset_path, overrides, run_dir) if not trust_code else None
                 resume, overrides = run_dir, ()  # the run's own preset.toml; PRESET and --set started it
@@ -322,7 +323,7 @@ def run_headless(
         if resume is not None:
             if overrides:
                 print("error: --set cannot change a run being resumed; start a new run instead", file=err)
-                return 2
+                return ExitCode.USAGE
             code = code or trusted_access(trust_code)
             preset = load_run_preset(resume, code)
         else:
@@ -369,7 +370,7 @@ def run_headless(
             with contextlib.suppress(OSError, RunFolderError):  # a full disk must not turn this into a traceback
                 RunFolder(Path(started[0].run_dir)).write_status(state="interrupted", ended_at=now_iso())
         print("aborted", file=err, flush=True)
-        return 130
+        return ExitCode.INTERRUPTED
     if jobs is not None:
         warned = getattr(signal, "SIGUSR1", None) in received  # SLURM's "time is nearly up"
         jobs.end(requeued=warned and outcome.state == "interrupted" and _requeue(jobs.job, err))
@@ -380,11 +381,11 @@ def run_headless(
             file=err,
             flush=True,
         )
-    if outcome.exit_code == 2:  # refused before any work (no run folder): on stderr, once, with its hint
+    if outcome.exit_code == ExitCode.USAGE:  # refused before any work (no run folder): on stderr, once, with its hint
         print(printable(f"error: {outcome.error}", lines=True), file=err)
         if reported and reported[0].hint:
             print(printable(f"hint: {reported[0].hint}", lines=True), file=err)
-    elif outcome.exit_code == 1 and launch_rank() != 0:
+    elif outcome.exit_code == ExitCode.FAILED and launch_rank() != 0:
         # Under torchrun only rank 0 prints events; another rank's own failure must still be seen.
         print(printable(f"error (rank {launch_rank()}): {outcome.error}", lines=True), file=err, flush=True)
     return outcome.exit_code

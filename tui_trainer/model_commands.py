@@ -21,16 +21,15 @@ from .config import PresetError
 from .config.code_trust import trusted_access
 from .models import ModelTargetError
 from .printable import printable
+from .runs.outcome import ExitCode
 from .setup_text import setup_text
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _usage_error(exc: Exception, err: TextIO) -> int:
     problems = exc.problems if isinstance(exc, PresetError) else [str(exc)]
     for problem in problems:
         _error(problem, err)
-    return EXIT_USAGE
+    return ExitCode.USAGE
 
 
 def _error(message: object, err: TextIO) -> None:
@@ -75,11 +74,11 @@ def run_eval(
         return _usage_error(exc, err)
     except EvalWriteError as exc:
         _error(exc, err)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     written = printable(evaluation.folder.path)
     print(format_report(evaluation.report), file=out)
     print(f"\nwritten: {written} (open it with: tui-trainer {written})", file=out)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run_predict(
@@ -99,7 +98,7 @@ def run_predict(
     out, err = out or sys.stdout, err or sys.stderr
     if top_k < 1:
         print("error: --top-k must be at least 1", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         run = load_run_model(run_dir, checkpoint, code=trusted_access(trust_code))  # type: ignore[arg-type]
     except (RunFolderError, PresetError, ModelTargetError) as exc:
@@ -124,7 +123,7 @@ def run_predict(
     seconds = time.perf_counter() - started
     rate = f", {done / seconds:,.0f} images/s" if seconds > 0 and done else ""
     print(f"predicted {done} image{'' if done == 1 else 's'} on {run.device}{rate}; {failures} failed", file=err)
-    return EXIT_FAILED if failures else EXIT_OK
+    return ExitCode.FAILED if failures else ExitCode.OK
 
 
 def run_export(
@@ -143,7 +142,7 @@ def run_export(
     out, err = out or sys.stdout, err or sys.stderr
     if out_path is not None and out_path.exists():
         _error(f"{out_path} exists; delete it or give another --out", err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     replaces = out_path is None and default_out(run_dir, checkpoint, fmt).exists()  # type: ignore[arg-type]
     try:
         result = export_run(run_dir, fmt, out_path, checkpoint, code=trusted_access(trust_code))  # type: ignore[arg-type]
@@ -151,14 +150,18 @@ def run_export(
         return _usage_error(exc, err)
     except ExportWriteError as exc:
         _error(exc, err)
-        return EXIT_USAGE if out_path is not None and exc.errno not in (errno.ENOSPC, errno.EDQUOT) else EXIT_FAILED
+        return (
+            ExitCode.USAGE
+            if out_path is not None and exc.errno not in (errno.ENOSPC, errno.EDQUOT)
+            else ExitCode.FAILED
+        )
     except ExportMismatch as exc:
         _error(exc, err)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(
         f"exported {printable(result.path)} ({fmt}{', replacing the previous export' if replaces else ''}); "
         f"parity on {result.images} validation images: max |logit difference| {result.max_abs_error:.2e}\n"
         f"how to use it: {printable(result.sidecar)}",
         file=out,
     )
-    return EXIT_OK
+    return ExitCode.OK

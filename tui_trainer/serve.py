@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from .printable import printable
+from .runs.outcome import ExitCode
 from .serve_address import Address, is_local
 from .serve_token import (
     ENV_TOKEN,
@@ -42,8 +43,6 @@ from .serve_token import (
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 MISSING_EXTRA = 'tui-trainer --serve needs textual-serve: pip install "tui-trainer[serve]"'
-
-EXIT_OK, EXIT_MISSING, EXIT_USAGE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -102,12 +101,12 @@ def run_serve(
         from textual_serve.server import Server
     except ImportError:
         print(f"error: {MISSING_EXTRA}", file=stderr)
-        return EXIT_MISSING
+        return ExitCode.FAILED
     try:
         chosen = chosen_token(options.token_file, environ)
     except TokenError as exc:
         print(f"error: {exc}", file=stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     environ.pop(ENV_TOKEN, None)  # the tabs' consoles, and the runs they start, have no use for it
     address = options.address
     if options.token_file is not None and shared_with_others(options.token_file):
@@ -136,13 +135,13 @@ def run_serve(
         (serve_forever or _serve_forever)(options, make_app, ready)
     except ServeError as exc:
         print(f"error: {exc}", file=stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except KeyboardInterrupt:  # where signal handlers cannot be installed (Windows)
         pass
     finally:
         if kept_in is not None:
             forget_token(kept_in, token)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _kept(path: Path, token: str, stderr: TextIO) -> Path | None:

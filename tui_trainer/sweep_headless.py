@@ -17,6 +17,7 @@ from typing import TextIO
 from .config import PresetError
 from .config.sweep_file import SweepSpec, load_sweep
 from .printable import printable
+from .runs.outcome import ExitCode
 from .runs.sweep_study import (
     SweepError,
     SweepFolder,
@@ -93,12 +94,12 @@ def run_sweep_headless(
     except PresetError as exc:
         for problem in exc.problems:
             print(printable(f"error: {problem}"), file=err)
-        return 2
+        return ExitCode.USAGE
     code = sweep_access(spec, trust_code)
     refused = untrusted_sweep_problem(spec, code)
     if refused:
         print(printable(f"error: {refused}"), file=err)
-        return 2
+        return ExitCode.USAGE
     from .headless import PlainPrinter
     from .runs.sweep import SweepControl, TrialEnded, TrialStarted, run_sweep
 
@@ -136,10 +137,10 @@ def run_sweep_headless(
         )
     except SweepError as exc:
         print(printable(f"error: {exc}", lines=True), file=err)
-        return 2
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         print("aborted; rerun the same command to continue the study", file=err, flush=True)
-        return 130
+        return ExitCode.INTERRUPTED
     print("", file=out)
     print(printable(sweep_summary(spec, sweeps_dir, trials), lines=True), file=out, flush=True)
     if outcome.state == "interrupted":

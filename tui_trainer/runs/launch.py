@@ -45,19 +45,20 @@ from ..models.hub import MissingLibrary
 from ..torchrun_env import launch_rank, launch_world_size
 from . import lock
 from .folder import RunFolder, RunFolderError, now_iso
+from .outcome import ExitCode
 from .process import own_identity
 from .recorder import RunRecorder
 from .records import RunStatus
 from .timing import resume_fields
 
-EXIT_CODES = {"finished": 0, "failed": 1, "interrupted": 130}
+EXIT_CODES = {"finished": ExitCode.OK, "failed": ExitCode.FAILED, "interrupted": ExitCode.INTERRUPTED}
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     state: str  # finished | interrupted | failed
     run_dir: Path | None
-    exit_code: int  # 0 finished, 1 failed, 2 unusable preset or device, 130 interrupted
+    exit_code: ExitCode
     error: str = ""
 
 
@@ -239,7 +240,7 @@ def run_training(
     except DeviceError as exc:
         hint = "" if isinstance(exc, distributed.DistributedSetupError) else "set train.device to auto or cpu"
         emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=hint, user_error=True))
-        return RunOutcome("failed", None, 2, str(exc))
+        return RunOutcome("failed", None, ExitCode.USAGE, str(exc))
     main_rank = distributed.rank() == 0
     if main_rank and preset.train.notify:  # a webhook when the run ends (never fails the run)
         from .notify import RunNotifier
@@ -251,12 +252,12 @@ def run_training(
             check_weights_reachable(preset.model)  # fail before minutes of data loading
         except (MissingLibrary, PretrainedError) as exc:
             emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint="", user_error=True))
-            return RunOutcome("failed", None, 2, str(exc))
+            return RunOutcome("failed", None, ExitCode.USAGE, str(exc))
         layout = check_data_layout(preset.data)  # what `--check` finds without decoding: no folder for it
         if layout:
             message = "\n".join(layout)
             emit(list(listeners), RunFailed(run_dir="", error=message, hint=DATA_HINT, user_error=True))
-            return RunOutcome("failed", None, 2, message)
+            return RunOutcome("failed", None, ExitCode.USAGE, message)
 
     try:
         folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name, into)
@@ -264,7 +265,7 @@ def run_training(
         message = str(exc) if isinstance(exc, RunFolderError) else cannot_write(runs_dir, exc)
         emit(list(listeners), RunFailed(run_dir="", error=message, hint="", user_error=True))
         distributed.barrier_and_shutdown(clean=False)
-        return RunOutcome("failed", None, 2, message)
+        return RunOutcome("failed", None, ExitCode.USAGE, message)
     listeners = list(listeners) if main_rank else []
     if main_rank:
         try:
@@ -289,7 +290,9 @@ def run_training(
             message = str(exc) if isinstance(exc, RunFolderError) else cannot_write(folder.path, exc)
             emit(listeners, RunFailed(run_dir=str(folder.path), error=message, hint="", user_error=True))
             distributed.barrier_and_shutdown(clean=False)
-            return RunOutcome("failed", folder.path, 2 if isinstance(exc, RunFolderError) else 1, message)
+            return RunOutcome(
+                "failed", folder.path, ExitCode.USAGE if isinstance(exc, RunFolderError) else ExitCode.FAILED, message
+            )
         listeners.insert(0, RunRecorder(folder))
 
     trainer: Trainer | None = None
@@ -347,14 +350,14 @@ def run_training(
             discard = not resume
             failed = RunFailed(run_dir="" if discard else str(folder.path), error=error, hint=hint, user_error=True)
             emit([listener for listener in listeners if not discard or not isinstance(listener, RunRecorder)], failed)
-            return RunOutcome("failed", None if discard else folder.path, 2, error)
+            return RunOutcome("failed", None if discard else folder.path, ExitCode.USAGE, error)
         # describe_failure has advice for every failure it recognises; what it does not know is a crash.
         details = traceback.format_exc()
         failed = RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=details, user_error=bool(hint))
         with contextlib.suppress(Exception):  # the recorder may fail again (a full disk): the exit code still says it
             emit(listeners, failed)
         usage = isinstance(exc, (CacheSpaceError, LayoutError))  # found before any decoding: fix and start again
-        return RunOutcome("failed", folder.path, 2 if usage else 1, error)
+        return RunOutcome("failed", folder.path, ExitCode.USAGE if usage else ExitCode.FAILED, error)
     finally:
         trainer = None  # its DDP model holds the process group: release it before the group goes
         if main_rank:

@@ -33,6 +33,7 @@ from ..config.code_trust import TargetAccess
 from ..config.sweep_file import FloatRange, SweepSpec
 from ..engine.events import EpochFinished, Event, Listener, RunControl, RunStarted
 from .folder import RunFolder, now_iso, pid_alive
+from .outcome import ExitCode
 from .sweep_storage import MAX_RETRIES, retried_numbers, retry_callback, retry_of, study_lock
 from .sweep_study import SweepError, SweepFolder, open_storage, require_optuna
 
@@ -74,7 +75,7 @@ class SweepOutcome:
     state: str  # finished (the study has its trials, or this process found none left) | interrupted
     ran: int
     failed: int
-    exit_code: int  # 0, 1 when every trial this process ran failed, 130 interrupted
+    exit_code: ExitCode  # FAILED when every trial this process ran failed
 
 
 def _requeue(study: Any, trial: Any) -> None:
@@ -315,8 +316,8 @@ def run_sweep(
                 failed += 1
                 notify(TrialEnded(trial.number, "failed", None, run_dir, outcome.error))
     if control.stop_requested.is_set():
-        return SweepOutcome("interrupted", ran, failed, 130)
-    return SweepOutcome("finished", ran, failed, 1 if ran and failed == ran else 0)
+        return SweepOutcome("interrupted", ran, failed, ExitCode.INTERRUPTED)
+    return SweepOutcome("finished", ran, failed, ExitCode.FAILED if ran and failed == ran else ExitCode.OK)
 
 
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ from ..printable import printable
 from ..runs.eval_folder import is_eval_folder
 from ..runs.folder import RunFolderError, is_run_folder
 from ..runs.live import RunHistory
+from ..runs.outcome import ExitCode
 from .app_settings import UserSettings
 from .attach_follow import Attachment
 from .code_prompt import ask_about_run
@@ -50,7 +51,6 @@ from .run_session import STOP_WHILE_PREPARING, RunSession, Trainer
 from .run_use import RunUseActions
 from .training_screen import TrainingScreen
 
-EXIT_INTERRUPTED = 130
 TERMINAL_GONE_GRACE = 5.0
 """Seconds after SIGTERM/SIGHUP (and the run's checkpoint) that the console gets to quit the usual way,
 restoring the terminal, before the process ends without it."""
@@ -92,7 +92,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.run_session = RunSession(self)
         self.training_screen = TrainingScreen()
         self._ask_before_quit = True
-        self._exit_code = 0
+        self._exit_code = ExitCode.OK
         self._exit_guard = threading.Thread(target=self._exit_once_stopped, name="exit-after-hangup", daemon=True)
 
     def notify(
@@ -139,7 +139,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         and would never see the signal. So the run is stopped from here (between batches, last.pt
         written), the loop is asked to quit as usual, and if it cannot, the process ends once the run
         has saved."""
-        self._exit_code = EXIT_INTERRUPTED
+        self._exit_code = ExitCode.INTERRUPTED
         if self.control is not None:
             self.control.stop()  # thread-safe; a run that has ended ignores it
         with contextlib.suppress(RuntimeError):  # the loop has closed: the process is ending anyway
@@ -154,7 +154,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
 
     def _on_signal(self) -> None:
         """SIGINT/SIGTERM/SIGHUP: stop a run cleanly (last.pt, status interrupted), then exit."""
-        self._exit_code = EXIT_INTERRUPTED
+        self._exit_code = ExitCode.INTERRUPTED
         self._ask_before_quit = False  # the terminal may be gone: nobody can answer
         if self.training_active:
             self.run_session.quit_after = True
@@ -662,7 +662,7 @@ def run_console(
     `trust_code` (--trust-code): run folders' `model.target` is imported without the console asking."""
     if path is not None and not path.exists():
         print(printable(f"tui-trainer: {path}: no such file or folder"), file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     app = TrainerApp(path=path, overrides=overrides, runs_dir=runs_dir, trust_code=trust_code)
     app.sweeps_dir = sweeps_dir
     try:
