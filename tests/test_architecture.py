@@ -14,14 +14,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 CORE_MODULES = [
     "tui_trainer.config",
-    "tui_trainer.check",
+    "tui_trainer.cli.check",
     "tui_trainer.data",
     "tui_trainer.engine.trainer",
     "tui_trainer.runs.launch",
     "tui_trainer.runs.folder",
     "tui_trainer.runs.live",
-    "tui_trainer.headless",
-    "tui_trainer.model_commands",
+    "tui_trainer.cli.train",
+    "tui_trainer.cli.model_commands",
     "tui_trainer.runs.evaluate",
     "tui_trainer.runs.predict",
     "tui_trainer.runs.export",
@@ -33,7 +33,7 @@ def test_core_never_imports_the_ui(module: str) -> None:
     code = (
         f"import sys, {module}\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_plotext', 'plotext'))\n"
-        "bad += ['rich'] if 'rich' in sys.modules and " + repr(module) + " != 'tui_trainer.headless' else []\n"
+        "bad += ['rich'] if 'rich' in sys.modules and " + repr(module) + " != 'tui_trainer.cli.train' else []\n"
         "print(','.join(bad))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -41,7 +41,7 @@ def test_core_never_imports_the_ui(module: str) -> None:
 
 
 def test_config_loads_without_torch() -> None:
-    code = "import sys, tui_trainer.config, tui_trainer.check; print('torch' in sys.modules)"
+    code = "import sys, tui_trainer.config, tui_trainer.cli.check; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

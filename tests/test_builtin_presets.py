@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tui_trainer import sweep_headless
 from tui_trainer.cli import main
+from tui_trainer.cli import sweep as sweep_headless
 from tui_trainer.config.builtin import builtin_preset_dir
 
 

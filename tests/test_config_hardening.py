@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers import SMOKE, tiny_preset
-from tui_trainer.check import run_check
+from tui_trainer.cli.check import run_check
 from tui_trainer.config import PresetError, load_preset, load_preset_text
 from tui_trainer.runs.launch import run_training
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers import SMOKE, TINY
-from tui_trainer.check import run_check
+from tui_trainer.cli.check import run_check
 from tui_trainer.config import load_preset
 from tui_trainer.data import DataError, load_data
 from tui_trainer.engine.events import SetupProgress

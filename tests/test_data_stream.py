@@ -485,8 +485,8 @@ def test_threads_auto_counts_the_idle_cores_and_a_number_pins_them(monkeypatch: 
 def test_the_console_log_shows_decode_rate_eta_and_the_storage_chosen() -> None:
     import io
 
+    from tui_trainer.cli.train import PlainPrinter
     from tui_trainer.engine.events import RunStarted, SetupProgress
-    from tui_trainer.headless import PlainPrinter
 
     out = io.StringIO()
     printer = PlainPrinter(out)

@@ -175,7 +175,7 @@ def test_a_bad_timeout_under_torchrun_is_a_usage_error(tmp_path: Path, monkeypat
 def test_only_rank_0_prints_but_another_ranks_failure_is_still_shown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tui_trainer.headless import run_headless
+    from tui_trainer.cli.train import run_headless
 
     monkeypatch.setenv("RANK", "1")  # WORLD_SIZE stays unset: one process that believes it is rank 1
     code = run_headless(SMOKE, [*TINY, "model.target=nowhere.module:make"], tmp_path / "runs")

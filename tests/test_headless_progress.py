@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import signal
 
-from tui_trainer.cli import build_parser
+from tui_trainer.cli.parser import parse_args
+from tui_trainer.cli.train import PlainPrinter
 from tui_trainer.engine.events import BatchProgress, RunStarted
-from tui_trainer.headless import PlainPrinter
 
 
 def started(epochs: int = 3) -> RunStarted:
@@ -30,7 +30,7 @@ def test_a_progress_line_every_log_every_seconds_between_epoch_lines() -> None:
     lines = out.getvalue()[len(header) :].splitlines()
     assert len(lines) == 2  # at 31 s and at 62 s; the last batch is left to the epoch line
     assert lines[0].startswith("epoch 1/3  batch 3/10  loss 1.2500 acc 50.00%  128 img/s  epoch ETA ")
-    assert lines[0].endswith("ETA 1m36s")  # 41 s for 3 batches: 7 more take about 96 s
+    assert lines[0].endswith("ETA 1:36")  # 41 s for 3 batches: 7 more take about 96 s
     assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
 
 
@@ -43,8 +43,8 @@ def test_log_every_zero_prints_no_progress_and_the_flag_reaches_the_printer() ->
         now[0] = number * 100.0
         printer(batch(number, seconds=now[0]))
     assert "batch" not in out.getvalue()
-    assert build_parser().parse_args(["--headless", "p.toml", "--log-every", "5"]).log_every == 5.0
-    assert build_parser().parse_args(["--headless", "p.toml"]).log_every == 30.0
+    assert parse_args(["--headless", "p.toml", "--log-every", "5"]).log_every == 5.0
+    assert parse_args(["--headless", "p.toml"]).log_every == 30.0
 
 
 def test_the_summary_line_says_1_epoch_not_1_epochs() -> None:
@@ -59,7 +59,7 @@ def test_the_summary_line_says_1_epoch_not_1_epochs() -> None:
 
 def test_an_absent_device_is_reported_once(tmp_path) -> None:
     from tests.helpers import SMOKE, TINY
-    from tui_trainer.headless import run_headless
+    from tui_trainer.cli.train import run_headless
 
     out, err = io.StringIO(), io.StringIO()
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}

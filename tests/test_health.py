@@ -13,12 +13,12 @@ import torch
 from torch import nn
 
 from tests.helpers import SMOKE, TINY, tiny_preset
+from tui_trainer.cli.train import run_headless
 from tui_trainer.engine.device import numerics_for
 from tui_trainer.engine.events import BatchProgress
 from tui_trainer.engine.health import INPUT_BOUND_FRACTION, EpochHealth, Health, format_health
 from tui_trainer.engine.health_probe import SystemProbe, grad_norm
 from tui_trainer.engine.loops import train_epoch
-from tui_trainer.headless import run_headless
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.follow import read_events
 from tui_trainer.runs.launch import run_training

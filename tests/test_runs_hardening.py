@@ -336,7 +336,7 @@ def test_escape_codes_in_a_folder_name_never_reach_the_terminal(tmp_path: Path, 
 
 
 def test_printable_escapes_every_control_character_but_keeps_lines_when_asked() -> None:
-    from tui_trainer.printable import printable
+    from tui_trainer.text import printable
 
     assert printable("run\x1b[2J\x07\x9b/x") == "run\\x1b[2J\\x07\\x9b/x"
     assert printable("a\nb\tc\x1b", lines=True) == "a\nb\tc\\x1b"

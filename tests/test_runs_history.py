@@ -235,8 +235,8 @@ def test_a_resumed_run_keeps_its_first_start_and_counts_every_part(tmp_path: Pat
 def test_the_headless_summary_of_a_resumed_run_names_both_times(tmp_path: Path) -> None:
     import io
 
+    from tui_trainer.cli.train import PlainPrinter
     from tui_trainer.engine.events import RunFinished
-    from tui_trainer.headless import PlainPrinter
 
     status = {
         "resumed_at": "2026-11-28T11:00:00+00:00",

@@ -26,9 +26,10 @@ import pytest
 
 from tests.helpers import SMOKE
 from tui_trainer import cli
-from tui_trainer.serve import MISSING_EXTRA, ServeOptions, is_local, run_serve
-from tui_trainer.serve_address import Address
-from tui_trainer.serve_token import ENV_TOKEN, token_file_for
+from tui_trainer.cli import commands
+from tui_trainer.cli.serve import MISSING_EXTRA, ServeOptions, is_local, run_serve
+from tui_trainer.cli.serve_address import Address
+from tui_trainer.cli.serve_token import ENV_TOKEN, token_file_for
 
 
 @dataclass
@@ -60,7 +61,7 @@ def served(monkeypatch) -> list[FakeServer]:
         kept = token_file_for(options.address.port)
         made.append(FakeServer(options, kept.read_text() if kept.exists() else None))
 
-    monkeypatch.setattr(cli, "serve_forever", serve_forever)
+    monkeypatch.setattr(commands, "serve_forever", serve_forever)
     return made
 
 
@@ -69,7 +70,7 @@ def test_serve_listens_on_this_machine_only_by_default(served, capsys) -> None:
     (server,) = served
     assert (server.host, server.port) == ("127.0.0.1", 8000)
     assert shlex.split(server.command) == [
-        sys.executable, "-m", "tui_trainer", "--runs-dir", "runs", "--sweeps-dir", "sweeps"
+        sys.executable, "-m", "tui_trainer", "open", "--runs-dir", "runs", "--sweeps-dir", "sweeps"
     ]  # fmt: skip
     assert "warning" not in capsys.readouterr().err
 
@@ -79,14 +80,14 @@ def test_the_served_console_gets_the_same_preset_and_options(served, tmp_path: P
     assert cli.main(["--serve", *args]) == 0
     (server,) = served
     assert server.port == 8123
-    assert shlex.split(server.command)[3:] == [
+    assert shlex.split(server.command)[4:] == [
         str(SMOKE), "--set", 'data.root="/my data"', "--runs-dir", str(tmp_path / "r"), "--sweeps-dir", "sweeps"
     ]  # fmt: skip
 
 
 def test_a_builtin_preset_name_is_served_as_its_file(served) -> None:
     assert cli.main(["--serve", "smoke"]) == 0
-    assert Path(shlex.split(served[0].command)[3]).name == "smoke.toml"
+    assert Path(shlex.split(served[0].command)[4]).name == "smoke.toml"
 
 
 def test_another_address_is_served_with_a_warning(served, capsys) -> None:
@@ -99,14 +100,15 @@ def test_another_address_is_served_with_a_warning(served, capsys) -> None:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--host", "0.0.0.0"], "--host, --port, --socket and --token-file go with --serve"),
-        (["--port", "80"], "--host, --port, --socket and --token-file go with --serve"),
-        (["--socket", "s.sock"], "--host, --port, --socket and --token-file go with --serve"),
-        (["--token-file", "t"], "--host, --port, --socket and --token-file go with --serve"),
-        (["--serve", "--socket", "s.sock", "--host", "::1"], "give --host or --socket, not both"),
+        (["--host", "0.0.0.0"], "unrecognized arguments: --host"),
+        (["--port", "80"], "unrecognized arguments: --port"),
+        (["--socket", "s.sock"], "unrecognized arguments: --socket"),
+        (["--token-file", "t"], "unrecognized arguments: --token-file"),
+        (["--serve", "--socket", "s.sock", "--host", "::1"], "argument --host: not allowed with argument --socket"),
         (["--serve", "--port", "70000"], "a port is a number from 1 to 65535"),
         (["--serve", "--port", "http"], "invalid int value"),
-        (["--serve", "--headless"], "not allowed with argument"),
+        (["--serve", "--headless"], "unrecognized arguments: --headless"),
+        (["serve", "--port", "0"], "a port is a number from 1 to 65535"),
     ],
 )
 def test_bad_serve_arguments_are_usage_errors(served, capsys, args: list[str], says: str) -> None:
@@ -155,7 +157,7 @@ def test_a_random_token_is_printed_once_in_the_address_and_kept_for_this_user_on
 def test_the_kept_token_file_is_created_readable_by_its_owner_only(monkeypatch) -> None:
     modes: list[int] = []
     monkeypatch.setattr(
-        cli,
+        commands,
         "serve_forever",
         lambda options, make_app, ready: (ready(), modes.append(token_file_for(8124).stat().st_mode)),
     )

@@ -203,7 +203,7 @@ def test_a_database_password_is_never_printed() -> None:
 
 def test_an_unreachable_database_is_named_with_its_password_masked(tmp_path: Path) -> None:
     pytest.importorskip("psycopg")
-    from tui_trainer.sweep_headless import run_sweep_headless
+    from tui_trainer.cli.sweep import run_sweep_headless
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))

@@ -20,10 +20,10 @@ from PIL import Image
 
 from tests.helpers import tiny_preset
 from tui_trainer.cli import main
-from tui_trainer.printable import printable
 from tui_trainer.runs.evaluate import evaluate_run
 from tui_trainer.runs.launch import run_training
 from tui_trainer.runs.misclassified import misclassified_csv
+from tui_trainer.text import printable
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.confusion.gallery import SampleGallery
 

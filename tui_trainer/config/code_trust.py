@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import ModelTargetError
-from ..printable import printable
+from ..text import printable
 
 TARGET_RULE = (
     "model.target must name a function (or torch.nn.Module class) defined in your own package, which returns "

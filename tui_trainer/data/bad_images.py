@@ -16,8 +16,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..printable import printable
 from ..regular_file import UnsafeFile, open_binary
+from ..text import printable
 from .errors import DataError
 
 BadImage = tuple[str, str]

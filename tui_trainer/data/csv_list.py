@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..config.choices import ROOT_NEEDED
 from ..config.schema import DataConfig
-from ..printable import printable
+from ..text import printable
 from .listing import FileSplit, LayoutError, Listing
 from .paths import resolve_root
 

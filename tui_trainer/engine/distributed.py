@@ -24,9 +24,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..torchrun_env import launched_by_torchrun
 from .device import DeviceError
 from .loops import EpochStats, ValidationResult
+from .torchrun_env import launched_by_torchrun
 
 TIMEOUT_ENV = "TUI_TRAINER_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 300.0

@@ -23,6 +23,7 @@ from ..config.code_trust import TargetAccess
 from ..data import DataSplits
 from .checkpoint import restore_rng_state, rng_state, unwrap
 from .device import Numerics
+from .lr_range import DEFAULT_RANGE
 
 RULE = "steepest descent of the smoothed loss"
 """How the suggestion is picked: the lr at which the smoothed loss falls fastest against log(lr),
@@ -90,9 +91,9 @@ def lr_range_test(
     criterion: nn.Module,
     numerics: Numerics,
     *,
-    start_lr: float = 1e-6,
-    end_lr: float = 10.0,
-    steps: int = 100,
+    start_lr: float = DEFAULT_RANGE.start,
+    end_lr: float = DEFAULT_RANGE.end,
+    steps: int = DEFAULT_RANGE.steps,
     on_step: StepFn | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> LRFinderResult:
@@ -170,9 +171,9 @@ def find_lr(
     splits: DataSplits,
     numerics: Numerics,
     *,
-    start_lr: float = 1e-6,
-    end_lr: float = 10.0,
-    steps: int = 100,
+    start_lr: float = DEFAULT_RANGE.start,
+    end_lr: float = DEFAULT_RANGE.end,
+    steps: int = DEFAULT_RANGE.steps,
     on_step: StepFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     code: TargetAccess | None = None,
@@ -200,9 +201,9 @@ def find_lr(
 def find_lr_for_preset(
     preset: Preset,
     *,
-    steps: int = 100,
-    start_lr: float = 1e-6,
-    end_lr: float = 10.0,
+    steps: int = DEFAULT_RANGE.steps,
+    start_lr: float = DEFAULT_RANGE.start,
+    end_lr: float = DEFAULT_RANGE.end,
     on_step: StepFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     code: TargetAccess | None = None,

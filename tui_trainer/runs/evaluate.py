@@ -25,7 +25,7 @@ from ..data.thumbnails import Thumbnails
 from ..engine.builders import build_loss
 from ..engine.class_figures import class_report
 from ..engine.loops import ValidationResult, validate
-from ..printable import printable
+from ..text import printable
 from .eval_folder import EVALS, EvalFolder, write_eval_folder
 from .folder import now_iso
 from .report import confused_pairs

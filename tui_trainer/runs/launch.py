@@ -39,10 +39,10 @@ from ..engine.events import Listener, RunControl, RunFailed, RunFinished, SetupP
 from ..engine.hub_models import PretrainedError, check_weights_reachable
 from ..engine.loops import NonFiniteLoss
 from ..engine.pretrained_config import resolve_pretrained
+from ..engine.torchrun_env import launch_rank, launch_world_size
 from ..engine.trainer import Trainer
 from ..models import ModelTargetError
 from ..models.hub import MissingLibrary
-from ..torchrun_env import launch_rank, launch_world_size
 from . import lock
 from .folder import RunFolder, RunFolderError, now_iso
 from .outcome import ExitCode

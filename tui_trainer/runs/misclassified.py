@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_text
-from ..printable import printable
+from ..text import printable
 
 COLUMNS = ("index", "path", "true", "predicted", "confidence", "loss")
 

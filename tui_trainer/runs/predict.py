@@ -14,7 +14,7 @@ import torch
 
 from ..data import DataError, normalize
 from ..data.eval_images import decode_like_validation
-from ..printable import printable
+from ..text import printable
 from .trained_model import RunModel
 
 DECODE_CHUNK = 1024

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..torchrun_env import launch_rank
+from ..engine.torchrun_env import launch_rank
 from . import lock
 from .folder import RunFolder, RunFolderError, effective_state
 

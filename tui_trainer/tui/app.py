@@ -29,11 +29,11 @@ from ..config.code_trust import TargetAccess
 from ..config.fields import all_fields
 from ..config.loading import PresetError, parse_override
 from ..engine.events import RunControl
-from ..printable import printable
 from ..runs.eval_folder import is_eval_folder
 from ..runs.folder import RunFolderError, is_run_folder
 from ..runs.live import RunHistory
 from ..runs.outcome import ExitCode
+from ..text import printable
 from .app_settings import UserSettings
 from .attach_follow import Attachment
 from .code_prompt import ask_about_run

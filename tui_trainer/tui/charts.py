@@ -10,8 +10,8 @@ import math
 
 from textual.widgets import DataTable
 
-from ..lr_text import format_lr
 from ..runs.live import RunHistory
+from ..text import format_lr
 from .readable_plot import ReadablePlot, plottable
 
 # Named ANSI colours: they look the same in a 16- or 256-colour SSH session as in truecolor.

@@ -16,8 +16,8 @@ from textual.app import App
 
 from ..config import PresetError
 from ..config.code_trust import TargetAccess, locate_target
-from ..printable import printable
 from ..runs.folder import RunFolder, RunFolderError
+from ..text import printable
 from .confirm_screen import ConfirmScreen
 
 YES, NO = "y", "n"

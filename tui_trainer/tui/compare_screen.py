@@ -19,9 +19,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ..printable import printable
 from ..runs.folder import RunFolder, RunFolderError
 from ..runs.history import summarize
+from ..text import printable
 from .preset_diff import preset_diff
 from .readable_plot import ReadablePlot, plottable
 

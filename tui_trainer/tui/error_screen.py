@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from ..engine.events import RunFailed
-from ..printable import printable
+from ..text import printable
 
 CRASH_HINT = "this looks like a bug in tui-trainer or in the model's code; the traceback says where"
 

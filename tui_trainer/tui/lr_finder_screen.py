@@ -17,13 +17,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from ..config import Preset
-from ..lr_text import format_lr
+from ..engine.lr_range import DEFAULT_RANGE
+from ..text import format_lr
 from .readable_plot import ReadablePlot, plottable
 
 Finder = Callable[..., Any]
 """find_lr_for_preset(preset, steps=..., on_step=..., should_stop=...) -> LRFinderResult."""
-
-DEFAULT_STEPS = 100
 
 
 def default_finder(*args: Any, **kwargs: Any) -> Any:
@@ -56,7 +55,7 @@ class LRFinderScreen(ModalScreen["float | None"]):
             super().__init__()
             self.error = error
 
-    def __init__(self, preset: Preset, finder: Finder | None = None, steps: int = DEFAULT_STEPS) -> None:
+    def __init__(self, preset: Preset, finder: Finder | None = None, steps: int = DEFAULT_RANGE.steps) -> None:
         super().__init__()
         self.preset = preset
         self.finder = finder or default_finder

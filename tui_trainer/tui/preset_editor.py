@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Text
 
 from ..config import SECTIONS, Problem
 from ..config.code_trust import TargetAccess
-from ..printable import printable
+from ..text import printable
 from .lr_finder_screen import LRFinderScreen, default_finder
 from .preset_document import PresetDocument, field_comments, toml_literal
 from .preset_form import GENERAL, FieldRow, SectionForm, fields_of

@@ -19,7 +19,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from ..config.choices import REGISTRIES
 from ..config.fields import FieldSpec, section_fields, top_level_fields
-from ..printable import printable
+from ..text import printable
 from .field_suggesters import SUGGESTERS
 from .preset_document import display_text, literal_from_input, toml_literal
 

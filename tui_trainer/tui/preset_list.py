@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..printable import printable
+from ..text import printable
 from .path_prompt import PathPrompt
 from .preset_document import builtin_preset_dir, read_summary
 from .recent import load_recent

@@ -33,7 +33,7 @@ from ..engine.events import (
 )
 from ..runs.folder import RunFolder, now_iso
 from ..runs.live import RunHistory
-from ..setup_text import setup_text
+from ..text import setup_text
 from .attach_follow import Attachment
 from .error_screen import failure_screen
 from .messages import RunEvent
@@ -196,9 +196,7 @@ class RunSession:
             if resumed:
                 history.progress = None  # the dead process's last batch is not this one's
                 history.set_state("starting")
-            text = setup_text(event.stage, event.done, event.total)
-            if event.rate > 0 and event.total > 1 and event.done < event.total:
-                text += f"  {event.rate:,.0f} img/s, ETA {event.eta:.0f}s"
+            text = setup_text(event.stage, event.done, event.total, event.rate, event.eta)
             history.set_setup(text)
             self.app.history_changed(bindings=resumed)
         elif isinstance(event, RunStarted):

@@ -15,8 +15,8 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from ..printable import printable, shown
 from ..runs.live import RunHistory
+from ..text import printable, shown
 from .charts import EpochTable, MetricChart
 
 

@@ -23,10 +23,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ..config.code_trust import TargetAccess
-from ..printable import printable
 from ..runs.detach import DetachError, resume_detached, stop_run
 from ..runs.folder import RunFolder
 from ..runs.history import BROKEN, RunSummary, filter_runs, list_runs
+from ..text import format_duration, printable
 from .code_prompt import ask_about_run
 
 RESCAN_SECONDS = 2.0
@@ -45,15 +45,6 @@ def shown_path(path: Path) -> str:
         return str(Path(path).absolute().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def row_cells(run: RunSummary, selected: bool) -> tuple[Any, ...]:

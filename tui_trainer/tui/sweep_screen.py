@@ -23,7 +23,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ..config.sweep_file import STORAGES, SweepSpec
-from ..printable import printable, shown
 from ..runs.folder import RunFolder
 from ..runs.sweep_study import (
     SweepFolder,
@@ -34,6 +33,7 @@ from ..runs.sweep_study import (
     sweep_file_of,
     trial_rows,
 )
+from ..text import format_value, printable, shown
 from .code_prompt import ask_to_run_code
 from .confirm_screen import ConfirmScreen
 from .readable_plot import ReadablePlot, plottable
@@ -42,14 +42,6 @@ RESCAN_SECONDS = 2.0
 FIXED_COLUMNS = ("trial", "state", "objective")
 TAIL_COLUMNS = ("epochs", "time")
 CURVE_COLORS = ("cyan", "orange", "green", "magenta", "yellow", "blue", "red", "white")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 class SweepScreen(Screen[None]):
@@ -217,9 +209,9 @@ class SweepScreen(Screen[None]):
         return (
             f"{mark}{star}{row.number}",
             row.state,
-            _cell(row.value),
-            *(_cell(row.params.get(p)) for p in self.params),
-            _cell(row.epochs),
+            format_value(row.value),
+            *(format_value(row.params.get(p)) for p in self.params),
+            format_value(row.epochs),
             "-" if row.seconds is None else f"{row.seconds:.1f}s",
         )
 

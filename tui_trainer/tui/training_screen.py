@@ -21,10 +21,9 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from ..engine.health import format_health
-from ..lr_text import format_lr
-from ..printable import printable, shown
 from ..runs.live import RunHistory
 from ..runs.records import EpochRecord
+from ..text import format_duration, format_lr, printable, shown
 from .charts import EpochTable, MetricChart
 from .run_session import STOP_WHILE_PREPARING
 
@@ -35,13 +34,6 @@ if TYPE_CHECKING:
 PROGRESS_REDRAWS_PER_SECOND = 1.0
 """How often the batch progress is redrawn at most (epochs and state changes show at once): each
 redraw takes CPU, and the GIL, from the training thread, and a person reads no faster."""
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def estimates(history: RunHistory) -> tuple[float | None, float | None]:

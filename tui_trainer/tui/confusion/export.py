@@ -6,8 +6,8 @@ from pathlib import Path
 
 from textual.screen import Screen
 
-from ...printable import printable
 from ...runs.misclassified import misclassified_csv, write_misclassified_csv
+from ...text import printable
 from .source import HistorySource, current_epoch, sample_paths
 
 

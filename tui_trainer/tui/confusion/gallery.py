@@ -20,7 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...engine.events import Predictions
-from ...printable import printable
+from ...text import printable
 from .matrix import CURSOR, DIM
 from .thumbnail import thumbnail_lines, thumbnail_size
 

@@ -10,9 +10,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ...printable import printable
 from ...runs.report import SORT_KEYS, SortKey
 from ...runs.thumbnails import ValidationImages
+from ...text import printable
 from .export import export_misclassified
 from .gallery import SampleGallery
 from .source import HistorySource, SampleQuery, current_epoch, sample_paths

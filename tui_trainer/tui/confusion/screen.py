@@ -20,10 +20,10 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...engine.class_figures import ClassReport, class_report
-from ...printable import printable
 from ...runs.folder import RunFolder
 from ...runs.report import confused_pairs, row_shares
 from ...runs.thumbnails import ValidationImages
+from ...text import printable
 from .chart import ClassAccuracyChart, ClassTrendLegend
 from .export import export_misclassified
 from .matrix import ConfusionMatrix

@@ -17,12 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from .config import PresetError
-from .config.code_trust import trusted_access
-from .models import ModelTargetError
-from .printable import printable
-from .runs.outcome import ExitCode
-from .setup_text import setup_text
+from ..config import PresetError
+from ..config.code_trust import trusted_access
+from ..models import ModelTargetError
+from ..runs.outcome import ExitCode
+from ..text import printable, setup_text
 
 
 def _usage_error(exc: Exception, err: TextIO) -> int:
@@ -56,9 +55,9 @@ def run_eval(
     err: TextIO | None = None,
     trust_code: bool = False,
 ) -> int:
-    from .data import DataError
-    from .runs.evaluate import EvalWriteError, evaluate_run, format_report
-    from .runs.folder import RunFolderError
+    from ..data import DataError
+    from ..runs.evaluate import EvalWriteError, evaluate_run, format_report
+    from ..runs.folder import RunFolderError
 
     out, err = out or sys.stdout, err or sys.stderr
     try:
@@ -90,10 +89,10 @@ def run_predict(
     err: TextIO | None = None,
     trust_code: bool = False,
 ) -> int:
-    from .data.eval_images import collect_files
-    from .runs.folder import RunFolderError
-    from .runs.predict import csv_header, csv_row, predict_files
-    from .runs.trained_model import load_run_model
+    from ..data.eval_images import collect_files
+    from ..runs.folder import RunFolderError
+    from ..runs.predict import csv_header, csv_row, predict_files
+    from ..runs.trained_model import load_run_model
 
     out, err = out or sys.stdout, err or sys.stderr
     if top_k < 1:
@@ -135,9 +134,9 @@ def run_export(
     err: TextIO | None = None,
     trust_code: bool = False,
 ) -> int:
-    from .data import DataError
-    from .runs.export import ExportMismatch, ExportUnavailable, ExportWriteError, default_out, export_run
-    from .runs.folder import RunFolderError
+    from ..data import DataError
+    from ..runs.export import ExportMismatch, ExportUnavailable, ExportWriteError, default_out, export_run
+    from ..runs.folder import RunFolderError
 
     out, err = out or sys.stdout, err or sys.stderr
     if out_path is not None and out_path.exists():

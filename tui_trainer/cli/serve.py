@@ -1,4 +1,4 @@
-"""`tui-trainer --serve`: the console in a web browser, through textual-serve, behind a token.
+"""`tui-trainer serve` (`--serve`): the console in a web browser, through textual-serve, behind a token.
 
 textual-serve starts one console process per browser tab, running the same command a terminal
 would (`tui-trainer [PRESET | RUN_DIR] --set ...`). Whoever drives a tab can do what the console
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from .printable import printable
-from .runs.outcome import ExitCode
+from ..runs.outcome import ExitCode
+from ..text import printable
 from .serve_address import Address, is_local
 from .serve_token import (
     ENV_TOKEN,
@@ -67,7 +67,7 @@ class ServeError(Exception):
 
 def console_command(path: Path | None, overrides: Sequence[str], runs_dir: Path, sweeps_dir: Path) -> str:
     """The shell command each browser tab runs: this interpreter's console with the same arguments."""
-    argv = [sys.executable, "-m", "tui_trainer"]
+    argv = [sys.executable, "-m", "tui_trainer", "open"]  # `open`: a PATH named like a sub-command stays a path
     if path is not None:
         argv.append(str(path))
     for override in overrides:

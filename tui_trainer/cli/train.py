@@ -17,9 +17,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from .config import Preset, PresetError, load_preset
-from .config.code_trust import TargetAccess, trusted_access
-from .engine.events import (
+from ..config import Preset, PresetError, load_preset
+from ..config.code_trust import TargetAccess, trusted_access
+from ..engine.events import (
     BatchProgress,
     EpochFinished,
     Event,
@@ -29,15 +29,13 @@ from .engine.events import (
     RunStarted,
     SetupProgress,
 )
-from .engine.health import EpochHealth, format_health
-from .lr_text import format_lr
-from .printable import printable
-from .runs.folder import RunFolder, RunFolderError, now_iso
-from .runs.outcome import ExitCode
-from .runs.slurm import JobRecorder, SlurmJob
-from .runs.timing import training_time
-from .setup_text import setup_text
-from .torchrun_env import launch_rank
+from ..engine.health import EpochHealth, format_health
+from ..engine.torchrun_env import launch_rank
+from ..runs.folder import RunFolder, RunFolderError, now_iso
+from ..runs.outcome import ExitCode
+from ..runs.slurm import JobRecorder, SlurmJob
+from ..runs.timing import training_time
+from ..text import format_duration, format_lr, printable, setup_text
 
 SETUP_LINE_SECONDS = 5.0
 """At most one progress line per setup stage this often (plus its first and last)."""
@@ -71,12 +69,10 @@ LOG_EVERY = 30.0
 def format_progress(event: BatchProgress, epochs: int) -> str:
     """One plain progress line: where the epoch is, its figures so far, and when it will end."""
     left = event.seconds * (event.batches - event.batch) / event.batch if event.batch else 0.0
-    minutes, seconds = divmod(round(left), 60)
-    eta = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
     of = f"/{epochs}" if epochs else ""
     return (
         f"epoch {event.epoch}{of}  batch {event.batch}/{event.batches}  loss {event.loss:.4f} "
-        f"acc {event.accuracy * 100:.2f}%  {event.images_per_second:,.0f} img/s  epoch ETA {eta}"
+        f"acc {event.accuracy * 100:.2f}%  {event.images_per_second:,.0f} img/s  epoch ETA {format_duration(left)}"
     )
 
 
@@ -117,9 +113,7 @@ class PlainPrinter:
             # Decoding a large folder takes minutes: a line with the rate and ETA every few seconds.
             if event.stage != self._last_stage or finished or now - self._last_line >= SETUP_LINE_SECONDS:
                 self._last_stage, self._last_line = event.stage, now
-                line = setup_text(event.stage, event.done, event.total)
-                if event.rate > 0 and event.total > 1:
-                    line += f"  {event.rate:,.0f} img/s" + (f", ETA {event.eta:.0f}s" if not finished else "")
+                line = setup_text(event.stage, event.done, event.total, event.rate, event.eta)
         elif isinstance(event, RunStarted):
             self._epochs = event.epochs
             threads = f", {event.threads} threads ({event.threads_reason})" if event.threads else ""
@@ -248,7 +242,7 @@ def _install_signal_handlers(
 def _refused(run_dir: Path | None) -> int:
     """Exit 2, giving back the lock `--run-dir` took on a folder it was to start a run in."""
     if run_dir is not None:
-        from .runs import lock
+        from ..runs import lock
 
         lock.release(run_dir)
     return ExitCode.USAGE
@@ -300,7 +294,7 @@ def run_headless(
     packages, then the current folder); a preset run directly imports its own from its folder.
     `run_dir` (`--run-dir`): the run's folder, started, resumed or left alone when finished.
     """
-    from .runs.launch import load_run_preset, run_training  # torch is loaded only from here on
+    from ..runs.launch import load_run_preset, run_training  # torch is loaded only from here on
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -309,7 +303,7 @@ def run_headless(
     try:
         preset: Preset
         if run_dir is not None:
-            from .runs.run_dir import plan_run_dir
+            from ..runs.run_dir import plan_run_dir
 
             plan = plan_run_dir(run_dir)
             if plan.action == "finished":

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Preset, Problem
-from .config.locate import key_lines, line_of
-from .models.hub import MissingLibrary, architecture_problem, is_hub_name
+from ..config import Preset, Problem
+from ..config.locate import key_lines, line_of
+from ..models.hub import MissingLibrary, architecture_problem, is_hub_name
 
 
 def _problem(path: Path, overrides: Sequence[str], key: str, message: str) -> Problem:
@@ -41,7 +41,7 @@ def check_pretrained(path: Path, overrides: Sequence[str], preset: Preset) -> tu
         where = str(Path(pretrained).expanduser().absolute())
         message = f"no such weights file {where!r} (relative paths start at the current folder)"
         return [_problem(path, overrides, "model.pretrained", message)], preset, []
-    from .engine.pretrained_config import resolve_pretrained  # torch from here on
+    from ..engine.pretrained_config import resolve_pretrained  # torch from here on
 
     problem = _weights_problem(preset) if pretrained and pretrained != "hub" else ""
     if problem:
@@ -60,7 +60,7 @@ CHECK_CLASSES = 10
 
 def _weights_problem(preset: Preset) -> str:
     """Why the weights file does not load into model.name's architecture ("" when it does)."""
-    from .engine.hub_models import PretrainedError, build_hub_model
+    from ..engine.hub_models import PretrainedError, build_hub_model
 
     try:
         build_hub_model(preset.model, CHECK_CLASSES)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import platformdirs
 
-from .atomic import atomic_write_text
-from .printable import printable
+from ..atomic import atomic_write_text
+from ..text import printable
 
 ENV_TOKEN = "TUI_TRAINER_SERVE_TOKEN"
 MIN_LENGTH, MAX_LENGTH = 16, 1024

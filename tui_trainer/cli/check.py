@@ -6,16 +6,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Preset, PresetError, Problem, load_preset, resolved_toml
-from .config.code_trust import TargetAccess
-from .config.target import target_problems
-from .data.bad_images import bad_images_message
-from .data.checks import check_data_layout
-from .data.class_counts import Counts, class_counts, count_lines, imbalance_warnings
-from .data.errors import DataError
-from .data.listers import LISTERS
-from .printable import printable
-from .runs.outcome import ExitCode
+from ..config import Preset, PresetError, Problem, load_preset, resolved_toml
+from ..config.code_trust import TargetAccess
+from ..config.target import target_problems
+from ..data.bad_images import bad_images_message
+from ..data.checks import check_data_layout
+from ..data.class_counts import Counts, class_counts, count_lines, imbalance_warnings
+from ..data.errors import DataError
+from ..data.listers import LISTERS
+from ..runs.outcome import ExitCode
+from ..text import printable
 
 
 def _problem_count(path: Path, problems: Sequence[Problem]) -> str:
@@ -76,9 +76,9 @@ def _image_problems(preset: Preset) -> list[str]:
     """Image files the run would refuse, found by decoding them as the run does (into the data cache)."""
     if preset.data.dataset not in LISTERS:  # only image files listed on disk can be bad
         return []
-    from .data.verify import undecodable_images
-    from .engine.events import SetupProgress
-    from .headless import PlainPrinter
+    from ..data.verify import undecodable_images
+    from ..engine.events import SetupProgress
+    from .train import PlainPrinter
 
     after = "the run that follows reads them from the data cache" if preset.data.cache else "data.cache is off"
     print(f"decoding the images to check them: as long as a run's first decode takes ({after})", file=sys.stderr)

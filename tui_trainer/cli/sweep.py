@@ -14,11 +14,10 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from .config import PresetError
-from .config.sweep_file import SweepSpec, load_sweep
-from .printable import printable
-from .runs.outcome import ExitCode
-from .runs.sweep_study import (
+from ..config import PresetError
+from ..config.sweep_file import SweepSpec, load_sweep
+from ..runs.outcome import ExitCode
+from ..runs.sweep_study import (
     SweepError,
     SweepFolder,
     TrialRow,
@@ -29,14 +28,7 @@ from .runs.sweep_study import (
     trial_rows,
     untrusted_sweep_problem,
 )
-
-
-def _format_value(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+from ..text import format_value, printable
 
 
 def format_table(rows: Sequence[TrialRow], spec_params: Sequence[str], metric: str, best: TrialRow | None) -> str:
@@ -48,9 +40,9 @@ def format_table(rows: Sequence[TrialRow], spec_params: Sequence[str], metric: s
             [
                 f"{row.number}{' *' if best is not None and row.number == best.number else ''}",
                 row.state,
-                _format_value(row.value),
-                *[_format_value(row.params.get(p)) for p in spec_params],
-                _format_value(row.epochs),
+                format_value(row.value),
+                *[format_value(row.params.get(p)) for p in spec_params],
+                format_value(row.epochs),
                 "-" if row.seconds is None else f"{row.seconds:.1f}s",
             ]
         )
@@ -100,8 +92,8 @@ def run_sweep_headless(
     if refused:
         print(printable(f"error: {refused}"), file=err)
         return ExitCode.USAGE
-    from .headless import PlainPrinter
-    from .runs.sweep import SweepControl, TrialEnded, TrialStarted, run_sweep
+    from ..runs.sweep import SweepControl, TrialEnded, TrialStarted, run_sweep
+    from .train import PlainPrinter
 
     control = SweepControl()
 
@@ -117,11 +109,11 @@ def run_sweep_headless(
 
     def on_trial(record: TrialStarted | TrialEnded) -> None:
         if isinstance(record, TrialStarted):
-            values = ", ".join(f"{k}={_format_value(v)}" for k, v in record.params.items())
+            values = ", ".join(f"{k}={format_value(v)}" for k, v in record.params.items())
             again = f" (again, for trial {record.retry_of})" if record.retry_of is not None else ""
             print(printable(f"trial {record.number}{again}: {values}"), file=out, flush=True)
         else:
-            value = f" {_format_value(record.value)}" if record.value is not None else ""
+            value = f" {format_value(record.value)}" if record.value is not None else ""
             error = f": {record.error}" if record.error else ""
             print(printable(f"trial {record.number} {record.state}{value}{error}", lines=True), file=out, flush=True)
 

@@ -14,18 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .config import PresetError, load_preset
-from .config.code_trust import TargetAccess
-from .lr_text import format_lr
-from .printable import printable
-from .runs.outcome import ExitCode
+from ..config import PresetError, load_preset
+from ..config.code_trust import TargetAccess
+from ..engine.lr_range import DEFAULT_RANGE
+from ..runs.outcome import ExitCode
+from ..text import format_lr, printable
 
 if TYPE_CHECKING:
-    from .engine.lr_finder import LRFinderResult
-
-DEFAULT_STEPS = 100
-DEFAULT_START_LR = 1e-6
-DEFAULT_END_LR = 10.0
+    from ..engine.lr_finder import LRFinderResult
 
 
 def plot_text(result: LRFinderResult, width: int = 80, height: int = 20, colour: bool = False) -> str:
@@ -50,9 +46,9 @@ def run_find_lr(
     path: Path,
     overrides: Sequence[str],
     *,
-    steps: int = DEFAULT_STEPS,
-    start_lr: float = DEFAULT_START_LR,
-    end_lr: float = DEFAULT_END_LR,
+    steps: int = DEFAULT_RANGE.steps,
+    start_lr: float = DEFAULT_RANGE.start,
+    end_lr: float = DEFAULT_RANGE.end,
     out: TextIO = sys.stdout,
 ) -> int:
     """0 with the plot and suggestion printed; 2 for a bad preset or range; 1 when the test fails."""
@@ -68,9 +64,9 @@ def run_find_lr(
             file=sys.stderr,
         )
         return ExitCode.USAGE
-    from .data import DataError
-    from .engine.device import DeviceError
-    from .engine.lr_finder import find_lr_for_preset
+    from ..data import DataError
+    from ..engine.device import DeviceError
+    from ..engine.lr_finder import find_lr_for_preset
 
     print(
         f"lr range test: {printable(preset.name)}, {steps} steps, lr {format_lr(start_lr)} -> {format_lr(end_lr)}",
@@ -92,6 +88,6 @@ def run_find_lr(
     out.write(plot_text(result, width=min(columns, 120), height=22, colour=colour) + "\n")
     ended = "stopped when the loss diverged" if result.stopped_early else "all steps taken"
     print(f"{len(result.lrs)} steps, {ended}; lowest smoothed loss {min(result.smoothed):.4f}", file=out)
-    print(f"suggested lr: {result.suggestion:.3g}  (rule: {result.rule})", file=out)
-    print(f"use it: --set optimizer.lr={result.suggestion:.3g}", file=out)
+    print(f"suggested lr: {format_lr(result.suggestion)}  (rule: {result.rule})", file=out)
+    print(f"use it: --set optimizer.lr={format_lr(result.suggestion)}", file=out)
     return ExitCode.OK

@@ -1,0 +1,184 @@
+"""`tui-trainer COMMAND`: each sub-command's handler, importing its module only when it runs.
+
+So `tui-trainer check` never loads torch's CUDA libraries or Textual, and a bad preset costs no
+more than reading it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..engine.torchrun_env import launched_by_torchrun
+from ..runs.outcome import ExitCode
+from ..text import printable
+from .parser import parse_args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    return HANDLERS[args.command](args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    if not args.preset and not args.resume:
+        args.usage_error("give a PRESET (or --resume RUN_DIR)")
+    if args.run_dir and args.resume:
+        args.usage_error("--run-dir goes with PRESET (not --resume: the same line starts and resumes)")
+    if args.trust_code and not args.resume:
+        args.usage_error("--trust-code goes with --resume (a preset you run yourself imports its model.target)")
+    preset = _builtin_or_path(args.preset, sweep=False) if args.preset else None
+    if args.preset and preset is None:
+        return ExitCode.USAGE
+    from .train import run_headless
+
+    code = run_headless(
+        preset_path=preset,
+        overrides=args.overrides,
+        runs_dir=Path(args.runs_dir),
+        resume=Path(args.resume) if args.resume else None,
+        log_every=args.log_every,
+        trust_code=args.trust_code,
+        run_dir=Path(args.run_dir) if args.run_dir else None,
+    )
+    if launched_by_torchrun():  # torch is loaded by now
+        from ..engine.distributed import end_worker
+
+        end_worker(code)  # skips the interpreter shutdown where gloo can abort
+    return code
+
+
+def _check(args: argparse.Namespace) -> int:
+    preset = _builtin_or_path(args.preset, sweep=False)
+    if preset is None:
+        return ExitCode.USAGE
+    from .check import run_check
+
+    return run_check(preset, args.overrides)
+
+
+def _find_lr(args: argparse.Namespace) -> int:
+    preset = _builtin_or_path(args.preset, sweep=False)
+    if preset is None:
+        return ExitCode.USAGE
+    from .find_lr import run_find_lr
+
+    return run_find_lr(preset, args.overrides, steps=args.lr_steps, start_lr=args.lr_start, end_lr=args.lr_end)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    sweep = _builtin_or_path(args.sweep, sweep=True)  # a built-in sweep by name: `sweep smoke-sweep`
+    if sweep is None:
+        return ExitCode.USAGE
+    from .sweep import run_sweep_headless
+
+    return run_sweep_headless(
+        sweep, Path(args.sweeps_dir), trials=args.trials, overrides=args.overrides, trust_code=args.trust_code
+    )
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .model_commands import run_eval
+
+    data = Path(args.data) if args.data else None
+    return run_eval(Path(args.run_dir), data, args.checkpoint, args.tta, trust_code=args.trust_code)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .model_commands import run_predict
+
+    paths = [Path(p) for p in args.paths]
+    return run_predict(Path(args.run_dir), paths, args.top_k, args.checkpoint, trust_code=args.trust_code)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .model_commands import run_export
+
+    out = Path(args.out) if args.out else None
+    return run_export(Path(args.run_dir), args.format, out, args.checkpoint, trust_code=args.trust_code)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The console, with the same PATH and options, in a browser tab."""
+    from .serve import LOCAL_HOST, ServeOptions, console_command, run_serve
+    from .serve_address import Address
+
+    path = _console_path(args.path)
+    if path is not None and not path.exists():
+        print(printable(f"tui-trainer: {args.path}: no such file or folder"), file=sys.stderr)
+        return ExitCode.USAGE
+    command = console_command(path, args.overrides, Path(args.runs_dir), Path(args.sweeps_dir))
+    address = Address(args.host or LOCAL_HOST, args.port, Path(args.socket) if args.socket else None)
+    options = ServeOptions(command, address, Path(args.token_file) if args.token_file else None)
+    return run_serve(options, serve_forever=serve_forever)
+
+
+serve_forever = None
+"""How `serve` listens and serves (None: for real, until ctrl+c); tests put a stand-in here."""
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from .runs_table import print_runs
+
+    return print_runs(Path(args.runs_dir))
+
+
+def _presets(_args: argparse.Namespace) -> int:
+    from ..config.builtin import list_presets_text
+
+    sys.stdout.write(list_presets_text())
+    return ExitCode.OK
+
+
+def _open(args: argparse.Namespace) -> int:
+    from ..tui.app import run_console
+
+    return run_console(
+        path=_console_path(args.path),
+        overrides=args.overrides,
+        runs_dir=Path(args.runs_dir),
+        sweeps_dir=Path(args.sweeps_dir),
+        trust_code=args.trust_code,
+    )
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "open": _open,
+    "train": _train,
+    "check": _check,
+    "eval": _eval,
+    "predict": _predict,
+    "export": _export,
+    "find-lr": _find_lr,
+    "sweep": _sweep,
+    "serve": _serve,
+    "runs": _runs,
+    "presets": _presets,
+}
+
+
+def _console_path(arg: str | None) -> Path | None:
+    """What the console opens: the path given, or the built-in preset it names (`tui-trainer smoke`)."""
+    if arg is None or Path(arg).exists():
+        return Path(arg) if arg is not None else None
+    from ..config.builtin import resolve_preset_arg
+
+    return resolve_preset_arg(arg)
+
+
+def _builtin_or_path(arg: str, sweep: bool) -> Path | None:
+    """The file `arg` names (a path, or a built-in preset or sweep by name); None, with the one-line
+    error printed, when there is none or it is a sweep where a preset goes (or the other way round)."""
+    from ..config.builtin import resolve_preset_arg, unknown_preset_message, wrong_kind_message
+
+    path = resolve_preset_arg(arg)
+    if not path.exists():
+        print(printable(f"error: {unknown_preset_message(arg, sweep)}"), file=sys.stderr)
+        return None
+    wrong = wrong_kind_message(arg, path, sweep)
+    if wrong:
+        print(printable(f"error: {wrong}"), file=sys.stderr)
+        return None
+    return path

@@ -1,0 +1,193 @@
+"""The `tui-trainer` command line: one sub-command per mode, each owning its options.
+
+Only argparse is imported here: a sub-command's module (and torch, Textual) is imported when it
+runs, so `tui-trainer check` never loads either.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from .. import __version__
+from ..engine.lr_range import DEFAULT_RANGE
+from .aliases import as_subcommand
+
+EXAMPLES = """\
+examples:
+  tui-trainer                                   open the console
+  tui-trainer presets/seed.toml                 open a preset in the console
+  tui-trainer runs/20261128-101500-seed         open a run (live if it is running)
+  tui-trainer check presets/seed.toml           validate, print the resolved preset
+  tui-trainer train smoke                       train a built-in preset without the console
+  tui-trainer train --resume RUN_DIR            continue an interrupted run
+  tui-trainer train seed --run-dir DIR          start, resume or skip (finished) the run in DIR
+  tui-trainer runs                              the runs in ./runs, as a table
+  tui-trainer presets                           the built-in presets and sweeps, and those in ./presets
+  tui-trainer eval RUN_DIR --data DATA_ROOT     score the best checkpoint on DATA_ROOT/test
+  tui-trainer predict RUN_DIR photos/           classify images, CSV on stdout
+  tui-trainer export RUN_DIR --format onnx      write RUN_DIR/export/best.onnx (+ .json)
+  tui-trainer sweep smoke-sweep                 run (or continue) a hyper-parameter sweep
+  tui-trainer find-lr presets/seed.toml         learning-rate range test, plotted here
+  tui-trainer serve presets/seed.toml           the console in a browser: http://127.0.0.1:8000
+
+The flag forms work too: --headless PRESET, --headless --resume RUN_DIR, --check, --eval RUN_DIR,
+--predict RUN_DIR PATH..., --export RUN_DIR, --find-lr, --sweep SWEEP, --serve, --list-presets.
+"""
+
+COMMANDS = ("open", "train", "check", "eval", "predict", "export", "find-lr", "sweep", "serve", "runs", "presets")
+"""Every sub-command; `open` (the console) is what a command line without one means."""
+
+TRUST_HELP = (
+    "let the run folder's (or the received sweep's) preset import the module its model.target names, "
+    "from the installed packages or the current folder"
+)
+
+
+def _port(text: str) -> int:
+    port = int(text)  # argparse turns the ValueError into "invalid _port value"
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{port}: a port is a number from 1 to 65535")
+    return port
+
+
+_port.__name__ = "int"  # "invalid int value: 'http'"
+
+
+def _at_least_one(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number}: must be at least 1")
+    return number
+
+
+_at_least_one.__name__ = "int"
+
+
+def _shared() -> dict[str, argparse.ArgumentParser]:
+    """Options several sub-commands take, each spelt once."""
+    overrides = argparse.ArgumentParser(add_help=False)
+    overrides.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help='override a preset value, in TOML syntax (repeatable): --set optimizer.lr=0.01 --set data.root="/data"',
+    )
+    runs_dir = argparse.ArgumentParser(add_help=False)
+    runs_dir.add_argument("--runs-dir", metavar="DIR", default="runs", help="where run folders go (default: ./runs)")
+    sweeps_dir = argparse.ArgumentParser(add_help=False)
+    sweeps_dir.add_argument(
+        "--sweeps-dir", metavar="DIR", default="sweeps", help="where sweep folders go (default: ./sweeps)"
+    )
+    trust = argparse.ArgumentParser(add_help=False)
+    trust.add_argument("--trust-code", action="store_true", help=TRUST_HELP)
+    checkpoint = argparse.ArgumentParser(add_help=False)
+    checkpoint.add_argument(
+        "--checkpoint", choices=("best", "last"), default="best", help="which weights (default: best)"
+    )
+    return {"set": overrides, "runs": runs_dir, "sweeps": sweeps_dir, "trust": trust, "checkpoint": checkpoint}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tui-trainer",
+        description="A terminal training console for image classifiers in PyTorch.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tui-trainer {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    shared = _shared()
+
+    def command(name: str, help: str, *parents: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help, parents=[shared[p] for p in parents])
+        for folder in {"runs", "sweeps"} - set(parents):  # the flag forms took both with any mode: still allowed
+            sub.add_argument(f"--{folder}-dir", default=folder, help=argparse.SUPPRESS)
+        sub.set_defaults(usage_error=sub.error)
+        return sub
+
+    console = command("open", "the console (the default: `tui-trainer [PATH]`)", "set", "runs", "sweeps", "trust")
+    console.add_argument(
+        "path", nargs="?", help="a preset (.toml), a built-in preset's name (smoke, seed), a run or sweep folder"
+    )
+
+    train = command("train", "train PRESET without the console (for scripts, clusters)", "set", "runs", "trust")
+    start = train.add_mutually_exclusive_group()
+    start.add_argument("preset", nargs="?", metavar="PRESET", help="a preset file or a built-in preset's name")
+    start.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from last.pt")
+    train.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="the run's folder: the same command starts the run there, resumes it, or exits 0 when it has "
+        "finished (for SLURM requeues and restart loops)",
+    )
+    train.add_argument(
+        "--log-every",
+        metavar="SECONDS",
+        type=float,
+        default=30.0,
+        help="with output that is not a terminal: a progress line every SECONDS (0: none; default 30)",
+    )
+
+    check = command("check", "validate PRESET and print it with every default filled in", "set")
+    check.add_argument("preset", metavar="PRESET")
+
+    evaluate = command("eval", "score a run's model on a test set", "checkpoint", "trust")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument(
+        "--data",
+        metavar="PATH",
+        help="a folder of <class>/<images>, or a dataset root whose test/ is used "
+        "(default: the run's test/ split, else its validation split)",
+    )
+    evaluate.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
+
+    predict = command("predict", "classify image files and folders, CSV on stdout", "checkpoint", "trust")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("paths", metavar="PATH", nargs="+", help="image files and folders")
+    predict.add_argument("--top-k", type=int, default=3, metavar="K", help="classes per image (default: 3)")
+
+    export = command("export", "write a run's model as a file to deploy", "checkpoint", "trust")
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("--format", choices=("onnx", "torchscript", "safetensors"), default="onnx")
+    export.add_argument("--out", metavar="PATH", help="the file (default: RUN_DIR/export/<checkpoint>.<ext>)")
+
+    find_lr = command("find-lr", "learning-rate range test on PRESET; suggests optimizer.lr (writes nothing)", "set")
+    find_lr.add_argument("preset", metavar="PRESET")
+    lr = DEFAULT_RANGE
+    find_lr.add_argument("--lr-steps", type=int, default=lr.steps, metavar="N", help=f"steps (default {lr.steps})")
+    find_lr.add_argument(
+        "--lr-start", type=float, default=lr.start, metavar="LR", help=f"first lr (default {lr.start:g})"
+    )
+    find_lr.add_argument("--lr-end", type=float, default=lr.end, metavar="LR", help=f"last lr ({lr.end:g})")
+
+    sweep = command("sweep", "run a sweep's trials without the console; rerun to continue", "set", "sweeps", "trust")
+    sweep.add_argument("sweep", metavar="SWEEP", help="a sweep file or a built-in sweep's name")
+    sweep.add_argument("--trials", metavar="N", type=_at_least_one, help="the study's total number of trials")
+
+    serve = command("serve", "the console in a web browser (textual-serve)", "set", "runs", "sweeps")
+    serve.add_argument("path", nargs="?", help="what the console opens: a preset or a run or sweep folder")
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--host", metavar="HOST", help="the address to listen on (default: 127.0.0.1, this machine)")
+    where.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="listen on a Unix socket that only you can open, instead of a port (reach it with ssh -L 8000:PATH)",
+    )
+    serve.add_argument("--port", metavar="PORT", type=_port, default=8000, help="the port (default: 8000)")
+    serve.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="the token browsers must show, read from this file (default: a random one, printed in the address)",
+    )
+
+    command("runs", "the runs in a runs folder as a table: state, epochs, best val acc, start", "runs")
+    command("presets", "the built-in presets and sweeps (by name) and those in ./presets")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """`argv` parsed, the documented flag forms (`--headless PRESET`, ...) taken as their sub-command."""
+    return build_parser().parse_args(as_subcommand(argv, COMMANDS))

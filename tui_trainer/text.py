@@ -1,0 +1,85 @@
+"""One way to say a thing, for the console and the command line alike.
+
+Text from outside (file and folder names, messages that quote them) made safe to print: a file
+name may hold any byte but "/" and NUL, including ESC: printed raw, `\\x1b]0;...` retitles the
+terminal and `\\x1b[2J` clears it. Every control character is shown as a `\\xNN` escape instead,
+so a name reads as what it is and the terminal stays the user's. The invisible Unicode characters
+that reorder or break the text around them (bidi overrides such as U+202E, which make `gpj.exe`
+read `exe.jpg`, and the line and paragraph separators) are shown as `\\uNNNN`.
+
+And the figures both front ends print: a learning rate, a duration or ETA, a set-up line, a sweep
+cell, each formatted here once so a test never has to keep two copies in step.
+"""
+
+from __future__ import annotations
+
+import re
+
+_REORDERING = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_REORDERING}]")
+_CONTROL_BUT_LINES = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_REORDERING}]")
+
+
+def printable(text: object, *, lines: bool = False) -> str:
+    """`text` with control characters escaped; `lines=True` keeps newlines and tabs (multi-line messages)."""
+    pattern = _CONTROL_BUT_LINES if lines else _CONTROL
+    return pattern.sub(_escaped, str(text))
+
+
+def shown(text: object) -> str:
+    """`text` to put inside console markup (`f"[b]{shown(name)}[/b]"`): printable, and a `[` in it is not a tag."""
+    from rich.markup import escape  # only the console draws markup; the rest of the package never loads rich
+
+    return escape(printable(text))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def format_lr(lr: float) -> str:
+    """`lr` with three significant digits (`0.001`, `3e-04` as `0.0003`, `9.54e-05`).
+
+    It is also how the LR finder rounds the value it writes into a preset, so the rate a user
+    reads is the one the preset holds."""
+    return f"{lr:.3g}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration or an ETA as a clock reads: `0:07`, `4:05`, `1:02:03`; "" for None (not known)."""
+    if seconds is None:
+        return ""
+    hours, rest = divmod(max(0, round(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_value(value: object) -> str:
+    """A sweep's cell (an objective, a parameter, a count): 4 significant digits; `-` for none yet."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+SETUP_UNITS = {"generate": "splits", "decode": "images", "check": "files"}
+"""The unit of `done/total` by the set-up stage's first word; stages not listed count steps."""
+
+
+def setup_text(stage: str, done: int, total: int, rate: float = 0.0, eta: float = 0.0) -> str:
+    """Set-up progress in words: `decode train: 1,200/50,000 images  900 img/s, ETA 0:54`.
+
+    A one-step stage reads `cache train: done`; without a total, the stage alone. The rate and ETA
+    follow while a stage of several items is under way (the data layer reports them as it decodes).
+    """
+    if not total:
+        return stage
+    if total == 1:
+        return f"{stage}: done" if done >= 1 else stage
+    unit = SETUP_UNITS.get(stage.split(" ", 1)[0], "steps")
+    text = f"{stage}: {done:,}/{total:,} {unit}"
+    if rate > 0 and done < total:
+        text += f"  {rate:,.0f} img/s, ETA {format_duration(eta)}"
+    return text
