@@ -58,3 +58,25 @@ def test_no_module_outside_runs_spells_a_run_folder_file(path: Path) -> None:
     names = RUN_FOLDER_FILES + (CHECKPOINT_FILES if below_runs else ())
     found = [f"line {line}: {text!r}" for line, text in _code_strings(path) for name in names if name in text]
     assert not found, f"{path.relative_to(PACKAGE)} spells run-folder file names; ask tui_trainer.runs: {found}"
+
+
+RUN_STATE_WRITERS = ("write_status", "write_failure", "change_state", "_overwrite_status")
+"""RunFolder's writers of status.json; the front ends call typed records (record_abort, record_crash) instead."""
+
+
+@pytest.mark.parametrize("path", _modules_outside_runs(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_outside_runs_writes_a_runs_status_or_log(path: Path) -> None:
+    """A front end that writes status.json or log.txt itself writes its own idea of a run's state."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    calls = [
+        f"line {node.lineno}: .{node.func.attr}()"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in RUN_STATE_WRITERS
+    ]
+    appends = [  # append_line is how a run folder's log.txt and metrics.jsonl grow
+        f"line {node.lineno}: imports append_line"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and any(alias.name == "append_line" for alias in node.names)
+    ]
+    if path.name != "atomic.py":
+        assert not calls + appends, f"{path.relative_to(PACKAGE)} writes a run folder; ask tui_trainer.runs"

@@ -17,6 +17,7 @@ from typing import TextIO
 from ..config import PresetError
 from ..config.sweep_file import SweepSpec, load_sweep
 from ..runs.outcome import ExitCode
+from ..runs.state import RunState
 from ..runs.sweep_study import (
     SweepError,
     SweepFolder,
@@ -135,6 +136,6 @@ def run_sweep_headless(
         return ExitCode.INTERRUPTED
     print("", file=out)
     print(printable(sweep_summary(spec, sweeps_dir, trials), lines=True), file=out, flush=True)
-    if outcome.state == "interrupted":
+    if outcome.state == RunState.INTERRUPTED:
         print("stopped; rerun the same command to continue the study", file=err, flush=True)
     return outcome.exit_code

@@ -31,9 +31,10 @@ from ..engine.events import (
 )
 from ..engine.health import EpochHealth, format_health
 from ..engine.torchrun_env import launch_rank
-from ..runs.folder import RunFolder, RunFolderError, now_iso
+from ..runs.folder import RunFolder, RunFolderError
 from ..runs.outcome import ExitCode
 from ..runs.slurm import JobRecorder, SlurmJob
+from ..runs.state import RunState
 from ..runs.timing import training_time
 from ..text import format_duration, format_lr, printable, setup_text
 
@@ -362,13 +363,13 @@ def run_headless(
         # A second Ctrl+C: the status must not keep saying "running"; last.pt of the last epoch stays.
         if started and launch_rank() == 0:
             with contextlib.suppress(OSError, RunFolderError):  # a full disk must not turn this into a traceback
-                RunFolder(Path(started[0].run_dir)).write_status(state="interrupted", ended_at=now_iso())
+                RunFolder(Path(started[0].run_dir)).record_abort()
         print("aborted", file=err, flush=True)
         return ExitCode.INTERRUPTED
     if jobs is not None:
         warned = getattr(signal, "SIGUSR1", None) in received  # SLURM's "time is nearly up"
-        jobs.end(requeued=warned and outcome.state == "interrupted" and _requeue(jobs.job, err))
-    if outcome.state == "interrupted" and not started and not resume:
+        jobs.end(requeued=warned and outcome.state == RunState.INTERRUPTED and _requeue(jobs.job, err))
+    if outcome.state == RunState.INTERRUPTED and not started and not resume:
         print(
             "nothing was trained: run the same command to start again "
             "(a split whose decoding was cut short is decoded again; finished ones stay cached)",

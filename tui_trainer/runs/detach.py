@@ -27,6 +27,7 @@ from pathlib import Path
 from . import lock
 from .folder import GONE, RunFolder, RunFolderError, effective_state, now_iso, status_alive
 from .records import RunStatus
+from .state import RunState
 
 START_TIMEOUT = 90.0
 """Seconds a new run gets to create its folder (importing torch is most of it)."""
@@ -174,9 +175,9 @@ def resume_detached(run_dir: Path, trust_code: bool = False) -> DetachedRun:
     except RunFolderError as exc:
         raise DetachError(str(exc)) from None
     # The lock, not the pid, says whether a process trains the folder: the pid may be anyone's now.
-    if lock.locked_by_other(folder.path) or (status.state == "running" and _elsewhere(status)):
+    if lock.locked_by_other(folder.path) or (status.state == RunState.RUNNING and _elsewhere(status)):
         raise DetachError(f"{folder.path.name} is still running (pid {status.pid})")
-    if effective_state(status) == "finished":
+    if effective_state(status) == RunState.FINISHED:
         raise DetachError(f"{folder.path.name} has already finished")
     if not folder.last_checkpoint.exists():
         raise DetachError(f"{folder.path.name} has no last.pt to resume from")
@@ -221,10 +222,10 @@ def stop_run(run_dir: Path, sig: int = signal.SIGINT, *, again: bool = False) ->
     except RunFolderError as exc:
         raise DetachError(str(exc)) from None
     pid = status.pid
-    if status.state == "running" and pid is not None and not status_alive(status):
+    if status.state == RunState.RUNNING and pid is not None and not status_alive(status):
         # The pid may now belong to another process (even another run): never signal it.
         raise DetachError(f"{folder.path.name} is not running: {GONE} (pid {pid} is not its process any more)")
-    if effective_state(status) != "running" or pid is None:
+    if effective_state(status) != RunState.RUNNING or pid is None:
         raise DetachError(f"{folder.path.name} is not running")
     if _elsewhere(status):
         raise DetachError(f"{folder.path.name} runs on {status.host}: stop it there")

@@ -41,9 +41,10 @@ from .records import (
     parse_progress,
     parse_status,
 )
+from .state import RunState, advance
 from .thumbnails import open_thumbnails, thumbnails_file, write_thumbnails
 
-STATES = ("running", "finished", "failed", "interrupted", "pruned")  # pruned: a sweep stopped it early
+STATES = tuple(state.value for state in RunState)
 GONE = "stopped (process gone)"
 """How a run whose status says running, but whose process has ended (kill -9, a crash), is shown."""
 PRESET_KEYS_ADDED = {"data.resize": '"squash"'}
@@ -178,11 +179,36 @@ class RunFolder:
         atomic_write_text(self.status_file, json.dumps(status, indent=2, sort_keys=True) + "\n")
         return status
 
+    def change_state(self, state: RunState | str, **fields: Any) -> dict[str, Any]:
+        """Move the run to `state` and merge `fields` into status.json: the one way tui-trainer changes
+        a run's state (IllegalTransition, from `runs.state.advance`, for a change no run makes)."""
+        return self.write_status(state=self._next_state(state).value, **fields)
+
+    def _next_state(self, state: RunState | str) -> RunState:
+        try:
+            current = self.read_status().get("state")
+        except RunFolderError:
+            current = None
+        # A failure is recorded even where the old status cannot be read (a damaged or missing file).
+        return advance(current, state) if current is not None or state != RunState.FAILED else RunState.FAILED
+
+    def record_abort(self) -> None:
+        """A second ctrl+c ended the process: a run still marked running must not keep saying so (the
+        last epoch's last.pt stays, so it can be resumed); one that has already ended keeps its end."""
+        with contextlib.suppress(RunFolderError):
+            if self.read_status().get("state") == RunState.RUNNING:
+                self.change_state(RunState.INTERRUPTED, ended_at=now_iso())
+
+    def record_crash(self, error: str, details: str) -> Path:
+        """A crash's traceback, appended to log.txt (where a detached run's output goes); returns the log."""
+        append_line(self.log_file, f"{now_iso()} the run failed: {error}\n{details.rstrip()}\n")
+        return self.log_file
+
     def write_failure(self, **fields: Any) -> None:
         """Record that the run failed. On a full disk, where even a small new file cannot be made,
         the status is written over the old one's own bytes (fields that do not fit are left out),
         so a failed run never stays "running"; DiskFullError when not even that fits."""
-        fields["state"] = "failed"
+        fields["state"] = self._next_state(RunState.FAILED).value
         try:
             self.write_status(**fields)
         except DiskFullError:
@@ -411,14 +437,14 @@ def status_alive(status: RunStatus | Mapping[str, Any]) -> bool:
 def effective_state(status: RunStatus | Mapping[str, Any]) -> str:
     """The status's state, except that a "running" run whose process is gone was interrupted."""
     status = as_run_status(status)
-    if status.state == "running" and not status_alive(status):
-        return "interrupted"
+    if status.state == RunState.RUNNING and not status_alive(status):
+        return RunState.INTERRUPTED
     return status.state
 
 
 def state_label(status: RunStatus | Mapping[str, Any]) -> str:
     """The state in words for a list or a message: a killed run reads "stopped (process gone)"."""
     status = as_run_status(status)
-    if status.state == "running" and not status_alive(status):
+    if status.state == RunState.RUNNING and not status_alive(status):
         return GONE
     return status.state

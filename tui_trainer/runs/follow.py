@@ -15,7 +15,6 @@ metrics.jsonl may be half written, predictions-last.npz may still hold the previ
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -41,6 +40,7 @@ from ..engine.health import Health
 from ..regular_file import open_binary
 from .folder import RunFolder, RunFolderError, pid_alive, status_alive
 from .records import DamagedRecord, EpochRecord, RunStatus
+from .state import RunState
 from .thumbnails import thumbnail_count
 
 POLL_INTERVAL = 0.5
@@ -51,7 +51,7 @@ STATUS_GRACE = 5.0
 LOG_TAIL_LINES = 40
 LOG_TAIL_BYTES = 64 * 1024
 """How much of the end of log.txt is read for its last lines."""
-ENDED = ("finished", "interrupted", "failed", "pruned")
+ENDED = (RunState.FINISHED, RunState.INTERRUPTED, RunState.FAILED, RunState.PRUNED)
 
 Signature = tuple[int, int, int]
 
@@ -197,16 +197,6 @@ class RunFollower:
             emit(self.listeners, event)
         return out
 
-    def follow(self, stop: threading.Event | None = None, interval: float = POLL_INTERVAL) -> Event | None:
-        """Poll until the run ends (returns its last event) or `stop` is set (returns None)."""
-        stop = stop or threading.Event()
-        while True:
-            self.poll()
-            if self.done and not self.awaiting_resume:
-                return self.final
-            if stop.wait(interval):
-                return None
-
     # ------------------------------------------------------------------ one poll
 
     def _poll(self, out: list[Event]) -> None:
@@ -225,7 +215,7 @@ class RunFollower:
                 self._say_setup(out, f"{resumed}setting up the run (loading data)")
                 return
             set_up = status.classes is not None or self.folder.metrics_file.exists()
-            if not set_up and (state == "failed" or not self.folder.last_checkpoint.exists()):
+            if not set_up and (state == RunState.FAILED or not self.folder.last_checkpoint.exists()):
                 self._finish(out, status, state)  # ended during setup: no RunStarted, as in a live run
                 return
             out.append(self._run_started(status))
@@ -410,9 +400,9 @@ class RunFollower:
         return thumbnail_count(self.folder.val_images_file)
 
     def _finish(self, out: list[Event], status: RunStatus, state: str) -> None:
-        if state != "finished":
+        if state != RunState.FINISHED:
             self._ended_pid = status.pid or None
-        if state == "failed":
+        if state == RunState.FAILED:
             event: RunFinished | RunFailed = RunFailed(
                 run_dir=str(self.run_dir),
                 error=status.error or "the run failed",
@@ -426,7 +416,7 @@ class RunFollower:
                 ended_at = datetime.fromtimestamp(mtime / 1e9).astimezone().isoformat() if mtime else None
             event = RunFinished(
                 run_dir=str(self.run_dir),
-                state="finished" if state == "finished" else "interrupted",
+                state=RunState.FINISHED if state == RunState.FINISHED else RunState.INTERRUPTED,
                 epochs_done=max(status.epochs_done, self._emitted_epoch),
                 best_val_acc=status.best_val_acc if status.best_val_acc is not None else self._best_val_acc,
                 best_epoch=status.best_epoch or None,

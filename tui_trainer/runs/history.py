@@ -19,12 +19,13 @@ from pathlib import Path
 from ..regular_file import MAX_RECORD_BYTES, UnsafeFile, open_binary
 from .folder import GONE, STATES, RunFolder, RunFolderError, effective_state
 from .records import DamagedRecord, EpochRecord, parse_metrics_line
+from .state import RunState
 from .timing import parse_time, training_time
 
 BROKEN = "broken"
 """The state of a folder whose status.json cannot be read."""
 
-RESUMABLE = ("interrupted", "failed")
+RESUMABLE = (RunState.INTERRUPTED, RunState.FAILED)
 TAIL_BYTES = 256 * 1024
 """How much of a long metrics.jsonl is read to find its last epoch."""
 
@@ -57,7 +58,7 @@ class RunSummary:
 
     @property
     def running(self) -> bool:
-        return self.state == "running"
+        return self.state == RunState.RUNNING
 
     @property
     def resumable(self) -> bool:
@@ -168,7 +169,7 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
         problems.append(f"status.json: unknown state {state!r}")
     best_acc, best_epoch = status.best_val_acc, status.best_epoch or None
     tail = _metrics_tail(folder, want_best=best_acc is None)
-    if tail.problem and (tail.damaged or state != "running"):  # a running run may be writing its last line
+    if tail.problem and (tail.damaged or state != RunState.RUNNING):  # a running run may be writing its last line
         problems.append(tail.problem)
     if best_acc is None and tail.best is not None:
         best_acc, best_epoch = tail.best[0], tail.best[1] or None
@@ -179,7 +180,7 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
     if started is not None:
         if ended is not None:
             end_ts = ended.timestamp()
-        elif state == "running":
+        elif state == RunState.RUNNING:
             end_ts = now
         else:
             end_ts = _last_activity(folder) or started.timestamp()
@@ -202,7 +203,7 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
         has_checkpoint=folder.last_checkpoint.exists(),
         sort_key=started.timestamp() if started is not None else mtime,
         damaged=tail.damaged,
-        process_gone=status.state == "running" and state != "running",
+        process_gone=status.state == RunState.RUNNING and state != RunState.RUNNING,
     )
 
 

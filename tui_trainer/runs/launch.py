@@ -49,9 +49,14 @@ from .outcome import ExitCode
 from .process import own_identity
 from .recorder import RunRecorder
 from .records import RunStatus
+from .state import RunState
 from .timing import resume_fields
 
-EXIT_CODES = {"finished": ExitCode.OK, "failed": ExitCode.FAILED, "interrupted": ExitCode.INTERRUPTED}
+EXIT_CODES = {
+    RunState.FINISHED: ExitCode.OK,
+    RunState.FAILED: ExitCode.FAILED,
+    RunState.INTERRUPTED: ExitCode.INTERRUPTED,
+}
 
 
 @dataclass(frozen=True)
@@ -86,12 +91,12 @@ def load_run_preset(run_dir: Path, code: TargetAccess | None = None) -> Preset:
             status = folder.read_run_status()
             # The lock is ours, so no process of this machine trains the folder, whatever process
             # holds the recorded pid now; another machine's run is beyond the lock's reach.
-            if status.state == "running" and status.host and status.host != socket.gethostname():
+            if status.state == RunState.RUNNING and status.host and status.host != socket.gethostname():
                 raise RunFolderError(
                     f"{run_dir}: still running on {status.host} (pid {status.pid}); two processes must not train "
                     "one folder. Stop it first (Ctrl+C in its terminal, or `kill -INT PID` there), then resume"
                 )
-            if status.state == "finished":
+            if status.state == RunState.FINISHED:
                 raise RunFolderError(f"{run_dir}: already finished all {status.epochs_planned} epochs")
             folder.read_metrics()  # every complete line must be an epoch record
             folder.read_progress()
@@ -240,7 +245,7 @@ def run_training(
     except DeviceError as exc:
         hint = "" if isinstance(exc, distributed.DistributedSetupError) else "set train.device to auto or cpu"
         emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint=hint, user_error=True))
-        return RunOutcome("failed", None, ExitCode.USAGE, str(exc))
+        return RunOutcome(RunState.FAILED, None, ExitCode.USAGE, str(exc))
     main_rank = distributed.rank() == 0
     if main_rank and preset.train.notify:  # a webhook when the run ends (never fails the run)
         from .notify import RunNotifier
@@ -252,12 +257,12 @@ def run_training(
             check_weights_reachable(preset.model)  # fail before minutes of data loading
         except (MissingLibrary, PretrainedError) as exc:
             emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint="", user_error=True))
-            return RunOutcome("failed", None, ExitCode.USAGE, str(exc))
+            return RunOutcome(RunState.FAILED, None, ExitCode.USAGE, str(exc))
         layout = check_data_layout(preset.data)  # what `--check` finds without decoding: no folder for it
         if layout:
             message = "\n".join(layout)
             emit(list(listeners), RunFailed(run_dir="", error=message, hint=DATA_HINT, user_error=True))
-            return RunOutcome("failed", None, ExitCode.USAGE, message)
+            return RunOutcome(RunState.FAILED, None, ExitCode.USAGE, message)
 
     try:
         folder = RunFolder(Path(resume)) if resume else _create_folder(runs_dir, preset.name, into)
@@ -265,7 +270,7 @@ def run_training(
         message = str(exc) if isinstance(exc, RunFolderError) else cannot_write(runs_dir, exc)
         emit(list(listeners), RunFailed(run_dir="", error=message, hint="", user_error=True))
         distributed.barrier_and_shutdown(clean=False)
-        return RunOutcome("failed", None, ExitCode.USAGE, message)
+        return RunOutcome(RunState.FAILED, None, ExitCode.USAGE, message)
     listeners = list(listeners) if main_rank else []
     if main_rank:
         try:
@@ -274,8 +279,8 @@ def run_training(
                 source = f" from {preset_source}" if preset_source else ""
                 folder.write_preset(resolved_toml(preset, header=f"Resolved preset of this run{source}"))
             started = {**_resume_fields(folder), "classes": None} if resume else {"started_at": now_iso()}
-            folder.write_status(  # a resume keeps the first start; classes come back when the run reports
-                state="running",
+            folder.change_state(  # a resume keeps the first start; classes come back when the run reports
+                RunState.RUNNING,
                 **own_identity(),
                 **started,
                 ended_at=None,
@@ -291,7 +296,10 @@ def run_training(
             emit(listeners, RunFailed(run_dir=str(folder.path), error=message, hint="", user_error=True))
             distributed.barrier_and_shutdown(clean=False)
             return RunOutcome(
-                "failed", folder.path, ExitCode.USAGE if isinstance(exc, RunFolderError) else ExitCode.FAILED, message
+                RunState.FAILED,
+                folder.path,
+                ExitCode.USAGE if isinstance(exc, RunFolderError) else ExitCode.FAILED,
+                message,
             )
         listeners.insert(0, RunRecorder(folder))
 
@@ -340,8 +348,8 @@ def run_training(
         # Nothing trained: a resumed run keeps its epochs and last.pt; a half-written cache entry
         # was removed by the data layer, so the next start decodes again from the beginning.
         epochs = _epochs_recorded(folder) if resume else 0
-        emit(listeners, RunFinished(str(folder.path), "interrupted", epochs, None, None, 0.0))
-        return RunOutcome("interrupted", folder.path, EXIT_CODES["interrupted"])
+        emit(listeners, RunFinished(str(folder.path), RunState.INTERRUPTED, epochs, None, None, 0.0))
+        return RunOutcome(RunState.INTERRUPTED, folder.path, EXIT_CODES[RunState.INTERRUPTED])
     except Exception as exc:  # noqa: BLE001 - every failure becomes a RunFailed the user can read
         epoch = (trainer.epochs_done + 1) if trainer is not None else 0
         error, hint = describe_failure(exc, preset, epoch, numerics.precision if numerics is not None else None)
@@ -350,14 +358,14 @@ def run_training(
             discard = not resume
             failed = RunFailed(run_dir="" if discard else str(folder.path), error=error, hint=hint, user_error=True)
             emit([listener for listener in listeners if not discard or not isinstance(listener, RunRecorder)], failed)
-            return RunOutcome("failed", None if discard else folder.path, ExitCode.USAGE, error)
+            return RunOutcome(RunState.FAILED, None if discard else folder.path, ExitCode.USAGE, error)
         # describe_failure has advice for every failure it recognises; what it does not know is a crash.
         details = traceback.format_exc()
         failed = RunFailed(run_dir=str(folder.path), error=error, hint=hint, details=details, user_error=bool(hint))
         with contextlib.suppress(Exception):  # the recorder may fail again (a full disk): the exit code still says it
             emit(listeners, failed)
         usage = isinstance(exc, (CacheSpaceError, LayoutError))  # found before any decoding: fix and start again
-        return RunOutcome("failed", folder.path, ExitCode.USAGE if usage else ExitCode.FAILED, error)
+        return RunOutcome(RunState.FAILED, folder.path, ExitCode.USAGE if usage else ExitCode.FAILED, error)
     finally:
         trainer = None  # its DDP model holds the process group: release it before the group goes
         if main_rank:

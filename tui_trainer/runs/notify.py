@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engine.events import Event, RunFailed, RunFinished
+from .state import RunState
 
 INSTALL_HINT = 'pip install "tui-trainer[notify]"'
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def outcome_message(event: RunFinished | RunFailed) -> tuple[str, str]:
     if isinstance(event, RunFailed):
         return "tui-trainer: run failed", f"{event.run_dir}: {event.error}" if event.run_dir else event.error
     best = f", best val acc {event.best_val_acc:.2%} (epoch {event.best_epoch})" if event.best_epoch else ""
-    state = "finished" if event.state == "finished" else "stopped"
+    state = RunState.FINISHED if event.state == RunState.FINISHED else "stopped"
     return (
         f"tui-trainer: run {state}",
         f"{event.run_dir}: {state} after {event.epochs_done} epochs in {event.seconds:.0f}s{best}",

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from ..engine.events import BatchProgress, EpochFinished, Event, RunFailed, RunFinished, RunStarted
 from .folder import RunFolder, now_iso
+from .state import RunState
 
 PROGRESS_INTERVAL = 1.0
 """Seconds between two writes of progress.json: enough for a follower, cheap for the run."""
@@ -40,8 +41,8 @@ class RunRecorder:
         elif isinstance(event, RunStarted):
             self.folder.clear_progress()
             self._progress_written = None
-            self.folder.write_status(
-                state="running",
+            self.folder.change_state(
+                RunState.RUNNING,
                 preset_name=event.preset_name,
                 epochs_planned=event.epochs,
                 device=event.device,
@@ -73,7 +74,7 @@ class RunRecorder:
                 fields.update(best_val_acc=event.metrics["val_acc"], best_epoch=event.epoch)
             self.folder.write_status(**fields)
         elif isinstance(event, RunFinished):
-            self.folder.write_status(state=event.state, ended_at=now_iso(), epochs_done=event.epochs_done)
+            self.folder.change_state(event.state, ended_at=now_iso(), epochs_done=event.epochs_done)
         elif isinstance(event, RunFailed):
             self.folder.write_failure(ended_at=now_iso(), error=event.error, hint=event.hint)
 

@@ -14,6 +14,7 @@ from typing import Literal
 from ..engine.torchrun_env import launch_rank
 from . import lock
 from .folder import RunFolder, RunFolderError, effective_state
+from .state import RunState
 
 IGNORED = {lock.LOCK_NAME}
 """Files a folder that is still "empty" for a new run may hold."""
@@ -64,7 +65,7 @@ def _plan(folder: RunFolder) -> RunDirPlan:
             )
         return RunDirPlan("start", folder)
     status = folder.read_run_status()
-    if effective_state(status) == "finished":
+    if effective_state(status) == RunState.FINISHED:
         return RunDirPlan("finished", folder, status.epochs_done)
     if not folder.last_checkpoint.exists():  # stopped before its first checkpoint: nothing to keep
         return RunDirPlan("start", folder)

@@ -34,6 +34,7 @@ from ..config.sweep_file import FloatRange, SweepSpec
 from ..engine.events import EpochFinished, Event, Listener, RunControl, RunStarted
 from .folder import RunFolder, now_iso, pid_alive
 from .outcome import ExitCode
+from .state import RunState
 from .sweep_storage import MAX_RETRIES, retried_numbers, retry_callback, retry_of, study_lock
 from .sweep_study import SweepError, SweepFolder, open_storage, require_optuna
 
@@ -290,7 +291,7 @@ def run_sweep(
             run_dir = outcome.run_dir
             if run_dir is not None and "run_dir" not in trial.user_attrs:
                 trial.set_user_attr("run_dir", str(Path(run_dir).resolve()))
-            if outcome.state == "finished":
+            if outcome.state == RunState.FINISHED:
                 value = spec.file.objective.score(RunFolder(run_dir).read_metrics()) if run_dir else None
                 if value is None:
                     trial.set_user_attr("error", "the run finished without a validation metric")
@@ -300,12 +301,12 @@ def run_sweep(
                 else:
                     study.tell(trial, value)
                     notify(TrialEnded(trial.number, "finished", value, run_dir))
-            elif outcome.state == "interrupted" and watcher.pruned:
+            elif outcome.state == RunState.INTERRUPTED and watcher.pruned:
                 if run_dir is not None:
-                    RunFolder(run_dir).write_status(state="pruned")
+                    RunFolder(run_dir).change_state(RunState.PRUNED)
                 study.tell(trial, state=states.PRUNED)
                 notify(TrialEnded(trial.number, "pruned", _last(trial), run_dir))
-            elif outcome.state == "interrupted":
+            elif outcome.state == RunState.INTERRUPTED:
                 study.tell(trial, state=states.FAIL)
                 _requeue(study, study.get_trials(deepcopy=False)[trial.number])
                 notify(TrialEnded(trial.number, "interrupted", None, run_dir))
@@ -316,8 +317,8 @@ def run_sweep(
                 failed += 1
                 notify(TrialEnded(trial.number, "failed", None, run_dir, outcome.error))
     if control.stop_requested.is_set():
-        return SweepOutcome("interrupted", ran, failed, ExitCode.INTERRUPTED)
-    return SweepOutcome("finished", ran, failed, ExitCode.FAILED if ran and failed == ran else ExitCode.OK)
+        return SweepOutcome(RunState.INTERRUPTED, ran, failed, ExitCode.INTERRUPTED)
+    return SweepOutcome(RunState.FINISHED, ran, failed, ExitCode.FAILED if ran and failed == ran else ExitCode.OK)
 
 
 @contextlib.contextmanager

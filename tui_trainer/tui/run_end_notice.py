@@ -10,6 +10,7 @@ from textual.app import App
 
 from ..engine.events import RunFailed, RunFinished
 from ..runs.notify import outcome_message
+from ..runs.state import RunState
 
 NOTICE_SECONDS = 15.0
 
@@ -17,9 +18,9 @@ NOTICE_SECONDS = 15.0
 def announce_run_end(app: App, event: RunFinished | RunFailed) -> None:
     """Ring the bell and show how the run ended (an error for a failure, a warning for a stop)."""
     title, body = outcome_message(event)
-    stopped = isinstance(event, RunFinished) and event.state != "finished"
+    stopped = isinstance(event, RunFinished) and event.state != RunState.FINISHED
     severity = "error" if isinstance(event, RunFailed) else "warning" if stopped else "information"
-    if isinstance(event, RunFinished) and event.state == "finished":
+    if isinstance(event, RunFinished) and event.state == RunState.FINISHED:
         body += "\non the training screen: v evaluate · o export · c confusion"  # v, o are out of its footer
     app.bell()
     app.notify(body, title=title, severity=severity, timeout=NOTICE_SECONDS, markup=False)

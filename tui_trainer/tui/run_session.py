@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from textual.worker import Worker, WorkerState
 
-from ..atomic import append_line
 from ..config.code_trust import TargetAccess
 from ..config.schema import Preset
 from ..engine.events import (
@@ -31,7 +30,7 @@ from ..engine.events import (
     RunStarted,
     SetupProgress,
 )
-from ..runs.folder import RunFolder, now_iso
+from ..runs.folder import RunFolder
 from ..runs.live import RunHistory
 from ..text import setup_text
 from .attach_follow import Attachment
@@ -261,12 +260,10 @@ class RunSession:
         """A crash of this console's own run: its traceback goes to the run folder's log (a detached run's is there)."""
         if failed.user_error or not failed.details or not failed.run_dir or self.attachment is not None:
             return None
-        log = RunFolder(Path(failed.run_dir)).log_file
         try:
-            append_line(log, f"{now_iso()} the run failed: {failed.error}\n{failed.details.rstrip()}\n")
+            return RunFolder(Path(failed.run_dir)).record_crash(failed.error, failed.details)
         except OSError:
             return None  # the dialog still shows it
-        return log
 
     def _announce_end(self, event: RunFinished | RunFailed) -> None:
         """Bell and a notification when a run this console watched ends (not when an old one replays)."""

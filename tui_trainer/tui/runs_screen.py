@@ -26,6 +26,7 @@ from ..config.code_trust import TargetAccess
 from ..runs.detach import DetachError, resume_detached, stop_run
 from ..runs.folder import RunFolder
 from ..runs.history import BROKEN, RunSummary, filter_runs, list_runs
+from ..runs.state import RunState
 from ..text import format_duration, printable
 from .code_prompt import ask_about_run
 
@@ -56,7 +57,7 @@ def row_cells(run: RunSummary, selected: bool) -> tuple[Any, ...]:
         what = f"{run.name}: {run.problem}"
     else:
         what = run.preset_name or run.name
-        note = run.problem or (run.error if run.state == "failed" else "")
+        note = run.problem or (run.error if run.state == RunState.FAILED else "")
         if note:
             what += f" · {note}"
     return (
@@ -253,12 +254,11 @@ class RunsScreen(Screen[None]):
         run = self.current_run()
         if run is None:
             return None
-        if run.state == "running":
+        if run.state == RunState.RUNNING:
             self.say(f"{run.name} is running: enter attaches to it")
         elif not run.resumable:
-            why = (
-                "it finished" if run.state == "finished" else "it has no last.pt" if run.has_checkpoint is False else ""
-            )
+            finished = run.state == RunState.FINISHED
+            why = "it finished" if finished else "it has no last.pt" if run.has_checkpoint is False else ""
             why = why or ("its folder is damaged: " + run.problem if run.damaged else "")
             self.say(f"cannot resume {run.name}" + (f": {why}" if why else f" ({run.label})"))
         else:
@@ -295,7 +295,7 @@ class RunsScreen(Screen[None]):
         run = self.current_run()
         if run is None:
             return
-        if run.state != "running":
+        if run.state != RunState.RUNNING:
             self.say(f"{run.name} is not running ({run.label})")
             return
         if run.pid == os.getpid():
