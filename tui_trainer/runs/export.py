@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +31,6 @@ from ..engine.builders import build_model
 from .folder import RunFolder, now_iso
 from .trained_model import IN_CHANNELS, Checkpoint, RunModel, load_run_model
 
-Format = Literal["onnx", "torchscript", "safetensors"]
 PARITY_IMAGES = 64
 ATOL = 1e-4
 RTOL = 1e-3

@@ -7,7 +7,6 @@ the writing process beside its pid, and a pid only counts as the run's process w
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 
@@ -55,15 +54,3 @@ def process_alive(pid: object, host: object = None, started: object = None) -> b
         if now_started is not None and abs(now_started - float(started)) > START_TOLERANCE:
             return False
     return True
-
-
-def is_zombie(pid: int) -> bool:
-    """Whether `pid` has exited and only waits to be reaped (it looks alive to `kill(pid, 0)`)."""
-    with contextlib.suppress(ImportError):
-        import psutil
-
-        try:
-            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            return False
-    return False

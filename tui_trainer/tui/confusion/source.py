@@ -156,14 +156,6 @@ def current_epoch(history: HistorySource) -> int | None:
     return None
 
 
-def epoch_record(history: HistorySource, epoch: int | None) -> dict | None:
-    """The epoch record of `epoch`, if the history has it."""
-    for record in reversed(history.epochs):
-        if record.get("epoch") == epoch:
-            return record
-    return None
-
-
 @dataclass(frozen=True)
 class SampleQuery:
     """Which validation samples a drill-down lists: one matrix cell, or a row's / column's errors.
