@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     find_lr.add_argument(
         "--lr-start", type=float, default=lr.start, metavar="LR", help=f"first lr (default {lr.start:g})"
     )
-    find_lr.add_argument("--lr-end", type=float, default=lr.end, metavar="LR", help=f"last lr ({lr.end:g})")
+    find_lr.add_argument("--lr-end", type=float, default=lr.end, metavar="LR", help=f"last lr (default {lr.end:g})")
 
     sweep = command("sweep", "run a sweep's trials without the console; rerun to continue", "set", "sweeps", "trust")
     sweep.add_argument("sweep", metavar="SWEEP", help="a sweep file or a built-in sweep's name")
