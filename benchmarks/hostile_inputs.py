@@ -1409,12 +1409,15 @@ def item_12(lab: Lab) -> Thunks:
         write_png(base / "photos" / "a.png")
         (base / "photos" / "notes.pdf").write_bytes(b"%PDF-1.4\n%notes\n")
         outcome = lab.run_cli(["--predict", str(run), str(base / "photos")], base / "cwd")
-        ok = outcome.code == 0 and "a.png" in outcome.out and "notes.pdf" not in outcome.out + outcome.err
+        # --predict names every file it could not classify (exit 1); a PDF is one it skips as not an image,
+        # not one it tried to decode.
+        reported = "notes.pdf: not an image file (skipped)" in outcome.err
+        ok = outcome.code == 1 and "a.png" in outcome.out and "notes.pdf" not in outcome.out and reported
         return [
             check(
                 12,
                 "--predict on a folder with a.png and notes.pdf",
-                "a.png predicted, notes.pdf not taken for an image, exit 0",
+                "a.png predicted, notes.pdf named as not an image (not decoded), exit 1",
                 outcome,
                 ok,
             )

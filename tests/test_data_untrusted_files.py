@@ -72,19 +72,17 @@ def test_a_fifo_among_images_to_predict_is_skipped_with_a_message(tmp_path: Path
     ]
 
 
-def test_predict_on_a_folder_with_notes_beside_the_photos_predicts_the_photos_only(tmp_path: Path) -> None:
-    """A `notes.pdf` (Pillow only writes PDFs) or a `README.txt` in a folder of photos is not an image that
-    failed: `--predict folder/` skips it; naming such a file yourself is still a problem."""
+def test_predict_names_a_pdf_among_the_photos_as_not_an_image_rather_than_decoding_it(tmp_path: Path) -> None:
+    """Pillow only writes PDFs: a `notes.pdf` beside the photos is a file that is not an image (reported,
+    skipped), not an image that failed to decode."""
     folder = tmp_path / "photos"
     (folder / "sub").mkdir(parents=True)
     (folder / "a.png").write_bytes(_png((1, 2, 3)))
     (folder / "sub" / "b.png").write_bytes(_png((4, 5, 6)))
     (folder / "notes.pdf").write_bytes(b"%PDF-1.4\n")
-    (folder / "README.txt").write_text("photos from the lab\n")
     files, problems = collect_files([folder])
-    assert (files, problems) == ([folder / "a.png", folder / "sub" / "b.png"], [])
-    files, problems = collect_files([folder / "notes.pdf"])
-    assert files == [] and problems == [f"{folder / 'notes.pdf'}: not an image file (skipped)"]
+    assert files == [folder / "a.png", folder / "sub" / "b.png"]
+    assert problems == [f"{folder / 'notes.pdf'}: not an image file (skipped)"]
 
 
 @needs_fifo

@@ -112,11 +112,20 @@ def test_resume_refuses_a_run_that_is_still_training_or_already_finished(
     assert main(["--headless", "--resume", str(finished.run_dir)]) == 2
     assert "already finished" in capsys.readouterr().err
 
-    # Another process (this one stands in for it) is still training the folder.
-    folder.write_status(state="running", pid=os.getpid(), ended_at=None)
-    assert main(["--headless", "--resume", str(finished.run_dir)]) == 2
-    err = capsys.readouterr().err
-    assert f"still running (pid {os.getpid()})" in err and str(finished.run_dir) in err
+    # Another process is still training the folder: it holds the folder's lock (a live pid alone is not
+    # enough, it may be reused by an unrelated process).
+    run_dir = str(finished.run_dir)
+    hold = f"from tui_trainer.runs import lock; lock.acquire({run_dir!r}); print('held', flush=True); input()"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        folder.write_status(state="running", pid=holder.pid, ended_at=None)
+        assert main(["--headless", "--resume", str(finished.run_dir)]) == 2
+        err = capsys.readouterr().err
+        assert "still running" in err and str(finished.run_dir) in err
+    finally:
+        holder.kill()
+        holder.wait()
     assert folder.metrics_file.read_bytes() == before
 
     # Once that process is gone the run counts as interrupted and resumes.

@@ -229,7 +229,7 @@ class Metric(Choice):
 
 BEST_METRICS = Registry(
     "train.best_metric",
-    "The validation figure that picks best.pt (and a sweep's default objective).",
+    "The validation figure that picks the best checkpoint (and a sweep's default objective).",
     (
         Metric("val_acc", "accuracy, higher is better"),
         Metric(

@@ -398,8 +398,8 @@ class TrainConfig(Section):
         10.0,
         ge=0.0,
         le=10_000.0,
-        description="Also write last.pt inside an epoch this often (minutes of training; 0 = only at epoch ends "
-        "and on a stop), so a killed or preempted run loses at most this much.",
+        description="Also save the latest checkpoint inside an epoch this often (minutes of training; 0 = only at "
+        "epoch ends and on a stop), so a killed or preempted run loses at most this much.",
     )
     best_metric: Literal[BEST_METRICS.names] = Field("val_acc", description=BEST_METRICS.description())  # type: ignore[valid-type]
     notify: str = Field(

@@ -89,7 +89,7 @@ def _drop_old_format(slot: Sequence[str]) -> None:
     old = [cache_dir() / f"{digest(['v1', *slot])}.pt"]
     for version in range(2, FORMAT_VERSION):
         entry = Entry.at(cache_dir(), digest([f"v{version}", *slot]))
-        old += [entry.record, entry.images]  # the record first: it is what marks an entry complete
+        old += [entry.record, entry.images, entry.lock]  # the record first: it is what marks an entry complete
     for path in old:
         with contextlib.suppress(OSError):
             path.unlink()

@@ -140,9 +140,7 @@ def _labelled(
 
 def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:
     """(files to predict, problems): given files as they are, folders walked recursively in sorted
-    order (hidden entries and files that are not images skipped: a `notes.pdf` among the photos is
-    not a failure); a path that does not exist, a file given that is not an image, or an image name
-    that is not a regular file (a FIFO would block) is a problem."""
+    order (hidden entries skipped); a path that does not exist, or a non-image file, is a problem."""
     files: list[Path] = []
     problems: list[str] = []
     for given in paths:
@@ -151,13 +149,15 @@ def collect_files(paths: Iterable[Path | str]) -> tuple[list[Path], list[str]]:
             for folder, dirs, names in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(names):
-                    if not is_image_name(name):  # notes.pdf, .DS_Store: a folder holds more than images
+                    if name.startswith("."):
                         continue
                     file = Path(folder) / name
                     if not file.is_file():  # a FIFO, a socket or a device: opening it could block for ever
                         problems.append(f"{file}: not a regular file (skipped)")
-                    else:
+                    elif is_image_name(name):
                         files.append(file)
+                    else:
+                        problems.append(f"{file}: not an image file (skipped)")
         elif path.is_file():
             if is_image_name(path.name):
                 files.append(path)
