@@ -199,6 +199,20 @@ def _csv_list(root: Path) -> Path:
     return root  # no val.csv: the loader holds out val_fraction
 
 
+def _tar_shards(root: Path) -> Path:
+    import io
+    import tarfile
+
+    folder = _image_folder(root / "images")
+    with tarfile.open(root / "train-000000.tar", "w") as tar:
+        for n, path in enumerate(sorted(folder.glob("train/*/*.png"))):
+            for name, data in ((f"{n}.png", path.read_bytes()), (f"{n}.cls", str(n % 2).encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return root  # no val shards: the loader holds out val_fraction
+
+
 def _cifar_files(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     import torchvision.datasets
 
@@ -227,6 +241,7 @@ def test_dataset_loader_reads_the_keys_its_row_lists(
         "cifar10": lambda: _cifar_files(tmp_path / "c10", monkeypatch),
         "imagefolder": lambda: _image_folder(tmp_path),
         "csv": lambda: _csv_list(tmp_path / "listed"),
+        "shards": lambda: _tar_shards(tmp_path / "shards"),
     }
     cfg = DataConfig(
         dataset=name,

@@ -84,12 +84,19 @@ DATASETS = Registry(
                 "data.csv_allow_outside",
             ),
         ),
+        Choice(
+            "shards",
+            "tar shards in root (train-000000.tar ..., val-*.tar, test-*.tar) or a brace pattern of them, "
+            "members key.jpg|png|webp with key.cls or key.json",
+            uses=(*("data.root", "data.val_fraction", "data.bad_images", "data.resize", "data.cache"), "data.classes"),
+        ),
     ),
 )
 
 ROOT_NEEDED = {
     "imagefolder": "a folder with train/<class>/<image files>",
     "csv": "a folder with train.csv (columns path,label), or one .csv file with a split column",
+    "shards": "a folder with train-000000.tar ... (key.jpg + key.cls members), or a brace pattern of .tar files",
 }
 """What data.root must name, for the datasets that cannot do without one."""
 

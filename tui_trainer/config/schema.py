@@ -83,8 +83,8 @@ class DataConfig(Section):
     dataset: Literal[DATASETS.names] = Field("cifar10", description=DATASETS.description())  # type: ignore[valid-type]
     root: str = Field(
         "",
-        description="Dataset folder (or a CSV file); when empty, cifar10 uses ~/.cache/tui-trainer/data, "
-        "and the datasets read from your files stop with an error.",
+        description="Dataset folder (or a CSV file, or a brace pattern of tar shards); when empty, cifar10 uses "
+        "~/.cache/tui-trainer/data, and the datasets read from your files stop with an error.",
     )
     download: bool = Field(False, description="Download CIFAR-10 into root when it is missing (needs internet).")
     batch_size: int = Field(64, ge=1, le=65536, description="Images per batch on each device.")

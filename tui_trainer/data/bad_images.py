@@ -12,6 +12,7 @@ pixels; a truncated JPEG passes it and is only found by a full decode (`quick=Fa
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,13 +20,16 @@ from pathlib import Path
 from ..regular_file import UnsafeFile, open_binary
 from ..text import printable
 from .errors import DataError
+from .member import Member
 
 BadImage = tuple[str, str]
 """(path, reason)"""
 
 
-def check_image(path: str, size: int = 0, quick: bool = True) -> str:
-    """Why `path` cannot be used as an image ("" when it can)."""
+def check_image(path: str | Member, size: int = 0, quick: bool = True) -> str:
+    """Why `path` (a file, or a member: `data.member`) cannot be used as an image ("" when it can)."""
+    if isinstance(path, Member):
+        return _check_member(path, size, quick)
     try:
         with open_binary(path, follow_links=True) as handle:  # a FIFO or a device is refused, never opened
             if os.fstat(handle.fileno()).st_size == 0:
@@ -49,12 +53,34 @@ def check_image(path: str, size: int = 0, quick: bool = True) -> str:
     return ""
 
 
-def find_bad_images(paths: Sequence[Path | str], size: int = 0, quick: bool = True) -> list[BadImage]:
-    """Every file of `paths` that cannot be decoded, in order, with its reason."""
+def _check_member(member: Member, size: int, quick: bool) -> str:
+    try:
+        data = member.read()
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    if not data:
+        return "empty (0 bytes)"
+    try:
+        if quick:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()
+        else:
+            from .decode import decode_file
+
+            decode_file((member.name, data), size or 8)
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a bad image
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return ""
+
+
+def find_bad_images(paths: Sequence[Path | str | Member], size: int = 0, quick: bool = True) -> list[BadImage]:
+    """Every file or member of `paths` that cannot be decoded, in order, with its reason."""
     bad = []
     for path in paths:
-        name = os.fspath(path)
-        reason = check_image(name, size, quick)
+        name = str(path) if isinstance(path, Member) else os.fspath(path)
+        reason = check_image(path if isinstance(path, Member) else name, size, quick)
         if reason:
             bad.append((name, reason))
     return bad

@@ -23,6 +23,7 @@ from .decode import decode_images
 from .entry_lock import building
 from .errors import DataError
 from .imageset import DiskRows, ImageSet
+from .member import Member
 from .paths import CACHE_ENV, cache_dir
 from .storage import available_ram
 from .store import FORMAT_VERSION, Entry, open_entry, write_entry
@@ -57,8 +58,11 @@ def _relative(path: Path, base: Path) -> str:
         return path.as_posix()
 
 
-def file_fingerprint(files: Sequence[Path], base: Path, progress: Progress | None = None, stage: str = "check") -> str:
-    """Hash of each file's path relative to `base`, size and mtime: changes when any file does."""
+def file_fingerprint(
+    files: Sequence[Path | Member], base: Path, progress: Progress | None = None, stage: str = "check"
+) -> str:
+    """Hash of each file's path relative to `base`, size and mtime (a member's key, which its listing
+    made from the same): changes when any file does."""
     started = time.monotonic()
     reported = False
 
@@ -69,6 +73,9 @@ def file_fingerprint(files: Sequence[Path], base: Path, progress: Progress | Non
             if due and (reported or time.monotonic() - started >= FINGERPRINT_QUIET_SECONDS):
                 progress(stage, done, len(files))
                 reported = True
+            if isinstance(path, Member):
+                yield path.key
+                continue
             st = os.stat(path)
             yield f"{_relative(path, base)}|{st.st_size}|{st.st_mtime_ns}"
 
@@ -161,7 +168,7 @@ def cached_decode(
 
 def cached_files(
     slot: list[str],
-    paths: Sequence[Path],
+    paths: Sequence[Path | Member],
     base: Path,
     size: int,
     labels: torch.Tensor,

@@ -13,9 +13,10 @@ import csv
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ..config.choices import ROOT_NEEDED
 from ..config.schema import DataConfig
@@ -149,14 +150,25 @@ class _Reader:
         return real.startswith(self.real_folder.rstrip(os.sep) + os.sep)
 
 
-def _sorted_classes(labels: set[str]) -> tuple[str, ...]:
+def sorted_classes(labels: set[str]) -> tuple[str, ...]:
     """Labels sorted; by value when every one is a whole number, so label "2" is class 2, not "10"."""
     if all(re.fullmatch(r"-?\d+", label) for label in labels):
         return tuple(sorted(labels, key=int))
     return tuple(sorted(labels))
 
 
-def _class_problems(rows: list[Row], explicit: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+class Labelled(Protocol):
+    """A row of any listed dataset (a CSV line, a shard's sample, a dataset row) as the class checks see it."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def split(self) -> str: ...
+    @property
+    def where(self) -> str: ...
+
+
+def class_problems(rows: Sequence[Labelled], explicit: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
     """(class names in label order, problems with the labels)."""
     problems: list[str] = []
     trained = {row.label for row in rows if row.split == "train"}
@@ -179,7 +191,7 @@ def _class_problems(rows: list[Row], explicit: tuple[str, ...]) -> tuple[tuple[s
             for row in rows
             if row.split != "train" and row.label not in trained
         ]
-        classes = _sorted_classes(trained)
+        classes = sorted_classes(trained)
     if len(classes) == 1:
         problems.append(f'one class ("{printable(classes[0])}") in the training rows: a classifier needs two or more')
     return classes, problems
@@ -216,7 +228,7 @@ def list_csv(cfg: DataConfig) -> Listing:
     problems = reader.problems
     if not problems and not any(row.split == "train" for row in rows):
         problems.append("no training rows")
-    classes, label_problems = _class_problems(rows, explicit)
+    classes, label_problems = class_problems(rows, explicit)
     problems += label_problems
     if problems:
         raise LayoutError([_message(root, problems)])

@@ -11,6 +11,7 @@ Pillow image outlives its file and peak memory stays near one chunk per worker.
 
 from __future__ import annotations
 
+import io
 import itertools
 import multiprocessing
 import os
@@ -27,8 +28,12 @@ import torch
 from ..regular_file import open_binary
 from .errors import DataError
 from .imageset import DiskRows
+from .member import Encoded, Member
 
 Progress = Callable[[str, int, int], None]
+
+Source = str | Encoded
+"""What a decode worker reads: an image file's path, or a member's name and bytes (`data.member`)."""
 
 INLINE_BELOW = 2048
 """Fewer files than this are decoded in this process: starting workers would cost more."""
@@ -85,14 +90,21 @@ def upright(image):  # PIL.Image.Image -> PIL.Image.Image
     return ImageOps.exif_transpose(image)
 
 
-def decode_file(path: str, size: int, resize: str = "squash") -> np.ndarray:
-    """One image file as an RGB uint8 array [size, size, 3], turned upright by its EXIF orientation,
-    then resized (bilinear) when needed; `resize` ("crop" or "squash", data.resize) says what of a
-    non-square image is kept. Training, --eval, --predict and the thumbnails all decode here."""
+def decode_file(path: Source, size: int, resize: str = "squash") -> np.ndarray:
+    """One image (a file, or a member's bytes) as an RGB uint8 array [size, size, 3], turned upright by
+    its EXIF orientation, then resized (bilinear) when needed; `resize` ("crop" or "squash", data.resize)
+    says what of a non-square image is kept. Training, --eval, --predict and the thumbnails all decode here."""
+    if isinstance(path, tuple):
+        return _decode_opened(io.BytesIO(path[1]), size, resize)
+    # A regular file only: a FIFO among the images would block the open forever, a device never end.
+    with open_binary(path, follow_links=True) as handle:
+        return _decode_opened(handle, size, resize)
+
+
+def _decode_opened(handle, size: int, resize: str) -> np.ndarray:  # handle: a binary file object
     from PIL import Image
 
-    # A regular file only: a FIFO among the images would block the open forever, a device never end.
-    with open_binary(path, follow_links=True) as handle, Image.open(handle) as image:
+    with Image.open(handle) as image:
         if image.size != (size, size):
             image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, both sides still >= size
         image = upright(image)
@@ -107,19 +119,31 @@ def decode_file(path: str, size: int, resize: str = "squash") -> np.ndarray:
     return np.asarray(rgb, dtype=np.uint8)
 
 
-def decode_chunk(paths: list[str], size: int, resize: str = "squash") -> tuple[np.ndarray | None, str, str]:
-    """Decode several files: (array [n, 3, size, size], "", "") or (None, failing path, reason)."""
+def source_of(item: Path | str | Member) -> Source:
+    """What a worker needs to decode `item`: a file's path, or a member's bytes, read here (a shard is
+    read in order by one process; the workers only decode). OSError when a member cannot be read."""
+    if isinstance(item, Member):
+        return item.name, item.read()
+    return os.fspath(item)
+
+
+def _name(source: Source) -> str:
+    return source[0] if isinstance(source, tuple) else source
+
+
+def decode_chunk(paths: list[Source], size: int, resize: str = "squash") -> tuple[np.ndarray | None, str, str]:
+    """Decode several images: (array [n, 3, size, size], "", "") or (None, failing name, reason)."""
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     for i, path in enumerate(paths):
         try:
             out[i] = decode_file(path, size, resize).transpose(2, 0, 1)
         except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a bad file
-            return None, path, f"{type(exc).__name__}: {exc}"
+            return None, _name(path), f"{type(exc).__name__}: {exc}"
     return out, "", ""
 
 
 def decode_chunk_into(
-    paths: list[str], size: int, disk: DiskRows, start: int, resize: str = "squash"
+    paths: list[Source], size: int, disk: DiskRows, start: int, resize: str = "squash"
 ) -> tuple[int, str, str]:
     """Decode several files into rows start.. of the cache file: (count, "", "") or (0, failing path, reason)."""
     array, bad_path, reason = decode_chunk(paths, size, resize)
@@ -162,7 +186,7 @@ def _executor(workers: int) -> Executor:
 
 
 def decode_images(
-    paths: Sequence[Path | str],
+    paths: Sequence[Path | str | Member],
     size: int,
     progress: Progress | None = None,
     stage: str = "decode",
@@ -171,7 +195,8 @@ def decode_images(
     disk: DiskRows | None = None,
     resize: str = "squash",
 ) -> torch.Tensor:
-    """Decode `paths` in order into uint8 [N, 3, size, size]; a bad file raises DataError naming it.
+    """Decode `paths` (files, or members: `data.member`) in order into uint8 [N, 3, size, size]; a bad
+    file raises DataError naming it.
     `resize`: what of a non-square image is kept ("crop": the centre square; "squash": all of it).
 
     `out` (e.g. a tensor over a memory-mapped cache file) receives each chunk as it arrives, so the
@@ -182,7 +207,16 @@ def decode_images(
         out = torch.empty((n, 3, size, size), dtype=torch.uint8)
     elif tuple(out.shape) != (n, 3, size, size) or out.dtype != torch.uint8:
         raise ValueError(f"out must be uint8 [{n}, 3, {size}, {size}], got {out.dtype} {tuple(out.shape)}")
-    names = [os.fspath(p) for p in paths]
+
+    def sources(start: int, stop: int) -> list[Source]:
+        chunk = []
+        for item in paths[start:stop]:
+            try:
+                chunk.append(source_of(item))
+            except OSError as exc:
+                raise DataError(f"cannot read image {item}: {exc.strerror or exc}") from exc
+        return chunk
+
     workers = workers or default_workers()
     done = 0
 
@@ -204,7 +238,7 @@ def decode_images(
     if workers <= 1 or n < INLINE_BELOW:
         step = max(1, min(256, CHUNK_BYTES // row_bytes))
         for start in range(0, n, step):
-            place(start, decode_chunk(names[start : start + step], size, resize))
+            place(start, decode_chunk(sources(start, start + step), size, resize))
         return out
 
     # Chunks of 64-1024 images (enough to spread over the workers), and never above CHUNK_BYTES:
@@ -217,7 +251,7 @@ def decode_images(
         pool = _executor(workers)
 
         def submit(start: int) -> Future:
-            chunk = names[start : start + step]
+            chunk = sources(start, start + step)
             if disk is not None and hasattr(os, "pwrite"):
                 return pool.submit(decode_chunk_into, chunk, size, disk, start, resize)
             return pool.submit(decode_chunk, chunk, size, resize)

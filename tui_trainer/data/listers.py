@@ -12,10 +12,12 @@ from ..config.schema import DataConfig
 from .csv_list import list_csv
 from .folder import list_folder
 from .listing import Listing
+from .shards import list_shards
 
 LISTERS: dict[str, Callable[[DataConfig], Listing]] = {
     "imagefolder": list_folder,
     "csv": list_csv,
+    "shards": list_shards,
 }
 """Dataset name (config.choices.DATASETS) -> lister, for the datasets read from files on disk."""
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataError
+from .member import Member
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class FileSplit:
     name: str  # "train", "val" or "test"
     source: str  # names the split in the cache slot: the split's folder, or its CSV file (and split)
     base: Path  # paths are fingerprinted relative to this folder
-    paths: tuple[Path, ...]
+    paths: tuple[Path | Member, ...]  # members: images inside shards or a Hugging Face dataset
     labels: tuple[int, ...]
 
 
@@ -34,7 +35,7 @@ class Listing:
     classes: tuple[str, ...]
     splits: dict[str, FileSplit]
 
-    def files(self) -> list[Path]:
+    def files(self) -> list[Path | Member]:
         return [path for split in self.splits.values() for path in split.paths]
 
 

@@ -58,6 +58,7 @@ DATASET_LOADERS: dict[str, Callable[[DataConfig, int, Progress | None], DataSpli
     "imagefolder": _listed,
     "synthetic": _synthetic,
     "csv": _listed,
+    "shards": _listed,
 }
 """Dataset name (config.choices.DATASETS) -> loader(cfg, seed, progress)."""
 
