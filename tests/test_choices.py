@@ -213,6 +213,16 @@ def _tar_shards(root: Path) -> Path:
     return root  # no val shards: the loader holds out val_fraction
 
 
+def _hf_parquet(root: Path) -> Path:
+    datasets = pytest.importorskip("datasets")
+    folder = _image_folder(root / "images")
+    files = sorted(folder.glob("train/*/*.png"))
+    rows = {"image": [{"bytes": p.read_bytes(), "path": None} for p in files], "label": [p.parent.name for p in files]}
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("string")})
+    datasets.Dataset.from_dict(rows, features=features).to_parquet(str(root / "train.parquet"))
+    return root  # no validation split: the loader holds out val_fraction
+
+
 def _cifar_files(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     import torchvision.datasets
 
@@ -242,6 +252,7 @@ def test_dataset_loader_reads_the_keys_its_row_lists(
         "imagefolder": lambda: _image_folder(tmp_path),
         "csv": lambda: _csv_list(tmp_path / "listed"),
         "shards": lambda: _tar_shards(tmp_path / "shards"),
+        "hf": lambda: _hf_parquet(tmp_path / "hf"),
     }
     cfg = DataConfig(
         dataset=name,

@@ -90,12 +90,22 @@ DATASETS = Registry(
             "members key.jpg|png|webp with key.cls or key.json",
             uses=(*("data.root", "data.val_fraction", "data.bad_images", "data.resize", "data.cache"), "data.classes"),
         ),
+        Choice(
+            "hf",
+            "a Hugging Face dataset on disk (save_to_disk, or parquet files) with image and label columns, "
+            "read offline through the datasets library (the hf extra)",
+            uses=(
+                *("data.root", "data.val_fraction", "data.bad_images", "data.resize", "data.cache"),
+                *("data.hf_image_column", "data.hf_label_column", "data.classes"),
+            ),
+        ),
     ),
 )
 
 ROOT_NEEDED = {
     "imagefolder": "a folder with train/<class>/<image files>",
     "csv": "a folder with train.csv (columns path,label), or one .csv file with a split column",
+    "hf": "a folder written by save_to_disk, or of train*.parquet files (validation*, test* too)",
     "shards": "a folder with train-000000.tar ... (key.jpg + key.cls members), or a brace pattern of .tar files",
 }
 """What data.root must name, for the datasets that cannot do without one."""

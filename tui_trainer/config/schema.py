@@ -136,6 +136,14 @@ class DataConfig(Section):
         description="Class names in label order ([] = the labels found in the training rows, sorted; "
         "numerically when all are whole numbers).",
     )
+    hf_image_column: str = Field(
+        "image", min_length=1, description="Hugging Face dataset column of each image (encoded bytes or a path)."
+    )
+    hf_label_column: str = Field(
+        "label",
+        min_length=1,
+        description="Hugging Face dataset column of each image's class (a ClassLabel names them).",
+    )
     csv_allow_outside: bool = Field(
         False,
         description="Read image paths that lead outside the CSV file's folder (absolute, .., or through a link); "

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from ..config.schema import DataConfig
 from .csv_list import list_csv
 from .folder import list_folder
+from .hf_dataset import list_hf
 from .listing import Listing
 from .shards import list_shards
 
@@ -18,6 +19,7 @@ LISTERS: dict[str, Callable[[DataConfig], Listing]] = {
     "imagefolder": list_folder,
     "csv": list_csv,
     "shards": list_shards,
+    "hf": list_hf,
 }
 """Dataset name (config.choices.DATASETS) -> lister, for the datasets read from files on disk."""
 

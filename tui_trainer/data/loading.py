@@ -59,6 +59,7 @@ DATASET_LOADERS: dict[str, Callable[[DataConfig, int, Progress | None], DataSpli
     "synthetic": _synthetic,
     "csv": _listed,
     "shards": _listed,
+    "hf": _listed,
 }
 """Dataset name (config.choices.DATASETS) -> loader(cfg, seed, progress)."""
 
