@@ -1,9 +1,12 @@
-"""Filling the decoded-image cache from a CSV list against the same images as an image folder.
+"""Filling the decoded-image cache from a CSV list, a Hugging Face parquet set and tar shards against
+the same images as an image folder.
 
     python benchmarks/data_formats.py [--root ../shared/data/cifar10-jpeg | --generated] [--rounds 3] [--image-size 32]
 
-The CSV list is made from the folder's own listing (train.csv and val.csv, one row per file, in the
-folder's order), so both name the same files with the same labels. Each round loads both into a
+The CSV list, the parquet files (train/validation, an `Image` column and a `ClassLabel`, via the
+`datasets` library: the hf extra) and the shards (train-NNNNNN.tar / val-NNNNNN.tar of 1,000
+samples, key.jpg + key.cls) are all made from the folder's own listing, in the folder's order, so
+all four hold the same image bytes with the same labels. Each round loads each into a
 fresh cache, each in its own interpreter (so the peak RSS is its own): `load_data` from the
 preset's [data] table to the filled cache, listing and fingerprinting included. The formats run
 interleaved, in turns (folder, csv, csv, folder, ...: neither always finds the files in the page
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import statistics
@@ -77,6 +81,50 @@ def write_lists(root: Path, out: Path) -> bool:
     return absolute
 
 
+def write_shards(root: Path, out: Path, per_shard: int = 1000) -> tuple[str, ...]:
+    """train-NNNNNN.tar and val-NNNNNN.tar in `out` holding the folder's files (key.<ext> + key.cls)."""
+    import tarfile
+
+    from tui_trainer.config.schema import DataConfig
+    from tui_trainer.data.folder import list_folder
+
+    listing = list_folder(DataConfig(dataset="imagefolder", root=str(root)))
+    out.mkdir(parents=True, exist_ok=True)
+    for name, split in listing.splits.items():
+        samples = list(zip(split.paths, split.labels, strict=True))
+        for n, start in enumerate(range(0, len(samples), per_shard)):
+            with tarfile.open(out / f"{name}-{n:06d}.tar", "w") as tar:
+                for i, (path, label) in enumerate(samples[start : start + per_shard], start):
+                    tar.add(str(path), arcname=f"{i:07d}{path.suffix.lower()}")
+                    info = tarfile.TarInfo(f"{i:07d}.cls")
+                    data = str(label).encode()
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+    return listing.classes
+
+
+def write_parquet(root: Path, out: Path, per_file: int = 20000) -> None:
+    """train-NNNNN.parquet and validation-NNNNN.parquet in `out` holding the folder's files."""
+    import datasets
+
+    from tui_trainer.config.schema import DataConfig
+    from tui_trainer.data.folder import list_folder
+
+    datasets.disable_progress_bars()
+    listing = list_folder(DataConfig(dataset="imagefolder", root=str(root)))
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list(listing.classes))})
+    out.mkdir(parents=True, exist_ok=True)
+    for name, split in listing.splits.items():
+        for n, start in enumerate(range(0, len(split.paths), per_file)):
+            paths = split.paths[start : start + per_file]
+            rows = {
+                "image": [{"bytes": Path(p).read_bytes(), "path": None} for p in paths],
+                "label": list(split.labels[start : start + per_file]),
+            }
+            part = datasets.Dataset.from_dict(rows, features=features)
+            part.to_parquet(str(out / f"{'validation' if name == 'val' else name}-{n:05d}.parquet"))
+
+
 def fill(cfg: dict, cache: Path) -> dict:
     """load_data into an empty cache folder, in a fresh interpreter: seconds, peak RSS, images."""
     env = dict(os.environ, TUI_TRAINER_CACHE=str(cache), OMP_NUM_THREADS="1")
@@ -89,7 +137,7 @@ def fill(cfg: dict, cache: Path) -> dict:
 
 
 def same_pixels(configs: dict[str, dict], caches: dict[str, Path]) -> bool:
-    """Open both filled caches (no decoding) and compare every image and label."""
+    """Open every filled cache (no decoding) and compare each image and label with the folder's."""
     import torch
 
     from tui_trainer.config.schema import DataConfig
@@ -99,10 +147,14 @@ def same_pixels(configs: dict[str, dict], caches: dict[str, Path]) -> bool:
     for name, cfg in configs.items():
         os.environ["TUI_TRAINER_CACHE"] = str(caches[name])
         loaded[name] = load_data(DataConfig(**cfg))
-    a, b = loaded.values()
-    return a.classes == b.classes and all(
-        torch.equal(x.images, y.images) and torch.equal(x.labels, y.labels)
-        for x, y in ((a.train, b.train), (a.val, b.val))
+    a = loaded["folder"]
+    return all(
+        a.classes == b.classes
+        and all(
+            torch.equal(x.images, y.images) and torch.equal(x.labels, y.labels)
+            for x, y in ((a.train, b.train), (a.val, b.val))
+        )
+        for b in loaded.values()
     )
 
 
@@ -121,15 +173,19 @@ def main() -> int:
         lists = tmp / "lists" if args.root is not None else root
         lists.mkdir(exist_ok=True)
         absolute = write_lists(root, lists)
+        classes = write_shards(root, tmp / "shards")
+        write_parquet(root, tmp / "parquet")
         common = {"image_size": args.image_size, "cache": True, "storage": "stream"}
         configs = {
             "folder": {"dataset": "imagefolder", "root": str(root), **common},
             "csv": {"dataset": "csv", "root": str(lists), "csv_allow_outside": absolute, **common},
+            "parquet": {"dataset": "hf", "root": str(tmp / "parquet"), **common},
+            "shards": {"dataset": "shards", "root": str(tmp / "shards"), "classes": list(classes), **common},
         }
         results: dict[str, list[dict]] = {name: [] for name in configs}
         caches = {}
         for round_ in range(args.rounds):
-            order = list(configs) if round_ % 2 == 0 else list(reversed(configs))  # neither always reads second
+            order = list(configs) if round_ % 2 == 0 else list(reversed(configs))  # none always reads first
             for name in order:
                 caches[name] = tmp / f"cache-{name}-{round_}"
                 results[name].append(fill(configs[name], caches[name]))
