@@ -19,7 +19,7 @@ CORE_MODULES = [
     "tui_trainer.engine.trainer",
     "tui_trainer.runs.launch",
     "tui_trainer.runs.folder",
-    "tui_trainer.runs.live",
+    "tui_trainer.runs.view",
     "tui_trainer.cli.train",
     "tui_trainer.cli.model_commands",
     "tui_trainer.runs.evaluate",

@@ -3,7 +3,7 @@
 The settings file's `[keymap]` table maps binding ids to keys; Textual applies it with
 `App.set_keymap`. The ids are read from the `BINDINGS` of the classes in `tui_trainer.tui`, so a
 binding added anywhere is remappable (and listed in the README, see `keymap_table`) without a
-second list to keep in step. `python -m tui_trainer.tui.keymap` prints that table.
+second list to keep in step. `python -m tui_trainer.tui.common.keymap` prints that table.
 """
 
 from __future__ import annotations
