@@ -36,7 +36,7 @@ class BindingInfo:
 
 def _binding_classes() -> list[type[DOMNode]]:
     """The App, screens and widgets defined in `tui_trainer.tui` and below (every module is imported)."""
-    package = importlib.import_module(__package__ or "tui_trainer.tui")
+    package = importlib.import_module("tui_trainer.tui")
     classes: list[type[DOMNode]] = []
     names = sorted(m.name for m in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."))
     for name in names:  # sub-packages too (tui/confusion/)
