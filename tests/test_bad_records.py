@@ -20,10 +20,10 @@ from tui_trainer.cli import main
 from tui_trainer.runs.follow import read_events
 from tui_trainer.runs.launch import run_training
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.charts import MetricChart
-from tui_trainer.tui.compare_screen import CompareChart, CompareScreen
-from tui_trainer.tui.preset_list import PresetListScreen
-from tui_trainer.tui.user_config import config_path
+from tui_trainer.tui.common.user_config import config_path
+from tui_trainer.tui.preset.list_screen import PresetListScreen
+from tui_trainer.tui.run.charts import MetricChart
+from tui_trainer.tui.runs.compare_screen import CompareChart, CompareScreen
 
 DEEP = "[" * 500 + "]" * 500
 
@@ -51,7 +51,7 @@ def diverged_copy(run_dir: Path, tmp_path: Path, value: float) -> Path:
 
 
 def test_plottable_skips_what_cannot_be_drawn_and_clips_the_rest() -> None:
-    from tui_trainer.tui.readable_plot import PLOT_LIMIT, plottable
+    from tui_trainer.tui.common.readable_plot import PLOT_LIMIT, plottable
 
     xs, ys = plottable([1, 2, 3, 4, 5, 6], [0.5, 1e308, -1e308, math.inf, math.nan, 0.0])
     assert xs == [1, 2, 3, 6] and ys == [0.5, PLOT_LIMIT, -PLOT_LIMIT, 0.0]

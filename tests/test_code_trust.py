@@ -311,9 +311,9 @@ async def _wait(pilot, condition, steps: int = 600) -> None:
 def test_the_console_asks_before_a_run_folders_code_and_no_runs_nothing(
     key: str, trained_run: Path, tmp_path: Path, place: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tui_trainer.tui import runs_screen
     from tui_trainer.tui.app import TrainerApp
-    from tui_trainer.tui.confirm_screen import ConfirmScreen
+    from tui_trainer.tui.common.confirm_screen import ConfirmScreen
+    from tui_trainer.tui.runs import screen as runs_screen
 
     marker = tmp_path / "ran"
     run = console_run(trained_run, tmp_path, place, marker)
@@ -349,9 +349,9 @@ def test_the_console_asks_before_a_run_folders_code_and_no_runs_nothing(
 def test_a_console_started_with_trust_code_does_not_ask(
     trained_run: Path, tmp_path: Path, place: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tui_trainer.tui import runs_screen
     from tui_trainer.tui.app import TrainerApp
-    from tui_trainer.tui.confirm_screen import ConfirmScreen
+    from tui_trainer.tui.common.confirm_screen import ConfirmScreen
+    from tui_trainer.tui.runs import screen as runs_screen
 
     run = console_run(trained_run, tmp_path, place, tmp_path / "ran")
     recorder = Recorder()
@@ -393,7 +393,7 @@ def sweep_folder_from_elsewhere(tmp_path: Path, marker: Path, space: str = '"opt
 def _sweep_app(folder: Path):
     from textual.app import App
 
-    from tui_trainer.tui.sweep_screen import SweepScreen
+    from tui_trainer.tui.sweep.screen import SweepScreen
 
     class Host(App[None]):
         def on_mount(self) -> None:
@@ -404,7 +404,7 @@ def _sweep_app(folder: Path):
 
 def test_g_on_a_received_sweep_asks_before_its_code(tmp_path: Path, place: Path, monkeypatch) -> None:
     from tui_trainer.runs import sweep_detach
-    from tui_trainer.tui.confirm_screen import ConfirmScreen
+    from tui_trainer.tui.common.confirm_screen import ConfirmScreen
 
     marker = tmp_path / "ran"
     folder = sweep_folder_from_elsewhere(tmp_path, marker)

@@ -13,10 +13,11 @@ from textual.widgets import Static
 from tests.helpers import tiny_preset
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.launch import run_training
+from tui_trainer.runs.view import RunView
 from tui_trainer.tui.confusion.gallery import SampleGallery
 from tui_trainer.tui.confusion.samples_screen import ConfusionSamplesScreen
 from tui_trainer.tui.confusion.screen import ConfusionScreen
-from tui_trainer.tui.confusion.source import SampleQuery, load_eval_snapshot, load_run_snapshot, sample_paths
+from tui_trainer.tui.confusion.source import SampleQuery, sample_paths
 
 from .test_confusion_screen import CLASSES, SIZE, Host, make_predictions, open_screen, synchronous, write_run_folder
 
@@ -66,7 +67,7 @@ async def test_gallery_shows_each_images_file_and_the_full_path_of_the_cursor(tm
     RunFolder(tmp_path).write_val_paths(paths)
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        screen = ConfusionSamplesScreen(load_run_snapshot(tmp_path), SampleQuery(true=1, pred=None))
+        screen = ConfusionSamplesScreen(RunView.from_predictions(tmp_path), SampleQuery(true=1, pred=None))
         await app.push_screen(screen)
         await pilot.pause()
         gallery = screen.query_one(SampleGallery)
@@ -144,6 +145,6 @@ def test_an_evaluation_folder_names_its_images_from_its_predictions(tmp_path: Pa
         epoch=np.array(3),
         paths=np.array(fake_paths(50), dtype=str),
     )
-    snapshot = load_eval_snapshot(folder)
+    snapshot = RunView.from_eval_dir(folder)
     assert sample_paths(snapshot, 50) == tuple(fake_paths(50))
     assert sample_paths(snapshot, 49) is None  # never pair an image with another's name

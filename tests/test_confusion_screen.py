@@ -6,16 +6,17 @@ import asyncio
 import functools
 import json
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 from textual.app import App
+from textual.signal import Signal
 from textual.widgets import OptionList, Static
 
 from tui_trainer.engine.events import EpochFinished, Predictions
 from tui_trainer.runs.report import class_errors, confusion_from_predictions
+from tui_trainer.runs.view import RunView
 from tui_trainer.tui.confusion.gallery import SampleGallery
 from tui_trainer.tui.confusion.matrix import ConfusionMatrix
 from tui_trainer.tui.confusion.samples_screen import ConfusionSamplesScreen
@@ -25,26 +26,16 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 SIZE = (80, 24)
 
 
-@dataclass
-class StandInHistory:
-    """The attribute contract of the console's RunHistory, nothing more."""
-
-    classes: tuple[str, ...]
-    epochs: list[dict] = field(default_factory=list)
-    predictions: Predictions | None = None
-    confusion: np.ndarray | None = None
-    per_class_acc: list[list[float]] = field(default_factory=list)
-    run_dir: Path | None = None
-    version: int = 0
-
-    def add_epoch(self, predictions: Predictions) -> None:
-        confusion = confusion_from_predictions(predictions.labels, predictions.predictions, len(self.classes))
-        per_class = (np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)).tolist()
-        val_acc = float(np.trace(confusion) / confusion.sum())
-        self.epochs.append({"epoch": len(self.epochs) + 1, "val_acc": val_acc, "per_class_acc": per_class})
-        self.per_class_acc.append(per_class)
-        self.predictions, self.confusion = predictions, confusion
-        self.version += 1
+def add_predictions(history: RunView, predictions: Predictions, changed: Signal | None = None) -> None:
+    """One more finished epoch of the console's run, as the engine reports it; `changed` fired as the session does."""
+    confusion = confusion_from_predictions(predictions.labels, predictions.predictions, len(CLASSES))
+    per_class = (np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)).tolist()
+    val_acc = float(np.trace(confusion) / confusion.sum())
+    epoch = len(history.epochs) + 1
+    metrics = {"epoch": epoch, "val_acc": val_acc, "per_class_acc": per_class}
+    history.add_epoch(EpochFinished(epoch, 5, metrics, confusion, predictions, True))
+    if changed is not None:
+        changed.publish(history)
 
 
 def make_predictions(seed: int, n: int = 400, right: float = 0.7) -> Predictions:
@@ -73,6 +64,10 @@ def synchronous(test: Callable[..., Coroutine]) -> Callable[..., None]:
 class Host(App):
     """An empty app: tests push the screen under test on top of its default screen."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed: Signal = Signal(self, "run-changed")  # as the run session's
+
 
 def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).content)
@@ -85,18 +80,18 @@ async def open_screen(pilot, screen: ConfusionScreen) -> ConfusionScreen:
 
 
 @pytest.fixture
-def history(tmp_path: Path) -> StandInHistory:
-    history = StandInHistory(classes=CLASSES, run_dir=tmp_path)
-    history.add_epoch(make_predictions(0))
+def history(tmp_path: Path) -> RunView:
+    history = RunView(classes=CLASSES, run_dir=tmp_path)
+    add_predictions(history, make_predictions(0))
     np.save(tmp_path / "val_images.npy", make_images(400))
     return history
 
 
 @synchronous
-async def test_arrow_keys_move_the_cursor_enter_lists_the_cell_and_escape_returns(history: StandInHistory) -> None:
+async def test_arrow_keys_move_the_cursor_enter_lists_the_cell_and_escape_returns(history: RunView) -> None:
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_screen(pilot, ConfusionScreen(history))
+        screen = await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         matrix = screen.query_one(ConfusionMatrix)
         assert matrix.has_focus and matrix.cursor == (0, 0)
         await pilot.press("right", "right", "down")
@@ -129,10 +124,10 @@ async def test_arrow_keys_move_the_cursor_enter_lists_the_cell_and_escape_return
 
 
 @synchronous
-async def test_matrix_counts_and_accuracy_match_the_validation_set(history: StandInHistory) -> None:
+async def test_matrix_counts_and_accuracy_match_the_validation_set(history: RunView) -> None:
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_screen(pilot, ConfusionScreen(history))
+        screen = await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         matrix = screen.query_one(ConfusionMatrix)
         assert matrix.confusion.sum() == len(history.predictions.labels)
         val_acc = history.epochs[-1]["val_acc"]
@@ -157,11 +152,11 @@ async def test_matrix_counts_and_accuracy_match_the_validation_set(history: Stan
 
 
 @synchronous
-async def test_headers_open_all_errors_of_a_class(history: StandInHistory) -> None:
+async def test_headers_open_all_errors_of_a_class(history: RunView) -> None:
     p = history.predictions
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_screen(pilot, ConfusionScreen(history))
+        screen = await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         matrix = screen.query_one(ConfusionMatrix)
         await pilot.press("down", "left")  # row header of class 1
         assert matrix.cursor == (1, -1)
@@ -184,11 +179,11 @@ async def test_headers_open_all_errors_of_a_class(history: StandInHistory) -> No
 
 
 @synchronous
-async def test_thumbnail_is_the_validation_image_from_the_run_folder(history: StandInHistory, tmp_path: Path) -> None:
+async def test_thumbnail_is_the_validation_image_from_the_run_folder(history: RunView, tmp_path: Path) -> None:
     images = np.load(tmp_path / "val_images.npy")
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        await open_screen(pilot, ConfusionScreen(history))
+        await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         await pilot.press("right", "enter")
         await pilot.pause()
         gallery = app.screen.query_one(SampleGallery)
@@ -208,11 +203,11 @@ async def test_thumbnail_is_the_validation_image_from_the_run_folder(history: St
 
 
 @synchronous
-async def test_drill_down_says_why_there_are_no_thumbnails(history: StandInHistory, tmp_path: Path) -> None:
+async def test_drill_down_says_why_there_are_no_thumbnails(history: RunView, tmp_path: Path) -> None:
     np.save(tmp_path / "val_images.npy", make_images(10))  # not the validation set of these predictions
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        await open_screen(pilot, ConfusionScreen(history))
+        await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         await pilot.press("enter")
         await pilot.pause()
         assert "holds 10 images" in text_of(app.screen, "#samples-problem")
@@ -220,14 +215,14 @@ async def test_drill_down_says_why_there_are_no_thumbnails(history: StandInHisto
 
 
 @synchronous
-async def test_screen_follows_a_new_epoch(history: StandInHistory) -> None:
+async def test_screen_follows_a_new_epoch(history: RunView) -> None:
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_screen(pilot, ConfusionScreen(history))
+        screen = await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         matrix = screen.query_one(ConfusionMatrix)
         assert "epoch 1" in text_of(screen, "#confusion-summary")
-        history.add_epoch(make_predictions(1, right=0.95))
-        await pilot.pause(0.7)
+        add_predictions(history, make_predictions(1, right=0.95), app.changed)
+        await pilot.pause()
         np.testing.assert_array_equal(matrix.confusion, history.confusion)
         summary = text_of(screen, "#confusion-summary")
         assert "epoch 2" in summary
@@ -236,14 +231,14 @@ async def test_screen_follows_a_new_epoch(history: StandInHistory) -> None:
 
 @synchronous
 async def test_empty_history_waits_for_the_first_epoch(tmp_path: Path) -> None:
-    history = StandInHistory(classes=CLASSES, run_dir=tmp_path)
+    history = RunView(classes=CLASSES, run_dir=tmp_path)
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_screen(pilot, ConfusionScreen(history))
+        screen = await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         assert "No finished epoch yet" in text_of(screen, "#confusion-summary")
         await pilot.press("enter", "p", "down")  # nothing to do, nothing breaks
-        history.add_epoch(make_predictions(2))
-        await pilot.pause(0.7)
+        add_predictions(history, make_predictions(2), app.changed)
+        await pilot.pause()
         matrix = screen.query_one(ConfusionMatrix)
         assert matrix.confusion.sum() == 400
         assert matrix.has_focus
@@ -305,20 +300,19 @@ def test_run_folder_without_predictions_is_a_clear_error(tmp_path: Path) -> None
 
 @synchronous
 async def test_follows_the_console_run_history(tmp_path: Path) -> None:
-    """The real RunHistory (per_class_accuracy, not per_class_acc) drives the screen too."""
-    from tui_trainer.runs.live import RunHistory
-
-    history = RunHistory(classes=CLASSES, run_dir=tmp_path)
+    """The console's RunView, folded from the engine's events, drives the screen."""
+    history = RunView(classes=CLASSES, run_dir=tmp_path)
     predictions = make_predictions(4)
     confusion = confusion_from_predictions(predictions.labels, predictions.predictions, len(CLASSES))
     event = EpochFinished(1, 5, {"val_acc": float(np.trace(confusion) / 400)}, confusion, predictions, True)
     history.add_epoch(event)
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_screen(pilot, ConfusionScreen(history))
+        screen = await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         assert screen.query_one(ConfusionMatrix).confusion.sum() == 400
         history.add_epoch(EpochFinished(2, 5, {"val_acc": 0.5}, confusion, predictions, False))
-        await pilot.pause(0.7)
+        app.changed.publish(history)
+        await pilot.pause()
         assert "epoch 2" in text_of(screen, "#confusion-summary")
         assert "vs 3 ep ago" in str(screen.query_one("#confusion-legend", Static).content)
 
@@ -326,15 +320,13 @@ async def test_follows_the_console_run_history(tmp_path: Path) -> None:
 @synchronous
 async def test_console_history_of_a_finished_run_falls_back_to_its_predictions_file(tmp_path: Path) -> None:
     """`tui-trainer RUN_DIR` builds its history from metrics only; the screen reads predictions-last.npz."""
-    from tui_trainer.runs.live import RunHistory
-
     predictions = make_predictions(6, n=200)
     write_run_folder(tmp_path, predictions, best_epoch=1)
-    history = RunHistory.from_run_dir(tmp_path)
+    history = RunView.from_run_dir(tmp_path)
     assert history.predictions is None
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_screen(pilot, ConfusionScreen(history))
+        screen = await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         assert screen.query_one(ConfusionMatrix).confusion.sum() == 200
         assert "epoch 2 (last)" in text_of(screen, "#confusion-summary")
         await pilot.press("enter")
@@ -344,10 +336,10 @@ async def test_console_history_of_a_finished_run_falls_back_to_its_predictions_f
 
 
 @synchronous
-async def test_clicking_a_cell_moves_the_cursor_and_a_second_click_opens_it(history: StandInHistory) -> None:
+async def test_clicking_a_cell_moves_the_cursor_and_a_second_click_opens_it(history: RunView) -> None:
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_screen(pilot, ConfusionScreen(history))
+        screen = await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         matrix = screen.query_one(ConfusionMatrix)
         layout = matrix._layout
         # widget offset = padding (1) + row header + column 3, line 1 + row 2
@@ -361,41 +353,41 @@ async def test_clicking_a_cell_moves_the_cursor_and_a_second_click_opens_it(hist
 
 
 @synchronous
-async def test_drill_down_follows_a_new_epoch(history: StandInHistory) -> None:
+async def test_drill_down_follows_a_new_epoch(history: RunView) -> None:
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        await open_screen(pilot, ConfusionScreen(history))
+        await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         await pilot.press("right", "enter")
         await pilot.pause()
         gallery = app.screen.query_one(SampleGallery)
-        history.add_epoch(make_predictions(9))
-        await pilot.pause(0.7)
+        add_predictions(history, make_predictions(9), app.changed)
+        await pilot.pause()
         assert "epoch 2" in text_of(app.screen, "#samples-title")
         assert len(gallery.samples) == history.confusion[0, 1]
 
 
 @synchronous
 async def test_a_wide_terminal_shows_whole_class_names_and_80_columns_the_compact_matrix(
-    history: StandInHistory,
+    history: RunView,
 ) -> None:
     app = Host()
     async with app.run_test(size=(160, 48)) as pilot:
-        screen = await open_screen(pilot, ConfusionScreen(history))
+        screen = await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         matrix = screen.query_one(ConfusionMatrix)
         assert "automobile" in matrix._row_labels and "airplane" in matrix._column_labels
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_screen(pilot, ConfusionScreen(history))
+        screen = await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         matrix = screen.query_one(ConfusionMatrix)
         assert matrix._layout.width <= SIZE[0] - 2  # every column and the stats on screen
         assert text_of(screen, "#confusion-summary").startswith("Confusion")
 
 
 @synchronous
-async def test_tab_moves_from_the_matrix_to_the_pairs_where_arrows_work(history: StandInHistory) -> None:
+async def test_tab_moves_from_the_matrix_to_the_pairs_where_arrows_work(history: RunView) -> None:
     app = Host()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_screen(pilot, ConfusionScreen(history))
+        screen = await open_screen(pilot, ConfusionScreen(history, changed=app.changed))
         assert app.focused is screen.query_one(ConfusionMatrix)
         await pilot.press("tab")
         pairs = screen.query_one("#confusion-pairs", OptionList)

@@ -50,7 +50,9 @@ def test_the_headless_epoch_eta_is_the_consoles_duration() -> None:
 
 def test_every_front_end_imports_the_one_duration_and_lr_formatter() -> None:
     """A second copy of a formatter is how "4m05s" in one front end came to read "4:05" in the other."""
-    from tui_trainer.tui import runs_screen, sweep_screen, training_screen
+    from tui_trainer.tui.run import training_screen
+    from tui_trainer.tui.runs import screen as runs_screen
+    from tui_trainer.tui.sweep import screen as sweep_screen
 
     assert runs_screen.format_duration is training_screen.format_duration is format_duration
     assert training_screen.format_lr is format_lr and sweep_screen.format_value is format_value

@@ -8,7 +8,7 @@ import pytest
 from textual.binding import Binding
 
 from tests.helpers import REPO
-from tui_trainer.tui.keymap import console_bindings, declared_bindings, key_problem, keymap_clashes, keymap_table
+from tui_trainer.tui.common.keymap import console_bindings, declared_bindings, key_problem, keymap_clashes, keymap_table
 
 
 def test_every_binding_has_an_id_so_it_can_be_remapped() -> None:
@@ -30,7 +30,8 @@ def test_the_readme_lists_every_binding_id() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     table = keymap_table()
     assert table in readme, (
-        "README's binding-id table is out of date: replace it with the output of `python -m tui_trainer.tui.keymap`"
+        "README's binding-id table is out of date: replace it with the output of "
+        "`python -m tui_trainer.tui.common.keymap`"
     )
     assert all(f"`{binding_id}`" in table for binding_id in console_bindings())
 

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.color import Color
 
-from tui_trainer.tui.readable_plot import MIN_CONTRAST, ReadablePlot, contrast, readable
+from tui_trainer.tui.common.readable_plot import MIN_CONTRAST, ReadablePlot, contrast, readable
 
 # The colours the console's charts name: metric charts, compare (its 8 runs), per-class accuracy (xterm-256).
 SERIES = ("cyan", "orange", "green", "magenta", "red", "blue", "yellow", "white", 39, 208, 46, 201, 226, 51, 250, 118)

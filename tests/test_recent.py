@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tui_trainer.tui.recent import load_recent, recent_file, remember
+from tui_trainer.config.recent import load_recent, recent_file, remember
 
 
 def test_the_list_is_in_the_xdg_state_folder(monkeypatch, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from tests.test_tui_runs import make_run
 from tui_trainer.config import resolved_toml
 from tui_trainer.runs.detach import headless_command, start_detached
 from tui_trainer.runs.folder import RunFolder
-from tui_trainer.tui.runs_screen import RunsScreen
+from tui_trainer.tui.runs.screen import RunsScreen
 
 
 def wait_until_ended(run_dir: Path, timeout: float = 240.0) -> str:

@@ -23,10 +23,10 @@ from tui_trainer.runs import lock
 from tui_trainer.runs.detach import DetachError, stop_run
 from tui_trainer.runs.folder import GONE, RunFolder, effective_state
 from tui_trainer.runs.follow import RunFollower
-from tui_trainer.runs.history import summarize
 from tui_trainer.runs.launch import run_training
-from tui_trainer.runs.live import RunHistory
 from tui_trainer.runs.process import process_start_time
+from tui_trainer.runs.summary import summarize
+from tui_trainer.runs.view import RunView
 
 
 @pytest.fixture(autouse=True)
@@ -140,7 +140,7 @@ def test_a_killed_run_reads_stopped_process_gone_everywhere(tmp_path: Path) -> N
     folder.write_status(state="running", pid=gone.pid, ended_at=None)
     summary = summarize(folder.path)
     assert summary.label == GONE and summary.resumable
-    assert RunHistory.from_run_dir(folder.path).state == GONE
+    assert RunView.from_run_dir(folder.path).state == GONE
 
 
 def test_a_reused_pid_does_not_keep_a_dead_run_alive(tmp_path: Path) -> None:
@@ -292,7 +292,7 @@ def test_resume_and_followers_refuse_a_damaged_metrics_line(tmp_path: Path, caps
     follower = RunFollower(folder.path)
     events = follower.poll()
     assert follower.done and f"{folder.metrics_file}:2: damaged" in events[-1].error
-    assert RunHistory.from_run_dir(folder.path).state == "broken"
+    assert RunView.from_run_dir(folder.path).state == "broken"
 
 
 def test_a_runs_folder_that_cannot_be_created_is_an_error_not_a_traceback(tmp_path: Path, capsys) -> None:

@@ -1,4 +1,4 @@
-"""The runs list (`tui_trainer.runs.history`) over folders in every condition, and progress.json."""
+"""The runs list (`tui_trainer.runs.summary`) over folders in every condition, and progress.json."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 
 from tui_trainer.engine.events import BatchProgress, RunStarted
 from tui_trainer.runs.folder import RunFolder
-from tui_trainer.runs.history import BROKEN, list_runs, summarize
 from tui_trainer.runs.recorder import RunRecorder
+from tui_trainer.runs.summary import BROKEN, list_runs, summarize
 
 
 def dead_pid() -> int:
@@ -210,7 +210,7 @@ def test_unreadable_or_newer_progress_reads_as_none(tmp_path: Path) -> None:
 
 def test_the_runs_layer_never_imports_the_ui() -> None:
     code = (
-        "import sys, tui_trainer.runs.history, tui_trainer.runs.follow, tui_trainer.runs.detach\n"
+        "import sys, tui_trainer.runs.summary, tui_trainer.runs.follow, tui_trainer.runs.detach\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'plotext', 'torch')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -13,9 +13,8 @@ from tui_trainer.engine.class_figures import class_report
 from tui_trainer.engine.events import EpochFinished
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.launch import run_training
-from tui_trainer.runs.live import RunHistory
 from tui_trainer.runs.records import EpochRecord, RunStatus
-from tui_trainer.tui.confusion.source import load_run_snapshot
+from tui_trainer.runs.view import RunView
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +31,13 @@ def test_a_class_accuracy_is_the_same_number_in_the_records_the_chart_and_the_ma
     recall = class_report(saved["confusion"]).recall.tolist()
     assert saved["epoch"] == last.epoch and len(last.per_class_acc) == len(saved["classes"])
     assert list(last.per_class_acc) == pytest.approx(recall)
-    assert RunHistory.from_run_dir(run_dir).per_class_accuracy[-1] == pytest.approx(recall)
-    assert load_run_snapshot(run_dir).per_class_acc[-1] == pytest.approx(recall)
+    assert RunView.from_run_dir(run_dir).per_class_accuracy[-1] == pytest.approx(recall)
+    assert RunView.from_predictions(run_dir).per_class_accuracy[-1] == pytest.approx(recall)
 
 
 def test_an_epoch_without_per_class_figures_gets_them_from_its_matrix() -> None:
     confusion = np.array([[3, 1], [0, 4]])
-    history = RunHistory()
+    history = RunView()
     history.add_epoch(
         EpochFinished(
             epoch=1, epochs=2, metrics={"val_acc": 0.875}, confusion=confusion, predictions=None, is_best=True

@@ -24,9 +24,9 @@ from tui_trainer.runs import lock
 from tui_trainer.runs.detach import DetachError, resume_detached, stop_run
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.follow import log_tail
-from tui_trainer.runs.history import summarize
 from tui_trainer.runs.launch import load_run_preset, run_training
 from tui_trainer.runs.records import DamagedRecord, RunFolderError
+from tui_trainer.runs.summary import summarize
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and O_NOFOLLOW are POSIX")
 

@@ -356,7 +356,7 @@ def test_the_run_screen_evaluates_and_exports_the_open_run(trained) -> None:
     from tui_trainer.tui.app import TrainerApp
     from tui_trainer.tui.commands import COMMANDS
     from tui_trainer.tui.confusion.screen import ConfusionScreen
-    from tui_trainer.tui.training_screen import TrainingScreen
+    from tui_trainer.tui.run.training_screen import TrainingScreen
 
     run_dir, _ = trained
     offered = {action for _title, _help, action in COMMANDS}

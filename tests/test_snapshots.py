@@ -21,6 +21,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
 from tests.test_tui_training import FakeOutcome
+from tui_trainer.config import catalog
+from tui_trainer.config.builtin import builtin_preset_dir
 from tui_trainer.engine.events import (
     BatchProgress,
     EpochFinished,
@@ -31,14 +33,12 @@ from tui_trainer.engine.events import (
     emit,
 )
 from tui_trainer.runs.folder import RunFolder
-from tui_trainer.tui import preset_list
 from tui_trainer.tui.app import TrainerApp
+from tui_trainer.tui.common.help_screen import HelpScreen
 from tui_trainer.tui.confusion.screen import ConfusionScreen
-from tui_trainer.tui.help_screen import HelpScreen
-from tui_trainer.tui.preset_document import builtin_preset_dir
-from tui_trainer.tui.preset_editor import PresetEditorScreen
-from tui_trainer.tui.runs_screen import RunsScreen
-from tui_trainer.tui.training_screen import TrainingScreen
+from tui_trainer.tui.preset.editor import PresetEditorScreen
+from tui_trainer.tui.run.training_screen import TrainingScreen
+from tui_trainer.tui.runs.screen import RunsScreen
 
 SIZE = (80, 24)
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -50,7 +50,7 @@ BATCHES = 782
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working folder with the built-in presets in ./presets (listed once, by relative path)."""
     shutil.copytree(builtin_preset_dir(), tmp_path / "presets", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    monkeypatch.setattr(preset_list, "builtin_preset_dir", lambda: tmp_path / "presets")
+    monkeypatch.setattr(catalog, "builtin_preset_dir", lambda: tmp_path / "presets")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -93,7 +93,9 @@ class ScriptedTrainer:
     def __init__(self) -> None:
         self.waiting = threading.Event()
 
-    def __call__(self, preset, *, runs_dir, listeners=(), control=None, resume=None, preset_source=None) -> FakeOutcome:
+    def __call__(
+        self, preset, *, runs_dir, listeners=(), control=None, resume=None, preset_source=None, code=None
+    ) -> FakeOutcome:
         listeners, control = list(listeners), control or RunControl()
         epochs = preset.train.epochs
         emit(

@@ -138,8 +138,8 @@ def _screen_shows(folder: SweepFolder, finished: int) -> None:
     """The sweep screen opened on the folder reads the study from where sweep.toml says, password hidden."""
     from textual.app import App
 
-    from tui_trainer.tui.confirm_screen import ConfirmScreen
-    from tui_trainer.tui.sweep_screen import SweepScreen
+    from tui_trainer.tui.common.confirm_screen import ConfirmScreen
+    from tui_trainer.tui.sweep.screen import SweepScreen
 
     class Host(App[None]):
         def on_mount(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.widgets import Select, TextArea
 from textual.widgets._tooltip import Tooltip
 
-from tui_trainer.tui.preset_editor import PresetEditorScreen
+from tui_trainer.tui.preset.editor import PresetEditorScreen
 
 from .test_tui_editor import SIZE, make_app, preset_file, run  # noqa: F401 - preset_file is a fixture
 

@@ -11,16 +11,17 @@ import pytest
 from textual.widgets import Input, Select, Static, TextArea
 
 from tests.helpers import SMOKE
+from tui_trainer.config.catalog import preset_sources
+from tui_trainer.config.preset_document import PresetDocument
+from tui_trainer.config.recent import load_recent, recent_file, remember
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.confirm_screen import ConfirmScreen
-from tui_trainer.tui.help_screen import HelpScreen
-from tui_trainer.tui.path_prompt import PathPrompt
-from tui_trainer.tui.preset_document import PresetDocument
-from tui_trainer.tui.preset_editor import PresetEditorScreen
-from tui_trainer.tui.preset_list import PresetListScreen, preset_sources
-from tui_trainer.tui.recent import load_recent, recent_file, remember
-from tui_trainer.tui.run_summary_screen import RunSummaryScreen
-from tui_trainer.tui.training_screen import TrainingScreen
+from tui_trainer.tui.common.confirm_screen import ConfirmScreen
+from tui_trainer.tui.common.help_screen import HelpScreen
+from tui_trainer.tui.common.path_prompt import PathPrompt
+from tui_trainer.tui.preset.editor import PresetEditorScreen
+from tui_trainer.tui.preset.list_screen import PresetListScreen
+from tui_trainer.tui.run.training_screen import TrainingScreen
+from tui_trainer.tui.runs.summary_screen import RunSummaryScreen
 
 SIZE = (80, 24)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from textual.widgets import Input, TextArea
 
-from tui_trainer.tui.preset_editor import PresetEditorScreen
-from tui_trainer.tui.preset_form import FieldRow
+from tui_trainer.tui.preset.editor import PresetEditorScreen
+from tui_trainer.tui.preset.form import FieldRow
 
 from .test_tui_editor import SIZE, make_app, preset_file, run  # noqa: F401 - preset_file is a fixture
 

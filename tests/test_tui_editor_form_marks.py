@@ -8,8 +8,8 @@ from pathlib import Path
 from textual.widgets import Checkbox, Static, TextArea
 
 from tests.helpers import REPO
-from tui_trainer.tui.preset_document import field_comments
-from tui_trainer.tui.preset_editor import PresetEditorScreen
+from tui_trainer.config.preset_document import field_comments
+from tui_trainer.tui.preset.editor import PresetEditorScreen
 
 from .test_tui_editor import SIZE, make_app, run
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static, TextArea
 
-from tui_trainer.tui import preset_editor
-from tui_trainer.tui.preset_list import PresetListScreen
+from tui_trainer.tui.preset import editor as preset_editor
+from tui_trainer.tui.preset.list_screen import PresetListScreen
 
 from .test_tui_editor import SIZE, make_app, preset_file, run  # noqa: F401 - preset_file is a fixture
 

@@ -12,7 +12,7 @@ from tui_trainer.engine.events import BatchProgress, RunControl, RunFinished, Ru
 from tui_trainer.engine.health import Health
 from tui_trainer.runs.launch import run_training
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.training_screen import TrainingScreen
+from tui_trainer.tui.run.training_screen import TrainingScreen
 
 SIZE = (80, 24)
 SLOW_DATA = Health(data_seconds=0.02, step_seconds=0.05, grad_norm=1.5, cpu_percent=90.0, rss_bytes=300 * 2**20)

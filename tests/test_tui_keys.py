@@ -12,10 +12,10 @@ from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.help_screen import PALETTE_ROW, HelpScreen
-from tui_trainer.tui.preset_editor import PresetEditorScreen
-from tui_trainer.tui.runs_screen import RunsScreen
-from tui_trainer.tui.training_screen import TrainingScreen
+from tui_trainer.tui.common.help_screen import PALETTE_ROW, HelpScreen
+from tui_trainer.tui.preset.editor import PresetEditorScreen
+from tui_trainer.tui.run.training_screen import TrainingScreen
+from tui_trainer.tui.runs.screen import RunsScreen
 
 SIZE = (80, 24)
 
@@ -116,7 +116,7 @@ def test_help_gives_the_focused_panel_its_own_section_one_row_per_description() 
     from textual.app import App, ComposeResult
     from textual.widget import Widget
 
-    from tui_trainer.tui.help_screen import help_rows
+    from tui_trainer.tui.common.help_screen import help_rows
 
     class Grid(Widget, can_focus=True):
         BINDINGS: ClassVar[list[BindingType]] = [

@@ -13,8 +13,8 @@ import pytest
 
 from tests.helpers import SMOKE
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.lr_finder_screen import LRFinderScreen
-from tui_trainer.tui.preset_editor import PresetEditorScreen
+from tui_trainer.tui.preset.editor import PresetEditorScreen
+from tui_trainer.tui.preset.lr_finder_screen import LRFinderScreen
 
 SIZE = (80, 24)
 
@@ -52,9 +52,7 @@ async def _until(pilot, condition, tries: int = 50) -> None:
 
 
 def _app(path: Path, tmp_path: Path, finder) -> TrainerApp:
-    app = TrainerApp(path, [], tmp_path / "runs", trainer=None)
-    app.lr_finder = finder  # type: ignore[attr-defined]
-    return app
+    return TrainerApp(path, [], tmp_path / "runs", trainer=None, lr_finder=finder)
 
 
 def test_f5_writes_the_suggestion_keeping_comments_and_f6_undoes(preset_file: Path, tmp_path: Path) -> None:

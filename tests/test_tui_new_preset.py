@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tui_trainer.config import load_preset_text
+from tui_trainer.config.preset_document import PresetDocument
 from tui_trainer.data import load_data
-from tui_trainer.tui.preset_document import PresetDocument
-from tui_trainer.tui.preset_editor import PresetEditorScreen
+from tui_trainer.tui.preset.editor import PresetEditorScreen
 
 from .test_tui_editor import SIZE, make_app, run
 

@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import Input
 
 from tests.test_tui_editor import SIZE, make_app, preset_file, type_into  # noqa: F401 - preset_file is a fixture
-from tui_trainer.tui.field_suggesters import weights_file_completion
+from tui_trainer.tui.preset.field_suggesters import weights_file_completion
 
 timm = pytest.importorskip("timm")
 

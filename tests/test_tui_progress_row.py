@@ -11,7 +11,7 @@ from textual.widgets._progress_bar import Bar
 
 from tests.helpers import TINY
 from tui_trainer.engine.events import BatchProgress
-from tui_trainer.runs.live import RunHistory
+from tui_trainer.runs.view import RunView
 from tui_trainer.tui.app import TrainerApp
 
 from .test_tui_training import FakeTrainer, make_app, press, run, wait_for
@@ -49,7 +49,7 @@ def test_the_progress_bar_takes_the_width_the_text_leaves(width: int) -> None:
     async def scenario() -> None:
         app = TrainerApp(None, [], Path("runs"), trainer=FakeTrainer())
         async with app.run_test(size=(width, 24)) as pilot:
-            app.history = RunHistory(preset_name="smoke", state="running", epochs_planned=2)
+            app.history = RunView(preset_name="smoke", state="running", epochs_planned=2)
             app.history.add_progress(BatchProgress(1, 4, 10, 1.0, 0.5, 500.0, 0.01, 1.0))
             app.push_screen("training")
             await pilot.pause()

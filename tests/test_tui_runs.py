@@ -18,11 +18,12 @@ from tests.helpers import SMOKE, TINY, tiny_preset
 from tui_trainer.config import resolved_toml
 from tui_trainer.runs.detach import DetachedRun
 from tui_trainer.runs.folder import RunFolder
-from tui_trainer.tui import runs_screen
-from tui_trainer.tui.compare_screen import CompareChart, CompareScreen
-from tui_trainer.tui.preset_diff import MISSING, differing_keys, flatten, format_value, preset_diff
-from tui_trainer.tui.run_summary_screen import RunSummaryScreen
-from tui_trainer.tui.runs_screen import RunsScreen
+from tui_trainer.runs.preset_diff import MISSING, differing_keys, flatten, format_value, preset_diff
+from tui_trainer.tui.messages import OpenRun, ResumeRun
+from tui_trainer.tui.runs import screen as runs_screen
+from tui_trainer.tui.runs.compare_screen import CompareChart, CompareScreen
+from tui_trainer.tui.runs.screen import RunsScreen
+from tui_trainer.tui.runs.summary_screen import RunSummaryScreen
 
 SIZE = (80, 24)
 
@@ -74,19 +75,23 @@ def make_run(runs: Path, name: str, state: str = "finished", *overrides: str, pi
 
 
 class Host(App[None]):
-    """An App with the runs screen and the hooks the console provides, recording their calls."""
+    """An App with the runs screen, recording the requests it posts as the console would handle them."""
 
     def __init__(self, runs: Path, hooks: bool = True) -> None:
         super().__init__()
         self.runs = runs
+        self.in_console = hooks
         self.opened: list[tuple[Path, int | None]] = []
         self.resumed: list[Path] = []
-        if hooks:
-            self.open_run = lambda path, expect_pid=None: self.opened.append((path, expect_pid))
-            self.resume_run = self.resumed.append
 
     def on_mount(self) -> None:
-        self.push_screen(RunsScreen(self.runs))
+        self.push_screen(RunsScreen(self.runs, in_console=self.in_console))
+
+    def on_open_run(self, request: OpenRun) -> None:
+        self.opened.append((request.path, request.expect_pid))
+
+    def on_resume_run(self, request: ResumeRun) -> None:
+        self.resumed.append(request.path)
 
 
 def table_rows(screen: RunsScreen) -> list[list[str]]:
@@ -273,7 +278,7 @@ def test_the_console_attaches_to_a_headless_run_and_stops_it(tmp_path: Path) -> 
     """`tui-trainer RUN_DIR` of a run going in another process: points appear while it runs; x stops it."""
     from tui_trainer.runs.detach import find_run_by_pid
     from tui_trainer.tui.app import TrainerApp
-    from tui_trainer.tui.training_screen import TrainingScreen
+    from tui_trainer.tui.run.training_screen import TrainingScreen
 
     runs = tmp_path / "runs"
     args = [sys.executable, "-m", "tui_trainer", "--headless", str(SMOKE), "--runs-dir", str(runs)]
@@ -307,7 +312,7 @@ def test_the_console_attaches_to_a_headless_run_and_stops_it(tmp_path: Path) -> 
 
 def test_the_console_starts_a_detached_run_in_a_session_of_its_own(tmp_path: Path) -> None:
     from tui_trainer.tui.app import TrainerApp
-    from tui_trainer.tui.training_screen import TrainingScreen
+    from tui_trainer.tui.run.training_screen import TrainingScreen
 
     runs = tmp_path / "runs"
 
@@ -333,7 +338,7 @@ def test_the_runs_screen_resumes_an_interrupted_run_in_the_console(tmp_path: Pat
     from tui_trainer.engine.events import EpochFinished, RunControl
     from tui_trainer.runs.launch import run_training
     from tui_trainer.tui.app import TrainerApp
-    from tui_trainer.tui.training_screen import TrainingScreen
+    from tui_trainer.tui.run.training_screen import TrainingScreen
 
     control = RunControl()
     outcome = run_training(
@@ -396,7 +401,7 @@ def test_damaged_folders_are_listed_as_damaged_and_the_console_stays_up(tmp_path
 def test_a_console_following_an_interrupted_run_picks_up_its_resume(tmp_path: Path) -> None:
     """Another process resumes the run: "starting" until it reports, then running, epochs not doubled."""
     from tui_trainer.tui.app import TrainerApp
-    from tui_trainer.tui.training_screen import TrainingScreen
+    from tui_trainer.tui.run.training_screen import TrainingScreen
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

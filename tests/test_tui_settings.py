@@ -9,9 +9,9 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.help_screen import HelpScreen
-from tui_trainer.tui.preset_list import PresetListScreen
-from tui_trainer.tui.user_config import config_path
+from tui_trainer.tui.common.help_screen import HelpScreen
+from tui_trainer.tui.common.user_config import config_path
+from tui_trainer.tui.preset.list_screen import PresetListScreen
 
 SIZE = (80, 24)
 

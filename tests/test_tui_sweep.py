@@ -10,8 +10,9 @@ from textual.app import App
 from textual.widgets import DataTable, Static
 
 from tui_trainer.runs.sweep_study import SweepFolder, open_storage
-from tui_trainer.tui.confirm_screen import ConfirmScreen
-from tui_trainer.tui.sweep_screen import SweepScreen
+from tui_trainer.tui.common.confirm_screen import ConfirmScreen
+from tui_trainer.tui.messages import OpenRun
+from tui_trainer.tui.sweep.screen import SweepScreen
 
 optuna = pytest.importorskip("optuna")
 
@@ -47,8 +48,8 @@ class Host(App[None]):
         super().__init__()
         self.opened: list[Path] = []
 
-    def open_run(self, path: Path) -> None:
-        self.opened.append(path)
+    def on_open_run(self, request: OpenRun) -> None:
+        self.opened.append(request.path)
 
 
 def first_column(screen: SweepScreen) -> list[str]:

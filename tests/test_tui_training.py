@@ -28,12 +28,12 @@ from tui_trainer.engine.events import (
     SetupProgress,
     emit,
 )
-from tui_trainer.runs.live import RunHistory
+from tui_trainer.runs.view import RunView
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.confirm_screen import ConfirmScreen
-from tui_trainer.tui.error_screen import ErrorScreen
+from tui_trainer.tui.common.confirm_screen import ConfirmScreen
+from tui_trainer.tui.common.error_screen import ErrorScreen
 from tui_trainer.tui.messages import RunEvent
-from tui_trainer.tui.training_screen import TrainingScreen
+from tui_trainer.tui.run.training_screen import TrainingScreen
 
 SIZE = (80, 24)
 
@@ -476,7 +476,7 @@ def test_every_progress_event_reaches_the_history_and_the_screen_draws_the_newes
     async def scenario() -> None:
         app = TrainerApp(None, [], Path("runs"), trainer=FakeTrainer())
         async with app.run_test(size=SIZE) as pilot:
-            app.history = RunHistory(preset_name="smoke", state="running", epochs_planned=2)
+            app.history = RunView(preset_name="smoke", state="running", epochs_planned=2)
             app.push_screen("training")
             await pilot.pause(1.1)
             app.post_message(RunEvent(progress(1, 10)))
@@ -495,7 +495,7 @@ def test_every_progress_event_reaches_the_history_and_the_screen_draws_the_newes
 
 
 def test_history_keeps_what_the_confusion_screen_reads() -> None:
-    history = RunHistory()
+    history = RunView()
     before = history.version
     confusion = np.array([[3, 1], [0, 4]])
     labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
@@ -508,7 +508,7 @@ def test_history_keeps_what_the_confusion_screen_reads() -> None:
 
 def test_the_console_never_imports_torch() -> None:
     code = (
-        "import sys, tui_trainer.tui.app, tui_trainer.tui.training_screen, tui_trainer.tui.preset_editor;"
+        "import sys, tui_trainer.tui.app, tui_trainer.tui.run.training_screen, tui_trainer.tui.preset.editor;"
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -519,7 +519,7 @@ def test_the_epoch_table_keeps_its_rows_and_stars_the_best_epoch() -> None:
 
     from textual.app import App, ComposeResult
 
-    from tui_trainer.tui.charts import EpochTable
+    from tui_trainer.tui.run.charts import EpochTable
 
     class TableApp(App):
         def compose(self) -> ComposeResult:
@@ -575,9 +575,9 @@ def test_the_loss_chart_draws_a_per_step_curve_during_the_first_epoch(tmp_path: 
 
 
 def test_per_step_loss_is_the_loss_between_reports_smoothed() -> None:
-    from tui_trainer.runs.live import STEP_SMOOTHING
+    from tui_trainer.runs.view import STEP_SMOOTHING
 
-    history = RunHistory()
+    history = RunView()
     history.add_progress(BatchProgress(1, 10, 100, 2.0, 0.1, 100.0, 0.1, 1.0))
     history.add_progress(BatchProgress(1, 20, 100, 1.5, 0.2, 100.0, 0.1, 2.0))  # batches 11-20 averaged 1.0
     assert history.step_losses[0] == (0.1, 2.0)
@@ -588,7 +588,7 @@ def test_per_step_loss_is_the_loss_between_reports_smoothed() -> None:
 
 
 def test_the_accuracy_axis_fits_the_data_so_close_values_stay_apart() -> None:
-    from tui_trainer.tui.charts import fitted_range
+    from tui_trainer.tui.run.charts import fitted_range
 
     low, high = fitted_range([99.2, 100.0])
     assert 98 < low < 99.2 and high == 100.0
@@ -601,7 +601,7 @@ def test_the_progress_line_has_no_dangling_separator_after_the_run_and_says_vali
     async def scenario() -> None:
         app = TrainerApp(None, [], Path("runs"), trainer=FakeTrainer())
         async with app.run_test(size=SIZE) as pilot:
-            app.history = RunHistory(preset_name="smoke", state="running", epochs_planned=2)
+            app.history = RunView(preset_name="smoke", state="running", epochs_planned=2)
             app.history.add_progress(BatchProgress(1, 10, 10, 1.0, 0.5, 500.0, 0.01, 1.0))
             app.push_screen("training")
             await pilot.pause()

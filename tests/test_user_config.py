@@ -10,8 +10,8 @@ import pytest
 
 from tests.helpers import REPO
 from tui_trainer.config.loading import PresetError
-from tui_trainer.tui.keymap import console_bindings
-from tui_trainer.tui.user_config import UserConfig, config_path, load_user_config, save_setting
+from tui_trainer.tui.common.keymap import console_bindings
+from tui_trainer.tui.common.user_config import UserConfig, config_path, load_user_config, save_setting
 
 THEMES = ("textual-dark", "textual-light", "nord")
 IDS = ("app.quit", "app.help", "run.stop")
@@ -119,7 +119,7 @@ def test_reading_the_settings_does_not_import_torch(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('theme = "nord"\n')
     code = (
-        "import sys; from tui_trainer.tui.user_config import load_user_config; "
+        "import sys; from tui_trainer.tui.common.user_config import load_user_config; "
         f"print(load_user_config(__import__('pathlib').Path({str(path)!r}))[0].theme, 'torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from ..runs.history import RunSummary, list_runs
 from ..runs.outcome import ExitCode
+from ..runs.summary import RunSummary, list_runs
 from ..text import printable
 
 HEADER = ("name", "state", "epochs", "best val acc", "started")

@@ -1,9 +1,11 @@
 """The console: `tui-trainer [PRESET | RUN_DIR]`.
 
-The App owns what outlives a screen: the open preset (`document`) and the console's run
-(`run_session`: the training worker or the followed run folder, its `RunControl`, and the
-`history` the screens draw). Training runs in a thread worker that calls
-`tui_trainer.runs.launch.run_training`; its events arrive as `RunEvent` messages, one hop.
+The App owns what outlives a screen: the open preset (`presets`, a `PresetSession`) and the
+console's run (`run_session`: the training worker or the followed run folder, its `RunControl`,
+and the `RunView` the screens draw). Training runs in a thread worker that calls
+`tui_trainer.runs.launch.run_training`; its events arrive as `RunEvent` messages, the session folds
+them into the view and fires its `changed` signal, which the screens that draw the run subscribe
+to. Screens never call the App: they post the request messages of `messages.py`, handled here.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,30 +28,40 @@ from textual.notifications import SeverityLevel
 from textual.worker import Worker
 
 from ..config.code_trust import TargetAccess
-from ..config.fields import all_fields
-from ..config.loading import PresetError, parse_override
+from ..config.loading import PresetError
+from ..config.preset_document import PresetDocument
 from ..engine.events import RunControl
 from ..runs.eval_folder import is_eval_folder
 from ..runs.folder import RunFolderError, is_run_folder
-from ..runs.live import RunHistory
 from ..runs.outcome import ExitCode
+from ..runs.view import RunView
 from ..text import printable
 from .app_settings import UserSettings
-from .attach_follow import Attachment
-from .code_prompt import ask_about_run
 from .commands import ConsoleCommands
-from .confirm_screen import ConfirmScreen
-from .error_screen import ErrorScreen
-from .help_screen import HelpScreen
-from .messages import RunEvent
-from .path_prompt import PathPrompt
-from .preset_document import NEW_PRESET_NOTE, NeedsPath, PresetDocument, toml_literal
-from .preset_editor import PresetEditorScreen, suggested_copy_path
-from .preset_list import PresetListScreen
-from .recent import remember
-from .run_session import STOP_WHILE_PREPARING, RunSession, Trainer
-from .run_use import RunUseActions
-from .training_screen import TrainingScreen
+from .common.code_prompt import ask_about_run
+from .common.confirm_screen import ConfirmScreen
+from .common.error_screen import ErrorScreen
+from .common.help_screen import HelpScreen
+from .common.path_prompt import PathPrompt
+from .messages import (
+    EvaluateRun,
+    ExportRun,
+    NewPreset,
+    OpenPath,
+    OpenRun,
+    PauseTraining,
+    ResumeRun,
+    RunEvent,
+    SavePreset,
+    StopTraining,
+)
+from .preset.list_screen import PresetListScreen
+from .preset.lr_finder_screen import Finder
+from .preset.session import PresetSession
+from .run.attach_follow import Attachment
+from .run.session import STOP_WHILE_PREPARING, RunSession, Trainer, ui_alive
+from .run.training_screen import TrainingScreen
+from .run.use import RunUseActions
 
 TERMINAL_GONE_GRACE = 5.0
 """Seconds after SIGTERM/SIGHUP (and the run's checkpoint) that the console gets to quit the usual way,
@@ -79,6 +91,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         runs_dir: Path = Path("runs"),
         trainer: Trainer | None = None,
         trust_code: bool = False,
+        lr_finder: Finder | None = None,
     ) -> None:
         super().__init__()
         self.trust_code = trust_code
@@ -87,10 +100,11 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.overrides = list(overrides)
         self.runs_dir = runs_dir
         self.sweeps_dir = Path("sweeps")
-        self.trainer = trainer
-        self.document: PresetDocument | None = None
-        self.run_session = RunSession(self)
-        self.training_screen = TrainingScreen()
+        self.presets = PresetSession(self, lr_finder)
+        self.run_session = RunSession(self, trainer)
+        self.training_screen = TrainingScreen(self.run_session, self.presets)
+        self._shown_run_keys: tuple[object, ...] = ()
+        self._quit_after = False  # the user asked to quit during a run: quit once it has ended
         self._ask_before_quit = True
         self._exit_code = ExitCode.OK
         self._exit_guard = threading.Thread(target=self._exit_once_stopped, name="exit-after-hangup", daemon=True)
@@ -114,6 +128,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
     def on_mount(self) -> None:
         self.apply_user_settings()  # theme and keymap from config.toml, before the first screen
         self.install_screen(self.training_screen, name="training")
+        self.run_session.changed.subscribe(self, self._run_changed, immediate=True)
         self.push_screen(PresetListScreen())
         if self.start_path is not None:
             if is_run_folder(self.start_path):  # `tui-trainer RUN_DIR`: ctrl+l lists its neighbours
@@ -157,7 +172,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self._exit_code = ExitCode.INTERRUPTED
         self._ask_before_quit = False  # the terminal may be gone: nobody can answer
         if self.training_active:
-            self.run_session.quit_after = True
+            self._quit_after = True
             self.stop_training()
         else:
             self.exit(return_code=self._exit_code)
@@ -170,13 +185,19 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
     # The console's run (what the screens read; `run_session` starts, steers and ends it) -------
 
     @property
-    def history(self) -> RunHistory | None:
+    def history(self) -> RunView | None:
         """The current or last run, as the screens draw it."""
-        return self.run_session.history
+        return self.run_session.view
 
     @history.setter
-    def history(self, history: RunHistory | None) -> None:
-        self.run_session.history = history
+    def history(self, view: RunView | None) -> None:
+        self.run_session.view = view
+        self.run_session.changed.publish(view)
+
+    @property
+    def document(self) -> PresetDocument | None:
+        """The preset being edited."""
+        return self.presets.document
 
     @property
     def control(self) -> RunControl | None:
@@ -193,7 +214,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
     @property
     def preparing_data(self) -> bool:
         """Whether this console's run is still decoding or loading its images (nothing trained yet)."""
-        return self.training_active and self.history is not None and self.history.state == "starting"
+        return self.run_session.preparing
 
     @property
     def attached_running(self) -> bool:
@@ -209,7 +230,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
     def open_path(self, path: Path, overrides: Sequence[str] = ()) -> None:
         """A preset file opens in the editor; a folder with status.json is a run; one with report.json an
         evaluation; a sweep file or folder its sweep screen."""
-        from .sweep_opening import is_sweep_path
+        from .sweep.opening import is_sweep_path
 
         if is_sweep_path(path):
             self.open_sweep(path)
@@ -222,7 +243,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             else:
                 self.notify(f"{path} is a folder without a run status: not a run folder", severity="error")
             return
-        self.open_preset(path, overrides)
+        self.presets.open(path, overrides)
 
     def open_run(self, path: Path, expect_pid: int | None = None) -> None:
         """Show a run folder on the training screen, followed live from its files (any run, any state).
@@ -235,7 +256,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             if own is not None and own.resolve() == path.resolve():
                 self.action_show_training()
                 return
-            from .run_summary_screen import RunSummaryScreen
+            from .runs.summary_screen import RunSummaryScreen
 
             self.notify("A run is going in this console: the other run opens read-only")
             self.push_screen(RunSummaryScreen(path))
@@ -246,7 +267,6 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
     def _show_new_run(self) -> None:
         self.refresh_bindings()
         self.action_show_training()
-        self.history_changed()
 
     def resume_run(self, path: Path) -> None:
         """Continue an interrupted or failed run in this console, in its folder, from its last.pt
@@ -266,11 +286,11 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         except (PresetError, RunFolderError) as exc:
             self.push_screen(ErrorScreen("Cannot resume", str(exc)))
             return
-        self.run_session.resume(path, preset, code)
+        self.run_session.resume(path, preset, code, self.runs_dir)
         self._show_new_run()
 
     def action_show_runs(self) -> None:
-        from .runs_screen import RunsScreen
+        from .runs.screen import RunsScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, RunsScreen):
@@ -280,11 +300,11 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         runs_dir = self.runs_dir
         if not runs_dir.is_dir() and self.history is not None and self.history.run_dir is not None:
             runs_dir = self.history.run_dir.parent  # `tui-trainer RUN_DIR` without --runs-dir: its neighbours
-        self.push_screen(RunsScreen(runs_dir, trust_code=self.trust_code))
+        self.push_screen(RunsScreen(runs_dir, trust_code=self.trust_code, in_console=True))
 
     def open_sweep(self, path: Path) -> None:
         """A sweep folder, or a sweep file, on the sweep screen (the study's trials)."""
-        from .sweep_opening import sweep_screen_for
+        from .sweep.opening import sweep_screen_for
 
         try:
             self.push_screen(sweep_screen_for(Path(path), self.sweeps_dir, trust_code=self.trust_code))
@@ -292,7 +312,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             self.push_screen(ErrorScreen("Cannot open the sweep", str(exc)))
 
     def action_show_sweeps(self) -> None:
-        from .sweep_opening import default_sweep_path
+        from .sweep.opening import default_sweep_path
 
         def chosen(path: Path | None) -> None:
             if path is not None:
@@ -324,149 +344,53 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.call_from_thread(self.notify, f"Detached run {run.run_dir.name} (pid {run.pid}): output in log.txt")
         self.call_from_thread(self.open_run, run.run_dir, run.pid)
 
-    def open_preset(self, path: Path, overrides: Sequence[str] = ()) -> None:
-        try:
-            document = PresetDocument.open(path)
-        except (OSError, UnicodeDecodeError) as exc:
-            self.push_screen(ErrorScreen("Cannot open preset", f"{path}: {exc}"))
-            return
-        remember(path)
-        self._apply_overrides(document, overrides)
-        self._edit(document)
-
     def new_preset(self) -> None:
-        self._edit(PresetDocument.new())
-        self.notify(f"New preset: {NEW_PRESET_NOTE}.", timeout=10)
+        self.presets.new()
 
     def action_new_preset(self) -> None:
         """The palette's "preset: New preset" (the presets list has its own `n`); unsaved changes are asked about."""
-        self.action_close_editor(then=self.new_preset)
-
-    def _edit(self, document: PresetDocument) -> None:
-        self.document = document
-        while isinstance(self.screen, (PresetEditorScreen, TrainingScreen)):
-            self.pop_screen()
-        self.push_screen(PresetEditorScreen(document))
-        self.refresh_bindings()
-
-    def _apply_overrides(self, document: PresetDocument, overrides: Sequence[str]) -> None:
-        known = {spec.path for spec in all_fields()}
-        for assignment in overrides:
-            try:
-                parts, value = parse_override(assignment)
-            except PresetError as exc:
-                self.notify(str(exc), severity="error")
-                continue
-            path = ".".join(parts)
-            if path not in known:
-                self.notify(f"--set {assignment}: unknown key {path}", severity="error")
-            elif document.preset is None:
-                self.notify(f"--set {assignment}: ignored, the preset has problems", severity="error")
-            else:
-                document.set_override(path, toml_literal(value))
-        if overrides and document.preset is not None:
-            self.notify(f"{len(overrides)} --set override(s) applied; not saved yet")
-
-    @property
-    def editor(self) -> PresetEditorScreen | None:
-        for screen in reversed(self.screen_stack):
-            if isinstance(screen, PresetEditorScreen):
-                return screen
-        return None
+        self.presets.close_editor(then=self.presets.new)
 
     def action_show_presets(self) -> None:
-        self.action_close_editor()
+        self.presets.close_editor()
 
-    def action_close_editor(self, then: Callable[[], None] | None = None) -> None:
-        """Back to the preset list (then `then`); unsaved changes are saved or dropped on purpose only."""
-        doc = self.document
-
-        def to_list() -> None:
-            self._pop_to_list()
-            if then is not None:
-                then()
-
-        if doc is None or not doc.edited:  # --set values alone are not worth a question
-            to_list()
-            return
-
-        def answered(answer: str | None) -> None:
-            if answer == "s":
-                self._save(doc, None, then=to_list)
-            elif answer == "d":
-                self.document = None
-                to_list()
-
-        self.push_screen(
-            ConfirmScreen(
-                "Unsaved changes",
-                f"{doc.title} has unsaved changes.",
-                [("s", "Save"), ("d", "Discard"), ("escape", "Cancel")],
-            ),
-            answered,
-        )
-
-    def _pop_to_list(self) -> None:
-        while len(self.screen_stack) > 2 and not isinstance(self.screen, PresetListScreen):
-            self.pop_screen()
-        self.refresh_bindings()
+    def action_close_editor(self) -> None:
+        self.presets.close_editor()
 
     def action_save_preset(self) -> None:
-        doc = self.document
-        if doc is None:
-            self.notify("No preset is open", severity="warning")
-        elif doc.path is None or doc.read_only:
-            if doc.read_only:
-                self.notify("Built-in presets are read-only: save a copy", severity="information")
-            self.action_save_preset_as()
-        else:
-            self._save(doc, None)
+        self.presets.save()
 
-    def action_save_preset_as(self, then: Callable[[], None] | None = None) -> None:
-        doc = self.document
-        if doc is None:
-            self.notify("No preset is open", severity="warning")
-            return
+    def action_save_preset_as(self) -> None:
+        self.presets.save_as()
 
-        def chosen(path: Path | None) -> None:
-            if path is None:
-                return
-            if path.exists() and (doc.path is None or path.resolve() != doc.path.resolve()):
+    # Requests from the screens ----------------------------------------------------------------
 
-                def overwrite(answer: str | None) -> None:
-                    if answer == "y":
-                        self._save(doc, path, then)
+    def on_open_path(self, request: OpenPath) -> None:
+        self.open_path(request.path)
 
-                self.push_screen(
-                    ConfirmScreen("Overwrite?", f"{path} exists. Replace it?", [("y", "Replace"), ("n", "Cancel")]),
-                    overwrite,
-                )
-            else:
-                self._save(doc, path, then)
+    def on_new_preset(self, _request: NewPreset) -> None:
+        self.presets.new()
 
-        self.push_screen(PathPrompt("Save preset as", str(suggested_copy_path(doc))), chosen)
+    def on_save_preset(self, _request: SavePreset) -> None:
+        self.presets.save()
 
-    def _save(self, doc: PresetDocument, path: Path | None, then: Callable[[], None] | None = None) -> None:
-        try:
-            target = doc.save(path)
-        except NeedsPath:
-            self.action_save_preset_as(then)
-            return
-        except OSError as exc:
-            self.push_screen(ErrorScreen("Cannot save", str(exc)))
-            return
-        remember(target)
-        message = f"Saved {target}"
-        if doc.pending:
-            message += f" ({len(doc.pending)} invalid form edit(s) not included)"
-        if doc.preset is None:
-            message += " with problems"
-        self.notify(message, severity="warning" if doc.pending or doc.preset is None else "information")
-        editor = self.editor
-        if editor is not None:
-            editor.document_saved()
-        if then is not None:
-            then()
+    def on_open_run(self, request: OpenRun) -> None:
+        self.open_run(request.path, request.expect_pid)
+
+    def on_resume_run(self, request: ResumeRun) -> None:
+        self.resume_run(request.path)
+
+    def on_evaluate_run(self, request: EvaluateRun) -> None:
+        self.evaluate_run(request.path)
+
+    def on_export_run(self, request: ExportRun) -> None:
+        self.export_run(request.path)
+
+    def on_pause_training(self, _request: PauseTraining) -> None:
+        self.action_pause_training()
+
+    def on_stop_training(self, _request: StopTraining) -> None:
+        self.action_stop_training()
 
     # Training ---------------------------------------------------------------------------------
 
@@ -502,7 +426,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             )
             return
         source = doc.path if doc.path is not None and not doc.dirty else None
-        self.run_session.start(doc.preset, source, TargetAccess.beside(doc.path))  # the user's own preset
+        self.run_session.start(doc.preset, source, TargetAccess.beside(doc.path), self.runs_dir)  # the user's own
         self._show_new_run()
 
     def action_stop_training(self) -> None:
@@ -524,14 +448,12 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.notify(
             "Stopping the data preparation" if preparing else "Stopping after this batch; the run keeps last.pt"
         )
-        self.history_changed()
 
     def action_pause_training(self) -> None:
         if not self.training_active or self.control is None or self.history is None:
             self.notify("No run is going")
             return
         self.run_session.toggle_pause()
-        self.history_changed()
 
     def action_show_training(self) -> None:
         if self.screen is self.training_screen:
@@ -548,31 +470,20 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.training_screen.action_toggle_health()
 
     def action_open_confusion(self) -> None:
-        try:
-            from .confusion.screen import ConfusionScreen  # written alongside; may not exist yet
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.endswith("confusion.screen"):
-                self.notify("The confusion matrix screen is not available yet", severity="warning")
-                return
-            raise
+        from .confusion.screen import ConfusionScreen
+
         if self.history is None or not self.history.epochs:
             self.notify("No finished epoch yet: the confusion matrix comes with the first validation")
             return
-        self.push_screen(ConfusionScreen(self.history))
+        self.push_screen(ConfusionScreen(self.history, changed=self.run_session.changed))
 
-    @property
-    def ui_alive(self) -> bool:
-        """False while the app shuts down: its screens are gone but messages still arrive."""
-        return self.is_running and bool(self.screen_stack)
-
-    def history_changed(self, bindings: bool = False) -> None:
-        """Show a change of the run: the training screen redraws (at its own pace), the keys follow when asked."""
-        if not self.ui_alive:
-            return
-        if bindings:
+    def _run_changed(self, view: RunView | None) -> None:
+        """The keys follow the run: a new run, another state, its first epoch (confusion), its end.
+        Only then: refreshing the bindings rebuilds the footer (a new layout)."""
+        key = (id(view), self.training_active, view.state if view else "", bool(view and view.epochs))
+        if key != self._shown_run_keys and ui_alive(self):
+            self._shown_run_keys = key
             self.refresh_bindings()
-        if self.training_screen.is_current:
-            self.training_screen.show_history()
 
     # Events from the run's thread --------------------------------------------------------------
 
@@ -580,7 +491,9 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         self.run_session.handle(message)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        self.run_session.worker_changed(event)
+        if self.run_session.worker_changed(event) and self._quit_after:
+            self._quit_after = False
+            self.quit_checking_document()
 
     # Quitting ---------------------------------------------------------------------------------
 
@@ -589,18 +502,17 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         if isinstance(self.screen, ConfirmScreen):
             return  # a question is open, maybe this one: a second ctrl+q must not stack another
         if self.training_active:
-            if self.run_session.quit_after:
+            if self._quit_after:
                 self.notify("Still stopping: the run is saving its checkpoint")
                 return
 
             def answered(answer: str | None) -> None:
                 if answer == "y":
                     preparing = self.preparing_data
-                    self.run_session.quit_after = True
+                    self._quit_after = True
                     self.stop_training()
                     saving = "" if preparing else " (it saves last.pt)"
                     self.notify(f"Stopping the run{saving}, then quitting", timeout=30)
-                    self.history_changed()
 
             self.push_screen(
                 ConfirmScreen(
@@ -623,25 +535,14 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
     def quit_checking_document(self) -> None:
         """Quit now, unless the open preset has unsaved changes: then ask about them first."""
         self.clear_notifications()
-        doc = self.document
-        if doc is None or not doc.edited or not self._ask_before_quit:
+
+        def quit_now() -> None:
             self.exit(return_code=self._exit_code)
-            return
 
-        def answered(answer: str | None) -> None:
-            if answer == "s":
-                self._save(doc, None, then=lambda: self.exit(return_code=self._exit_code))
-            elif answer == "d":
-                self.exit(return_code=self._exit_code)
-
-        self.push_screen(
-            ConfirmScreen(
-                "Unsaved changes",
-                f"{doc.title} has unsaved changes.",
-                [("s", "Save and quit"), ("d", "Quit without saving"), ("escape", "Cancel")],
-            ),
-            answered,
-        )
+        if self._ask_before_quit:
+            self.presets.before_quit(quit_now)
+        else:
+            quit_now()
 
     # Help -------------------------------------------------------------------------------------
 

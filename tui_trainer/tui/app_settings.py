@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from textual.theme import Theme
 
 from ..config.loading import PresetError, Problem
-from .keymap import console_bindings, keymap_clashes
-from .user_config import config_path, load_user_config, save_setting
+from .common.keymap import console_bindings, keymap_clashes
+from .common.user_config import config_path, load_user_config, save_setting
 
 if TYPE_CHECKING:
     from textual.app import App

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-
-if TYPE_CHECKING:
-    from .app import TrainerApp
 
 # (group: title, help, App action name)
 COMMANDS: tuple[tuple[str, str, str], ...] = (
@@ -41,7 +37,7 @@ class ConsoleCommands(Provider):
     """
 
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        app: TrainerApp = self.app  # type: ignore[assignment]
+        app = self.app
         out = []
         for title, help_text, action in COMMANDS:
             if app.check_action(action, ()) is not True:

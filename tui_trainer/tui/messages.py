@@ -1,6 +1,9 @@
-"""The one message that carries an engine event from a run's thread to the UI thread."""
+"""The console's messages: engine events from a run's thread, and the requests screens post to the App."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
 
 from textual.message import Message
 
@@ -30,3 +33,62 @@ class RunEvent(Message):
             and isinstance(self.event, COLLAPSIBLE)
             and type(message.event) is type(self.event)
         )
+
+
+# Requests a screen posts to the App: the screen says what the user asked for, the App does it. -------
+
+
+@dataclass
+class OpenPath(Message):
+    """Open a preset, run folder, evaluation or sweep, whichever `path` is."""
+
+    path: Path
+
+
+@dataclass
+class NewPreset(Message):
+    """Start a new preset from the defaults."""
+
+
+@dataclass
+class SavePreset(Message):
+    """Save the open preset where it came from (a built-in one asks where to save a copy)."""
+
+
+@dataclass
+class OpenRun(Message):
+    """Show a run folder on the training screen, followed live; `expect_pid`: a run just started detached."""
+
+    path: Path
+    expect_pid: int | None = None
+
+
+@dataclass
+class ResumeRun(Message):
+    """Continue an interrupted or failed run in this console, from its last.pt."""
+
+    path: Path
+
+
+@dataclass
+class EvaluateRun(Message):
+    """Score a run's best checkpoint on its test/ split (else validation)."""
+
+    path: Path
+
+
+@dataclass
+class ExportRun(Message):
+    """Export a run's best checkpoint to RUN_DIR/export/."""
+
+    path: Path
+
+
+@dataclass
+class PauseTraining(Message):
+    """Hold the console's run between batches, or let it go on."""
+
+
+@dataclass
+class StopTraining(Message):
+    """Stop the console's run (or a followed one) after the current batch."""

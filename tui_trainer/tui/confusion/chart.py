@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...runs.report import accuracy_trend
-from ..readable_plot import ReadablePlot, plottable
+from ..common.readable_plot import ReadablePlot, plottable
 
 # One xterm-256 colour per plotted class, the same in the chart and in the legend.
 LINE_COLOURS = (39, 208, 46, 201, 226, 51, 196, 141, 250, 118)

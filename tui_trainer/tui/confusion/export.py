@@ -7,20 +7,21 @@ from pathlib import Path
 from textual.screen import Screen
 
 from ...runs.misclassified import misclassified_csv, write_misclassified_csv
+from ...runs.view import RunView
 from ...text import printable
-from .source import HistorySource, current_epoch, sample_paths
+from .source import current_epoch, sample_paths
 
 
-def export_stem(history: HistorySource) -> str:
+def export_stem(history: RunView) -> str:
     """`last-epoch3`, `best-epoch2`, or `eval` for an evaluation folder: which predictions the file lists."""
-    label = getattr(history, "label", "") or "last"
-    if getattr(history, "scope", "val") != "val":
+    label = history.label or "last"
+    if history.scope != "val":
         return "eval"
     epoch = current_epoch(history)
     return f"{label if label in ('last', 'best') else 'last'}" + (f"-epoch{epoch}" if epoch is not None else "")
 
 
-def export_misclassified(screen: Screen, history: HistorySource) -> Path | None:
+def export_misclassified(screen: Screen, history: RunView) -> Path | None:
     """Write the CSV and tell the user where it is (or why there is none); returns its path."""
     predictions = history.predictions
     if predictions is None:

@@ -12,15 +12,15 @@ from textual.widgets import Footer, Static
 
 from ...runs.report import SORT_KEYS, SortKey
 from ...runs.thumbnails import ValidationImages
+from ...runs.view import RunView
 from ...text import printable
 from .export import export_misclassified
+from .following import FollowsRunView, RunChanged
 from .gallery import SampleGallery
-from .source import HistorySource, SampleQuery, current_epoch, sample_paths
-
-POLL_SECONDS = 0.5
+from .source import SampleQuery, current_epoch, sample_paths
 
 
-class ConfusionSamplesScreen(Screen):
+class ConfusionSamplesScreen(FollowsRunView, Screen):
     """Lists the samples of a `SampleQuery`, most confidently wrong first; follows new epochs like the matrix."""
 
     DEFAULT_CSS = """
@@ -52,13 +52,15 @@ class ConfusionSamplesScreen(Screen):
 
     def __init__(
         self,
-        history: HistorySource,
+        history: RunView,
         query: SampleQuery,
         sort: SortKey = "confidence",
         images: ValidationImages | None = None,
+        changed: RunChanged | None = None,
     ) -> None:
         super().__init__()
         self.history = history
+        self.changed = changed
         self.sample_query = query
         self.sort: SortKey = sort
         self.images = images if images is not None else ValidationImages()
@@ -74,15 +76,10 @@ class ConfusionSamplesScreen(Screen):
     def on_mount(self) -> None:
         self.reload()
         self.query_one(SampleGallery).focus()
-        self.set_interval(POLL_SECONDS, self._poll)
 
     @property
     def gallery(self) -> SampleGallery:
         return self.query_one(SampleGallery)
-
-    def _poll(self) -> None:
-        if self.history.version != self._seen_version:
-            self.reload()
 
     def reload(self, keep_cursor: bool = True) -> None:
         """Recompute the listed samples from the history's latest predictions."""

@@ -1,8 +1,9 @@
 """The confusion screen: where the model goes wrong on the validation set, class by class, and the images behind it.
 
 Matrix with per-class precision / recall / F1 / support, the most confused pairs, and per-class
-accuracy across epochs. Enter on a cell, a header or a pair opens `ConfusionSamplesScreen`. The
-screen polls `history.version` and redraws when a new epoch arrives.
+accuracy across epochs. Enter on a cell, a header or a pair opens `ConfusionSamplesScreen`. Over
+the console's own run the screen redraws when the run session's `changed` signal says a new epoch
+arrived.
 """
 
 from __future__ import annotations
@@ -23,29 +24,19 @@ from ...engine.class_figures import ClassReport, class_report
 from ...runs.folder import RunFolder
 from ...runs.report import confused_pairs, row_shares
 from ...runs.thumbnails import ValidationImages
+from ...runs.view import RunView, Which
 from ...text import printable
 from .chart import ClassAccuracyChart, ClassTrendLegend
 from .export import export_misclassified
+from .following import FollowsRunView, RunChanged
 from .matrix import ConfusionMatrix
 from .samples_screen import ConfusionSamplesScreen
-from .source import (
-    HistorySource,
-    RunSnapshot,
-    SampleQuery,
-    Which,
-    current_confusion,
-    current_epoch,
-    epoch_numbers,
-    load_eval_snapshot,
-    load_run_snapshot,
-    per_class_history,
-)
+from .source import SampleQuery, current_confusion, current_epoch, epoch_numbers
 
-POLL_SECONDS = 0.5
 TOP_PAIRS = 10
 
 
-class ConfusionScreen(Screen):
+class ConfusionScreen(FollowsRunView, Screen):
     """Confusion matrix of the latest (or a run folder's last / best) validation, following new epochs."""
 
     DEFAULT_CSS = """
@@ -104,11 +95,19 @@ class ConfusionScreen(Screen):
         Binding("pageup", "page(-1)", "Back up", id="confusion.page_up", show=False),
     ]
 
-    def __init__(self, history: HistorySource, *, name: str | None = None, id: str | None = None) -> None:
+    def __init__(
+        self,
+        history: RunView,
+        *,
+        changed: RunChanged | None = None,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id)
         self.history = history
-        self.source: HistorySource = history  # what is shown: the history, or its run folder's files
-        self._disk: tuple[tuple, RunSnapshot] | None = None
+        self.changed = changed  # the run session's signal, for the console's own run
+        self.source: RunView = history  # what is shown: the history, or its run folder's files
+        self._disk: tuple[tuple, RunView] | None = None
         self.images = ValidationImages()
         self.show_percent = False
         self.report: ClassReport | None = None
@@ -120,12 +119,12 @@ class ConfusionScreen(Screen):
 
         Raises FileNotFoundError when the run has no finished epoch yet.
         """
-        return cls(load_run_snapshot(path, which))
+        return cls(RunView.from_predictions(path, which))
 
     @classmethod
     def from_eval_dir(cls, path: str | Path) -> ConfusionScreen:
         """The screen for an evaluation folder (`RUN_DIR/evals/NAME`, from `tui-trainer --eval`)."""
-        return cls(load_eval_snapshot(path))
+        return cls(RunView.from_eval_dir(path))
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="confusion-body", can_focus=False):  # tab goes matrix -> pairs, never to a blank
@@ -145,7 +144,6 @@ class ConfusionScreen(Screen):
         self.matrix.focus(scroll_visible=False)
         body = self.query_one("#confusion-body", VerticalScroll)
         self.call_after_refresh(body.scroll_home, animate=False)  # the summary above the matrix stays in view
-        self.set_interval(POLL_SECONDS, self._poll)
 
     @property
     def matrix(self) -> ConfusionMatrix:
@@ -153,11 +151,7 @@ class ConfusionScreen(Screen):
 
     # ---- data ----------------------------------------------------------------------------------
 
-    def _poll(self) -> None:
-        if self.history.version != self._seen_version:
-            self.reload()
-
-    def _pick_source(self) -> HistorySource:
+    def _pick_source(self) -> RunView:
         """The history itself once it holds an epoch's results; before that, its run folder's
         predictions of its last epoch if there are some (a history read from a finished run's metrics only)."""
         history = self.history
@@ -171,7 +165,7 @@ class ConfusionScreen(Screen):
         key = (stat.st_mtime_ns, stat.st_size)
         if self._disk is None or self._disk[0] != key:
             try:
-                self._disk = (key, load_run_snapshot(history.run_dir, "last"))
+                self._disk = (key, RunView.from_predictions(history.run_dir, "last"))
             except (OSError, ValueError, KeyError):
                 return history
         return self._disk[1]
@@ -182,7 +176,7 @@ class ConfusionScreen(Screen):
         history = self.source = self._pick_source()
         confusion = current_confusion(history)
         names = self._names(confusion)
-        per_class = per_class_history(history)
+        per_class = history.per_class_accuracy
         # An evaluation has one result, no epochs: the per-epoch chart would only say it is empty.
         self.set_class(not per_class and confusion is not None, "-no-epochs")
         self.query_one(ClassTrendLegend).show(per_class, names)
@@ -212,12 +206,12 @@ class ConfusionScreen(Screen):
 
     def _summary(self, report: ClassReport) -> Text:
         epoch = current_epoch(self.source)
-        label = getattr(self.source, "label", "")
+        label = self.source.label
         text = Text()
         text.append("Confusion", style="bold")
         if epoch is not None:
             text.append(f" · epoch {epoch}" + (f" ({label})" if label else ""))
-        scope = getattr(self.source, "scope", "val")
+        scope = self.source.scope
         text.append(f" · {scope} accuracy {report.accuracy * 100:.2f}% ({report.correct} of {report.total})")
         text.append(f" · macro F1 {report.macro_f1 * 100:.1f}")
         text.append("\nrows: true class · columns: predicted · colour: share of row · pgdn: more", style="dim")
@@ -286,7 +280,8 @@ class ConfusionScreen(Screen):
         if self.source.predictions is None:
             self.notify("This epoch has no per-sample predictions to list.", severity="warning")
             return
-        self.app.push_screen(ConfusionSamplesScreen(self.source, query, images=self.images))
+        changed = self.changed if self.source is self.history else None  # a file read from disk does not change
+        self.app.push_screen(ConfusionSamplesScreen(self.source, query, images=self.images, changed=changed))
 
     def action_export(self) -> None:
         """Every misclassified image of the shown epoch as a CSV (path, true, predicted, confidence, loss)."""

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from textual.suggester import Suggester
 
-from ..models import MODEL_NAMES
-from ..models.hub import HUB_FAMILIES, WEIGHT_SUFFIXES, MissingLibrary, architecture_names
+from ...models import MODEL_NAMES
+from ...models.hub import HUB_FAMILIES, WEIGHT_SUFFIXES, MissingLibrary, architecture_names
 
 
 @cache

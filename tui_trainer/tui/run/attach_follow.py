@@ -13,8 +13,8 @@ from pathlib import Path
 from textual.dom import DOMNode
 from textual.worker import Worker, get_current_worker
 
-from ..engine.events import Event, Listener
-from ..runs.follow import POLL_INTERVAL, RunFollower
+from ...engine.events import Event, Listener
+from ...runs.follow import POLL_INTERVAL, RunFollower
 
 
 class Attachment:

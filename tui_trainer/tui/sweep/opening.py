@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config.sweep_file import is_sweep_file
-from ..runs.sweep_study import SweepFolder, list_sweeps
-from .sweep_screen import SweepScreen
+from ...config.sweep_file import is_sweep_file
+from ...runs.sweep_study import SweepFolder, list_sweeps
+from .screen import SweepScreen
 
 
 def is_sweep_path(path: Path) -> bool:
@@ -23,8 +23,8 @@ def sweep_screen_for(path: Path, sweeps_dir: Path, trust_code: bool = False) -> 
                 f"{path}: no study (study.db, study.journal or a database in sweep.toml), so not a sweep folder"
             )
         return SweepScreen(path, sweeps_dir=path.parent, trust_code=trust_code)
-    from ..config import PresetError
-    from ..config.sweep_file import load_sweep
+    from ...config import PresetError
+    from ...config.sweep_file import load_sweep
 
     try:
         spec = load_sweep(path)

@@ -16,17 +16,17 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from ..config import Preset
-from ..engine.lr_range import DEFAULT_RANGE
-from ..text import format_lr
-from .readable_plot import ReadablePlot, plottable
+from ...config import Preset
+from ...engine.lr_range import DEFAULT_RANGE
+from ...text import format_lr
+from ..common.readable_plot import ReadablePlot, plottable
 
 Finder = Callable[..., Any]
 """find_lr_for_preset(preset, steps=..., on_step=..., should_stop=...) -> LRFinderResult."""
 
 
 def default_finder(*args: Any, **kwargs: Any) -> Any:
-    from ..engine.lr_finder import find_lr_for_preset  # torch loads only when the test starts
+    from ...engine.lr_finder import find_lr_for_preset  # torch loads only when the test starts
 
     return find_lr_for_preset(*args, **kwargs)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from textual.app import App
 
-from ..engine.events import RunFailed, RunFinished
-from ..runs.notify import outcome_message
-from ..runs.state import RunState
+from ...engine.events import RunFailed, RunFinished
+from ...runs.notify import outcome_message
+from ...runs.state import RunState
 
 NOTICE_SECONDS = 15.0
 

@@ -19,9 +19,9 @@ from typing import Any
 import platformdirs
 import tomlkit
 
-from ..atomic import atomic_write_text
-from ..config.loading import PresetError, Problem, parse_toml
-from ..config.locate import key_lines, line_of
+from ...atomic import atomic_write_text
+from ...config.loading import PresetError, Problem, parse_toml
+from ...config.locate import key_lines, line_of
 from .keymap import key_problem
 
 CONFIG_ENV = "TUI_TRAINER_CONFIG"

@@ -1,6 +1,6 @@
 """Live metric charts (plotext through textual-plotext) and the table of finished epochs.
 
-Both read a `RunHistory` and are redrawn on the UI thread only; plotext keeps global state,
+Both read a `RunView` and are redrawn on the UI thread only; plotext keeps global state,
 so every chart draws into its own `ReadablePlot.plt` figure and nothing else touches it.
 """
 
@@ -10,9 +10,9 @@ import math
 
 from textual.widgets import DataTable
 
-from ..runs.live import RunHistory
-from ..text import format_lr
-from .readable_plot import ReadablePlot, plottable
+from ...runs.view import RunView
+from ...text import format_lr
+from ..common.readable_plot import ReadablePlot, plottable
 
 # Named ANSI colours: they look the same in a 16- or 256-colour SSH session as in truecolor.
 TRAIN_COLOR = "cyan"
@@ -52,7 +52,7 @@ class MetricChart(ReadablePlot):
     def on_mount(self) -> None:
         self.show_history(None)
 
-    def show_history(self, history: RunHistory | None) -> None:
+    def show_history(self, history: RunView | None) -> None:
         scale = 100.0 if self.percent else 1.0
         for series, key in (("train", self.train_key), ("val", self.val_key)):
             if history is None:
@@ -86,7 +86,7 @@ class MetricChart(ReadablePlot):
             plt.ylim(*self.y_range)
         self.refresh()
 
-    def toggle_log_scale(self, history: RunHistory | None) -> None:
+    def toggle_log_scale(self, history: RunView | None) -> None:
         self.log_scale = not self.log_scale
         self.show_history(history)
 
@@ -115,7 +115,7 @@ class EpochTable(DataTable):
         for label, key, _ in self.COLUMNS:
             self.add_column(label, key=key)
 
-    def show_history(self, history: RunHistory | None) -> None:
+    def show_history(self, history: RunView | None) -> None:
         epochs = history.epochs if history is not None else []
         best = history.best_epoch if history is not None else None
         if len(epochs) < self._shown:  # another run, or a resume that dropped epochs

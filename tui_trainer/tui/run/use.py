@@ -14,21 +14,21 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
-from ..config.code_trust import TargetAccess
-from ..runs.eval_folder import list_evals
-from .code_prompt import ask_about_run
-from .error_screen import ErrorScreen
+from ...config.code_trust import TargetAccess
+from ...runs.eval_folder import list_evals
+from ..common.code_prompt import ask_about_run
+from ..common.error_screen import ErrorScreen
 
 if TYPE_CHECKING:
-    from ..runs.evaluate import Evaluation
-    from ..runs.export import ExportResult
-    from ..runs.live import RunHistory
+    from ...runs.evaluate import Evaluation
+    from ...runs.export import ExportResult
+    from ...runs.view import RunView
 
 
 class RunUseActions:
     """Mixed into the App: `evaluate_run(path)`, `export_run(path)`, and actions on the current run."""
 
-    history: RunHistory | None
+    history: RunView | None
     trust_code: bool
 
     def _current_run_dir(self) -> Path | None:
@@ -61,7 +61,7 @@ class RunUseActions:
 
     @work(thread=True, exit_on_error=False, group="use-run", name="evaluate")
     def _evaluate_worker(self, path: Path, code: TargetAccess | None) -> None:
-        from ..runs.evaluate import evaluate_run
+        from ...runs.evaluate import evaluate_run
 
         try:
             evaluation = evaluate_run(path, code=code)
@@ -92,7 +92,7 @@ class RunUseActions:
 
     def open_evaluation(self, path: Path) -> None:
         """An evaluation folder in the confusion screen (drill-down into its images included)."""
-        from .confusion.screen import ConfusionScreen
+        from ..confusion.screen import ConfusionScreen
 
         try:
             screen = ConfusionScreen.from_eval_dir(path)
@@ -119,7 +119,7 @@ class RunUseActions:
 
     @work(thread=True, exit_on_error=False, group="use-run", name="export")
     def _export_worker(self, path: Path, fmt: str, code: TargetAccess | None) -> None:
-        from ..runs.export import export_run
+        from ...runs.export import export_run
 
         try:
             result = export_run(path, fmt, code=code)

@@ -1,7 +1,8 @@
 """The live view of a run: state, batch progress with speed and ETA, charts, the epoch table.
 
-The screen owns no training state: it draws the App's `RunHistory` whenever the App says it
-changed (and in full when the screen comes back), so leaving it never affects the run. It is
+The screen owns no training state: it draws the run session's `RunView` whenever the session's
+`changed` signal fires while the screen is shown (and in full when the screen comes back), so
+leaving it never affects the run. It is
 also the one place that paces the UI: every progress event reaches the history, and the screen
 redraws the progress at most `PROGRESS_REDRAWS_PER_SECOND` times a second.
 """
@@ -20,15 +21,16 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, ProgressBar, Static
 
-from ..engine.health import format_health
-from ..runs.live import RunHistory
-from ..runs.records import EpochRecord
-from ..text import format_duration, format_lr, printable, shown
+from ...engine.health import format_health
+from ...runs.records import EpochRecord
+from ...runs.view import RunView
+from ...text import format_duration, format_lr, printable, shown
+from ..messages import PauseTraining, StopTraining
 from .charts import EpochTable, MetricChart
-from .run_session import STOP_WHILE_PREPARING
+from .session import STOP_WHILE_PREPARING, RunSession
 
 if TYPE_CHECKING:
-    from .app import TrainerApp
+    from ..preset.session import PresetSession
 
 
 PROGRESS_REDRAWS_PER_SECOND = 1.0
@@ -36,7 +38,7 @@ PROGRESS_REDRAWS_PER_SECOND = 1.0
 redraw takes CPU, and the GIL, from the training thread, and a person reads no faster."""
 
 
-def estimates(history: RunHistory) -> tuple[float | None, float | None]:
+def estimates(history: RunView) -> tuple[float | None, float | None]:
     """Seconds left in this epoch and in the whole run, from the latest progress."""
     progress = history.progress
     if progress is None or progress.batch <= 0 or progress.seconds <= 0:
@@ -69,8 +71,10 @@ class TrainingScreen(Screen[None]):
         Binding("escape,e", "back", "Back", id="training.back"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, session: RunSession, presets: PresetSession | None = None) -> None:
         super().__init__(id="training")
+        self.session = session
+        self.presets = presets  # for the preset's name before a run starts
         self._drawn_version = -1
         self._drawn_epochs = -1
         self._drawn_steps = -1
@@ -81,10 +85,6 @@ class TrainingScreen(Screen[None]):
         self._ready = False
         self._paused_shown = False
         self.health_shown = False  # the health panel, toggled with h; off by default (the charts need the rows)
-
-    @property
-    def trainer_app(self) -> TrainerApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -108,10 +108,18 @@ class TrainingScreen(Screen[None]):
     def on_unmount(self) -> None:
         self._ready = False
 
+    def on_screen_suspend(self) -> None:
+        self.session.changed.unsubscribe(self)
+
     def on_screen_resume(self) -> None:
+        # Immediate: the signal's call is the redraw, paced by `show_history`, not one more queued message.
+        self.session.changed.subscribe(self, self._run_changed, immediate=True)
         self._drawn_version = -1
         self._drawn_epochs = -1
         self._drawn_key = ()
+        self.show_history()
+
+    def _run_changed(self, _view: RunView | None) -> None:
         self.show_history()
 
     def action_back(self) -> None:
@@ -128,13 +136,13 @@ class TrainingScreen(Screen[None]):
         panel = self.query_one("#health-panel", Static)
         panel.display = self.health_shown
         self._texts.pop("health-panel", None)
-        self._show_health(self.trainer_app.history)
+        self._show_health(self.session.view)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop":  # shown and enabled as the App's stop is
             return self.app.check_action("stop_training", parameters)
         if action in ("pause", "resume"):  # "p Pause" while running, "p Resume" while paused
-            history = self.trainer_app.history
+            history = self.session.view
             paused = history is not None and history.state == "paused"
             if (action == "resume") != paused:
                 return False  # hidden: the other binding of `p` is the one that applies
@@ -142,12 +150,12 @@ class TrainingScreen(Screen[None]):
         return True
 
     def action_pause(self) -> None:
-        self.trainer_app.action_pause_training()
+        self.post_message(PauseTraining())
 
     def action_resume(self) -> None:
-        self.trainer_app.action_pause_training()
+        self.post_message(PauseTraining())
 
-    def _show_pause_key(self, history: RunHistory | None) -> None:
+    def _show_pause_key(self, history: RunView | None) -> None:
         """Redraw the footer when the run is paused or goes on, so `p` says what it will do."""
         paused = history is not None and history.state == "paused"
         if paused != self._paused_shown:
@@ -156,17 +164,17 @@ class TrainingScreen(Screen[None]):
 
     def action_stop(self) -> None:
         """`x` asks first: a stop ends the run (it can be resumed from last.pt, but not undone)."""
-        from .confirm_screen import ConfirmScreen
+        from ..common.confirm_screen import ConfirmScreen
 
         def answered(answer: str | None) -> None:
             if answer == "y":
-                self.trainer_app.action_stop_training()
+                self.post_message(StopTraining())
 
         self.app.push_screen(
             ConfirmScreen(
                 "Stop the run?",
                 STOP_WHILE_PREPARING
-                if self.trainer_app.preparing_data
+                if self.session.preparing
                 else "It stops after the current batch and keeps last.pt, so it can be resumed.",
                 [("y", "Stop"), ("escape", "Keep training")],
             ),
@@ -175,13 +183,13 @@ class TrainingScreen(Screen[None]):
 
     def action_toggle_log_loss(self) -> None:
         """The loss chart on a log scale, or back: late epochs' small changes become visible."""
-        self.query_one("#loss-chart", MetricChart).toggle_log_scale(self.trainer_app.history)
+        self.query_one("#loss-chart", MetricChart).toggle_log_scale(self.session.view)
 
     def show_history(self) -> None:
         """Redraw what changed since the last call (cheap when nothing did)."""
         if not self._ready:
             return
-        history = self.trainer_app.history
+        history = self.session.view
         version = history.version if history is not None else 0
         if version == self._drawn_version:
             return
@@ -207,7 +215,7 @@ class TrainingScreen(Screen[None]):
         self._redraw_timer = None
         self.show_history()
 
-    def _draw(self, history: RunHistory | None) -> None:
+    def _draw(self, history: RunView | None) -> None:
         self._show_pause_key(history)
         self._show_state(history)
         self._show_progress(history)
@@ -224,11 +232,11 @@ class TrainingScreen(Screen[None]):
             self.query_one("#acc-chart", MetricChart).show_history(history)
             self.query_one("#epoch-table", EpochTable).show_history(history)
 
-    def _show_state(self, history: RunHistory | None) -> None:
+    def _show_state(self, history: RunView | None) -> None:
         state = self.query_one("#run-state", Static)
         folder = self.query_one("#run-dir", Static)
         if history is None:
-            doc = self.trainer_app.document
+            doc = self.presets.document if self.presets is not None else None
             name = doc.preset_name() if doc is not None else "no preset open"
             self._set(state, f"[b]{shown(name)}[/b] · no run yet: press [b]s[/b] (or ctrl+r) to start training")
             self._set(folder, "")
@@ -252,7 +260,7 @@ class TrainingScreen(Screen[None]):
             f"run folder: {printable(history.run_dir)}" if history.run_dir else "run folder: (not yet created)",
         )
 
-    def _show_progress(self, history: RunHistory | None) -> None:
+    def _show_progress(self, history: RunView | None) -> None:
         bar = self.query_one("#batch-progress", ProgressBar)
         text = self.query_one("#progress-text", Static)
         live = self.query_one("#live-metrics", Static)
@@ -277,7 +285,7 @@ class TrainingScreen(Screen[None]):
             f"lr {format_lr(progress.lr)}{run_eta}",
         )
 
-    def _show_health(self, history: RunHistory | None) -> None:
+    def _show_health(self, history: RunView | None) -> None:
         panel = self.query_one("#health-panel", Static)
         if not panel.display:
             return
@@ -292,7 +300,7 @@ class TrainingScreen(Screen[None]):
             panel.update(text)  # the line count may change: a new layout
 
 
-def _best_text(history: RunHistory) -> str:
+def _best_text(history: RunView) -> str:
     """The best epoch for the state line, named by the figure that picked it when that is not accuracy:
     "best 71.2% (ep 3)", "best macro_f1 64.0% (ep 3)"."""
     record = next((r for r in history.epochs if r.get("epoch") == history.best_epoch), {})

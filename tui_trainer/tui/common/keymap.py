@@ -3,7 +3,7 @@
 The settings file's `[keymap]` table maps binding ids to keys; Textual applies it with
 `App.set_keymap`. The ids are read from the `BINDINGS` of the classes in `tui_trainer.tui`, so a
 binding added anywhere is remappable (and listed in the README, see `keymap_table`) without a
-second list to keep in step. `python -m tui_trainer.tui.keymap` prints that table.
+second list to keep in step. `python -m tui_trainer.tui.common.keymap` prints that table.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class BindingInfo:
 
 def _binding_classes() -> list[type[DOMNode]]:
     """The App, screens and widgets defined in `tui_trainer.tui` and below (every module is imported)."""
-    package = importlib.import_module(__package__ or "tui_trainer.tui")
+    package = importlib.import_module("tui_trainer.tui")
     classes: list[type[DOMNode]] = []
     names = sorted(m.name for m in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."))
     for name in names:  # sub-packages too (tui/confusion/)

@@ -16,8 +16,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from ..engine.events import RunFailed
-from ..text import printable
+from ...engine.events import RunFailed
+from ...text import printable
 
 CRASH_HINT = "this looks like a bug in tui-trainer or in the model's code; the traceback says where"
 

@@ -22,9 +22,9 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from ..config.sweep_file import STORAGES, SweepSpec
-from ..runs.folder import RunFolder
-from ..runs.sweep_study import (
+from ...config.sweep_file import STORAGES, SweepSpec
+from ...runs.folder import RunFolder
+from ...runs.sweep_study import (
     SweepFolder,
     TrialRow,
     best_row,
@@ -33,10 +33,11 @@ from ..runs.sweep_study import (
     sweep_file_of,
     trial_rows,
 )
-from ..text import format_value, printable, shown
-from .code_prompt import ask_to_run_code
-from .confirm_screen import ConfirmScreen
-from .readable_plot import ReadablePlot, plottable
+from ...text import format_value, printable, shown
+from ..common.code_prompt import ask_to_run_code
+from ..common.confirm_screen import ConfirmScreen
+from ..common.readable_plot import ReadablePlot, plottable
+from ..messages import OpenRun
 
 RESCAN_SECONDS = 2.0
 FIXED_COLUMNS = ("trial", "state", "objective")
@@ -137,7 +138,7 @@ class SweepScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="sweep-scan", exit_on_error=False)
     def _scan(self) -> None:
-        from ..runs.sweep_study import SweepError, load_study
+        from ...runs.sweep_study import SweepError, load_study
 
         if not self.may_connect:
             return  # the user has not said yes to the database (ask_to_connect)
@@ -321,9 +322,7 @@ class SweepScreen(Screen[None]):
         if row is None or row.run_dir is None:
             self.say("this trial has no run folder yet")
             return
-        opener = getattr(self.app, "open_run", None)
-        if callable(opener):
-            opener(row.run_dir)
+        self.post_message(OpenRun(row.run_dir))
 
     def action_focus_filter(self) -> None:
         self.query_one("#sweep-filter", Input).focus()
@@ -340,8 +339,8 @@ class SweepScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="sweep-start", exit_on_error=False)
     def _start(self) -> None:
-        from ..config import PresetError
-        from ..config.sweep_file import load_sweep
+        from ...config import PresetError
+        from ...config.sweep_file import load_sweep
 
         if self.sweep_file is not None:
             sweep_file = self.sweep_file
@@ -389,7 +388,7 @@ class SweepScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="sweep-start", exit_on_error=False)
     def _spawn(self, spec: SweepSpec, trust_code: bool) -> None:
-        from ..runs.sweep_detach import start_sweep_detached
+        from ...runs.sweep_detach import start_sweep_detached
 
         self._started = True
         pid = start_sweep_detached(spec.source, self.sweeps_dir, self.folder, trust_code=trust_code)
@@ -400,8 +399,8 @@ class SweepScreen(Screen[None]):
         )
 
     def action_stop(self) -> None:
-        from ..runs.detach import DetachError
-        from ..runs.sweep_detach import stop_sweep
+        from ...runs.detach import DetachError
+        from ...runs.sweep_detach import stop_sweep
 
         if self.study is None:
             return

@@ -17,11 +17,11 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from ..config.choices import REGISTRIES
-from ..config.fields import FieldSpec, section_fields, top_level_fields
-from ..text import printable
+from ...config.choices import REGISTRIES
+from ...config.fields import FieldSpec, section_fields, top_level_fields
+from ...config.preset_document import display_text, literal_from_input, toml_literal
+from ...text import printable
 from .field_suggesters import SUGGESTERS
-from .preset_document import display_text, literal_from_input, toml_literal
 
 GENERAL = "general"
 """The pane of the top-level keys (name, description)."""

@@ -10,7 +10,6 @@ What the App does with a run goes through optional hooks, so the screen works in
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,13 +21,14 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from ..config.code_trust import TargetAccess
-from ..runs.detach import DetachError, resume_detached, stop_run
-from ..runs.folder import RunFolder
-from ..runs.history import BROKEN, RunSummary, filter_runs, list_runs
-from ..runs.state import RunState
-from ..text import format_duration, printable
-from .code_prompt import ask_about_run
+from ...config.code_trust import TargetAccess
+from ...runs.detach import DetachError, resume_detached, stop_run
+from ...runs.folder import RunFolder
+from ...runs.state import RunState
+from ...runs.summary import BROKEN, RunSummary, filter_runs, list_runs
+from ...text import format_duration, printable
+from ..common.code_prompt import ask_about_run
+from ..messages import EvaluateRun, ExportRun, OpenRun, ResumeRun, StopTraining
 
 RESCAN_SECONDS = 2.0
 STATE_STYLES = {
@@ -96,11 +96,14 @@ class RunsScreen(Screen[None]):
         Binding("escape", "back", "Back", id="runs.back"),
     ]
 
-    def __init__(self, runs_dir: Path, trust_code: bool = False) -> None:
+    def __init__(self, runs_dir: Path, trust_code: bool = False, in_console: bool = False) -> None:
         super().__init__(id="runs")
         self.runs_dir = Path(runs_dir)
         self.trust_code = trust_code
         """--trust-code: a detached resume of a run with a `model.target` does not ask first."""
+        self.in_console = in_console
+        """The console handles the requests this screen posts (open, resume, evaluate, export a run);
+        elsewhere a run opens read-only and the rest is refused with a word why."""
         self.all_runs: list[RunSummary] = []
         self.shown: list[RunSummary] = []
         self.selected: set[Path] = set()
@@ -208,10 +211,6 @@ class RunsScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions
 
-    def _hook(self, name: str) -> Callable[..., Any] | None:
-        hook = getattr(self.app, name, None)
-        return hook if callable(hook) else None
-
     def action_focus_filter(self) -> None:
         self.query_one("#runs-filter", Input).focus()
 
@@ -242,11 +241,10 @@ class RunsScreen(Screen[None]):
         self.open_run(run.path)
 
     def open_run(self, path: Path, expect_pid: int | None = None) -> None:
-        opener = self._hook("open_run")
-        if opener is not None:
-            opener(path, expect_pid=expect_pid)
+        if self.in_console:
+            self.post_message(OpenRun(path, expect_pid))
             return
-        from .run_summary_screen import RunSummaryScreen  # an App without live attach
+        from .summary_screen import RunSummaryScreen  # an App without live attach
 
         self.app.push_screen(RunSummaryScreen(path))
 
@@ -269,11 +267,10 @@ class RunsScreen(Screen[None]):
         run = self._resumable()
         if run is None:
             return
-        resume = self._hook("resume_run")
-        if resume is None:
+        if not self.in_console:
             self.say("this console cannot resume in place; press d to resume detached")
             return
-        resume(run.path)
+        self.post_message(ResumeRun(run.path))
 
     def action_resume_detached(self) -> None:
         run = self._resumable()
@@ -299,7 +296,7 @@ class RunsScreen(Screen[None]):
             self.say(f"{run.name} is not running ({run.label})")
             return
         if run.pid == os.getpid():
-            self.app.run_action("stop_training")  # the console's own run: stop it as the training screen does
+            self.post_message(StopTraining())  # the console's own run: stop it as the training screen does
             self.say(f"stopping {run.name} after the current batch")
             return
         try:
@@ -310,23 +307,22 @@ class RunsScreen(Screen[None]):
         self.say(f"asked {run.name} (pid {pid}) to stop after its current batch; it keeps last.pt")
         self.rescan()
 
-    def _use(self, hook_name: str, verb: str) -> None:
+    def _use(self, request: type[EvaluateRun | ExportRun], verb: str) -> None:
         run = self.current_run()
         if run is None:
             return
-        hook = self._hook(hook_name)
-        if hook is None:
+        if not self.in_console:
             self.say(f"this console cannot {verb} runs")
         elif run.state == BROKEN or not run.has_checkpoint:
             self.say(f"cannot {verb} {run.name}: it has no checkpoint")
         else:
-            hook(run.path)
+            self.post_message(request(run.path))
 
     def action_evaluate(self) -> None:
-        self._use("evaluate_run", "evaluate")
+        self._use(EvaluateRun, "evaluate")
 
     def action_export(self) -> None:
-        self._use("export_run", "export")
+        self._use(ExportRun, "export")
 
     def action_compare(self) -> None:
         chosen = [run.path for run in self.all_runs if run.path in self.selected]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PresetError
-from ..runs.folder import RunFolder
+from .folder import RunFolder
 
 MISSING = object()
 """The value of a key one run's preset does not have (a preset from another version)."""

@@ -1,8 +1,10 @@
-"""The history of the current (or last) run, as a plain object the screens read.
+"""One view of a run, whatever it comes from: what the training, runs and confusion screens read.
 
-It is changed only on the UI thread, from the messages of the training worker; every change
-bumps `version`, so a screen can poll it cheaply and redraw only when something happened.
-Nothing here knows about Textual.
+A `RunView` is built from a run's engine events as they arrive (`fold`), from a run folder's
+status and epoch records (`from_run_dir`), from a run folder's saved predictions of one epoch
+(`from_predictions`), or from an evaluation folder (`from_eval_dir`): one set of field names for
+all four. It is changed only on the UI thread; every change bumps `version`, so a screen redraws
+only when something happened. Nothing here knows about Textual.
 """
 
 from __future__ import annotations
@@ -10,24 +12,39 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from ..engine.class_figures import class_report
-from ..engine.events import BatchProgress, EpochFinished, Predictions, RunFailed, RunFinished, RunStarted
+from ..engine.events import (
+    BatchProgress,
+    EpochFinished,
+    Event,
+    Predictions,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SetupProgress,
+)
+from ..text import setup_text
+from .eval_folder import EvalFolder
 from .folder import RunFolder, RunFolderError, state_label
-from .history import BROKEN
+from .predictions_file import read_saved_predictions
 from .records import EpochRecord
+from .summary import BROKEN
 
 STEP_SMOOTHING = 0.05
 """The per-step loss is an exponential moving average with this time constant, in epochs."""
 MAX_STEP_POINTS = 4000
 
+Which = Literal["last", "best"]
+"""Which epoch's saved predictions a view of a run folder shows."""
+
 
 @dataclass
-class RunHistory:
-    """What a run has told the console so far."""
+class RunView:
+    """What is known of a run: live from its events, or read from its folder or an evaluation."""
 
     preset_name: str = ""
     classes: tuple[str, ...] = ()
@@ -57,11 +74,41 @@ class RunHistory:
     error: str = ""
     hint: str = ""
     details: str = ""
+    predictions_epoch: int | None = None
+    """The epoch of `predictions` (a view of the best epoch's may be older than the last)."""
+    label: str = ""
+    """What the predictions are, where it is not the last epoch's: "best", or an evaluation's checkpoint."""
+    scope: str = "val"
+    """What the accuracy is measured on: "val", or an evaluation's data folder."""
+    paths: tuple[str, ...] | None = None
+    """The source file of each predicted sample, where the view was read with them."""
 
     def _changed(self) -> None:
         self.version += 1
 
     # Updates, one per kind of engine event -------------------------------------------------
+
+    def fold(self, event: Event) -> None:
+        """Apply one engine event of the run (the console's own, or one replayed from its folder)."""
+        if isinstance(event, BatchProgress):
+            self.add_progress(event)
+        elif isinstance(event, SetupProgress):
+            self.add_setup(event)
+        elif isinstance(event, RunStarted):
+            self.start(event)
+        elif isinstance(event, EpochFinished):
+            self.add_epoch(event)
+        elif isinstance(event, RunFinished):
+            self.finish(event)
+        elif isinstance(event, RunFailed):
+            self.fail(event)
+
+    def add_setup(self, event: SetupProgress) -> None:
+        """Data preparation before the first batch; one after the end means another process resumed the run."""
+        if not self.running:
+            self.progress = None  # the dead process's last batch is not this one's
+            self.state = "starting"
+        self.set_setup(setup_text(event.stage, event.done, event.total, event.rate, event.eta))
 
     def set_state(self, state: str) -> None:
         self.state = state
@@ -120,6 +167,7 @@ class RunHistory:
         self.epochs_planned = event.epochs
         self.confusion = event.confusion
         self.predictions = event.predictions
+        self.predictions_epoch = event.epoch if event.predictions is not None else None
         if event.predictions is not None and event.predictions.classes:
             self.classes = tuple(event.predictions.classes)
         typed = EpochRecord.from_record(record)
@@ -165,7 +213,7 @@ class RunHistory:
         return [int(r.get("epoch", i + 1)) for i, r in enumerate(self.epochs) if r.get(key) is not None]
 
     @classmethod
-    def from_run_dir(cls, run_dir: Path) -> RunHistory:
+    def from_run_dir(cls, run_dir: Path) -> RunView:
         """A read-only history from a run folder's status and epoch records (no predictions).
 
         A folder that cannot be read, or whose records are damaged, gives a history in state
@@ -189,3 +237,55 @@ class RunHistory:
             history.epochs.append(record)
             history.per_class_accuracy.append(list(EpochRecord.from_record(record, position).per_class_acc))
         return history
+
+    @classmethod
+    def from_predictions(cls, run_dir: str | Path, which: Which = "last") -> RunView:
+        """A run folder's epoch records with the saved predictions of its `which` epoch (what the
+        confusion screens show of a run that is not this console's).
+
+        Raises FileNotFoundError when the run has no predictions file yet (no finished epoch) and
+        ValueError when the file's arrays do not fit together.
+        """
+        if which not in ("last", "best"):
+            raise ValueError(f"which is 'last' or 'best', got {which!r}")
+        folder = RunFolder(Path(run_dir))
+        npz_path = folder.predictions_file(which)
+        if not npz_path.is_file():
+            raise FileNotFoundError(f"{npz_path} does not exist: the run has no finished epoch yet")
+        saved = read_saved_predictions(npz_path)
+        records = folder.read_metrics()
+        typed = [EpochRecord.from_record(record, i) for i, record in enumerate(records)]
+        return cls(
+            classes=saved.predictions.classes,
+            epochs=records,
+            predictions=saved.predictions,
+            confusion=saved.confusion,
+            per_class_accuracy=[list(epoch.per_class_acc) for epoch in typed if epoch.per_class_acc],
+            run_dir=folder.path,
+            predictions_epoch=saved.epoch,
+            label=which,
+            paths=folder.read_val_paths(),
+        )
+
+    @classmethod
+    def from_eval_dir(cls, eval_dir: str | Path) -> RunView:
+        """An evaluation folder (`RUN_DIR/evals/NAME`, written by `tui-trainer --eval`): one result, no epochs.
+
+        Its thumbnails sit under the run folder's name, so `run_dir` is the evaluation folder itself.
+        Raises FileNotFoundError / ValueError like `from_predictions`, RunFolderError for its report.
+        """
+        folder = EvalFolder(Path(eval_dir))
+        report = folder.read_report()
+        if not folder.predictions_file.is_file():
+            raise FileNotFoundError(f"{folder.predictions_file} does not exist: not a complete evaluation")
+        saved = read_saved_predictions(folder.predictions_file)
+        return cls(
+            classes=saved.predictions.classes,
+            predictions=saved.predictions,
+            confusion=saved.confusion,
+            run_dir=folder.path,
+            predictions_epoch=saved.epoch,
+            label=f"{report.get('checkpoint', '')}.pt" + (", flip TTA" if report.get("tta") else ""),
+            scope=str(report.get("data_name") or "evaluation"),
+            paths=saved.paths,
+        )

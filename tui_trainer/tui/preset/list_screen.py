@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.markup import escape
 from textual.app import ComposeResult
@@ -12,32 +12,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ..text import printable
-from .path_prompt import PathPrompt
-from .preset_document import builtin_preset_dir, read_summary
-from .recent import load_recent
-
-if TYPE_CHECKING:
-    from .app import TrainerApp
-
-
-def preset_sources(cwd: Path | None = None) -> list[tuple[str, Path]]:
-    """(group, path) of every preset to list, each file once: built-in, ./presets, recent."""
-    cwd = cwd or Path.cwd()
-    groups = [
-        ("built-in", sorted(builtin_preset_dir().glob("*.toml"))),
-        ("./presets", sorted((cwd / "presets").glob("*.toml"))),
-        ("recent", load_recent()),
-    ]
-    seen: set[Path] = set()
-    out: list[tuple[str, Path]] = []
-    for group, paths in groups:
-        for path in paths:
-            key = path.resolve()
-            if key not in seen:
-                seen.add(key)
-                out.append((group, path))
-    return out
+from ...config.catalog import preset_sources, read_summary
+from ...text import printable
+from ..common.path_prompt import PathPrompt
+from ..messages import NewPreset, OpenPath
 
 
 def _shown_path(path: Path) -> str:
@@ -60,10 +38,6 @@ class PresetListScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="presets")
         self.paths: list[Path] = []
-
-    @property
-    def trainer_app(self) -> TrainerApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -108,21 +82,21 @@ class PresetListScreen(Screen[None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         if event.option.id is not None:
-            self.trainer_app.open_path(self.paths[int(event.option.id)])
+            self.post_message(OpenPath(self.paths[int(event.option.id)]))
 
     def action_open_highlighted(self) -> None:
         option_list = self.query_one(OptionList)
         if option_list.highlighted is not None:
             option = option_list.get_option_at_index(option_list.highlighted)
             if option.id is not None:
-                self.trainer_app.open_path(self.paths[int(option.id)])  # a sweep file opens its sweep screen
+                self.post_message(OpenPath(self.paths[int(option.id)]))  # a sweep file opens its sweep screen
 
     def action_new_preset(self) -> None:
-        self.trainer_app.new_preset()
+        self.post_message(NewPreset())
 
     def action_open_path(self) -> None:
         def opened(path: Path | None) -> None:
             if path is not None:
-                self.trainer_app.open_path(path)
+                self.post_message(OpenPath(path))
 
         self.app.push_screen(PathPrompt("Open a preset or a run folder", must_exist=True), opened)

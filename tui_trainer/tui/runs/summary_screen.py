@@ -15,9 +15,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from ..runs.live import RunHistory
-from ..text import printable, shown
-from .charts import EpochTable, MetricChart
+from ...runs.view import RunView
+from ...text import printable, shown
+from ..run.charts import EpochTable, MetricChart
 
 
 class RunSummaryScreen(Screen[None]):
@@ -31,7 +31,7 @@ class RunSummaryScreen(Screen[None]):
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
         self.run_dir = run_dir
-        self.history = RunHistory.from_run_dir(run_dir)
+        self.history = RunView.from_run_dir(run_dir)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -64,5 +64,5 @@ class RunSummaryScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_reload(self) -> None:
-        self.history = RunHistory.from_run_dir(self.run_dir)
+        self.history = RunView.from_run_dir(self.run_dir)
         self._show()

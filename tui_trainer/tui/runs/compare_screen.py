@@ -19,11 +19,11 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ..runs.folder import RunFolder, RunFolderError
-from ..runs.history import summarize
-from ..text import printable
-from .preset_diff import preset_diff
-from .readable_plot import ReadablePlot, plottable
+from ...runs.folder import RunFolder, RunFolderError
+from ...runs.preset_diff import preset_diff
+from ...runs.summary import summarize
+from ...text import printable
+from ..common.readable_plot import ReadablePlot, plottable
 
 # (plotext, rich) names of one colour each: distinct in a 16-colour terminal; a ninth run reuses the first.
 COLORS = (

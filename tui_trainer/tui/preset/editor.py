@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.markup import escape
 from textual import events, on
@@ -19,15 +19,13 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, TextArea
 
-from ..config import SECTIONS, Problem
-from ..config.code_trust import TargetAccess
-from ..text import printable
-from .lr_finder_screen import LRFinderScreen, default_finder
-from .preset_document import PresetDocument, field_comments, toml_literal
-from .preset_form import GENERAL, FieldRow, SectionForm, fields_of
-
-if TYPE_CHECKING:
-    from .app import TrainerApp
+from ...config import SECTIONS, Problem
+from ...config.code_trust import TargetAccess
+from ...config.preset_document import PresetDocument, field_comments, toml_literal
+from ...text import printable
+from ..messages import SavePreset
+from .form import GENERAL, FieldRow, SectionForm, fields_of
+from .lr_finder_screen import Finder, LRFinderScreen, default_finder
 
 RAW_TAB = "tab-toml"
 LR_FIELD = "optimizer.lr"
@@ -80,16 +78,13 @@ class PresetEditorScreen(Screen[None]):
         Binding("escape", "app.close_editor", "Presets", id="preset.close"),
     ]
 
-    def __init__(self, document: PresetDocument) -> None:
+    def __init__(self, document: PresetDocument, finder: Finder | None = None) -> None:
         super().__init__(classes="editor")  # a class, not an id: a new editor mounts while the old one unmounts
         self.document = document
         self._rows: dict[str, FieldRow] = {}
         self._shown_problems: set[str] = set()
+        self._finder = finder  # None: the real LR range test
         self._lr_undo: list[str] = []  # optimizer.lr literals the LR finder replaced, newest last
-
-    @property
-    def trainer_app(self) -> TrainerApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         doc = self.document
@@ -277,7 +272,7 @@ class PresetEditorScreen(Screen[None]):
         if self.document.preset is None:
             self.notify("Fix the preset's problems first", severity="warning")
             return
-        finder = getattr(self.app, "lr_finder", None)  # tests put a fake one here
+        finder = self._finder
         if finder is None:  # the user's own preset: its target is imported from its folder
             finder = partial(default_finder, code=TargetAccess.beside(self.document.path))
         self.app.push_screen(LRFinderScreen(self.document.preset, finder), self._take_lr)
@@ -310,7 +305,7 @@ class PresetEditorScreen(Screen[None]):
         row.show_value(self.document.value(row.spec))
         self._show_problems()
         self._show_status()
-        self.trainer_app.action_save_preset()
+        self.post_message(SavePreset())
 
     def focus_field(self, path: str) -> None:
         """Show the field's section and put the cursor in it (tests and error links)."""

@@ -14,10 +14,10 @@ from pathlib import Path
 from rich.markup import escape
 from textual.app import App
 
-from ..config import PresetError
-from ..config.code_trust import TargetAccess, locate_target
-from ..runs.folder import RunFolder, RunFolderError
-from ..text import printable
+from ...config import PresetError
+from ...config.code_trust import TargetAccess, locate_target
+from ...runs.folder import RunFolder, RunFolderError
+from ...text import printable
 from .confirm_screen import ConfirmScreen
 
 YES, NO = "y", "n"

@@ -9,10 +9,8 @@ loader's message, and keeps training from starting. Nothing here knows about Tex
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +19,10 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Comment, Table
 
 from ..atomic import atomic_write_text
-from ..config import Preset, PresetError, Problem, load_preset_text, resolved_toml, update_text
-from ..config.fields import FieldSpec, all_fields
-from ..config.loading import loads_or_none, parse_toml
-
-
-def builtin_preset_dir() -> Path:
-    """The folder of the presets that ship with the package."""
-    return Path(str(resources.files("tui_trainer.presets")))
-
-
-def is_builtin(path: Path) -> bool:
-    """A preset shipped inside an installed package: never written to ("save" becomes "save as")."""
-    try:
-        resolved = path.resolve()
-        resolved.relative_to(builtin_preset_dir().resolve())
-    except (ValueError, OSError):
-        return False
-    installed = any(part in ("site-packages", "dist-packages") for part in resolved.parts)
-    return installed or not os.access(resolved, os.W_OK)
+from . import Preset, PresetError, Problem, load_preset_text, resolved_toml, update_text
+from .catalog import is_builtin
+from .fields import FieldSpec, all_fields
+from .loading import loads_or_none
 
 
 def toml_literal(value: Any) -> str:
@@ -326,14 +309,3 @@ def _collect_comments(body: list[tuple[Any, Any]], prefix: str, out: dict[str, s
             if comment:
                 out[path] = comment
         above = []
-
-
-def read_summary(path: Path) -> tuple[str, str]:
-    """(name, description) of a preset file for the list, without validating it."""
-    try:
-        raw = parse_toml(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, UnicodeDecodeError):
-        return path.stem, "(cannot read)"
-    except PresetError:
-        return path.stem, "(TOML syntax error)"
-    return str(raw.get("name", path.stem)), str(raw.get("description", ""))

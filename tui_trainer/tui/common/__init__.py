@@ -1,0 +1,1 @@
+"""What every part of the console shares: dialogs, prompts, help, keys, settings, plots."""

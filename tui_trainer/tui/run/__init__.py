@@ -1,0 +1,1 @@
+"""The console's run: its session (train, follow, steer) and the training screen that draws it."""

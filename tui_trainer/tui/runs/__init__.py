@@ -1,0 +1,1 @@
+"""The runs folder: the list of runs, one run's summary, and runs compared."""

@@ -1,0 +1,1 @@
+"""Sweeps: a study's trials, curves and values."""
