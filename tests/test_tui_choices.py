@@ -68,7 +68,7 @@ def test_the_form_greys_by_the_loaded_choices_and_follows_the_raw_view(preset_fi
             assert app.document.preset.data.dataset == "synthetic"  # the smoke preset
             assert not _unused(editor, "data.synthetic_train_size") and not _unused(editor, "data.image_size")
             assert _unused(editor, "data.download") and _unused(editor, "data.val_fraction")
-            assert editor.row("data.root").tooltip == "used by: cifar10, imagefolder"
+            assert editor.row("data.root").tooltip == "used by: cifar10, imagefolder, csv, shards, hf"
             assert _unused(editor, "scheduler.pct_start") and not _unused(editor, "scheduler.t_max")  # cosine
             await pilot.press("f3")
             area = editor.query_one("#raw-toml", TextArea)

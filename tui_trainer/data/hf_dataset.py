@@ -25,8 +25,8 @@ from typing import Any
 
 from ..config.choices import ROOT_NEEDED
 from ..config.schema import DataConfig
-from ..text import printable
 from ..regular_file import read_bytes
+from ..text import printable
 from .csv_list import SHOWN, class_problems
 from .listing import FileSplit, LayoutError, Listing
 from .member import Member

@@ -27,8 +27,8 @@ from pathlib import Path, PurePosixPath
 
 from ..config.choices import ROOT_NEEDED
 from ..config.schema import DataConfig
-from ..text import printable
 from ..regular_file import open_binary
+from ..text import printable
 from .csv_list import SHOWN, class_problems
 from .listing import FileSplit, LayoutError, Listing
 from .member import Member
