@@ -67,7 +67,7 @@ def test_every_front_end_imports_the_one_duration_and_lr_formatter() -> None:
         (("index", 3, 0), "index"),
         (("shuffle", 2, 4), "shuffle: 2/4 steps"),
         (("decode train", 1200, 50000, 900.0, 54.0), "decode train: 1,200/50,000 images  900 img/s, ETA 0:54"),
-        (("decode train", 50000, 50000, 900.0, 0.0), "decode train: 50,000/50,000 images"),
+        (("decode train", 50000, 50000, 900.0, 0.0), "decode train: 50,000/50,000 images  900 img/s"),
     ],
 )
 def test_a_set_up_line_names_its_unit_rate_and_eta(args: tuple, text: str) -> None:

@@ -71,8 +71,8 @@ SETUP_UNITS = {"generate": "splits", "decode": "images", "check": "files"}
 def setup_text(stage: str, done: int, total: int, rate: float = 0.0, eta: float = 0.0) -> str:
     """Set-up progress in words: `decode train: 1,200/50,000 images  900 img/s, ETA 0:54`.
 
-    A one-step stage reads `cache train: done`; without a total, the stage alone. The rate and ETA
-    follow while a stage of several items is under way (the data layer reports them as it decodes).
+    A one-step stage reads `cache train: done`; without a total, the stage alone. The rate follows
+    when the data layer reports one (as it decodes), and the ETA while the stage is under way.
     """
     if not total:
         return stage
@@ -80,6 +80,6 @@ def setup_text(stage: str, done: int, total: int, rate: float = 0.0, eta: float 
         return f"{stage}: done" if done >= 1 else stage
     unit = SETUP_UNITS.get(stage.split(" ", 1)[0], "steps")
     text = f"{stage}: {done:,}/{total:,} {unit}"
-    if rate > 0 and done < total:
-        text += f"  {rate:,.0f} img/s, ETA {format_duration(eta)}"
+    if rate > 0:  # the rate stays on the finished line: it says how fast the decode went
+        text += f"  {rate:,.0f} img/s" + (f", ETA {format_duration(eta)}" if done < total else "")
     return text

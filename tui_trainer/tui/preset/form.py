@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.markup import escape
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
@@ -156,6 +157,11 @@ class FieldRow(Vertical):
     def show_problems(self, messages: list[str]) -> None:
         self.set_class(bool(messages), "-invalid")
         self.query_one(".field-error", Static).update("\n".join(map(printable, messages)))
+
+    def on_descendant_focus(self, _event: events.DescendantFocus) -> None:
+        # Focus scrolls the editor alone into view; the key's comment and description under it are
+        # what the user reads next, so the whole row is brought in.
+        self.call_after_refresh(self.scroll_visible, animate=False)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
