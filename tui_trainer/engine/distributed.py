@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from dataclasses import replace
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -79,7 +80,7 @@ def init_from_env(device: torch.device, timeout_s: float | None = None) -> None:
         return
     timeout = collective_timeout() if timeout_s is None else timeout_s
     backend = "nccl" if device.type == "cuda" else "gloo"
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if device.type == "cuda":
         kwargs["device_id"] = device
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout), **kwargs)
