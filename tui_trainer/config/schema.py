@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     OptimizerName = str
     SchedulerName = str
     PrecisionName = str
+    SamplerName = str
+    BestMetricName = str
 else:
     DatasetName = Literal[DATASETS.names]
     BadImagesName = Literal[BAD_IMAGES.names]
@@ -52,6 +54,8 @@ else:
     OptimizerName = Literal[OPTIMIZERS.names]
     SchedulerName = Literal[SCHEDULERS.names]
     PrecisionName = Literal[PRECISIONS.names]
+    SamplerName = Literal[SAMPLERS.names]
+    BestMetricName = Literal[BEST_METRICS.names]
 
 
 class Section(BaseModel):
@@ -118,7 +122,7 @@ class DataConfig(Section):
     )
     image_size: int = Field(32, ge=8, le=512, description="Images are resized to this side length in pixels.")
     drop_last: bool = Field(False, description="Drop the last partial training batch of each epoch.")
-    sampler: Literal[SAMPLERS.names] = Field("shuffle", description=SAMPLERS.description())  # type: ignore[valid-type]
+    sampler: SamplerName = Field("shuffle", description=SAMPLERS.description())
     synthetic_train_size: int = Field(
         4000,
         ge=10,
@@ -429,7 +433,7 @@ class TrainConfig(Section):
         description="Also save the latest checkpoint inside an epoch this often (minutes of training; 0 = only at "
         "epoch ends and on a stop), so a killed or preempted run loses at most this much.",
     )
-    best_metric: Literal[BEST_METRICS.names] = Field("val_acc", description=BEST_METRICS.description())  # type: ignore[valid-type]
+    best_metric: BestMetricName = Field("val_acc", description=BEST_METRICS.description())
     notify: str = Field(
         "",
         pattern=r"^$|^[A-Za-z][\w+.-]*://\S*$",

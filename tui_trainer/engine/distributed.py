@@ -85,7 +85,8 @@ def init_from_env(device: torch.device, timeout_s: float | None = None) -> None:
         kwargs["device_id"] = device
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout), **kwargs)
     global _setup_group
-    _setup_group = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=SETUP_TIMEOUT_S))
+    group = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=SETUP_TIMEOUT_S))
+    _setup_group = group if isinstance(group, dist.ProcessGroup) else None  # every rank is a member: a group
 
 
 def wait_for_peers() -> None:
