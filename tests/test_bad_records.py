@@ -118,7 +118,7 @@ def test_arrays_nested_500_deep_are_one_line_errors_in_a_preset_a_set_and_the_pr
     assert "deep  (cannot read)" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("where", ["settings", "presets folder", "opened preset"])
+@pytest.mark.parametrize("where", ["settings", "presets folder", pytest.param("opened preset", marks=pytest.mark.slow)])
 def test_the_console_starts_with_a_deeply_nested_file(tmp_path: Path, monkeypatch, where: str) -> None:
     deep_text = SMOKE.read_text() + f"\n[extra]\nx = {DEEP}\n"
     opened = None

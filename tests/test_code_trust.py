@@ -256,6 +256,7 @@ def received_sweep(tmp_path: Path, marker: Path) -> Path:
     return folder / "sweep.toml"
 
 
+@pytest.mark.slow
 def test_a_received_sweep_folder_runs_no_code_without_trust_code(tmp_path: Path) -> None:
     pytest.importorskip("optuna")
     marker = tmp_path / "ran"
@@ -308,6 +309,7 @@ async def _wait(pilot, condition, steps: int = 600) -> None:
 
 
 @pytest.mark.parametrize("key", ["v", "o", "r", "d"])
+@pytest.mark.slow
 def test_the_console_asks_before_a_run_folders_code_and_no_runs_nothing(
     key: str, trained_run: Path, tmp_path: Path, place: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -402,6 +404,7 @@ def _sweep_app(folder: Path):
     return Host()
 
 
+@pytest.mark.slow
 def test_g_on_a_received_sweep_asks_before_its_code(tmp_path: Path, place: Path, monkeypatch) -> None:
     from tui_trainer.runs import sweep_detach
     from tui_trainer.tui.common.confirm_screen import ConfirmScreen

@@ -37,6 +37,7 @@ def make_image_folder(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_an_image_folder_run_records_each_validation_images_file(tmp_path: Path) -> None:
     root = make_image_folder(tmp_path / "ds")
     preset = tiny_preset("data.dataset=imagefolder", f"data.root={root}", "train.epochs=1", "scheduler.t_max=1")

@@ -20,6 +20,7 @@ from tests.helpers import REPO, SET_TINY
 from tui_trainer.runs.folder import RunFolder
 
 pty = pytest.importorskip("pty")
+pytestmark = pytest.mark.slow  # each case starts a console in a terminal of its own and trains
 
 EXIT_WAIT = 60.0
 """Seconds a console gets to stop its run and exit (a batch of the tiny preset takes milliseconds)."""

@@ -80,6 +80,7 @@ def test_check_decodes_every_image_so_a_truncated_jpeg_is_named_too(broken_folde
     assert "as long as a run's first decode takes" in err
 
 
+@pytest.mark.slow
 def test_the_run_after_check_reads_the_images_check_decoded(tmp_path: Path, capsys) -> None:
     root = tmp_path / "ds"
     for c, cls in enumerate(("cat", "dog")):

@@ -22,6 +22,7 @@ def test_imageset_checks_its_tensors_and_moves() -> None:
         ImageSet(torch.zeros(3, 3, 4, 4, dtype=torch.uint8), torch.arange(2), ("a",))
 
 
+@pytest.mark.slow
 def test_data_layer_imports_no_ui_and_check_needs_no_torch() -> None:
     code = (
         "import sys\n"

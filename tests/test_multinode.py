@@ -124,6 +124,7 @@ DECODE_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_processes_that_miss_the_same_cache_entry_decode_it_once(tmp_path: Path) -> None:
     script, log, ready = tmp_path / "decode.py", tmp_path / "decoded.log", tmp_path / "ready"
     script.write_text(DECODE_SCRIPT)

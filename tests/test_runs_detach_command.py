@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from textual.app import App
 from textual.widgets import Static
 
@@ -29,6 +30,7 @@ def wait_until_ended(run_dir: Path, timeout: float = 240.0) -> str:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_an_unsaved_preset_run_detached_records_a_command_that_runs_it_again(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the children inherit it: a tiny run on one thread is quickest
     runs = tmp_path / "runs"

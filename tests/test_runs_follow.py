@@ -91,6 +91,7 @@ def check_complete_run(events: list[object], epochs: int, val_images: int = 64) 
     assert progress and progress[-1].batch == progress[-1].batches  # the last batch comes before the end
 
 
+@pytest.mark.slow
 def test_a_headless_run_is_followed_live_to_its_end(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     args = [sys.executable, "-m", "tui_trainer", "--headless", str(SMOKE), "--runs-dir", str(runs)]
@@ -244,6 +245,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.slow
 def test_a_detached_run_outlives_its_console_and_stops_on_sigint(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     # The "console" runs in a session of its own, as in a terminal: a hang-up kills its whole group.
@@ -282,6 +284,7 @@ def test_a_detached_run_outlives_its_console_and_stops_on_sigint(tmp_path: Path)
     assert "epoch   1/500" in log and "SIGINT: stopping after this batch" in log and "interrupted after" in log
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_detached_in_the_same_folder(tmp_path: Path) -> None:
     control = RunControl()
 
@@ -342,6 +345,7 @@ def test_a_follower_picks_up_a_run_that_another_process_resumes(tmp_path: Path) 
     assert isinstance(event, RunFinished) and event.state == "interrupted"
 
 
+@pytest.mark.slow
 def test_a_live_follower_sees_the_run_resumed_detached(tmp_path: Path) -> None:
     control = RunControl()
     preset = tiny_preset("train.epochs=3", "scheduler.t_max=3")

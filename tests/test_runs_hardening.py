@@ -72,6 +72,7 @@ def _resume_child(run_dir: str, barrier, out_dir: str, index: int) -> None:
         os._exit(code)
 
 
+@pytest.mark.slow
 def test_twenty_simultaneous_resumes_exactly_one_trains(tmp_path: Path) -> None:
     folder = interrupted_run(tmp_path)
     context = multiprocessing.get_context("fork")

@@ -89,6 +89,7 @@ case "$1" in show) echo "JobId=$3 JobState=RUNNING Requeue=1 Restarts=0";; esac
 """
 
 
+@pytest.mark.slow
 def test_sigusr1_in_a_slurm_job_checkpoints_requeues_and_the_job_list_grows(tmp_path: Path) -> None:
     """Without a real SLURM (tests/test_slurm.py has one): scontrol is a script that logs its calls."""
     bin_dir, log = tmp_path / "bin", tmp_path / "scontrol.log"

@@ -182,6 +182,7 @@ def test_a_failure_in_setup_becomes_a_failed_run(tmp_path: Path) -> None:
     assert len(failed) == 1 and "nowhere.module" in failed[0].error
 
 
+@pytest.mark.slow
 def test_plain_output_has_one_line_per_epoch_and_no_control_characters(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "tui_trainer", "--headless", str(SMOKE), "--runs-dir", str(tmp_path), *SET_TINY],
@@ -195,6 +196,7 @@ def test_plain_output_has_one_line_per_epoch_and_no_control_characters(tmp_path:
     assert "\x1b" not in result.stdout and "\r" not in result.stdout
 
 
+@pytest.mark.slow
 def test_sigint_stops_with_exit_130_and_a_loadable_checkpoint(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "tui_trainer", "--headless", str(SMOKE), "--runs-dir", str(tmp_path)]
     args += [*SET_TINY, "--set", "train.epochs=500", "--set", "scheduler.t_max=500"]

@@ -22,7 +22,7 @@ import pytest
 from tests.helpers import SET_TINY, SMOKE
 from tui_trainer.runs.folder import RunFolder
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "sinfo")
 UP_SECONDS = 60.0

@@ -190,6 +190,7 @@ def test_preset_list(workspace: Path, snap_compare) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=settle)
 
 
+@pytest.mark.slow
 def test_preset_editor_with_the_seed_preset(workspace: Path, snap_compare) -> None:
     app = console(workspace, "seed.toml")
 
@@ -210,6 +211,7 @@ def _training_started(pilot: Pilot, trainer: ScriptedTrainer):
     return started()
 
 
+@pytest.mark.slow
 def test_training_screen_during_a_run(workspace: Path, snap_compare) -> None:
     trainer = ScriptedTrainer()
     app = console(workspace, "seed.toml", trainer)
@@ -220,6 +222,7 @@ def test_training_screen_during_a_run(workspace: Path, snap_compare) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
+@pytest.mark.slow
 def test_confusion_screen_of_the_latest_epoch(workspace: Path, snap_compare) -> None:
     trainer = ScriptedTrainer()
     app = console(workspace, "seed.toml", trainer)

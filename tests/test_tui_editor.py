@@ -160,6 +160,7 @@ def test_save_on_a_read_only_builtin_asks_for_a_new_path(preset_file: Path, tmp_
     assert (tmp_path / "copy.toml").read_text() == preset_file.read_text()
 
 
+@pytest.mark.slow
 def test_raw_toml_edits_are_validated_with_line_numbers_and_reach_the_form(preset_file: Path, tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(preset_file, tmp_path)

@@ -84,6 +84,7 @@ BAD_VALUE = 'name = "x"\n\n[data]\ndataset = "synthetic"\n\n[train]\nseed = 0\ne
 """A preset whose only problem is on line 8."""
 
 
+@pytest.mark.slow
 def test_a_preset_with_a_problem_opens_with_the_cursor_on_its_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(BAD_VALUE)

@@ -23,6 +23,7 @@ async def _accept_suggestion(pilot, field: Input) -> None:
     await pilot.pause()
 
 
+@pytest.mark.slow
 def test_model_name_completes_timm_architectures_and_weights_files(preset_file: Path, tmp_path: Path) -> None:  # noqa: F811
     weights = tmp_path / "weights" / "resnet10t.safetensors"
     weights.parent.mkdir()

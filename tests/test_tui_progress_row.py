@@ -21,6 +21,7 @@ def footer_keys(app: TrainerApp) -> dict[str, str]:
     return {key.description: key.key for key in app.screen.query(FooterKey)}
 
 
+@pytest.mark.slow
 def test_p_reads_resume_while_the_run_is_paused(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(tmp_path, FakeTrainer(delay=0.01), overrides=(*TINY, "train.epochs=1000"))

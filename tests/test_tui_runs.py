@@ -173,6 +173,7 @@ def test_resume_detached_starts_a_child_and_attaches_to_it(tmp_path: Path, monke
     run(scenario())
 
 
+@pytest.mark.slow
 def test_x_sends_sigint_to_a_running_run(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     # A stand-in for a detached run: holds the folder's lock, "tui_trainer" on its command line, dies of SIGINT.
@@ -274,6 +275,7 @@ async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
         await pilot.pause(0.05)
 
 
+@pytest.mark.slow
 def test_the_console_attaches_to_a_headless_run_and_stops_it(tmp_path: Path) -> None:
     """`tui-trainer RUN_DIR` of a run going in another process: points appear while it runs; x stops it."""
     from tui_trainer.runs.detach import find_run_by_pid
@@ -310,6 +312,7 @@ def test_the_console_attaches_to_a_headless_run_and_stops_it(tmp_path: Path) -> 
         proc.wait()
 
 
+@pytest.mark.slow
 def test_the_console_starts_a_detached_run_in_a_session_of_its_own(tmp_path: Path) -> None:
     from tui_trainer.tui.app import TrainerApp
     from tui_trainer.tui.run.training_screen import TrainingScreen
@@ -398,6 +401,7 @@ def test_damaged_folders_are_listed_as_damaged_and_the_console_stays_up(tmp_path
     run(scenario())
 
 
+@pytest.mark.slow
 def test_a_console_following_an_interrupted_run_picks_up_its_resume(tmp_path: Path) -> None:
     """Another process resumes the run: "starting" until it reports, then running, epochs not doubled."""
     from tui_trainer.tui.app import TrainerApp

@@ -196,6 +196,7 @@ def test_charts_and_table_follow_each_epoch(tmp_path: Path) -> None:
     run(scenario())
 
 
+@pytest.mark.slow
 def test_stop_and_pause_steer_the_run(tmp_path: Path) -> None:
     trainer = FakeTrainer(delay=0.01)
 

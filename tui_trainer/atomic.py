@@ -44,7 +44,9 @@ def cannot_write(path: str | Path, exc: OSError) -> str:
 
 def _open_fd(fd: int, mode: str) -> IO:
     """The file object of a descriptor (one place, so a test can stand in a full disk)."""
-    return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""}))
+    if "b" in mode:
+        return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, encoding="utf-8", newline="")
 
 
 class _WriteWatcher:
@@ -139,7 +141,7 @@ def atomic_write_text(path: str | Path, text: str, *, permissions: int | None = 
         handle.write(text)
 
 
-def atomic_write_with(path: str | Path, writer: Callable[[IO[bytes]], None]) -> None:
+def atomic_write_with(path: str | Path, writer: Callable[[IO[bytes]], object]) -> None:
     """Let `writer` fill a binary file (e.g. torch.save, numpy.savez), then swap it in."""
     with atomic_open(path, "wb") as handle:
         writer(handle)

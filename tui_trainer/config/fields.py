@@ -98,23 +98,29 @@ def _kind(annotation: Any) -> tuple[str, tuple[Any, ...]]:
     return getattr(annotation, "__name__", "str"), ()
 
 
+def _bound(bound: object) -> float | None:
+    """A Field's ge/gt/le/lt bound, as the form and the reference show it (the schema's are all numbers)."""
+    return bound if isinstance(bound, (int, float)) else None
+
+
 def _spec(section: str, name: str, info: FieldInfo) -> FieldSpec:
     kind, choices = _kind(info.annotation)
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
     if "choices" in extra:
         kind, choices = "choice", tuple(extra["choices"])  # type: ignore[arg-type]
-    lo = hi = None
+    lo: float | None = None
+    hi: float | None = None
     lo_ex = hi_ex = False
     pattern = None
     for meta in info.metadata:
         if isinstance(meta, annotated_types.Ge):
-            lo = meta.ge
+            lo = _bound(meta.ge)
         elif isinstance(meta, annotated_types.Gt):
-            lo, lo_ex = meta.gt, True
+            lo, lo_ex = _bound(meta.gt), True
         elif isinstance(meta, annotated_types.Le):
-            hi = meta.le
+            hi = _bound(meta.le)
         elif isinstance(meta, annotated_types.Lt):
-            hi, hi_ex = meta.lt, True
+            hi, hi_ex = _bound(meta.lt), True
         elif hasattr(meta, "pattern") and meta.pattern:
             pattern = meta.pattern
     args = typing.get_args(info.annotation)
@@ -131,8 +137,8 @@ def _spec(section: str, name: str, info: FieldInfo) -> FieldSpec:
         default=default,
         description=info.description or "",
         choices=choices,
-        minimum=lo,  # type: ignore[arg-type]
-        maximum=hi,  # type: ignore[arg-type]
+        minimum=lo,
+        maximum=hi,
         min_exclusive=lo_ex,
         max_exclusive=hi_ex,
         pattern=pattern,

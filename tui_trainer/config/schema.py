@@ -10,7 +10,7 @@ This module imports neither torch nor the UI: `--check` and the editor stay fast
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -32,6 +32,30 @@ from .choices import (
 )
 
 DeviceName = str  # auto | cpu | cuda | cuda:N | mps, checked by TrainConfig.device's pattern
+
+if TYPE_CHECKING:
+    # A Literal of a registry's names is built when the module loads; a type checker sees a str.
+    DatasetName = str
+    BadImagesName = str
+    ResizeName = str
+    StorageName = str
+    LossName = str
+    OptimizerName = str
+    SchedulerName = str
+    PrecisionName = str
+    SamplerName = str
+    BestMetricName = str
+else:
+    DatasetName = Literal[DATASETS.names]
+    BadImagesName = Literal[BAD_IMAGES.names]
+    ResizeName = Literal[RESIZES.names]
+    StorageName = Literal[STORAGES.names]
+    LossName = Literal[LOSSES.names]
+    OptimizerName = Literal[OPTIMIZERS.names]
+    SchedulerName = Literal[SCHEDULERS.names]
+    PrecisionName = Literal[PRECISIONS.names]
+    SamplerName = Literal[SAMPLERS.names]
+    BestMetricName = Literal[BEST_METRICS.names]
 
 
 class Section(BaseModel):
@@ -80,7 +104,7 @@ def strict_value(annotation: Any, value: Any) -> Any:
 
 
 class DataConfig(Section):
-    dataset: Literal[DATASETS.names] = Field("cifar10", description=DATASETS.description())  # type: ignore[valid-type]
+    dataset: DatasetName = Field("cifar10", description=DATASETS.description())
     root: str = Field(
         "",
         description="Dataset folder (or a CSV file, or a brace pattern of tar shards); when empty, cifar10 uses "
@@ -98,7 +122,7 @@ class DataConfig(Section):
     )
     image_size: int = Field(32, ge=8, le=512, description="Images are resized to this side length in pixels.")
     drop_last: bool = Field(False, description="Drop the last partial training batch of each epoch.")
-    sampler: Literal[SAMPLERS.names] = Field("shuffle", description=SAMPLERS.description())  # type: ignore[valid-type]
+    sampler: SamplerName = Field("shuffle", description=SAMPLERS.description())
     synthetic_train_size: int = Field(
         4000,
         ge=10,
@@ -112,9 +136,9 @@ class DataConfig(Section):
         description="Number of generated validation images.",
     )
     cache: bool = Field(True, description="Keep decoded images in a tensor cache on disk so later starts are fast.")
-    bad_images: Literal[BAD_IMAGES.names] = Field("error", description=BAD_IMAGES.description())  # type: ignore[valid-type]
-    resize: Literal[RESIZES.names] = Field("crop", description=RESIZES.description())  # type: ignore[valid-type]
-    storage: Literal[STORAGES.names] = Field("auto", description=STORAGES.description())  # type: ignore[valid-type]
+    bad_images: BadImagesName = Field("error", description=BAD_IMAGES.description())
+    resize: ResizeName = Field("crop", description=RESIZES.description())
+    storage: StorageName = Field("auto", description=STORAGES.description())
     store_size: int = Field(
         0,
         ge=0,
@@ -293,7 +317,7 @@ class ModelConfig(Section):
 
 
 class LossConfig(Section):
-    name: Literal[LOSSES.names] = Field("label_smoothing_ce", description=LOSSES.description())  # type: ignore[valid-type]
+    name: LossName = Field("label_smoothing_ce", description=LOSSES.description())
     smoothing: float = Field(
         0.1,
         ge=0.0,
@@ -332,7 +356,7 @@ class LossConfig(Section):
 
 
 class OptimizerConfig(Section):
-    name: Literal[OPTIMIZERS.names] = Field("rmsprop", description=OPTIMIZERS.description())  # type: ignore[valid-type]
+    name: OptimizerName = Field("rmsprop", description=OPTIMIZERS.description())
     lr: float = Field(0.001, gt=0.0, le=100.0, description="Learning rate per optimiser step (peak for onecycle).")
     weight_decay: float = Field(0.0, ge=0.0, le=10.0, description="L2 penalty (decoupled for adamw).")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="Momentum.")
@@ -360,7 +384,7 @@ class OptimizerConfig(Section):
 
 
 class SchedulerConfig(Section):
-    name: Literal[SCHEDULERS.names] = Field("cosine", description=SCHEDULERS.description())  # type: ignore[valid-type]
+    name: SchedulerName = Field("cosine", description=SCHEDULERS.description())
     t_max: int = Field(100, ge=1, le=1_000_000, description="Epochs from the start lr down to eta_min.")
     eta_min: float = Field(1e-6, ge=0.0, description="The lowest learning rate.")
     pct_start: float = Field(0.25, gt=0.0, lt=1.0, description="Share of the optimiser steps spent warming up.")
@@ -380,7 +404,7 @@ class TrainConfig(Section):
         description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.",
         json_schema_extra={"pattern_words": "auto, cpu, cuda, cuda:N (N a GPU number) or mps"},
     )
-    precision: Literal[PRECISIONS.names] = Field("bf16", description=PRECISIONS.description())  # type: ignore[valid-type]
+    precision: PrecisionName = Field("bf16", description=PRECISIONS.description())
     channels_last: bool = Field(True, description="Use the channels-last memory layout on CUDA.")
     compile: bool = Field(False, description="Compile the model with torch.compile (slower start, faster epochs).")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for weights, shuffling and augmentation.")
@@ -409,7 +433,7 @@ class TrainConfig(Section):
         description="Also save the latest checkpoint inside an epoch this often (minutes of training; 0 = only at "
         "epoch ends and on a stop), so a killed or preempted run loses at most this much.",
     )
-    best_metric: Literal[BEST_METRICS.names] = Field("val_acc", description=BEST_METRICS.description())  # type: ignore[valid-type]
+    best_metric: BestMetricName = Field("val_acc", description=BEST_METRICS.description())
     notify: str = Field(
         "",
         pattern=r"^$|^[A-Za-z][\w+.-]*://\S*$",
@@ -465,7 +489,7 @@ def cross_field_problems(preset: Preset) -> list[tuple[str, str]]:
 
 
 SECTIONS: dict[str, type[Section]] = {
-    name: info.annotation  # type: ignore[misc]
+    name: info.annotation
     for name, info in Preset.model_fields.items()
     if isinstance(info.annotation, type) and issubclass(info.annotation, Section)
 }

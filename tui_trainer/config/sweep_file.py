@@ -22,11 +22,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .choices import BEST_METRICS, best_metric
+from .choices import best_metric
 from .fields import field_by_path
 from .loading import PresetError, Problem, apply_overrides, loads_or_none, parse_toml, validate
 from .locate import key_lines, line_of
-from .schema import Preset
+from .schema import BestMetricName, Preset
 
 Value = bool | int | float | str
 
@@ -75,7 +75,7 @@ class FloatRange(BaseModel):
 
 class ObjectiveSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    metric: Literal[BEST_METRICS.names] | None = Field(  # type: ignore[valid-type]
+    metric: BestMetricName | None = Field(
         None,
         description="val_acc, macro_f1 or balanced_acc (maximised) or val_loss (minimised); "
         "default: the base preset's train.best_metric.",

@@ -69,8 +69,8 @@ def file_fingerprint(
     def rows() -> Iterable[str]:
         nonlocal reported
         for done, path in enumerate(files):
-            due = progress is not None and done and done % FINGERPRINT_REPORT_EVERY == 0
-            if due and (reported or time.monotonic() - started >= FINGERPRINT_QUIET_SECONDS):
+            due = done and done % FINGERPRINT_REPORT_EVERY == 0
+            if progress is not None and due and (reported or time.monotonic() - started >= FINGERPRINT_QUIET_SECONDS):
                 progress(stage, done, len(files))
                 reported = True
             if isinstance(path, Member):
@@ -80,7 +80,7 @@ def file_fingerprint(
             yield f"{_relative(path, base)}|{st.st_size}|{st.st_mtime_ns}"
 
     fingerprint = digest(rows())
-    if reported:
+    if reported and progress is not None:
         progress(stage, len(files), len(files))
     return fingerprint
 
@@ -238,7 +238,8 @@ def _build_entry(entry: Entry, slot: list[str], fingerprint: str, build: Callabl
     if len(data) == 0:
         return data
     _drop_old_format(slot)
-    shape = tuple(data.images.shape)
+    n, channels, height, width = data.images.shape
+    shape = (n, channels, height, width)
     try:
 
         def fill(out: torch.Tensor, _disk: DiskRows | None) -> None:

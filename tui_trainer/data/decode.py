@@ -104,7 +104,8 @@ def decode_file(path: Source, size: int, resize: str = "squash") -> np.ndarray:
 def _decode_opened(handle, size: int, resize: str) -> np.ndarray:  # handle: a binary file object
     from PIL import Image
 
-    with Image.open(handle) as image:
+    with Image.open(handle) as opened:
+        image: Image.Image = opened
         if image.size != (size, size):
             image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, both sides still >= size
         image = upright(image)
@@ -114,7 +115,8 @@ def _decode_opened(handle, size: int, resize: str) -> np.ndarray:  # handle: a b
             image = _to_8_bits(image)
         rgb = image.convert("RGB")
     if rgb.size != (size, size):
-        box = square_box(*rgb.size, resize)
+        width, height = rgb.size
+        box = square_box(width, height, resize)
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR, box=box)  # crop and resize in one pass
     return np.asarray(rgb, dtype=np.uint8)
 
@@ -149,7 +151,7 @@ def decode_chunk_into(
     array, bad_path, reason = decode_chunk(paths, size, resize)
     if array is None:
         return 0, bad_path, reason
-    data = memoryview(array).cast("B")
+    data = array.data.cast("B")
     offset = disk.offset + start * array[0].nbytes
     fd = os.open(disk.path, os.O_WRONLY)
     try:
@@ -223,7 +225,7 @@ def decode_images(
     def place(start: int, result: tuple[np.ndarray | int | None, str, str]) -> None:
         nonlocal done
         array, bad_path, reason = result
-        if bad_path:
+        if bad_path or array is None:  # a result without a failing path always carries its images
             raise DataError(f"cannot read image {bad_path}: {reason}")
         if isinstance(array, np.ndarray):
             out[start : start + len(array)] = torch.from_numpy(array)

@@ -23,6 +23,7 @@ from .errors import DataError
 from .folder import _names, class_images, is_image_name
 from .imageset import ImageSet
 from .listing import Listing
+from .member import Member
 from .views import decode_for_validation, store_size
 
 
@@ -44,7 +45,7 @@ class LabelledImages:
     in the run's class order, and the file behind each."""
 
     data: ImageSet
-    paths: tuple[Path, ...]
+    paths: tuple[Path | Member, ...]  # a member of a shard or a parquet file names itself when printed
     folder: Path
 
 
@@ -120,7 +121,7 @@ def load_labelled_split(
 
 
 def _labelled(
-    paths: list[Path],
+    paths: Sequence[Path | Member],
     labels: list[int],
     classes: Sequence[str],
     base: Path,

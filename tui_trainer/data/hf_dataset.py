@@ -51,7 +51,8 @@ class _Images:
     """One split's image column, loaded on first use (a parquet set reads it when decoding starts)."""
 
     def __init__(self, load, folder: Path) -> None:  # load: () -> pyarrow.ChunkedArray
-        self._load, self._column, self.folder = load, None, folder
+        self._load, self.folder = load, folder
+        self._column: Any = None  # a pyarrow.ChunkedArray once loaded
 
     def bytes_at(self, row: int) -> bytes:
         if self._column is None:

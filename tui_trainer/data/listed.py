@@ -18,12 +18,15 @@ from .decode import Progress
 from .errors import DataError
 from .imageset import ImageSet
 from .listing import FileSplit, Listing
+from .member import Member
 from .store import CacheSpaceError
 from .subsets import stratified_limit, stratified_split
 from .views import store_size
 
 
-def _split_files(split: FileSplit, cfg: DataConfig, skipped: list[BadImage] | None) -> tuple[list[Path], torch.Tensor]:
+def _split_files(
+    split: FileSplit, cfg: DataConfig, skipped: list[BadImage] | None
+) -> tuple[list[Path | Member], torch.Tensor]:
     paths, labels = list(split.paths), list(split.labels)
     if cfg.bad_images == "skip":  # every file is checked at each start, so the list is never lost to the cache
         bad = find_bad_images(paths)
@@ -40,7 +43,7 @@ def _decode_split(
     slot: list[str],
     base: Path,
     name: str,
-    paths: list[Path],
+    paths: list[Path | Member],
     labels: torch.Tensor,
     classes: tuple[str, ...],
     cfg: DataConfig,
@@ -66,13 +69,15 @@ def _decode_split(
         return _decode_split(slot, base, name, kept_paths, kept_labels, classes, cfg, progress)
 
 
-def _take(paths: list[Path], labels: torch.Tensor, index: torch.Tensor) -> tuple[list[Path], torch.Tensor]:
+def _take(
+    paths: list[Path | Member], labels: torch.Tensor, index: torch.Tensor
+) -> tuple[list[Path | Member], torch.Tensor]:
     return [paths[i] for i in index.tolist()], labels[index]
 
 
 def _limited(
-    paths: list[Path], labels: torch.Tensor, limit: int, selection: str
-) -> tuple[list[Path], torch.Tensor, str]:
+    paths: list[Path | Member], labels: torch.Tensor, limit: int, selection: str
+) -> tuple[list[Path | Member], torch.Tensor, str]:
     if limit <= 0 or limit >= len(paths):
         return paths, labels, selection
     chosen = stratified_limit(labels, limit)

@@ -113,8 +113,8 @@ def _shards(root_text: str) -> tuple[Path, dict[str, list[Path]], list[str]]:
             problems.append(f"{printable(file.name)}: name does not start with train, val, validation or test")
         else:
             splits.setdefault(split, []).append(file)
-    for split in splits.values():
-        split.sort()
+    for shard_files in splits.values():
+        shard_files.sort()
     return folder, splits, problems
 
 
@@ -220,10 +220,10 @@ def _samples(shard: Path, split: str, problems: list[str]) -> Iterator[Row]:
             problems.append(f"{where}: no {key}.cls or {key}.json label")
             continue
         image = sample.image
-        member = TarMember(
+        stored = TarMember(
             str(shard), image.offset_data, image.size, where, f"{stamp}|{image.name}|{image.offset_data}"
         )
-        yield Row(member, sample.label, split, where)
+        yield Row(stored, sample.label, split, where)
 
 
 def _named(rows: list[Row], explicit: tuple[str, ...], problems: list[str]) -> list[Row]:

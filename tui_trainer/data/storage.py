@@ -61,6 +61,7 @@ def _cgroup_folders(proc_cgroup: Path) -> list[tuple[Path, str, str, str]]:
     except OSError:
         return []
     found = []
+    mounts: tuple[Path, ...]
     for line in lines:
         _hierarchy, _, rest = line.partition(":")
         controllers, _, path = rest.partition(":")

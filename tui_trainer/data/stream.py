@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 
 import numpy as np
 import torch
@@ -94,7 +94,7 @@ class RowReader:
 
 def stream_rows(
     data: ImageSet, batches: Sequence[np.ndarray], device: torch.device, prefetch: int | None = None
-) -> Iterator[torch.Tensor]:
+) -> Generator[torch.Tensor, None, None]:
     """uint8 images [len(rows), C, H, W] on `device` for each array of row indices in `batches`.
 
     `prefetch`: batches read ahead (default: `read_ahead` of the largest batch's size).

@@ -20,10 +20,10 @@ FORMAT = 1
 def unwrap(model: nn.Module) -> nn.Module:
     """The plain module under torch.compile and DistributedDataParallel wrappers."""
     while True:
-        if hasattr(model, "_orig_mod"):
-            model = model._orig_mod  # torch.compile
-        elif hasattr(model, "module") and isinstance(model.module, nn.Module):
-            model = model.module  # DistributedDataParallel
+        if isinstance(inner := getattr(model, "_orig_mod", None), nn.Module):
+            model = inner  # torch.compile
+        elif isinstance(inner := getattr(model, "module", None), nn.Module):
+            model = inner  # DistributedDataParallel
         else:
             return model
 

@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from dataclasses import replace
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -79,12 +80,13 @@ def init_from_env(device: torch.device, timeout_s: float | None = None) -> None:
         return
     timeout = collective_timeout() if timeout_s is None else timeout_s
     backend = "nccl" if device.type == "cuda" else "gloo"
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if device.type == "cuda":
         kwargs["device_id"] = device
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout), **kwargs)
     global _setup_group
-    _setup_group = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=SETUP_TIMEOUT_S))
+    group = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=SETUP_TIMEOUT_S))
+    _setup_group = group if isinstance(group, dist.ProcessGroup) else None  # every rank is a member: a group
 
 
 def wait_for_peers() -> None:

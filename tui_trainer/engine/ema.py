@@ -51,8 +51,8 @@ class WeightEMA:
                 averaged.lerp_(current.detach(), 1.0 - decay)  # ema + (1 - d)(w - ema)
             else:
                 averaged.copy_(current)
-        for averaged, current in zip(self.module.buffers(), model.buffers(), strict=True):
-            averaged.copy_(current)
+        for averaged_buffer, buffer in zip(self.module.buffers(), model.buffers(), strict=True):
+            averaged_buffer.copy_(buffer)
         self.updates += 1
 
     def state_dict(self) -> dict[str, Any]:

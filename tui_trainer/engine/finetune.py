@@ -27,7 +27,8 @@ def parameter_groups(
     model: nn.Module, heads: tuple[str, ...], lr: float, backbone_lr_scale: float
 ) -> list[dict[str, Any]]:
     """[head group at lr, backbone group at lr × backbone_lr_scale] for build_optimizer."""
-    head, backbone = [], []
+    head: list[nn.Parameter] = []
+    backbone: list[nn.Parameter] = []
     for name, param in model.named_parameters():
         (head if is_head_key(name, heads) else backbone).append(param)
     if not head:

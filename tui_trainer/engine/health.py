@@ -107,6 +107,9 @@ class EpochHealth:
     report covers, the newest machine figures and gradient norm (the headless once-per-epoch line)."""
 
     def __init__(self) -> None:
+        self._start_afresh()
+
+    def _start_afresh(self) -> None:
         self._latest: Health | None = None
         self._batch = 0
         self._data = 0.0
@@ -116,7 +119,7 @@ class EpochHealth:
     def add(self, health: Health, batch: int) -> None:
         """`health` of the report after `batch` batches of this epoch (1-based; a new epoch restarts)."""
         if batch < self._batch:
-            self.__init__()
+            self._start_afresh()
         covered = max(batch - self._batch, 1)
         self._batch = batch
         self._data += health.data_seconds * covered
@@ -128,7 +131,7 @@ class EpochHealth:
         """The epoch's figures (None when there were none), and start afresh."""
         latest, batches = self._latest, max(self._batches, 1)
         data, step = self._data / batches, self._step / batches
-        self.__init__()
+        self._start_afresh()
         if latest is None:
             return None
         return Health(**{**latest.to_record(), "data_seconds": data, "step_seconds": step})

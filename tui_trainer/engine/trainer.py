@@ -148,7 +148,8 @@ class Trainer:
         changes which parameters train: DDP only reduces gradients of those it was built with."""
         self.forward_model = distributed.wrap_model(self.model, self.numerics.device)
         if self.preset.train.compile:
-            self.forward_model = torch.compile(self.forward_model)
+            # torch.compile of a Module returns an OptimizedModule (a Module); its stubs say a Callable.
+            self.forward_model = torch.compile(self.forward_model)  # type: ignore[assignment]
 
     def _freeze_for(self, epoch: int) -> None:
         """Only the new head trains in epochs 1..model.freeze_epochs (engine.finetune)."""

@@ -88,7 +88,7 @@ def write_eval_folder(
     partial = EvalFolder(root / f".{stem}.{os.getpid()}.partial")
     partial.path.mkdir()
     try:
-        payload = {**predictions, "classes": np.array(classes, dtype=str), "epoch": np.array(epoch)}
+        payload: dict[str, Any] = {**predictions, "classes": np.array(classes, dtype=str), "epoch": np.array(epoch)}
         atomic_write_with(partial.predictions_file, lambda handle: np.savez(handle, **payload))
         if thumbnails is not None:
             write_thumbnails(partial.images_file, *thumbnails)

@@ -19,6 +19,7 @@ from ..data import DataError, ImageSet, load_data, val_batches
 from ..data.decode import Progress
 from ..data.eval_images import eval_folder, load_labelled_folder, load_labelled_split
 from ..data.listers import list_files
+from ..data.member import Member
 from ..data.paths import resolve_root
 from ..data.storage import choose_storage
 from ..data.thumbnails import Thumbnails
@@ -45,7 +46,7 @@ class EvalData:
     images: ImageSet
     description: str  # the folder, or "<dataset> validation split"
     name: str  # the evaluation folder's suffix
-    paths: tuple[Path, ...] | None = None
+    paths: tuple[Path | Member, ...] | None = None  # a member names itself when printed
 
 
 def eval_data(run: RunModel, data: Path | None = None, progress: Progress | None = None) -> EvalData:

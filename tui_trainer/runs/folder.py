@@ -252,7 +252,7 @@ class RunFolder:
     def write_predictions(
         self, which: str, epoch: int, arrays: dict[str, np.ndarray], classes: tuple[str, ...]
     ) -> None:
-        payload = {**arrays, "classes": np.array(classes, dtype=str), "epoch": np.array(epoch)}
+        payload: dict[str, Any] = {**arrays, "classes": np.array(classes, dtype=str), "epoch": np.array(epoch)}
         atomic_write_with(self.predictions_file(which), lambda handle: np.savez(handle, **payload))
 
     def write_progress(self, record: dict[str, Any]) -> None:

@@ -343,7 +343,7 @@ def run_training(
         finished = trainer.fit()
         emit(listeners, finished)
         clean_end = True
-        return RunOutcome(finished.state, folder.path, EXIT_CODES[finished.state])
+        return RunOutcome(finished.state, folder.path, EXIT_CODES[RunState(finished.state)])
     except SetupStopped:
         # Nothing trained: a resumed run keeps its epochs and last.pt; a half-written cache entry
         # was removed by the data layer, so the next start decodes again from the beginning.

@@ -80,8 +80,11 @@ def load_checked_arrays(path: Path) -> dict[str, Any]:
 def read_saved_predictions(path: Path) -> SavedPredictions:
     """The checked contents of a predictions file; ValueError when its arrays do not fit together."""
     arrays = load_checked_arrays(path)
-    per_sample = (arrays[key] for key in PER_SAMPLE)
+    labels, predicted, confidences, losses = (arrays[key] for key in PER_SAMPLE)
     paths = tuple(str(p) for p in arrays["paths"].tolist()) if "paths" in arrays else None
     return SavedPredictions(
-        Predictions(*per_sample, arrays["classes"]), arrays["confusion"], arrays.get("epoch"), paths
+        Predictions(labels, predicted, confidences, losses, arrays["classes"]),
+        arrays["confusion"],
+        arrays.get("epoch"),
+        paths,
     )

@@ -212,7 +212,8 @@ class TrialWatcher:
             self.run_dir = Path(event.run_dir)
             self.trial.set_user_attr("run_dir", str(Path(event.run_dir).resolve()))
         elif isinstance(event, EpochFinished):
-            value = event.metrics.get(self.spec.file.objective.metric)
+            metric = self.spec.file.objective.metric  # load_sweep fills it in where the file names none
+            value = event.metrics.get(metric) if metric is not None else None
             if value is None:
                 return
             self.trial.report(float(value), event.epoch)

@@ -19,7 +19,7 @@ import functools
 import os
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def retry_callback(max_retry: int | None):
         return RetryInItsFolder(max_retry=max_retry)
 
 
-def retried_numbers(trials: list[Any]) -> set[int]:
+def retried_numbers(trials: Sequence[Any]) -> set[int]:
     """Numbers of failed trials that were put back in the queue (the last of each retry's history)."""
     return {int(t.system_attrs["retry_history"][-1]) for t in trials if t.system_attrs.get("retry_history")}
 

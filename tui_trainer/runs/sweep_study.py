@@ -223,11 +223,11 @@ def _sortable(value: Any) -> Any:
 
 
 def best_row(rows: Sequence[TrialRow], direction: str) -> TrialRow | None:
-    scored = [r for r in rows if r.state == "finished" and r.value is not None]
+    scored = [(r.value, r) for r in rows if r.state == "finished" and r.value is not None]
     if not scored:
         return None
     pick = max if direction == "maximize" else min
-    return pick(scored, key=lambda r: r.value)
+    return pick(scored, key=lambda scored_row: scored_row[0])[1]
 
 
 def trial_rows(study: Any) -> list[TrialRow]:

@@ -176,8 +176,8 @@ class RunView:
             per_class = class_report(event.confusion).recall.tolist()
         self.per_class_accuracy.append(per_class)
         val_acc = typed.val_acc
-        by_accuracy = typed.best_metric == "val_acc" and val_acc is not None  # else only is_best knows
-        if event.is_best or (by_accuracy and (self.best_val_acc is None or val_acc > self.best_val_acc)):
+        better = val_acc is not None and (self.best_val_acc is None or val_acc > self.best_val_acc)
+        if event.is_best or (typed.best_metric == "val_acc" and better):  # else only is_best knows
             self.best_epoch = event.epoch
             self.best_val_acc = val_acc
         self._changed()
