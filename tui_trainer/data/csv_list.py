@@ -21,13 +21,10 @@ from typing import Protocol
 from ..config.choices import ROOT_NEEDED
 from ..config.schema import DataConfig
 from ..text import printable
-from .listing import FileSplit, LayoutError, Listing
+from .listing import FileSplit, LayoutError, Listing, problems_message
 from .paths import resolve_root
 
 SPLITS = ("train", "val", "test")
-
-SHOWN = 50
-"""Problems listed in the message at most (the count of the rest follows)."""
 
 
 @dataclass(frozen=True)
@@ -197,15 +194,6 @@ def class_problems(rows: Sequence[Labelled], explicit: tuple[str, ...]) -> tuple
     return classes, problems
 
 
-def _message(root: Path, problems: list[str]) -> str:
-    count = len(problems)
-    lines = [f"{printable(root)}: {count} problem{'s' if count != 1 else ''} in the CSV list:"]
-    lines += [f"  {problem}" for problem in problems[:SHOWN]]
-    if count > SHOWN:
-        lines.append(f"  ... and {count - SHOWN} more")
-    return "\n".join(lines)
-
-
 def list_csv(cfg: DataConfig) -> Listing:
     """The CSV lists of `cfg.root` as file lists; LayoutError with one message naming every problem."""
     explicit = tuple(cfg.classes)
@@ -231,7 +219,7 @@ def list_csv(cfg: DataConfig) -> Listing:
     classes, label_problems = class_problems(rows, explicit)
     problems += label_problems
     if problems:
-        raise LayoutError([_message(root, problems)])
+        raise LayoutError([problems_message(root, problems, "the CSV list")])
     index = {name: i for i, name in enumerate(classes)}
     splits = {}
     for split in SPLITS:

@@ -27,8 +27,8 @@ from ..config.choices import ROOT_NEEDED
 from ..config.schema import DataConfig
 from ..regular_file import read_bytes
 from ..text import printable
-from .csv_list import SHOWN, class_problems
-from .listing import FileSplit, LayoutError, Listing
+from .csv_list import class_problems
+from .listing import FileSplit, LayoutError, Listing, problems_message
 from .member import Member
 from .shards import split_of
 
@@ -206,15 +206,6 @@ def _rows(split: _Split, cfg: DataConfig, dataset: str, root: Path, problems: li
     return rows
 
 
-def _message(root: Path, problems: list[str]) -> str:
-    count = len(problems)
-    lines = [f"{printable(root)}: {count} problem{'s' if count != 1 else ''} in the Hugging Face dataset:"]
-    lines += [f"  {printable(problem)}" for problem in problems[:SHOWN]]
-    if count > SHOWN:
-        lines.append(f"  ... and {count - SHOWN} more")
-    return "\n".join(lines)
-
-
 def list_hf(cfg: DataConfig) -> Listing:
     """The Hugging Face dataset at `cfg.root` as row lists; LayoutError with one message naming every problem."""
     if not cfg.root:
@@ -248,7 +239,7 @@ def list_hf(cfg: DataConfig) -> Listing:
     classes, label_problems = class_problems(rows, explicit)
     problems += label_problems
     if problems:
-        raise LayoutError([_message(root, problems)])
+        raise LayoutError([problems_message(root, problems, "the Hugging Face dataset")])
     index = {name: i for i, name in enumerate(classes)}
     splits = {}
     for split in found:

@@ -29,8 +29,8 @@ from ..config.choices import ROOT_NEEDED
 from ..config.schema import DataConfig
 from ..regular_file import open_binary
 from ..text import printable
-from .csv_list import SHOWN, class_problems
-from .listing import FileSplit, LayoutError, Listing
+from .csv_list import class_problems
+from .listing import FileSplit, LayoutError, Listing, problems_message
 from .member import Member
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -242,15 +242,6 @@ def _named(rows: list[Row], explicit: tuple[str, ...], problems: list[str]) -> l
     return named
 
 
-def _message(root: Path, problems: list[str]) -> str:
-    count = len(problems)
-    lines = [f"{printable(root)}: {count} problem{'s' if count != 1 else ''} in the tar shards:"]
-    lines += [f"  {printable(problem)}" for problem in problems[:SHOWN]]
-    if count > SHOWN:
-        lines.append(f"  ... and {count - SHOWN} more")
-    return "\n".join(lines)
-
-
 def list_shards(cfg: DataConfig) -> Listing:
     """The tar shards of `cfg.root` as member lists; LayoutError with one message naming every problem."""
     if not cfg.root:
@@ -266,7 +257,7 @@ def list_shards(cfg: DataConfig) -> Listing:
     classes, label_problems = class_problems(rows, explicit)
     problems += label_problems
     if problems:
-        raise LayoutError([_message(root, problems)])
+        raise LayoutError([problems_message(root, problems, "the tar shards")])
     index = {name: i for i, name in enumerate(classes)}
     splits = {}
     for split, files in shards.items():
