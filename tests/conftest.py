@@ -1,8 +1,14 @@
-"""Shared fixtures: every test runs with its own cache and config folders, never the user's."""
+"""Shared fixtures: every test runs with its own cache and config folders, never the user's; a preset
+to edit."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
+
+from tests.helpers import SMOKE
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +20,11 @@ def _isolated_user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.delenv("TUI_TRAINER_CONFIG", raising=False)
     monkeypatch.setenv("TUI_TRAINER_CACHE", str(home / "cache" / "tui-trainer"))
+
+
+@pytest.fixture
+def preset_file(tmp_path: Path) -> Path:
+    """A copy of the smoke preset that a test may edit and save."""
+    path = tmp_path / "smoke.toml"
+    shutil.copyfile(SMOKE, path)
+    return path

@@ -14,6 +14,7 @@ from textual.app import App
 from textual.signal import Signal
 from textual.widgets import OptionList, Static
 
+from tests.console_kit import SIZE
 from tui_trainer.engine.events import EpochFinished, Predictions
 from tui_trainer.runs.report import class_errors, confusion_from_predictions
 from tui_trainer.runs.view import RunView
@@ -23,7 +24,6 @@ from tui_trainer.tui.confusion.samples_screen import ConfusionSamplesScreen
 from tui_trainer.tui.confusion.screen import ConfusionScreen
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-SIZE = (80, 24)
 
 
 def add_predictions(history: RunView, predictions: Predictions, changed: Signal | None = None) -> None:

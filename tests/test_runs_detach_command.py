@@ -12,8 +12,8 @@ import pytest
 from textual.app import App
 from textual.widgets import Static
 
+from tests.console_kit import make_run
 from tests.helpers import tiny_preset
-from tests.test_tui_runs import make_run
 from tui_trainer.config import resolved_toml
 from tui_trainer.runs.detach import headless_command, start_detached
 from tui_trainer.runs.folder import RunFolder

@@ -20,7 +20,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
-from tests.test_tui_training import FakeOutcome
+from tests.console_kit import FakeOutcome
 from tui_trainer.config import catalog
 from tui_trainer.config.builtin import builtin_preset_dir
 from tui_trainer.engine.events import (

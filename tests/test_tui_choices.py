@@ -7,9 +7,9 @@ from pathlib import Path
 from textual.widgets import Select, TextArea
 from textual.widgets._tooltip import Tooltip
 
+from tests.console_kit import SIZE, run
+from tests.console_kit import editor_app as make_app
 from tui_trainer.tui.preset.editor import PresetEditorScreen
-
-from .test_tui_editor import SIZE, make_app, preset_file, run  # noqa: F401 - preset_file is a fixture
 
 
 def _unused(editor: PresetEditorScreen, path: str) -> bool:
@@ -18,7 +18,7 @@ def _unused(editor: PresetEditorScreen, path: str) -> bool:
     return row.has_class("-unused")
 
 
-def test_keys_the_optimiser_ignores_are_greyed_and_follow_the_choice(preset_file: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_keys_the_optimiser_ignores_are_greyed_and_follow_the_choice(preset_file: Path, tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(preset_file, tmp_path)
         async with app.run_test(size=SIZE, tooltips=True) as pilot:
@@ -57,7 +57,7 @@ def test_keys_the_optimiser_ignores_are_greyed_and_follow_the_choice(preset_file
     run(scenario())
 
 
-def test_the_form_greys_by_the_loaded_choices_and_follows_the_raw_view(preset_file: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_the_form_greys_by_the_loaded_choices_and_follows_the_raw_view(preset_file: Path, tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(preset_file, tmp_path)
         async with app.run_test(size=SIZE) as pilot:

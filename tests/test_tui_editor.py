@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -10,11 +9,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Select, Static, TextArea
 
+from tests.console_kit import SIZE, run, type_into
+from tests.console_kit import editor_app as make_app
 from tests.helpers import SMOKE
 from tui_trainer.config.catalog import preset_sources
 from tui_trainer.config.preset_document import PresetDocument
 from tui_trainer.config.recent import load_recent, recent_file, remember
-from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.common.confirm_screen import ConfirmScreen
 from tui_trainer.tui.common.help_screen import HelpScreen
 from tui_trainer.tui.common.path_prompt import PathPrompt
@@ -22,40 +22,6 @@ from tui_trainer.tui.preset.editor import PresetEditorScreen
 from tui_trainer.tui.preset.list_screen import PresetListScreen
 from tui_trainer.tui.run.training_screen import TrainingScreen
 from tui_trainer.tui.runs.summary_screen import RunSummaryScreen
-
-SIZE = (80, 24)
-
-
-def run(coro) -> None:
-    asyncio.run(coro)
-
-
-@pytest.fixture
-def preset_file(tmp_path: Path) -> Path:
-    path = tmp_path / "smoke.toml"
-    shutil.copyfile(SMOKE, path)
-    return path
-
-
-def make_app(path: Path | None, tmp_path: Path, overrides: tuple[str, ...] = ()) -> TrainerApp:
-    return TrainerApp(path, list(overrides), tmp_path / "runs", trainer=_no_training)
-
-
-def _no_training(*args, **kwargs):  # pragma: no cover - the editor tests never train
-    raise AssertionError("training started")
-
-
-async def type_into(pilot, app: TrainerApp, path: str, text: str) -> None:
-    editor = app.screen
-    assert isinstance(editor, PresetEditorScreen)
-    editor.focus_field(path)
-    await pilot.pause()
-    field = editor.row(path).editor
-    assert isinstance(field, Input)
-    field.value = ""
-    await pilot.press(*text)
-    await pilot.pause()
-
 
 # The document, without a UI ------------------------------------------------------------------
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from textual.widgets import Input, TextArea
 
+from tests.console_kit import SIZE, run
+from tests.console_kit import editor_app as make_app
 from tui_trainer.tui.preset.editor import PresetEditorScreen
 from tui_trainer.tui.preset.form import FieldRow
 
-from .test_tui_editor import SIZE, make_app, preset_file, run  # noqa: F401 - preset_file is a fixture
 
-
-def test_the_first_field_has_focus_on_open_and_typing_edits_it(preset_file: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_the_first_field_has_focus_on_open_and_typing_edits_it(preset_file: Path, tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(preset_file, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
@@ -30,7 +30,7 @@ def test_the_first_field_has_focus_on_open_and_typing_edits_it(preset_file: Path
     run(scenario())
 
 
-def test_back_from_the_raw_view_focuses_the_form_again(preset_file: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_back_from_the_raw_view_focuses_the_form_again(preset_file: Path, tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(preset_file, tmp_path)
         async with app.run_test(size=SIZE) as pilot:

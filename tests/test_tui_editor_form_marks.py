@@ -7,11 +7,11 @@ from pathlib import Path
 
 from textual.widgets import Checkbox, Static, TextArea
 
+from tests.console_kit import SIZE, run
+from tests.console_kit import editor_app as make_app
 from tests.helpers import REPO
 from tui_trainer.config.preset_document import field_comments
 from tui_trainer.tui.preset.editor import PresetEditorScreen
-
-from .test_tui_editor import SIZE, make_app, run
 
 SEED = REPO / "presets" / "seed.toml"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static, TextArea
 
+from tests.console_kit import SIZE, run
+from tests.console_kit import editor_app as make_app
 from tui_trainer.tui.preset import editor as preset_editor
 from tui_trainer.tui.preset.list_screen import PresetListScreen
-
-from .test_tui_editor import SIZE, make_app, preset_file, run  # noqa: F401 - preset_file is a fixture
 
 
 def highlight_names(area: TextArea, row: int) -> dict[str, set[str]]:
@@ -29,7 +29,7 @@ async def open_raw_view(pilot) -> TextArea:
     return pilot.app.screen.query_one("#raw-toml", TextArea)
 
 
-def test_the_raw_view_colours_keys_and_strings_differently(preset_file: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_the_raw_view_colours_keys_and_strings_differently(preset_file: Path, tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(preset_file, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
@@ -46,7 +46,7 @@ def test_the_raw_view_colours_keys_and_strings_differently(preset_file: Path, tm
 
 
 def test_without_the_toml_grammar_the_raw_view_is_plain_text(
-    preset_file: Path,  # noqa: F811
+    preset_file: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -61,7 +61,7 @@ def test_without_the_toml_grammar_the_raw_view_is_plain_text(
     run(scenario())
 
 
-def test_one_escape_leaves_the_raw_view_and_tab_still_indents(preset_file: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_one_escape_leaves_the_raw_view_and_tab_still_indents(preset_file: Path, tmp_path: Path) -> None:
     async def scenario() -> None:
         app = make_app(preset_file, tmp_path)
         async with app.run_test(size=SIZE) as pilot:

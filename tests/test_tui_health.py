@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from tests.console_kit import SIZE, wait_for
 from tests.helpers import SMOKE, TINY, tiny_preset
 from tui_trainer.engine.events import BatchProgress, RunControl, RunFinished, RunStarted, emit
 from tui_trainer.engine.health import Health
@@ -14,7 +15,6 @@ from tui_trainer.runs.launch import run_training
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.run.training_screen import TrainingScreen
 
-SIZE = (80, 24)
 SLOW_DATA = Health(data_seconds=0.02, step_seconds=0.05, grad_norm=1.5, cpu_percent=90.0, rss_bytes=300 * 2**20)
 
 
@@ -37,13 +37,6 @@ class HealthyFakeTrainer:
         emit(listeners, RunFinished(str(run_dir), "interrupted", 0, None, None, 1.0))
 
         return SimpleNamespace(state="interrupted", run_dir=run_dir, exit_code=130, error="")
-
-
-async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.02)
 
 
 def _capture_notices(app: TrainerApp) -> tuple[list[int], list[tuple[str, str]]]:

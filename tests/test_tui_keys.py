@@ -11,13 +11,12 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
+from tests.console_kit import SIZE
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.common.help_screen import PALETTE_ROW, HelpScreen
 from tui_trainer.tui.preset.editor import PresetEditorScreen
 from tui_trainer.tui.run.training_screen import TrainingScreen
 from tui_trainer.tui.runs.screen import RunsScreen
-
-SIZE = (80, 24)
 
 
 def on_console(tmp_path: Path, *keys: str, check: Callable[[TrainerApp], None]) -> None:
@@ -62,8 +61,8 @@ def test_the_runs_footer_shows_every_key_it_lists_in_full_at_80_columns(tmp_path
 
 
 def test_the_editor_training_and_confusion_footers_fit_80_columns_after_a_run(tmp_path: Path) -> None:
+    from tests.console_kit import FakeTrainer, wait_for
     from tests.helpers import SMOKE, TINY
-    from tests.test_tui_training import FakeTrainer, wait_for
 
     async def scenario() -> None:
         app = TrainerApp(SMOKE, list(TINY), tmp_path / "runs", trainer=FakeTrainer())

@@ -4,26 +4,14 @@ comments kept, f6 undoes, escape leaves the preset alone (Pilot, with a fake fin
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
-from tests.helpers import SMOKE
+from tests.console_kit import SIZE
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.preset.editor import PresetEditorScreen
 from tui_trainer.tui.preset.lr_finder_screen import LRFinderScreen
-
-SIZE = (80, 24)
-
-
-@pytest.fixture
-def preset_file(tmp_path: Path) -> Path:
-    path = tmp_path / "smoke.toml"
-    shutil.copyfile(SMOKE, path)
-    return path
 
 
 def _fake_finder(calls: list, release: threading.Event | None = None):

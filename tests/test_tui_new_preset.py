@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.console_kit import SIZE, run
+from tests.console_kit import editor_app as make_app
 from tui_trainer.config import load_preset_text
 from tui_trainer.config.preset_document import PresetDocument
 from tui_trainer.data import load_data
 from tui_trainer.tui.preset.editor import PresetEditorScreen
-
-from .test_tui_editor import SIZE, make_app, run
 
 
 def test_a_new_preset_loads_its_data_with_no_network_or_files(monkeypatch, tmp_path: Path) -> None:

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.console_kit import SIZE, FakeTrainer, wait_for
 from tests.helpers import SMOKE, TINY
-from tests.test_tui_training import FakeTrainer, wait_for
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.commands import COMMANDS, ConsoleCommands
 
-SIZE = (80, 24)
 ACTIONS = [action for _, _, action in COMMANDS]
 
 # The state each command needs to be offered: idle (a preset open), running (a slow run going),

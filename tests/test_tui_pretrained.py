@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from tests.test_tui_editor import SIZE, make_app, preset_file, type_into  # noqa: F401 - preset_file is a fixture
+from tests.console_kit import SIZE, type_into
+from tests.console_kit import editor_app as make_app
 from tui_trainer.tui.preset.field_suggesters import weights_file_completion
 
 timm = pytest.importorskip("timm")
@@ -24,7 +25,7 @@ async def _accept_suggestion(pilot, field: Input) -> None:
 
 
 @pytest.mark.slow
-def test_model_name_completes_timm_architectures_and_weights_files(preset_file: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_model_name_completes_timm_architectures_and_weights_files(preset_file: Path, tmp_path: Path) -> None:
     weights = tmp_path / "weights" / "resnet10t.safetensors"
     weights.parent.mkdir()
     weights.write_bytes(b"")

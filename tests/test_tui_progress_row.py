@@ -9,12 +9,12 @@ from textual.widgets import ProgressBar
 from textual.widgets._footer import FooterKey
 from textual.widgets._progress_bar import Bar
 
+from tests.console_kit import FakeTrainer, press, run, wait_for
+from tests.console_kit import training_app as make_app
 from tests.helpers import TINY
 from tui_trainer.engine.events import BatchProgress
 from tui_trainer.runs.view import RunView
 from tui_trainer.tui.app import TrainerApp
-
-from .test_tui_training import FakeTrainer, make_app, press, run, wait_for
 
 
 def footer_keys(app: TrainerApp) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -14,8 +13,8 @@ import pytest
 from textual.app import App
 from textual.widgets import DataTable, Input, Static
 
+from tests.console_kit import SIZE, make_run, run, wait_for
 from tests.helpers import SMOKE, TINY, tiny_preset
-from tui_trainer.config import resolved_toml
 from tui_trainer.runs.detach import DetachedRun
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.preset_diff import MISSING, differing_keys, flatten, format_value, preset_diff
@@ -24,8 +23,6 @@ from tui_trainer.tui.runs import screen as runs_screen
 from tui_trainer.tui.runs.compare_screen import CompareChart, CompareScreen
 from tui_trainer.tui.runs.screen import RunsScreen
 from tui_trainer.tui.runs.summary_screen import RunSummaryScreen
-
-SIZE = (80, 24)
 
 
 @pytest.fixture(autouse=True)
@@ -39,39 +36,6 @@ def _one_thread_per_run(monkeypatch: pytest.MonkeyPatch):
     torch.set_num_threads(1)  # the runs trained in this process
     yield
     torch.set_num_threads(threads)
-
-
-def run(coro) -> None:
-    asyncio.run(coro)
-
-
-def make_run(runs: Path, name: str, state: str = "finished", *overrides: str, pid: int | None = None) -> Path:
-    """A run folder with a real resolved preset and three epochs of metrics."""
-    folder = RunFolder(runs / name)
-    folder.path.mkdir(parents=True)
-    preset = tiny_preset("train.epochs=3", "scheduler.t_max=3", *overrides)
-    folder.write_preset(resolved_toml(preset))
-    records = [
-        {"epoch": e, "train_loss": 2.0 / e, "val_loss": 2.2 / e, "val_acc": 0.1 * e + 0.01 * len(overrides)}
-        for e in (1, 2, 3)
-    ]
-    folder.metrics_file.write_text("".join(json.dumps(r) + "\n" for r in records))
-    folder.status_file.write_text(
-        json.dumps(
-            {
-                "format": 1,
-                "state": state,
-                "pid": pid or os.getpid(),
-                "host": os.uname().nodename,
-                "preset_name": preset.name,
-                "epochs_planned": 3,
-                "epochs_done": 3,
-                "started_at": f"2026-11-28T0{len(list(runs.iterdir()))}:00:00+00:00",
-            }
-        )
-    )
-    folder.last_checkpoint.write_bytes(b"x")
-    return folder.path
 
 
 class Host(App[None]):
@@ -266,13 +230,6 @@ def test_the_list_rescans_on_its_own(tmp_path: Path) -> None:
 
 
 # In the console --------------------------------------------------------------------------------
-
-
-async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
 
 
 @pytest.mark.slow

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
+from tests.console_kit import SIZE
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.common.help_screen import HelpScreen
 from tui_trainer.tui.common.user_config import config_path
 from tui_trainer.tui.preset.list_screen import PresetListScreen
-
-SIZE = (80, 24)
 
 
 def write_settings(text: str) -> None:
