@@ -25,7 +25,7 @@ from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
 from typing import Any
 
-from ..models import ModelTargetError
+from ..models import ModelTargetError, resolve_factory
 from ..text import printable
 
 TARGET_RULE = (
@@ -123,7 +123,7 @@ def import_target(target: str, access: TargetAccess | None) -> Any:
     Nothing is imported when `access` is None or the module breaks the rules. The module is looked for
     in the installed packages first; only when it is not there, in `access.folder`.
     """
-    module_name, attr = split_target(target)
+    module_name, _ = split_target(target)
     if access is None:
         raise ModelTargetError(
             f"model target {target!r}: this preset comes from a run or sweep folder, whose code runs only "
@@ -132,18 +132,14 @@ def import_target(target: str, access: TargetAccess | None) -> Any:
     problem = module_problem(module_name)
     if problem:
         raise ModelTargetError(f"model target {target!r}: {problem}; {TARGET_RULE}")
-    try:
-        with _IMPORTING:
+    with _IMPORTING:
+        try:
             _load_top_level(module_name.partition(".")[0], access.folder)
-            module = importlib.import_module(module_name)
-    except Exception as exc:  # a missing module, or one that fails while importing (e.g. a SyntaxError)
-        raise ModelTargetError(
-            f"model target {target!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})"
-        ) from exc
-    try:
-        factory = getattr(module, attr)
-    except AttributeError:
-        raise ModelTargetError(f"model target {target!r}: {module_name!r} has no {attr!r}") from None
+        except Exception as exc:  # the package's own __init__ fails (a SyntaxError, an ImportError inside it)
+            raise ModelTargetError(
+                f"model target {target!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})"
+            ) from exc
+        factory = resolve_factory(target)  # the import and the attribute, with the messages of a built-in's
     problem = factory_problem(module_name, factory)
     if problem:
         raise ModelTargetError(f"model target {target!r}: {problem}; {TARGET_RULE}")
