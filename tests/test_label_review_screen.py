@@ -165,3 +165,9 @@ def test_an_unreadable_review_file_is_never_overwritten(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         session.decide(str(tmp_path / "data" / "val" / "fox" / "1.png"), "exclude")
     assert file.read_text(encoding="utf-8") == "not = [toml"
+
+
+def test_a_run_folder_without_a_readable_preset_lists_but_cannot_save(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    session = ReviewSession.for_run(tmp_path / "run")
+    assert session.file is None and "cannot read the run's preset" in session.problem

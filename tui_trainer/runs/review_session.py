@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import PresetError
 from ..config.schema import DataConfig
 from ..data.listing import LayoutError
 from ..data.review_file import (
@@ -49,7 +50,7 @@ class ReviewSession:
         folder = RunFolder(Path(run_dir))
         try:
             data = folder.read_preset().data
-        except Exception as exc:  # noqa: BLE001 - any unreadable preset only costs saving decisions
+        except (PresetError, OSError) as exc:  # an unreadable preset only costs saving decisions
             return cls(None, None, problem=f"cannot read the run's preset: {printable(exc)}")
         return cls.for_data(data, folder.review_file)
 
