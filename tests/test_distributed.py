@@ -450,9 +450,11 @@ CHECK_SCRIPT = textwrap.dedent(
     preds = [torch.tensor([0, 1, 2]), torch.tensor([2, 1])][rank]
     losses = [torch.tensor([0.5, 1.0, 1.5]), torch.tensor([2.0, 2.5])][rank]
     empty = torch.zeros(3, 3, dtype=torch.int64)
-    part = ValidationResult(0.0, 0.0, empty, labels, preds, torch.ones(len(labels)), losses)
+    probabilities = torch.nn.functional.one_hot(preds, 3).half()
+    part = ValidationResult(0.0, 0.0, empty, labels, preds, torch.ones(len(labels)), losses, probabilities)
     whole = distributed.gather_validation(part, device)
-    gathered = [whole.labels.tolist(), whole.predictions.tolist(), whole.confusion.tolist(), whole.loss, whole.accuracy]
+    gathered = [whole.labels.tolist(), whole.predictions.tolist(), whole.confusion.tolist(), whole.loss, whole.accuracy,
+                whole.probabilities.argmax(dim=1).tolist()]
 
     # Two epochs with gradient accumulation (groups of 2 and 1 batches: no_sync and a short group).
     preset = tiny_preset("train.accumulation_steps=2")
@@ -509,7 +511,8 @@ def test_every_rank_ends_with_the_same_weights(tmp_path: Path) -> None:
         assert images == 40
         assert loss == pytest.approx((1.0 * 10 + 2.0 * 30) / 40)
         assert accuracy == pytest.approx((5 + 9) / 40)
-        labels, predictions, confusion, val_loss, val_acc = report["gathered"]
+        labels, predictions, confusion, val_loss, val_acc, most_probable = report["gathered"]
         assert labels == [0, 1, 1, 2, 0] and predictions == [0, 1, 2, 2, 1]
+        assert most_probable == predictions  # each rank's probability rows come back with its samples
         assert confusion == [[1, 1, 0], [0, 1, 1], [0, 0, 1]]
         assert val_loss == pytest.approx(7.5 / 5) and val_acc == pytest.approx(3 / 5)

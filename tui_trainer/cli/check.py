@@ -43,7 +43,9 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
             print(printable(f"error: {problem}"), file=sys.stderr)
         print(printable(_problem_count(path, problems)), file=sys.stderr)
         return ExitCode.USAGE
-    data_problems = [f"data: {message}" for message in check_data_layout(preset.data)]  # folders and names: at once
+    review_notes: list[str] = []  # what data.review changes: its summary, then each entry it cannot apply
+    layout = check_data_layout(preset.data, review_notes)  # folders and names: at once
+    data_problems = [f"data: {message}" for message in layout]
     counts = class_counts(preset.data) if not data_problems else None
     if counts is not None:
         data_problems += _class_weight_problems(preset, counts)
@@ -51,6 +53,8 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
         for message in data_problems:
             print(printable(f"error: {path}: {message}", lines=True), file=sys.stderr)
         return ExitCode.USAGE
+    for warning in review_notes[1:]:
+        print(printable(f"warning: {path}: data.review: {warning}"), file=sys.stderr)
     for warning in imbalance_warnings(counts or {}, printable):
         print(f"warning: {path}: data: {warning}", file=sys.stderr)
     from .pretrained_check import check_pretrained
@@ -65,6 +69,7 @@ def run_check(path: Path, overrides: Sequence[str]) -> int:
         for message in data_problems:
             print(printable(f"error: {path}: data: {message}", lines=True), file=sys.stderr)
         return ExitCode.USAGE
+    notes += review_notes[:1]
     if counts is not None:
         notes += ["images per class:", *(f"  {line}" for line in count_lines(counts, printable))]
     header = f"Resolved from {printable(path)}" + "".join(f"\n{note}" for note in notes)

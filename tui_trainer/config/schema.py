@@ -173,6 +173,11 @@ class DataConfig(Section):
         description="Read image paths that lead outside the CSV file's folder (absolute, .., or through a link); "
         "off, such a row is an error.",
     )
+    review: str = Field(
+        "",
+        description="Label review file to apply (written by the confusion screen's review list): its images are "
+        'relabelled or left out as it says; "" = none. Image folders and CSV lists.',
+    )
 
 
 class AugmentConfig(Section):

@@ -9,10 +9,11 @@ from .listers import list_files
 from .listing import LayoutError
 
 
-def check_data_layout(cfg: DataConfig) -> list[str]:
+def check_data_layout(cfg: DataConfig, notes: list[str] | None = None) -> list[str]:
     """Problems that would stop `load_data`, found without opening any image (empty = looks fine).
 
-    Synthetic data has none; CIFAR-10 is only checked when it may not be downloaded.
+    Synthetic data has none; CIFAR-10 is only checked when it may not be downloaded. `notes`
+    receives what `data.review` changed and the entries it could not apply.
     """
     if cfg.dataset == "synthetic":
         return []
@@ -22,7 +23,9 @@ def check_data_layout(cfg: DataConfig) -> list[str]:
             return []
         return [missing_message(root)]
     try:
-        list_files(cfg)
+        listing = list_files(cfg)
     except LayoutError as exc:
         return list(exc.problems)
+    if notes is not None and listing is not None:
+        notes.extend(listing.notes)
     return []

@@ -7,6 +7,7 @@ every problem; it opens no image and imports no torch, so `--check` uses it as t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..config.schema import DataConfig
 from .csv_list import list_csv
@@ -25,6 +26,15 @@ LISTERS: dict[str, Callable[[DataConfig], Listing]] = {
 
 
 def list_files(cfg: DataConfig) -> Listing | None:
-    """The dataset's file lists, or None for a dataset that is not read from listed files."""
+    """The dataset's file lists, or None for a dataset that is not read from listed files; with
+    `data.review` set, as the review file changes them (its summary in the listing's notes)."""
     lister = LISTERS.get(cfg.dataset)
-    return lister(cfg) if lister is not None else None
+    if lister is None:
+        return None
+    listing = lister(cfg)
+    if not cfg.review:
+        return listing
+    from .review_file import apply_review
+
+    listing, outcome = apply_review(listing, cfg)
+    return replace(listing, notes=(outcome.summary(), *outcome.problems))

@@ -35,6 +35,8 @@ class Listing:
     kind: str  # the data.dataset name, first part of each split's cache slot
     classes: tuple[str, ...]
     splits: dict[str, FileSplit]
+    notes: tuple[str, ...] = ()
+    """What `data.review` changed ("review.toml: 12 relabelled, 3 excluded") and the entries it could not apply."""
 
     def files(self) -> list[Path | Member]:
         return [path for split in self.splits.values() for path in split.paths]

@@ -42,15 +42,18 @@ def _cifar10(cfg: DataConfig, seed: int, progress: Progress | None) -> DataSplit
 def _listed(cfg: DataConfig, seed: int, progress: Progress | None) -> DataSplits:
     """A dataset of image files listed by `listers.LISTERS` (an image folder, a CSV list)."""
     from .listed import load_listed
-    from .listers import LISTERS
+    from .listers import list_files
 
     skipped: list[tuple[str, str]] = []
     val_files: list[str] = []
-    listing = LISTERS[cfg.dataset](cfg)
+    listing = list_files(cfg)  # with data.review applied
+    assert listing is not None  # only called for the datasets of LISTERS
     train, val = load_listed(listing, cfg, progress, skipped, val_files)  # applies the limits before decoding
     if len(val_files) != len(val):
         val_files = []  # never pair an image with another's file name
-    return DataSplits(train, val, train.classes, skipped=tuple(skipped), val_paths=tuple(val_files))
+    return DataSplits(
+        train, val, train.classes, skipped=tuple(skipped), val_paths=tuple(val_files), notes=listing.notes
+    )
 
 
 DATASET_LOADERS: dict[str, Callable[[DataConfig, int, Progress | None], DataSplits]] = {

@@ -217,10 +217,12 @@ def gather_validation(result: ValidationResult, device: torch.device) -> Validat
     """Put every rank's shard of the validation set back together, in validation order."""
     if world_size() == 1:
         return result
-    shard = (result.labels, result.predictions, result.confidences, result.losses)
+    shard = (result.labels, result.predictions, result.confidences, result.losses, result.probabilities)
     shards: list = [None] * world_size()
     dist.all_gather_object(shards, shard)
     labels, predictions, confidences, losses = (torch.cat([s[i] for s in shards]) for i in range(4))
+    parts = [s[4] for s in shards]
+    probabilities = None if any(p is None for p in parts) else torch.cat(parts)
     classes = result.confusion.shape[0]
     confusion = torch.bincount(labels * classes + predictions, minlength=classes * classes).reshape(classes, classes)
     count = max(int(labels.numel()), 1)
@@ -232,6 +234,7 @@ def gather_validation(result: ValidationResult, device: torch.device) -> Validat
         predictions=predictions,
         confidences=confidences,
         losses=losses,
+        probabilities=probabilities,
     )
 
 

@@ -72,6 +72,9 @@ class Predictions:
     confidences: np.ndarray  # float32 [N], softmax probability of the predicted class
     losses: np.ndarray  # float32 [N], per-sample loss
     classes: tuple[str, ...]
+    probabilities: np.ndarray | None = None
+    """float16 [N, K]: each sample's softmax, columns in class order; None in files written before
+    runs kept them (what ROC, precision-recall and calibration need)."""
 
 
 @dataclass(frozen=True)

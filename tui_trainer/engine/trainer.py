@@ -447,6 +447,7 @@ class Trainer:
                     confidences=result.confidences.numpy(),
                     losses=result.losses.numpy(),
                     classes=tuple(self.classes),
+                    probabilities=None if result.probabilities is None else result.probabilities.numpy(),
                 ),
                 is_best=is_best,
             ),

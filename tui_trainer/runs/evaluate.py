@@ -161,6 +161,8 @@ def evaluate_run(
         "losses": result.losses.numpy(),
         "confusion": result.confusion.numpy(),
     }
+    if result.probabilities is not None:
+        arrays["probabilities"] = result.probabilities.numpy()
     if chosen.paths is not None:
         arrays["paths"] = np.array([str(p) for p in chosen.paths], dtype=str)
     thumbnails = Thumbnails(chosen.images)

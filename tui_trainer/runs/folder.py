@@ -126,6 +126,11 @@ class RunFolder:
         return self.path / "bad_images.txt"
 
     @property
+    def review_file(self) -> Path:
+        """Label review decisions, where the data folder cannot be written (`runs/review_session.py`)."""
+        return self.path / "review.toml"
+
+    @property
     def command_file(self) -> Path:
         return self.path / "command.txt"
 

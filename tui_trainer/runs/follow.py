@@ -350,6 +350,7 @@ class RunFollower:
                 confidences=data["confidences"],
                 losses=data["losses"],
                 classes=self._classes,
+                probabilities=data.get("probabilities"),
             )
         else:
             confusion, predictions = empty_predictions(self._classes)

@@ -317,6 +317,8 @@ def run_training(
             folder.write_val_images(thumbnails.shape, thumbnails)
             folder.write_val_paths(splits.val_paths)
             _report_skipped(folder, splits.skipped, progress)
+            for note in splits.notes:  # what data.review changed
+                progress(note, 0, 0)
         storage = choose_storage(preset.data.storage, splits.train.nbytes + splits.val.nbytes, device)
         if storage.mode == "device":
             splits = replace(splits, train=splits.train.to(device), val=splits.val.to(device))

@@ -1,8 +1,9 @@
 """The one reader of a predictions file: a run's `predictions-<which>.npz`, an evaluation's `predictions.npz`.
 
 Both hold the same arrays (`labels`, `predictions`, `confidences`, `losses`, `confusion`,
-`classes`, `epoch`, and `paths` for an evaluation of a data folder); the run folder and the
-evaluation folder name the file, this module opens it. Loaded without pickle, so a file can
+`classes`, `epoch`, `probabilities` (float16 N×K softmax, absent from files written before runs kept
+it), and `paths` for an evaluation of a data folder); the run folder and the evaluation folder name
+the file, this module opens it. Loaded without pickle, so a file can
 only hold arrays.
 """
 
@@ -50,6 +51,9 @@ class SavedPredictions:
 
 PER_SAMPLE = ("labels", "predictions", "confidences", "losses")
 
+NO_PROBABILITIES = "this run's predictions predate probabilities: evaluate again (`tui-trainer eval RUN`)"
+"""What a view that needs each sample's class probabilities says about an older predictions file."""
+
 
 def load_checked_arrays(path: Path) -> dict[str, Any]:
     """`load_arrays`, checked as every screen needs them: the per-sample arrays are one-dimensional and
@@ -73,6 +77,11 @@ def load_checked_arrays(path: Path) -> dict[str, Any]:
     )
     if confusion.shape != (k, k):
         raise ValueError(f"{path}: confusion is {confusion.shape}, expected {(k, k)} for {k} classes")
+    probabilities = arrays.get("probabilities")
+    if probabilities is not None:
+        if probabilities.shape != (n, k) or probabilities.dtype.kind != "f":
+            raise ValueError(f"{path}: probabilities is {probabilities.dtype} {probabilities.shape}, expected {(n, k)}")
+        arrays["probabilities"] = probabilities.astype(np.float16, copy=False)
     arrays.update(labels=labels, predictions=predicted, confidences=confidences, losses=losses, confusion=confusion)
     return arrays
 
@@ -83,7 +92,7 @@ def read_saved_predictions(path: Path) -> SavedPredictions:
     labels, predicted, confidences, losses = (arrays[key] for key in PER_SAMPLE)
     paths = tuple(str(p) for p in arrays["paths"].tolist()) if "paths" in arrays else None
     return SavedPredictions(
-        Predictions(labels, predicted, confidences, losses, arrays["classes"]),
+        Predictions(labels, predicted, confidences, losses, arrays["classes"], arrays.get("probabilities")),
         arrays["confusion"],
         arrays.get("epoch"),
         paths,

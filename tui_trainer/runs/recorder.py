@@ -66,6 +66,8 @@ class RunRecorder:
                 "losses": p.losses,
                 "confusion": event.confusion,
             }
+            if p.probabilities is not None:
+                arrays["probabilities"] = p.probabilities
             self.folder.write_predictions("last", event.epoch, arrays, p.classes)
             if event.is_best:
                 self.folder.write_predictions("best", event.epoch, arrays, p.classes)

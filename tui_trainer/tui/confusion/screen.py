@@ -30,6 +30,7 @@ from .chart import ClassAccuracyChart, ClassTrendLegend
 from .export import export_misclassified
 from .following import FollowsRunView, RunChanged
 from .matrix import ConfusionMatrix
+from .review_screen import LabelReviewScreen
 from .samples_screen import ConfusionSamplesScreen
 from .source import SampleQuery, current_confusion, current_epoch, epoch_numbers
 
@@ -91,6 +92,7 @@ class ConfusionScreen(FollowsRunView, Screen):
         Binding("escape", "back", "Back", id="confusion.back"),
         Binding("p", "toggle_percent", "Counts/%", id="confusion.percent"),
         Binding("e", "export", "Errors CSV", id="confusion.export"),  # short: the footer fits 80 columns
+        Binding("l", "label_review", "Label errors", id="confusion.label_review"),
         Binding("pagedown", "page(1)", "More below", id="confusion.page_down", show=False),
         Binding("pageup", "page(-1)", "Back up", id="confusion.page_up", show=False),
     ]
@@ -282,6 +284,10 @@ class ConfusionScreen(FollowsRunView, Screen):
             return
         changed = self.changed if self.source is self.history else None  # a file read from disk does not change
         self.app.push_screen(ConfusionSamplesScreen(self.source, query, images=self.images, changed=changed))
+
+    def action_label_review(self) -> None:
+        """The images most likely mislabelled, to relabel, exclude or keep (`LabelReviewScreen`)."""
+        self.app.push_screen(LabelReviewScreen(self.source))
 
     def action_export(self) -> None:
         """Every misclassified image of the shown epoch as a CSV (path, true, predicted, confidence, loss)."""

@@ -1,0 +1,80 @@
+"""The test issue 28 asks for: flip 5% of the labels of a small set, train briefly, and the review list
+puts most of the flipped images at its top. A real run on an image folder, read back from its files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tests.helpers import SMOKE
+from tui_trainer.config import load_preset
+from tui_trainer.data.review_file import ReviewEntry, write_review
+from tui_trainer.engine.events import SetupProgress
+from tui_trainer.runs.folder import RunFolder
+from tui_trainer.runs.label_review import find_label_issues, found_in_top
+from tui_trainer.runs.launch import run_training
+from tui_trainer.runs.predictions_file import read_saved_predictions
+
+COLOURS = {"red": (200, 40, 40), "green": (40, 190, 60), "blue": (50, 60, 210), "yellow": (210, 200, 40)}
+TRAIN, VAL = 40, 40  # images per class
+FLIPPED = 8  # 5% of the 160 validation images
+
+
+def make_noisy_folder(root: Path) -> list[str]:
+    """Four colour classes with pixel noise; FLIPPED validation images are saved under a wrong class's
+    folder. Returns their paths relative to the validation folder's parent (`val/<wrong>/<name>`)."""
+    rng = np.random.default_rng(0)
+    names = list(COLOURS)
+    flipped = set(rng.choice(VAL * len(names), FLIPPED, replace=False).tolist())
+    moved = []
+    for c, name in enumerate(names):
+        for split, count in (("train", TRAIN), ("val", VAL)):
+            for i in range(count):
+                pixels = np.clip(rng.normal(COLOURS[name], 45, (16, 16, 3)), 0, 255).astype(np.uint8)
+                folder = name
+                if split == "val" and c * VAL + i in flipped:
+                    folder = names[(c + 1 + i % 3) % len(names)]
+                    moved.append(f"val/{folder}/{name}-{i}.png")
+                path = root / split / folder / f"{name}-{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(path)
+    return moved
+
+
+def test_flipped_labels_come_first_in_the_review_list(tmp_path: Path) -> None:
+    root = tmp_path / "colours"
+    flipped = make_noisy_folder(root)
+    review = root / "review.toml"
+    write_review(review, [ReviewEntry("train/red/red-0.png", "exclude")])
+    overrides = (
+        'data.dataset="imagefolder"',
+        f'data.root="{root.as_posix()}"',
+        f'data.review="{review.as_posix()}"',
+        "data.image_size=16",
+        "data.batch_size=32",
+        "model.width=8",
+        "train.epochs=4",
+        "scheduler.t_max=4",
+        "train.device=cpu",
+        "train.threads=1",
+    )
+    stages: list[str] = []
+
+    def listen(event: object) -> None:
+        if isinstance(event, SetupProgress):
+            stages.append(event.stage)
+
+    outcome = run_training(load_preset(SMOKE, overrides), runs_dir=tmp_path / "runs", listeners=[listen])
+    assert outcome.exit_code == 0
+    assert "review.toml: 0 relabelled, 1 excluded" in stages  # the run says what the review changed
+
+    folder = RunFolder(outcome.run_dir)
+    saved = read_saved_predictions(folder.predictions_file("last"))
+    paths = folder.read_val_paths()
+    assert saved.predictions.probabilities is not None and paths is not None
+    flipped_index = np.flatnonzero([Path(p).relative_to(root).as_posix() in flipped for p in paths])
+    assert len(flipped_index) == FLIPPED
+    issues = find_label_issues(saved.predictions.labels, saved.predictions.probabilities)
+    assert found_in_top(issues, flipped_index, 2 * FLIPPED) >= 6

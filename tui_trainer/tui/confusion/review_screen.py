@@ -1,0 +1,282 @@
+"""The review list under the confusion matrix (`l`): the validation images most likely mislabelled, and a
+decision on each ("relabel as X", "exclude", "fine") written at once to the review file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ...data.review_file import Decision
+from ...runs.label_review import BASIS, LabelIssues, find_label_issues
+from ...runs.predictions_file import NO_PROBABILITIES
+from ...runs.review_session import ReviewSession
+from ...runs.view import RunView
+from ...text import printable
+from .source import current_epoch, sample_paths
+
+SHOWN = 500
+"""Candidates listed at most: the top of the ranking is where the wrong labels are."""
+
+
+class ClassChooser(ModalScreen["int | None"]):
+    """Which class an image becomes: the classes, the suspected one highlighted; escape cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="review.class_cancel")]
+
+    def __init__(self, names: tuple[str, ...], suspected: int, image: str) -> None:
+        super().__init__()
+        self._names, self._suspected, self._image = names, suspected, image
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(f"Relabel {self._image} as", style="bold"), classes="dialog-title")
+            yield OptionList(*(Option(name, id=str(i)) for i, name in enumerate(self._names)), id="review-classes")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.highlighted = self._suspected
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(int(event.option.id or 0))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class LabelReviewScreen(Screen):
+    """Candidates ranked by `runs.label_review`, with the decision taken on each and the counts."""
+
+    DEFAULT_CSS = """
+    LabelReviewScreen #review-title {
+        height: auto;
+        padding: 0 1;
+        background: $boost;
+    }
+    LabelReviewScreen #review-counts {
+        height: auto;
+        padding: 0 1;
+    }
+    LabelReviewScreen #review-problem {
+        height: auto;
+        padding: 0 1;
+        color: $warning;
+    }
+    LabelReviewScreen #review-problem.-hidden {
+        display: none;
+    }
+    LabelReviewScreen DataTable {
+        height: 1fr;
+    }
+    LabelReviewScreen #review-path {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Matrix", id="review.back"),
+        Binding("r", "relabel", "Relabel", id="review.relabel"),
+        Binding("c", "choose_class", "As…", id="review.choose_class"),
+        Binding("x", "decide('exclude')", "Exclude", id="review.exclude"),
+        Binding("f", "decide('fine')", "Fine", id="review.fine"),
+        Binding("u", "undo", "Undo", id="review.undo"),
+    ]
+
+    def __init__(self, view: RunView, session: ReviewSession | None = None) -> None:
+        super().__init__()
+        self.view = view
+        self.session = session if session is not None else ReviewSession.for_run(view.run_dir)
+        self.issues: LabelIssues | None = None
+        self.paths: tuple[str, ...] | None = None
+        self.names: tuple[str, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="review-title")
+        yield Static(id="review-counts")
+        yield Static(id="review-problem", classes="-hidden")
+        yield DataTable(id="review-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="review-path", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.table
+        for label, key in (("#", "rank"), ("image", "index"), ("given → suspected", "classes")):
+            table.add_column(label, key=key)
+        table.add_column("p", key="p")
+        table.add_column("decision", key="decision")
+        table.add_column("file", key="file")
+        self.reload()
+        table.focus()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    # ---- data ----------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Rank the view's predictions and list the candidates with their decisions."""
+        view = self.view
+        predictions = view.predictions
+        self.names = tuple(map(printable, tuple(view.classes) or (predictions.classes if predictions else ())))
+        title = self.query_one("#review-title", Static)
+        if predictions is None or predictions.probabilities is None:
+            self.issues = None
+            why = NO_PROBABILITIES if predictions is not None else "no finished epoch yet"
+            title.update(Text.assemble(("Likely label errors", "bold"), f" · {why}"))
+            self._show_counts()
+            return
+        self.issues = find_label_issues(predictions.labels, predictions.probabilities)
+        self.paths = sample_paths(view, len(predictions.labels))
+        epoch = current_epoch(view)
+        shown = min(len(self.issues), SHOWN)
+        title.update(
+            Text.assemble(
+                ("Likely label errors", "bold"),
+                f" · {len(self.issues)} candidates of {len(predictions.labels)} {view.scope} images",
+                f" · epoch {epoch}" if epoch is not None else "",
+                f" · top {shown} shown" if shown < len(self.issues) else "",
+                "\n",
+                (BASIS, "dim"),
+            )
+        )
+        table = self.table
+        row = table.cursor_row
+        table.clear()
+        for rank in range(shown):
+            table.add_row(*self._cells(rank), key=str(rank))
+        if shown:
+            table.move_cursor(row=min(row, shown - 1))
+        self._show_counts()
+        self._show_path()
+
+    def _cells(self, rank: int) -> tuple[str | Text, ...]:
+        issues = self.issues
+        assert issues is not None
+        path = self._path(rank)
+        entry = self.session.decision(path)
+        if entry is None:
+            decision = Text("·", style="dim")
+        elif entry.decision == "relabel":
+            decision = Text(f"→ {printable(entry.label)}", style="bold")
+        else:
+            decision = Text(entry.decision, style="bold" if entry.decision == "exclude" else "")
+        given, suspected = self.names[issues.given[rank]], self.names[issues.suspected[rank]]
+        tail = printable(Path(path).name) if path else ""
+        return (
+            str(rank + 1),
+            str(int(issues.indices[rank])),
+            f"{given[:12]} → {suspected[:12]}",
+            f"{issues.suspected_probability[rank]:.2f}",
+            decision,
+            tail[-24:],
+        )
+
+    def _path(self, rank: int) -> str | None:
+        if self.paths is None or self.issues is None:
+            return None
+        return self.paths[int(self.issues.indices[rank])]
+
+    def _show_counts(self) -> None:
+        counts = self.session.counts()
+        text = Text()
+        for kind, label in (("relabel", "relabelled"), ("exclude", "excluded"), ("fine", "fine")):
+            text.append(f"{counts.get(kind, 0)} ", style="bold")
+            text.append(f"{label} · ")
+        where = self.session.file
+        text.append(f"file: {printable(where)}" if where is not None else "not saved", style="dim")
+        self.query_one("#review-counts", Static).update(text)
+        problem = self.session.problem or self.session.note
+        if self.paths is None and self.issues is not None and not self.session.problem:
+            problem = "these predictions have no image files: decisions cannot be saved"
+        widget = self.query_one("#review-problem", Static)
+        widget.update(Text(problem))
+        widget.set_class(not problem, "-hidden")
+
+    def _show_path(self) -> None:
+        rank = self._rank()
+        path = self._path(rank) if rank is not None else None
+        self.query_one("#review-path", Static).update(printable(path or ""))
+
+    def _rank(self) -> int | None:
+        if self.issues is None or not self.table.row_count:
+            return None
+        return self.table.cursor_row
+
+    def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
+        self._show_path()
+
+    # ---- decisions -----------------------------------------------------------------------------
+
+    def _decide(self, decision: Decision, label: int | None = None) -> None:
+        rank = self._rank()
+        path = self._path(rank) if rank is not None else None
+        if rank is None or self.issues is None:
+            return
+        if path is None:
+            self.notify("No image file for this sample: the decision cannot be saved.", severity="warning")
+            return
+        given = self.names[self.issues.given[rank]]
+        name = self.names[label] if label is not None else ""
+        try:
+            self.session.decide(path, decision, label=name, given=given)
+        except OSError as exc:
+            self.notify(f"Not saved: {printable(exc)}", severity="error")
+            return
+        self._refresh_row(rank)
+
+    def _refresh_row(self, rank: int) -> None:
+        table = self.table
+        table.update_cell(str(rank), "decision", self._cells(rank)[4])
+        self._show_counts()
+        if rank + 1 < table.row_count:
+            table.move_cursor(row=rank + 1)  # the next candidate, as a reviewer works down the list
+
+    def action_relabel(self) -> None:
+        """Relabel as the suspected class."""
+        rank = self._rank()
+        if rank is not None and self.issues is not None:
+            self._decide("relabel", int(self.issues.suspected[rank]))
+
+    def action_choose_class(self) -> None:
+        """Relabel as a class the user picks, the suspected one offered first."""
+        rank = self._rank()
+        if rank is None or self.issues is None:
+            return
+
+        def chosen(label: int | None) -> None:
+            if label is not None:
+                self._decide("relabel", label)
+
+        image = printable(Path(self._path(rank) or str(int(self.issues.indices[rank]))).name)
+        self.app.push_screen(ClassChooser(self.names, int(self.issues.suspected[rank]), image), chosen)
+
+    def action_decide(self, decision: Decision) -> None:
+        self._decide(decision)
+
+    def action_undo(self) -> None:
+        rank = self._rank()
+        path = self._path(rank) if rank is not None else None
+        if rank is None or path is None or self.session.decision(path) is None:
+            return
+        try:
+            self.session.undo(path)
+        except OSError as exc:
+            self.notify(f"Not saved: {printable(exc)}", severity="error")
+            return
+        self.table.update_cell(str(rank), "decision", self._cells(rank)[4])
+        self._show_counts()
+
+    def action_back(self) -> None:
+        self.dismiss()
