@@ -19,6 +19,7 @@ import torch
 
 from ..atomic import atomic_write_with
 from ..config.code_trust import TargetAccess
+from ..config.schema import DataConfig
 from ..data import DataError, normalize
 from ..data.eval_images import decode_like_validation
 from ..engine.cam import DEFAULT_METHOD, class_maps, find_target_layer
@@ -81,7 +82,7 @@ def _labels(folder: RunFolder) -> np.ndarray:
     return np.asarray(predictions["labels"])
 
 
-def model_input(folder: RunFolder, sample: int, count: int, data) -> tuple[torch.Tensor, str]:  # data: DataConfig
+def model_input(folder: RunFolder, sample: int, count: int, data: DataConfig) -> tuple[torch.Tensor, str]:
     """uint8 1×3×S×S: validation sample `sample` as the model sees it, and where it came from."""
     paths = folder.read_val_paths()
     if paths is not None and len(paths) == count:

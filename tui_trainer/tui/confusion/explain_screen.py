@@ -98,7 +98,8 @@ class ExplainScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#explain-status", Static).update(
-            f"Computing the class-activation maps of #{self.sample} from {printable(self.run_dir.name)}…"
+            f"Computing the class-activation maps of #{self.sample} from {printable(self.run_dir.name)}… "
+            "(the first time also loads the grad-cam library: several seconds)"
         )
         self.compute()
 

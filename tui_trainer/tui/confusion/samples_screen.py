@@ -11,6 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from ...config.code_trust import TargetAccess
 from ...runs.report import SORT_KEYS, SortKey
 from ...runs.thumbnails import ValidationImages
 from ...runs.view import RunView
@@ -148,9 +149,11 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
             self.notify("Where it looked works on a run folder's validation images.", severity="warning")
             return
         path = Path(run_dir)
-        ask_about_run(
-            self.app, path, self.trust_code, lambda code: self.app.push_screen(ExplainScreen(path, sample, code))
-        )
+
+        def explain(code: TargetAccess | None) -> None:
+            self.app.push_screen(ExplainScreen(path, sample, code))
+
+        ask_about_run(self.app, path, self.trust_code, explain)
 
     def _sort_text(self) -> str:
         if self.sort == "loss":
