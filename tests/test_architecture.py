@@ -15,7 +15,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 CORE_PACKAGES = ["config", "data", "engine", "runs"]
 """Every module under these is imported by the UI-free test: a new module cannot be left off a list."""
-UI_FREE_COMMANDS = ["tui_trainer.cli.check", "tui_trainer.cli.train", "tui_trainer.cli.model_commands"]
+UI_FREE_COMMANDS = [
+    "tui_trainer.cli.check",
+    "tui_trainer.cli.train",
+    "tui_trainer.cli.model_commands",
+    "tui_trainer.cli.explain",
+]
 """Command-line modules outside the core packages that must not start the console's libraries either."""
 UI_PACKAGES = ("textual", "textual_plotext", "plotext")
 

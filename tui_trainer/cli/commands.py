@@ -100,6 +100,15 @@ def _export(args: argparse.Namespace) -> int:
     return run_export(Path(args.run_dir), args.format, out, args.checkpoint, trust_code=args.trust_code)
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from .explain import run_explain
+
+    out = Path(args.out) if args.out else None
+    return run_explain(
+        Path(args.run_dir), args.sample, out, layer=args.layer, method=args.method, trust_code=args.trust_code
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     """The console, with the same PATH and options, in a browser tab."""
     from .serve import LOCAL_HOST, ServeOptions, console_command, run_serve
@@ -151,6 +160,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "eval": _eval,
     "predict": _predict,
     "export": _export,
+    "explain": _explain,
     "find-lr": _find_lr,
     "sweep": _sweep,
     "serve": _serve,

@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Sequence
 
 from .. import __version__
+from ..engine.cam_methods import DEFAULT_METHOD, METHODS
 from ..engine.lr_range import DEFAULT_RANGE
 from .aliases import as_subcommand
 
@@ -27,6 +28,7 @@ examples:
   tui-trainer eval RUN_DIR --data DATA_ROOT     score the best checkpoint on DATA_ROOT/test
   tui-trainer predict RUN_DIR photos/           classify images, CSV on stdout
   tui-trainer export RUN_DIR --format onnx      write RUN_DIR/export/best.onnx (+ .json)
+  tui-trainer explain RUN_DIR --sample 7        where the model looked in validation image 7: cam-7.png
   tui-trainer sweep smoke-sweep                 run (or continue) a hyper-parameter sweep
   tui-trainer find-lr presets/seed.toml         learning-rate range test, plotted here
   tui-trainer serve presets/seed.toml           the console in a browser: http://127.0.0.1:8000
@@ -35,7 +37,20 @@ The flag forms work too: --headless PRESET, --headless --resume RUN_DIR, --check
 --predict RUN_DIR PATH..., --export RUN_DIR, --find-lr, --sweep SWEEP, --serve, --list-presets.
 """
 
-COMMANDS = ("open", "train", "check", "eval", "predict", "export", "find-lr", "sweep", "serve", "runs", "presets")
+COMMANDS = (
+    "open",
+    "train",
+    "check",
+    "eval",
+    "predict",
+    "export",
+    "explain",
+    "find-lr",
+    "sweep",
+    "serve",
+    "runs",
+    "presets",
+)
 """Every sub-command; `open` (the console) is what a command line without one means."""
 
 TRUST_HELP = (
@@ -153,6 +168,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("--format", choices=("onnx", "torchscript", "safetensors"), default="onnx")
     export.add_argument("--out", metavar="PATH", help="the file (default: RUN_DIR/export/<checkpoint>.<ext>)")
+
+    explain = command(
+        "explain", "a PNG of where a run's model looked in one validation image: image | predicted | true", "trust"
+    )
+    explain.add_argument("run_dir", metavar="RUN_DIR")
+    explain.add_argument(
+        "--sample", type=int, required=True, metavar="INDEX", help="the validation image (# in the confusion gallery)"
+    )
+    explain.add_argument("--out", metavar="PATH", help="the PNG (default: cam-INDEX.png here)")
+    explain.add_argument(
+        "--layer", metavar="NAME", help="the model's layer to explain at (default: its last feature map before pooling)"
+    )
+    explain.add_argument(
+        "--method", choices=tuple(METHODS), default=DEFAULT_METHOD, help=f"the map (default: {DEFAULT_METHOD})"
+    )
 
     find_lr = command("find-lr", "learning-rate range test on PRESET; suggests optimizer.lr (writes nothing)", "set")
     find_lr.add_argument("preset", metavar="PRESET")

@@ -475,7 +475,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         if self.history is None or not self.history.epochs:
             self.notify("No finished epoch yet: the confusion matrix comes with the first validation")
             return
-        self.push_screen(ConfusionScreen(self.history, changed=self.run_session.changed))
+        self.push_screen(ConfusionScreen(self.history, changed=self.run_session.changed, trust_code=self.trust_code))
 
     def _run_changed(self, view: RunView | None) -> None:
         """The keys follow the run: a new run, another state, its first epoch (confusion), its end.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -10,10 +11,13 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from ...config.code_trust import TargetAccess
 from ...runs.report import SORT_KEYS, SortKey
 from ...runs.thumbnails import ValidationImages
 from ...runs.view import RunView
 from ...text import printable
+from ..common.code_prompt import ask_about_run
+from .explain_screen import ExplainScreen
 from .export import export_misclassified
 from .following import FollowsRunView, RunChanged
 from .gallery import SampleGallery
@@ -48,6 +52,7 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
         Binding("escape", "back", "Matrix", id="samples.back"),
         Binding("s", "toggle_sort", "Sort conf/loss", id="samples.sort"),
         Binding("e", "export", "Export errors CSV", id="samples.export"),
+        Binding("g", "explain", "Where it looked", id="samples.explain"),
     ]
 
     def __init__(
@@ -57,8 +62,11 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
         sort: SortKey = "confidence",
         images: ValidationImages | None = None,
         changed: RunChanged | None = None,
+        trust_code: bool = False,
     ) -> None:
+        """`trust_code` (--trust-code): `g` imports the run's `model.target` without asking."""
         super().__init__()
+        self.trust_code = trust_code
         self.history = history
         self.changed = changed
         self.sample_query = query
@@ -129,6 +137,23 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
 
     def action_export(self) -> None:
         export_misclassified(self, self.history)
+
+    def action_explain(self) -> None:
+        """The class-activation maps of the image under the cursor (after the code question, if any)."""
+        sample = self.gallery.current_sample
+        run_dir = self.history.run_dir
+        if sample is None:
+            self.notify("No image here to explain.", severity="warning")
+            return
+        if run_dir is None or self.history.scope != "val":
+            self.notify("Where it looked works on a run folder's validation images.", severity="warning")
+            return
+        path = Path(run_dir)
+
+        def explain(code: TargetAccess | None) -> None:
+            self.app.push_screen(ExplainScreen(path, sample, code))
+
+        ask_about_run(self.app, path, self.trust_code, explain)
 
     def _sort_text(self) -> str:
         if self.sort == "loss":

@@ -102,11 +102,14 @@ class ConfusionScreen(FollowsRunView, Screen):
         history: RunView,
         *,
         changed: RunChanged | None = None,
+        trust_code: bool = False,
         name: str | None = None,
         id: str | None = None,
     ) -> None:
+        """`trust_code` (--trust-code): "where it looked" in the gallery imports `model.target` without asking."""
         super().__init__(name=name, id=id)
         self.history = history
+        self.trust_code = trust_code
         self.changed = changed  # the run session's signal, for the console's own run
         self.source: RunView = history  # what is shown: the history, or its run folder's files
         self._disk: tuple[tuple, RunView] | None = None
@@ -283,7 +286,9 @@ class ConfusionScreen(FollowsRunView, Screen):
             self.notify("This epoch has no per-sample predictions to list.", severity="warning")
             return
         changed = self.changed if self.source is self.history else None  # a file read from disk does not change
-        self.app.push_screen(ConfusionSamplesScreen(self.source, query, images=self.images, changed=changed))
+        self.app.push_screen(
+            ConfusionSamplesScreen(self.source, query, images=self.images, changed=changed, trust_code=self.trust_code)
+        )
 
     def action_label_review(self) -> None:
         """The images most likely mislabelled, to relabel, exclude or keep (`LabelReviewScreen`)."""

@@ -1,0 +1,153 @@
+"""Where it looked: one validation image beside the class-activation maps of its predicted and its true class.
+
+The maps are computed by `tui_trainer.runs.explain` in a thread worker (a second or two on a CPU);
+the screen says what it is doing meanwhile and every key keeps working. The images are drawn with
+the half-block `Thumbnail`, as large as the terminal allows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from PIL import Image
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from ...config import PresetError
+from ...config.code_trust import TargetAccess
+from ...engine.cam import CamError, CamUnavailable
+from ...models import ModelTargetError
+from ...runs import explain as run_explain
+from ...runs.explain import Explanation
+from ...runs.folder import RunFolderError
+from ...text import printable
+from .thumbnail import Thumbnail
+
+PANELS = 3
+USER_ERRORS = (RunFolderError, PresetError, CamError, CamUnavailable, ModelTargetError)
+"""What a run folder, its preset or a missing extra can cause: shown as the message alone."""
+
+
+def fit_cells(image: np.ndarray, cells_wide: int, cells_high: int) -> np.ndarray:
+    """`image` scaled (nearest pixel, aspect kept) to fill at most cells_wide × cells_high half-block cells."""
+    height, width = image.shape[:2]
+    scale = min(cells_wide / width, 2 * cells_high / height)
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.NEAREST))
+
+
+class ExplainScreen(Screen):
+    """The sample's image | predicted-class map | true-class map, each captioned; escape goes back."""
+
+    DEFAULT_CSS = """
+    ExplainScreen #explain-title {
+        height: auto;
+        padding: 0 1;
+        background: $boost;
+    }
+    ExplainScreen #explain-status {
+        height: auto;
+        padding: 0 1;
+    }
+    ExplainScreen #explain-status.-error {
+        color: $warning;
+    }
+    ExplainScreen #explain-panels {
+        height: 1fr;
+        padding: 0 1;
+    }
+    ExplainScreen .explain-panel {
+        width: 1fr;
+        height: 1fr;
+    }
+    ExplainScreen .explain-caption {
+        height: 1;
+        text-style: bold;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="explain.back"),
+    ]
+
+    def __init__(self, run_dir: Path, sample: int, code: TargetAccess | None = None) -> None:
+        """`code`: where the run's `model.target` may be imported from (the user was asked before)."""
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.sample = sample
+        self.code = code
+        self.explanation: Explanation | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"Where it looked · validation image #{self.sample}", "bold"), id="explain-title")
+        yield Static(id="explain-status")
+        with Horizontal(id="explain-panels"):
+            for i in range(PANELS):
+                with Vertical(classes="explain-panel"):
+                    yield Static(id=f"explain-image-{i}")
+                    yield Static(classes="explain-caption", id=f"explain-caption-{i}", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#explain-status", Static).update(
+            f"Computing the class-activation maps of #{self.sample} from {printable(self.run_dir.name)}… "
+            "(the first time also loads the grad-cam library: several seconds)"
+        )
+        self.compute()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="explain")
+    def compute(self) -> Explanation:
+        return run_explain.explain_sample(self.run_dir, self.sample, code=self.code)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        status = self.query_one("#explain-status", Static)
+        if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, Explanation):
+            self.explanation = event.worker.result
+            status.update(self._summary(self.explanation))
+            self._draw()
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            known = isinstance(error, USER_ERRORS)
+            message = str(error) if known else f"{type(error).__name__}: {error} (a bug in tui-trainer or the model)"
+            status.update(Text(printable(f"Cannot show where it looked: {message}", lines=True)))
+            status.add_class("-error")
+
+    @staticmethod
+    def _summary(explanation: Explanation) -> Text:
+        rows, columns = explanation.grid
+        return Text.assemble(
+            printable(f"{explanation.source}"),
+            (
+                f"\n{explanation.method} of {explanation.checkpoint}.pt at layer {printable(explanation.layer)} "
+                f"({rows}×{columns}); red: where the class's evidence is strongest",
+                "dim",
+            ),
+        )
+
+    def _draw(self) -> None:
+        explanation = self.explanation
+        if explanation is None:
+            return
+        panels = self.query_one("#explain-panels")
+        cells_wide = max(4, (panels.size.width - 2) // PANELS - 1)
+        cells_high = max(2, panels.size.height - 1)  # a caption line under each image
+        images = (explanation.image, *explanation.overlays)
+        captions = (f"#{explanation.sample} as the model sees it", explanation.caption(0), explanation.caption(1))
+        for i, (image, caption) in enumerate(zip(images, captions, strict=True)):
+            fitted = fit_cells(image, cells_wide, cells_high)
+            self.query_one(f"#explain-image-{i}", Static).update(Thumbnail(fitted, max_side=max(fitted.shape[:2])))
+            self.query_one(f"#explain-caption-{i}", Static).update(printable(caption)[:cells_wide])
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._draw)
+
+    def action_back(self) -> None:
+        self.dismiss()
