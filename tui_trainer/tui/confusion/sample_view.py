@@ -24,7 +24,9 @@ class SampleViewScreen(Screen):
         background: $boost;
     }
     SampleViewScreen Picture {
-        padding: 0 1;
+        /* A row below: a Sixel image is drawn in bands of 6 pixels and the cursor then moves below its
+        last band; on the footer's row that would scroll the whole screen up a line (xterm). */
+        padding: 0 1 1 1;
     }
     """
 
