@@ -19,6 +19,7 @@ def _isolated_user_folders(tmp_path_factory: pytest.TempPathFactory, monkeypatch
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.delenv("TUI_TRAINER_CONFIG", raising=False)
+    monkeypatch.delenv("TUI_TRAINER_IMAGES", raising=False)  # images in half blocks unless a test forces graphics
     monkeypatch.setenv("TUI_TRAINER_CACHE", str(home / "cache" / "tui-trainer"))
 
 

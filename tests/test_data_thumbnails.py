@@ -12,7 +12,13 @@ import torch.nn.functional as F
 from tui_trainer.config.schema import DataConfig
 from tui_trainer.data import load_data
 from tui_trainer.data.imageset import ImageSet
-from tui_trainer.data.thumbnails import Thumbnails
+from tui_trainer.data.thumbnails import (
+    MIN_THUMBNAIL_SIDE,
+    THUMBNAIL_BYTES,
+    THUMBNAIL_SIDE,
+    Thumbnails,
+    thumbnail_side,
+)
 from tui_trainer.runs.thumbnails import open_thumbnails, write_thumbnails
 
 from .test_data_stream import make_folder
@@ -33,14 +39,14 @@ def test_thumbnails_of_a_mapped_set_are_the_same_in_chunks_of_any_size(tmp_path:
 
     row = 3 * 92 * 92
     for chunk_bytes in (1, 2 * row, 4 * row + 1, 1 << 30):  # one row a chunk, ragged last chunk, all at once
-        thumbnails = Thumbnails(val, chunk_bytes=chunk_bytes)
+        thumbnails = Thumbnails(val, side=64, chunk_bytes=chunk_bytes)
         assert thumbnails.shape == (15, 64, 64, 3)
         chunks = list(thumbnails)
         assert max(len(c) for c in chunks) == max(1, min(15, chunk_bytes // row))
         assert np.array_equal(np.concatenate(chunks), expected)
 
         path = tmp_path / f"val_images_{chunk_bytes}.npy"
-        write_thumbnails(path, thumbnails.shape, Thumbnails(val, chunk_bytes=chunk_bytes))
+        write_thumbnails(path, thumbnails.shape, Thumbnails(val, side=64, chunk_bytes=chunk_bytes))
         assert np.array_equal(open_thumbnails(path), expected)
 
 
@@ -51,11 +57,22 @@ def test_small_images_are_kept_as_they_are() -> None:
     assert np.array_equal(np.concatenate(list(thumbnails)), images.permute(0, 2, 3, 1).numpy())
 
 
-def test_a_wide_image_keeps_its_aspect() -> None:
-    images = torch.randint(0, 256, (2, 1, 50, 200), dtype=torch.uint8)
+def test_a_wide_image_keeps_its_aspect_at_the_128_px_a_terminal_picture_needs() -> None:
+    images = torch.randint(0, 256, (2, 1, 50, 400), dtype=torch.uint8)
     thumbnails = Thumbnails(ImageSet(images, torch.zeros(2, dtype=torch.int64), ("a",)))
-    assert thumbnails.shape == (2, 16, 64, 1)
-    assert np.array_equal(np.concatenate(list(thumbnails)), _expected(images, (16, 64)))
+    assert thumbnails.shape == (2, 16, 128, 1)
+    assert np.array_equal(np.concatenate(list(thumbnails)), _expected(images, (16, 128)))
+
+
+def test_a_large_set_gets_smaller_thumbnails_within_the_byte_budget() -> None:
+    assert thumbnail_side(10_000, 3) == THUMBNAIL_SIDE  # 10 000 RGB images of 224 px keep the full side
+    for count, channels in ((20_000, 3), (60_000, 1), (40_000, 3)):
+        side = thumbnail_side(count, channels)
+        assert MIN_THUMBNAIL_SIDE < side < THUMBNAIL_SIDE
+        assert (
+            count * channels * side**2 <= THUMBNAIL_BYTES < count * channels * (side + 1) ** 2
+        )  # the largest that fits
+    assert thumbnail_side(50_000, 3) == MIN_THUMBNAIL_SIDE  # ImageNet's validation set: what half blocks need
 
 
 def test_a_short_write_leaves_the_previous_file(tmp_path: Path) -> None:

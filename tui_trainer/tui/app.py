@@ -42,7 +42,9 @@ from .common.code_prompt import ask_about_run
 from .common.confirm_screen import ConfirmScreen
 from .common.error_screen import ErrorScreen
 from .common.help_screen import HelpScreen
+from .common.image_display import detect_image_display
 from .common.path_prompt import PathPrompt
+from .common.user_config import load_user_config
 from .messages import (
     EvaluateRun,
     ExportRun,
@@ -564,6 +566,8 @@ def run_console(
     if path is not None and not path.exists():
         print(printable(f"tui-trainer: {path}: no such file or folder"), file=sys.stderr)
         return ExitCode.USAGE
+    # The terminal is asked what images it shows now: once Textual runs, its replies would go to Textual.
+    detect_image_display(load_user_config()[0].images)  # the file's problems are shown once the console is up
     app = TrainerApp(path=path, overrides=overrides, runs_dir=runs_dir, trust_code=trust_code)
     app.sweeps_dir = sweeps_dir
     try:

@@ -1,4 +1,4 @@
-"""The user's settings file: `config.toml` in the platform's config folder (theme, keymap).
+"""The user's settings file: `config.toml` in the platform's config folder (theme, keymap, images).
 
 This module alone reads and writes it. Reading never stops the console from opening: a missing
 file gives the defaults; a file that is not TOML, or a bad value, gives the defaults for the bad
@@ -22,10 +22,11 @@ import tomlkit
 from ...atomic import atomic_write_text
 from ...config.loading import PresetError, Problem, parse_toml
 from ...config.locate import key_lines, line_of
+from .image_display import IMAGES_SETTINGS
 from .keymap import key_problem
 
 CONFIG_ENV = "TUI_TRAINER_CONFIG"
-SETTINGS = ("theme", "keymap")
+SETTINGS = ("theme", "keymap", "images")
 NEW_FILE_HEADER = '# tui-trainer settings (see the README, "Settings").\n'
 
 
@@ -45,6 +46,8 @@ class UserConfig:
     """A Textual theme name ("nord", "textual-light"); None: Textual's default."""
     keymap: dict[str, str] = field(default_factory=dict)
     """Binding id → keys ("app.quit" → "ctrl+x"; several keys: "ctrl+x,f10")."""
+    images: str = "auto"
+    """How images are drawn: "auto" (terminal graphics where the terminal shows them), "graphics", "halfblocks"."""
 
 
 def load_user_config(
@@ -91,6 +94,11 @@ def _validate(
         problem("theme", f"unknown theme {theme!r}{_did_you_mean(theme, themes)}; {_some_themes(themes)}")
         theme = None
 
+    images = raw.get("images", "auto")
+    if images not in IMAGES_SETTINGS:
+        problem("images", f"must be one of {', '.join(map(repr, IMAGES_SETTINGS))}, not {images!r}")
+        images = "auto"
+
     keymap: dict[str, str] = {}
     table = raw.get("keymap", {})
     if not isinstance(table, dict):
@@ -114,7 +122,7 @@ def _validate(
             problems.append(Problem(source, wrong, key, line_of(lines, where)))
             continue
         keymap[binding_id] = keys
-    return UserConfig(theme=theme, keymap=keymap), problems
+    return UserConfig(theme=theme, keymap=keymap, images=images), problems
 
 
 def _some_themes(themes: Collection[str]) -> str:

@@ -1,8 +1,10 @@
-"""A scrolling grid of validation samples: each tile is the image in half blocks over its index,
-classes, confidence and loss, and its file when the data came from files.
+"""A scrolling grid of validation samples: each tile is the image over its index, classes, confidence
+and loss, and its file when the data came from files.
 
 Only the visible lines are drawn (Line API), and each thumbnail is built once, so a class with
-thousands of errors scrolls as fast as one with three.
+thousands of errors scrolls as fast as one with three. With terminal graphics the gallery leaves the
+image area of each tile blank and says where the images go (`TilesMoved`); pictures laid over it
+show them (`GalleryPictures`), and tiles grow with the terminal.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from textual.strip import Strip
 
 from ...engine.events import Predictions
 from ...text import printable
+from ..common.image_display import image_display
 from .matrix import CURSOR, DIM
 from .thumbnail import thumbnail_lines, thumbnail_size
 
 CAPTION_WIDTH = 26  # cells of text under a thumbnail, at least
 GAP = 2  # blank cells between tiles
 CAPTION_LINES = 2
+MAX_PICTURE_HEIGHT = 30  # cells of a tile's image with terminal graphics, however tall the terminal
 WRONG = Style(bold=True)
 
 
@@ -46,12 +50,11 @@ class SampleGallery(ScrollView, can_focus=True):
         Binding("down", "move(0, 1)", "Move", group=Binding.Group("Move", compact=True), id="gallery.down"),
         Binding("left", "move(-1, 0)", "Move", group=Binding.Group("Move", compact=True), id="gallery.left"),
         Binding("right", "move(1, 0)", "Move", group=Binding.Group("Move", compact=True), id="gallery.right"),
+        Binding("enter,f", "open", "Full size", id="gallery.open"),
     ]
 
     @dataclass
-    class Highlighted(Message):
-        """The cursor moved to the tile at `position`, which shows validation sample `sample`."""
-
+    class _TileMessage(Message):
         gallery: SampleGallery
         position: int
         sample: int
@@ -60,8 +63,25 @@ class SampleGallery(ScrollView, can_focus=True):
         def control(self) -> SampleGallery:
             return self.gallery
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    class Highlighted(_TileMessage):
+        """The cursor moved to the tile at `position`, which shows validation sample `sample`."""
+
+    class Opened(_TileMessage):
+        """The user asked to see validation sample `sample` (at tile `position`) full size."""
+
+    @dataclass
+    class TilesMoved(Message):
+        """With terminal graphics: the images now on screen, as (sample, region in the gallery) pairs."""
+
+        gallery: SampleGallery
+        slots: list[tuple[int, Region]]
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, SampleGallery.TilesMoved) and message.gallery is self.gallery
+
+    def __init__(self, *, graphics: bool | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
+        self.graphics = image_display().graphics if graphics is None else graphics
         self.samples: np.ndarray = np.zeros(0, dtype=np.int64)
         self.predictions: Predictions | None = None
         self.names: tuple[str, ...] = ()
@@ -97,7 +117,6 @@ class SampleGallery(ScrollView, can_focus=True):
         self.names = names
         self.images = images
         self.paths = paths
-        self._thumb = thumbnail_size(images.shape[1:]) if images is not None else (0, 0)
         found = np.flatnonzero(self.samples == current) if current is not None else np.zeros(0)
         if found.size:
             self.cursor = int(found[0])
@@ -131,12 +150,59 @@ class SampleGallery(ScrollView, can_focus=True):
     def columns(self) -> int:
         return self._columns
 
+    def _thumb_size(self) -> tuple[int, int]:
+        """(cells wide, cells high) of a tile's image: half blocks draw the stored pixels; terminal graphics
+        scale them to a box that fills the gallery's height (two rows of tiles on a tall terminal)."""
+        if self.images is None:
+            return 0, 0
+        if not self.graphics:
+            return thumbnail_size(self.images.shape[1:])
+        height = self.size.height or 24
+        rows = 1 if height < 30 else 2
+        cells_h = max(4, min(MAX_PICTURE_HEIGHT, height // rows - self.caption_lines - 1))
+        image_h, image_w = self.images.shape[1:3]
+        return max(1, round(2 * cells_h * image_w / image_h)), cells_h  # a cell is about twice as high as wide
+
+    def picture_slots(self) -> list[tuple[int, Region]]:
+        """(sample, region in the gallery's content) of each tile image wholly in view."""
+        if self.images is None or not len(self.samples):
+            return []
+        scroll_x, scroll_y = (round(v) for v in self.scroll_offset)
+        tile_w, tile_h = self.tile_size
+        thumb_w, thumb_h = self._thumb
+        slots: list[tuple[int, Region]] = []
+        first_row = scroll_y // tile_h
+        for row in range(first_row, first_row + self.size.height // tile_h + 2):
+            top = row * tile_h - scroll_y
+            if top < 0 or top + thumb_h > self.size.height:
+                continue
+            for column in range(self._columns):
+                position = row * self._columns + column
+                left = column * tile_w - scroll_x
+                if position < len(self.samples) and left >= 0 and left + thumb_w <= self.size.width:
+                    slots.append((int(self.samples[position]), Region(left, top, thumb_w, thumb_h)))
+        return slots
+
+    def _tiles_moved(self) -> None:
+        if self.graphics and self.is_mounted:
+            self.post_message(self.TilesMoved(self, self.picture_slots()))
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._tiles_moved()
+
+    def watch_scroll_x(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_x(old_value, new_value)
+        self._tiles_moved()
+
     def _relayout(self) -> None:
+        self._thumb = self._thumb_size()
         tile_w, tile_h = self.tile_size
         self._columns = max(1, (self.size.width + GAP) // tile_w) if self.size.width else 1
         rows = -(-len(self.samples) // self._columns) if len(self.samples) else 1
         self.virtual_size = Size(self._columns * tile_w, rows * tile_h)
         self.refresh()
+        self._tiles_moved()
 
     def on_resize(self) -> None:
         self._relayout()
@@ -179,7 +245,9 @@ class SampleGallery(ScrollView, can_focus=True):
         width = tile_w - GAP
         _, thumb_h = self._thumb
         segments: list[Segment]
-        if inner < thumb_h and self.images is not None:
+        if inner < thumb_h and self.images is not None and self.graphics:
+            segments = [Segment(" " * width)]  # the picture laid over the gallery draws here
+        elif inner < thumb_h and self.images is not None:
             segments = list(self._thumbnail(int(self.samples[position]))[inner])
             segments.append(Segment(" " * (width - self._thumb[0])))
         elif inner - thumb_h < self.caption_lines:
@@ -230,3 +298,8 @@ class SampleGallery(ScrollView, can_focus=True):
 
     def action_move(self, columns: int, rows: int) -> None:
         self.move_to(self.cursor + columns + rows * self._columns)
+
+    def action_open(self) -> None:
+        sample = self.current_sample
+        if sample is not None:
+            self.post_message(self.Opened(self, self.cursor, sample))

@@ -8,6 +8,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -21,6 +22,8 @@ from .explain_screen import ExplainScreen
 from .export import export_misclassified
 from .following import FollowsRunView, RunChanged
 from .gallery import SampleGallery
+from .gallery_pictures import GalleryPictures
+from .sample_view import SampleViewScreen
 from .source import SampleQuery, current_epoch, sample_paths
 
 
@@ -42,6 +45,12 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
         height: 1;
         padding: 0 1;
         color: $text-muted;
+    }
+    ConfusionSamplesScreen #samples-body {
+        height: 1fr;
+    }
+    ConfusionSamplesScreen #samples-gallery {
+        height: 100%;  /* not 1fr: the pictures laid over it would take their share */
     }
     ConfusionSamplesScreen #samples-problem.-hidden, ConfusionSamplesScreen #samples-path.-hidden {
         display: none;
@@ -73,15 +82,18 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
         self.sort: SortKey = sort
         self.images = images if images is not None else ValidationImages()
         self._seen_version: int | None = None
+        self._pictures: GalleryPictures | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="samples-title")
         yield Static(id="samples-problem", classes="-hidden")
-        yield SampleGallery(id="samples-gallery")
+        with Container(id="samples-body"):
+            yield SampleGallery(id="samples-gallery")
         yield Static(id="samples-path", classes="-hidden", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
+        self._pictures = GalleryPictures(self.query_one("#samples-body", Container), self.gallery)
         self.reload()
         self.query_one(SampleGallery).focus()
 
@@ -134,6 +146,20 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
 
     def on_sample_gallery_highlighted(self, _: SampleGallery.Highlighted) -> None:
         self._show_path()
+
+    def on_sample_gallery_tiles_moved(self, message: SampleGallery.TilesMoved) -> None:
+        if self._pictures is not None:
+            self._pictures.show(message.slots, self.gallery.images)
+
+    def on_sample_gallery_opened(self, message: SampleGallery.Opened) -> None:
+        gallery = self.gallery
+        if gallery.images is None:
+            self.notify(self.images.problem or "no thumbnails in this run folder", severity="warning", markup=False)
+            return
+        first, second, *_ = gallery.caption(message.position)
+        path = gallery.sample_path(message.sample)
+        caption = (first, second) if path is None else (first, second, printable(path))
+        self.app.push_screen(SampleViewScreen(gallery.images[message.sample], caption))
 
     def action_export(self) -> None:
         export_misclassified(self, self.history)
