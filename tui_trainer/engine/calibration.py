@@ -126,9 +126,26 @@ class Separation:
         return _mean(self.ap)
 
     @property
+    def macro_roc(self) -> Curve | None:
+        """The classes' ROC curves averaged at 101 false-positive rates (what "all" draws), with the macro AUC."""
+        return _mean_curve([c.roc for c in self.classes if c.roc is not None], self.macro_auc)
+
+    @property
+    def macro_pr(self) -> Curve | None:
+        """The classes' precision-recall curves averaged at 101 recalls, with the macro AP."""
+        return _mean_curve([c.pr for c in self.classes if c.pr is not None], self.macro_ap)
+
+    @property
     def without_curve(self) -> list[int]:
         """Classes with no ROC curve (no positives, or nothing else): what a view should say it leaves out."""
         return [k for k, c in enumerate(self.classes) if c.roc is None]
+
+
+def _mean_curve(curves: list[Curve], area: float | None) -> Curve | None:
+    if not curves or area is None:
+        return None
+    grid = np.linspace(0.0, 1.0, CURVE_POINTS)
+    return Curve(grid, np.mean([np.interp(grid, c.x, c.y) for c in curves], axis=0), area)
 
 
 def _mean(values: list[float | None]) -> float | None:
