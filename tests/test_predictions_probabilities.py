@@ -1,5 +1,6 @@
 """Each sample's class probabilities travel from the validation loop into the run's and an
-evaluation's predictions files; files written before they did still open."""
+evaluation's predictions files (files written before they did still open), and what they say about
+the confidence reaches each epoch's record, report.json and `tui-trainer eval`'s summary."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import torch
 from torch import nn
 
 from tests.helpers import tiny_preset
+from tui_trainer.cli import main
+from tui_trainer.engine.calibration import BINS, reliability, separation
 from tui_trainer.engine.device import numerics_for
 from tui_trainer.engine.loops import validate
+from tui_trainer.runs.eval_folder import list_evals
 from tui_trainer.runs.evaluate import evaluate_run
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.launch import run_training
@@ -92,3 +96,31 @@ def test_probabilities_of_the_wrong_shape_are_refused_naming_the_file(tmp_path: 
     path = _write(tmp_path / "predictions-last.npz", probabilities=np.full((3, 3), 0.3, np.float16))
     with pytest.raises(ValueError, match=r"predictions-last\.npz: probabilities .* expected \(3, 2\)"):
         read_saved_predictions(path)
+
+
+def test_each_epoch_record_holds_the_calibration_error_and_macro_auc(run_dir: Path) -> None:
+    record = RunFolder(run_dir).read_metrics()[-1]
+    saved = read_saved_predictions(RunFolder(run_dir).predictions_file("last")).predictions
+    correct = saved.labels == saved.predictions
+    assert record["val_ece"] == pytest.approx(reliability(saved.confidences, correct).ece)
+    ranked = separation(saved.probabilities, saved.labels)
+    assert record["val_roc_auc"] == pytest.approx(ranked.macro_auc)
+    assert record["val_average_precision"] == pytest.approx(ranked.macro_ap)
+
+
+def test_eval_report_says_how_honest_the_confidence_is(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(run_dir)]) == 0
+    printed = capsys.readouterr().out
+    folder = list_evals(run_dir)[-1]
+    report = folder.read_report()
+    saved = read_saved_predictions(folder.predictions_file).predictions
+    calibration = report["calibration"]
+    assert set(calibration) == {"ece", "mce", "bins"} and len(calibration["bins"]) == BINS
+    assert set(calibration["bins"][0]) == {"lower", "upper", "count", "accuracy", "confidence"}
+    assert sum(b["count"] for b in calibration["bins"]) == report["images"]
+    ranked = separation(saved.probabilities, saved.labels)
+    assert report["roc_auc"] == {"macro": pytest.approx(ranked.macro_auc), "per_class": pytest.approx(ranked.auc)}
+    assert report["average_precision"]["per_class"] == pytest.approx(ranked.ap)
+    assert len(report["roc_auc"]["per_class"]) == len(report["classes"])
+    assert f"ECE {calibration['ece'] * 100:.1f}%" in printed
+    assert f"macro AUC {report['roc_auc']['macro']:.3f}" in printed

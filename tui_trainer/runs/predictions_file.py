@@ -17,6 +17,7 @@ import numpy as np
 
 from ..engine.events import Predictions
 from ..regular_file import MAX_ARRAY_BYTES, UnsafeFile, open_binary
+from ..text import printable
 from .report import confusion_from_predictions
 
 
@@ -53,6 +54,11 @@ PER_SAMPLE = ("labels", "predictions", "confidences", "losses")
 
 NO_PROBABILITIES = "this run's predictions predate probabilities: evaluate again (`tui-trainer eval RUN`)"
 """What a view that needs each sample's class probabilities says about an older predictions file."""
+
+
+def no_probabilities(run_dir: str | Path | None) -> str:
+    """NO_PROBABILITIES naming the run folder (escaped for the terminal) where it is known."""
+    return NO_PROBABILITIES if run_dir is None else NO_PROBABILITIES.replace("RUN", printable(str(run_dir)))
 
 
 def load_checked_arrays(path: Path) -> dict[str, Any]:

@@ -134,6 +134,9 @@ METRICS_FIELDS: dict[str, Check] = {
     "per_class_acc": list_of(number, "numbers"),
     "macro_f1": number,
     "balanced_acc": number,
+    "val_ece": optional(number),  # expected calibration error, 15 bins (engine.calibration)
+    "val_roc_auc": optional(number),  # macro one-vs-rest ROC AUC; null when no class has a curve
+    "val_average_precision": optional(number),
     "best_metric": text,
     "skipped_steps": whole(0, MAX_INT_NUMBER),
 }

@@ -26,6 +26,7 @@ from ...runs.report import confused_pairs, row_shares
 from ...runs.thumbnails import ValidationImages
 from ...runs.view import RunView, Which
 from ...text import printable
+from .calibration_screen import CalibrationScreen
 from .chart import ClassAccuracyChart, ClassTrendLegend
 from .export import export_misclassified
 from .following import FollowsRunView, RunChanged
@@ -93,6 +94,7 @@ class ConfusionScreen(FollowsRunView, Screen):
         Binding("p", "toggle_percent", "Counts/%", id="confusion.percent"),
         Binding("e", "export", "Errors CSV", id="confusion.export"),  # short: the footer fits 80 columns
         Binding("l", "label_review", "Label errors", id="confusion.label_review"),
+        Binding("k", "calibration", "ROC", id="confusion.calibration"),  # calibration too; longer is cut at 80
         Binding("pagedown", "page(1)", "More below", id="confusion.page_down", show=False),
         Binding("pageup", "page(-1)", "Back up", id="confusion.page_up", show=False),
     ]
@@ -297,6 +299,11 @@ class ConfusionScreen(FollowsRunView, Screen):
     def action_export(self) -> None:
         """Every misclassified image of the shown epoch as a CSV (path, true, predicted, confidence, loss)."""
         export_misclassified(self, self.source)
+
+    def action_calibration(self) -> None:
+        """The reliability diagram and ROC / precision-recall curves of the shown predictions."""
+        changed = self.changed if self.source is self.history else None
+        self.app.push_screen(CalibrationScreen(self.source, changed=changed))
 
     def action_toggle_percent(self) -> None:
         self.show_percent = not self.show_percent
