@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from ...config.code_trust import TargetAccess
 from ...runs.detach import DetachError, resume_detached, stop_run
 from ...runs.folder import RunFolder
+from ...runs.slurm_queue import with_job_states
 from ...runs.state import RunState
 from ...runs.summary import BROKEN, RunSummary, filter_runs, list_runs
 from ...text import format_duration, printable
@@ -33,6 +34,7 @@ from ..messages import EvaluateRun, ExportRun, OpenRun, ResumeRun, StopTraining
 RESCAN_SECONDS = 2.0
 STATE_STYLES = {
     "running": "bold green",
+    "pending": "cyan",  # submitted to SLURM, its job not started
     "failed": "bold red",
     "interrupted": "yellow",
     "pruned": "dim",  # a sweep stopped it early
@@ -60,9 +62,12 @@ def row_cells(run: RunSummary, selected: bool) -> tuple[Any, ...]:
         note = run.problem or (run.error if run.state == RunState.FAILED else "")
         if note:
             what += f" · {note}"
+    state = Text(run.label, style=STATE_STYLES.get(run.state, ""))
+    if run.job is not None:  # SLURM's word beside the folder's: "pending · PENDING (Priority)"
+        state.append(f" · {printable(run.job.text)}", style="dim")
     return (
         "●" if selected else " ",
-        Text(run.label, style=STATE_STYLES.get(run.state, "")),
+        state,
         started,
         epochs,
         best,
@@ -131,6 +136,7 @@ class RunsScreen(Screen[None]):
         ):
             table.add_column(label, key=key)
         self.show_runs(list_runs(self.runs_dir))  # the first scan at once: a few small files per run
+        self.rescan()  # and at once again with the SLURM jobs' states, off the UI thread
         table.focus()
         self.set_interval(RESCAN_SECONDS, self.rescan)
 
@@ -141,7 +147,7 @@ class RunsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="runs-scan", exit_on_error=False)
     def _scan(self) -> None:
-        runs = list_runs(self.runs_dir)
+        runs = with_job_states(list_runs(self.runs_dir))  # squeue, cached, with a short timeout: here, off the UI
         self.app.call_from_thread(self.show_runs, runs)
 
     def show_runs(self, runs: list[RunSummary]) -> None:
@@ -183,6 +189,8 @@ class RunsScreen(Screen[None]):
             detail.update("")
             return
         lines = [printable(shown_path(run.path))]
+        if run.job is not None:
+            lines.append(f"SLURM job {printable(run.job.job_id)}: {printable(run.job.text)}")
         if run.problem:
             lines.append(f"problem: {printable(run.problem)}")
         if run.error:
