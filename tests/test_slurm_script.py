@@ -3,13 +3,17 @@ squeue and sacct say, and a pending run as the runs list and a follower show it.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from textual.app import App
+from textual.widgets import DataTable, Static
 
+from tests.console_kit import SIZE, wait_for
 from tests.helpers import SMOKE
 from tui_trainer.cli import main
 from tui_trainer.cli.runs_table import runs_table
@@ -22,6 +26,8 @@ from tui_trainer.runs.slurm_script import JobScript, sbatch_script
 from tui_trainer.runs.state import RunState
 from tui_trainer.runs.summary import list_runs, summarize
 from tui_trainer.tui.common.user_config import load_user_config
+from tui_trainer.tui.runs import screen as runs_screen
+from tui_trainer.tui.runs.screen import RunsScreen
 
 HOSTILE = "a b;touch x.toml"
 
@@ -212,3 +218,24 @@ def test_a_pending_run_opens_waiting_for_its_job_and_then_follows_it(tmp_path: P
 def test_listing_stays_whole_with_a_pending_run(tmp_path: Path) -> None:
     _pending_run(tmp_path)
     assert [run.state for run in list_runs(tmp_path / "runs")] == ["pending"]
+
+
+def test_the_runs_screen_shows_the_jobs_state_beside_the_folders(tmp_path: Path, monkeypatch) -> None:
+    _pending_run(tmp_path)
+    said = JobState("123", "PENDING", "Priority")
+    monkeypatch.setattr(runs_screen, "with_job_states", lambda runs: [replace(run, job=said) for run in runs])
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(RunsScreen(tmp_path / "runs"))
+
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=SIZE) as pilot:
+            table = app.screen.query_one("#runs-table", DataTable)
+            await wait_for(pilot, lambda: "PENDING" in str(table.get_row_at(0)[1]))
+            assert str(table.get_row_at(0)[1]) == "pending · PENDING (Priority)"
+            detail = str(app.screen.query_one("#runs-detail", Static).render())
+            assert "SLURM job 123: PENDING (Priority)" in detail
+
+    asyncio.run(scenario())

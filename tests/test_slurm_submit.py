@@ -3,6 +3,7 @@ folder to the end, and the runs list shows a job's state beside its folder's whi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -12,10 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.app import App
+from textual.widgets import Input, Static
 
-from tests.helpers import SET_TINY, SMOKE
+from tests.console_kit import SIZE, wait_for
+from tests.helpers import SET_TINY, SMOKE, tiny_preset
 from tests.slurm_cluster import Cluster, one_node_cluster
+from tui_trainer.config import resolved_toml
 from tui_trainer.runs.folder import RunFolder
+from tui_trainer.tui.common.path_prompt import PathPrompt
+from tui_trainer.tui.runs.screen import RunsScreen
+from tui_trainer.tui.runs.submit_screen import SubmitScreen
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -87,3 +95,46 @@ def test_the_runs_list_shows_a_jobs_state_and_reason_beside_the_folders(slurm: C
     slurm.wait("the run's end", lambda: folder.read_status()["state"] == "interrupted")
     slurm.wait("CANCELLED in the list", lambda: "CANCELLED" in _runs_row(slurm, tmp_path, "held"))
     print(f"\nlisted: {pending!r}, then running, then {_runs_row(slurm, tmp_path, 'held')!r}")
+
+
+class RunsConsole(App[None]):
+    def __init__(self, runs: Path) -> None:
+        super().__init__()
+        self.runs = runs
+
+    def on_mount(self) -> None:
+        self.push_screen(RunsScreen(self.runs, in_console=True))
+
+
+def test_the_consoles_submit_key_shows_the_script_and_its_job_trains_the_new_run(
+    slurm: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLURM_CONF", slurm.env["SLURM_CONF"])
+    monkeypatch.setenv("TUI_TRAINER_CONFIG", str(tmp_path / "config.toml"))  # none: SLURM's defaults
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(resolved_toml(tiny_preset()))
+    runs = tmp_path / "runs"
+
+    async def scenario() -> str:
+        app = RunsConsole(runs)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("S")
+            await wait_for(pilot, lambda: isinstance(app.screen, PathPrompt))
+            app.screen.query_one(Input).value = str(preset)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, SubmitScreen))
+            script = str(app.screen.query_one("#submit-script", Static).render())
+            assert "#SBATCH --signal=B:USR1@90" in script and f"train {preset} --run-dir {runs}" in script
+            await pilot.press("y")
+            screen = app.screen
+            assert isinstance(screen, RunsScreen)
+            message = screen.query_one("#runs-message", Static)
+            await wait_for(pilot, lambda: "submitted job" in str(message.render()))
+            assert [run.slurm_job_id for run in screen.all_runs] != [""]  # the new run, listed with its job
+            return str(message.render()).split()[2].rstrip(":")
+
+    job = asyncio.run(scenario())
+    (folder,) = [RunFolder(path) for path in runs.iterdir()]
+    assert folder.read_status()["slurm_job_id"] == job
+    slurm.wait("the job's end", lambda: slurm.job_field(job, "JobState") == "COMPLETED", 180)
+    assert folder.read_status()["state"] == "finished"

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from ..config import PresetError, load_preset
+from ..config.settings_file import config_path
+from ..config.slurm_settings import load_slurm_settings, value_problem
 from .folder import RunFolder, RunFolderError, now_iso
-from .slurm_script import JobScript, sbatch_script
+from .slurm_script import JobScript, run_dir_problem, sbatch_script
 from .state import RunState
 
 SBATCH_SECONDS = 60.0
@@ -22,13 +28,71 @@ SBATCH_SECONDS = 60.0
 
 
 class SubmitError(Exception):
-    """The job could not be submitted; the message is one line for the user."""
+    """The job could not be submitted; `problems` are one line each for the user."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A job ready to submit: its script's contents, and the run it starts."""
+
+    job: JobScript
+    preset_name: str
+    epochs: int
+    settings_file: str  # where the [slurm] defaults came from
+
+    @property
+    def script(self) -> str:
+        return sbatch_script(self.job)
 
 
 @dataclass(frozen=True)
 class Submitted:
     job_id: str
     folder: RunFolder
+
+
+def job_name(preset_name: str) -> str:
+    """The preset's name as SLURM shows the job (only characters an #SBATCH line takes as they are)."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in preset_name).strip("-")[:64] or "tui-trainer"
+
+
+def prepare(
+    preset_path: Path,
+    overrides: Sequence[str],
+    options: Mapping[str, Any],
+    runs_dir: Path,
+    run_dir: Path | None = None,
+    preset_word: str | None = None,
+) -> Submission:
+    """The job for `preset_path` with the `[slurm]` settings, `options` (given ones: nodes, time, ...)
+    over them; SubmitError with every problem (settings with file, line and key; the preset's own).
+
+    `preset_word` is what the script gives `train` (a built-in's name); default: the file's absolute path.
+    """
+    settings, problems = load_slurm_settings()
+    given = {key: value for key, value in options.items() if value is not None}
+    lines = [str(p) for p in problems if p.key.removeprefix("slurm.") not in given]  # the given value stands
+    lines += [f"--{k.replace('_', '-')}: {wrong}" for k, v in given.items() if (wrong := value_problem(k, v))]
+    try:
+        preset = load_preset(preset_path, overrides)  # a preset that cannot run is refused here, not in the queue
+    except PresetError as exc:
+        lines += [str(p) for p in exc.problems]
+        preset = None
+    if lines or preset is None:
+        raise SubmitError(*lines)
+    name = job_name(preset.name)
+    folder = (run_dir or runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}").absolute()
+    problem = run_dir_problem(folder)
+    if problem:
+        raise SubmitError(f"{folder}: {problem}")
+    settings = replace(settings, **{k: tuple(v) if k == "extra" else v for k, v in given.items()})
+    word = preset_word or str(preset_path.absolute())
+    job = JobScript(word, folder, tuple(overrides), name, settings)
+    return Submission(job, preset.name, preset.train.epochs, str(config_path()))
 
 
 def folder_problem(run_dir: Path) -> str:
@@ -48,8 +112,9 @@ def folder_problem(run_dir: Path) -> str:
     return ""
 
 
-def submit(job: JobScript, preset_name: str, epochs: int) -> Submitted:
+def submit(submission: Submission) -> Submitted:
     """Write the script into the run's folder (made if absent), mark a new run pending, and sbatch it."""
+    job = submission.job
     for tool in ("sbatch", "scontrol"):
         if shutil.which(tool) is None:
             raise SubmitError(f"{tool} is not on PATH: submit from a SLURM login node (or use --dry-run)")
@@ -57,11 +122,15 @@ def submit(job: JobScript, preset_name: str, epochs: int) -> Submitted:
     if problem:
         raise SubmitError(problem)
     folder = RunFolder.create_at(job.run_dir)
-    script = sbatch_script(job)
-    folder.write_submit_script(script)
+    folder.write_submit_script(submission.script)
     new = not folder.status_file.exists()
     if new:
-        folder.change_state(RunState.PENDING, preset_name=preset_name, epochs_planned=epochs, submitted_at=now_iso())
+        folder.change_state(
+            RunState.PENDING,
+            preset_name=submission.preset_name,
+            epochs_planned=submission.epochs,
+            submitted_at=now_iso(),
+        )
     try:
         job_id = _run("sbatch", "--parsable", "--hold", str(folder.submit_script_file)).split(";")[0]
     except SubmitError as exc:

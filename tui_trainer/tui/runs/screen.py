@@ -21,15 +21,20 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from ...config.builtin import resolve_preset_arg
 from ...config.code_trust import TargetAccess
 from ...runs.detach import DetachError, resume_detached, stop_run
 from ...runs.folder import RunFolder
 from ...runs.slurm_queue import with_job_states
+from ...runs.slurm_submit import Submission, SubmitError, Submitted, prepare, submit
 from ...runs.state import RunState
 from ...runs.summary import BROKEN, RunSummary, filter_runs, list_runs
 from ...text import format_duration, printable
 from ..common.code_prompt import ask_about_run
+from ..common.error_screen import ErrorScreen
+from ..common.path_prompt import PathPrompt
 from ..messages import EvaluateRun, ExportRun, OpenRun, ResumeRun, StopTraining
+from .submit_screen import SubmitScreen
 
 RESCAN_SECONDS = 2.0
 STATE_STYLES = {
@@ -97,6 +102,7 @@ class RunsScreen(Screen[None]):
         Binding("c", "compare", "Compare", id="runs.compare"),
         Binding("v", "evaluate", "Evaluate", id="runs.evaluate", show=False),
         Binding("o", "export", "Export", id="runs.export", show=False),
+        Binding("S", "submit", "Submit to SLURM", id="runs.submit", show=False),
         Binding("slash", "focus_filter", "Filter", id="runs.filter"),
         Binding("escape", "back", "Back", id="runs.back"),
     ]
@@ -331,6 +337,44 @@ class RunsScreen(Screen[None]):
 
     def action_export(self) -> None:
         self._use(ExportRun, "export")
+
+    # ------------------------------------------------------------------ submit to SLURM
+
+    def action_submit(self) -> None:
+        """Ask for a preset, show the script it would be submitted with, and submit it on y."""
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._confirm_submit(resolve_preset_arg(str(path)))
+
+        self.app.push_screen(PathPrompt("Submit a preset to SLURM (a file, or a built-in's name)"), chosen)
+
+    def _confirm_submit(self, preset: Path) -> None:
+        try:
+            submission = prepare(preset, (), {}, self.runs_dir)
+        except SubmitError as exc:
+            self.app.push_screen(ErrorScreen("Cannot submit", str(exc)))
+            return
+        self.app.push_screen(SubmitScreen(submission), lambda yes: self._submit(submission) if yes else None)
+
+    @work(thread=True, exclusive=True, group="runs-submit", exit_on_error=False)
+    def _submit(self, submission: Submission) -> None:
+        """sbatch and scontrol on a worker: a busy controller answers in seconds."""
+        self.app.call_from_thread(self.say, f"submitting {submission.preset_name} to SLURM...")
+        try:
+            submitted = submit(submission)
+        except (SubmitError, OSError) as exc:
+            self.app.call_from_thread(self.say, f"cannot submit {submission.preset_name}: {exc}")
+            return
+        self.app.call_from_thread(self._submitted, submitted)
+
+    def _submitted(self, submitted: Submitted) -> None:
+        self.say(f"submitted job {submitted.job_id}: {submitted.folder.path.name} (enter follows it)")
+        self.show_runs(list_runs(self.runs_dir))  # the new run at once; its job's state comes with the rescan
+        self.rescan()
+        paths = [run.path for run in self.shown]
+        if submitted.folder.path in paths:
+            self.query_one("#runs-table", DataTable).move_cursor(row=paths.index(submitted.folder.path), animate=False)
 
     def action_compare(self) -> None:
         chosen = [run.path for run in self.all_runs if run.path in self.selected]
