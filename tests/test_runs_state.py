@@ -15,6 +15,9 @@ from tui_trainer.runs.state import IllegalTransition, RunState, advance
     ("before", "after"),
     [
         (None, "running"),
+        (None, "pending"),  # submitted to SLURM
+        ("pending", "running"),  # its job started
+        ("pending", "failed"),  # sbatch refused it
         ("running", "finished"),
         ("running", "failed"),
         ("running", "interrupted"),
@@ -38,6 +41,8 @@ def test_the_ways_a_run_goes(before: str | None, after: str) -> None:
         ("finished", "failed"),
         ("pruned", "running"),
         ("failed", "pruned"),
+        ("running", "pending"),
+        ("pending", "finished"),
     ],
 )
 def test_a_change_no_run_makes_is_refused(before: str | None, after: str) -> None:
@@ -50,7 +55,7 @@ def test_status_json_holds_the_plain_word(tmp_path: Path) -> None:
     folder.change_state(RunState.RUNNING, epochs_planned=3)
     folder.change_state(RunState.FINISHED)
     assert json.loads(folder.status_file.read_text())["state"] == "finished"
-    assert STATES == ("running", "finished", "failed", "interrupted", "pruned")
+    assert STATES == ("pending", "running", "finished", "failed", "interrupted", "pruned")
 
 
 def test_a_late_second_ctrl_c_leaves_a_finished_run_finished(tmp_path: Path) -> None:

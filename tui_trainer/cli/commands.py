@@ -50,6 +50,17 @@ def _train(args: argparse.Namespace) -> int:
     return code
 
 
+def _submit(args: argparse.Namespace) -> int:
+    preset = _builtin_or_path(args.preset, sweep=False)
+    if preset is None:
+        return ExitCode.USAGE
+    from .submit import run_submit
+
+    options = {key: getattr(args, key) for key in ("nodes", "gpus_per_node", "time", "partition", "account")}
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    return run_submit(preset, args.preset, args.overrides, options, Path(args.runs_dir), run_dir, args.dry_run)
+
+
 def _check(args: argparse.Namespace) -> int:
     preset = _builtin_or_path(args.preset, sweep=False)
     if preset is None:
@@ -156,6 +167,7 @@ def _open(args: argparse.Namespace) -> int:
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "open": _open,
     "train": _train,
+    "submit": _submit,
     "check": _check,
     "eval": _eval,
     "predict": _predict,

@@ -23,6 +23,7 @@ examples:
   tui-trainer train smoke                       train a built-in preset without the console
   tui-trainer train --resume RUN_DIR            continue an interrupted run
   tui-trainer train seed --run-dir DIR          start, resume or skip (finished) the run in DIR
+  tui-trainer submit seed --nodes 2 --gpus-per-node 4   write an sbatch script for seed and submit it
   tui-trainer runs                              the runs in ./runs, as a table
   tui-trainer presets                           the built-in presets and sweeps, and those in ./presets
   tui-trainer eval RUN_DIR --data DATA_ROOT     score the best checkpoint on DATA_ROOT/test
@@ -40,6 +41,7 @@ The flag forms work too: --headless PRESET, --headless --resume RUN_DIR, --check
 COMMANDS = (
     "open",
     "train",
+    "submit",
     "check",
     "eval",
     "predict",
@@ -145,6 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="with output that is not a terminal: a progress line every SECONDS (0: none; default 30)",
     )
+
+    submit = command(
+        "submit", "write an sbatch script that trains PRESET, print it and submit it (SLURM)", "set", "runs"
+    )
+    submit.add_argument("preset", metavar="PRESET", help="a preset file or a built-in preset's name")
+    submit.add_argument("--nodes", metavar="N", type=int, help="machines, one torchrun on each ([slurm] nodes; 1)")
+    submit.add_argument(
+        "--gpus-per-node", metavar="G", type=int, help="GPUs (processes) on each machine ([slurm] gpus_per_node; 0)"
+    )
+    submit.add_argument("--time", metavar="T", help='the time limit, "04:00:00" ([slurm] time)')
+    submit.add_argument("--partition", metavar="P", help="the partition ([slurm] partition)")
+    submit.add_argument("--account", metavar="A", help="the account to charge ([slurm] account)")
+    submit.add_argument("--run-dir", metavar="DIR", help="the run's folder (default: a new one in --runs-dir)")
+    submit.add_argument("--dry-run", action="store_true", help="print the script; write and submit nothing")
 
     check = command("check", "validate PRESET and print it with every default filled in", "set")
     check.add_argument("preset", metavar="PRESET")

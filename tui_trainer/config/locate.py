@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+_STRING = re.compile(r""""(?:[^"\\]|\\.)*"|'[^']*'""")
 _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
 
 
@@ -49,7 +50,7 @@ def key_lines(text: str) -> dict[str, int]:
             for quote in ('"""', "'''"):
                 if rest.count(quote) % 2 == 1:
                     in_multiline = quote
-            value = rest.split("#", 1)[0]
+            value = _STRING.sub('""', rest).split("#", 1)[0]  # a "#" or "[" inside a string is text
             bracket_depth = max(0, value.count("[") - value.count("]"))
     return lines
 

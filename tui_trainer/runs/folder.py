@@ -139,6 +139,11 @@ class RunFolder:
         """Under SLURM: one line per job start and end (`runs/slurm.py`)."""
         return self.path / "jobs.jsonl"
 
+    @property
+    def submit_script_file(self) -> Path:
+        """The sbatch script `tui-trainer submit` wrote for this run (`runs/slurm_submit.py`)."""
+        return self.path / "submit.sbatch"
+
     def predictions_file(self, which: str) -> Path:
         if which not in ("last", "best"):
             raise ValueError(f"predictions are kept for 'last' and 'best', not {which!r}")
@@ -246,6 +251,9 @@ class RunFolder:
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         append_line(self.metrics_file, json.dumps(record, separators=(",", ":")) + "\n")
+
+    def write_submit_script(self, text: str) -> None:
+        atomic_write_text(self.submit_script_file, text)
 
     def append_job(self, record: dict[str, Any]) -> None:
         append_line(self.jobs_file, json.dumps(record, separators=(",", ":")) + "\n")

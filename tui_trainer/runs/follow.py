@@ -40,6 +40,7 @@ from ..engine.health import Health
 from ..regular_file import open_binary
 from .folder import RunFolder, RunFolderError, pid_alive, status_alive
 from .records import DamagedRecord, EpochRecord, RunStatus
+from .slurm_queue import waiting_for_job
 from .state import RunState
 from .thumbnails import thumbnail_count
 
@@ -203,6 +204,9 @@ class RunFollower:
         status = self._read_status()  # first: everything it reports as done is on disk already
         if status is None or (self.expect_pid is not None and status.pid != self.expect_pid):
             self._wait_for_start(out, status)
+            return
+        if status.state == RunState.PENDING:  # submitted to SLURM; its job writes the folder once it starts
+            self._say_setup(out, waiting_for_job(status.slurm_job_id))
             return
         state = status.state
         alive = state not in ENDED and status_alive(status)

@@ -119,6 +119,7 @@ STATUS_FIELDS: dict[str, Check] = {
     "sweep": optional(text),  # a sweep's trial: its sweep's name, trial number and folder
     "trial": optional(whole()),
     "sweep_dir": optional(text),
+    "slurm_job_id": optional(text),  # under SLURM: the latest job (recorded at submit, before it starts)
 }
 STATUS_REQUIRED = ("state",)
 
@@ -275,6 +276,7 @@ class RunStatus:
     sweep: str = ""  # a sweep's trial: its sweep's name, trial number and folder
     trial: int | None = None
     sweep_dir: str = ""
+    slurm_job_id: str = ""  # the latest SLURM job that runs it, or will
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -304,6 +306,7 @@ class RunStatus:
             sweep=_text_or_empty(record.get("sweep")),
             trial=_int_or_none(record.get("trial")),
             sweep_dir=_text_or_empty(record.get("sweep_dir")),
+            slurm_job_id=_text_or_empty(record.get("slurm_job_id")),
             extra={k: v for k, v in record.items() if k not in STATUS_FIELDS},
         )
 

@@ -11,6 +11,7 @@ from enum import Enum
 
 
 class RunState(str, Enum):
+    PENDING = "pending"  # submitted to SLURM (`tui-trainer submit`), its job not started yet
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"
@@ -24,8 +25,9 @@ class RunState(str, Enum):
 ENDED = (RunState.FINISHED, RunState.FAILED, RunState.INTERRUPTED, RunState.PRUNED)
 
 _NEXT: dict[RunState | None, frozenset[RunState]] = {
-    None: frozenset({RunState.RUNNING}),  # a new folder starts running
-    RunState.RUNNING: frozenset(RunState),  # it runs on (a resume reports again) or ends, any way
+    None: frozenset({RunState.RUNNING, RunState.PENDING}),  # a new folder starts running, or waits for its job
+    RunState.PENDING: frozenset({RunState.RUNNING, RunState.PENDING, RunState.FAILED}),  # failed: sbatch refused it
+    RunState.RUNNING: frozenset(RunState) - {RunState.PENDING},  # it runs on (a resume reports again) or ends
     RunState.INTERRUPTED: frozenset({RunState.RUNNING, RunState.INTERRUPTED, RunState.FAILED, RunState.PRUNED}),
     RunState.FAILED: frozenset({RunState.RUNNING, RunState.FAILED}),  # resumed from last.pt, or failed again
     RunState.FINISHED: frozenset({RunState.RUNNING, RunState.FINISHED}),  # a finished run extended by more epochs

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..regular_file import MAX_RECORD_BYTES, UnsafeFile, open_binary
 from .folder import GONE, STATES, RunFolder, RunFolderError, effective_state
 from .records import DamagedRecord, EpochRecord, parse_metrics_line
+from .slurm_queue import JobState
 from .state import RunState
 from .timing import parse_time, training_time
 
@@ -51,6 +52,13 @@ class RunSummary:
     sort_key: float = 0.0  # newer runs sort first
     damaged: bool = False  # a record holds what tui-trainer never writes there: shown, never resumed
     process_gone: bool = False  # status.json says running, but its process has ended (kill -9, a crash)
+    slurm_job_id: str = ""  # the SLURM job that runs it (or will: a submitted run reads pending)
+    job: JobState | None = None  # what SLURM says of that job (`slurm_queue.with_job_states`); None: not asked
+
+    @property
+    def job_text(self) -> str:
+        """ "job 123 PENDING (Priority)" for a list; "" when SLURM has said nothing of a job."""
+        return f"job {self.job.job_id} {self.job.text}" if self.job is not None else ""
 
     @property
     def name(self) -> str:
@@ -72,7 +80,7 @@ class RunSummary:
     def matches(self, text: str) -> bool:
         """Whether every word of `text` appears in the folder name, preset name, state or start time."""
         started = self.started_at.strftime("%Y-%m-%d %H:%M") if self.started_at else ""
-        haystack = " ".join((self.name, self.preset_name, self.label, started, self.problem)).lower()
+        haystack = " ".join((self.name, self.preset_name, self.label, started, self.problem, self.job_text)).lower()
         return all(word in haystack for word in text.lower().split())
 
 
@@ -204,6 +212,7 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
         sort_key=started.timestamp() if started is not None else mtime,
         damaged=tail.damaged,
         process_gone=status.state == RunState.RUNNING and state != RunState.RUNNING,
+        slurm_job_id=status.slurm_job_id,
     )
 
 

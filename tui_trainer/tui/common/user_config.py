@@ -1,7 +1,8 @@
-"""The user's settings file: `config.toml` in the platform's config folder (theme, keymap, images).
+"""The console's settings in the user's settings file (theme, keymap, images): checked here, edited here.
 
-This module alone reads and writes it. Reading never stops the console from opening: a missing
-file gives the defaults; a file that is not TOML, or a bad value, gives the defaults for the bad
+`config.settings_file` reads the file (the `[slurm]` table of `tui-trainer submit` is in it too,
+checked by `config.slurm_settings`); this module alone writes it. Reading never stops the console
+from opening: a missing file gives the defaults; a file that is not TOML, or a bad value, gives the defaults for the bad
 part and a `Problem` naming the file, line and key and what is allowed (the app shows them in
 one notification). Saving edits the file with tomlkit, so the user's comments and order survive,
 and replaces it atomically. `TUI_TRAINER_CONFIG` names another file (tests, several setups).
@@ -10,32 +11,23 @@ and replaces it atomically. `TUI_TRAINER_CONFIG` names another file (tests, seve
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import tomlkit
 
 from ...atomic import atomic_write_text
-from ...config.loading import PresetError, Problem, parse_toml
-from ...config.locate import key_lines, line_of
+from ...config.loading import Problem, parse_toml
+from ...config.locate import line_of
+from ...config.settings_file import config_path, read_settings_file
 from .image_display import IMAGES_SETTINGS
 from .keymap import key_problem
 
-CONFIG_ENV = "TUI_TRAINER_CONFIG"
-SETTINGS = ("theme", "keymap", "images")
+SETTINGS = ("theme", "keymap", "images", "slurm")
+"""Every top-level setting; `slurm` is `tui-trainer submit`'s table, checked by `config.slurm_settings`."""
 NEW_FILE_HEADER = '# tui-trainer settings (see the README, "Settings").\n'
-
-
-def config_path() -> Path:
-    """`$TUI_TRAINER_CONFIG`, else `config.toml` in the user's config folder (XDG on Linux)."""
-    override = os.environ.get(CONFIG_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path(platformdirs.user_config_dir("tui-trainer", appauthor=False)) / "config.toml"
 
 
 @dataclass(frozen=True)
@@ -57,21 +49,10 @@ def load_user_config(
 
     `themes` and `binding_ids` are the names the console knows; a value outside them is a problem.
     """
-    path = config_path() if path is None else path
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return UserConfig(), []
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc))
-        return UserConfig(), [Problem(str(path), f"cannot read it ({reason}); using the defaults")]
-    try:
-        raw = parse_toml(text, str(path))
-    except PresetError as exc:
-        return UserConfig(), [
-            Problem(p.source, f"{p.message}; using the defaults", p.key, p.line, p.column) for p in exc.problems
-        ]
-    return _validate(raw, str(path), key_lines(text), themes, binding_ids)
+    read = read_settings_file(path)
+    if read.problems:
+        return UserConfig(), list(read.problems)
+    return _validate(read.table, read.source, read.lines, themes, binding_ids)
 
 
 def _validate(

@@ -21,18 +21,25 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from ...config.builtin import resolve_preset_arg
 from ...config.code_trust import TargetAccess
 from ...runs.detach import DetachError, resume_detached, stop_run
 from ...runs.folder import RunFolder
+from ...runs.slurm_queue import with_job_states
+from ...runs.slurm_submit import Submission, SubmitError, Submitted, prepare, submit
 from ...runs.state import RunState
 from ...runs.summary import BROKEN, RunSummary, filter_runs, list_runs
 from ...text import format_duration, printable
 from ..common.code_prompt import ask_about_run
+from ..common.error_screen import ErrorScreen
+from ..common.path_prompt import PathPrompt
 from ..messages import EvaluateRun, ExportRun, OpenRun, ResumeRun, StopTraining
+from .submit_screen import SubmitScreen
 
 RESCAN_SECONDS = 2.0
 STATE_STYLES = {
     "running": "bold green",
+    "pending": "cyan",  # submitted to SLURM, its job not started
     "failed": "bold red",
     "interrupted": "yellow",
     "pruned": "dim",  # a sweep stopped it early
@@ -60,9 +67,12 @@ def row_cells(run: RunSummary, selected: bool) -> tuple[Any, ...]:
         note = run.problem or (run.error if run.state == RunState.FAILED else "")
         if note:
             what += f" · {note}"
+    state = Text(run.label, style=STATE_STYLES.get(run.state, ""))
+    if run.job is not None:  # SLURM's word beside the folder's: "pending · PENDING (Priority)"
+        state.append(f" · {printable(run.job.text)}", style="dim")
     return (
         "●" if selected else " ",
-        Text(run.label, style=STATE_STYLES.get(run.state, "")),
+        state,
         started,
         epochs,
         best,
@@ -92,6 +102,7 @@ class RunsScreen(Screen[None]):
         Binding("c", "compare", "Compare", id="runs.compare"),
         Binding("v", "evaluate", "Evaluate", id="runs.evaluate", show=False),
         Binding("o", "export", "Export", id="runs.export", show=False),
+        Binding("S", "submit", "Submit to SLURM", id="runs.submit", show=False),
         Binding("slash", "focus_filter", "Filter", id="runs.filter"),
         Binding("escape", "back", "Back", id="runs.back"),
     ]
@@ -131,6 +142,7 @@ class RunsScreen(Screen[None]):
         ):
             table.add_column(label, key=key)
         self.show_runs(list_runs(self.runs_dir))  # the first scan at once: a few small files per run
+        self.rescan()  # and at once again with the SLURM jobs' states, off the UI thread
         table.focus()
         self.set_interval(RESCAN_SECONDS, self.rescan)
 
@@ -141,7 +153,7 @@ class RunsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="runs-scan", exit_on_error=False)
     def _scan(self) -> None:
-        runs = list_runs(self.runs_dir)
+        runs = with_job_states(list_runs(self.runs_dir))  # squeue, cached, with a short timeout: here, off the UI
         self.app.call_from_thread(self.show_runs, runs)
 
     def show_runs(self, runs: list[RunSummary]) -> None:
@@ -183,6 +195,8 @@ class RunsScreen(Screen[None]):
             detail.update("")
             return
         lines = [printable(shown_path(run.path))]
+        if run.job is not None:
+            lines.append(f"SLURM job {printable(run.job.job_id)}: {printable(run.job.text)}")
         if run.problem:
             lines.append(f"problem: {printable(run.problem)}")
         if run.error:
@@ -323,6 +337,44 @@ class RunsScreen(Screen[None]):
 
     def action_export(self) -> None:
         self._use(ExportRun, "export")
+
+    # ------------------------------------------------------------------ submit to SLURM
+
+    def action_submit(self) -> None:
+        """Ask for a preset, show the script it would be submitted with, and submit it on y."""
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._confirm_submit(resolve_preset_arg(str(path)))
+
+        self.app.push_screen(PathPrompt("Submit a preset to SLURM (a file, or a built-in's name)"), chosen)
+
+    def _confirm_submit(self, preset: Path) -> None:
+        try:
+            submission = prepare(preset, (), {}, self.runs_dir)
+        except SubmitError as exc:
+            self.app.push_screen(ErrorScreen("Cannot submit", str(exc)))
+            return
+        self.app.push_screen(SubmitScreen(submission), lambda yes: self._submit(submission) if yes else None)
+
+    @work(thread=True, exclusive=True, group="runs-submit", exit_on_error=False)
+    def _submit(self, submission: Submission) -> None:
+        """sbatch and scontrol on a worker: a busy controller answers in seconds."""
+        self.app.call_from_thread(self.say, f"submitting {submission.preset_name} to SLURM...")
+        try:
+            submitted = submit(submission)
+        except (SubmitError, OSError) as exc:
+            self.app.call_from_thread(self.say, f"cannot submit {submission.preset_name}: {exc}")
+            return
+        self.app.call_from_thread(self._submitted, submitted)
+
+    def _submitted(self, submitted: Submitted) -> None:
+        self.say(f"submitted job {submitted.job_id}: {submitted.folder.path.name} (enter follows it)")
+        self.show_runs(list_runs(self.runs_dir))  # the new run at once; its job's state comes with the rescan
+        self.rescan()
+        paths = [run.path for run in self.shown]
+        if submitted.folder.path in paths:
+            self.query_one("#runs-table", DataTable).move_cursor(row=paths.index(submitted.folder.path), animate=False)
 
     def action_compare(self) -> None:
         chosen = [run.path for run in self.all_runs if run.path in self.selected]
