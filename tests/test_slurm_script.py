@@ -59,7 +59,7 @@ def test_two_nodes_of_two_gpus_run_one_torchrun_per_node_that_meet_at_the_first(
     ]
     assert 'head_node=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)' in script
     words = _exec_words(script)
-    assert words[:2] == ["srun", "torchrun"]
+    assert words[0] == "srun" and Path(words[1]).name == "torchrun"  # beside this Python when it has one
     assert " ".join(words[2:14]) == (
         "--nnodes $SLURM_NNODES --nproc-per-node 2 --rdzv-backend c10d --rdzv-endpoint $head_node:$port "
         "--rdzv-id $SLURM_JOB_ID --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1"
