@@ -203,6 +203,14 @@ def test_a_submitted_run_is_listed_pending_with_its_jobs_state_beside(tmp_path: 
     assert table[1].split()[:5] == ["submitted", "pending", "123", "PENDING", "(Priority)"]
 
 
+def test_a_submitted_run_whose_job_was_cancelled_before_it_started_reads_never_started(tmp_path: Path) -> None:
+    _pending_run(tmp_path)
+    run = replace(summarize(tmp_path / "runs" / "submitted"), job=JobState("123", "CANCELLED"))
+    assert run.label == "never started"
+    assert runs_table([run]).splitlines()[1].split()[:5] == ["submitted", "never", "started", "123", "CANCELLED"]
+    assert replace(run, job=JobState("123", "PENDING", "Priority")).label == "pending"  # still waiting: pending
+
+
 def test_a_pending_run_opens_waiting_for_its_job_and_then_follows_it(tmp_path: Path, monkeypatch) -> None:
     folder = _pending_run(tmp_path)
     monkeypatch.setattr("shutil.which", lambda name: None)  # no squeue here: the job id alone

@@ -24,6 +24,10 @@ CACHE_SECONDS = 15.0
 """How long an answer is kept: a list redrawn every 2 s does not ask the controller every 2 s."""
 SQUEUE_FORMAT = "%i|%T|%r"
 SACCT_FIELDS = "JobIDRaw,State"
+JOB_ENDED = frozenset(
+    {"CANCELLED", "COMPLETED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
+)
+"""SLURM's states of a job that will not run again unless someone requeues it."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..regular_file import MAX_RECORD_BYTES, UnsafeFile, open_binary
 from .folder import GONE, STATES, RunFolder, RunFolderError, effective_state
 from .records import DamagedRecord, EpochRecord, parse_metrics_line
-from .slurm_queue import JobState
+from .slurm_queue import JOB_ENDED, JobState
 from .state import RunState
 from .timing import parse_time, training_time
 
@@ -29,6 +29,9 @@ BROKEN = "broken"
 RESUMABLE = (RunState.INTERRUPTED, RunState.FAILED)
 TAIL_BYTES = 256 * 1024
 """How much of a long metrics.jsonl is read to find its last epoch."""
+
+NEVER_STARTED = "never started"
+"""A submitted run whose SLURM job ended (cancelled, failed, timed out) without starting it."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,13 @@ class RunSummary:
 
     @property
     def label(self) -> str:
-        """The state as a list shows it: a killed run reads "stopped (process gone)"."""
-        return GONE if self.process_gone else self.state
+        """The state as a list shows it: a killed run reads "stopped (process gone)", a submitted run whose
+        job ended before it started (scancel while pending) "never started"."""
+        if self.process_gone:
+            return GONE
+        if self.state == RunState.PENDING and self.job is not None and self.job.state in JOB_ENDED:
+            return NEVER_STARTED
+        return self.state
 
     def matches(self, text: str) -> bool:
         """Whether every word of `text` appears in the folder name, preset name, state or start time."""
