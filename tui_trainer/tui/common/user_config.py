@@ -1,4 +1,5 @@
-"""The user's settings file: `config.toml` in the platform's config folder (theme, keymap, images).
+"""The user's settings file: `config.toml` in the platform's config folder (theme, keymap, images,
+pinned baseline).
 
 This module alone reads and writes it. Reading never stops the console from opening: a missing
 file gives the defaults; a file that is not TOML, or a bad value, gives the defaults for the bad
@@ -26,7 +27,7 @@ from .image_display import IMAGES_SETTINGS
 from .keymap import key_problem
 
 CONFIG_ENV = "TUI_TRAINER_CONFIG"
-SETTINGS = ("theme", "keymap", "images")
+SETTINGS = ("theme", "keymap", "images", "baseline")
 NEW_FILE_HEADER = '# tui-trainer settings (see the README, "Settings").\n'
 
 
@@ -48,6 +49,8 @@ class UserConfig:
     """Binding id → keys ("app.quit" → "ctrl+x"; several keys: "ctrl+x,f10")."""
     images: str = "auto"
     """How images are drawn: "auto" (terminal graphics where the terminal shows them), "graphics", "halfblocks"."""
+    baseline: str = ""
+    """The run folder pinned as the baseline (runs screen, b): every compare and the training charts draw it."""
 
 
 def load_user_config(
@@ -99,6 +102,11 @@ def _validate(
         problem("images", f"must be one of {', '.join(map(repr, IMAGES_SETTINGS))}, not {images!r}")
         images = "auto"
 
+    baseline = raw.get("baseline", "")
+    if not isinstance(baseline, str):
+        problem("baseline", f"must be a run folder's path in quotes, not {baseline!r}")
+        baseline = ""
+
     keymap: dict[str, str] = {}
     table = raw.get("keymap", {})
     if not isinstance(table, dict):
@@ -122,7 +130,7 @@ def _validate(
             problems.append(Problem(source, wrong, key, line_of(lines, where)))
             continue
         keymap[binding_id] = keys
-    return UserConfig(theme=theme, keymap=keymap, images=images), problems
+    return UserConfig(theme=theme, keymap=keymap, images=images, baseline=baseline), problems
 
 
 def _some_themes(themes: Collection[str]) -> str:
@@ -139,7 +147,7 @@ def _did_you_mean(name: str, choices: Collection[str]) -> str:
 
 
 def save_setting(key: str, value: Any, path: Path | None = None) -> None:
-    """Set one top-level setting in the file, keeping everything else in it as written.
+    """Set one top-level setting in the file (None: remove it), keeping everything else in it as written.
 
     Raises OSError when it cannot be written and PresetError when the file is not TOML (it is
     left alone: overwriting it would lose what the user wrote).
@@ -151,5 +159,8 @@ def save_setting(key: str, value: Any, path: Path | None = None) -> None:
         text = NEW_FILE_HEADER
     parse_toml(text, str(path))  # a PresetError with the line of the mistake, before tomlkit's own
     document = tomlkit.parse(text)
-    document[key] = value
+    if value is None:
+        document.pop(key, None)
+    else:
+        document[key] = value
     atomic_write_text(path, tomlkit.dumps(document))

@@ -25,6 +25,7 @@ from ...engine.health import format_health
 from ...runs.records import EpochRecord
 from ...runs.view import RunView
 from ...text import format_duration, format_lr, printable, shown
+from ..common.baseline import read_baseline
 from ..messages import PauseTraining, StopTraining
 from .charts import EpochTable, MetricChart
 from .session import STOP_WHILE_PREPARING, RunSession
@@ -117,7 +118,17 @@ class TrainingScreen(Screen[None]):
         self._drawn_version = -1
         self._drawn_epochs = -1
         self._drawn_key = ()
+        self._show_baseline()
         self.show_history()
+
+    def _show_baseline(self) -> None:
+        """The pinned baseline run's validation curves beside this run's (dimmed); looked up each time the
+        screen is shown, since the runs screen pins and unpins it."""
+        baseline = read_baseline(with_metrics=True)
+        if baseline.dropped:
+            self.notify(f"baseline {printable(baseline.dropped)} is gone: unpinned", markup=False)
+        for chart in self.query(MetricChart):
+            chart.set_baseline(baseline.path, baseline.label, baseline.metrics)
 
     def _run_changed(self, _view: RunView | None) -> None:
         self.show_history()
