@@ -167,5 +167,7 @@ def test_the_training_charts_draw_the_baseline_dimmed_and_labelled(tmp_path: Pat
                 (3, pytest.approx(30.0)),
             ]
             assert chart.points["val"] != chart.points["baseline"]  # the current run's own curve beside it
+            folder_line = str(app.screen.query_one("#run-dir", Static).render())
+            assert f"gray: baseline {baseline.name}" in folder_line
 
     run(scenario())

@@ -83,8 +83,8 @@ class MetricChart(ReadablePlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        baseline = f" · gray {self.baseline_label}" if self.points["baseline"] else ""
-        plt.title(f"{self.chart_title}{' (log)' if self.log_scale else ''} · cyan train · orange val{baseline}")
+        # The baseline's label is on the screen's run folder line: with it the title would not fit 40 columns.
+        plt.title(f"{self.chart_title}{' (log)' if self.log_scale else ''} · cyan train · orange val")
         for series, color, marker in (
             ("baseline", BASELINE_COLOR, "braille"),
             ("steps", TRAIN_COLOR, "braille"),
