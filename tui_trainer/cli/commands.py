@@ -23,12 +23,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    if not args.preset and not args.resume:
-        args.usage_error("give a PRESET (or --resume RUN_DIR)")
-    if args.run_dir and args.resume:
-        args.usage_error("--run-dir goes with PRESET (not --resume: the same line starts and resumes)")
-    if args.trust_code and not args.resume:
-        args.usage_error("--trust-code goes with --resume (a preset you run yourself imports its model.target)")
+    if not args.preset and not args.resume and not args.fork:
+        args.usage_error("give a PRESET (or --resume RUN_DIR, or --fork RUN_DIR@EPOCH)")
+    if args.run_dir and (args.resume or args.fork):
+        args.usage_error("--run-dir goes with PRESET (not --resume or --fork: the same line starts and resumes)")
+    if args.fork and args.resume:
+        args.usage_error("--fork starts a new run: it does not go with --resume")
+    if args.schedule and not args.resume:
+        args.usage_error("--schedule goes with --resume RUN_DIR --set train.epochs=N (extending a finished run)")
+    if args.trust_code and not (args.resume or (args.fork and not args.preset)):
+        args.usage_error(
+            "--trust-code goes with --resume or a --fork without PRESET (a preset you run yourself imports its "
+            "model.target)"
+        )
     preset = _builtin_or_path(args.preset, sweep=False) if args.preset else None
     if args.preset and preset is None:
         return ExitCode.USAGE
@@ -42,6 +49,8 @@ def _train(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         trust_code=args.trust_code,
         run_dir=Path(args.run_dir) if args.run_dir else None,
+        schedule=args.schedule,
+        fork=args.fork,
     )
     if launched_by_torchrun():  # torch is loaded by now
         from ..engine.distributed import end_worker

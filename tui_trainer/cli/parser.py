@@ -22,6 +22,8 @@ examples:
   tui-trainer check presets/seed.toml           validate, print the resolved preset
   tui-trainer train smoke                       train a built-in preset without the console
   tui-trainer train --resume RUN_DIR            continue an interrupted run
+  tui-trainer train --resume RUN --set train.epochs=60   train a finished run on to 60 epochs
+  tui-trainer train tuned --fork RUN_DIR@10     a new run from epoch 10 of RUN_DIR
   tui-trainer train seed --run-dir DIR          start, resume or skip (finished) the run in DIR
   tui-trainer submit seed --nodes 2 --gpus-per-node 4   write an sbatch script for seed and submit it
   tui-trainer runs                              the runs in ./runs, as a table
@@ -37,6 +39,9 @@ examples:
 The flag forms work too: --headless PRESET, --headless --resume RUN_DIR, --check, --eval RUN_DIR,
 --predict RUN_DIR PATH..., --export RUN_DIR, --find-lr, --sweep SWEEP, --serve, --list-presets.
 """
+
+SCHEDULE_CHOICES = ("constant", "restart", "continue")
+"""`--schedule`: engine.continuation.SCHEDULE_POLICIES's names (argparse is all this module imports)."""
 
 COMMANDS = (
     "open",
@@ -133,7 +138,24 @@ def build_parser() -> argparse.ArgumentParser:
     train = command("train", "train PRESET without the console (for scripts, clusters)", "set", "runs", "trust")
     start = train.add_mutually_exclusive_group()
     start.add_argument("preset", nargs="?", metavar="PRESET", help="a preset file or a built-in preset's name")
-    start.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from last.pt")
+    start.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from last.pt; a finished one trains on with --set train.epochs=N",
+    )
+    train.add_argument(
+        "--schedule",
+        choices=SCHEDULE_CHOICES,
+        help="with --resume --set train.epochs=N: the added epochs' learning rate: constant (the default: "
+        "the lr the run ended with), restart (the preset's lr and schedule again over the added epochs) or "
+        "continue (the schedule recomputed for the new total: the lr jumps back up)",
+    )
+    train.add_argument(
+        "--fork",
+        metavar="RUN_DIR@EPOCH",
+        help="a new run starting from the weights of RUN_DIR's epoch EPOCH (kept by train.keep_every, or its "
+        "last.pt or best.pt), with PRESET or, without one, RUN_DIR's preset and --set",
+    )
     train.add_argument(
         "--run-dir",
         metavar="DIR",

@@ -19,6 +19,7 @@ from typing import TextIO
 
 from ..config import Preset, PresetError, load_preset
 from ..config.code_trust import TargetAccess, trusted_access
+from ..engine.continuation import DEFAULT_POLICY, Continuation
 from ..engine.events import (
     BatchProgress,
     EpochFinished,
@@ -32,11 +33,13 @@ from ..engine.events import (
 from ..engine.health import EpochHealth, format_health
 from ..engine.torchrun_env import launch_rank
 from ..runs.folder import RunFolder, RunFolderError
+from ..runs.lineage import Parent, parse_fork
 from ..runs.outcome import ExitCode
 from ..runs.slurm import JobRecorder, SlurmJob
 from ..runs.state import RunState
 from ..runs.timing import training_time
 from ..text import format_duration, format_lr, printable, setup_text
+from .lineage_args import extension_epochs
 
 SETUP_LINE_SECONDS = 5.0
 """At most one progress line per setup stage this often (plus its first and last)."""
@@ -288,8 +291,14 @@ def run_headless(
     log_every: float = LOG_EVERY,
     trust_code: bool = False,
     run_dir: Path | None = None,
+    schedule: str | None = None,
+    fork: str | None = None,
 ) -> int:
     """Run a preset (or resume a run) to the end; returns the process exit code.
+
+    `overrides` with `resume`: only `train.epochs`, to extend a finished run, its added epochs'
+    learning rate as `schedule` says (engine.continuation). `fork` ("RUN_DIR@EPOCH"): a new run from
+    that epoch's checkpoint, with `preset_path` or else the run's own preset (and `overrides`).
 
     `trust_code` (--trust-code): a resumed run's `model.target` may be imported (from the installed
     packages, then the current folder); a preset run directly imports its own from its folder.
@@ -301,6 +310,8 @@ def run_headless(
     err = err or sys.stderr
     into = None
     code: TargetAccess | None = None
+    extend: Continuation | None = None
+    parent: Parent | None = None
     try:
         preset: Preset
         if run_dir is not None:
@@ -316,11 +327,20 @@ def run_headless(
             else:
                 into = run_dir
         if resume is not None:
-            if overrides:
-                print("error: --set cannot change a run being resumed; start a new run instead", file=err)
-                return ExitCode.USAGE
+            epochs = extension_epochs(overrides)
             code = code or trusted_access(trust_code)
-            preset = load_run_preset(resume, code)
+            preset = load_run_preset(resume, code, extend_to=epochs)
+            if epochs is not None:
+                extend = Continuation(RunFolder(resume).read_run_status().epochs_done, schedule or DEFAULT_POLICY)
+        elif fork is not None:
+            run, epoch = parse_fork(fork)
+            parent = Parent(run, epoch)
+            if preset_path is None:  # the parent's own preset, changed by --set: its code needs --trust-code
+                code = trusted_access(trust_code)
+                preset = RunFolder(run).read_preset_to_build(code, overrides)
+            else:
+                code = TargetAccess.beside(preset_path)
+                preset = load_preset(preset_path, overrides)
         else:
             assert preset_path is not None
             code = TargetAccess.beside(preset_path)
@@ -329,7 +349,7 @@ def run_headless(
         for problem in exc.problems:
             print(printable(f"error: {problem}", lines=True), file=err)
         return _refused(into)
-    except RunFolderError as exc:
+    except (RunFolderError, ValueError) as exc:  # ValueError: a --fork that is not RUN_DIR@EPOCH
         print(printable(f"error: {exc}", lines=True), file=err)
         return _refused(into)
 
@@ -358,6 +378,8 @@ def run_headless(
             preset_source=preset_path,
             code=code,
             into=into,
+            extend=extend,
+            fork=parent,
         )
     except KeyboardInterrupt:
         # A second Ctrl+C: the status must not keep saying "running"; last.pt of the last epoch stays.

@@ -439,6 +439,13 @@ class TrainConfig(Section):
         "epoch ends and on a stop), so a killed or preempted run loses at most this much.",
     )
     best_metric: BestMetricName = Field("val_acc", description=BEST_METRICS.description())
+    keep_every: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="Also keep epoch-<k>.pt every this many epochs, never pruned, so a run can be forked from "
+        "those epochs (`train --fork RUN@K`; 0 = only last.pt and best.pt).",
+    )
     notify: str = Field(
         "",
         pattern=r"^$|^[A-Za-z][\w+.-]*://\S*$",

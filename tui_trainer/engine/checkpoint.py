@@ -73,12 +73,27 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
-def saved_world_size(path: str | Path) -> int | None:
-    """How many processes trained the checkpoint at `path`; None when it does not say (made before
-    the count was recorded) or cannot be read (loading it reports that). The file is mapped, not read."""
+def _peek(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's top-level record, mapped rather than read; {} when it cannot be loaded
+    (load_checkpoint reports that, with the file's name)."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - any damage is reported by load_checkpoint, with the file's name
-        return None
-    value = payload.get("world_size") if isinstance(payload, dict) else None
+    except Exception:  # noqa: BLE001 - any damage is reported where the file is loaded for use
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _whole(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def saved_world_size(path: str | Path) -> int | None:
+    """How many processes trained the checkpoint at `path`; None when it does not say (made before
+    the count was recorded) or cannot be read."""
+    return _whole(_peek(path).get("world_size"))
+
+
+def saved_epoch(path: str | Path) -> int | None:
+    """The epoch whose end the checkpoint at `path` holds (None when unreadable or saved inside an epoch)."""
+    payload = _peek(path)
+    return None if "position" in payload else _whole(payload.get("epoch"))

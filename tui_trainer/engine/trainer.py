@@ -7,7 +7,7 @@ run folder, signals and error wording to the layer above (`tui_trainer.runs.laun
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from .builders import build_loss, build_model, build_optimizer, build_scheduler,
 from .calibration import reliability, separation
 from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint, unwrap
 from .class_figures import class_report
+from .continuation import Continuation, continued_schedule, fast_forward, reset_learning_rates
 from .cpu_threads import ThreadChoice, apply_threads
 from .device import Numerics
 from .ema import WeightEMA, checkpoint_weights, restore_weights
@@ -65,12 +66,16 @@ class Trainer:
         storage: StorageChoice | None = None,
         threads: ThreadChoice | None = None,
         code: TargetAccess | None = None,
+        continuation: Continuation | None = None,
+        epoch_checkpoint: Callable[[int], Path] | None = None,
     ) -> None:
         """`last_checkpoint`, `best_checkpoint`: where to save the latest epoch and the best validated one
         (the run folder names them; None saves nothing, as in the LR finder).
         `storage`: "stream" when `splits` stay on the CPU (the cache file) and batches are read
         ahead per batch; otherwise `splits` are already on the training device.
-        `code`: where `model.target` may be imported from (config.code_trust; None: nowhere)."""
+        `code`: where `model.target` may be imported from (config.code_trust; None: nowhere).
+        `continuation`: the run goes on past an earlier end (an extension, a fork): the schedule of
+        its new epochs. `epoch_checkpoint(k)`: where epoch k is kept every `train.keep_every` epochs."""
         self.preset = preset
         self.storage = storage or StorageChoice("device", "")
         self.threads = threads
@@ -129,9 +134,10 @@ class Trainer:
             sampler=cfg.data.sampler,
         )
         self.steps_per_epoch = math.ceil(len(self.train_batches) / cfg.train.accumulation_steps)
-        self.schedule = build_scheduler(
-            cfg.scheduler, self.optimizer, epochs=cfg.train.epochs, steps_per_epoch=self.steps_per_epoch
-        )
+        self.base_lrs = [float(group["lr"]) for group in self.optimizer.param_groups]  # before a schedule moves them
+        self.continuation = continuation
+        self.epoch_checkpoint = epoch_checkpoint
+        self.schedule = self._build_schedule()
         self.history: list[dict[str, Any]] = []
         self.best_metric = best_metric(cfg.train.best_metric)
         self.best_value: float | None = None  # best_metric's value at the best epoch
@@ -143,6 +149,21 @@ class Trainer:
         self._checkpointed_at = 0.0  # running_clock() of the latest save of last.pt
         self._skipped_this_epoch: int | None = None  # fp16: the last epoch's skipped steps
         self.system = SystemProbe(numerics.device)  # CPU, memory and GPU figures for the health panel
+        self._saved_once = False  # last.pt of this run exists (a resume, or fit's first save)
+
+    def _build_schedule(self):
+        cfg = self.preset
+        if self.continuation is None:
+            return build_scheduler(
+                cfg.scheduler, self.optimizer, epochs=cfg.train.epochs, steps_per_epoch=self.steps_per_epoch
+            )
+        return continued_schedule(
+            cfg.scheduler,
+            self.optimizer,
+            self.continuation,
+            epochs=cfg.train.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+        )
 
     def _wrap_forward_model(self) -> None:
         """DDP (under torchrun) and torch.compile around the plain model, again whenever freezing
@@ -197,16 +218,27 @@ class Trainer:
             return False
         return self.control.running_clock() - self._checkpointed_at >= minutes * 60
 
-    def load(self, path: Path) -> None:
-        """Continue from a checkpoint written by `save` (resume)."""
+    def _read_checkpoint(self, path: Path) -> dict[str, Any]:
         payload = load_checkpoint(path, map_location=self.numerics.device)
         if list(payload["classes"]) != list(self.classes):
             raise ValueError(
                 f"{path}: checkpoint classes {payload['classes']} differ from the data's {list(self.classes)}"
             )
+        return payload
+
+    def load(self, path: Path, *, new_schedule: bool = False) -> None:
+        """Continue from a checkpoint written by `save` (resume).
+
+        `new_schedule`: the run is being extended now: the checkpoint's schedule has ended, and the
+        added epochs follow `continuation`'s instead (built afresh here, not loaded)."""
+        payload = self._read_checkpoint(path)
         restore_weights(payload, unwrap(self.model), self.ema)
         self.optimizer.load_state_dict(payload["optimizer"])
-        self.schedule.load_state_dict(payload["scheduler"])
+        if new_schedule:
+            self._start_continued_schedule()
+        else:
+            self.schedule.load_state_dict(payload["scheduler"])
+        self._saved_once = True
         if self.grad_scaling is not None:
             self.grad_scaling.load_state_dict(payload.get("grad_scaler", {}))
         restore_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in payload["rng"].items()})
@@ -223,6 +255,27 @@ class Trainer:
         if self.best_value is None and self.best_epoch is not None:  # a checkpoint of an older version
             record = next((r for r in self.history if r.get("epoch") == self.best_epoch), {})
             self.best_value = record.get(self.best_metric.name)
+
+    def _start_continued_schedule(self) -> None:
+        """After the optimiser state is loaded: "constant" keeps its final lr; the others start from the preset's."""
+        assert self.continuation is not None
+        if self.continuation.policy == "constant":
+            return
+        reset_learning_rates(self.optimizer, self.base_lrs)
+        self.schedule = self._build_schedule()
+        if self.continuation.policy == "continue":
+            fast_forward(self.schedule, self.continuation.from_epoch, self.steps_per_epoch)
+
+    def start_from(self, path: Path) -> None:
+        """Start from the weights of another run's epoch checkpoint (a fork): its epoch count goes on
+        from there; the optimiser, schedule and best epoch start afresh with this preset."""
+        payload = self._read_checkpoint(path)
+        try:
+            restore_weights(payload, unwrap(self.model), self.ema)
+        except RuntimeError as exc:  # load_state_dict's missing / unexpected keys, size mismatches
+            first = str(exc).strip().splitlines()[0]
+            raise ValueError(f"{path}: its weights do not fit this preset's model ({first[:200]})") from None
+        self.epochs_done = int(payload["epoch"])
 
     # ------------------------------------------------------------------ the run
 
@@ -257,7 +310,7 @@ class Trainer:
         )
         started_epoch = self.epochs_done + 1
         self._checkpointed_at = clock()
-        if self.epochs_done == 0 and self.position is None:
+        if not self._saved_once:
             self.save(self.last_checkpoint)  # so an interruption in the first epoch still leaves a checkpoint
         state = "finished"
         while self.epochs_done < epochs:
@@ -436,6 +489,9 @@ class Trainer:
         self.save(self.last_checkpoint)
         if is_best:
             self.save(self.best_checkpoint)
+        keep = self.preset.train.keep_every
+        if keep and epoch % keep == 0 and self.epoch_checkpoint is not None:
+            self.save(self.epoch_checkpoint(epoch))  # kept for forks; never pruned
         emit(
             self.listeners,
             EpochFinished(

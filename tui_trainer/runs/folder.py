@@ -72,15 +72,16 @@ class RunFolder:
     def preset_file(self) -> Path:
         return self.path / "preset.toml"
 
-    def read_preset(self) -> Preset:
-        """The run's resolved preset; a key added since the run was made reads as what the run did."""
-        return load_preset(self.preset_file, when_absent=PRESET_KEYS_ADDED, follow_links=False)
+    def read_preset(self, overrides: Sequence[str] = ()) -> Preset:
+        """The run's resolved preset; a key added since the run was made reads as what the run did.
+        `overrides`: `--set` changes on top (a fork of this run)."""
+        return load_preset(self.preset_file, overrides, when_absent=PRESET_KEYS_ADDED, follow_links=False)
 
-    def read_preset_to_build(self, code: TargetAccess | None) -> Preset:
+    def read_preset_to_build(self, code: TargetAccess | None, overrides: Sequence[str] = ()) -> Preset:
         """`read_preset` for building its model: refused (RunFolderError) when its `model.target` would
         import code and the user has not trusted it (`code` None: no --trust-code, no yes in the console),
         or names a module no target may come from (checked here too, so nothing is locked or written)."""
-        preset = self.read_preset()
+        preset = self.read_preset(overrides)
         target = preset.model.target
         if target and code is None:
             raise RunFolderError(untrusted_target_message(self.preset_file, target))

@@ -33,6 +33,7 @@ from ..data.thumbnails import Thumbnails
 from ..engine import distributed
 from ..engine.builders import ClassWeightsError
 from ..engine.checkpoint import CheckpointError, saved_world_size, unwrap
+from ..engine.continuation import Continuation
 from ..engine.cpu_threads import apply_threads
 from ..engine.device import DeviceError, Numerics, numerics_for, resolve_device
 from ..engine.events import Listener, RunControl, RunFailed, RunFinished, SetupProgress, emit
@@ -45,6 +46,14 @@ from ..models import ModelTargetError
 from ..models.hub import MissingLibrary
 from . import lock
 from .folder import RunFolder, RunFolderError, now_iso
+from .lineage import (
+    Parent,
+    epoch_checkpoint,
+    extension_fields,
+    fork_checkpoint,
+    fork_fields,
+    read_continuation,
+)
 from .outcome import ExitCode
 from .process import own_identity
 from .recorder import RunRecorder
@@ -67,8 +76,11 @@ class RunOutcome:
     error: str = ""
 
 
-def load_run_preset(run_dir: Path, code: TargetAccess | None = None) -> Preset:
+def load_run_preset(run_dir: Path, code: TargetAccess | None = None, extend_to: int | None = None) -> Preset:
     """The resolved preset a run folder was started with (for resume).
+
+    `extend_to`: the run has finished and is to train on to this many epochs in all (its preset says so
+    from here on); refused unless it has finished and this is more epochs than it has done.
 
     `code`: where its `model.target` may be imported from; None refuses (RunFolderError) a preset that
     has one, before the folder is locked (see config.code_trust).
@@ -96,15 +108,41 @@ def load_run_preset(run_dir: Path, code: TargetAccess | None = None) -> Preset:
                     f"{run_dir}: still running on {status.host} (pid {status.pid}); two processes must not train "
                     "one folder. Stop it first (Ctrl+C in its terminal, or `kill -INT PID` there), then resume"
                 )
-            if status.state == RunState.FINISHED:
-                raise RunFolderError(f"{run_dir}: already finished all {status.epochs_planned} epochs")
+            _check_extension(run_dir, status, extend_to)
             folder.read_metrics()  # every complete line must be an epoch record
             folder.read_progress()
-            return folder.read_preset_to_build(code)
+            return _with_epochs(folder.read_preset_to_build(code), extend_to)
         except BaseException:
             lock.release(folder.path)
             raise
-    return folder.read_preset_to_build(code)
+    return _with_epochs(folder.read_preset_to_build(code), extend_to)
+
+
+def _check_extension(run_dir: Path, status: RunStatus, extend_to: int | None) -> None:
+    """A finished run trains on only when extended; an extension only of a finished run, to more epochs."""
+    done = status.epochs_done
+    if extend_to is None:
+        if status.state == RunState.FINISHED:
+            raise RunFolderError(
+                f"{run_dir}: already finished all {status.epochs_planned} epochs; "
+                f"to train it on, extend it: --set train.epochs=N with N more than {done}"
+            )
+        return
+    if status.state != RunState.FINISHED:
+        raise RunFolderError(
+            f"{run_dir}: has not finished ({done} of {status.epochs_planned} epochs, {status.state}); "
+            "resume it without --set first, then extend it"
+        )
+    if extend_to <= done:
+        raise RunFolderError(f"{run_dir}: train.epochs = {extend_to} must be more than the {done} epochs it has done")
+
+
+def _with_epochs(preset: Preset, epochs: int | None) -> Preset:
+    return (
+        preset
+        if epochs is None
+        else preset.model_copy(update={"train": preset.train.model_copy(update={"epochs": epochs})})
+    )
 
 
 def _check_process_count(folder: RunFolder) -> None:
@@ -230,6 +268,8 @@ def run_training(
     tags: dict[str, object] | None = None,
     code: TargetAccess | None = None,
     into: Path | None = None,
+    extend: Continuation | None = None,
+    fork: Parent | None = None,
 ) -> RunOutcome:
     """Train `preset` into a new run folder under `runs_dir` (or the folder `into`, `--run-dir`), or
     continue the run in `resume`.
@@ -237,6 +277,9 @@ def run_training(
     `tags` go into status.json from its first write (a sweep's name and trial number), so a kill
     at any moment leaves a folder that says which trial it was. `code`: where `model.target` may be
     imported from (config.code_trust): the front end decides; None (the default) imports none.
+    `extend` (with `resume`): the finished run trains on to `preset.train.epochs` (see `load_run_preset`),
+    its added epochs following this schedule. `fork`: the new run starts from that run's epoch
+    checkpoint (`lineage.fork_checkpoint`), with `preset`'s own optimiser and a restarted schedule.
     """
     control = control or RunControl()
     try:
@@ -251,6 +294,13 @@ def run_training(
         from .notify import RunNotifier
 
         listeners = [*listeners, RunNotifier(preset.train.notify)]
+    fork_from = None
+    if fork is not None:
+        try:
+            fork_from = _fork_source(fork, preset)
+        except RunFolderError as exc:
+            emit(list(listeners), RunFailed(run_dir="", error=str(exc), hint="", user_error=True))
+            return RunOutcome(RunState.FAILED, None, ExitCode.USAGE, str(exc))
     if not resume:  # a resumed run's preset.toml already holds the resolved values
         try:
             preset, _ = resolve_pretrained(preset)  # mean/std/image size the weights expect
@@ -275,10 +325,15 @@ def run_training(
     if main_rank:
         try:
             _take_folder(folder)
-            if not resume:
+            if not resume or extend:
                 source = f" from {preset_source}" if preset_source else ""
+                source += f", extended to {preset.train.epochs} epochs" if extend else ""
                 folder.write_preset(resolved_toml(preset, header=f"Resolved preset of this run{source}"))
             started = {**_resume_fields(folder), "classes": None} if resume else {"started_at": now_iso()}
+            if extend:
+                started.update(extension_fields(folder.read_status(), extend, preset.train.epochs))
+            elif fork is not None:
+                started.update(fork_fields(fork, folder))
             folder.change_state(  # a resume keeps the first start; classes come back when the run reports
                 RunState.RUNNING,
                 **own_identity(),
@@ -332,14 +387,18 @@ def run_training(
             best_checkpoint=folder.best_checkpoint,
             listeners=listeners,
             control=control,
-            load_pretrained=not resume,  # a resumed run's weights come from its checkpoint
+            load_pretrained=not resume and fork is None,  # the weights come from a checkpoint
             storage=storage,
             threads=threads,
             code=code,
+            continuation=_continuation(folder, resume, extend, fork),
+            epoch_checkpoint=lambda epoch: epoch_checkpoint(folder, epoch),
         )
         check_output_width(trainer.model, tuple(splits.val.images.shape[1:]), len(splits.classes))
+        if fork_from is not None:
+            trainer.start_from(fork_from)
         if resume:
-            trainer.load(folder.last_checkpoint)
+            trainer.load(folder.last_checkpoint, new_schedule=extend is not None)
             if main_rank:
                 folder.rewrite_metrics(trainer.history)  # drop epochs newer than the checkpoint
         finished = trainer.fit()
@@ -375,6 +434,33 @@ def run_training(
             if discard:
                 shutil.rmtree(folder.path, ignore_errors=True)
         distributed.barrier_and_shutdown(clean=clean_end)
+
+
+def _fork_source(fork: Parent, preset: Preset) -> Path:
+    """The parent's checkpoint of the fork's epoch (RunFolderError: no such epoch, or nothing left to train)."""
+    checkpoint = fork_checkpoint(fork.run, fork.epoch)
+    if preset.train.epochs <= fork.epoch:
+        raise RunFolderError(
+            f"train.epochs = {preset.train.epochs}: a fork from epoch {fork.epoch} trains epochs "
+            f"{fork.epoch + 1} to train.epochs, so it must be more than {fork.epoch}"
+        )
+    return checkpoint
+
+
+def _continuation(
+    folder: RunFolder, resume: Path | None, extend: Continuation | None, fork: Parent | None
+) -> Continuation | None:
+    """The schedule plan of the epochs to train: an extension's or a fork's, new or (resumed) recorded."""
+    if extend is not None:
+        return extend
+    if fork is not None:
+        return Continuation(fork.epoch, "restart")
+    if resume is None:
+        return None
+    try:
+        return read_continuation(folder.read_status())
+    except RunFolderError:
+        return None
 
 
 def _epochs_recorded(folder: RunFolder) -> int:

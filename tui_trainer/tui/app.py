@@ -32,7 +32,7 @@ from ..config.loading import PresetError
 from ..config.preset_document import PresetDocument
 from ..engine.events import RunControl
 from ..runs.eval_folder import is_eval_folder
-from ..runs.folder import RunFolderError, is_run_folder
+from ..runs.folder import RunFolder, RunFolderError, is_run_folder
 from ..runs.outcome import ExitCode
 from ..runs.view import RunView
 from ..text import printable
@@ -48,6 +48,7 @@ from .common.user_config import load_user_config
 from .messages import (
     EvaluateRun,
     ExportRun,
+    ExtendRun,
     NewPreset,
     OpenPath,
     OpenRun,
@@ -278,17 +279,31 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             return
         ask_about_run(self, Path(path), self.trust_code, lambda code: self._resume_run(Path(path), code))
 
-    def _resume_run(self, path: Path, code: TargetAccess | None) -> None:
+    def extend_run(self, request: ExtendRun) -> None:
+        """Train a finished run on to `request.epochs` in this console (after a yes to its `model.target`)."""
+        if self.training_active:
+            self.notify("A run is already going", severity="warning")
+            return
+        path = Path(request.path)
+        ask_about_run(self, path, self.trust_code, lambda code: self._resume_run(path, code, request))
+
+    def _resume_run(self, path: Path, code: TargetAccess | None, extension: ExtendRun | None = None) -> None:
+        from ..engine.continuation import Continuation
         from ..runs.launch import load_run_preset
 
         if self.training_active:
             return
         try:
-            preset = load_run_preset(path, code)  # refuses a run that another process is still training
+            # Refuses a run that another process is still training (and an extension of an unfinished one).
+            preset = load_run_preset(path, code, extend_to=extension.epochs if extension else None)
+            extend = None
+            if extension is not None:
+                done = RunFolder(path).read_run_status().epochs_done
+                extend = Continuation(done, extension.schedule)
         except (PresetError, RunFolderError) as exc:
-            self.push_screen(ErrorScreen("Cannot resume", str(exc)))
+            self.push_screen(ErrorScreen("Cannot extend" if extension else "Cannot resume", str(exc)))
             return
-        self.run_session.resume(path, preset, code, self.runs_dir)
+        self.run_session.resume(path, preset, code, self.runs_dir, extend=extend)
         self._show_new_run()
 
     def action_show_runs(self) -> None:
@@ -381,6 +396,9 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
 
     def on_resume_run(self, request: ResumeRun) -> None:
         self.resume_run(request.path)
+
+    def on_extend_run(self, request: ExtendRun) -> None:
+        self.extend_run(request)
 
     def on_evaluate_run(self, request: EvaluateRun) -> None:
         self.evaluate_run(request.path)

@@ -71,6 +71,15 @@ class ResumeRun(Message):
 
 
 @dataclass
+class ExtendRun(Message):
+    """Train a finished run on to `epochs` in all, in this console; `schedule`: engine.continuation's policy."""
+
+    path: Path
+    epochs: int
+    schedule: str
+
+
+@dataclass
 class EvaluateRun(Message):
     """Score a run's best checkpoint on its test/ split (else validation)."""
 

@@ -1,4 +1,5 @@
-"""The console's settings in the user's settings file (theme, keymap, images): checked here, edited here.
+"""The console's settings in the user's settings file (theme, keymap, images, pinned baseline): checked
+here, edited here.
 
 `config.settings_file` reads the file (the `[slurm]` table of `tui-trainer submit` is in it too,
 checked by `config.slurm_settings`); this module alone writes it. Reading never stops the console
@@ -25,7 +26,7 @@ from ...config.settings_file import config_path, read_settings_file
 from .image_display import IMAGES_SETTINGS
 from .keymap import key_problem
 
-SETTINGS = ("theme", "keymap", "images", "slurm")
+SETTINGS = ("theme", "keymap", "images", "slurm", "baseline")
 """Every top-level setting; `slurm` is `tui-trainer submit`'s table, checked by `config.slurm_settings`."""
 NEW_FILE_HEADER = '# tui-trainer settings (see the README, "Settings").\n'
 
@@ -40,6 +41,8 @@ class UserConfig:
     """Binding id → keys ("app.quit" → "ctrl+x"; several keys: "ctrl+x,f10")."""
     images: str = "auto"
     """How images are drawn: "auto" (terminal graphics where the terminal shows them), "graphics", "halfblocks"."""
+    baseline: str = ""
+    """The run folder pinned as the baseline (runs screen, b): every compare and the training charts draw it."""
 
 
 def load_user_config(
@@ -80,6 +83,11 @@ def _validate(
         problem("images", f"must be one of {', '.join(map(repr, IMAGES_SETTINGS))}, not {images!r}")
         images = "auto"
 
+    baseline = raw.get("baseline", "")
+    if not isinstance(baseline, str):
+        problem("baseline", f"must be a run folder's path in quotes, not {baseline!r}")
+        baseline = ""
+
     keymap: dict[str, str] = {}
     table = raw.get("keymap", {})
     if not isinstance(table, dict):
@@ -103,7 +111,7 @@ def _validate(
             problems.append(Problem(source, wrong, key, line_of(lines, where)))
             continue
         keymap[binding_id] = keys
-    return UserConfig(theme=theme, keymap=keymap, images=images), problems
+    return UserConfig(theme=theme, keymap=keymap, images=images, baseline=baseline), problems
 
 
 def _some_themes(themes: Collection[str]) -> str:
@@ -120,7 +128,7 @@ def _did_you_mean(name: str, choices: Collection[str]) -> str:
 
 
 def save_setting(key: str, value: Any, path: Path | None = None) -> None:
-    """Set one top-level setting in the file, keeping everything else in it as written.
+    """Set one top-level setting in the file (None: remove it), keeping everything else in it as written.
 
     Raises OSError when it cannot be written and PresetError when the file is not TOML (it is
     left alone: overwriting it would lose what the user wrote).
@@ -132,5 +140,8 @@ def save_setting(key: str, value: Any, path: Path | None = None) -> None:
         text = NEW_FILE_HEADER
     parse_toml(text, str(path))  # a PresetError with the line of the mistake, before tomlkit's own
     document = tomlkit.parse(text)
-    document[key] = value
+    if value is None:
+        document.pop(key, None)
+    else:
+        document[key] = value
     atomic_write_text(path, tomlkit.dumps(document))

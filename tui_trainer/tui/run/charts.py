@@ -7,6 +7,7 @@ so every chart draws into its own `ReadablePlot.plt` figure and nothing else tou
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from textual.widgets import DataTable
 
@@ -17,6 +18,7 @@ from ..common.readable_plot import ReadablePlot, plottable
 # Named ANSI colours: they look the same in a 16- or 256-colour SSH session as in truecolor.
 TRAIN_COLOR = "cyan"
 VAL_COLOR = "orange"
+BASELINE_COLOR = "gray"  # the pinned baseline run: dimmed beside the current run
 
 
 def fitted_range(values: list[float], low: float = 0.0, high: float = 100.0) -> tuple[float, float]:
@@ -46,8 +48,22 @@ class MetricChart(ReadablePlot):
         self.steps = steps
         self.log_scale = False
         self.y_range: tuple[float, float] | None = None
-        self.points: dict[str, list[tuple[float, float]]] = {"train": [], "val": [], "steps": []}
+        self.points: dict[str, list[tuple[float, float]]] = {"train": [], "val": [], "steps": [], "baseline": []}
         """What is plotted now, by series (tests and other screens read it)."""
+        self.baseline_label = ""
+        self._baseline: list[tuple[float, float]] = []
+        self._baseline_path: Path | None = None
+
+    def set_baseline(self, path: Path | None, label: str, records: list[dict]) -> None:
+        """The pinned baseline run's validation curve (None: none), drawn from the next `show_history`."""
+        scale = 100.0 if self.percent else 1.0
+        self._baseline_path = path.absolute() if path is not None else None
+        self.baseline_label = label
+        self._baseline = [
+            (float(r["epoch"]), float(r[self.val_key]) * scale)
+            for r in records
+            if isinstance(r.get("epoch"), int) and isinstance(r.get(self.val_key), (int, float))
+        ]
 
     def on_mount(self) -> None:
         self.show_history(None)
@@ -61,11 +77,16 @@ class MetricChart(ReadablePlot):
                 xs, ys = history.epoch_numbers(key), history.series(key)
                 self.points[series] = [(x, y * scale) for x, y in zip(xs, ys, strict=False)]
         self.points["steps"] = list(history.step_losses) if self.steps and history is not None else []
+        own = history.run_dir if history is not None else None
+        same = own is not None and own.absolute() == self._baseline_path  # this run is the baseline
+        self.points["baseline"] = [] if same else list(self._baseline)
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
+        # The baseline's label is on the screen's run folder line: with it the title would not fit 40 columns.
         plt.title(f"{self.chart_title}{' (log)' if self.log_scale else ''} · cyan train · orange val")
         for series, color, marker in (
+            ("baseline", BASELINE_COLOR, "braille"),
             ("steps", TRAIN_COLOR, "braille"),
             ("train", TRAIN_COLOR, "hd"),
             ("val", VAL_COLOR, "hd"),
@@ -74,14 +95,14 @@ class MetricChart(ReadablePlot):
             xs, ys = plottable([x for x, _ in points], [y for _, y in points], log=self.log_scale)
             if xs:
                 plt.plot(xs, ys, marker=marker, color=color)
-        epochs = sorted({int(x) for x, _ in self.points["train"] + self.points["val"]})
+        epochs = sorted({int(x) for x, _ in self.points["train"] + self.points["val"] + self.points["baseline"]})
         if epochs:
             step = max(1, len(epochs) // 8)
             plt.xticks(epochs[::step])
         plt.yscale("log" if self.log_scale else "linear")
         self.y_range = None
         if self.percent:
-            shown = [y for series in ("train", "val") for _, y in self.points[series] if math.isfinite(y)]
+            shown = [y for series in ("train", "val", "baseline") for _, y in self.points[series] if math.isfinite(y)]
             self.y_range = fitted_range(shown)
             plt.ylim(*self.y_range)
         self.refresh()

@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from ...config.code_trust import TargetAccess
 from ...config.schema import Preset
+from ...engine.continuation import Continuation
 from ...engine.events import (
     Event,
     RunControl,
@@ -101,12 +102,16 @@ class RunSession:
         self._begin(RunView(preset_name=preset.name, state="starting", epochs_planned=preset.train.epochs))
         self._train(preset, runs_dir, preset_source=source, code=code)
 
-    def resume(self, path: Path, preset: Preset, code: TargetAccess | None, runs_dir: Path) -> None:
-        """Continue the run in `path` from its last.pt, in this console (`code`: as for `start`)."""
+    def resume(
+        self, path: Path, preset: Preset, code: TargetAccess | None, runs_dir: Path, extend: Continuation | None = None
+    ) -> None:
+        """Continue the run in `path` from its last.pt, in this console (`code`: as for `start`);
+        `extend`: the schedule that trains a finished run on (its preset says the new total)."""
         view = RunView.from_run_dir(path)  # the epochs so far; the run adds the rest
         view.state = "starting"
+        view.epochs_planned = preset.train.epochs
         self._begin(view)
-        self._train(preset, runs_dir, preset_source=None, code=code, resume=path)
+        self._train(preset, runs_dir, preset_source=None, code=code, resume=path, extend=extend)
 
     def follow(self, path: Path, expect_pid: int | None = None) -> None:
         """Show the run in `path` from its files, live while it goes (any run, any state)."""
@@ -130,11 +135,14 @@ class RunSession:
         preset_source: Path | None,
         code: TargetAccess | None,
         resume: Path | None = None,
+        extend: Continuation | None = None,
     ) -> None:
         control = self.control = RunControl()
         done = self._done = threading.Event()
         listener, trainer = self._listener(), self.trainer
-        extra = {"resume": resume} if resume is not None else {}
+        extra: dict[str, Any] = {"resume": resume} if resume is not None else {}
+        if extend is not None:
+            extra["extend"] = extend
 
         def train() -> Any:
             try:

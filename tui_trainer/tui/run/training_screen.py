@@ -25,6 +25,7 @@ from ...engine.health import format_health
 from ...runs.records import EpochRecord
 from ...runs.view import RunView
 from ...text import format_duration, format_lr, printable, shown
+from ..common.baseline import Baseline, read_baseline
 from ..messages import PauseTraining, StopTraining
 from .charts import EpochTable, MetricChart
 from .session import STOP_WHILE_PREPARING, RunSession
@@ -82,6 +83,7 @@ class TrainingScreen(Screen[None]):
         self._drawn_at = 0.0
         self._redraw_timer: Timer | None = None
         self._texts: dict[str | None, str] = {}
+        self._baseline = Baseline()  # the pinned run the charts draw beside this one
         self._ready = False
         self._paused_shown = False
         self.health_shown = False  # the health panel, toggled with h; off by default (the charts need the rows)
@@ -117,7 +119,18 @@ class TrainingScreen(Screen[None]):
         self._drawn_version = -1
         self._drawn_epochs = -1
         self._drawn_key = ()
+        self._show_baseline()
         self.show_history()
+
+    def _show_baseline(self) -> None:
+        """The pinned baseline run's validation curves beside this run's (dimmed); looked up each time the
+        screen is shown, since the runs screen pins and unpins it."""
+        baseline = read_baseline(with_metrics=True)
+        if baseline.dropped:
+            self.notify(f"baseline {printable(baseline.dropped)} is gone: unpinned", markup=False)
+        self._baseline = baseline
+        for chart in self.query(MetricChart):
+            chart.set_baseline(baseline.path, baseline.label, baseline.metrics)
 
     def _run_changed(self, _view: RunView | None) -> None:
         self.show_history()
@@ -246,7 +259,7 @@ class TrainingScreen(Screen[None]):
         if history.device:
             parts.append(f"{history.device} {history.precision}" + (f", {history.storage}" if history.storage else ""))
         if history.epochs_planned:
-            done = len(history.epochs)
+            done = int(history.epochs[-1].get("epoch", len(history.epochs))) if history.epochs else 0  # a fork: K+1..
             parts.append(
                 f"epoch {min(done + (1 if history.running else 0), history.epochs_planned)}/{history.epochs_planned}"
             )
@@ -255,9 +268,13 @@ class TrainingScreen(Screen[None]):
         if history.setup_stage and history.progress is None:
             parts.append(shown(history.setup_stage))
         self._set(state, " · ".join(parts))
+        pinned = self._baseline.path
+        drawn = pinned is not None and (history.run_dir is None or history.run_dir.absolute() != pinned)
+        beside = f" · gray: {printable(self._baseline.label)}" if drawn else ""  # the charts' dimmed curve
         self._set(
             folder,
-            f"run folder: {printable(history.run_dir)}" if history.run_dir else "run folder: (not yet created)",
+            (f"run folder: {printable(history.run_dir)}" if history.run_dir else "run folder: (not yet created)")
+            + beside,
         )
 
     def _show_progress(self, history: RunView | None) -> None:

@@ -1,13 +1,14 @@
 """Several runs side by side: their validation curves overlaid, and how their presets differ.
 
 Each run gets a letter (A, B, ...) used in the legend, the list of runs and the preset table, so
-long folder names never crowd an 80-column chart.
+long folder names never crowd an 80-column chart. A fork's curve starts with its parent's epochs up
+to the fork, so the two lines join at that epoch; the pinned baseline is marked in the list.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import ascii_uppercase
 from typing import Any, ClassVar
@@ -20,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ...runs.folder import RunFolder, RunFolderError
+from ...runs.lineage import read_parent
 from ...runs.preset_diff import preset_diff
 from ...runs.summary import summarize
 from ...text import printable
@@ -47,6 +49,8 @@ class ComparedRun:
     style: str  # rich's name of the same colour
     metrics: list[dict[str, Any]]
     summary: str  # one line: folder, state, epochs, best
+    lead_in: list[dict[str, Any]] = field(default_factory=list)
+    """A fork's parent's epochs up to the fork: its curve starts with them."""
 
 
 def _metrics(path: Path) -> list[dict]:
@@ -57,13 +61,29 @@ def _metrics(path: Path) -> list[dict]:
         return []
 
 
-def load_compared(run_dirs: Sequence[Path]) -> list[ComparedRun]:
+def _lineage(path: Path) -> tuple[str, list[dict[str, Any]]]:
+    """(" · fork of NAME@K", the parent's epochs up to K) of a fork; ("", []) for other runs."""
+    folder = RunFolder(path)
+    try:
+        parent = read_parent(folder, folder.read_status())
+    except RunFolderError:
+        parent = None
+    if parent is None:
+        return "", []
+    lead_in = [r for r in _metrics(parent.run) if isinstance(r.get("epoch"), int) and r["epoch"] <= parent.epoch]
+    return f" · fork of {parent.run.name}@{parent.epoch}", lead_in
+
+
+def load_compared(run_dirs: Sequence[Path], baseline: Path | None = None) -> list[ComparedRun]:
     out = []
+    pinned = baseline.absolute() if baseline is not None else None
     for index, path in enumerate(run_dirs):
         letter = ascii_uppercase[index % 26] + ("" if index < 26 else str(index // 26))
         run = summarize(Path(path))
         best = f" · best {run.best_val_acc:.1%}" if run.best_val_acc is not None else ""
-        problem = f" · {run.problem}" if run.problem else ""
+        fork, lead_in = _lineage(Path(path))
+        problem = fork + (" · baseline" if Path(path).absolute() == pinned else "")
+        problem += f" · {run.problem}" if run.problem else ""
         out.append(
             ComparedRun(
                 letter=letter,
@@ -75,6 +95,7 @@ def load_compared(run_dirs: Sequence[Path]) -> list[ComparedRun]:
                 summary=printable(
                     f"{run.name} · {run.state} · {run.epochs_done}/{run.epochs_planned} epochs{best}{problem}"
                 ),
+                lead_in=lead_in,
             )
         )
     return out
@@ -103,7 +124,7 @@ class CompareChart(ReadablePlot):
         for run in runs:
             points = [
                 (int(r.get("epoch", i + 1)), float(r[self.key]) * scale)
-                for i, r in enumerate(run.metrics)
+                for i, r in enumerate([*run.lead_in, *run.metrics])
                 if isinstance(r.get(self.key), (int, float))
             ]
             self.series[run.label] = points
@@ -148,9 +169,10 @@ class CompareScreen(Screen[None]):
         Binding("r", "reload", "Reload", id="compare.reload"),
     ]
 
-    def __init__(self, run_dirs: Sequence[Path]) -> None:
+    def __init__(self, run_dirs: Sequence[Path], baseline: Path | None = None) -> None:
         super().__init__(id="compare")
         self.run_dirs = [Path(p) for p in run_dirs]
+        self.baseline = baseline
         self.runs: list[ComparedRun] = []
         self.diff_rows: list[tuple[str, list[str]]] = []
 
@@ -173,7 +195,7 @@ class CompareScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_reload(self) -> None:
-        self.runs = load_compared(self.run_dirs)
+        self.runs = load_compared(self.run_dirs, self.baseline)
         lines = Text()
         for run in self.runs:
             if lines:

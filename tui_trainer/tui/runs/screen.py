@@ -1,4 +1,4 @@
-"""Every run under the runs folder: open or attach, resume, stop, compare.
+"""Every run under the runs folder: open or attach, resume, extend, stop, compare, pin a baseline.
 
 The list is rescanned every few seconds on a worker thread, so runs started elsewhere (another
 console, a cluster job writing to a shared folder) appear and change state on their own.
@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ...config.builtin import resolve_preset_arg
 from ...config.code_trust import TargetAccess
+from ...config.loading import PresetError
 from ...runs.detach import DetachError, resume_detached, stop_run
 from ...runs.folder import RunFolder
 from ...runs.slurm_queue import with_job_states
@@ -30,10 +31,11 @@ from ...runs.slurm_submit import Submission, SubmitError, Submitted, prepare, su
 from ...runs.state import RunState
 from ...runs.summary import BROKEN, RunSummary, filter_runs, list_runs
 from ...text import format_duration, printable
+from ..common.baseline import pin_baseline, read_baseline
 from ..common.code_prompt import ask_about_run
 from ..common.error_screen import ErrorScreen
 from ..common.path_prompt import PathPrompt
-from ..messages import EvaluateRun, ExportRun, OpenRun, ResumeRun, StopTraining
+from ..messages import EvaluateRun, ExportRun, ExtendRun, OpenRun, ResumeRun, StopTraining
 from .submit_screen import SubmitScreen
 
 RESCAN_SECONDS = 2.0
@@ -55,8 +57,8 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
-def row_cells(run: RunSummary, selected: bool) -> tuple[Any, ...]:
-    """The table cells of one run: mark, state, started, epochs, best, time, what."""
+def row_cells(run: RunSummary, selected: bool, baseline: bool = False) -> tuple[Any, ...]:
+    """The table cells of one run: mark (● selected, b the baseline), state, started, epochs, best, time, what."""
     started = run.started_at.strftime("%m-%d %H:%M") if run.started_at else ""
     epochs = f"{run.epochs_done}/{run.epochs_planned}" if run.epochs_planned else (str(run.epochs_done or ""))
     best = f"{run.best_val_acc:.1%}" if run.best_val_acc is not None else ""
@@ -71,7 +73,7 @@ def row_cells(run: RunSummary, selected: bool) -> tuple[Any, ...]:
     if run.job is not None:  # SLURM's word beside the folder's: "pending · PENDING (Priority)"
         state.append(f" · {printable(run.job.text)}", style="dim")
     return (
-        "●" if selected else " ",
+        "●" if selected else "b" if baseline else " ",
         state,
         started,
         epochs,
@@ -98,6 +100,8 @@ class RunsScreen(Screen[None]):
         Binding("space", "toggle_select", "Select", id="runs.select", show=False),
         Binding("r", "resume", "Resume", id="runs.resume"),
         Binding("d", "resume_detached", "Resume detached", id="runs.resume_detached", show=False),
+        Binding("e", "extend", "Extend…", id="runs.extend", show=False),
+        Binding("b", "toggle_baseline", "Pin as baseline", id="runs.baseline", show=False),
         Binding("x", "stop", "Stop", id="runs.stop"),
         Binding("c", "compare", "Compare", id="runs.compare"),
         Binding("v", "evaluate", "Evaluate", id="runs.evaluate", show=False),
@@ -118,6 +122,8 @@ class RunsScreen(Screen[None]):
         self.all_runs: list[RunSummary] = []
         self.shown: list[RunSummary] = []
         self.selected: set[Path] = set()
+        self.baseline: Path | None = None
+        """The pinned baseline run (the settings file keeps it)."""
         self._drawn: list[tuple[Any, ...]] = []
 
     def compose(self) -> ComposeResult:
@@ -141,6 +147,7 @@ class RunsScreen(Screen[None]):
             ("run", "what"),
         ):
             table.add_column(label, key=key)
+        self._read_baseline()
         self.show_runs(list_runs(self.runs_dir))  # the first scan at once: a few small files per run
         self.rescan()  # and at once again with the SLURM jobs' states, off the UI thread
         table.focus()
@@ -167,7 +174,8 @@ class RunsScreen(Screen[None]):
         table = self.query_one("#runs-table", DataTable)
         current = self.current_run()
         self.shown = filter_runs(self.all_runs, self.query_one("#runs-filter", Input).value)
-        rows = [row_cells(run, run.path in self.selected) for run in self.shown]
+        baseline = self.baseline.absolute() if self.baseline is not None else None
+        rows = [row_cells(run, run.path in self.selected, run.path.absolute() == baseline) for run in self.shown]
         if rows != self._drawn:
             self._drawn = rows
             table.clear()
@@ -381,9 +389,63 @@ class RunsScreen(Screen[None]):
         current = self.current_run()
         if len(chosen) == 1 and current is not None and current.path not in self.selected:
             chosen.append(current.path)
+        self._read_baseline()
+        baseline = self.baseline
+        if baseline is not None and all(path.absolute() != baseline.absolute() for path in chosen):
+            if not chosen and current is not None:  # nothing selected: the run under the cursor vs the baseline
+                chosen.append(current.path)
+            chosen.append(baseline)  # every compare includes the pinned baseline
         if len(chosen) < 2:
-            self.say("select two or more runs with space, then press c")
+            self.say("select two or more runs with space (or pin a baseline with b), then press c")
             return
         from .compare_screen import CompareScreen
 
-        self.app.push_screen(CompareScreen(chosen))
+        self.app.push_screen(CompareScreen(chosen, baseline=baseline))
+
+    # ------------------------------------------------------------------ lineage
+
+    def _read_baseline(self) -> None:
+        found = read_baseline()
+        if found.dropped:
+            self.notify(f"baseline {printable(found.dropped)} is gone: unpinned", markup=False)
+        self.baseline = found.path
+
+    def action_toggle_baseline(self) -> None:
+        run = self.current_run()
+        if run is None:
+            return
+        unpin = self.baseline is not None and self.baseline.absolute() == run.path.absolute()
+        try:
+            pin_baseline(None if unpin else run.path)
+        except (OSError, PresetError) as exc:
+            self.say(f"cannot pin the baseline: {exc}")
+            return
+        self.baseline = None if unpin else run.path.absolute()
+        self.say(
+            f"unpinned {run.name}"
+            if unpin
+            else f"pinned {run.name} as the baseline: every compare and the training charts draw it (b again: unpin)"
+        )
+        self._drawn = []
+        self._redraw()
+
+    def action_extend(self) -> None:
+        run = self.current_run()
+        if run is None:
+            return
+        if run.state != RunState.FINISHED:
+            self.say(
+                f"only a finished run can be extended; {run.name} is {run.label}"
+                + ("" if run.state == RunState.RUNNING else ": r resumes it")
+            )
+            return
+        if not self.in_console:
+            self.say("this console cannot train; extend it with: tui-trainer train --resume RUN --set train.epochs=N")
+            return
+        from .extend_prompt import ExtendPrompt, Extension
+
+        def answered(extension: Extension | None) -> None:
+            if extension is not None:
+                self.post_message(ExtendRun(run.path, extension.epochs, extension.schedule))
+
+        self.app.push_screen(ExtendPrompt(run.name, run.epochs_done), answered)
