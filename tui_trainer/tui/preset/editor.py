@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, TextArea
 
 from ...config import SECTIONS, Problem
+from ...config.catalog import is_builtin
 from ...config.code_trust import TargetAccess
 from ...config.preset_document import PresetDocument, field_comments, toml_literal
 from ...text import printable
@@ -230,7 +231,8 @@ class PresetEditorScreen(Screen[None]):
         else:
             parts.append("valid")
         self.query_one("#doc-status", Static).update(" · ".join(parts))
-        self.sub_title = printable(doc.path or "new preset")
+        where = printable(doc.path or "new preset")
+        self.sub_title = f"{where} (built-in, read-only)" if doc.read_only else where
 
     def document_saved(self) -> None:
         self._show_status()
@@ -318,9 +320,11 @@ class PresetEditorScreen(Screen[None]):
 
 
 def suggested_copy_path(doc: PresetDocument) -> Path:
-    """Where "save as" proposes to write: ./presets/<name>.toml, never the read-only original."""
+    """Where "save as" proposes to write: ./presets/<name>.toml (relative to the current folder),
+    never the original nor a built-in preset (in a checkout, ./presets may be the built-ins' folder)."""
     name = doc.preset_name() or "preset"
     candidate = Path("presets") / f"{name}.toml"
-    if doc.path is not None and candidate.resolve() == doc.path.resolve():
+    same = doc.path is not None and candidate.resolve() == doc.path.resolve()
+    if same or is_builtin(candidate):
         candidate = Path("presets") / f"{name}-copy.toml"
     return candidate
