@@ -26,6 +26,7 @@ class Attachment:
         self.follower = RunFollower(self.run_dir, [listener], expect_pid=expect_pid, watch_resumes=True)
         self.worker: Worker[Event | None] | None = None
         self.seen_running = False
+        self._started_here = expect_pid is not None
         """Whether a poll found the run still going (a finished run replays to its end in one poll)."""
 
     def start(self, node: DOMNode, interval: float = POLL_INTERVAL) -> Worker[Event | None]:
@@ -50,6 +51,12 @@ class Attachment:
         """Stop following (the run itself is not touched)."""
         if self.worker is not None:
             self.worker.cancel()
+
+    @property
+    def replaying(self) -> bool:
+        """Whether what the follower sends now is the folder's past: no poll has found the run going
+        yet, and this console did not just start it (`expect_pid`)."""
+        return not self.seen_running and not self._started_here
 
     @property
     def following(self) -> bool:

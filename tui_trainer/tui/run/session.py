@@ -160,9 +160,13 @@ class RunSession:
         app, number = self.app, self._number
 
         def post(event: Event) -> None:
+            # Read as the event is sent, on the follower's thread: by the time the UI handles it the
+            # follower may have moved on (an old failed run is watched for a resume after its replay).
+            attachment = self.attachment
+            replayed = attachment is not None and attachment.replaying
             # RuntimeError: the app is closing; training goes on to its end without a UI.
             with contextlib.suppress(RuntimeError):
-                app.post_message(RunEvent(event, number))
+                app.post_message(RunEvent(event, number, replayed))
 
         return post
 
@@ -199,11 +203,11 @@ class RunSession:
             return  # a late event of a run this console no longer shows
         event = message.event
         if isinstance(event, RunFailed):
-            self._fail(event)
+            self._fail(event, replayed=message.replayed)
             return
         view.fold(event)
         self.changed.publish(view)
-        if isinstance(event, RunFinished):
+        if isinstance(event, RunFinished) and not message.replayed:
             self._announce_end(event)
 
     def worker_changed(self, event: Worker.StateChanged) -> bool:
@@ -238,13 +242,15 @@ class RunSession:
 
     # The end ----------------------------------------------------------------------------------
 
-    def _fail(self, failed: RunFailed, title: str = "Training failed") -> None:
-        """A failure by either route: into the view, the crash's traceback into the run's log, a dialog."""
+    def _fail(self, failed: RunFailed, title: str = "Training failed", replayed: bool = False) -> None:
+        """A failure by either route: into the view, the crash's traceback into the run's log, a dialog
+        (without the bell and notice when `replayed`: an old run's failure is not news)."""
         if self.view is not None:
             self.view.fail(failed)
             self.changed.publish(self.view)
         saved_to = self._save_traceback(failed)
-        self._announce_end(failed)
+        if not replayed:
+            self._announce_end(failed)
         if ui_alive(self.app):
             self.app.push_screen(failure_screen(failed, title, saved_to))
 
@@ -258,7 +264,6 @@ class RunSession:
             return None  # the dialog still shows it
 
     def _announce_end(self, event: RunFinished | RunFailed) -> None:
-        """Bell and a notification when a run this console watched ends (not when an old one replays)."""
-        watched = self.attachment is None or self.attachment.seen_running
-        if watched and ui_alive(self.app):
+        """Bell and a notification when a run this console watched ends (callers leave out replays)."""
+        if ui_alive(self.app):
             announce_run_end(self.app, event)
