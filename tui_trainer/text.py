@@ -55,6 +55,11 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def count_of(count: int, noun: str) -> str:
+    """`1 problem`, `2 problems`, `0 problems`: a count with its noun, singular only for one."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def format_value(value: object) -> str:
     """A sweep's cell (an objective, a parameter, a count): 4 significant digits; `-` for none yet."""
     if value is None:

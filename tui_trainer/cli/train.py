@@ -32,6 +32,7 @@ from ..engine.events import (
 from ..engine.health import EpochHealth, format_health
 from ..engine.torchrun_env import launch_rank
 from ..runs.folder import RunFolder, RunFolderError
+from ..runs.notify import ended_text
 from ..runs.outcome import ExitCode
 from ..runs.slurm import JobRecorder, SlurmJob
 from ..runs.state import RunState
@@ -135,8 +136,7 @@ class PlainPrinter:
             best = (
                 f", best val acc {event.best_val_acc * 100:.2f}% (epoch {event.best_epoch})" if event.best_epoch else ""
             )
-            epochs = f"{event.epochs_done} epoch{'' if event.epochs_done == 1 else 's'}"
-            line = f"{event.state} after {epochs} in {_run_time(event)}{best}: {event.run_dir}"
+            line = f"{ended_text(event, took=_run_time(event))}{best}: {event.run_dir}"
         elif isinstance(event, RunFailed) and event.run_dir:  # without a folder, run_headless reports it
             line = f"error: {event.error}" + (f"\nhint: {event.hint}" if event.hint else "")
         if line is not None:
@@ -144,7 +144,10 @@ class PlainPrinter:
 
 
 def _run_time(event: RunFinished) -> str:
-    """The whole run's training time; a resumed run names the part this process trained too."""
+    """The whole run's training time; a resumed run names the part this process trained too (a stop
+    during set-up: the set-up's time)."""
+    if event.setup_stage:
+        return f"{event.seconds:.1f}s"
     try:
         trained = training_time(RunFolder(Path(event.run_dir)).read_status()) if event.run_dir else None
     except RunFolderError:

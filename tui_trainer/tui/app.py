@@ -35,7 +35,7 @@ from ..runs.eval_folder import is_eval_folder
 from ..runs.folder import RunFolderError, is_run_folder
 from ..runs.outcome import ExitCode
 from ..runs.view import RunView
-from ..text import printable
+from ..text import count_of, printable
 from .app_settings import UserSettings
 from .commands import ConsoleCommands
 from .common.code_prompt import ask_about_run
@@ -422,7 +422,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         if not doc.valid or doc.preset is None:
             count = len(doc.problem_lines())
             self.notify(
-                f"The preset has {count} problem{'s' if count != 1 else ''}: fix them before training",
+                f"The preset has {count_of(count, 'problem')}: fix {'it' if count == 1 else 'them'} before training",
                 title="Cannot start",
                 severity="error",
             )

@@ -23,7 +23,7 @@ from ...config import SECTIONS, Problem
 from ...config.catalog import is_builtin
 from ...config.code_trust import TargetAccess
 from ...config.preset_document import PresetDocument, field_comments, toml_literal
-from ...text import printable
+from ...text import count_of, printable
 from ..messages import SavePreset
 from .form import GENERAL, FieldRow, SectionForm, fields_of
 from .lr_finder_screen import Finder, LRFinderScreen, default_finder
@@ -183,7 +183,10 @@ class PresetEditorScreen(Screen[None]):
     def _show_raw_problems(self) -> None:
         lines = [problem_line(p) for p in self.document.problems]  # file order: the cursor is at the first
         if self.document.pending:
-            lines.append(f"{len(self.document.pending)} form edit(s) do not validate and are not in this text yet")
+            pending = len(self.document.pending)
+            one = pending == 1
+            what = f"{'does' if one else 'do'} not validate and {'is' if one else 'are'} not in this text yet"
+            lines.append(f"{count_of(pending, 'form edit')} {what}")
         widget = self.query_one("#raw-problems", Static)
         widget.update("\n".join(map(printable, lines)) if lines else "valid")
         widget.set_class(bool(lines), "-invalid")
@@ -227,7 +230,7 @@ class PresetEditorScreen(Screen[None]):
             parts.append(escape(printable(f"--set {named} (not saved)")))
         count = len(doc.problem_lines())
         if count:
-            parts.append(f"[b]{count} problem{'s' if count > 1 else ''}[/b]: training is blocked")
+            parts.append(f"[b]{count_of(count, 'problem')}[/b]: training is blocked")
         else:
             parts.append("valid")
         self.query_one("#doc-status", Static).update(" · ".join(parts))
