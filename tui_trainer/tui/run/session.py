@@ -110,7 +110,7 @@ class RunSession:
 
     def follow(self, path: Path, expect_pid: int | None = None) -> None:
         """Show the run in `path` from its files, live while it goes (any run, any state)."""
-        self._begin(RunView(preset_name=path.name, state="starting", run_dir=path))
+        self._begin(RunView.to_follow(path))
         self.attachment = Attachment(path, self._listener(), expect_pid=expect_pid)
         self.attachment.start(self.app)
 

@@ -1,5 +1,6 @@
-"""The bell and the "run failed/stopped" notice are news of a run the console watched end: opening an
-old failed or interrupted run shows how it ended without them (Pilot, 80x24, no torch)."""
+"""Opening a run folder: the bell and the "run failed/stopped" notice are news of a run the console
+watched end, so an old failed or interrupted run shows how it ended without them; the header names
+the run's preset from the start (Pilot, 80x24, no torch)."""
 
 from __future__ import annotations
 
@@ -43,5 +44,19 @@ def test_a_run_that_fails_while_watched_rings_the_bell(tmp_path: Path) -> None:
             assert bells == [1] and ("tui-trainer: run failed", "fake-smoke: loss is nan") in [
                 (title, message.rsplit("/", 1)[-1]) for title, message in notices
             ]
+
+    run(scenario())
+
+
+def test_a_followed_run_is_named_by_its_preset_from_the_start(tmp_path: Path) -> None:
+    folder = make_run(tmp_path / "runs", "2026-11-28-folder-name", "finished")
+
+    async def scenario() -> None:
+        app = TrainerApp(None, [], tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            app.open_run(folder)
+            assert app.history is not None and app.history.preset_name == "smoke"  # before any poll
+            await wait_for(pilot, lambda: app.screen.sub_title == "run of smoke")
 
     run(scenario())
