@@ -241,6 +241,27 @@ def _install_signal_handlers(
     signal.signal(signal.SIGTERM, stop)
     if hasattr(signal, "SIGUSR1"):  # not on Windows
         signal.signal(signal.SIGUSR1, stop)
+    if hasattr(signal, "SIGTSTP") and not sys.stdin.isatty():
+        _install_pause_handlers(control, err)
+
+
+def _install_pause_handlers(control: RunControl, err: TextIO) -> None:
+    """A run without a terminal (detached, or started by a script) pauses after its current batch on
+    SIGTSTP and goes on at SIGCONT: what the console's `p` sends to a run it follows. In a terminal
+    ctrl+z keeps its usual meaning (the shell suspends the run)."""
+
+    def pause(_signum: int, _frame: FrameType | None) -> None:
+        if not control.paused and not control.stop_requested.is_set():
+            control.pause()
+            print("\nSIGTSTP: paused after this batch (SIGCONT resumes)", file=err, flush=True)
+
+    def resume(_signum: int, _frame: FrameType | None) -> None:
+        if control.paused:
+            control.resume()
+            print("SIGCONT: resumed", file=err, flush=True)
+
+    signal.signal(signal.SIGTSTP, pause)
+    signal.signal(signal.SIGCONT, resume)
 
 
 def _refused(run_dir: Path | None) -> int:

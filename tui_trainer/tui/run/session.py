@@ -29,6 +29,7 @@ from ...engine.events import (
     RunFailed,
     RunFinished,
 )
+from ...runs.detach import pause_run
 from ...runs.folder import RunFolder
 from ...runs.view import RunView
 from ..common.error_screen import failure_screen
@@ -181,6 +182,25 @@ class RunSession:
                 self.changed.publish(self.view)
         if wait:
             self._done.wait(timeout)
+
+    @property
+    def pausable(self) -> bool:
+        """Whether `p` can pause (or resume) the run shown: this console's own, or a followed run whose
+        process this user may signal."""
+        if self.training:
+            return True
+        return self.attached_running and self.attachment is not None and not self.attachment.pause_refusal()
+
+    def toggle_followed_pause(self) -> None:
+        """Pause the followed run after its current batch, or let it go on (a signal to its process);
+        DetachError says why not (another user's run, another machine's, or it has just ended)."""
+        view, attachment = self.view, self.attachment
+        if view is None or attachment is None:
+            return
+        pausing = view.state != "paused"
+        pause_run(attachment.run_dir, pause=pausing)
+        view.set_state("paused" if pausing else "running")
+        self.changed.publish(view)
 
     def toggle_pause(self) -> None:
         """Pause the run between batches, or let it go on."""
