@@ -235,7 +235,7 @@ class PresetEditorScreen(Screen[None]):
             parts.append("valid")
         self.query_one("#doc-status", Static).update(" · ".join(parts))
         where = printable(doc.path or "new preset")
-        self.sub_title = f"{where} (built-in, read-only)" if doc.read_only else where
+        self.sub_title = f"read-only built-in: {where}" if doc.read_only else where  # first: a long path is cut
 
     def document_saved(self) -> None:
         self._show_status()
