@@ -404,7 +404,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         if action == "pause_training":  # a followed run it cannot pause hides it: `pause_refused` says why
             if self.run_session.pausable:
                 return True
-            return False if self.attached_running else None
+            return False if self.attachment is not None else None  # a followed or old run; idle: shown, off
         if action == "pause_refused":
             return self.attached_running and not self.run_session.pausable
         if action == "open_confusion":
