@@ -142,6 +142,21 @@ class FakeTrainer:
         return FakeOutcome("finished", run_dir, 0)
 
 
+def capture_notices(app: TrainerApp) -> tuple[list[int], list[tuple[str, str]]]:
+    """The app's bells (one item each) and notifications (title, message) from now on; they still show."""
+    bells: list[int] = []
+    notices: list[tuple[str, str]] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    original = app.notify
+
+    def notify(message: str, **kwargs) -> None:
+        notices.append((kwargs.get("title", ""), message))
+        original(message, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return bells, notices
+
+
 def training_app(tmp_path: Path, trainer=None, overrides=TINY) -> TrainerApp:
     """The console on the smoke preset (TINY), training with `trainer` (None: the real run_training)."""
     return TrainerApp(SMOKE, list(overrides), tmp_path / "runs", trainer=trainer)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import pytest
+
 from tests.helpers import REPO
+from tui_trainer.cli.parser import parse_args
 
 README = REPO / "README.md"
 SEPARATOR = re.compile(r"\s*:?-+:?\s*")
@@ -68,3 +71,14 @@ def test_every_benchmark_script_is_a_row_of_the_benchmarks_table_and_of_no_other
             if named:
                 found.setdefault(named.group(1), []).append(header)
     assert {script: found.get(script) for script in scripts} == {script: ["script | measures"] for script in scripts}
+
+
+def test_the_folders_the_readmes_commands_write_by_default_are_ignored_by_git() -> None:
+    """`--sweep presets/smoke-sweep.toml` in a checkout must not leave an untracked folder behind."""
+    gitignore = REPO / ".gitignore"
+    if not gitignore.exists():  # an unpacked sdist: nothing to check
+        pytest.skip("no .gitignore")
+    ignored = set(gitignore.read_text().split())
+    args = parse_args(["--sweep", "presets/smoke-sweep.toml"])
+    for default in (args.runs_dir, args.sweeps_dir):
+        assert f"/{default}/" in ignored

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from tests.console_kit import SIZE, wait_for
+from tests.console_kit import SIZE, capture_notices, wait_for
 from tests.helpers import SMOKE, TINY, tiny_preset
 from tui_trainer.engine.events import BatchProgress, RunControl, RunFinished, RunStarted, emit
 from tui_trainer.engine.health import Health
@@ -39,24 +39,10 @@ class HealthyFakeTrainer:
         return SimpleNamespace(state="interrupted", run_dir=run_dir, exit_code=130, error="")
 
 
-def _capture_notices(app: TrainerApp) -> tuple[list[int], list[tuple[str, str]]]:
-    bells: list[int] = []
-    notices: list[tuple[str, str]] = []
-    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
-    original = app.notify
-
-    def notify(message: str, **kwargs) -> None:
-        notices.append((kwargs.get("title", ""), message))
-        original(message, **kwargs)
-
-    app.notify = notify  # type: ignore[method-assign]
-    return bells, notices
-
-
 def test_h_shows_and_hides_the_health_panel_with_the_input_bound_warning(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = TrainerApp(SMOKE, list(TINY), tmp_path / "runs", trainer=HealthyFakeTrainer(SLOW_DATA))
-        bells, notices = _capture_notices(app)
+        bells, notices = capture_notices(app)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             await pilot.press("ctrl+r")
@@ -92,7 +78,7 @@ def test_opening_a_finished_run_replays_it_without_a_bell(tmp_path: Path) -> Non
 
     async def scenario() -> None:
         app = TrainerApp(None, [], tmp_path / "runs")
-        bells, notices = _capture_notices(app)
+        bells, notices = capture_notices(app)
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             app.open_run(outcome.run_dir)

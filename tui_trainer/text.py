@@ -13,7 +13,9 @@ cell, each formatted here once so a test never has to keep two copies in step.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 _REORDERING = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
 _CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_REORDERING}]")
@@ -53,6 +55,17 @@ def format_duration(seconds: float | None) -> str:
     hours, rest = divmod(max(0, round(seconds)), 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def count_of(count: int, noun: str) -> str:
+    """`1 problem`, `2 problems`, `0 problems`: a count with its noun, singular only for one."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def close_match(name: str, choices: Iterable[str]) -> str | None:
+    """The choice `name` was most likely meant to be (a typo's fix, by difflib), or None."""
+    found = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 def format_value(value: object) -> str:

@@ -15,14 +15,14 @@ from ..data.class_counts import Counts, class_counts, count_lines, imbalance_war
 from ..data.errors import DataError
 from ..data.listers import LISTERS
 from ..runs.outcome import ExitCode
-from ..text import printable
+from ..text import count_of, printable
 
 
 def _problem_count(path: Path, problems: Sequence[Problem]) -> str:
     """`smoke.toml: 2 problems, 1 of them from --set`: a --set mistake is not blamed on the file."""
     count = len(problems)
     from_set = sum(str(p.source).startswith("--set") for p in problems)
-    text = f"{path}: {count} problem{'s' if count != 1 else ''}"
+    text = f"{path}: {count_of(count, 'problem')}"
     if from_set == count:
         return text + (" in --set" if count == 1 else ", all from --set")
     return text + (f", {from_set} of them from --set" if from_set else "")

@@ -34,6 +34,7 @@ from ..engine.health import EpochHealth, format_health
 from ..engine.torchrun_env import launch_rank
 from ..runs.folder import RunFolder, RunFolderError
 from ..runs.lineage import Parent, parse_fork
+from ..runs.notify import ended_text
 from ..runs.outcome import ExitCode
 from ..runs.slurm import JobRecorder, SlurmJob
 from ..runs.state import RunState
@@ -138,8 +139,7 @@ class PlainPrinter:
             best = (
                 f", best val acc {event.best_val_acc * 100:.2f}% (epoch {event.best_epoch})" if event.best_epoch else ""
             )
-            epochs = f"{event.epochs_done} epoch{'' if event.epochs_done == 1 else 's'}"
-            line = f"{event.state} after {epochs} in {_run_time(event)}{best}: {event.run_dir}"
+            line = f"{ended_text(event, took=_run_time(event))}{best}: {event.run_dir}"
         elif isinstance(event, RunFailed) and event.run_dir:  # without a folder, run_headless reports it
             line = f"error: {event.error}" + (f"\nhint: {event.hint}" if event.hint else "")
         if line is not None:
@@ -147,7 +147,10 @@ class PlainPrinter:
 
 
 def _run_time(event: RunFinished) -> str:
-    """The whole run's training time; a resumed run names the part this process trained too."""
+    """The whole run's training time; a resumed run names the part this process trained too (a stop
+    during set-up: the set-up's time)."""
+    if event.setup_stage:
+        return f"{event.seconds:.1f}s"
     try:
         trained = training_time(RunFolder(Path(event.run_dir)).read_status()) if event.run_dir else None
     except RunFolderError:
@@ -241,6 +244,27 @@ def _install_signal_handlers(
     signal.signal(signal.SIGTERM, stop)
     if hasattr(signal, "SIGUSR1"):  # not on Windows
         signal.signal(signal.SIGUSR1, stop)
+    if hasattr(signal, "SIGTSTP") and not sys.stdin.isatty():
+        _install_pause_handlers(control, err)
+
+
+def _install_pause_handlers(control: RunControl, err: TextIO) -> None:
+    """A run without a terminal (detached, or started by a script) pauses after its current batch on
+    SIGTSTP and goes on at SIGCONT: what the console's `p` sends to a run it follows. In a terminal
+    ctrl+z keeps its usual meaning (the shell suspends the run)."""
+
+    def pause(_signum: int, _frame: FrameType | None) -> None:
+        if not control.paused and not control.stop_requested.is_set():
+            control.pause()
+            print("\nSIGTSTP: paused after this batch (SIGCONT resumes)", file=err, flush=True)
+
+    def resume(_signum: int, _frame: FrameType | None) -> None:
+        if control.paused:
+            control.resume()
+            print("SIGCONT: resumed", file=err, flush=True)
+
+    signal.signal(signal.SIGTSTP, pause)
+    signal.signal(signal.SIGCONT, resume)
 
 
 def _refused(run_dir: Path | None) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from ..text import close_match
 from .loading import loads_or_none
 from .sweep_file import is_sweep_file
 
@@ -46,8 +47,14 @@ def resolve_preset_arg(arg: str) -> Path:
 
 
 def unknown_preset_message(arg: str, sweep: bool = False) -> str:
+    """One line for a preset (or sweep) argument that is neither a file nor a built-in name; a name
+    close to a built-in one (`smokee`) leads with the likely meant one."""
     kind = "sweep" if sweep else "preset"
-    names = ", ".join(builtin_sweeps() if sweep else builtin_presets()) or "none"
+    builtins = builtin_sweeps() if sweep else builtin_presets()
+    names = ", ".join(builtins) or "none"
+    match = close_match(arg.removesuffix(".toml"), builtins) if "/" not in arg else None
+    if match:
+        return f"no {kind} {arg!r}; did you mean {match!r}? (built-in: {names}; tui-trainer --list-presets shows them)"
     return (
         f"{arg}: no such file, nor a built-in {kind} (built-in: {names}, in {builtin_preset_dir()}; "
         "tui-trainer --list-presets shows them)"

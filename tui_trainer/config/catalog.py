@@ -1,12 +1,12 @@
 """The presets the console offers to open: built-in, those in ./presets, and the recent ones.
 
-Built-in presets are read-only (saving one becomes "save as"); a summary is read without
-validating, so a broken file still lists with its name.
+Built-in presets are read-only (saving one becomes "save as"), writable files of a checkout
+included: a change there would silently change every later run of that name. A summary is read
+without validating, so a broken file still lists with its name.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .builtin import builtin_preset_dir
@@ -34,14 +34,19 @@ def preset_sources(cwd: Path | None = None) -> list[tuple[str, Path]]:
 
 
 def is_builtin(path: Path) -> bool:
-    """A preset shipped inside an installed package: never written to ("save" becomes "save as")."""
+    """A preset shipped with the package (installed, or the presets/ of an editable checkout): never
+    written to ("save" becomes "save as")."""
     try:
-        resolved = path.resolve()
-        resolved.relative_to(builtin_preset_dir().resolve())
+        path.resolve().relative_to(builtin_preset_dir().resolve())
     except (ValueError, OSError):
         return False
-    installed = any(part in ("site-packages", "dist-packages") for part in resolved.parts)
-    return installed or not os.access(resolved, os.W_OK)
+    return True
+
+
+def refuse_builtin(path: Path) -> None:
+    """Raise PermissionError (one line, naming the file) when `path` is a built-in preset's place."""
+    if is_builtin(path):
+        raise PermissionError(f"{path} is a built-in preset (read-only): save a copy elsewhere, e.g. ./presets/")
 
 
 def read_summary(path: Path) -> tuple[str, str]:

@@ -114,6 +114,8 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
         if found:
             line, column = int(found.group(1)), int(found.group(2))
             message = _TOML_POSITION.sub("", message).strip()
+        if message == "Illegal character '\\n'":  # tomllib's word for a string left open at the line's end
+            message = "unterminated string (a closing quote is missing on this line)"
         raise PresetError([Problem(source, f"TOML syntax error: {message}", line=line, column=column)]) from None
 
 

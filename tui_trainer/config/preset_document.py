@@ -20,7 +20,7 @@ from tomlkit.items import Comment, Table
 
 from ..atomic import atomic_write_text
 from . import Preset, PresetError, Problem, load_preset_text, resolved_toml, update_text
-from .catalog import is_builtin
+from .catalog import is_builtin, refuse_builtin
 from .fields import FieldSpec, all_fields
 from .loading import loads_or_none
 
@@ -239,11 +239,13 @@ class PresetDocument:
     def save(self, path: Path | None = None) -> Path:
         """Write `text` atomically (comments and layout as they are). Pending edits are not saved.
 
-        Raises NeedsPath for a new preset or a read-only built-in saved without a path.
+        Raises NeedsPath for a new preset or a read-only built-in saved without a path, and
+        PermissionError for a path among the built-in presets.
         """
         target = path or self.path
         if target is None or (path is None and self.read_only):
             raise NeedsPath(self.source)
+        refuse_builtin(target)
         atomic_write_text(target, self.text)
         if path is not None:
             self.path = Path(path)

@@ -13,6 +13,7 @@ import tomlkit
 from tomlkit.items import Item, Table
 
 from ..atomic import atomic_write_text
+from .catalog import refuse_builtin
 from .schema import SECTIONS, Preset
 
 
@@ -91,8 +92,9 @@ def _unwrap(item: Any) -> Any:
 
 
 def save_preset(path: str | Path, preset: Preset) -> None:
-    """Save `preset` to `path`, editing the existing file in place if there is one."""
+    """Save `preset` to `path`, editing the existing file in place if there is one (never a built-in)."""
     path = Path(path)
+    refuse_builtin(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -22,7 +22,7 @@ from ..config.choices import ROOT_NEEDED
 from ..config.schema import DataConfig
 from ..text import printable
 from .listing import FileSplit, LayoutError, Listing, problems_message
-from .paths import resolve_root
+from .paths import missing_root_message, resolve_root
 
 SPLITS = ("train", "val", "test")
 
@@ -212,7 +212,7 @@ def list_csv(cfg: DataConfig) -> Listing:
         rows = reader.rows(root, None)
         sources = {split: f"{root} {split}" for split in SPLITS}
     else:
-        raise LayoutError([f"data root {printable(root)} does not exist"])
+        raise LayoutError([missing_root_message(root)])
     problems = reader.problems
     if not problems and not any(row.split == "train" for row in rows):
         problems.append("no training rows")

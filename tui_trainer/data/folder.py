@@ -17,7 +17,7 @@ from pathlib import Path
 from ..config.choices import ROOT_NEEDED
 from ..config.schema import DataConfig
 from .listing import FileSplit, LayoutError, Listing
-from .paths import resolve_root
+from .paths import missing_root_message, resolve_root
 
 SPLITS = ("train", "val", "test")
 """`test/` is never trained or validated on: `tui-trainer --eval` scores a run on it."""
@@ -86,7 +86,7 @@ def _names(names: list[str], limit: int = 5) -> str:
 def tree_problems(root: Path, tree: Tree) -> list[str]:
     """Everything wrong with the layout, one sentence each, naming the folder to fix."""
     if not root.exists():
-        return [f"data root {root} does not exist"]
+        return [missing_root_message(root)]
     if not root.is_dir():
         return [f"data root {root} is not a folder"]
     if "train" not in tree:

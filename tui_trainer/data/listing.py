@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..text import printable
+from ..text import count_of, printable
 from .errors import DataError
 from .member import Member
 
@@ -48,7 +48,7 @@ class LayoutError(DataError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = tuple(problems)
         more = len(self.problems) - 1
-        super().__init__(self.problems[0] + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""))
+        super().__init__(self.problems[0] + (f" (and {count_of(more, 'more problem')})" if more else ""))
 
 
 SHOWN = 50
@@ -58,7 +58,7 @@ SHOWN = 50
 def problems_message(root: Path, problems: Sequence[str], where: str) -> str:
     """`ROOT: 3 problems in the CSV list:` and one indented line per problem (the first SHOWN), escaped."""
     count = len(problems)
-    lines = [f"{printable(root)}: {count} problem{'s' if count != 1 else ''} in {where}:"]
+    lines = [f"{printable(root)}: {count_of(count, 'problem')} in {where}:"]
     lines += [f"  {printable(problem)}" for problem in problems[:SHOWN]]
     if count > SHOWN:
         lines.append(f"  ... and {count - SHOWN} more")

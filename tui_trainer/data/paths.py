@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..text import close_match, printable
+
 CACHE_ENV = "TUI_TRAINER_CACHE"
 """Environment variable that moves the tensor cache (tests point it at a temporary folder)."""
 
@@ -28,3 +30,14 @@ def cache_dir() -> Path:
 def resolve_root(root: str) -> Path:
     """`data.root` as an absolute path (`~` expanded), so cache keys do not depend on the cwd."""
     return Path(root).expanduser().absolute()
+
+
+def missing_root_message(root: Path) -> str:
+    """`data root X does not exist`, with the likely intended sibling (`../data/digit` -> `../data/digits`)."""
+    try:
+        siblings = [entry.name for entry in root.parent.iterdir() if not entry.name.startswith(".")]
+    except OSError:
+        siblings = []
+    match = close_match(root.name, siblings)
+    hint = f"; did you mean {printable(root.parent / match)}?" if match else ""
+    return f"data root {printable(root)} does not exist{hint}"

@@ -32,6 +32,7 @@ from ..text import printable
 from .csv_list import class_problems
 from .listing import FileSplit, LayoutError, Listing, problems_message
 from .member import Member
+from .paths import missing_root_message
 
 SPLIT_NAMES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 """Start of a shard's name -> the split it holds."""
@@ -105,7 +106,7 @@ def _shards(root_text: str) -> tuple[Path, dict[str, list[Path]], list[str]]:
         files = sorted(p for p in root.iterdir() if p.suffix == ".tar" and not p.name.startswith("."))
         problems = []
     else:
-        return root, {}, [f"data root {printable(root)} does not exist"]
+        return root, {}, [missing_root_message(root)]
     splits: dict[str, list[Path]] = {}
     for file in files:
         split = split_of(file)

@@ -94,7 +94,8 @@ class RunFinished:
     epochs_done: int
     best_val_acc: float | None
     best_epoch: int | None
-    seconds: float
+    seconds: float  # training time; for a stop during set-up, the set-up time
+    setup_stage: str = ""  # the set-up stage a stop ended ("decode train"); "" once training began
 
 
 @dataclass(frozen=True)

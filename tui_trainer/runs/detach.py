@@ -211,12 +211,15 @@ _stops_asked: set[int] = set()
 """Pids this process has sent SIGINT to: a second SIGINT would abort the run without its checkpoint."""
 
 
-def stop_run(run_dir: Path, sig: int = signal.SIGINT, *, again: bool = False) -> int:
-    """Ask a running run's process to stop after its current batch (SIGINT); returns the pid.
+PAUSE_SIGNAL = signal.SIGTSTP
+"""Pauses a detached run between batches (its handler, not the kernel's stop); RESUME_SIGNAL lets it go on.
+A run in a terminal has no handler: the signal suspends it as ctrl+z would, and RESUME_SIGNAL continues it."""
+RESUME_SIGNAL = signal.SIGCONT
 
-    Asking twice is refused unless `again`: headless mode takes a second SIGINT as "abort now".
-    """
-    folder = RunFolder(Path(run_dir))
+
+def _signal_target(folder: RunFolder, verb: str) -> int:
+    """The pid of the process training `folder`, when this user may signal it; else DetachError saying why
+    (`verb`: what the user asked, "stop" or "pause", for the message)."""
     try:
         status = folder.read_run_status()
     except RunFolderError as exc:
@@ -228,22 +231,70 @@ def stop_run(run_dir: Path, sig: int = signal.SIGINT, *, again: bool = False) ->
     if effective_state(status) != RunState.RUNNING or pid is None:
         raise DetachError(f"{folder.path.name} is not running")
     if _elsewhere(status):
-        raise DetachError(f"{folder.path.name} runs on {status.host}: stop it there")
+        raise DetachError(f"{folder.path.name} is running on another machine ({status.host}): {verb} it there")
     if pid == os.getpid():
-        raise DetachError(f"{folder.path.name} runs in this console: stop it from the training screen")
+        raise DetachError(f"{folder.path.name} runs in this console: {verb} it from the training screen")
     if not lock.locked_by_other(folder.path):
         # No process holds the folder's lock, so none trains it: the pid (a status without a start
         # time, hand-made or older) may belong to anything, even another tui-trainer.
         raise DetachError(f"{folder.path.name} is not running: {GONE} (no process holds its lock)")
     if not looks_like_trainer(pid):
         raise DetachError(f"pid {pid} is no longer {folder.path.name}'s process (the run is gone)")
-    if pid in _stops_asked and sig == signal.SIGINT and not again:
-        raise DetachError(f"{folder.path.name} (pid {pid}) was asked to stop: it stops after its current batch")
+    if not _same_user(pid):
+        raise DetachError(f"{folder.path.name} was started by another user: only they can {verb} it")
+    return pid
+
+
+def _same_user(pid: int) -> bool:
+    """Whether process `pid` is this user's (the kernel refuses to let anyone else signal it)."""
+    if os.geteuid() == 0:
+        return True
+    try:
+        import psutil
+
+        return psutil.Process(pid).uids().real == os.getuid()
+    except Exception:  # noqa: BLE001 - gone or unknowable: os.kill says so below
+        return True
+
+
+def signal_refusal(run_dir: Path, verb: str = "pause") -> str:
+    """ "" when this user can signal the process training `run_dir`; else why not, in one line."""
+    try:
+        _signal_target(RunFolder(Path(run_dir)), verb)
+    except DetachError as exc:
+        return str(exc)
+    return ""
+
+
+def _send(folder: RunFolder, pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
-        _stops_asked.add(pid)
     except ProcessLookupError:
         raise DetachError(f"{folder.path.name}: its process (pid {pid}) has just ended") from None
     except PermissionError:
-        raise DetachError(f"{folder.path.name}: not allowed to signal pid {pid} (another user's run)") from None
+        raise DetachError(f"{folder.path.name} was started by another user: not allowed to signal pid {pid}") from None
+
+
+def pause_run(run_dir: Path, pause: bool = True) -> int:
+    """Pause a detached or external run after its current batch (or let it go on); returns the pid."""
+    folder = RunFolder(Path(run_dir))
+    pid = _signal_target(folder, "pause" if pause else "resume")
+    _send(folder, pid, PAUSE_SIGNAL if pause else RESUME_SIGNAL)
+    return pid
+
+
+def stop_run(run_dir: Path, sig: int = signal.SIGINT, *, again: bool = False) -> int:
+    """Ask a running run's process to stop after its current batch (SIGINT); returns the pid.
+
+    Asking twice is refused unless `again`: headless mode takes a second SIGINT as "abort now".
+    """
+    folder = RunFolder(Path(run_dir))
+    pid = _signal_target(folder, "stop")
+    if pid in _stops_asked and sig == signal.SIGINT and not again:
+        raise DetachError(f"{folder.path.name} (pid {pid}) was asked to stop: it stops after its current batch")
+    _send(folder, pid, sig)
+    _stops_asked.add(pid)
+    if sig == signal.SIGINT:  # a paused run must wake up to stop
+        with contextlib.suppress(OSError):
+            os.kill(pid, RESUME_SIGNAL)
     return pid

@@ -242,15 +242,16 @@ class _SetupProgress:
     def __init__(self, listeners: list[Listener], control: RunControl) -> None:
         self.listeners = listeners
         self.control = control
-        self._stage = ""
+        self.began = time.perf_counter()  # a stop during set-up reports how long the set-up ran
+        self.stage = ""
         self._started = 0.0
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.control.stop_requested.is_set():
             raise SetupStopped
         now = time.perf_counter()
-        if stage != self._stage or done == 0:
-            self._stage, self._started = stage, now
+        if stage != self.stage or done == 0:
+            self.stage, self._started = stage, now
         elapsed = now - self._started
         rate = done / elapsed if done and elapsed > 0 and stage.startswith("decode") else 0.0
         eta = (total - done) / rate if rate > 0 and total else 0.0
@@ -362,9 +363,9 @@ def run_training(
     numerics: Numerics | None = None
     clean_end = False  # every rank got here the same way: safe to meet at a final barrier
     discard = False  # a new folder that never trained: removed at the end
+    progress = _SetupProgress(listeners, control)
     try:
         threads = apply_threads(preset.train.threads)
-        progress = _SetupProgress(listeners, control)
         splits = load_data(preset.data, seed=preset.train.seed, progress=progress)
         distributed.wait_for_peers()  # under torchrun: a machine that decodes longer holds the others here
         if main_rank:
@@ -409,7 +410,9 @@ def run_training(
         # Nothing trained: a resumed run keeps its epochs and last.pt; a half-written cache entry
         # was removed by the data layer, so the next start decodes again from the beginning.
         epochs = _epochs_recorded(folder) if resume else 0
-        emit(listeners, RunFinished(str(folder.path), RunState.INTERRUPTED, epochs, None, None, 0.0))
+        seconds = time.perf_counter() - progress.began
+        stage = progress.stage or "set-up"
+        emit(listeners, RunFinished(str(folder.path), RunState.INTERRUPTED, epochs, None, None, seconds, stage))
         return RunOutcome(RunState.INTERRUPTED, folder.path, EXIT_CODES[RunState.INTERRUPTED])
     except Exception as exc:  # noqa: BLE001 - every failure becomes a RunFailed the user can read
         epoch = (trainer.epochs_done + 1) if trainer is not None else 0

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engine.events import Event, RunFailed, RunFinished
+from ..text import count_of
 from .state import RunState
 
 INSTALL_HINT = 'pip install "tui-trainer[notify]"'
@@ -20,16 +21,28 @@ Sender = Callable[[str, str], bool]
 """send(title, body) -> whether the message went out."""
 
 
+def ended_text(event: RunFinished, state: str = "", took: str = "") -> str:
+    """How a run ended, in the words every front end uses: `finished after 3 epochs in 41.0s`,
+    `interrupted in epoch 1 after 12.0s`, `interrupted while decoding the data (14.0s)`.
+
+    `state` replaces the event's word for it; `took` its time (a resumed run's "in all" figure)."""
+    state = state or event.state
+    took = took or f"{event.seconds:.1f}s"
+    if event.setup_stage:
+        doing = "decoding the data" if event.setup_stage.startswith("decode") else "preparing the data"
+        return f"{state} while {doing} ({took})"
+    if event.epochs_done == 0 and event.state != RunState.FINISHED:
+        return f"{state} in epoch 1 after {took}"
+    return f"{state} after {count_of(event.epochs_done, 'epoch')} in {took}"
+
+
 def outcome_message(event: RunFinished | RunFailed) -> tuple[str, str]:
     """A short title and body saying how a run ended (the webhook's and the console's wording)."""
     if isinstance(event, RunFailed):
         return "tui-trainer: run failed", f"{event.run_dir}: {event.error}" if event.run_dir else event.error
     best = f", best val acc {event.best_val_acc:.2%} (epoch {event.best_epoch})" if event.best_epoch else ""
     state = RunState.FINISHED if event.state == RunState.FINISHED else "stopped"
-    return (
-        f"tui-trainer: run {state}",
-        f"{event.run_dir}: {state} after {event.epochs_done} epochs in {event.seconds:.0f}s{best}",
-    )
+    return f"tui-trainer: run {state}", f"{event.run_dir}: {ended_text(event, state)}{best}"
 
 
 def where(url: str) -> str:

@@ -213,6 +213,16 @@ class RunView:
         return [int(r.get("epoch", i + 1)) for i, r in enumerate(self.epochs) if r.get(key) is not None]
 
     @classmethod
+    def to_follow(cls, run_dir: Path) -> RunView:
+        """The view of a run folder about to be followed: "starting", under its preset's name from
+        status.json (the folder's name when there is none yet); the follower sends the rest."""
+        try:
+            name = RunFolder(Path(run_dir)).read_run_status().preset_name
+        except (RunFolderError, OSError):
+            name = ""
+        return cls(preset_name=name or Path(run_dir).name, state="starting", run_dir=run_dir)
+
+    @classmethod
     def from_run_dir(cls, run_dir: Path) -> RunView:
         """A read-only history from a run folder's status and epoch records (no predictions).
 

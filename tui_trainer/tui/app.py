@@ -35,7 +35,7 @@ from ..runs.eval_folder import is_eval_folder
 from ..runs.folder import RunFolder, RunFolderError, is_run_folder
 from ..runs.outcome import ExitCode
 from ..runs.view import RunView
-from ..text import printable
+from ..text import count_of, printable
 from .app_settings import UserSettings
 from .commands import ConsoleCommands
 from .common.code_prompt import ask_about_run
@@ -419,8 +419,12 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
             return None if self.training_active else True
         if action == "stop_training":
             return True if self.training_active or self.attached_running else None
-        if action == "pause_training":
-            return True if self.training_active else None
+        if action == "pause_training":  # a followed run it cannot pause hides it: `pause_refused` says why
+            if self.run_session.pausable:
+                return True
+            return False if self.attachment is not None else None  # a followed or old run; idle: shown, off
+        if action == "pause_refused":
+            return self.attached_running and not self.run_session.pausable
         if action == "open_confusion":
             return True if self.history is not None and self.history.epochs else None
         if action in ("evaluate", "export", "open_evaluation"):
@@ -440,7 +444,7 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         if not doc.valid or doc.preset is None:
             count = len(doc.problem_lines())
             self.notify(
-                f"The preset has {count} problem{'s' if count != 1 else ''}: fix them before training",
+                f"The preset has {count_of(count, 'problem')}: fix {'it' if count == 1 else 'them'} before training",
                 title="Cannot start",
                 severity="error",
             )
@@ -470,10 +474,24 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         )
 
     def action_pause_training(self) -> None:
+        if not self.training_active and self.attached_running:
+            from ..runs.detach import DetachError
+
+            try:
+                self.run_session.toggle_followed_pause()
+            except DetachError as exc:
+                self.notify(f"Cannot pause: {exc}", severity="warning")
+            return
         if not self.training_active or self.control is None or self.history is None:
             self.notify("No run is going")
             return
         self.run_session.toggle_pause()
+
+    def action_pause_refused(self) -> None:
+        """`p` on a followed run this console may not signal: say why instead of doing nothing."""
+        attachment = self.attachment
+        refusal = attachment.pause_refusal() if attachment is not None else ""
+        self.notify(f"Cannot pause: {refusal or 'no run is going'}", severity="warning")
 
     def action_show_training(self) -> None:
         if self.screen is self.training_screen:

@@ -17,14 +17,16 @@ class RunEvent(Message):
     """An engine event, as the run (or the follower of a run folder) sent it.
 
     `run` numbers the console's runs, so a late event of a run it no longer shows is dropped.
-    A backlog of progress collapses: Textual drops a queued message when the next one in the
-    queue can replace it, so the UI handles only the newest progress however far behind it is.
+    `replayed`: the event is the past of a run folder opened after the fact (its end is old news:
+    no bell). A backlog of progress collapses: Textual drops a queued message when the next one in
+    the queue can replace it, so the UI handles only the newest progress however far behind it is.
     """
 
-    def __init__(self, event: Event, run: int = 0) -> None:
+    def __init__(self, event: Event, run: int = 0, replayed: bool = False) -> None:
         super().__init__()
         self.event = event
         self.run = run
+        self.replayed = replayed
 
     def can_replace(self, message: Message) -> bool:
         return (

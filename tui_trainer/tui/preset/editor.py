@@ -20,9 +20,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, TextArea
 
 from ...config import SECTIONS, Problem
+from ...config.catalog import is_builtin
 from ...config.code_trust import TargetAccess
 from ...config.preset_document import PresetDocument, field_comments, toml_literal
-from ...text import printable
+from ...text import count_of, printable
 from ..messages import SavePreset
 from .form import GENERAL, FieldRow, SectionForm, fields_of
 from .lr_finder_screen import Finder, LRFinderScreen, default_finder
@@ -182,7 +183,10 @@ class PresetEditorScreen(Screen[None]):
     def _show_raw_problems(self) -> None:
         lines = [problem_line(p) for p in self.document.problems]  # file order: the cursor is at the first
         if self.document.pending:
-            lines.append(f"{len(self.document.pending)} form edit(s) do not validate and are not in this text yet")
+            pending = len(self.document.pending)
+            one = pending == 1
+            what = f"{'does' if one else 'do'} not validate and {'is' if one else 'are'} not in this text yet"
+            lines.append(f"{count_of(pending, 'form edit')} {what}")
         widget = self.query_one("#raw-problems", Static)
         widget.update("\n".join(map(printable, lines)) if lines else "valid")
         widget.set_class(bool(lines), "-invalid")
@@ -226,11 +230,12 @@ class PresetEditorScreen(Screen[None]):
             parts.append(escape(printable(f"--set {named} (not saved)")))
         count = len(doc.problem_lines())
         if count:
-            parts.append(f"[b]{count} problem{'s' if count > 1 else ''}[/b]: training is blocked")
+            parts.append(f"[b]{count_of(count, 'problem')}[/b]: training is blocked")
         else:
             parts.append("valid")
         self.query_one("#doc-status", Static).update(" · ".join(parts))
-        self.sub_title = printable(doc.path or "new preset")
+        where = printable(doc.path or "new preset")
+        self.sub_title = f"read-only built-in: {where}" if doc.read_only else where  # first: a long path is cut
 
     def document_saved(self) -> None:
         self._show_status()
@@ -318,9 +323,11 @@ class PresetEditorScreen(Screen[None]):
 
 
 def suggested_copy_path(doc: PresetDocument) -> Path:
-    """Where "save as" proposes to write: ./presets/<name>.toml, never the read-only original."""
+    """Where "save as" proposes to write: ./presets/<name>.toml (relative to the current folder),
+    never the original nor a built-in preset (in a checkout, ./presets may be the built-ins' folder)."""
     name = doc.preset_name() or "preset"
     candidate = Path("presets") / f"{name}.toml"
-    if doc.path is not None and candidate.resolve() == doc.path.resolve():
+    same = doc.path is not None and candidate.resolve() == doc.path.resolve()
+    if same or is_builtin(candidate):
         candidate = Path("presets") / f"{name}-copy.toml"
     return candidate

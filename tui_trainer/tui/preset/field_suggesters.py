@@ -8,6 +8,7 @@ so the editor opens as fast as before.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -39,7 +40,14 @@ class ModelNameSuggester(Suggester):
         if not value:
             return None
         names = await asyncio.to_thread(model_names)
-        return next((name for name in names if name.casefold().startswith(value) and name != value), None)
+        return first_completion(names, value)
+
+
+def first_completion(names: Iterable[str], value: str) -> str | None:
+    """The shortest name that `value` begins (case-folded; `value` is folded already), the earliest of
+    equals: `torchvision:res` -> resnet18, not resnet101. None when no longer name matches."""
+    matches = [name for name in names if name.casefold().startswith(value) and name != value]
+    return min(matches, key=len) if matches else None
 
 
 def weights_file_completion(value: str) -> str | None:

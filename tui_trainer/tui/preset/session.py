@@ -18,6 +18,7 @@ from ...config.fields import all_fields
 from ...config.loading import PresetError, parse_override
 from ...config.preset_document import NEW_PRESET_NOTE, NeedsPath, PresetDocument, toml_literal
 from ...config.recent import remember
+from ...text import count_of
 from ..common.confirm_screen import ConfirmScreen
 from ..common.error_screen import ErrorScreen
 from ..common.path_prompt import PathPrompt
@@ -85,7 +86,7 @@ class PresetSession:
             else:
                 document.set_override(path, toml_literal(value))
         if overrides and document.preset is not None:
-            self.app.notify(f"{len(overrides)} --set override(s) applied; not saved yet")
+            self.app.notify(f"{count_of(len(overrides), '--set override')} applied; not saved yet")
 
     # Closing ----------------------------------------------------------------------------------
 
@@ -187,7 +188,7 @@ class PresetSession:
         remember(target)
         message = f"Saved {target}"
         if doc.pending:
-            message += f" ({len(doc.pending)} invalid form edit(s) not included)"
+            message += f" ({count_of(len(doc.pending), 'invalid form edit')} not included)"
         if doc.preset is None:
             message += " with problems"
         self.app.notify(message, severity="warning" if doc.pending or doc.preset is None else "information")

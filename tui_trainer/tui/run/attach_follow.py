@@ -14,6 +14,8 @@ from textual.dom import DOMNode
 from textual.worker import Worker, get_current_worker
 
 from ...engine.events import Event, Listener
+from ...runs.detach import signal_refusal
+from ...runs.folder import RunFolder
 from ...runs.follow import POLL_INTERVAL, RunFollower
 
 
@@ -26,6 +28,8 @@ class Attachment:
         self.follower = RunFollower(self.run_dir, [listener], expect_pid=expect_pid, watch_resumes=True)
         self.worker: Worker[Event | None] | None = None
         self.seen_running = False
+        self._started_here = expect_pid is not None
+        self._refusal: tuple[int | None, str] | None = None  # (status.json's mtime, pause_refusal's answer)
         """Whether a poll found the run still going (a finished run replays to its end in one poll)."""
 
     def start(self, node: DOMNode, interval: float = POLL_INTERVAL) -> Worker[Event | None]:
@@ -50,6 +54,23 @@ class Attachment:
         """Stop following (the run itself is not touched)."""
         if self.worker is not None:
             self.worker.cancel()
+
+    def pause_refusal(self) -> str:
+        """ "" when this user can pause the run (its process is theirs, on this machine); else why not.
+        Asked at every footer refresh, so it is worked out again only when status.json changes."""
+        try:
+            key = RunFolder(self.run_dir).status_file.stat().st_mtime_ns
+        except OSError:
+            key = None
+        if self._refusal is None or self._refusal[0] != key:
+            self._refusal = (key, signal_refusal(self.run_dir, "pause"))
+        return self._refusal[1]
+
+    @property
+    def replaying(self) -> bool:
+        """Whether what the follower sends now is the folder's past: no poll has found the run going
+        yet, and this console did not just start it (`expect_pid`)."""
+        return not self.seen_running and not self._started_here
 
     @property
     def following(self) -> bool:

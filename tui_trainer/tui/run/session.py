@@ -30,6 +30,7 @@ from ...engine.events import (
     RunFailed,
     RunFinished,
 )
+from ...runs.detach import pause_run
 from ...runs.folder import RunFolder
 from ...runs.view import RunView
 from ..common.error_screen import failure_screen
@@ -115,7 +116,7 @@ class RunSession:
 
     def follow(self, path: Path, expect_pid: int | None = None) -> None:
         """Show the run in `path` from its files, live while it goes (any run, any state)."""
-        self._begin(RunView(preset_name=path.name, state="starting", run_dir=path))
+        self._begin(RunView.to_follow(path))
         self.attachment = Attachment(path, self._listener(), expect_pid=expect_pid)
         self.attachment.start(self.app)
 
@@ -168,9 +169,13 @@ class RunSession:
         app, number = self.app, self._number
 
         def post(event: Event) -> None:
+            # Read as the event is sent, on the follower's thread: by the time the UI handles it the
+            # follower may have moved on (an old failed run is watched for a resume after its replay).
+            attachment = self.attachment
+            replayed = attachment is not None and attachment.replaying
             # RuntimeError: the app is closing; training goes on to its end without a UI.
             with contextlib.suppress(RuntimeError):
-                app.post_message(RunEvent(event, number))
+                app.post_message(RunEvent(event, number, replayed))
 
         return post
 
@@ -185,6 +190,25 @@ class RunSession:
                 self.changed.publish(self.view)
         if wait:
             self._done.wait(timeout)
+
+    @property
+    def pausable(self) -> bool:
+        """Whether `p` can pause (or resume) the run shown: this console's own, or a followed run whose
+        process this user may signal."""
+        if self.training:
+            return True
+        return self.attached_running and self.attachment is not None and not self.attachment.pause_refusal()
+
+    def toggle_followed_pause(self) -> None:
+        """Pause the followed run after its current batch, or let it go on (a signal to its process);
+        DetachError says why not (another user's run, another machine's, or it has just ended)."""
+        view, attachment = self.view, self.attachment
+        if view is None or attachment is None:
+            return
+        pausing = view.state != "paused"
+        pause_run(attachment.run_dir, pause=pausing)
+        view.set_state("paused" if pausing else "running")
+        self.changed.publish(view)
 
     def toggle_pause(self) -> None:
         """Pause the run between batches, or let it go on."""
@@ -207,11 +231,11 @@ class RunSession:
             return  # a late event of a run this console no longer shows
         event = message.event
         if isinstance(event, RunFailed):
-            self._fail(event)
+            self._fail(event, replayed=message.replayed)
             return
         view.fold(event)
         self.changed.publish(view)
-        if isinstance(event, RunFinished):
+        if isinstance(event, RunFinished) and not message.replayed:
             self._announce_end(event)
 
     def worker_changed(self, event: Worker.StateChanged) -> bool:
@@ -246,13 +270,15 @@ class RunSession:
 
     # The end ----------------------------------------------------------------------------------
 
-    def _fail(self, failed: RunFailed, title: str = "Training failed") -> None:
-        """A failure by either route: into the view, the crash's traceback into the run's log, a dialog."""
+    def _fail(self, failed: RunFailed, title: str = "Training failed", replayed: bool = False) -> None:
+        """A failure by either route: into the view, the crash's traceback into the run's log, a dialog
+        (without the bell and notice when `replayed`: an old run's failure is not news)."""
         if self.view is not None:
             self.view.fail(failed)
             self.changed.publish(self.view)
         saved_to = self._save_traceback(failed)
-        self._announce_end(failed)
+        if not replayed:
+            self._announce_end(failed)
         if ui_alive(self.app):
             self.app.push_screen(failure_screen(failed, title, saved_to))
 
@@ -266,7 +292,6 @@ class RunSession:
             return None  # the dialog still shows it
 
     def _announce_end(self, event: RunFinished | RunFailed) -> None:
-        """Bell and a notification when a run this console watched ends (not when an old one replays)."""
-        watched = self.attachment is None or self.attachment.seen_running
-        if watched and ui_alive(self.app):
+        """Bell and a notification when a run this console watched ends (callers leave out replays)."""
+        if ui_alive(self.app):
             announce_run_end(self.app, event)

@@ -61,6 +61,7 @@ class TrainingScreen(Screen[None]):
         Binding("s", "app.start_training", "Start", id="run.start"),
         Binding("p", "pause", "Pause", id="run.pause"),
         Binding("p", "resume", "Resume", id="run.resume"),  # check_action shows the one that applies
+        Binding("p", "app.pause_refused", "Pause", id="run.pause", show=False),  # says why not; remapped with it
         Binding("x", "stop", "Stop", id="run.stop"),
         Binding("c", "app.open_confusion", "Confusion", id="run.confusion"),
         # Evaluate and export: in help, the palette and the run-end notice; the footer fits 80 columns.
