@@ -1,12 +1,15 @@
 """Shared fixtures: every test runs with its own cache and config folders, never the user's; a preset
-to edit."""
+to edit; a folder of images with flipped labels."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.helpers import SMOKE
 
@@ -29,3 +32,34 @@ def preset_file(tmp_path: Path) -> Path:
     path = tmp_path / "smoke.toml"
     shutil.copyfile(SMOKE, path)
     return path
+
+
+COLOURS = {"red": (200, 40, 40), "green": (40, 190, 60), "blue": (50, 60, 210), "yellow": (210, 200, 40)}
+"""The classes of the noisy colour folder: a colour each, learnt in a few epochs by the smallest CNN."""
+
+
+@pytest.fixture
+def noisy_colours() -> Callable[..., list[str]]:
+    """Makes a folder of four colour classes with pixel noise (16 px PNGs, `per_class` in train/ and val/
+    each), `flipped` images of the `noisy` split saved under a wrong class's folder. Returns their paths
+    relative to the folder (`val/<wrong>/<class>-<i>.png`): the label-noise tests' ground truth."""
+
+    def make(root: Path, *, noisy: str = "val", per_class: int = 40, flipped: int = 8, seed: int = 0) -> list[str]:
+        rng = np.random.default_rng(seed)
+        names = list(COLOURS)
+        chosen = set(rng.choice(per_class * len(names), flipped, replace=False).tolist())
+        moved = []
+        for c, name in enumerate(names):
+            for split in ("train", "val"):
+                for i in range(per_class):
+                    pixels = np.clip(rng.normal(COLOURS[name], 45, (16, 16, 3)), 0, 255).astype(np.uint8)
+                    folder = name
+                    if split == noisy and c * per_class + i in chosen:
+                        folder = names[(c + 1 + i % 3) % len(names)]
+                        moved.append(f"{split}/{folder}/{name}-{i}.png")
+                    path = root / split / folder / f"{name}-{i}.png"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(pixels).save(path)
+        return moved
+
+    return make

@@ -20,6 +20,7 @@ UI_FREE_COMMANDS = [
     "tui_trainer.cli.train",
     "tui_trainer.cli.model_commands",
     "tui_trainer.cli.explain",
+    "tui_trainer.cli.review",
     "tui_trainer.cli.submit",
 ]
 """Command-line modules outside the core packages that must not start the console's libraries either."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from tests.helpers import SMOKE
 from tui_trainer.config import load_preset
@@ -17,35 +16,12 @@ from tui_trainer.runs.label_review import find_label_issues, found_in_top
 from tui_trainer.runs.launch import run_training
 from tui_trainer.runs.predictions_file import read_saved_predictions
 
-COLOURS = {"red": (200, 40, 40), "green": (40, 190, 60), "blue": (50, 60, 210), "yellow": (210, 200, 40)}
-TRAIN, VAL = 40, 40  # images per class
 FLIPPED = 8  # 5% of the 160 validation images
 
 
-def make_noisy_folder(root: Path) -> list[str]:
-    """Four colour classes with pixel noise; FLIPPED validation images are saved under a wrong class's
-    folder. Returns their paths relative to the validation folder's parent (`val/<wrong>/<name>`)."""
-    rng = np.random.default_rng(0)
-    names = list(COLOURS)
-    flipped = set(rng.choice(VAL * len(names), FLIPPED, replace=False).tolist())
-    moved = []
-    for c, name in enumerate(names):
-        for split, count in (("train", TRAIN), ("val", VAL)):
-            for i in range(count):
-                pixels = np.clip(rng.normal(COLOURS[name], 45, (16, 16, 3)), 0, 255).astype(np.uint8)
-                folder = name
-                if split == "val" and c * VAL + i in flipped:
-                    folder = names[(c + 1 + i % 3) % len(names)]
-                    moved.append(f"val/{folder}/{name}-{i}.png")
-                path = root / split / folder / f"{name}-{i}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(pixels).save(path)
-    return moved
-
-
-def test_flipped_labels_come_first_in_the_review_list(tmp_path: Path) -> None:
+def test_flipped_labels_come_first_in_the_review_list(tmp_path: Path, noisy_colours) -> None:
     root = tmp_path / "colours"
-    flipped = make_noisy_folder(root)
+    flipped = noisy_colours(root, noisy="val", flipped=FLIPPED)
     review = root / "review.toml"
     write_review(review, [ReviewEntry("train/red/red-0.png", "exclude")])
     overrides = (

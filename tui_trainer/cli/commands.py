@@ -129,6 +129,15 @@ def _explain(args: argparse.Namespace) -> int:
     )
 
 
+def _review(args: argparse.Namespace) -> int:
+    if not args.train:
+        args.usage_error("give --train: the validation set's review list is `l` on the run's confusion screen")
+    from .review import run_review
+
+    out = Path(args.out) if args.out else None
+    return run_review(Path(args.run_dir), folds=args.folds, epochs=args.epochs, out_dir=out, trust_code=args.trust_code)
+
+
 def _serve(args: argparse.Namespace) -> int:
     """The console, with the same PATH and options, in a browser tab."""
     from .serve import LOCAL_HOST, ServeOptions, console_command, run_serve
@@ -182,6 +191,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "predict": _predict,
     "export": _export,
     "explain": _explain,
+    "review": _review,
     "find-lr": _find_lr,
     "sweep": _sweep,
     "serve": _serve,

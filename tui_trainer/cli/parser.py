@@ -7,7 +7,7 @@ runs, so `tui-trainer check` never loads either.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..engine.cam_methods import DEFAULT_METHOD, METHODS
@@ -32,6 +32,7 @@ examples:
   tui-trainer predict RUN_DIR photos/           classify images, CSV on stdout
   tui-trainer export RUN_DIR --format onnx      write RUN_DIR/export/best.onnx (+ .json)
   tui-trainer explain RUN_DIR --sample 7        where the model looked in validation image 7: cam-7.png
+  tui-trainer review RUN_DIR --train            out-of-fold predictions to rank the training set's labels
   tui-trainer sweep smoke-sweep                 run (or continue) a hyper-parameter sweep
   tui-trainer find-lr presets/seed.toml         learning-rate range test, plotted here
   tui-trainer serve presets/seed.toml           the console in a browser: http://127.0.0.1:8000
@@ -52,6 +53,7 @@ COMMANDS = (
     "predict",
     "export",
     "explain",
+    "review",
     "find-lr",
     "sweep",
     "serve",
@@ -76,14 +78,21 @@ def _port(text: str) -> int:
 _port.__name__ = "int"  # "invalid int value: 'http'"
 
 
-def _at_least_one(text: str) -> int:
-    number = int(text)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number}: must be at least 1")
+def _at_least(minimum: int, why: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `minimum` ("invalid int value" otherwise)."""
+
+    def number(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: must be at least {minimum}{why}")
+        return value
+
+    number.__name__ = "int"
     return number
 
 
-_at_least_one.__name__ = "int"
+_at_least_one = _at_least(1)
+_at_least_two_folds = _at_least(2, " (cross-validation needs two folds)")
 
 
 def _shared() -> dict[str, argparse.ArgumentParser]:
@@ -220,6 +229,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument(
         "--method", choices=tuple(METHODS), default=DEFAULT_METHOD, help=f"the map (default: {DEFAULT_METHOD})"
+    )
+
+    review = command(
+        "review", "rank a run's training images by how likely their label is wrong (cross-validation)", "trust"
+    )
+    review.add_argument("run_dir", metavar="RUN_DIR")
+    review.add_argument(
+        "--train",
+        action="store_true",
+        help="the training set: K models trained on K-1 folds each predict the fold they never saw "
+        "(writes RUN_DIR/predictions-train-oof.npz)",
+    )
+    review.add_argument(
+        "--folds", metavar="K", type=_at_least_two_folds, default=3, help="folds, one model each (default: 3)"
+    )
+    review.add_argument(
+        "--epochs", metavar="E", type=_at_least_one, help="epochs per model (default: the run's train.epochs)"
+    )
+    review.add_argument(
+        "--out", metavar="DIR", help="write the file in DIR instead of the run folder (a run folder not yours)"
     )
 
     find_lr = command("find-lr", "learning-rate range test on PRESET; suggests optimizer.lr (writes nothing)", "set")

@@ -78,5 +78,7 @@ class DataSplits:
     """(path, reason) of image files left out under `data.bad_images = "skip"`."""
     val_paths: tuple[str, ...] = ()
     """The source file of each validation image, in order (image folders); empty for generated sets."""
+    train_paths: tuple[str, ...] = ()
+    """The source file of each training image, in order, as `val_paths` (the training set's label review)."""
     notes: tuple[str, ...] = ()
     """Lines the run prints before training: what `data.review` changed, the entries it could not apply."""

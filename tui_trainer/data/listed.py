@@ -90,11 +90,13 @@ def load_listed(
     progress: Progress | None = None,
     skipped: list[BadImage] | None = None,
     val_files: list[str] | None = None,
+    train_files: list[str] | None = None,
 ) -> tuple[ImageSet, ImageSet]:
     """(train, val); without a val split a fixed-seed stratified `val_fraction` of train is held out.
 
     With `data.bad_images = "skip"` the files left out are appended to `skipped` as (path, reason).
-    `val_files` receives the source file of each validation image, in the order of the val set.
+    `val_files` (`train_files`) receives the source file of each validation (training) image, in the
+    order of its set.
     """
     classes = listing.classes
     train_split = listing.splits["train"]
@@ -117,6 +119,7 @@ def load_listed(
     def slot(split: FileSplit, selection: str) -> list[str]:
         return [listing.kind, split.source, size, selection]
 
+    train_skipped: list[BadImage] = []
     train = _decode_split(
         slot(train_split, train_sel),
         train_split.base,
@@ -126,15 +129,16 @@ def load_listed(
         classes,
         cfg,
         progress,
-        skipped,
+        train_skipped,
     )
     val_skipped: list[BadImage] = []
     val = _decode_split(
         slot(val_split, val_sel), val_split.base, "val", val_paths, val_labels, classes, cfg, progress, val_skipped
     )
     if skipped is not None:
-        skipped.extend(val_skipped)
-    if val_files is not None:
-        dropped = {path for path, _ in val_skipped}
-        val_files.extend(str(p) for p in val_paths if str(p) not in dropped)
+        skipped.extend([*train_skipped, *val_skipped])
+    for files, paths, left_out in ((val_files, val_paths, val_skipped), (train_files, train_paths, train_skipped)):
+        if files is not None:
+            dropped = {path for path, _ in left_out}
+            files.extend(str(p) for p in paths if str(p) not in dropped)
     return train, val

@@ -46,13 +46,24 @@ def _listed(cfg: DataConfig, seed: int, progress: Progress | None) -> DataSplits
 
     skipped: list[tuple[str, str]] = []
     val_files: list[str] = []
+    train_files: list[str] = []
     listing = list_files(cfg)  # with data.review applied
     assert listing is not None  # only called for the datasets of LISTERS
-    train, val = load_listed(listing, cfg, progress, skipped, val_files)  # applies the limits before decoding
+    train, val = load_listed(
+        listing, cfg, progress, skipped, val_files, train_files
+    )  # applies the limits before decoding
     if len(val_files) != len(val):
         val_files = []  # never pair an image with another's file name
+    if len(train_files) != len(train):
+        train_files = []
     return DataSplits(
-        train, val, train.classes, skipped=tuple(skipped), val_paths=tuple(val_files), notes=listing.notes
+        train,
+        val,
+        train.classes,
+        skipped=tuple(skipped),
+        val_paths=tuple(val_files),
+        notes=listing.notes,
+        train_paths=tuple(train_files),
     )
 
 

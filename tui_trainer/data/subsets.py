@@ -52,3 +52,14 @@ def stratified_split(
     held = torch.tensor([held_out(int(count), fraction) for count in counts], dtype=torch.int64)
     is_val = rank < held[labels]
     return torch.nonzero(~is_val).squeeze(1), torch.nonzero(is_val).squeeze(1)
+
+
+def stratified_folds(labels: torch.Tensor, folds: int, seed: int = SUBSET_SEED) -> torch.Tensor:
+    """Each sample's fold (int64 [N] in 0..folds-1): within every class, a seeded shuffle dealt out in
+    turn, so each fold holds about 1/folds of every class (cross-validation over the training set)."""
+    if folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, not {folds}")
+    if len(labels) == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    rank, _ = _within_class_order(labels, seed)
+    return rank % folds

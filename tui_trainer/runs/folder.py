@@ -51,6 +51,8 @@ PRESET_KEYS_ADDED = {"data.resize": '"squash"'}
 """Keys a run's preset.toml lacks when the run is older than them -> what the run did without them."""
 STATUS_KEPT_WHEN_FULL = ("format", "state", "pid", "pid_started", "host", "error", "ended_at", "epochs_done")
 """The status.json keys a failure written over the old status on a full disk keeps (others go if they must)."""
+TRAIN_OOF_NAME = "predictions-train-oof.npz"
+"""The training set's out-of-fold predictions, in a run folder or the folder `review --out` names."""
 STALE_TEMP_SECONDS = 60.0
 """A temporary file of an atomic write older than this, in a folder this process holds, is a leftover."""
 
@@ -149,6 +151,11 @@ class RunFolder:
         if which not in ("last", "best"):
             raise ValueError(f"predictions are kept for 'last' and 'best', not {which!r}")
         return self.path / f"predictions-{which}.npz"
+
+    @property
+    def train_oof_file(self) -> Path:
+        """Out-of-fold predictions of the training set (`tui-trainer review RUN --train`, `runs/out_of_fold.py`)."""
+        return self.path / TRAIN_OOF_NAME
 
     # --------------------------------------------------------------- creating
     @classmethod

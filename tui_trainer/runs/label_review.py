@@ -10,9 +10,10 @@ Every candidate is ranked by self-confidence, the probability of its given label
 (cleanlab's default ranking); its suspected class is its confident class, else the predicted one.
 
 The probabilities must be out-of-sample: validation predictions are; a model's predictions on its
-own training images are not (it has learnt their labels, wrong ones included), so the training set
-is not ranked here. Pure numpy: written here rather than taken from `cleanlab`, which would pull
-scikit-learn and pandas into the install for these few lines.
+own training images are not (it has learnt their labels, wrong ones included): the training set is
+ranked on out-of-fold predictions (`runs/out_of_fold.py`, `tui-trainer review RUN --train`). Pure
+numpy: written here rather than taken from `cleanlab`, which would pull scikit-learn and pandas into
+the install for these few lines.
 """
 
 from __future__ import annotations

@@ -94,7 +94,11 @@ def load_checked_arrays(path: Path) -> dict[str, Any]:
 
 def read_saved_predictions(path: Path) -> SavedPredictions:
     """The checked contents of a predictions file; ValueError when its arrays do not fit together."""
-    arrays = load_checked_arrays(path)
+    return saved_predictions(load_checked_arrays(path))
+
+
+def saved_predictions(arrays: dict[str, Any]) -> SavedPredictions:
+    """The SavedPredictions of arrays `load_checked_arrays` returned (a file with more arrays reads them too)."""
     labels, predicted, confidences, losses = (arrays[key] for key in PER_SAMPLE)
     paths = tuple(str(p) for p in arrays["paths"].tolist()) if "paths" in arrays else None
     return SavedPredictions(

@@ -1,10 +1,12 @@
-"""The review list under the confusion matrix (`l`): the validation images most likely mislabelled, and a
-decision on each ("relabel as X", "exclude", "fine") written at once to the review file."""
+"""The review list under the confusion matrix (`l`): the validation images most likely mislabelled, or with
+`t` the training images (from `tui-trainer review RUN --train`'s out-of-fold predictions), and a decision
+on each ("relabel as X", "exclude", "fine") written at once to the review file."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,7 +17,10 @@ from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...data.review_file import Decision
+from ...engine.events import Predictions
+from ...runs.folder import RunFolder
 from ...runs.label_review import BASIS, LabelIssues, find_label_issues
+from ...runs.out_of_fold_file import read_out_of_fold
 from ...runs.predictions_file import NO_PROBABILITIES
 from ...runs.review_session import ReviewSession
 from ...runs.view import RunView
@@ -24,6 +29,10 @@ from .source import current_epoch, sample_paths
 
 SHOWN = 500
 """Candidates listed at most: the top of the ranking is where the wrong labels are."""
+
+Scope = Literal["val", "train"]
+Ranked = tuple[Predictions, tuple[str, ...] | None, str, str]
+"""What a set's ranking is made from: predictions, each sample's file, the set in words, the basis."""
 
 
 class ClassChooser(ModalScreen["int | None"]):
@@ -91,6 +100,7 @@ class LabelReviewScreen(Screen):
         Binding("x", "decide('exclude')", "Exclude", id="review.exclude"),
         Binding("f", "decide('fine')", "Fine", id="review.fine"),
         Binding("u", "undo", "Undo", id="review.undo"),
+        Binding("t", "toggle_set", "Train", id="review.toggle_set"),
     ]
 
     def __init__(self, view: RunView, session: ReviewSession | None = None) -> None:
@@ -100,6 +110,7 @@ class LabelReviewScreen(Screen):
         self.issues: LabelIssues | None = None
         self.paths: tuple[str, ...] | None = None
         self.names: tuple[str, ...] = ()
+        self.scope: Scope = "val"  # which set is ranked: `t` switches
 
     def compose(self) -> ComposeResult:
         yield Static(id="review-title")
@@ -126,32 +137,31 @@ class LabelReviewScreen(Screen):
     # ---- data ----------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Rank the view's predictions and list the candidates with their decisions."""
-        view = self.view
-        predictions = view.predictions
-        self.names = tuple(map(printable, tuple(view.classes) or (predictions.classes if predictions else ())))
+        """Rank the chosen set's predictions (`t`: validation or training); list the candidates and their decisions."""
         title = self.query_one("#review-title", Static)
-        if predictions is None or predictions.probabilities is None:
-            self.issues = None
-            why = NO_PROBABILITIES if predictions is not None else "no finished epoch yet"
-            title.update(Text.assemble(("Likely label errors", "bold"), f" · {why}"))
+        source = self._train_source() if self.scope == "train" else self._val_source()
+        table = self.table
+        if isinstance(source, str):  # nothing to rank: why, and what to do
+            self.issues, self.paths = None, None
+            table.clear()
+            title.update(Text.assemble(("Likely label errors", "bold"), f" · {source}"))
             self._show_counts()
+            self._show_path()
             return
+        predictions, self.paths, about, basis = source
+        self.names = tuple(map(printable, predictions.classes))
+        assert predictions.probabilities is not None
         self.issues = find_label_issues(predictions.labels, predictions.probabilities)
-        self.paths = sample_paths(view, len(predictions.labels))
-        epoch = current_epoch(view)
         shown = min(len(self.issues), SHOWN)
         title.update(
             Text.assemble(
                 ("Likely label errors", "bold"),
-                f" · {len(self.issues)} candidates of {len(predictions.labels)} {view.scope} images",
-                f" · epoch {epoch}" if epoch is not None else "",
+                f" · {len(self.issues)} candidates of {len(predictions.labels)} {about}",
                 f" · top {shown} shown" if shown < len(self.issues) else "",
                 "\n",
-                (BASIS, "dim"),
+                (basis, "dim"),
             )
         )
-        table = self.table
         row = table.cursor_row
         table.clear()
         for rank in range(shown):
@@ -160,6 +170,39 @@ class LabelReviewScreen(Screen):
             table.move_cursor(row=min(row, shown - 1))
         self._show_counts()
         self._show_path()
+
+    def _val_source(self) -> Ranked | str:
+        view = self.view
+        predictions = view.predictions
+        if predictions is None:
+            return "no finished epoch yet"
+        if predictions.probabilities is None:
+            return NO_PROBABILITIES
+        if view.classes:
+            predictions = replace(predictions, classes=tuple(view.classes))
+        epoch = current_epoch(view)
+        about = f"{view.scope} images" + (f" · epoch {epoch}" if epoch is not None else "")
+        return predictions, sample_paths(view, len(predictions.labels)), about, BASIS
+
+    def _train_source(self) -> Ranked | str:
+        """The run's out-of-fold predictions of its training set (`tui-trainer review RUN --train`)."""
+        run_dir = self.view.run_dir
+        if run_dir is None:
+            return "the training set's ranking is kept in a run folder, and this view has none"
+        file = RunFolder(Path(run_dir)).train_oof_file
+        if not file.exists():
+            return (
+                "the training set needs out-of-fold predictions (a model never ranks its own training images): "
+                f"make them with `tui-trainer review {printable(run_dir)} --train`"
+            )
+        try:
+            oof = read_out_of_fold(file)
+        except (OSError, ValueError) as exc:
+            return printable(str(exc))
+        predictions = oof.saved.predictions
+        if predictions.probabilities is None:
+            return f"{printable(file)}: no probabilities array"
+        return predictions, oof.saved.paths, "training images", f"confident learning on the {oof.basis}"
 
     def _cells(self, rank: int) -> tuple[str | Text, ...]:
         issues = self.issues
@@ -277,6 +320,12 @@ class LabelReviewScreen(Screen):
             return
         self.table.update_cell(str(rank), "decision", self._cells(rank)[4])
         self._show_counts()
+
+    def action_toggle_set(self) -> None:
+        """Rank the other set: the validation set, or the training set's out-of-fold predictions."""
+        self.scope = "train" if self.scope == "val" else "val"
+        self.table.clear()
+        self.reload()
 
     def action_back(self) -> None:
         self.dismiss()
