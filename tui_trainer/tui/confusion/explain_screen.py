@@ -26,12 +26,32 @@ from ...models import ModelTargetError
 from ...runs import explain as run_explain
 from ...runs.explain import Explanation
 from ...runs.folder import RunFolderError
+from ...runs.view import RunView
 from ...text import printable
+from ..common.code_prompt import ask_about_run
 from .picture import Picture
 
 PANELS = 3
 USER_ERRORS = (RunFolderError, PresetError, CamError, CamUnavailable, ModelTargetError)
 """What a run folder, its preset or a missing extra can cause: shown as the message alone."""
+
+
+def show_where_it_looked(screen: Screen, view: RunView, sample: int | None, trust_code: bool) -> None:
+    """Open the maps of validation `sample` of `view` (after the question about the run's model code, if any);
+    a notice says why not when there is no image or no run folder. `trust_code`: --trust-code."""
+    run_dir = view.run_dir
+    if sample is None:
+        screen.notify("No image here to explain.", severity="warning")
+        return
+    if run_dir is None or view.scope != "val":
+        screen.notify("Where it looked works on a run folder's validation images.", severity="warning")
+        return
+    path = Path(run_dir)
+
+    def explain(code: TargetAccess | None) -> None:
+        screen.app.push_screen(ExplainScreen(path, sample, code))
+
+    ask_about_run(screen.app, path, trust_code, explain)
 
 
 class ExplainScreen(Screen):

@@ -294,7 +294,7 @@ class ConfusionScreen(FollowsRunView, Screen):
 
     def action_label_review(self) -> None:
         """The images most likely mislabelled, to relabel, exclude or keep (`LabelReviewScreen`)."""
-        self.app.push_screen(LabelReviewScreen(self.source))
+        self.app.push_screen(LabelReviewScreen(self.source, images=self.images, trust_code=self.trust_code))
 
     def action_export(self) -> None:
         """Every misclassified image of the shown epoch as a CSV (path, true, predicted, confidence, loss)."""
