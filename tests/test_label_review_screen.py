@@ -148,7 +148,7 @@ def test_the_list_shows_the_selected_image_and_enter_opens_it_full_size(
             assert isinstance(review, LabelReviewScreen)
             picture = review.query_one("#review-picture", Picture)
             assert np.array_equal(picture.image, thumbnails[3]) and picture.graphics == (images == "graphics")
-            assert picture.region.width >= 20 and picture.region.height >= 10  # beside the list, at 80×24
+            assert picture.region.width >= 20 and picture.region.height >= 8  # beside the list, at 80×24
             table = review.query_one(DataTable)
             assert not picture.region.overlaps(table.region) and picture.region.right <= SIZE[0]
             caption = str(review.query_one("#review-caption", Static).content)

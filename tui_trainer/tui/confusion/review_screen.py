@@ -106,14 +106,15 @@ class LabelReviewScreen(Screen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Matrix", id="review.back"),
+        Binding("escape", "back", "Back", id="review.back"),
         Binding("r", "relabel", "Relabel", id="review.relabel"),
         Binding("c", "choose_class", "As…", id="review.choose_class"),
         Binding("x", "decide('exclude')", "Exclude", id="review.exclude"),
         Binding("f", "decide('fine')", "Fine", id="review.fine"),
-        Binding("u", "undo", "Undo", id="review.undo"),
+        # Out of the footer, which fits 60 columns: the caption beside the list says these, the help (?) lists all.
+        Binding("u", "undo", "Undo", id="review.undo", show=False),
         Binding("enter", "full_view", "Full size", id="review.full_view", show=False),  # the table's enter too
-        Binding("g", "explain", "Looked", id="review.explain"),  # where it looked; longer is cut at 80
+        Binding("g", "explain", "Where it looked", id="review.explain", show=False),
     ]
 
     def __init__(
@@ -251,7 +252,10 @@ class LabelReviewScreen(Screen):
         caption = self._caption(rank) if rank is not None else ()
         if rank is not None and image is None and self.images.problem:
             caption = (*caption, self.images.problem)
-        self.query_one("#review-caption", Static).update(Text("\n".join(caption)))
+        text = Text("\n".join(caption))
+        if rank is not None:
+            text.append("\n⏎ full size · g where it looked · u undo", style="dim")
+        self.query_one("#review-caption", Static).update(text)
 
     def _sample(self, rank: int) -> int:
         assert self.issues is not None

@@ -56,9 +56,10 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Matrix", id="samples.back"),
-        Binding("s", "toggle_sort", "Sort conf/loss", id="samples.sort"),
-        Binding("e", "export", "Export errors CSV", id="samples.export"),
         Binding("g", "explain", "Where it looked", id="samples.explain"),
+        # Out of the footer, which fits 60 columns; the title says `s`, the help (?) lists both.
+        Binding("s", "toggle_sort", "Sort conf/loss", id="samples.sort", show=False),
+        Binding("e", "export", "Export errors CSV", id="samples.export", show=False),
     ]
 
     def __init__(
@@ -126,7 +127,7 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
             Text.assemble(
                 (self.sample_query.describe(names), "bold"),
                 f" · {count} image{'s' if count != 1 else ''}{epoch_text}\n",
-                (f"sorted by {self._sort_text()}, largest first", "dim"),
+                (f"sorted by {self._sort_text()}, largest first · s: sort by {self._other_sort()}", "dim"),
             )
         )
         problem.update(Text(printable(self.images.problem, lines=True)))
@@ -170,6 +171,9 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
             return "loss"
         query = self.sample_query
         return "confidence" if query.true is not None and query.true == query.pred else "confidence in the wrong class"
+
+    def _other_sort(self) -> str:
+        return "loss" if self.sort != "loss" else "confidence"
 
     def action_toggle_sort(self) -> None:
         self.sort = SORT_KEYS[(SORT_KEYS.index(self.sort) + 1) % len(SORT_KEYS)]

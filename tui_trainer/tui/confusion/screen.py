@@ -91,10 +91,11 @@ class ConfusionScreen(FollowsRunView, Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="confusion.back"),
-        Binding("p", "toggle_percent", "Counts/%", id="confusion.percent"),
-        Binding("e", "export", "Errors CSV", id="confusion.export"),  # short: the footer fits 80 columns
-        Binding("l", "label_review", "Label errors", id="confusion.label_review"),
-        Binding("k", "calibration", "ROC", id="confusion.calibration"),  # calibration too; longer is cut at 80
+        # The footer shows the ways on (images, label errors, calibration) within 60 columns; the help (?) lists all.
+        Binding("l", "label_review", "Mislabels", id="confusion.label_review"),
+        Binding("k", "calibration", "Calibration", id="confusion.calibration"),
+        Binding("p", "toggle_percent", "Counts/%", id="confusion.percent", show=False),
+        Binding("e", "export", "Errors CSV", id="confusion.export", show=False),
         Binding("pagedown", "page(1)", "More below", id="confusion.page_down", show=False),
         Binding("pageup", "page(-1)", "Back up", id="confusion.page_up", show=False),
     ]
