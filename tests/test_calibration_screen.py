@@ -4,6 +4,7 @@ precision-recall curves per class, on a run folder, an evaluation, and an older 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,12 @@ import pytest
 from textual.app import App
 from textual.widgets import Static
 
+from tests.console_kit import wait_for
 from tui_trainer.engine.calibration import reliability, separation
 from tui_trainer.runs.eval_folder import write_eval_folder
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.report import confusion_from_predictions
+from tui_trainer.tui.confusion import calibration_screen
 from tui_trainer.tui.confusion.calibration_charts import CurveChart, ReliabilityChart
 from tui_trainer.tui.confusion.calibration_screen import CalibrationScreen
 from tui_trainer.tui.confusion.screen import ConfusionScreen
@@ -62,6 +65,8 @@ async def open_calibration(pilot, confusion: ConfusionScreen) -> CalibrationScre
     await pilot.pause()
     screen = pilot.app.screen
     assert isinstance(screen, CalibrationScreen)
+    await wait_for(pilot, lambda: screen.figures() is not None)  # computed in a worker
+    await pilot.pause()
     return screen
 
 
@@ -147,5 +152,44 @@ def test_a_class_without_validation_samples_has_no_curve_and_says_so(tmp_path: P
             assert "not ship" in roc.chart_title
             await pilot.press("right", "right", "right")
             assert roc.chart_title == "ROC · ship: no samples of this class" and roc.points == []
+
+    asyncio.run(scenario())
+
+
+def test_the_screen_answers_keys_while_its_figures_are_computed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranking ImageNet-sized predictions takes a second: a worker does it, the title says so meanwhile."""
+    run_dir, saved = make_run(tmp_path / "run")
+    started, release = threading.Event(), threading.Event()
+    real = calibration_screen.separation
+
+    def held(*args, **kwargs):
+        started.set()
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibration_screen, "separation", held)
+
+    async def scenario() -> None:
+        async with Host().run_test(size=(80, 24)) as pilot:
+            confusion = ConfusionScreen.from_run_dir(run_dir, "best")
+            await pilot.app.push_screen(confusion)
+            await pilot.pause()
+            await pilot.press("k")
+            await wait_for(pilot, started.is_set)
+            screen = pilot.app.screen
+            assert isinstance(screen, CalibrationScreen)
+            assert "computing the figures of 200 images" in text_of(screen, "#calibration-title")
+            await pilot.press("right")  # no figures to step through yet: nothing happens, no error
+            await pilot.press("escape")  # and the screen answers while the worker is held
+            assert pilot.app.screen is confusion and not release.is_set()
+            release.set()
+            await pilot.press("k")
+            screen = pilot.app.screen
+            await wait_for(pilot, lambda: screen.figures() is not None)
+            await pilot.pause()
+            expected = reliability(saved["confidences"], saved["labels"] == saved["predictions"])
+            assert f"ECE {expected.ece * 100:.1f}%" in text_of(screen, "#calibration-title")
 
     asyncio.run(scenario())

@@ -19,8 +19,13 @@ from tui_trainer.engine.events import EpochFinished, Predictions
 from tui_trainer.runs import review_session
 from tui_trainer.runs.report import confusion_from_predictions
 from tui_trainer.runs.review_session import ReviewSession
+from tui_trainer.runs.thumbnails import thumbnails_file
 from tui_trainer.runs.view import RunView
+from tui_trainer.tui.common.image_display import IMAGES_ENV
+from tui_trainer.tui.confusion.explain_screen import ExplainScreen
+from tui_trainer.tui.confusion.picture import Picture
 from tui_trainer.tui.confusion.review_screen import ClassChooser, LabelReviewScreen
+from tui_trainer.tui.confusion.sample_view import SampleViewScreen
 from tui_trainer.tui.confusion.screen import ConfusionScreen
 
 CLASSES = ("cat", "dog", "fox")
@@ -118,6 +123,53 @@ def test_keys_relabel_exclude_and_keep_candidates_and_the_next_listing_honours_t
     relabelled = val.paths.index(tmp_path / "data" / "val" / "cat" / "3.png")
     assert val.labels[relabelled] == 1
     assert listing.notes[0] == "review.toml: 1 relabelled, 1 excluded"
+
+
+@pytest.mark.parametrize("images", ["halfblocks", "graphics"])
+def test_the_list_shows_the_selected_image_and_enter_opens_it_full_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, images: str
+) -> None:
+    if images == "graphics":
+        pytest.importorskip("textual_image")
+    monkeypatch.setenv(IMAGES_ENV, images)
+    cfg = make_data(tmp_path / "data")
+    history = history_of(cfg, tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    thumbnails = np.random.default_rng(0).integers(0, 256, (len(CLASSES) * PER_CLASS, 16, 16, 3), dtype=np.uint8)
+    np.save(thumbnails_file(tmp_path / "run"), thumbnails)
+
+    async def scenario() -> None:
+        app = Host(history, ReviewSession(None, None, problem="x"))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("l")
+            await pilot.pause()
+            review = app.screen
+            assert isinstance(review, LabelReviewScreen)
+            picture = review.query_one("#review-picture", Picture)
+            assert np.array_equal(picture.image, thumbnails[3]) and picture.graphics == (images == "graphics")
+            assert picture.region.width >= 20 and picture.region.height >= 8  # beside the list, at 80×24
+            table = review.query_one(DataTable)
+            assert not picture.region.overlaps(table.region) and picture.region.right <= SIZE[0]
+            caption = str(review.query_one("#review-caption", Static).content)
+            assert caption.startswith("#3 labelled cat, likely dog\np 0.90 · conf 0.900 loss 1.000")
+
+            await pilot.press("down")  # the next candidate's image follows the cursor
+            assert np.array_equal(picture.image, thumbnails[12])
+            await pilot.press("enter")
+            await pilot.pause()
+            view = app.screen
+            assert isinstance(view, SampleViewScreen)
+            assert np.array_equal(view.query_one(Picture).image, thumbnails[12])
+            caption = str(view.query_one("#sample-caption", Static).content)
+            assert caption.startswith("#12 labelled dog, likely fox") and caption.endswith("val/dog/4.png")
+            await pilot.press("escape")
+            assert app.screen is review and table.cursor_row == 1
+            await pilot.press("g")  # where it looked, in the same image
+            await pilot.pause()
+            assert isinstance(app.screen, ExplainScreen) and app.screen.sample == 12
+
+    run(scenario())
 
 
 def test_l_opens_the_review_list_and_old_predictions_say_why_there_is_none(tmp_path: Path) -> None:

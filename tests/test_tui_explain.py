@@ -7,6 +7,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from textual.app import App
 from textual.widgets import Static
@@ -17,8 +18,10 @@ from tui_trainer.runs import explain as run_explain
 from tui_trainer.runs.launch import run_training
 from tui_trainer.runs.view import RunView
 from tui_trainer.tui.common.confirm_screen import ConfirmScreen
+from tui_trainer.tui.common.image_display import IMAGES_ENV
 from tui_trainer.tui.confusion.explain_screen import ExplainScreen
 from tui_trainer.tui.confusion.gallery import SampleGallery
+from tui_trainer.tui.confusion.picture import Picture
 from tui_trainer.tui.confusion.samples_screen import ConfusionSamplesScreen
 from tui_trainer.tui.confusion.source import SampleQuery
 
@@ -52,13 +55,22 @@ def text(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).content)
 
 
-def test_g_shows_the_image_and_both_maps_with_their_classes(trained_run: Path) -> None:
+@pytest.mark.parametrize("images", ["halfblocks", "graphics"])
+def test_g_shows_the_image_and_both_maps_with_their_classes(
+    trained_run: Path, monkeypatch: pytest.MonkeyPatch, images: str
+) -> None:
+    """The three panels are `Picture`s: the pixels where the terminal shows them, half blocks elsewhere."""
+    if images == "graphics":
+        pytest.importorskip("textual_image")
+    monkeypatch.setenv(IMAGES_ENV, images)
+
     async def scenario() -> None:
         app = App()
         async with app.run_test(size=SIZE) as pilot:
             screen = await press_g_in_gallery(pilot, trained_run)
             sample = screen.gallery.current_sample
             await wait_for(pilot, lambda: isinstance(app.screen, ExplainScreen) and app.screen.explanation is not None)
+            await pilot.pause()
             view = app.screen
             explanation = view.explanation
             assert explanation.sample == sample
@@ -67,9 +79,21 @@ def test_g_shows_the_image_and_both_maps_with_their_classes(trained_run: Path) -
             assert text(view, "#explain-caption-1").startswith(f"predicted {names[explanation.predicted_class]} ")
             assert text(view, "#explain-caption-2").startswith(f"true {names[explanation.true_class]} ")
             assert "hirescam of best.pt at layer features" in text(view, "#explain-status")
+            shown = (explanation.image, *explanation.overlays)
             for i in range(3):  # each image drawn side by side, within 80 columns
-                region = view.query_one(f"#explain-image-{i}").region
-                assert region.height >= 4 and region.right <= SIZE[0]
+                picture = view.query_one(f"#explain-image-{i}", Picture)
+                assert picture.region.height >= 4 and picture.region.right <= SIZE[0]
+                assert picture.graphics == (images == "graphics")
+                assert np.array_equal(picture.image, shown[i])
+                if picture.graphics:  # not a tty: graphics forced means Sixel
+                    from textual_image.widget import SixelImage
+
+                    assert np.array_equal(np.asarray(picture.query_one(SixelImage).image), shown[i])
+                else:
+                    lines = app.console.render_lines(
+                        picture.render(), app.console.options.update_dimensions(*picture.size)
+                    )
+                    assert any("▀" in s.text for line in lines for s in line)
             await pilot.press("escape")
             assert app.screen is screen
 

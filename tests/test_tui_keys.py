@@ -7,13 +7,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
+import pytest
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 from tests.console_kit import SIZE
+from tui_trainer.runs.folder import RunFolder
+from tui_trainer.runs.report import confusion_from_predictions
+from tui_trainer.runs.thumbnails import thumbnails_file
 from tui_trainer.tui.app import TrainerApp
-from tui_trainer.tui.common.help_screen import PALETTE_ROW, HelpScreen
+from tui_trainer.tui.common.help_screen import PALETTE_ROW, HelpScreen, help_rows
 from tui_trainer.tui.preset.editor import PresetEditorScreen
 from tui_trainer.tui.run.training_screen import TrainingScreen
 from tui_trainer.tui.runs.screen import RunsScreen
@@ -77,7 +82,7 @@ def test_the_editor_training_and_confusion_footers_fit_80_columns_after_a_run(tm
             assert_footer_fits(app, {"Confusion", "Back", "Quit", "Help"})
             await pilot.press("c")
             await pilot.pause()
-            assert_footer_fits(app, {"Images", "Back", "Errors CSV", "Quit", "Help"})
+            assert_footer_fits(app, {"Images", "Back", "Mislabels", "Calibration", "Quit", "Help"})
             notices = [str(n.message) for n in app._notifications]
             assert any("v evaluate" in n and "o export" in n for n in notices), (
                 notices
@@ -146,3 +151,77 @@ def test_help_gives_the_focused_panel_its_own_section_one_row_per_description() 
         ("^q", "Quit"),
         ("^p", PALETTE_ROW),
     ]
+
+
+def run_with_everything(run_dir: Path) -> Path:
+    """A run folder whose validation has class probabilities and thumbnails: every confusion view opens."""
+    rng = np.random.default_rng(0)
+    classes = ("cat", "dog", "ship")
+    labels = np.arange(60) % 3
+    probabilities = rng.dirichlet(np.ones(3), 60).astype(np.float32)
+    predicted = probabilities.argmax(axis=1)
+    arrays = {
+        "labels": labels,
+        "predictions": predicted,
+        "confidences": probabilities.max(axis=1),
+        "losses": -np.log(probabilities[np.arange(60), labels]),
+        "confusion": confusion_from_predictions(labels, predicted, 3),
+        "probabilities": probabilities,
+    }
+    run_dir.mkdir()
+    folder = RunFolder(run_dir)
+    folder.append_metrics({"epoch": 1, "val_acc": 0.4})
+    folder.write_predictions("last", 1, arrays, classes)
+    np.save(thumbnails_file(run_dir), rng.integers(0, 256, (60, 16, 16, 3), dtype=np.uint8))
+    return run_dir
+
+
+CONFUSION_VIEWS = [  # keys from the confusion matrix, the screen they reach, keys its footer must show
+    ((), "ConfusionScreen", {"Images", "Back", "Mislabels", "Calibration"}),
+    (("enter",), "ConfusionSamplesScreen", {"Full size", "Matrix", "Where it looked"}),
+    (("enter", "enter"), "SampleViewScreen", {"Back"}),
+    (("enter", "g"), "ExplainScreen", {"Back"}),
+    (("k",), "CalibrationScreen", {"Matrix", "Class"}),
+    (("l",), "LabelReviewScreen", {"Back", "Relabel", "As…", "Exclude", "Fine"}),
+]
+
+
+@pytest.mark.parametrize("size", [SIZE, (60, 20)])
+def test_every_confusion_footer_shows_its_keys_in_full(tmp_path: Path, size: tuple[int, int]) -> None:
+    """At 80 columns the footer's bottom line holds each shown key with its whole description, the console's
+    Quit and Help too; at 60 the screen's own keys still do (the help lists the keys kept out of the footer)."""
+    from tui_trainer.tui.confusion.screen import ConfusionScreen
+
+    run_dir = run_with_everything(tmp_path / "run")
+
+    async def scenario() -> None:
+        app = TrainerApp(None, [], tmp_path / "runs")
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            depth = len(app.screen_stack)
+            for keys, screen_name, own in CONFUSION_VIEWS:
+                await app.push_screen(ConfusionScreen.from_run_dir(run_dir))
+                await pilot.pause()
+                for key in keys:
+                    await pilot.press(key)
+                    await pilot.pause()
+                screen = app.screen
+                assert type(screen).__name__ == screen_name
+                footer = screen.query_one(Footer)
+                line = screen._compositor.render_strips()[-1].text  # the footer as the terminal shows it
+                palette = footer.query_one(".-command-palette", FooterKey)
+                shown = {key.description: key for key in footer.query(FooterKey) if key is not palette}
+                expected = own | ({"Quit", "Help"} if size == SIZE else set())
+                assert expected <= set(shown), screen_name
+                for description in expected:
+                    key = shown[description]
+                    assert f"{key.key_display} {description}" in line and key.region.right <= palette.region.x, (
+                        f"{screen_name}: {description!r} is cut in {line!r}"
+                    )
+                described = {description for key, description in help_rows(screen) if key}
+                assert own_descriptions(type(screen)) <= described  # the keys kept out of the footer too
+                while len(app.screen_stack) > depth:  # back to where the console was
+                    app.pop_screen()
+                await pilot.pause()
+
+    asyncio.run(scenario())

@@ -1,8 +1,8 @@
 """Where it looked: one validation image beside the class-activation maps of its predicted and its true class.
 
 The maps are computed by `tui_trainer.runs.explain` in a thread worker (a second or two on a CPU);
-the screen says what it is doing meanwhile and every key keeps working. The images are drawn with
-the half-block `Thumbnail`, as large as the terminal allows.
+the screen says what it is doing meanwhile and every key keeps working. Each image is a `Picture`:
+the pixels themselves where the terminal shows them, half blocks elsewhere, as large as its panel allows.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
-from PIL import Image
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -28,20 +26,32 @@ from ...models import ModelTargetError
 from ...runs import explain as run_explain
 from ...runs.explain import Explanation
 from ...runs.folder import RunFolderError
+from ...runs.view import RunView
 from ...text import printable
-from .thumbnail import Thumbnail
+from ..common.code_prompt import ask_about_run
+from .picture import Picture
 
 PANELS = 3
 USER_ERRORS = (RunFolderError, PresetError, CamError, CamUnavailable, ModelTargetError)
 """What a run folder, its preset or a missing extra can cause: shown as the message alone."""
 
 
-def fit_cells(image: np.ndarray, cells_wide: int, cells_high: int) -> np.ndarray:
-    """`image` scaled (nearest pixel, aspect kept) to fill at most cells_wide × cells_high half-block cells."""
-    height, width = image.shape[:2]
-    scale = min(cells_wide / width, 2 * cells_high / height)
-    size = (max(1, int(width * scale)), max(1, int(height * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.NEAREST))
+def show_where_it_looked(screen: Screen, view: RunView, sample: int | None, trust_code: bool) -> None:
+    """Open the maps of validation `sample` of `view` (after the question about the run's model code, if any);
+    a notice says why not when there is no image or no run folder. `trust_code`: --trust-code."""
+    run_dir = view.run_dir
+    if sample is None:
+        screen.notify("No image here to explain.", severity="warning")
+        return
+    if run_dir is None or view.scope != "val":
+        screen.notify("Where it looked works on a run folder's validation images.", severity="warning")
+        return
+    path = Path(run_dir)
+
+    def explain(code: TargetAccess | None) -> None:
+        screen.app.push_screen(ExplainScreen(path, sample, code))
+
+    ask_about_run(screen.app, path, trust_code, explain)
 
 
 class ExplainScreen(Screen):
@@ -68,9 +78,15 @@ class ExplainScreen(Screen):
         width: 1fr;
         height: 1fr;
     }
+    ExplainScreen .explain-panel Picture {
+        /* A row below: a Sixel image's last band moves the cursor below it (see SampleViewScreen). */
+        padding: 0 1 1 0;
+    }
     ExplainScreen .explain-caption {
         height: 1;
         text-style: bold;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
@@ -92,7 +108,7 @@ class ExplainScreen(Screen):
         with Horizontal(id="explain-panels"):
             for i in range(PANELS):
                 with Vertical(classes="explain-panel"):
-                    yield Static(id=f"explain-image-{i}")
+                    yield Picture(id=f"explain-image-{i}")
                     yield Static(classes="explain-caption", id=f"explain-caption-{i}", markup=False)
         yield Footer()
 
@@ -136,18 +152,11 @@ class ExplainScreen(Screen):
         explanation = self.explanation
         if explanation is None:
             return
-        panels = self.query_one("#explain-panels")
-        cells_wide = max(4, (panels.size.width - 2) // PANELS - 1)
-        cells_high = max(2, panels.size.height - 1)  # a caption line under each image
         images = (explanation.image, *explanation.overlays)
         captions = (f"#{explanation.sample} as the model sees it", explanation.caption(0), explanation.caption(1))
         for i, (image, caption) in enumerate(zip(images, captions, strict=True)):
-            fitted = fit_cells(image, cells_wide, cells_high)
-            self.query_one(f"#explain-image-{i}", Static).update(Thumbnail(fitted, max_side=max(fitted.shape[:2])))
-            self.query_one(f"#explain-caption-{i}", Static).update(printable(caption)[:cells_wide])
-
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._draw)
+            self.query_one(f"#explain-image-{i}", Picture).image = image
+            self.query_one(f"#explain-caption-{i}", Static).update(printable(caption))
 
     def action_back(self) -> None:
         self.dismiss()

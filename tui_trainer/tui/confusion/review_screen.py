@@ -1,6 +1,10 @@
 """The review list under the confusion matrix (`l`): the validation images most likely mislabelled, or with
 `t` the training images (from `tui-trainer review RUN --train`'s out-of-fold predictions), and a decision
-on each ("relabel as X", "exclude", "fine") written at once to the review file."""
+on each ("relabel as X", "exclude", "fine") written at once to the review file.
+
+Beside the list, the selected image with its caption (a `Picture`: real pixels where the terminal shows
+them); enter opens it full size, `g` shows where the model looked in it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar, Literal
 
+import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -23,8 +28,12 @@ from ...runs.label_review import BASIS, LabelIssues, find_label_issues
 from ...runs.out_of_fold_file import read_out_of_fold
 from ...runs.predictions_file import NO_PROBABILITIES
 from ...runs.review_session import ReviewSession
+from ...runs.thumbnails import ValidationImages
 from ...runs.view import RunView
 from ...text import printable
+from .explain_screen import show_where_it_looked
+from .picture import Picture
+from .sample_view import SampleViewScreen
 from .source import current_epoch, sample_paths
 
 SHOWN = 500
@@ -83,8 +92,20 @@ class LabelReviewScreen(Screen):
     LabelReviewScreen #review-problem.-hidden {
         display: none;
     }
-    LabelReviewScreen DataTable {
+    LabelReviewScreen #review-body {
         height: 1fr;
+    }
+    LabelReviewScreen DataTable {
+        width: 1fr;
+        height: 1fr;
+    }
+    LabelReviewScreen #review-side {
+        width: 36%;
+        min-width: 20;
+        padding: 0 0 0 1;
+    }
+    LabelReviewScreen #review-caption {
+        height: auto;
     }
     LabelReviewScreen #review-path {
         height: 1;
@@ -94,19 +115,32 @@ class LabelReviewScreen(Screen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Matrix", id="review.back"),
+        Binding("escape", "back", "Back", id="review.back"),
         Binding("r", "relabel", "Relabel", id="review.relabel"),
         Binding("c", "choose_class", "As…", id="review.choose_class"),
         Binding("x", "decide('exclude')", "Exclude", id="review.exclude"),
         Binding("f", "decide('fine')", "Fine", id="review.fine"),
-        Binding("u", "undo", "Undo", id="review.undo"),
-        Binding("t", "toggle_set", "Train", id="review.toggle_set"),
+        # Out of the footer, which fits 60 columns: the caption beside the list says these, the help (?) lists all.
+        Binding("u", "undo", "Undo", id="review.undo", show=False),
+        Binding("enter", "full_view", "Full size", id="review.full_view", show=False),  # the table's enter too
+        Binding("g", "explain", "Where it looked", id="review.explain", show=False),
+        Binding("t", "toggle_set", "Train/val", id="review.toggle_set", show=False),
     ]
 
-    def __init__(self, view: RunView, session: ReviewSession | None = None) -> None:
+    def __init__(
+        self,
+        view: RunView,
+        session: ReviewSession | None = None,
+        images: ValidationImages | None = None,
+        trust_code: bool = False,
+    ) -> None:
+        """`images`: the run's thumbnails (shared with the gallery); `trust_code` (--trust-code): `g` imports
+        the run's `model.target` without asking."""
         super().__init__()
         self.view = view
         self.session = session if session is not None else ReviewSession.for_run(view.run_dir)
+        self.images = images if images is not None else ValidationImages()
+        self.trust_code = trust_code
         self.issues: LabelIssues | None = None
         self.paths: tuple[str, ...] | None = None
         self.names: tuple[str, ...] = ()
@@ -116,7 +150,11 @@ class LabelReviewScreen(Screen):
         yield Static(id="review-title")
         yield Static(id="review-counts")
         yield Static(id="review-problem", classes="-hidden")
-        yield DataTable(id="review-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="review-body"):
+            yield DataTable(id="review-table", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="review-side"):
+                yield Picture(id="review-picture")
+                yield Static(id="review-caption", markup=False)
         yield Static(id="review-path", markup=False)
         yield Footer()
 
@@ -248,9 +286,44 @@ class LabelReviewScreen(Screen):
         widget.set_class(not problem, "-hidden")
 
     def _show_path(self) -> None:
+        """The selected candidate's file below the list, and its image and caption beside it."""
         rank = self._rank()
         path = self._path(rank) if rank is not None else None
         self.query_one("#review-path", Static).update(printable(path or ""))
+        image = self._image(rank) if rank is not None else None
+        self.query_one("#review-picture", Picture).image = image
+        caption = self._caption(rank) if rank is not None else ()
+        if rank is not None and image is None and self.images.problem:
+            caption = (*caption, self.images.problem)
+        text = Text("\n".join(caption))
+        other = "validation" if self.scope == "train" else "training"
+        hints = ("⏎ full size · g where it looked · u undo · " if rank is not None else "") + f"t {other} set"
+        text.append(("\n" if caption else "") + hints, style="dim")
+        self.query_one("#review-caption", Static).update(text)
+
+    def _sample(self, rank: int) -> int:
+        assert self.issues is not None
+        return int(self.issues.indices[rank])
+
+    def _image(self, rank: int) -> np.ndarray | None:
+        """The thumbnail of the candidate at `rank`, None when the run folder has none."""
+        predictions = self.view.predictions
+        if predictions is None:
+            return None
+        images = self.images.get(self.view.run_dir, len(predictions.labels))
+        return None if images is None else images[self._sample(rank)]
+
+    def _caption(self, rank: int) -> tuple[str, ...]:
+        """Index and classes, then the suspected class's probability and the model's confidence and loss."""
+        issues, predictions = self.issues, self.view.predictions
+        assert issues is not None and predictions is not None
+        sample = self._sample(rank)
+        given, suspected = self.names[issues.given[rank]], self.names[issues.suspected[rank]]
+        return (
+            f"#{sample} labelled {given}, likely {suspected}",
+            f"p {issues.suspected_probability[rank]:.2f} · conf {float(predictions.confidences[sample]):.3f}"
+            f" loss {float(predictions.losses[sample]):.3f}",
+        )
 
     def _rank(self) -> int | None:
         if self.issues is None or not self.table.row_count:
@@ -259,6 +332,28 @@ class LabelReviewScreen(Screen):
 
     def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
         self._show_path()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_full_view()
+
+    def action_full_view(self) -> None:
+        """The selected image as large as the terminal allows (escape comes back)."""
+        rank = self._rank()
+        if rank is None:
+            return
+        image = self._image(rank)
+        if image is None:
+            self.notify(self.images.problem or "no thumbnails in this run folder", severity="warning", markup=False)
+            return
+        path = self._path(rank)
+        caption = self._caption(rank) + ((printable(path),) if path else ())
+        self.app.push_screen(SampleViewScreen(image, caption))
+
+    def action_explain(self) -> None:
+        """Where the model looked in the selected image (`ExplainScreen`)."""
+        rank = self._rank()
+        show_where_it_looked(self, self.view, self._sample(rank) if rank is not None else None, self.trust_code)
 
     # ---- decisions -----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""One validation image as large as the terminal allows, with its caption; escape goes back to the gallery."""
+"""One validation image as large as the terminal allows, with its caption; escape goes back (to the gallery
+or the label-review list)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class SampleViewScreen(Screen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Gallery", id="sample.back"),
+        Binding("escape", "back", "Back", id="sample.back"),
     ]
 
     def __init__(self, image: np.ndarray, caption: tuple[str, ...]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -12,13 +11,11 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ...config.code_trust import TargetAccess
 from ...runs.report import SORT_KEYS, SortKey
 from ...runs.thumbnails import ValidationImages
 from ...runs.view import RunView
 from ...text import printable
-from ..common.code_prompt import ask_about_run
-from .explain_screen import ExplainScreen
+from .explain_screen import show_where_it_looked
 from .export import export_misclassified
 from .following import FollowsRunView, RunChanged
 from .gallery import SampleGallery
@@ -59,9 +56,10 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Matrix", id="samples.back"),
-        Binding("s", "toggle_sort", "Sort conf/loss", id="samples.sort"),
-        Binding("e", "export", "Export errors CSV", id="samples.export"),
         Binding("g", "explain", "Where it looked", id="samples.explain"),
+        # Out of the footer, which fits 60 columns; the title says `s`, the help (?) lists both.
+        Binding("s", "toggle_sort", "Sort conf/loss", id="samples.sort", show=False),
+        Binding("e", "export", "Export errors CSV", id="samples.export", show=False),
     ]
 
     def __init__(
@@ -129,7 +127,7 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
             Text.assemble(
                 (self.sample_query.describe(names), "bold"),
                 f" · {count} image{'s' if count != 1 else ''}{epoch_text}\n",
-                (f"sorted by {self._sort_text()}, largest first", "dim"),
+                (f"sorted by {self._sort_text()}, largest first · s: sort by {self._other_sort()}", "dim"),
             )
         )
         problem.update(Text(printable(self.images.problem, lines=True)))
@@ -166,26 +164,16 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
 
     def action_explain(self) -> None:
         """The class-activation maps of the image under the cursor (after the code question, if any)."""
-        sample = self.gallery.current_sample
-        run_dir = self.history.run_dir
-        if sample is None:
-            self.notify("No image here to explain.", severity="warning")
-            return
-        if run_dir is None or self.history.scope != "val":
-            self.notify("Where it looked works on a run folder's validation images.", severity="warning")
-            return
-        path = Path(run_dir)
-
-        def explain(code: TargetAccess | None) -> None:
-            self.app.push_screen(ExplainScreen(path, sample, code))
-
-        ask_about_run(self.app, path, self.trust_code, explain)
+        show_where_it_looked(self, self.history, self.gallery.current_sample, self.trust_code)
 
     def _sort_text(self) -> str:
         if self.sort == "loss":
             return "loss"
         query = self.sample_query
         return "confidence" if query.true is not None and query.true == query.pred else "confidence in the wrong class"
+
+    def _other_sort(self) -> str:
+        return "loss" if self.sort != "loss" else "confidence"
 
     def action_toggle_sort(self) -> None:
         self.sort = SORT_KEYS[(SORT_KEYS.index(self.sort) + 1) % len(SORT_KEYS)]

@@ -91,10 +91,11 @@ class ConfusionScreen(FollowsRunView, Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="confusion.back"),
-        Binding("p", "toggle_percent", "Counts/%", id="confusion.percent"),
-        Binding("e", "export", "Errors CSV", id="confusion.export"),  # short: the footer fits 80 columns
-        Binding("l", "label_review", "Label errors", id="confusion.label_review"),
-        Binding("k", "calibration", "ROC", id="confusion.calibration"),  # calibration too; longer is cut at 80
+        # The footer shows the ways on (images, label errors, calibration) within 60 columns; the help (?) lists all.
+        Binding("l", "label_review", "Mislabels", id="confusion.label_review"),
+        Binding("k", "calibration", "Calibration", id="confusion.calibration"),
+        Binding("p", "toggle_percent", "Counts/%", id="confusion.percent", show=False),
+        Binding("e", "export", "Errors CSV", id="confusion.export", show=False),
         Binding("pagedown", "page(1)", "More below", id="confusion.page_down", show=False),
         Binding("pageup", "page(-1)", "Back up", id="confusion.page_up", show=False),
     ]
@@ -294,7 +295,7 @@ class ConfusionScreen(FollowsRunView, Screen):
 
     def action_label_review(self) -> None:
         """The images most likely mislabelled, to relabel, exclude or keep (`LabelReviewScreen`)."""
-        self.app.push_screen(LabelReviewScreen(self.source))
+        self.app.push_screen(LabelReviewScreen(self.source, images=self.images, trust_code=self.trust_code))
 
     def action_export(self) -> None:
         """Every misclassified image of the shown epoch as a CSV (path, true, predicted, confidence, loss)."""
