@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--train",
         action="store_true",
         help="the training set: K models trained on K-1 folds each predict the fold they never saw "
-        "(writes RUN_DIR/predictions-train-oof.npz)",
+        "(writes their predictions into RUN_DIR)",
     )
     review.add_argument(
         "--folds", metavar="K", type=_at_least_two_folds, default=3, help="folds, one model each (default: 3)"

@@ -443,8 +443,8 @@ class TrainConfig(Section):
         0,
         ge=0,
         le=100_000,
-        description="Also keep epoch-<k>.pt every this many epochs, never pruned, so a run can be forked from "
-        "those epochs (`train --fork RUN@K`; 0 = only last.pt and best.pt).",
+        description="Also keep the checkpoint of every this many epochs, never pruned, so a run can be forked "
+        "from those epochs (`train --fork RUN@K`; 0 = only the last and the best).",
     )
     notify: str = Field(
         "",
