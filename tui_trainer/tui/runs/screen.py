@@ -30,7 +30,7 @@ from ...runs.slurm_queue import with_job_states
 from ...runs.slurm_submit import Submission, SubmitError, Submitted, prepare, submit
 from ...runs.state import RunState
 from ...runs.summary import BROKEN, RunSummary, filter_runs, list_runs
-from ...text import format_duration, printable
+from ...text import format_duration, printable, short_path
 from ..common.baseline import pin_baseline, read_baseline
 from ..common.code_prompt import ask_about_run
 from ..common.error_screen import ErrorScreen
@@ -47,14 +47,6 @@ STATE_STYLES = {
     "pruned": "dim",  # a sweep stopped it early
     BROKEN: "bold red",
 }
-
-
-def shown_path(path: Path) -> str:
-    """`path` relative to the working folder when it lies below it (shorter at 80 columns), else as is."""
-    try:
-        return str(Path(path).absolute().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def row_cells(run: RunSummary, selected: bool, baseline: bool = False) -> tuple[Any, ...]:
@@ -135,7 +127,7 @@ class RunsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = printable(shown_path(self.runs_dir))
+        self.sub_title = printable(short_path(self.runs_dir))
         table = self.query_one("#runs-table", DataTable)
         for label, key in (
             (" ", "mark"),
@@ -186,7 +178,7 @@ class RunsScreen(Screen[None]):
                 table.move_cursor(row=paths.index(current.path), animate=False)
         self._show_detail()
         if not self.all_runs:
-            self.say(f"no runs in {shown_path(self.runs_dir)} yet")
+            self.say(f"no runs in {short_path(self.runs_dir)} yet")
 
     def current_run(self) -> RunSummary | None:
         table = self.query_one("#runs-table", DataTable)
@@ -202,7 +194,7 @@ class RunsScreen(Screen[None]):
         if run is None:
             detail.update("")
             return
-        lines = [printable(shown_path(run.path))]
+        lines = [printable(short_path(run.path))]
         if run.job is not None:
             lines.append(f"SLURM job {printable(run.job.job_id)}: {printable(run.job.text)}")
         if run.problem:
