@@ -71,6 +71,11 @@ def format_lr(lr: float) -> str:
     return f"{lr:.3g}"
 
 
+def lr_step_text(step: int, steps: int, lr: float, loss: float) -> str:
+    """The LR range test's progress: `step 37/100: lr 0.00123, loss 2.3041` (the loss smoothed)."""
+    return f"step {step}/{steps}: lr {format_lr(lr)}, loss {loss:.4f}"
+
+
 def format_duration(seconds: float | None) -> str:
     """A duration or an ETA as a clock reads: `0:07`, `4:05`, `1:02:03`; "" for None (not known)."""
     if seconds is None:
