@@ -314,7 +314,7 @@ async def test_follows_the_console_run_history(tmp_path: Path) -> None:
         app.changed.publish(history)
         await pilot.pause()
         assert "epoch 2" in text_of(screen, "#confusion-summary")
-        assert "vs 3 ep ago" in str(screen.query_one("#confusion-legend", Static).content)
+        assert "vs ep 1" in str(screen.query_one("#confusion-legend", Static).content)  # two epochs: vs the first
 
 
 @synchronous

@@ -59,8 +59,8 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Matrix", id="samples.back"),
-        Binding("s", "toggle_sort", "Sort conf/loss", id="samples.sort"),
-        Binding("e", "export", "Export errors CSV", id="samples.export"),
+        Binding("s", "toggle_sort", "Sort", id="samples.sort"),  # short: the footer keeps ^q Quit and ? Help at 80
+        Binding("e", "export", "Errors CSV", id="samples.export"),
         Binding("g", "explain", "Where it looked", id="samples.explain"),
     ]
 

@@ -111,7 +111,7 @@ class PresetEditorScreen(Screen[None]):
                     id="raw-toml",
                     show_line_numbers=True,
                     tab_behavior="indent",
-                    soft_wrap=False,
+                    soft_wrap=True,  # a long comment wraps: no sideways scrollbar, its thumb's end a stray `▎`
                 )
                 yield Static("", id="raw-problems", markup=False)
         yield Footer()
