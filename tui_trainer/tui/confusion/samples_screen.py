@@ -59,8 +59,8 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Matrix", id="samples.back"),
-        Binding("s", "toggle_sort", "Sort", id="samples.sort"),  # short: the footer keeps ^q Quit and ? Help at 80
-        Binding("e", "export", "Errors CSV", id="samples.export"),
+        Binding("s", "toggle_sort", "Sort", id="samples.sort", show=False),  # the title says "s: ..."
+        Binding("e", "export", "CSV", id="samples.export"),  # short: the footer keeps ^q Quit and ? Help at 80
         Binding("g", "explain", "Where it looked", id="samples.explain"),
     ]
 
@@ -129,7 +129,7 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
             Text.assemble(
                 (self.sample_query.describe(names), "bold"),
                 f" · {count} image{'s' if count != 1 else ''}{epoch_text}\n",
-                (f"sorted by {self._sort_text()}, largest first", "dim"),
+                (f"sorted by {self._sort_text()}, largest first (s: {self._other_sort()})", "dim"),
             )
         )
         problem.update(Text(printable(self.images.problem, lines=True)))
@@ -180,6 +180,9 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
             self.app.push_screen(ExplainScreen(path, sample, code))
 
         ask_about_run(self.app, path, self.trust_code, explain)
+
+    def _other_sort(self) -> str:
+        return "loss" if self.sort != "loss" else "confidence"
 
     def _sort_text(self) -> str:
         if self.sort == "loss":
