@@ -37,6 +37,14 @@ from tui_trainer.tui.preset.editor import PresetEditorScreen
 SIZE = (80, 24)
 """Every Pilot test runs the console at 80x24, the size it promises to fit."""
 
+NARROW = (60, 20)
+"""The smallest terminal the console keeps its key facts visible in (a phone's SSH app, a split pane)."""
+
+
+def screen_text(app) -> str:
+    """What the terminal shows now, line by line (the composited screen, notifications included)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
 
 def run(coro) -> None:
     asyncio.run(coro)

@@ -190,15 +190,15 @@ async def test_thumbnail_is_the_validation_image_from_the_run_folder(history: Ru
         first = int(gallery.samples[0])
         assert gallery.tile_size == (34, 19)  # 32×16 image + 2 caption lines, gaps
         assert gallery.columns == 2  # two tiles side by side at 80 columns
-        line = gallery.render_line(0)  # top cells of the first tile(s)
+        caption = "".join(segment.text for segment in gallery.render_line(0))  # the caption first
+        assert caption.startswith(f"#{first} airplane→automobile")
+        line = gallery.render_line(2)  # top cells of the first tile(s), under its two caption lines
         cells = [(segment.text, segment.style) for segment in line for _ in segment.text]
         for column in (0, 13, 31):
             char, style = cells[column]
             assert char == "▀"
             assert tuple(style.color.triplet) == tuple(images[first, 0, column].tolist())
             assert tuple(style.bgcolor.triplet) == tuple(images[first, 1, column].tolist())
-        caption = "".join(segment.text for segment in gallery.render_line(16))
-        assert caption.startswith(f"#{first} airplane→automobile")
         assert app.screen.query_one("#samples-problem").has_class("-hidden")
 
 
@@ -314,7 +314,7 @@ async def test_follows_the_console_run_history(tmp_path: Path) -> None:
         app.changed.publish(history)
         await pilot.pause()
         assert "epoch 2" in text_of(screen, "#confusion-summary")
-        assert "vs 3 ep ago" in str(screen.query_one("#confusion-legend", Static).content)
+        assert "vs ep 1" in str(screen.query_one("#confusion-legend", Static).content)  # two epochs: vs the first
 
 
 @synchronous

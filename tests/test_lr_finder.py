@@ -3,15 +3,20 @@ command prints a plot and the suggestion."""
 
 from __future__ import annotations
 
+import io
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
-from tests.helpers import SET_TINY, SMOKE, tiny_preset
+from tests.helpers import SET_TINY, SMOKE, TINY, tiny_preset
 from tui_trainer.cli import main
+from tui_trainer.cli.find_lr import StepReport, plot_text, run_find_lr
 from tui_trainer.data import load_data
 from tui_trainer.engine.device import numerics_for
 from tui_trainer.engine.lr_finder import RULE, find_lr, lr_range_test, lr_schedule, suggest
+from tui_trainer.engine.lr_range import loss_axis
 from tui_trainer.engine.trainer import Trainer
 
 CPU = numerics_for(torch.device("cpu"), "fp32", False)
@@ -87,3 +92,59 @@ def test_find_lr_command_prints_a_plot_and_the_suggestion(capsys: pytest.Capture
 def test_find_lr_refuses_a_bad_range(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--find-lr", str(SMOKE), *SET_TINY, "--lr-start", "1", "--lr-end", "0.1"]) == 2
     assert "--lr-start" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_find_lr_in_a_log_prints_plain_progress_lines_the_engine_reporting_through_on_step(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = io.StringIO()  # not a TTY, as when the output goes to a file or a cluster's log
+    assert run_find_lr(SMOKE, TINY, steps=12, start_lr=1e-4, end_lr=1.0, out=log) == 0
+    progress = [line for line in log.getvalue().splitlines() if line.startswith("step ")]
+    assert progress[0].startswith("step 1/12: lr 0.0001, loss ")
+    assert len(progress) >= 2 and all(", loss " in line for line in progress)
+    assert "\r" not in log.getvalue() and "\x1b" not in log.getvalue()  # plain lines a log keeps
+    assert capsys.readouterr().out == ""  # nothing printed by the engine itself
+
+
+def test_step_report_rewrites_one_line_on_a_terminal_and_thins_lines_in_a_log() -> None:
+    terminal = _Terminal()
+    report = StepReport(terminal)
+    for step in range(1, 4):
+        report(step, 3, 1e-3 * step, 2.0)
+    report.close()
+    lines = terminal.getvalue().split("\r")  # each step rewrites the line, then erases what is left of it
+    assert lines[1:] == [f"step {s}/3: lr 0.00{s}, loss 2.0000\x1b[K" for s in (1, 2)] + [
+        "step 3/3: lr 0.003, loss 2.0000\x1b[K\n"
+    ]
+
+    now = [0.0]
+    log = io.StringIO()
+    report = StepReport(log, clock=lambda: now[0])
+    for step in range(1, 1001):
+        now[0] = step * 0.001 if step < 500 else 0.5 + (step - 500) * 1.0  # slow after step 500
+        report(step, 1000, 1e-3, 2.0)
+    steps = [int(line.split()[1].split("/")[0]) for line in log.getvalue().splitlines()]
+    assert steps[:5] == [100, 200, 300, 400, 500]  # a tenth of the steps at a time
+    assert 510 in steps  # then every LOG_SECONDS when steps are slow
+    assert steps[-1] == 1000
+
+
+def test_the_plots_loss_axis_stops_a_little_above_the_start_and_says_the_tail_is_clipped() -> None:
+    x = np.linspace(0, 1, 60)
+    falling = 2.3 - 0.8 * np.sin(np.pi * x / 1.6)  # 2.3 down to about 1.5
+    losses = np.concatenate([falling, [3.0, 8.0, 37.9]])  # then the loss diverges
+    axis = loss_axis(losses.tolist(), losses.tolist())
+    assert axis.clipped
+    assert axis.low <= losses.min() and 2.3 < axis.high < 3.0  # the fall fills the plot
+    lrs = tuple(lr_schedule(1e-5, 10.0, len(losses)))
+    result = SimpleNamespace(lrs=lrs, losses=tuple(losses), smoothed=tuple(losses), suggestion=lrs[30], rule=RULE)
+    text = plot_text(result, width=80, height=20)  # type: ignore[arg-type]
+    assert "clipped above 2.38" in text and "37.9" not in text and "30.0" not in text
+
+    calm = loss_axis([2.3, 2.0, 1.8, 1.7], [2.3, 2.0, 1.8, 1.7])
+    assert not calm.clipped and (calm.low, calm.high) == (1.7, 2.3)

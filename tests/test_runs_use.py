@@ -205,6 +205,18 @@ def test_eval_of_a_dataset_root_without_test_split_says_what_to_give(trained, ca
         evaluate_run(run_dir, data=root / "nothing")
 
 
+def test_eval_names_its_data_without_dotdot_relative_to_the_current_folder(trained, capsys, monkeypatch) -> None:
+    run_dir, root = trained
+    (root / "x").mkdir(exist_ok=True)
+    monkeypatch.chdir(root.parent)
+    assert main(["--eval", str(run_dir), "--data", f"{root}/x/../val"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith(" on ds/val") and ".." not in out
+    assert main(["--eval", str(run_dir), "--data", f"{root}/x/../nothing"]) == 2
+    err = capsys.readouterr().err
+    assert "error: ds/nothing is not a folder" in err and ".." not in err
+
+
 def test_tta_averages_the_logits_of_the_image_and_its_mirror() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(5))

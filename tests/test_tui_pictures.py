@@ -74,7 +74,7 @@ def test_half_blocks_gallery_and_full_view_at_80x24(tmp_path: Path, monkeypatch,
             screen = await _gallery(pilot, history)
             gallery = screen.query_one(SampleGallery)
             assert gallery.tile_size == (34, 19) and not screen.query(TilePicture)
-            assert "▀" in "".join(s.text for s in gallery.render_line(0))
+            assert "▀" in "".join(s.text for s in gallery.render_line(2))  # under the two caption lines
             await pilot.press("right", "f")
             await pilot.pause()
             view = pilot.app.screen
@@ -111,9 +111,9 @@ def test_graphics_gallery_lays_the_images_over_the_tiles_in_view(tmp_path: Path,
             assert [p.sample for p in pictures] == [int(s) for s in gallery.samples[: gallery.columns]]
             for column, picture in enumerate(pictures):
                 assert np.array_equal(picture.image, images[picture.sample])
-                assert picture.region.offset == gallery.region.offset + Offset(column * tile_w, 0)  # its tile top left
-                assert picture.region.height == tile_h - 2 - 1  # above the two caption lines and the gap
-            assert "▀" not in "".join(s.text for s in gallery.render_line(0))  # no half blocks under the picture
+                assert picture.region.offset == gallery.region.offset + Offset(column * tile_w, 2)  # under its caption
+                assert picture.region.height == tile_h - 2 - 1  # below the two caption lines, above the gap
+            assert "▀" not in "".join(s.text for s in gallery.render_line(2))  # no half blocks under the picture
 
             await pilot.press("down")  # the next row of tiles scrolls in: the pictures follow
             await pilot.pause()

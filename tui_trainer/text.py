@@ -7,13 +7,14 @@ so a name reads as what it is and the terminal stays the user's. The invisible U
 that reorder or break the text around them (bidi overrides such as U+202E, which make `gpj.exe`
 read `exe.jpg`, and the line and paragraph separators) are shown as `\\uNNNN`.
 
-And the figures both front ends print: a learning rate, a duration or ETA, a set-up line, a sweep
+And the figures both front ends print: a path, a learning rate, a duration or ETA, a set-up line, a sweep
 cell, each formatted here once so a test never has to keep two copies in step.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterable
 
@@ -35,6 +36,28 @@ def shown(text: object) -> str:
     return escape(printable(text))
 
 
+def short_path(path: str | os.PathLike[str], *, relative: bool = True) -> str:
+    """`path` as a user reads it: absolute, with `.` and `..` worked out, and relative to the current
+    folder when it lies below it (`<cwd>/../data/a.jpg` -> `/home/me/data/a.jpg`, `<cwd>/runs/x` -> `runs/x`).
+
+    `relative=False` for a file that outlives this folder (a CSV, a list of bad images): always
+    absolute, so it means the same wherever it is read. Worked out from the text alone (no symlink
+    is followed): showing a path never reads the disk. Not escaped: print it through `printable`."""
+    full = os.path.normpath(os.path.abspath(path))
+    here = os.getcwd()
+    below = here.rstrip(os.sep) + os.sep
+    if not relative or not full.startswith(below):
+        return "." if relative and full == here else full
+    return full[len(below) :]
+
+
+def source_path(name: str, *, relative: bool = True) -> str:
+    """Where a sample came from, as the data layer names it: a file (an absolute path) through
+    `short_path`; an archive member or a dataset row (`shard-000.tar:a.jpg`, `mnist[test][3]`),
+    which is no path of this machine, as it is."""
+    return short_path(name, relative=relative) if os.path.isabs(name) else name
+
+
 def _escaped(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
@@ -46,6 +69,11 @@ def format_lr(lr: float) -> str:
     It is also how the LR finder rounds the value it writes into a preset, so the rate a user
     reads is the one the preset holds."""
     return f"{lr:.3g}"
+
+
+def lr_step_text(step: int, steps: int, lr: float, loss: float) -> str:
+    """The LR range test's progress: `step 37/100: lr 0.00123, loss 2.3041` (the loss smoothed)."""
+    return f"step {step}/{steps}: lr {format_lr(lr)}, loss {loss:.4f}"
 
 
 def format_duration(seconds: float | None) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..regular_file import UnsafeFile, open_binary
-from ..text import printable
+from ..text import printable, source_path
 from .errors import DataError
 from .member import Member
 
@@ -89,7 +89,7 @@ def find_bad_images(paths: Sequence[Path | str | Member], size: int = 0, quick: 
 def bad_images_message(bad: Sequence[BadImage]) -> str:
     """One message listing every bad file, for a DataError or `--check`."""
     lines = [f"{len(bad)} image file{'s' if len(bad) != 1 else ''} cannot be decoded:"]
-    lines += [f"  {printable(path)}: {printable(reason)}" for path, reason in bad]
+    lines += [f"  {printable(source_path(path))}: {printable(reason)}" for path, reason in bad]
     lines.append('fix or remove them, or set data.bad_images = "skip" to train without them')
     return "\n".join(lines)
 
@@ -101,5 +101,6 @@ def raise_for_bad_images(bad: Sequence[BadImage]) -> None:
 
 def bad_images_report(bad: Sequence[BadImage]) -> str:
     """The text of a run folder's bad_images.txt: one `path<TAB>reason` line per skipped file (control
-    characters written as `\\xNN`: one line per file, and nothing that acts on a terminal showing it)."""
-    return "".join(f"{printable(path)}\t{printable(reason)}\n" for path, reason in bad)
+    characters written as `\\xNN`: one line per file, and nothing that acts on a terminal showing it).
+    Paths are absolute without `..`, so the list reads the same from any folder."""
+    return "".join(f"{printable(source_path(path, relative=False))}\t{printable(reason)}\n" for path, reason in bad)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..config.schema import DataConfig
+from ..text import short_path
 from .cache import cached_files
 from .decode import Progress
 from .errors import DataError
@@ -52,13 +53,15 @@ class LabelledImages:
 def eval_folder(path: Path) -> Path:
     """The labelled folder `--eval --data PATH` means: PATH/test/ of a dataset root, else PATH itself."""
     path = Path(path)
+    shown = short_path(path)
     if not path.is_dir():
-        raise DataError(f"{path} is not a folder (expected <class>/<image files>, or a dataset root with test/)")
+        raise DataError(f"{shown} is not a folder (expected <class>/<image files>, or a dataset root with test/)")
     if (path / "test").is_dir():
         return path / "test"
     if (path / "train").is_dir():
         raise DataError(
-            f"{path} is a dataset root without a test/ folder: give {path / 'val'} to score the validation images"
+            f"{shown} is a dataset root without a test/ folder: give {short_path(path / 'val')} to score the "
+            "validation images"
         )
     return path
 
@@ -71,7 +74,7 @@ def class_files(folder: Path) -> dict[str, list[str]]:
             classes = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
         out = {cls: class_images(folder / cls) for cls in classes}
     except OSError as exc:
-        raise DataError(f"cannot list {exc.filename or folder}: {exc.strerror or exc}") from exc
+        raise DataError(f"cannot list {short_path(exc.filename or folder)}: {exc.strerror or exc}") from exc
     return out
 
 
@@ -86,7 +89,7 @@ def load_labelled_folder(
     folder = Path(folder)
     found = {cls: files for cls, files in class_files(folder).items() if files}
     if not found:
-        raise DataError(f"{folder} has no class folders with images (expected <class>/<image files>)")
+        raise DataError(f"{short_path(folder)} has no class folders with images (expected <class>/<image files>)")
     unknown = sorted(set(found) - set(classes))
     missing = [cls for cls in classes if cls not in found]
     problems = []
@@ -95,7 +98,7 @@ def load_labelled_folder(
     if missing:
         problems.append(f"no images for the run's classes: {_names(missing)}")
     if problems:
-        raise DataError(f"{folder}: {'; '.join(problems)} (the run's classes: {_names(list(classes), 20)})")
+        raise DataError(f"{short_path(folder)}: {'; '.join(problems)} (the run's classes: {_names(list(classes), 20)})")
     paths: list[Path] = []
     labels: list[int] = []
     for index, cls in enumerate(classes):

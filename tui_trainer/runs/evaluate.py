@@ -26,7 +26,7 @@ from ..data.thumbnails import Thumbnails
 from ..engine.builders import build_loss
 from ..engine.class_figures import class_report
 from ..engine.loops import ValidationResult, validate
-from ..text import printable
+from ..text import printable, short_path
 from .calibration_report import calibration_section
 from .eval_folder import EVALS, EvalFolder, write_eval_folder
 from .folder import now_iso
@@ -57,12 +57,12 @@ def eval_data(run: RunModel, data: Path | None = None, progress: Progress | None
     cfg = run.preset.data
     folder: Path | None = None
     if data is not None:
-        folder = eval_folder(Path(data))
+        folder = eval_folder(Path(short_path(data, relative=False)))  # no `..` in the report and messages
     elif cfg.dataset == "imagefolder" and cfg.root and (resolve_root(cfg.root) / "test").is_dir():
-        folder = resolve_root(cfg.root) / "test"
+        folder = Path(short_path(resolve_root(cfg.root) / "test", relative=False))
     if folder is not None:
         labelled = load_labelled_folder(folder, run.classes, cfg, progress)
-        return EvalData(labelled.data, str(folder), folder.name, labelled.paths)
+        return EvalData(labelled.data, short_path(folder), folder.name, labelled.paths)
     listing = list_files(cfg)
     if listing is not None and "test" in listing.splits:  # a CSV list's test rows
         labelled = load_labelled_split(listing, "test", run.classes, cfg, progress)

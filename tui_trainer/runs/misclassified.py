@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_text
-from ..text import printable
+from ..text import printable, source_path
 
 COLUMNS = ("index", "path", "true", "predicted", "confidence", "loss")
 
@@ -28,7 +28,8 @@ def misclassified_csv(
 ) -> tuple[str, int]:
     """(CSV text, number of rows) of every sample whose prediction is wrong, largest loss first.
 
-    `path` is the image's source file when the data came from files, empty otherwise; `index` is
+    `path` is the image's source file when the data came from files (absolute, without `..`: the
+    file is read from anywhere), empty otherwise; `index` is
     its position in the validation set either way. A control character in a path or class name is
     written as `\\xNN` (`printable`), so printing the file never sends an escape sequence to a terminal.
     """
@@ -45,7 +46,7 @@ def misclassified_csv(
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for i in order.tolist():
-        path = printable(paths[i]) if paths is not None and i < len(paths) else ""
+        path = printable(source_path(paths[i], relative=False)) if paths is not None and i < len(paths) else ""
         writer.writerow(
             (
                 i,

@@ -70,6 +70,10 @@ TERMINAL_GONE_GRACE = 5.0
 """Seconds after SIGTERM/SIGHUP (and the run's checkpoint) that the console gets to quit the usual way,
 restoring the terminal, before the process ends without it."""
 
+NOTIFY_SECONDS: dict[SeverityLevel, float] = {"information": 3.0, "warning": 6.0, "error": 10.0}
+"""How long a notification stays when it does not say (Textual's 5 s for all): a toast sits over the
+bottom right of the screen, where the compare table and the editor's last lines are."""
+
 
 class TrainerApp(UserSettings, RunUseActions, App[None]):
     """The tui-trainer console."""
@@ -122,8 +126,12 @@ class TrainerApp(UserSettings, RunUseActions, App[None]):
         markup: bool = False,
     ) -> None:
         """Every notification of the console (screens' too): plain text, control characters escaped,
-        because most of them quote a path or a class name, which may hold `[` or an escape sequence."""
+        because most of them quote a path or a class name, which may hold `[` or an escape sequence.
+
+        Without a `timeout`, it stays as long as its severity asks (NOTIFY_SECONDS): a routine word
+        ("Saved ...") goes before it hides what the user opened, a warning or error stays to be read."""
         message, title = printable(message, lines=True), printable(title)
+        timeout = NOTIFY_SECONDS[severity] if timeout is None else timeout
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # Start-up and shutdown --------------------------------------------------------------------

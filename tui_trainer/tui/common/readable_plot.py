@@ -44,6 +44,13 @@ def plottable(xs: Iterable[float], ys: Iterable[float], *, log: bool = False) ->
     return [_clip(x) for x, _ in kept], [_clip(y) for _, y in kept]
 
 
+def epoch_ticks(epochs: Iterable[float], most: int = 8) -> list[int]:
+    """Where an x-axis of epochs puts its ticks: whole epochs only (plotext's own ticks read 1.00,
+    1.50, 2.00), every k-th of them so there are about `most`."""
+    whole = sorted({int(x) for x in epochs if math.isfinite(x)})
+    return whole[:: max(1, len(whole) // most)]
+
+
 def _clip(value: float) -> float:
     return max(-PLOT_LIMIT, min(PLOT_LIMIT, value))
 

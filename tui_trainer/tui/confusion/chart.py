@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...runs.report import accuracy_trend
-from ..common.readable_plot import ReadablePlot, plottable
+from ..common.readable_plot import ReadablePlot, epoch_ticks, plottable
 
 # One xterm-256 colour per plotted class, the same in the chart and in the legend.
 LINE_COLOURS = (39, 208, 46, 201, 226, 51, 196, 141, 250, 118)
@@ -55,9 +55,16 @@ class ClassAccuracyChart(ReadablePlot):
                 ys = [row[k] * 100 if k < len(row) else float("nan") for row in per_class_acc]
                 plt.plot(*plottable(xs, ys), color=colour, marker="braille")
             plt.ylim(0, 100)
-            if len(xs) <= 10:
-                plt.xticks(xs)
+            plt.xticks(epoch_ticks(xs))
         self.refresh()
+
+
+def trend_heading(epochs: int, window: int = TREND_WINDOW) -> str:
+    """What the legend's change column is measured against (`accuracy_trend`): `window` epochs back
+    once there are that many before the latest, else the first epoch; "" with one epoch (no change)."""
+    if epochs < 2:
+        return ""
+    return f"vs {window} ep ago" if epochs > window else "vs ep 1"
 
 
 class ClassTrendLegend(Static):
@@ -74,7 +81,8 @@ class ClassTrendLegend(Static):
 
     def show(self, per_class_acc: list[list[float]], names: tuple[str, ...]) -> None:
         text = Text()
-        text.append(f"val acc %  vs {TREND_WINDOW} ep ago\n", style="bold")
+        heading = trend_heading(len(per_class_acc))
+        text.append(f"val acc %  {heading}".rstrip() + "\n", style="bold")
         if not per_class_acc:
             text.append("no finished epoch yet", style="dim")
             self.update(text)
@@ -87,7 +95,7 @@ class ClassTrendLegend(Static):
             text.append(f"{name[:10]:<10}{latest[k] * 100:5.1f}")
             change = trend[k] * 100
             arrow_style = "green" if change > 0.05 else "red" if change < -0.05 else "dim"
-            text.append(f" {change:+5.1f}\n", style=arrow_style)
+            text.append(f" {change:+5.1f}\n" if heading else "\n", style=arrow_style)
         if len(latest) > MAX_LINES:
             text.append(f"(the {MAX_LINES} weakest of {len(latest)})", style="dim")
         text.rstrip()

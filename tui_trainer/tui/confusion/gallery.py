@@ -1,5 +1,6 @@
-"""A scrolling grid of validation samples: each tile is the image over its index, classes, confidence
-and loss, and its file when the data came from files.
+"""A scrolling grid of validation samples: each tile is its caption (index, classes, confidence and
+loss, and its file when the data came from files) over the image. The caption comes first, so a
+terminal too short for a whole tile (60x20) still shows what each image is.
 
 Only the visible lines are drawn (Line API), and each thumbnail is built once, so a class with
 thousands of errors scrolls as fast as one with three. With terminal graphics the gallery leaves the
@@ -22,7 +23,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...engine.events import Predictions
-from ...text import printable
+from ...text import printable, source_path
 from ..common.image_display import image_display
 from .matrix import CURSOR, DIM
 from .thumbnail import thumbnail_lines, thumbnail_size
@@ -45,15 +46,12 @@ class SampleGallery(ScrollView, can_focus=True):
     }
     """
 
+    # The arrows are left out of the footer (help lists them): at 80 columns it keeps ^q and ? in sight.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(0, -1)", "Move", group=Binding.Group("Move", compact=True), id="gallery.up", show=False),
-        Binding("down", "move(0, 1)", "Move", group=Binding.Group("Move", compact=True), id="gallery.down", show=False),
-        Binding(
-            "left", "move(-1, 0)", "Move", group=Binding.Group("Move", compact=True), id="gallery.left", show=False
-        ),
-        Binding(
-            "right", "move(1, 0)", "Move", group=Binding.Group("Move", compact=True), id="gallery.right", show=False
-        ),
+        Binding("up", "move(0, -1)", "Move", id="gallery.up", show=False),
+        Binding("down", "move(0, 1)", "Move", id="gallery.down", show=False),
+        Binding("left", "move(-1, 0)", "Move", id="gallery.left", show=False),
+        Binding("right", "move(1, 0)", "Move", id="gallery.right", show=False),
         Binding("enter,f", "open", "Full size", id="gallery.open"),
     ]
 
@@ -145,10 +143,10 @@ class SampleGallery(ScrollView, can_focus=True):
         return CAPTION_LINES + (self.paths is not None)
 
     def sample_path(self, sample: int) -> str | None:
-        """The file validation sample `sample` was read from, None when the data has no files."""
+        """The file validation sample `sample` was read from (`source_path`), None when the data has no files."""
         if self.paths is None or not 0 <= sample < len(self.paths):
             return None
-        return self.paths[sample]
+        return source_path(self.paths[sample])
 
     @property
     def columns(self) -> int:
@@ -177,7 +175,7 @@ class SampleGallery(ScrollView, can_focus=True):
         slots: list[tuple[int, Region]] = []
         first_row = scroll_y // tile_h
         for row in range(first_row, first_row + self.size.height // tile_h + 2):
-            top = row * tile_h - scroll_y
+            top = row * tile_h - scroll_y + self.caption_lines  # the image sits under its caption
             if top < 0 or top + thumb_h > self.size.height:
                 continue
             for column in range(self._columns):
@@ -247,17 +245,17 @@ class SampleGallery(ScrollView, can_focus=True):
 
     def _tile_line(self, position: int, inner: int, tile_w: int) -> list[Segment]:
         width = tile_w - GAP
-        _, thumb_h = self._thumb
+        captions = self.caption_lines
         segments: list[Segment]
-        if inner < thumb_h and self.images is not None and self.graphics:
-            segments = [Segment(" " * width)]  # the picture laid over the gallery draws here
-        elif inner < thumb_h and self.images is not None:
-            segments = list(self._thumbnail(int(self.samples[position]))[inner])
-            segments.append(Segment(" " * (width - self._thumb[0])))
-        elif inner - thumb_h < self.caption_lines:
-            text = self.caption(position)[inner - thumb_h][:width]
-            style = CURSOR if position == self.cursor else (WRONG if inner == thumb_h else DIM)
+        if inner < captions:
+            text = self.caption(position)[inner][:width]
+            style = CURSOR if position == self.cursor else (WRONG if inner == 0 else DIM)
             segments = [Segment(f"{text:<{width}}", style)]
+        elif inner - captions < self._thumb[1] and self.images is not None and self.graphics:
+            segments = [Segment(" " * width)]  # the picture laid over the gallery draws here
+        elif inner - captions < self._thumb[1] and self.images is not None:
+            segments = list(self._thumbnail(int(self.samples[position]))[inner - captions])
+            segments.append(Segment(" " * (width - self._thumb[0])))
         else:
             segments = [Segment(" " * width)]
         segments.append(Segment(" " * GAP))

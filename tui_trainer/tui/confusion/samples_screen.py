@@ -166,6 +166,9 @@ class ConfusionSamplesScreen(FollowsRunView, Screen):
         """The class-activation maps of the image under the cursor (after the code question, if any)."""
         show_where_it_looked(self, self.history, self.gallery.current_sample, self.trust_code)
 
+    def _other_sort(self) -> str:
+        return "loss" if self.sort != "loss" else "confidence"
+
     def _sort_text(self) -> str:
         if self.sort == "loss":
             return "loss"

@@ -31,6 +31,14 @@ from .lr_finder_screen import Finder, LRFinderScreen, default_finder
 RAW_TAB = "tab-toml"
 LR_FIELD = "optimizer.lr"
 TAB_ORDER = [GENERAL, *SECTIONS]
+SHORT_TAB_LABELS = {GENERAL: "gen", "augment": "aug", "optimizer": "optim", "scheduler": "sched"}
+"""Tab labels where the whole names do not fit the width (60 columns): every tab stays in sight."""
+
+
+def tab_labels(width: int) -> dict[str, str]:
+    """section -> its tab's label at `width` columns: the whole name when every tab fits, else the short one."""
+    whole = sum(len(label) + 2 for label in [*TAB_ORDER, "TOML"])  # a tab is its label and a cell each side
+    return {section: section if width >= whole else SHORT_TAB_LABELS.get(section, section) for section in TAB_ORDER}
 
 
 def problem_line(problem: Problem) -> str:
@@ -103,7 +111,7 @@ class PresetEditorScreen(Screen[None]):
                     id="raw-toml",
                     show_line_numbers=True,
                     tab_behavior="indent",
-                    soft_wrap=False,
+                    soft_wrap=True,  # a long comment wraps: no sideways scrollbar, its thumb's end a stray `▎`
                 )
                 yield Static("", id="raw-problems", markup=False)
         yield Footer()
@@ -117,6 +125,13 @@ class PresetEditorScreen(Screen[None]):
             self.query_one(TabbedContent).active = RAW_TAB
         self._update_form_enabled()
         self.call_after_refresh(self._focus_active_tab)  # typing works at once, without a click or tab
+
+    def on_resize(self, event: events.Resize) -> None:
+        tabs = self.query_one(TabbedContent)
+        for section, label in tab_labels(event.size.width).items():
+            tab = tabs.get_tab(f"tab-{section}")
+            if tab.label_text != label:
+                tab.label = label
 
     def _focus_active_tab(self) -> None:
         """Focus the first field of the form shown, or the raw TOML when that is the tab shown."""

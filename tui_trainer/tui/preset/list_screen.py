@@ -13,16 +13,9 @@ from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...config.catalog import preset_sources, read_summary
-from ...text import printable
+from ...text import printable, short_path
 from ..common.path_prompt import PathPrompt
 from ..messages import NewPreset, OpenPath
-
-
-def _shown_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 class PresetListScreen(Screen[None]):
@@ -65,7 +58,7 @@ class PresetListScreen(Screen[None]):
                 options.append(Option(f"[b]{group}[/b]", disabled=True))
                 group_shown = group
             name, description = map(printable, read_summary(path))  # a file's name and text, not the terminal's
-            prompt = f"  [b]{escape(name)}[/b]  [dim]{escape(printable(_shown_path(path)))}[/dim]"
+            prompt = f"  [b]{escape(name)}[/b]  [dim]{escape(printable(short_path(path)))}[/dim]"
             if description:
                 short = description if len(description) <= 72 else description[:71] + "…"
                 prompt += f"\n    [dim]{escape(short)}[/dim]"

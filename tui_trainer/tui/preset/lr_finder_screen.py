@@ -1,5 +1,6 @@
-"""The learning-rate range test from the editor: runs in a thread worker, plots loss against lr,
-and dismisses with the suggested lr when the user takes it (None when cancelled)."""
+"""The learning-rate range test from the editor: runs in a thread worker, shows its progress as the
+command line does, plots loss against lr, and dismisses with the suggested lr when the user takes it
+(None when cancelled)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from ...config import Preset
-from ...engine.lr_range import DEFAULT_RANGE
-from ...text import format_lr
+from ...engine.lr_range import DEFAULT_RANGE, loss_axis
+from ...text import format_lr, lr_step_text
 from ..common.readable_plot import ReadablePlot, plottable
 
 Finder = Callable[..., Any]
@@ -86,9 +87,7 @@ class LRFinderScreen(ModalScreen["float | None"]):
             self.post_message(self.Done(result))
 
     def on_lrfinder_screen_progress(self, message: Progress) -> None:
-        self.query_one("#lr-status", Static).update(
-            f"step {message.step}/{message.steps}: lr {format_lr(message.lr)}, loss {message.loss:.4f}"
-        )
+        self.query_one("#lr-status", Static).update(lr_step_text(message.step, message.steps, message.lr, message.loss))
 
     def on_lrfinder_screen_failed(self, message: Failed) -> None:
         self.query_one("#lr-status", Static).update(f"the range test failed: {message.error}")
@@ -102,6 +101,9 @@ class LRFinderScreen(ModalScreen["float | None"]):
         plt.plot(*plottable(xs, result.losses), marker="dot", color="cyan", label="loss")
         plt.plot(*plottable(xs, result.smoothed), marker="hd", color="orange", label="smoothed")
         plt.vline(math.log10(result.suggestion), "green")
+        axis = loss_axis(result.losses, result.smoothed)
+        plt.ylim(axis.low, axis.high)
+        plt.ylabel(f"loss, clipped above {axis.high:.3g}" if axis.clipped else "")
         plt.xlabel("log10(lr)")
         plt.title(f"suggested lr {format_lr(result.suggestion)}")
         plot.refresh()

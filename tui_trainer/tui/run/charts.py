@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 
 from ...runs.view import RunView
 from ...text import format_lr
-from ..common.readable_plot import ReadablePlot, plottable
+from ..common.readable_plot import ReadablePlot, epoch_ticks, plottable
 
 # Named ANSI colours: they look the same in a 16- or 256-colour SSH session as in truecolor.
 TRAIN_COLOR = "cyan"
@@ -95,10 +95,9 @@ class MetricChart(ReadablePlot):
             xs, ys = plottable([x for x, _ in points], [y for _, y in points], log=self.log_scale)
             if xs:
                 plt.plot(xs, ys, marker=marker, color=color)
-        epochs = sorted({int(x) for x, _ in self.points["train"] + self.points["val"] + self.points["baseline"]})
-        if epochs:
-            step = max(1, len(epochs) // 8)
-            plt.xticks(epochs[::step])
+        ticks = epoch_ticks(x for x, _ in self.points["train"] + self.points["val"] + self.points["baseline"])
+        if ticks:
+            plt.xticks(ticks)
         plt.yscale("log" if self.log_scale else "linear")
         self.y_range = None
         if self.percent:

@@ -13,6 +13,11 @@ from ...runs.notify import outcome_message
 from ...runs.state import RunState
 
 NOTICE_SECONDS = 15.0
+"""How long a failed or stopped run's notice stays: the user may need it to decide what to do."""
+
+FINISHED_SECONDS = 5.0
+"""A finished run's notice: the bell has told them and the training screen says it too, so it does not
+stay over what they opened meanwhile (a compare table, a confusion matrix)."""
 
 
 def announce_run_end(app: App, event: RunFinished | RunFailed) -> None:
@@ -20,7 +25,9 @@ def announce_run_end(app: App, event: RunFinished | RunFailed) -> None:
     title, body = outcome_message(event)
     stopped = isinstance(event, RunFinished) and event.state != RunState.FINISHED
     severity = "error" if isinstance(event, RunFailed) else "warning" if stopped else "information"
-    if isinstance(event, RunFinished) and event.state == RunState.FINISHED:
+    finished = isinstance(event, RunFinished) and event.state == RunState.FINISHED
+    if finished:
         body += "\non the training screen: v evaluate · o export · c confusion"  # v, o are out of its footer
     app.bell()
-    app.notify(body, title=title, severity=severity, timeout=NOTICE_SECONDS, markup=False)
+    timeout = FINISHED_SECONDS if finished else NOTICE_SECONDS
+    app.notify(body, title=title, severity=severity, timeout=timeout, markup=False)

@@ -13,6 +13,8 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -24,7 +26,7 @@ from textual.widgets import Footer, Header, ProgressBar, Static
 from ...engine.health import format_health
 from ...runs.records import EpochRecord
 from ...runs.view import RunView
-from ...text import format_duration, format_lr, printable, shown
+from ...text import format_duration, format_lr, printable, short_path, shown
 from ..common.baseline import Baseline, read_baseline
 from ..messages import PauseTraining, StopTraining
 from .charts import EpochTable, MetricChart
@@ -107,6 +109,16 @@ class TrainingScreen(Screen[None]):
     def on_mount(self) -> None:
         self._ready = True
         self._apply_health_shown()
+
+    def on_resize(self, _event: events.Resize) -> None:
+        self.call_after_refresh(self._refit_state)  # once the widgets have their new sizes
+
+    def _refit_state(self) -> None:
+        """The state line fitted to the new width: it leaves out parts rather than lose the best epoch."""
+        if self._ready:
+            self._texts.pop("run-state", None)
+            with contextlib.suppress(NoMatches):
+                self._show_state(self.session.view)
 
     def on_unmount(self) -> None:
         self._ready = False
@@ -256,27 +268,24 @@ class TrainingScreen(Screen[None]):
             self._set(folder, "")
             return
         self.sub_title = printable(f"run of {history.preset_name}")
-        parts = [f"[b]{shown(history.preset_name)}[/b]", f"[reverse] {history.state} [/reverse]"]
+        parts = [(f"[reverse] {history.state} [/reverse]", 0)]  # (markup, rank): see state_line
         if history.device:
-            parts.append(f"{history.device} {history.precision}" + (f", {history.storage}" if history.storage else ""))
+            device = f"{history.device} {history.precision}" + (f", {history.storage}" if history.storage else "")
+            parts.append((device, 3))
         if history.epochs_planned:
             done = int(history.epochs[-1].get("epoch", len(history.epochs))) if history.epochs else 0  # a fork: K+1..
-            parts.append(
-                f"epoch {min(done + (1 if history.running else 0), history.epochs_planned)}/{history.epochs_planned}"
-            )
+            epoch = min(done + (1 if history.running else 0), history.epochs_planned)
+            parts.append((f"epoch {epoch}/{history.epochs_planned}", 1))
         if history.best_val_acc is not None:
-            parts.append(_best_text(history))
+            parts.append((_best_text(history), 0))
         if history.setup_stage and history.progress is None:
-            parts.append(shown(history.setup_stage))
-        self._set(state, " · ".join(parts))
+            parts.append((shown(history.setup_stage), 2))
+        self._set(state, state_line(history.preset_name, parts, state.size.width))
         pinned = self._baseline.path
         drawn = pinned is not None and (history.run_dir is None or history.run_dir.absolute() != pinned)
         beside = f" · gray: {printable(self._baseline.label)}" if drawn else ""  # the charts' dimmed curve
-        self._set(
-            folder,
-            (f"run folder: {printable(history.run_dir)}" if history.run_dir else "run folder: (not yet created)")
-            + beside,
-        )
+        where = printable(short_path(history.run_dir)) if history.run_dir else "(not yet created)"
+        self._set(folder, f"run folder: {where}{beside}")
 
     def _show_progress(self, history: RunView | None) -> None:
         bar = self.query_one("#batch-progress", ProgressBar)
@@ -316,6 +325,29 @@ class TrainingScreen(Screen[None]):
             self._texts[panel.id] = text
             panel.set_class(health is not None and health.input_bound, "-input-bound")
             panel.update(text)  # the line count may change: a new layout
+
+
+def state_line(name: str, parts: list[tuple[str, int]], width: int) -> str:
+    """The run's name in bold, then `parts` (markup, rank) joined by " · ", fitted to `width` cells
+    (0: not laid out yet, everything): the highest-ranked parts are left out first (the device, then
+    the set-up stage, then the epoch), rank 0 never (the state, the best epoch); then the name is
+    cut with an ellipsis."""
+
+    def line(title: str, kept: list[tuple[str, int]]) -> str:
+        return " · ".join([f"[b]{shown(title)}[/b]", *(markup for markup, _ in kept)])
+
+    def cells(text: str) -> int:
+        return Text.from_markup(text).cell_len
+
+    kept = list(parts)
+    while width and cells(line(name, kept)) > width and any(rank for _, rank in kept):
+        worst = max(rank for _, rank in kept)
+        kept = [part for part in kept if part[1] != worst]
+    over = cells(line(name, kept)) - width
+    if width and over > 0:
+        title = printable(name)
+        name = title[: max(4, len(title) - over - 1)] + "…"
+    return line(name, kept)
 
 
 def _best_text(history: RunView) -> str:

@@ -1,8 +1,10 @@
 """Several runs side by side: their validation curves overlaid, and how their presets differ.
 
-Each run gets a letter (A, B, ...) used in the legend, the list of runs and the preset table, so
-long folder names never crowd an 80-column chart. A fork's curve starts with its parent's epochs up
-to the fork, so the two lines join at that epoch; the pinned baseline is marked in the list.
+Each run gets a letter (A, B, ...) used in the list of runs and the preset table, so long folder
+names never crowd an 80-column chart. The list of runs above the charts is their legend (a line in
+each run's colour before its letter): a legend inside a chart sits over the top of its curves. A
+fork's curve starts with its parent's epochs up to the fork, so the two lines join at that epoch;
+the pinned baseline is marked in the list.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ...runs.lineage import read_parent
 from ...runs.preset_diff import preset_diff
 from ...runs.summary import summarize
 from ...text import printable
-from ..common.readable_plot import ReadablePlot, plottable
+from ..common.readable_plot import ReadablePlot, epoch_ticks, plottable
 
 # (plotext, rich) names of one colour each: distinct in a 16-colour terminal; a ninth run reuses the first.
 COLORS = (
@@ -102,7 +104,7 @@ def load_compared(run_dirs: Sequence[Path], baseline: Path | None = None) -> lis
 
 
 class CompareChart(ReadablePlot):
-    """One metric of several runs, one line each, with a legend."""
+    """One metric of several runs, one line each in the run's colour (the screen's list of runs is the legend)."""
 
     def __init__(self, title: str, key: str, percent: bool = False, *, id: str) -> None:
         # No fixed 0-100 range: runs close to each other must look apart.
@@ -131,10 +133,9 @@ class CompareChart(ReadablePlot):
             xs, ys = plottable([x for x, _ in points], [y for _, y in points])
             if xs:
                 epochs.update(int(x) for x in xs)
-                plt.plot(xs, ys, marker="braille", color=run.color, label=run.label)
+                plt.plot(xs, ys, marker="braille", color=run.color)
         if epochs:
-            ordered = sorted(epochs)
-            plt.xticks(ordered[:: max(1, len(ordered) // 8)])
+            plt.xticks(epoch_ticks(epochs))
         self.refresh()
 
 
@@ -200,7 +201,7 @@ class CompareScreen(Screen[None]):
         for run in self.runs:
             if lines:
                 lines.append("\n")
-            lines.append(f"{run.letter} ", style=f"bold {run.style}")
+            lines.append(f"━━ {run.letter} ", style=f"bold {run.style}")  # the charts' legend
             lines.append(run.summary)
         self.query_one("#compare-runs", Static).update(lines)
         self.query_one("#compare-acc", CompareChart).show_runs(self.runs)

@@ -30,7 +30,7 @@ from ...runs.slurm_queue import with_job_states
 from ...runs.slurm_submit import Submission, SubmitError, Submitted, prepare, submit
 from ...runs.state import RunState
 from ...runs.summary import BROKEN, RunSummary, filter_runs, list_runs
-from ...text import format_duration, printable
+from ...text import format_duration, printable, short_path
 from ..common.baseline import pin_baseline, read_baseline
 from ..common.code_prompt import ask_about_run
 from ..common.error_screen import ErrorScreen
@@ -47,14 +47,6 @@ STATE_STYLES = {
     "pruned": "dim",  # a sweep stopped it early
     BROKEN: "bold red",
 }
-
-
-def shown_path(path: Path) -> str:
-    """`path` relative to the working folder when it lies below it (shorter at 80 columns), else as is."""
-    try:
-        return str(Path(path).absolute().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def row_cells(run: RunSummary, selected: bool, baseline: bool = False) -> tuple[Any, ...]:
@@ -79,8 +71,42 @@ def row_cells(run: RunSummary, selected: bool, baseline: bool = False) -> tuple[
         epochs,
         best,
         format_duration(run.duration),
-        Text(printable(what)),
+        Text(printable(what), no_wrap=True, overflow="ellipsis"),  # cut to the column's width (last_column_width)
     )
+
+
+COLUMNS = (
+    (" ", "mark"),
+    ("state", "state"),
+    ("started", "started"),
+    ("epochs", "epochs"),
+    ("best", "best"),
+    ("time", "time"),
+    ("run", "what"),
+)
+"""(label, key) of the table's columns; the last, the run's name, takes what the others leave."""
+
+
+def last_column_width(rows: list[tuple[Any, ...]], width: int, padding: int = 1) -> int | None:
+    """The width that lets the last column (the run's name) fit the table in `width` cells, its cells
+    cut with an ellipsis; None when the table fits as it is (or `width` is not known yet, 0).
+
+    A table wider than the screen scrolls sideways: the name is cut at the screen's edge with
+    nothing to say so, and the horizontal scrollbar leaves a stray `▋` in the empty rows."""
+    if not width or not rows:
+        return None
+
+    def cells(cell: Any) -> int:
+        return cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len
+
+    columns = list(zip(*rows, strict=True))  # the cells of each column
+    widths = [
+        max(cells(label), *map(cells, column)) + 2 * padding
+        for (label, _), column in zip(COLUMNS, columns, strict=True)
+    ]
+    if sum(widths) <= width:
+        return None
+    return max(cells(COLUMNS[-1][0]), width - sum(widths[:-1]) - 2 * padding)
 
 
 class RunsScreen(Screen[None]):
@@ -124,7 +150,7 @@ class RunsScreen(Screen[None]):
         self.selected: set[Path] = set()
         self.baseline: Path | None = None
         """The pinned baseline run (the settings file keeps it)."""
-        self._drawn: list[tuple[Any, ...]] = []
+        self._drawn: tuple[list[tuple[Any, ...]], int | None] = ([], None)  # rows and the name column's width
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -135,18 +161,8 @@ class RunsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = printable(shown_path(self.runs_dir))
+        self.sub_title = printable(short_path(self.runs_dir))
         table = self.query_one("#runs-table", DataTable)
-        for label, key in (
-            (" ", "mark"),
-            ("state", "state"),
-            ("started", "started"),
-            ("epochs", "epochs"),
-            ("best", "best"),
-            ("time", "time"),
-            ("run", "what"),
-        ):
-            table.add_column(label, key=key)
         self._read_baseline()
         self.show_runs(list_runs(self.runs_dir))  # the first scan at once: a few small files per run
         self.rescan()  # and at once again with the SLURM jobs' states, off the UI thread
@@ -176,9 +192,12 @@ class RunsScreen(Screen[None]):
         self.shown = filter_runs(self.all_runs, self.query_one("#runs-filter", Input).value)
         baseline = self.baseline.absolute() if self.baseline is not None else None
         rows = [row_cells(run, run.path in self.selected, run.path.absolute() == baseline) for run in self.shown]
-        if rows != self._drawn:
-            self._drawn = rows
-            table.clear()
+        fitted = last_column_width(rows, table.scrollable_content_region.width, table.cell_padding)
+        if (rows, fitted) != self._drawn:
+            self._drawn = (rows, fitted)
+            table.clear(columns=True)  # a column keeps the width of its widest cell ever, until cleared
+            for label, key in COLUMNS:
+                table.add_column(label, key=key, width=fitted if key == COLUMNS[-1][1] else None)
             for run, cells in zip(self.shown, rows, strict=True):
                 table.add_row(*cells, key=str(run.path))
             paths = [run.path for run in self.shown]
@@ -186,7 +205,7 @@ class RunsScreen(Screen[None]):
                 table.move_cursor(row=paths.index(current.path), animate=False)
         self._show_detail()
         if not self.all_runs:
-            self.say(f"no runs in {shown_path(self.runs_dir)} yet")
+            self.say(f"no runs in {short_path(self.runs_dir)} yet")
 
     def current_run(self) -> RunSummary | None:
         table = self.query_one("#runs-table", DataTable)
@@ -202,7 +221,7 @@ class RunsScreen(Screen[None]):
         if run is None:
             detail.update("")
             return
-        lines = [printable(shown_path(run.path))]
+        lines = [printable(short_path(run.path))]
         if run.job is not None:
             lines.append(f"SLURM job {printable(run.job.job_id)}: {printable(run.job.text)}")
         if run.problem:
@@ -218,6 +237,9 @@ class RunsScreen(Screen[None]):
         self.query_one("#runs-message", Static).update(Text(printable(message, lines=True)))
 
     # ------------------------------------------------------------------ events
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._redraw)  # the names cut to the new width, once the table has it
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._redraw()
@@ -426,7 +448,7 @@ class RunsScreen(Screen[None]):
             if unpin
             else f"pinned {run.name} as the baseline: every compare and the training charts draw it (b again: unpin)"
         )
-        self._drawn = []
+        self._drawn = ([], None)
         self._redraw()
 
     def action_extend(self) -> None:

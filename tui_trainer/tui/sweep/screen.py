@@ -36,7 +36,7 @@ from ...runs.sweep_study import (
 from ...text import format_value, printable, shown
 from ..common.code_prompt import ask_to_run_code
 from ..common.confirm_screen import ConfirmScreen
-from ..common.readable_plot import ReadablePlot, plottable
+from ..common.readable_plot import ReadablePlot, epoch_ticks, plottable
 from ..messages import OpenRun
 
 RESCAN_SECONDS = 2.0
@@ -228,10 +228,11 @@ class SweepScreen(Screen[None]):
     def _plot(self) -> None:
         plot = self.query_one("#sweep-plot", ReadablePlot)
         plt = plot.plt
-        plt.clear_data()
+        plt.clear_figure()  # ticks and scales too: the curves and the scatter set their own
         if self.view == "curves":
             chosen = [r for r in self.rows if r.number in self.selected] or [r for r in [self.current_row()] if r]
             plt.title(f"{self.metric} per epoch: " + ("selected trials" if self.selected else "this trial"))
+            epochs: list[float] = []
             for i, row in enumerate(chosen[: len(CURVE_COLORS)]):
                 if row.run_dir is None:
                     continue
@@ -242,6 +243,9 @@ class SweepScreen(Screen[None]):
                 )
                 if xs:
                     plt.plot(xs, ys, marker="hd", color=CURVE_COLORS[i], label=f"trial {row.number}")
+                    epochs += xs
+            if epochs:
+                plt.xticks(epoch_ticks(epochs))  # whole epochs, not 1.00, 1.50
         else:
             param = self.view.removeprefix("scatter:")
             points = [
