@@ -77,7 +77,7 @@ def test_the_images_setting_is_read_and_a_bad_value_names_its_line(tmp_path: Pat
     assert "'auto', 'graphics', 'halfblocks'" in problem.message and "'sixel'" in problem.message
 
 
-def _ask_in_a_pty(replies: dict[bytes, bytes]) -> tuple[str, bytes]:
+def _ask_in_a_pty(replies: dict[bytes, bytes], sized: bool = True) -> tuple[str, bytes]:
     """Start a process on a pseudo-terminal, answer its queries with `replies` (what it sent → the
     answer), and return what `detect_image_display` decided there and all it wrote."""
     import fcntl
@@ -91,7 +91,8 @@ def _ask_in_a_pty(replies: dict[bytes, bytes]) -> tuple[str, bytes]:
 
     master, slave = pty.openpty()
     # rows, columns and the window's pixels: textual-image reads the cell size here instead of asking
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 800, 480))
+    if sized:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 800, 480))
     code = "from tui_trainer.tui.common.image_display import detect_image_display as d; print('->', d().protocol)"
     env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "STY", IMAGES_ENV, "TEXTUAL_DRIVER")}
     process = subprocess.Popen(
@@ -136,3 +137,11 @@ def test_a_terminal_is_asked_what_it_shows_before_the_console_starts(replies: di
     decided, written = _ask_in_a_pty(replies)
     assert b"\x1b[c" in written  # asked for its attributes (Sixel is a 4 in them)
     assert decided == expected
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pseudo-terminal")
+def test_a_terminal_that_gives_no_size_gets_half_blocks_instead_of_a_crash() -> None:
+    pytest.importorskip("textual_image")
+    decided, written = _ask_in_a_pty({}, sized=False)  # 0 columns: textual-image divides by zero
+    assert b"Traceback" not in written
+    assert decided == "None"

@@ -77,8 +77,14 @@ def _protocol_by_name(env: Mapping[str, str]) -> Protocol:
 
 def query_terminal() -> Protocol | None:
     """Ask the terminal (textual-image does, on import) which graphics it answers to, and its cell size in
-    pixels (`textual_image.widget` does): both only before Textual starts reading the terminal."""
-    import textual_image.widget  # noqa: F401  (asks for the cell size)
+    pixels (`textual_image.widget` does): both only before Textual starts reading the terminal.
+
+    A terminal that answers oddly (a pseudo-terminal with no size makes textual-image divide by zero) gets
+    half blocks: asking must never keep the console from starting."""
+    try:
+        import textual_image.widget  # noqa: F401  (asks for the cell size)
+    except Exception:  # noqa: BLE001 - whatever the terminal did, half blocks still work
+        return None
     from textual_image.renderable import Image, SixelImage, TGPImage
 
     if Image is SixelImage:
