@@ -22,8 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-import tomllib
-
+from ..config.loading import tomllib  # tomli before Python 3.11
 from ..config.schema import DataConfig
 from ..regular_file import UnsafeFile, read_bytes
 from ..text import printable

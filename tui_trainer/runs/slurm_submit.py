@@ -89,7 +89,8 @@ def prepare(
     problem = run_dir_problem(folder)
     if problem:
         raise SubmitError(f"{folder}: {problem}")
-    settings = replace(settings, **{k: tuple(v) if k == "extra" else v for k, v in given.items()})
+    changes: dict[str, Any] = {k: tuple(v) if k == "extra" else v for k, v in given.items()}
+    settings = replace(settings, **changes)
     word = preset_word or str(preset_path.absolute())
     job = JobScript(word, folder, tuple(overrides), name, settings)
     return Submission(job, preset.name, preset.train.epochs, str(config_path()))
