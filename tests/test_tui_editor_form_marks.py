@@ -71,8 +71,11 @@ def test_the_form_shows_each_fields_comment_from_the_preset(tmp_path: Path) -> N
         async with app.run_test(size=SIZE) as pilot:
             editor = await open_editor(pilot)
             editor.focus_field("data.root")
-            await pilot.pause()
             comment = editor.row("data.root").query_one(".field-comment", Static)
+            for _ in range(50):  # the form scrolls after the next refresh: late on a loaded machine
+                await pilot.pause(0.02)
+                if comment.region.bottom <= SIZE[1]:
+                    break
             assert str(comment.render()).startswith("# Open: where CIFAR-10 lives.")
             assert comment.display and comment.region.height >= 2 and comment.region.bottom <= SIZE[1]
             trailing = editor.row("data.batch_size").query_one(".field-comment", Static)
