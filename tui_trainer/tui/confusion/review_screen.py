@@ -163,8 +163,7 @@ class LabelReviewScreen(Screen):
         for label, key in (("#", "rank"), ("image", "index"), ("given → suspected", "classes")):
             table.add_column(label, key=key)
         table.add_column("p", key="p")
-        table.add_column("decision", key="decision")
-        table.add_column("file", key="file")
+        table.add_column("decision", key="decision")  # no file column: the line under the list shows the whole path
         self.reload()
         table.focus()
 
@@ -254,14 +253,12 @@ class LabelReviewScreen(Screen):
         else:
             decision = Text(entry.decision, style="bold" if entry.decision == "exclude" else "")
         given, suspected = self.names[issues.given[rank]], self.names[issues.suspected[rank]]
-        tail = printable(Path(path).name) if path else ""
         return (
             str(rank + 1),
             str(int(issues.indices[rank])),
             f"{given[:12]} → {suspected[:12]}",
             f"{issues.suspected_probability[rank]:.2f}",
             decision,
-            tail[-24:],
         )
 
     def _path(self, rank: int) -> str | None:
