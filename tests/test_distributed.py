@@ -90,6 +90,26 @@ def _wait_for_metrics(folder_parent: Path, proc: subprocess.Popen, seconds: floa
     pytest.fail(f"no epoch finished within {seconds} s")
 
 
+def _resume_to_the_reference_metrics(
+    run_dir: Path, env: dict[str, str], reference_runs: Path
+) -> subprocess.CompletedProcess:
+    """`--resume` the run under torchrun; it must finish with the uninterrupted run's metrics."""
+    resumed = subprocess.run(
+        _torchrun("-m", "tui_trainer", "--headless", "--resume", str(run_dir)),
+        env=env,
+        cwd=run_dir.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    folder = RunFolder(run_dir)
+    assert folder.read_status()["state"] == "finished"
+    [reference_dir] = list(reference_runs.iterdir())
+    assert _stable(folder.read_metrics()) == _stable(RunFolder(reference_dir).read_metrics())
+    return resumed
+
+
 # --------------------------------------------------------------------------------------------- fast: one process
 
 
@@ -183,6 +203,17 @@ def test_only_rank_0_prints_but_another_ranks_failure_is_still_shown(
     out, err = capsys.readouterr()
     assert out == ""
     assert "error (rank 1):" in err and "nowhere.module" in err
+
+
+def test_a_timed_checkpoint_in_one_process_follows_the_callers_own_flag() -> None:
+    from tui_trainer.engine.loops import EpochPosition
+
+    vote = distributed.StopVote()
+    assert not vote.checkpoint_due
+    assert vote(False, True) is False and vote.checkpoint_due
+    assert vote(False) is False and not vote.checkpoint_due
+    position = EpochPosition(batch=3, loss_sum=2.5, correct=7, seen=48)
+    assert distributed.reduce_position(position, torch.device("cpu")) is position
 
 
 # --------------------------------------------------------------------------------------------- slow: torchrun
@@ -324,19 +355,56 @@ def test_ctrl_c_stops_every_rank_and_resume_under_torchrun_matches_the_uninterru
     assert 1 <= done < EPOCHS, "the stop came too late to test resuming; raise EPOCHS"
     assert sum(line.startswith("interrupted after ") for line in output.splitlines()) == 1
 
-    resumed = subprocess.run(
-        _torchrun("-m", "tui_trainer", "--headless", "--resume", str(run_dir)),
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    _resume_to_the_reference_metrics(run_dir, env, reference_runs)
     assert list(runs_dir.iterdir()) == [run_dir]
-    assert folder.read_status()["state"] == "finished"
-    [reference_dir] = list(reference_runs.iterdir())
-    assert _stable(folder.read_metrics()) == _stable(RunFolder(reference_dir).read_metrics())
+
+
+def _freeze_at_a_mid_epoch_checkpoint(proc: subprocess.Popen, last: Path) -> dict:
+    """Stop the job's workers (SIGSTOP) at a moment its last.pt lies inside an epoch; that checkpoint's payload."""
+    while proc.poll() is None:
+        workers = list(_worker_pids(proc.pid).values())
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        if workers and last.exists():
+            payload = torch.load(last, weights_only=True)
+            if "position" in payload:
+                return payload
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(0.01)
+    pytest.fail("the job ended without a checkpoint inside an epoch")
+
+
+@pytest.mark.slow
+def test_timed_checkpoints_under_torchrun_survive_kill_9_and_resume_matches_the_uninterrupted_run(
+    tmp_path: Path, ddp_run: tuple[subprocess.CompletedProcess, Path]
+) -> None:
+    reference, reference_runs = ddp_run
+    assert reference.returncode == 0, reference.stdout + reference.stderr
+    runs_dir = tmp_path / "runs"
+    env = _env(tmp_path)
+    often = "train.checkpoint_minutes=0.0001"  # 6 ms: due at every vote of the ranks
+    proc = subprocess.Popen(
+        _headless(runs_dir, *DDP_OVERRIDES, often), env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        run_dir = _wait_for_metrics(runs_dir, proc)
+        payload = _freeze_at_a_mid_epoch_checkpoint(proc, run_dir / "last.pt")
+        workers = _worker_pids(proc.pid).values()
+        proc.kill()  # kill -9 of the whole job: torchrun first, so it cannot pass anything on
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        _stop_job(proc)
+    position = payload["position"]
+    assert 1 <= payload["epoch"] < EPOCHS and position["batch"] >= 1
+    # Rank 0 saved every rank's sums: all the images of the batches done, a batch of 32 from each of the two ranks.
+    assert position["seen"] == position["batch"] * 32 * 2
+    assert 0 <= position["correct"] <= position["seen"] and position["loss_sum"] > 0
+
+    resumed = _resume_to_the_reference_metrics(run_dir, env, reference_runs)
+    assert f"epoch {payload['epoch'] + 1}" in resumed.stdout  # continued the epoch it was killed in
 
 
 @pytest.mark.slow

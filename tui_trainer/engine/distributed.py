@@ -26,7 +26,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .device import DeviceError
-from .loops import EpochStats, ValidationResult
+from .loops import EpochPosition, EpochStats, ValidationResult
 from .torchrun_env import launched_by_torchrun
 
 TIMEOUT_ENV = "TUI_TRAINER_DIST_TIMEOUT"
@@ -160,6 +160,11 @@ class StopVote:
     Voting every batch would cost a host sync per batch on a GPU, so the ranks vote about every
     `interval_s` seconds; the next voting batch is agreed in the same all-reduce, so all ranks vote
     at the same batches. Call it once before each batch, on every rank.
+
+    A timed checkpoint rides on the same vote: saving one gathers every rank's running sums (a
+    collective), so the ranks must save at the same batch, and their clocks differ. After each call
+    `checkpoint_due` is true on every rank when any rank said its checkpoint was due at a vote
+    (False between votes); in one process it is the caller's own flag.
     """
 
     def __init__(self, interval_s: float = 0.2, max_every: int = 64) -> None:
@@ -169,12 +174,15 @@ class StopVote:
         self._next_vote = 0
         self._last_vote_call = 0
         self._last_vote_time = time.perf_counter()
+        self.checkpoint_due = False
 
-    def __call__(self, stop_requested: bool) -> bool:
+    def __call__(self, stop_requested: bool, checkpoint_due: bool = False) -> bool:
         if world_size() == 1:
+            self.checkpoint_due = checkpoint_due
             return stop_requested
         call = self._calls
         self._calls += 1
+        self.checkpoint_due = False
         if call < self._next_vote:
             return False
         now = time.perf_counter()
@@ -185,12 +193,13 @@ class StopVote:
             per_batch = (now - self._last_vote_time) / batches
             every = self.max_every if per_batch <= 0 else int(self.interval_s / per_batch)
             every = max(1, min(self.max_every, every))
-        # One all-reduce: MAX of the stop flags, MIN of the proposed gaps (as MAX of their negatives).
-        box = torch.tensor([int(stop_requested), -every], dtype=torch.int64, device=_flag_device())
+        # One all-reduce: MAX of the stop and checkpoint flags, MIN of the proposed gaps (as MAX of their negatives).
+        box = torch.tensor([int(stop_requested), int(checkpoint_due), -every], dtype=torch.int64, device=_flag_device())
         dist.all_reduce(box, op=dist.ReduceOp.MAX)
-        stop, neg_every = box.tolist()
+        stop, due, neg_every = box.tolist()
         self._next_vote = call + max(1, -neg_every)
         self._last_vote_call, self._last_vote_time = call, now
+        self.checkpoint_due = bool(due)
         return bool(stop)
 
 
@@ -211,6 +220,20 @@ def reduce_epoch_stats(stats: EpochStats, device: torch.device) -> EpochStats:
         accuracy=round(sums[1].item()) / max(images, 1),
         images=images,
     )
+
+
+def reduce_position(position: EpochPosition, device: torch.device) -> EpochPosition:
+    """`position` with every rank's running sums added up, so rank 0 can save them for all.
+
+    A collective: every rank calls it at the same batch (a stop or a timed checkpoint agreed by
+    StopVote). A resumed rank other than 0 then starts its sums from nothing (Trainer.load).
+    """
+    if world_size() == 1:
+        return position
+    sums = torch.tensor([position.loss_sum, position.correct, position.seen], dtype=torch.float64, device=device)
+    dist.all_reduce(sums)
+    loss_sum, correct, seen = sums.tolist()
+    return replace(position, loss_sum=loss_sum, correct=round(correct), seen=round(seen))
 
 
 def gather_validation(result: ValidationResult, device: torch.device) -> ValidationResult:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -207,14 +206,17 @@ class Trainer:
             self._checkpointed_at = self.control.running_clock()
 
     def _save_position(self, position: EpochPosition) -> None:
-        """A checkpoint inside the epoch (every train.checkpoint_minutes, and on a stop)."""
-        self.position = position
+        """A checkpoint inside the epoch (every train.checkpoint_minutes, and on a stop).
+
+        Under torchrun every rank calls this at the same batch: the position's sums are added up
+        over the ranks, so the one rank 0 saves holds the whole epoch so far."""
+        self.position = distributed.reduce_position(position, self.numerics.device)
         self.save(self.last_checkpoint)
 
     def _checkpoint_due(self) -> bool:
+        """Whether this rank's clock says a timed checkpoint is due (under torchrun StopVote makes the ranks agree)."""
         minutes = self.preset.train.checkpoint_minutes
-        # Under torchrun the ranks would have to agree on the moment: there only a stop checkpoints inside an epoch.
-        if not minutes or self.world_size > 1 or self.last_checkpoint is None:
+        if not minutes or self.last_checkpoint is None:
             return False
         return self.control.running_clock() - self._checkpointed_at >= minutes * 60
 
@@ -324,7 +326,8 @@ class Trainer:
                 self.threads = apply_threads("auto")  # other processes may have taken or freed cores
             stats, lr = self._train_one_epoch(epoch)
             if not stats.completed:
-                self._save_position(self._global(stats))
+                assert stats.position is not None  # an epoch that did not complete stopped somewhere
+                self._save_position(stats.position)
                 state = "interrupted"
                 break
             self.position = None
@@ -357,20 +360,6 @@ class Trainer:
             best_val_acc=self.best_val_acc,
             best_epoch=self.best_epoch,
             seconds=clock() - started,
-        )
-
-    def _global(self, stopped: EpochStats) -> EpochPosition:
-        """A stopped epoch's position with every rank's sums in it (rank 0 saves it for all)."""
-        assert stopped.position is not None
-        if self.world_size == 1:
-            return stopped.position
-        nothing_yet = replace(stopped, loss=0.0)  # a rank stopped before its first batch has a NaN mean
-        total = distributed.reduce_epoch_stats(stopped if stopped.images else nothing_yet, self.numerics.device)
-        return replace(
-            stopped.position,
-            loss_sum=total.loss * total.images,
-            correct=round(total.accuracy * total.images),
-            seen=total.images,
         )
 
     def _train_one_epoch(self, epoch: int) -> tuple[EpochStats, float]:
@@ -411,11 +400,15 @@ class Trainer:
                 ),
             )
 
-        vote = distributed.StopVote()  # under torchrun every rank must leave at the same batch
+        # Under torchrun every rank must leave, and checkpoint, at the same batch: both are put to one vote.
+        vote = distributed.StopVote()
 
         def should_stop() -> bool:
             self.control.wait_if_paused()
-            return vote(self.control.stop_requested.is_set())
+            return vote(self.control.stop_requested.is_set(), self._checkpoint_due())
+
+        def checkpoint_due() -> bool:
+            return vote.checkpoint_due  # asked right after should_stop, at the same batch
 
         stats = train_epoch(
             self.forward_model,
@@ -433,7 +426,7 @@ class Trainer:
             clock=self.control.running_clock,
             start=start,
             scaler=scaling.scaler if scaling is not None else None,
-            checkpoint_due=self._checkpoint_due,
+            checkpoint_due=checkpoint_due,
             on_checkpoint=self._save_position,
         )
         if start is not None:
