@@ -225,3 +225,42 @@ def test_a_storage_that_is_neither_file_nor_database_is_refused_without_its_pass
         load_sweep(path)
     (problem,) = [str(p) for p in caught.value.problems]
     assert problem.startswith(f"{path}:3: storage: got 'postgres://me:***@db/sweeps'") and "s3cret" not in problem
+
+
+def _grid_study(tmp_path: Path):
+    from tui_trainer.runs.sweep import open_study
+
+    space = "\n".join(f'"{k}" = {v}' for k, v in GRID.items())
+    spec = load_sweep(write_sweep(tmp_path, "journal", f'sampler = "grid"\n[pruner]\nname = "none"\n[space]\n{space}'))
+    folder = SweepFolder.for_spec(tmp_path / "sweeps", spec)
+    return spec, folder, open_study(spec, folder)
+
+
+def _asked_then_killed(study) -> dict:
+    """A worker that queued the first grid point and asked for it, then died before drawing its values or
+    naming its process (a kill -9 in those milliseconds)."""
+    point = {k: v[0] for k, v in GRID.items()}
+    study.enqueue_trial(point)
+    study.ask()
+    return point
+
+
+def test_a_point_asked_by_a_worker_killed_before_drawing_it_is_not_handed_out_twice(tmp_path: Path) -> None:
+    from tui_trainer.runs.sweep import next_trial, suggest
+
+    spec, folder, study = _grid_study(tmp_path)
+    orphan = _asked_then_killed(study)
+    trial = next_trial(study, spec, folder, target=6, mine=set())
+    assert suggest(trial, spec) != orphan  # the orphan's retry runs that point: another worker takes the next
+
+
+def test_a_trial_whose_process_never_named_itself_is_retried_once_it_is_old(tmp_path: Path, monkeypatch) -> None:
+    from tui_trainer.runs import sweep
+
+    spec, folder, study = _grid_study(tmp_path)
+    orphan = _asked_then_killed(study)
+    monkeypatch.setattr(sweep, "ORPHAN_SECONDS", 0.0)  # as if a minute had passed
+    trial = sweep.next_trial(study, spec, folder, target=6, mine=set())
+    assert sweep.suggest(trial, spec) == orphan  # failed, queued again, and run: no point lost
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states[0] == optuna.trial.TrialState.FAIL

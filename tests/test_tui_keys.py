@@ -208,7 +208,11 @@ def test_every_confusion_footer_shows_its_keys_in_full(tmp_path: Path, size: tup
                 screen = app.screen
                 assert type(screen).__name__ == screen_name
                 footer = screen.query_one(Footer)
-                line = screen._compositor.render_strips()[-1].text  # the footer as the terminal shows it
+                for _ in range(100):  # a loaded machine draws the new screen's footer a few frames later
+                    line = screen._compositor.render_strips()[-1].text  # the footer as the terminal shows it
+                    if line.strip():
+                        break
+                    await pilot.pause(0.02)
                 palette = footer.query_one(".-command-palette", FooterKey)
                 shown = {key.description: key for key in footer.query(FooterKey) if key is not palette}
                 expected = own | ({"Quit", "Help"} if size == SIZE else set())

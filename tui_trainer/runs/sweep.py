@@ -25,6 +25,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,16 @@ def open_study(spec: SweepSpec, folder: SweepFolder):
     return study
 
 
+ORPHAN_SECONDS = 60.0
+"""A running trial that names no process this long after it started was asked by a process killed before it
+could record itself (that takes milliseconds): no heartbeat or pid will ever say it is dead."""
+
+
 def _dead(trial: Any, mine: set[int]) -> bool:
     host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
+    if pid is None and trial.number not in mine:
+        started = trial.datetime_start  # naive local time, as Optuna stores it
+        return started is not None and (datetime.now() - started).total_seconds() > ORPHAN_SECONDS
     if host != socket.gethostname() or pid is None:
         return False  # another machine's: its heartbeat decides
     if pid == os.getpid():
@@ -166,7 +175,7 @@ def next_trial(study: Any, spec: SweepSpec, folder: SweepFolder, target: int, mi
                 return None
             grid = spec.grid()
             if grid is not None:
-                taken = [dict(t.params) for t in used]
+                taken = [_point(t) for t in used]
                 free = [point for point in grid if point not in taken]
                 if not free:
                     return None
@@ -177,6 +186,12 @@ def next_trial(study: Any, spec: SweepSpec, folder: SweepFolder, target: int, mi
         trial.set_user_attr("started_at", now_iso())
         mine.add(trial.number)
         return trial
+
+
+def _point(trial: Any) -> dict[str, Any]:
+    """The values a trial runs: its parameters, or, for a trial asked but killed before it drew them, the
+    values it was queued with (its retry runs those: counting it free would run that point twice)."""
+    return dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
 
 
 def suggest(trial: Any, spec: SweepSpec) -> dict[str, Any]:
