@@ -179,14 +179,17 @@ def _no_training(*args, **kwargs):  # pragma: no cover - the editor tests never 
     raise AssertionError("training started")
 
 
-async def type_into(pilot, app: TrainerApp, path: str, text: str) -> None:
+async def type_into(pilot, app: TrainerApp, path: str, text: str, *, pasted: str = "") -> None:
+    """Types `text` into the field at `path`, key by key, after `pasted` (put there at once, as a paste
+    would: typing a long path key by key costs a refresh a key)."""
     editor = app.screen
     assert isinstance(editor, PresetEditorScreen)
     editor.focus_field(path)
     await pilot.pause()
     field = editor.row(path).editor
     assert isinstance(field, Input)
-    field.value = ""
+    field.value = pasted
+    field.cursor_position = len(pasted)
     await pilot.press(*text)
     await pilot.pause()
 

@@ -25,6 +25,13 @@ pytestmark = pytest.mark.slow  # each case starts a console in a terminal of its
 EXIT_WAIT = 60.0
 """Seconds a console gets to stop its run and exit (a batch of the tiny preset takes milliseconds)."""
 
+QUICK_GRACE = (
+    "import runpy, tui_trainer.tui.app as app; app.TERMINAL_GONE_GRACE = 0.5; "
+    "runpy.run_module('tui_trainer', run_name='__main__')"
+)
+"""`python -m tui_trainer`, with the console's wait for a usual exit (5 s, after the run has saved) cut
+to half a second: a console whose terminal is frozen waits all of it before it ends itself."""
+
 
 def _drain(fd: int) -> None:
     """Read what the console drew, so it never blocks on a full terminal."""
@@ -49,7 +56,7 @@ def _wait_for(condition, fd: int, what: str, seconds: float = 120.0) -> None:
 )
 def test_a_console_whose_terminal_is_gone_stops_its_run_and_exits(tmp_path: Path, sig: int, terminal: str) -> None:
     runs = tmp_path / "runs"
-    args = [sys.executable, "-m", "tui_trainer", str(REPO / "presets" / "smoke.toml"), "--runs-dir", str(runs)]
+    args = [sys.executable, "-c", QUICK_GRACE, str(REPO / "presets" / "smoke.toml"), "--runs-dir", str(runs)]
     args += [*SET_TINY, "--set", "train.epochs=500", "--set", "scheduler.t_max=500"]
     master, slave = pty.openpty()
     env = dict(os.environ, TERM="xterm-256color", COLUMNS="100", LINES="30", OMP_NUM_THREADS="1")

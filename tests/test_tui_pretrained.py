@@ -39,7 +39,7 @@ def test_model_name_completes_timm_architectures_and_weights_files(preset_file: 
             await _accept_suggestion(pilot, app.screen.row("model.name").editor)
             assert app.document is not None and app.document.preset is not None
             assert app.document.preset.model.name == f"timm:{expected}"
-            await type_into(pilot, app, "model.pretrained", f"{tmp_path}/wei")
+            await type_into(pilot, app, "model.pretrained", "wei", pasted=f"{tmp_path}/")
             field = app.screen.row("model.pretrained").editor
             await _accept_suggestion(pilot, field)
             await pilot.press("r")

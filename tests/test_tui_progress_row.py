@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def footer_keys(app: TrainerApp) -> dict[str, str]:
 @pytest.mark.slow
 def test_p_reads_resume_while_the_run_is_paused(tmp_path: Path) -> None:
     async def scenario() -> None:
-        app = make_app(tmp_path, FakeTrainer(delay=0.01), overrides=(*TINY, "train.epochs=1000"))
+        app = make_app(tmp_path, FakeTrainer(hold=threading.Event()), overrides=(*TINY, "train.epochs=1000"))
         async with app.run_test(size=(100, 24)) as pilot:
             await pilot.pause()
             await pilot.press("ctrl+r")

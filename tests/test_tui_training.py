@@ -87,7 +87,7 @@ def test_charts_and_table_follow_each_epoch(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_stop_and_pause_steer_the_run(tmp_path: Path) -> None:
-    trainer = FakeTrainer(delay=0.01)
+    trainer = FakeTrainer(delay=0.05)
 
     async def scenario() -> None:
         app = make_app(tmp_path, trainer, overrides=(*TINY, "train.epochs=1000"))
@@ -278,7 +278,7 @@ def test_a_crash_folds_its_traceback_behind_t_and_saves_it_to_the_run_log(tmp_pa
 
 
 def test_quitting_during_training_asks_then_stops_and_waits(tmp_path: Path) -> None:
-    trainer = FakeTrainer(delay=0.01)
+    trainer = FakeTrainer(hold=threading.Event())  # a run that stays at its first batch until stopped
 
     async def scenario() -> None:
         app = make_app(tmp_path, trainer, overrides=(*TINY, "train.epochs=1000"))
@@ -302,7 +302,7 @@ def test_quitting_during_training_asks_then_stops_and_waits(tmp_path: Path) -> N
 
 
 def test_ctrl_c_outside_a_text_field_quits_the_same_way(tmp_path: Path) -> None:
-    trainer = FakeTrainer(delay=0.01)
+    trainer = FakeTrainer(hold=threading.Event())  # a run that stays at its first batch until stopped
 
     async def scenario() -> None:
         app = make_app(tmp_path, trainer, overrides=(*TINY, "train.epochs=1000"))
