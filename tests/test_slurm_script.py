@@ -170,6 +170,18 @@ def test_a_job_squeue_has_forgotten_is_asked_of_sacct(monkeypatch) -> None:
     assert asked == ["squeue", "squeue", "sacct"]
 
 
+def test_a_job_id_that_slurm_would_not_write_is_never_asked(monkeypatch) -> None:
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")
+    asked = []
+
+    def run(args):
+        asked.append(args[5])
+        return None
+
+    query_jobs(["12", "12_3", "-u root", "1,2", "$(reboot)", ""], run)  # a run folder someone else wrote
+    assert asked == ["12", "12_3", "12,12_3"]  # squeue for each plausible id, then sacct for both
+
+
 def test_no_slurm_on_the_machine_asks_nothing(monkeypatch) -> None:
     monkeypatch.setattr("shutil.which", lambda name: None)
     assert query_jobs(["7"], lambda args: pytest.fail("asked")) == {}

@@ -7,6 +7,7 @@ for CACHE_SECONDS, each call has a short timeout, and a machine without `squeue`
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import threading
@@ -78,9 +79,14 @@ def _run(args: Sequence[str]) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+JOB_ID = re.compile(r"\d{1,12}(_\d{1,9})?")
+"""A job id as SLURM writes it (an array task's `123_4` too). A run folder is data: anything else in its
+`slurm_job_id` is never handed to squeue or sacct."""
+
+
 def query_jobs(job_ids: Iterable[str], run: Runner = _run) -> dict[str, JobState]:
     """The states of `job_ids`: squeue for jobs it still holds, sacct for the others (where it is set up)."""
-    ids = sorted(set(job_ids))
+    ids = sorted({job_id for job_id in job_ids if JOB_ID.fullmatch(job_id)})
     if not ids or shutil.which("squeue") is None:
         return {}
     states: dict[str, JobState] = {}
