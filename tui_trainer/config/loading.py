@@ -6,7 +6,6 @@ what was given and what is allowed, so a user can fix a preset without reading t
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..regular_file import UnsafeFile, read_bytes
+from ..text import close_match
 from .fields import all_fields, field_by_path
 from .locate import key_lines, line_of
 from .schema import SECTIONS, Preset, cross_field_problems
@@ -165,11 +165,6 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
     return origins
 
 
-def _closest(name: str, candidates: Iterable[str]) -> str | None:
-    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
 def _unknown_key_message(path: str) -> str:
     parts = path.split(".")
     if len(parts) == 1:
@@ -180,7 +175,7 @@ def _unknown_key_message(path: str) -> str:
         known = list(SECTIONS[section].model_fields) if section in SECTIONS else []
         where = f"in [{section}]"
     message = f"unknown key {where}"
-    guess = _closest(parts[-1], known)
+    guess = close_match(parts[-1], known)
     if guess:
         message += f"; did you mean `{guess}`?"
     elif known:
@@ -213,7 +208,7 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
         return path, f"got {_short(error.get('input'))}: not allowed (allowed: {spec.allowed()})"
     if spec is not None and spec.choices and error["type"] == "literal_error":
         given = error.get("input")
-        guess = _closest(given, [str(c) for c in spec.choices]) if isinstance(given, str) else None
+        guess = close_match(given, [str(c) for c in spec.choices]) if isinstance(given, str) else None
         hint = f'; did you mean "{guess}"?' if guess else ""
         return path, f"got {_short(given)}: not a choice{hint} (allowed: {spec.allowed()})"
     message = f"got {_short(error.get('input'))}: {reason}"

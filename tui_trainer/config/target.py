@@ -10,11 +10,11 @@ Where the target is looked for, and which targets are allowed at all: `config.co
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Sequence
 from typing import Any
 
+from ..text import close_match
 from .code_trust import TargetAccess, import_target
 from .loading import Problem
 from .locate import key_lines, line_of
@@ -83,8 +83,8 @@ def target_problems(
     for name in refused:
         if name == "num_classes":
             continue
-        close = difflib.get_close_matches(name, _names(factory), n=1)
-        suggestion = f"; did you mean {close[0]!r}?" if close else ""
+        close = close_match(name, _names(factory))
+        suggestion = f"; did you mean {close!r}?" if close else ""
         problems.append(
             problem(f"model.params.{name}", f"{target} has no parameter {name!r}{suggestion} (it takes: {takes})")
         )

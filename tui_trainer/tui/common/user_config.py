@@ -11,7 +11,6 @@ and replaces it atomically. `TUI_TRAINER_CONFIG` names another file (tests, seve
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from ...atomic import atomic_write_text
 from ...config.loading import Problem, parse_toml
 from ...config.locate import line_of
 from ...config.settings_file import config_path, read_settings_file
+from ...text import close_match
 from .image_display import IMAGES_SETTINGS
 from .keymap import key_problem
 
@@ -123,8 +123,8 @@ def _some_themes(themes: Collection[str]) -> str:
 
 
 def _did_you_mean(name: str, choices: Collection[str]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = close_match(name, choices)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 def save_setting(key: str, value: Any, path: Path | None = None) -> None:
