@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_text, atomic_write_with
+from ..atomic import atomic_write_text
 from ..regular_file import read_bytes
 from .folder import RunFolderError, _slug
+from .predictions_file import write_predictions_file
 from .thumbnails import thumbnails_file, write_thumbnails
 
 EVALS = "evals"
@@ -88,8 +89,7 @@ def write_eval_folder(
     partial = EvalFolder(root / f".{stem}.{os.getpid()}.partial")
     partial.path.mkdir()
     try:
-        payload: dict[str, Any] = {**predictions, "classes": np.array(classes, dtype=str), "epoch": np.array(epoch)}
-        atomic_write_with(partial.predictions_file, lambda handle: np.savez(handle, **payload))
+        write_predictions_file(partial.predictions_file, predictions, classes, epoch=epoch)
         if thumbnails is not None:
             write_thumbnails(partial.images_file, *thumbnails)
         atomic_write_text(partial.report_file, json.dumps({"format": FORMAT, **report}, indent=2) + "\n")

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import DiskFullError, append_line, atomic_write_text, atomic_write_with
+from ..atomic import DiskFullError, append_line, atomic_write_text
 from ..config import Preset, load_preset
 from ..config.code_trust import TARGET_RULE, TargetAccess, module_problem, untrusted_target_message
 from ..regular_file import UnsafeFile, open_fd, read_bytes
 from ..text import printable
-from .predictions_file import load_checked_arrays
+from .predictions_file import load_checked_arrays, write_predictions_file
 from .process import process_alive
 from .records import (
     FORMAT,
@@ -273,8 +273,7 @@ class RunFolder:
     def write_predictions(
         self, which: str, epoch: int, arrays: dict[str, np.ndarray], classes: tuple[str, ...]
     ) -> None:
-        payload: dict[str, Any] = {**arrays, "classes": np.array(classes, dtype=str), "epoch": np.array(epoch)}
-        atomic_write_with(self.predictions_file(which), lambda handle: np.savez(handle, **payload))
+        write_predictions_file(self.predictions_file(which), arrays, classes, epoch=epoch)
 
     def write_progress(self, record: dict[str, Any]) -> None:
         """Replace progress.json (the latest batch of the epoch in flight) atomically."""

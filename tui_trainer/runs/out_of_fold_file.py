@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_with
-from .predictions_file import SavedPredictions, load_checked_arrays, saved_predictions
+from .predictions_file import SavedPredictions, load_checked_arrays, saved_predictions, write_predictions_file
 
 MADE_WITH = ("folds", "epochs", "seed")
 """The scalars that say how the predictions were made."""
@@ -57,14 +55,9 @@ def write_out_of_fold(
     paths: Sequence[str] = (),
 ) -> None:
     """Write the file at `path` in one atomic step (the old file stays whole until the new one is)."""
-    payload: dict[str, Any] = {
-        **arrays,
-        "classes": np.array(list(classes), dtype=str),
-        **{key: np.array(value, dtype=np.int64) for key, value in zip(MADE_WITH, (folds, epochs, seed), strict=True)},
-    }
     if paths:
-        payload["paths"] = np.array([str(p) for p in paths], dtype=str)
-    atomic_write_with(path, lambda handle: np.savez(handle, **payload))
+        arrays = {**arrays, "paths": np.array([str(p) for p in paths], dtype=str)}
+    write_predictions_file(path, arrays, classes, folds=folds, epochs=epochs, seed=seed)
 
 
 def read_out_of_fold(path: Path) -> OutOfFold:

@@ -1,4 +1,5 @@
-"""The one reader of a predictions file: a run's `predictions-<which>.npz`, an evaluation's `predictions.npz`.
+"""The one reader and writer of a predictions file: a run's `predictions-<which>.npz`, an evaluation's
+`predictions.npz`, the training set's out-of-fold `predictions-train-oof.npz`.
 
 Both hold the same arrays (`labels`, `predictions`, `confidences`, `losses`, `confusion`,
 `classes`, `epoch`, `probabilities` (float16 N×K softmax, absent from files written before runs kept
@@ -9,16 +10,31 @@ only hold arrays.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write_with
 from ..engine.events import Predictions
 from ..regular_file import MAX_ARRAY_BYTES, UnsafeFile, open_binary
 from ..text import printable
 from .report import confusion_from_predictions
+
+
+def write_predictions_file(
+    path: Path, arrays: Mapping[str, np.ndarray], classes: Sequence[str], **scalars: int
+) -> None:
+    """Write the per-sample `arrays`, the class names and the `scalars` that go with them (`epoch`; an
+    out-of-fold file's `folds`, `epochs`, `seed`) in one atomic step: the old file stays whole until then."""
+    payload: dict[str, Any] = {
+        **arrays,
+        "classes": np.array(list(classes), dtype=str),
+        **{key: np.array(value, dtype=np.int64) for key, value in scalars.items()},
+    }
+    atomic_write_with(path, lambda handle: np.savez(handle, **payload))
 
 
 def load_arrays(path: Path) -> dict[str, Any]:
