@@ -63,3 +63,16 @@ def noisy_colours() -> Callable[..., list[str]]:
         return moved
 
     return make
+
+
+@pytest.fixture
+def one_thread(monkeypatch: pytest.MonkeyPatch):
+    """Runs in tests are tiny: one thread each trains them in a blink, while two threads fighting
+    other processes for two cores can take 30 times longer (this process and its children)."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -22,14 +22,7 @@ from tui_trainer.engine.trainer import Trainer
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.launch import load_run_preset, run_training
 
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def train(preset: Path, runs: Path, *args: str) -> RunFolder:

@@ -33,17 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 THREE_EPOCHS = (*TINY, "train.epochs=3", "scheduler.t_max=3")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread_per_run(monkeypatch: pytest.MonkeyPatch):
-    """Runs here are tiny: one thread each trains them in a blink, while two threads fighting
-    other processes for two cores can take 30 times longer."""
-    import torch
-
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the child processes
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the runs trained in this process
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def overrides_args(overrides: tuple[str, ...]) -> list[str]:

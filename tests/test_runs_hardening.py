@@ -28,14 +28,7 @@ from tui_trainer.runs.process import process_start_time
 from tui_trainer.runs.summary import summarize
 from tui_trainer.runs.view import RunView
 
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def interrupted_run(tmp_path: Path, epochs: int = 3) -> RunFolder:

@@ -24,18 +24,7 @@ from tui_trainer.tui.runs.compare_screen import CompareChart, CompareScreen
 from tui_trainer.tui.runs.screen import RunsScreen
 from tui_trainer.tui.runs.summary_screen import RunSummaryScreen
 
-
-@pytest.fixture(autouse=True)
-def _one_thread_per_run(monkeypatch: pytest.MonkeyPatch):
-    """Runs here are tiny: one thread each trains them in a blink, while two threads fighting
-    other processes for two cores can take 30 times longer."""
-    import torch
-
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the child processes
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the runs trained in this process
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Host(App[None]):
