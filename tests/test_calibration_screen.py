@@ -162,14 +162,14 @@ def test_the_screen_answers_keys_while_its_figures_are_computed(
     """Ranking ImageNet-sized predictions takes a second: a worker does it, the title says so meanwhile."""
     run_dir, saved = make_run(tmp_path / "run")
     started, release = threading.Event(), threading.Event()
-    real = calibration_screen.separation
+    real = calibration_screen.honesty
 
     def held(*args, **kwargs):
         started.set()
         release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(calibration_screen, "separation", held)
+    monkeypatch.setattr(calibration_screen, "honesty", held)
 
     async def scenario() -> None:
         async with Host().run_test(size=(80, 24)) as pilot:

@@ -197,3 +197,14 @@ def reliability(confidences: np.ndarray, correct: np.ndarray, bins: int = BINS) 
     ece = float(sum(n * gap for n, gap in gaps) / total) if total else None
     mce = float(max(gap for _, gap in gaps)) if gaps else None
     return Reliability(tuple(rows), ece, mce)
+
+
+def honesty(
+    labels: np.ndarray, predictions: np.ndarray, confidences: np.ndarray, probabilities: np.ndarray | None
+) -> tuple[Reliability, Separation | None]:
+    """What a set of predictions says of its confidence: the reliability diagram (it needs only each
+    prediction's confidence) and, when every class's probability is there (N×K), the ROC and
+    precision-recall curves. An epoch's record, report.json and the confusion screen all start here."""
+    correct = np.asarray(labels) == np.asarray(predictions)
+    ranked = separation(probabilities, labels) if probabilities is not None else None
+    return reliability(confidences, correct), ranked

@@ -23,7 +23,7 @@ from ..data.storage import StorageChoice
 from ..models.hub import is_hub_name
 from . import distributed
 from .builders import build_loss, build_model, build_optimizer, build_scheduler, class_weights
-from .calibration import reliability, separation
+from .calibration import honesty
 from .checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint, unwrap
 from .class_figures import class_report
 from .continuation import Continuation, continued_schedule, fast_forward, reset_learning_rates
@@ -508,12 +508,14 @@ class Trainer:
 def honesty_figures(result: ValidationResult) -> dict[str, float | None]:
     """An epoch's calibration error and macro one-vs-rest ROC AUC and average precision (engine.calibration).
 
-    The AUC and AP need each sample's class probabilities; ranking them costs one sort per class
-    (about a second for 50k images × 1000 classes, nothing for CIFAR-sized sets)."""
-    correct = (result.predictions == result.labels).numpy()
-    figures: dict[str, float | None] = {"val_ece": reliability(result.confidences.numpy(), correct).ece}
-    if result.probabilities is not None:
-        ranked = separation(result.probabilities.numpy(), result.labels.numpy())
+    The AUC and AP need each sample's class probabilities (about a second for 50k images × 1000
+    classes, nothing for CIFAR-sized sets)."""
+    probabilities = None if result.probabilities is None else result.probabilities.numpy()
+    binned, ranked = honesty(
+        result.labels.numpy(), result.predictions.numpy(), result.confidences.numpy(), probabilities
+    )
+    figures: dict[str, float | None] = {"val_ece": binned.ece}
+    if ranked is not None:
         figures.update(val_roc_auc=ranked.macro_auc, val_average_precision=ranked.macro_ap)
     return figures
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.calibration import Reliability, Separation, reliability, separation
+from ..engine.calibration import Reliability, honesty
 
 
 def reliability_record(result: Reliability) -> dict[str, Any]:
@@ -37,13 +37,9 @@ def calibration_section(
 
     Calibration needs only each prediction's confidence, so it is there for every predictions file;
     ROC and precision-recall need every class's probability (`probabilities`, N×K)."""
-    section: dict[str, Any] = {
-        "calibration": reliability_record(reliability(confidences, np.asarray(labels) == np.asarray(predictions))),
-        "roc_auc": None,
-        "average_precision": None,
-    }
-    if probabilities is not None:
-        ranked: Separation = separation(probabilities, labels)
+    binned, ranked = honesty(labels, predictions, confidences, probabilities)
+    section: dict[str, Any] = {"calibration": reliability_record(binned), "roc_auc": None, "average_precision": None}
+    if ranked is not None:
         section["roc_auc"] = {"macro": ranked.macro_auc, "per_class": ranked.auc}
         section["average_precision"] = {"macro": ranked.macro_ap, "per_class": ranked.ap}
     return section

@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from ...engine.calibration import Reliability, Separation, reliability, separation
+from ...engine.calibration import Reliability, Separation, honesty
 from ...engine.events import Predictions
 from ...runs.eval_folder import EvalFolder, is_eval_folder
 from ...runs.predictions_file import no_probabilities
@@ -40,11 +40,7 @@ Figures = tuple[Reliability, Separation | None]
 
 def calibration_figures(predictions: Predictions) -> Figures:
     """What the screen draws of `predictions`: pure computation, run in a worker thread."""
-    correct = np.asarray(predictions.labels) == np.asarray(predictions.predictions)
-    ranked = None
-    if predictions.probabilities is not None:
-        ranked = separation(predictions.probabilities, predictions.labels)
-    return reliability(predictions.confidences, correct), ranked
+    return honesty(predictions.labels, predictions.predictions, predictions.confidences, predictions.probabilities)
 
 
 class CalibrationScreen(FollowsRunView, Screen):
