@@ -7,7 +7,7 @@ from pathlib import Path
 
 from textual.widgets import Checkbox, Static, TextArea
 
-from tests.console_kit import SIZE, run
+from tests.console_kit import SIZE, run, wait_for
 from tests.console_kit import editor_app as make_app
 from tests.helpers import REPO
 from tui_trainer.config.preset_document import field_comments
@@ -72,10 +72,8 @@ def test_the_form_shows_each_fields_comment_from_the_preset(tmp_path: Path) -> N
             editor = await open_editor(pilot)
             editor.focus_field("data.root")
             comment = editor.row("data.root").query_one(".field-comment", Static)
-            for _ in range(50):  # the form scrolls after the next refresh: late on a loaded machine
-                await pilot.pause(0.02)
-                if comment.region.bottom <= SIZE[1]:
-                    break
+            # laid out, then scrolled into view after the next refresh (late on a loaded machine)
+            await wait_for(pilot, lambda: comment.region.height > 0 and comment.region.bottom <= SIZE[1])
             assert str(comment.render()).startswith("# Open: where CIFAR-10 lives.")
             assert comment.display and comment.region.height >= 2 and comment.region.bottom <= SIZE[1]
             trailing = editor.row("data.batch_size").query_one(".field-comment", Static)

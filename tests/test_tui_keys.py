@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-from tests.console_kit import SIZE
+from tests.console_kit import SIZE, wait_for
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.report import confusion_from_predictions
 from tui_trainer.runs.thumbnails import thumbnails_file
@@ -208,11 +208,9 @@ def test_every_confusion_footer_shows_its_keys_in_full(tmp_path: Path, size: tup
                 screen = app.screen
                 assert type(screen).__name__ == screen_name
                 footer = screen.query_one(Footer)
-                for _ in range(100):  # a loaded machine draws the new screen's footer a few frames later
-                    line = screen._compositor.render_strips()[-1].text  # the footer as the terminal shows it
-                    if line.strip():
-                        break
-                    await pilot.pause(0.02)
+                # the footer as the terminal shows it; a loaded machine draws a new screen's a few frames later
+                await wait_for(pilot, lambda shown=screen: shown._compositor.render_strips()[-1].text.strip())
+                line = screen._compositor.render_strips()[-1].text
                 palette = footer.query_one(".-command-palette", FooterKey)
                 shown = {key.description: key for key in footer.query(FooterKey) if key is not palette}
                 expected = own | ({"Quit", "Help"} if size == SIZE else set())
