@@ -245,22 +245,39 @@ def _asked_then_killed(study) -> dict:
     return point
 
 
-def test_a_point_asked_by_a_worker_killed_before_drawing_it_is_not_handed_out_twice(tmp_path: Path) -> None:
+def test_a_trial_whose_worker_died_before_naming_its_process_is_run_again_at_once(tmp_path: Path) -> None:
     from tui_trainer.runs.sweep import next_trial, suggest
 
     spec, folder, study = _grid_study(tmp_path)
     orphan = _asked_then_killed(study)
     trial = next_trial(study, spec, folder, target=6, mine=set())
-    assert suggest(trial, spec) != orphan  # the orphan's retry runs that point: another worker takes the next
+    assert suggest(trial, spec) == orphan  # failed, queued again and handed out: no point lost, none twice
+    assert study.get_trials(deepcopy=False)[0].state == optuna.trial.TrialState.FAIL
 
 
-def test_a_trial_whose_process_never_named_itself_is_retried_once_it_is_old(tmp_path: Path, monkeypatch) -> None:
-    from tui_trainer.runs import sweep
+def test_a_point_another_worker_is_still_drawing_is_not_handed_out_again(tmp_path: Path) -> None:
+    """Workers take turns to ask, but draw their values after their turn: one seen with half its values drawn
+    still holds its whole point."""
+    from tui_trainer.runs.sweep import next_trial, suggest
+
+    spec, folder, study = _grid_study(tmp_path)
+    mine: set[int] = set()
+    drawing = next_trial(study, spec, folder, target=6, mine=mine)
+    drawing.suggest_categorical(
+        "loss.smoothing", GRID["loss.smoothing"]
+    )  # the first of its two values, from its queued point
+    other = next_trial(study, spec, folder, target=6, mine=mine)
+    assert suggest(other, spec) != suggest(drawing, spec)
+
+
+def test_a_dead_trial_failed_by_a_worker_killed_before_queuing_it_again_is_queued_by_the_next(
+    tmp_path: Path,
+) -> None:
+    from tui_trainer.runs.sweep import next_trial, suggest
 
     spec, folder, study = _grid_study(tmp_path)
     orphan = _asked_then_killed(study)
-    monkeypatch.setattr(sweep, "ORPHAN_SECONDS", 0.0)  # as if a minute had passed
-    trial = sweep.next_trial(study, spec, folder, target=6, mine=set())
-    assert sweep.suggest(trial, spec) == orphan  # failed, queued again, and run: no point lost
-    states = [t.state for t in study.get_trials(deepcopy=False)]
-    assert states[0] == optuna.trial.TrialState.FAIL
+    study.tell(0, state=optuna.trial.TrialState.FAIL)  # the cleaner's first step; then it was killed too
+    trial = next_trial(study, spec, folder, target=6, mine=set())
+    assert suggest(trial, spec) == orphan
+    assert trial.number == 1 and len(study.get_trials(deepcopy=False)) == 2

@@ -9,7 +9,8 @@ stop control, and the count that ends a study has to hold across processes and k
   Optuna's retry callback (runs/sweep_storage.py), so a rerun continues the study without
   repeating or losing a finished trial.
 - A dead trial is found by Optuna's heartbeat (every machine; a database storage), or at once when
-  its process is gone from this machine (every storage: the journal file has no heartbeat).
+  its process is gone from this machine or never named itself (every storage: the journal file has
+  no heartbeat).
 - Processes take turns (`sweep_storage.study_lock`, across machines) to clean up dead trials,
   count, and ask; so two processes never both take the last trial or the same grid point.
 - A grid is enqueued point by point, first unused point first, instead of Optuna's GridSampler:
@@ -25,7 +26,6 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,33 +124,35 @@ def open_study(spec: SweepSpec, folder: SweepFolder):
     return study
 
 
-ORPHAN_SECONDS = 60.0
-"""A running trial that names no process this long after it started was asked by a process killed before it
-could record itself (that takes milliseconds): no heartbeat or pid will ever say it is dead."""
-
-
 def _dead(trial: Any, mine: set[int]) -> bool:
+    """Whether a running trial's process is gone. Called under `study_lock`, which the asker holds until it has
+    named its process and host: a trial seen without them was asked by a process killed in between."""
     host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
-    if pid is None and trial.number not in mine:
-        started = trial.datetime_start  # naive local time, as Optuna stores it
-        return started is not None and (datetime.now() - started).total_seconds() > ORPHAN_SECONDS
-    if host != socket.gethostname() or pid is None:
-        return False  # another machine's: its heartbeat decides
-    if pid == os.getpid():
+    if pid is None or host is None or pid == os.getpid():
         return trial.number not in mine
+    if host != socket.gethostname():
+        return False  # another machine's: its heartbeat decides
     return not pid_alive(pid, host)
 
 
 def _clean_up_dead(study: Any, mine: set[int]) -> None:
-    """Fail and run again the trials whose process is dead: by Optuna's heartbeat, or gone from this machine."""
+    """Fail and run again the trials whose process is dead: by Optuna's heartbeat, or gone from this machine.
+
+    A trial failed for its process's death carries no `error`; one of those not queued again (the cleaner
+    itself was killed between failing it and queuing it) is queued now, or its point would be lost."""
     optuna = require_optuna()
+    states = optuna.trial.TrialState
     optuna.storages.fail_stale_trials(study)  # any machine's, by heartbeat; retried by the storage's callback
     retry = retry_callback(MAX_RETRIES)
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+    for trial in study.get_trials(deepcopy=False, states=(states.RUNNING,)):
         if _dead(trial, mine):
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
-                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-                retry(study, study.get_trials(deepcopy=False)[trial.number])
+                study.tell(trial.number, state=states.FAIL)
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    for trial in trials:
+        if trial.state == states.FAIL and "error" not in trial.user_attrs and trial.number not in retried:
+            retry(study, trial)  # refuses a trial that died MAX_RETRIES times: it stays failed, and counts
 
 
 def counted(trials: Sequence[Any]) -> list[Any]:
@@ -189,9 +191,9 @@ def next_trial(study: Any, spec: SweepSpec, folder: SweepFolder, target: int, mi
 
 
 def _point(trial: Any) -> dict[str, Any]:
-    """The values a trial runs: its parameters, or, for a trial asked but killed before it drew them, the
-    values it was queued with (its retry runs those: counting it free would run that point twice)."""
-    return dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
+    """The values a trial runs: those it was queued with, else its parameters. Not its parameters first: a
+    trial still drawing them (or killed while it did) has only some, and its point would look free."""
+    return dict(trial.system_attrs.get("fixed_params") or trial.params)
 
 
 def suggest(trial: Any, spec: SweepSpec) -> dict[str, Any]:
