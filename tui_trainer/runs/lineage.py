@@ -10,7 +10,7 @@ anything there: what does not fit is ignored, never trusted.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,55 @@ def read_parent(folder: RunFolder, status: dict[str, Any]) -> Parent | None:
     if not isinstance(record, dict) or not isinstance(record.get("run"), str) or _whole(record.get("epoch")) is None:
         return None
     return Parent(folder.path.parent / record["run"], record["epoch"])
+
+
+MAX_ANCESTORS = 32
+"""How many forks back a lead-in goes: a fork of a fork draws its grandparent's epochs too; a chain
+longer than this (or a cycle in folders someone else wrote) ends there."""
+
+
+@dataclass(frozen=True)
+class LeadIn:
+    """A fork's history before its own first epoch: its parent's epoch records 1..K (and, for a fork
+    of a fork, the grandparent's before them), read-only, so its screens draw the whole run."""
+
+    parent: Parent | None = None
+    """None: not a fork (or its status.json cannot say)."""
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    problem: str = ""
+    """Why the parent's epochs are missing ("" when they are there): its folder is gone or unreadable."""
+
+
+def read_lead_in(run_dir: Path) -> LeadIn:
+    """The parent's epochs up to the fork of the run in `run_dir`; a parent that is gone or damaged
+    gives no epochs and a `problem`, never an error. Nothing is written."""
+    folder = RunFolder(run_dir)
+    try:
+        parent = read_parent(folder, folder.read_status())
+    except RunFolderError:
+        return LeadIn()
+    if parent is None:
+        return LeadIn()
+    epochs: list[dict[str, Any]] = []
+    until = parent.epoch  # the latest epoch still to be found, in the fork's numbering
+    ancestor: Parent | None = parent
+    seen = {folder.path.resolve()}
+    while ancestor is not None and until >= 1 and len(seen) <= MAX_ANCESTORS and ancestor.run.resolve() not in seen:
+        seen.add(ancestor.run.resolve())
+        source = RunFolder(ancestor.run)
+        try:
+            status, records = source.read_status(), source.read_metrics()
+        except RunFolderError:
+            if ancestor is not parent:
+                break  # a grandparent gone: the parent's own epochs are still drawn
+            return LeadIn(parent, problem="cannot be read" if source.path.exists() else "is gone")
+        taken = [r for r in records if _whole(r.get("epoch")) is not None and r["epoch"] <= until]
+        epochs[:0] = taken
+        until = min((r["epoch"] for r in taken), default=until + 1) - 1
+        ancestor = read_parent(source, status)  # a fork of a fork: the epochs before the parent's first
+        if ancestor is not None:
+            until = min(until, ancestor.epoch)
+    return LeadIn(parent, epochs)
 
 
 def read_continuation(status: dict[str, Any]) -> Continuation | None:

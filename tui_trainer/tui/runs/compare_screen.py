@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from ...runs.folder import RunFolder, RunFolderError
-from ...runs.lineage import read_parent
+from ...runs.lineage import read_lead_in
 from ...runs.preset_diff import preset_diff
 from ...runs.summary import summarize
 from ...text import printable
@@ -65,15 +65,10 @@ def _metrics(path: Path) -> list[dict]:
 
 def _lineage(path: Path) -> tuple[str, list[dict[str, Any]]]:
     """(" · fork of NAME@K", the parent's epochs up to K) of a fork; ("", []) for other runs."""
-    folder = RunFolder(path)
-    try:
-        parent = read_parent(folder, folder.read_status())
-    except RunFolderError:
-        parent = None
-    if parent is None:
+    lead_in = read_lead_in(path)
+    if lead_in.parent is None:
         return "", []
-    lead_in = [r for r in _metrics(parent.run) if isinstance(r.get("epoch"), int) and r["epoch"] <= parent.epoch]
-    return f" · fork of {parent.run.name}@{parent.epoch}", lead_in
+    return f" · fork of {lead_in.parent.run.name}@{lead_in.parent.epoch}", lead_in.epochs
 
 
 def load_compared(run_dirs: Sequence[Path], baseline: Path | None = None) -> list[ComparedRun]:
