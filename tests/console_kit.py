@@ -221,3 +221,16 @@ def make_run(runs: Path, name: str, state: str = "finished", *overrides: str, pi
     )
     folder.last_checkpoint.write_bytes(b"x")
     return folder.path
+
+
+def make_fork(runs: Path, name: str, parent: Path, at: int, *overrides: str) -> Path:
+    """A finished run folder forked from `parent` at epoch `at`, as `train --fork` leaves it: status.json
+    names its parent, and its three epochs of metrics are numbered on from the fork (at+1 .. at+3)."""
+    path = make_run(runs, name, "finished", *overrides)
+    folder = RunFolder(path)
+    records = [json.loads(line) for line in folder.metrics_file.read_text().splitlines()]
+    folder.metrics_file.write_text("".join(json.dumps({**r, "epoch": r["epoch"] + at}) + "\n" for r in records))
+    status = json.loads(folder.status_file.read_text())
+    fork = {"parent": {"run": parent.name, "epoch": at}, "epochs_planned": at + 3, "epochs_done": at + 3}
+    folder.status_file.write_text(json.dumps({**status, **fork}))
+    return path

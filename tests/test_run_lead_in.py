@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tui_trainer.runs.lineage import read_lead_in
+from tui_trainer.runs.view import RunView
 
 
 def run_folder(path: Path, epochs: range, parent: tuple[str, int] | None = None) -> Path:
@@ -33,6 +34,7 @@ def test_a_fork_of_a_fork_leads_in_with_every_ancestors_epochs_up_to_its_fork(tm
     assert epochs(lead_in.epochs) == [1, 2, 3, 4, 5]
     assert [r["val_acc"] for r in lead_in.epochs] == [0.01, 0.02, 0.03, 0.04, 0.05]
     assert lead_in.parent is not None and (lead_in.parent.run.name, lead_in.parent.epoch) == ("second", 5)
+    assert epochs(RunView.from_run_dir(third).lead_in.epochs) == [1, 2, 3, 4, 5]  # a fork resumed or reopened
 
 
 def test_parents_that_name_each_other_end_the_lead_in(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""A run's lineage in the console at 80x24: extend a finished run, a fork's curve joined to its parent's,
-and the pinned baseline in every compare and in the training screen's charts."""
+"""A run's lineage in the console at 80x24: extend a finished run, a fork's curve joined to its parent's
+(in compare and on the fork's own training screen), and the pinned baseline in every compare and in the
+training screen's charts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from textual.app import App
 from textual.widgets import DataTable, Input, Static
 
-from tests.console_kit import SIZE, make_run, run, wait_for
+from tests.console_kit import SIZE, make_fork, make_run, run, wait_for
 from tui_trainer.tui.common.baseline import pin_baseline, read_baseline
 from tui_trainer.tui.common.user_config import config_path, load_user_config
 from tui_trainer.tui.messages import ExtendRun
@@ -124,11 +125,7 @@ def test_a_deleted_baseline_is_dropped_with_one_notice(tmp_path: Path) -> None:
 def test_compare_joins_a_forks_curve_to_its_parents_at_the_fork(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     parent = make_run(runs, "20261128-010000-smoke")
-    child = make_run(runs, "20261128-020000-smoke", "finished", "optimizer.lr=0.001")
-    records = [json.loads(line) for line in (child / "metrics.jsonl").read_text().splitlines()]
-    (child / "metrics.jsonl").write_text("".join(json.dumps({**r, "epoch": r["epoch"] + 2}) + "\n" for r in records))
-    status = json.loads((child / "status.json").read_text())
-    (child / "status.json").write_text(json.dumps({**status, "parent": {"run": parent.name, "epoch": 2}}))
+    child = make_fork(runs, "20261128-020000-smoke", parent, 2, "optimizer.lr=0.001")
 
     async def scenario() -> None:
         app = App()
@@ -169,5 +166,90 @@ def test_the_training_charts_draw_the_baseline_dimmed_and_labelled(tmp_path: Pat
             assert chart.points["val"] != chart.points["baseline"]  # the current run's own curve beside it
             folder_line = str(app.screen.query_one("#run-dir", Static).render())
             assert f"gray: baseline {baseline.name}" in folder_line
+
+    run(scenario())
+
+
+async def training_screen_of(pilot, app):
+    """The training screen once the run folder's history has been replayed to its end."""
+    from tui_trainer.tui.run.training_screen import TrainingScreen
+
+    await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen) and app.history.state == "finished")
+    await pilot.pause()
+    return app.screen
+
+
+def epochs_of(points: list[tuple[float, float]]) -> list[int]:
+    return [int(x) for x, _ in points]
+
+
+def test_a_forks_training_screen_draws_its_parents_epochs_dotted_before_its_own(tmp_path: Path) -> None:
+    from tui_trainer.tui.app import TrainerApp
+    from tui_trainer.tui.run.charts import MetricChart
+
+    runs = tmp_path / "runs"
+    parent = make_run(runs, "20261128-010000-smoke")
+    child = make_fork(runs, "20261128-020000-smoke", parent, 2, "optimizer.lr=0.001")
+    written = {f.name: f.read_bytes() for f in parent.iterdir()}
+
+    async def scenario() -> None:
+        app = TrainerApp(child, [], runs)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await training_screen_of(pilot, app)
+            acc = screen.query_one("#acc-chart", MetricChart).points
+            assert epochs_of(acc.get("parent val", [])) == [1, 2]  # the parent's epochs up to the fork, marked as its
+            assert acc["parent val"] == [(1, pytest.approx(10.0)), (2, pytest.approx(20.0))]
+            assert epochs_of(acc["val"]) == [3, 4, 5]  # then the fork's own, in the parent's numbering
+            loss = screen.query_one("#loss-chart", MetricChart).points
+            assert epochs_of(loss["parent train"]) == [1, 2] and epochs_of(loss["train"]) == [3, 4, 5]
+            folder_line = str(screen.query_one("#run-dir", Static).render())
+            assert f"dotted to ep 2: parent {parent.name}" in folder_line
+            assert "epoch 5/5" in str(screen.query_one("#run-state", Static).render())
+        assert {f.name: f.read_bytes() for f in parent.iterdir()} == written  # read, never written
+
+    run(scenario())
+
+
+def test_a_fork_whose_parent_is_gone_shows_its_own_epochs_and_says_so(tmp_path: Path) -> None:
+    from tui_trainer.tui.app import TrainerApp
+    from tui_trainer.tui.run.charts import MetricChart
+
+    runs = tmp_path / "runs"
+    parent = make_run(runs, "20261128-010000-smoke")
+    child = make_fork(runs, "20261128-020000-smoke", parent, 2)
+    shutil.rmtree(parent)
+
+    async def scenario() -> None:
+        app = TrainerApp(child, [], runs)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await training_screen_of(pilot, app)
+            acc = screen.query_one("#acc-chart", MetricChart).points
+            assert epochs_of(acc["val"]) == [3, 4, 5] and acc.get("parent val", []) == []
+            folder_line = str(screen.query_one("#run-dir", Static).render())
+            assert "parent is gone: epochs to 2 not drawn" in folder_line
+
+    run(scenario())
+
+
+def test_an_extended_run_shows_one_continuous_curve(tmp_path: Path) -> None:
+    from tui_trainer.tui.app import TrainerApp
+    from tui_trainer.tui.run.charts import MetricChart
+
+    runs = tmp_path / "runs"
+    extended = make_run(runs, "20261128-010000-smoke")  # 3 epochs, then 2 more in the same folder
+    with (extended / "metrics.jsonl").open("a") as metrics:
+        metrics.writelines(json.dumps({"epoch": e, "val_acc": 0.1 * e}) + "\n" for e in (4, 5))
+    status = json.loads((extended / "status.json").read_text())
+    extension = {"from_epochs": 3, "to_epochs": 5, "schedule": "constant", "at": "2026-11-28T02:00:00+00:00"}
+    more = {"epochs_planned": 5, "epochs_done": 5, "extensions": [extension]}
+    (extended / "status.json").write_text(json.dumps({**status, **more}))
+
+    async def scenario() -> None:
+        app = TrainerApp(extended, [], runs)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await training_screen_of(pilot, app)
+            acc = screen.query_one("#acc-chart", MetricChart).points
+            assert epochs_of(acc["val"]) == [1, 2, 3, 4, 5] and acc.get("parent val", []) == []
+            assert "parent" not in str(screen.query_one("#run-dir", Static).render())
 
     run(scenario())

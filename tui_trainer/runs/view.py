@@ -30,6 +30,7 @@ from ..engine.events import (
 from ..text import setup_text
 from .eval_folder import EvalFolder
 from .folder import RunFolder, RunFolderError, state_label
+from .lineage import LeadIn, read_lead_in
 from .predictions_file import read_saved_predictions
 from .records import EpochRecord
 from .summary import BROKEN
@@ -82,6 +83,8 @@ class RunView:
     """What the accuracy is measured on: "val", or an evaluation's data folder."""
     paths: tuple[str, ...] | None = None
     """The source file of each predicted sample, where the view was read with them."""
+    lead_in: LeadIn = field(default_factory=LeadIn)
+    """A fork's parent's epochs before its own (read once its folder is known), drawn before `epochs`."""
 
     def _changed(self) -> None:
         self.version += 1
@@ -120,6 +123,7 @@ class RunView:
 
     def start(self, event: RunStarted) -> None:
         self.run_dir = Path(event.run_dir) if event.run_dir else None
+        self.lead_in = read_lead_in(self.run_dir) if self.run_dir else LeadIn()  # its status.json says if a fork
         self.preset_name = event.preset_name
         self.classes = tuple(event.classes)
         self.epochs_planned = event.epochs
@@ -243,6 +247,7 @@ class RunView:
         history.epochs_planned = status.epochs_planned
         history.best_epoch, history.best_val_acc = status.best_epoch, status.best_val_acc
         history.error, history.hint = status.error, status.hint
+        history.lead_in = read_lead_in(Path(run_dir))
         for position, record in enumerate(records):
             history.epochs.append(record)
             history.per_class_accuracy.append(list(EpochRecord.from_record(record, position).per_class_acc))

@@ -19,6 +19,9 @@ from ..common.readable_plot import ReadablePlot, epoch_ticks, plottable
 TRAIN_COLOR = "cyan"
 VAL_COLOR = "orange"
 BASELINE_COLOR = "gray"  # the pinned baseline run: dimmed beside the current run
+PARENT_MARKER = "braille"  # a fork's parent's epochs: dotted in the run's colours, then its own solid ("hd")
+CURVES = ("parent train", "parent val", "train", "val", "baseline")
+"""The per-epoch series: the x ticks and the accuracy chart's y range fit all of them."""
 
 
 def fitted_range(values: list[float], low: float = 0.0, high: float = 100.0) -> tuple[float, float]:
@@ -31,7 +34,8 @@ def fitted_range(values: list[float], low: float = 0.0, high: float = 100.0) -> 
 
 
 class MetricChart(ReadablePlot):
-    """Train and validation curves of one metric, one point per finished epoch.
+    """Train and validation curves of one metric, one point per finished epoch; a fork's parent's
+    epochs up to the fork come first, dotted, so the fork's screen shows the whole run.
 
     With `steps`, the training loss also comes as a smoothed curve over the epoch's batches, so the
     first epoch draws something. The legend is in the title (plotext draws its own over the curves).
@@ -48,8 +52,11 @@ class MetricChart(ReadablePlot):
         self.steps = steps
         self.log_scale = False
         self.y_range: tuple[float, float] | None = None
-        self.points: dict[str, list[tuple[float, float]]] = {"train": [], "val": [], "steps": [], "baseline": []}
-        """What is plotted now, by series (tests and other screens read it)."""
+        self.points: dict[str, list[tuple[float, float]]] = {
+            series: [] for series in ("train", "val", "steps", "baseline", "parent train", "parent val")
+        }
+        """What is plotted now, by series (tests and other screens read it): "parent train" and "parent val"
+        are a fork's parent's epochs up to the fork, "train" and "val" the run's own."""
         self.baseline_label = ""
         self._baseline: list[tuple[float, float]] = []
         self._baseline_path: Path | None = None
@@ -70,12 +77,16 @@ class MetricChart(ReadablePlot):
 
     def show_history(self, history: RunView | None) -> None:
         scale = 100.0 if self.percent else 1.0
+        lead_in = history.lead_in.epochs if history is not None else []
         for series, key in (("train", self.train_key), ("val", self.val_key)):
             if history is None:
                 self.points[series] = []
             else:
                 xs, ys = history.epoch_numbers(key), history.series(key)
                 self.points[series] = [(x, y * scale) for x, y in zip(xs, ys, strict=False)]
+            self.points[f"parent {series}"] = [
+                (r["epoch"], float(r[key]) * scale) for r in lead_in if isinstance(r.get(key), (int, float))
+            ]
         self.points["steps"] = list(history.step_losses) if self.steps and history is not None else []
         own = history.run_dir if history is not None else None
         same = own is not None and own.absolute() == self._baseline_path  # this run is the baseline
@@ -83,26 +94,31 @@ class MetricChart(ReadablePlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        # The baseline's label is on the screen's run folder line: with it the title would not fit 40 columns.
+        # The baseline's and a fork's parent's labels are on the screen's run folder line: the title fits 40 columns.
         plt.title(f"{self.chart_title}{' (log)' if self.log_scale else ''} · cyan train · orange val")
         for series, color, marker in (
             ("baseline", BASELINE_COLOR, "braille"),
+            ("parent train", TRAIN_COLOR, PARENT_MARKER),
+            ("parent val", VAL_COLOR, PARENT_MARKER),
             ("steps", TRAIN_COLOR, "braille"),
             ("train", TRAIN_COLOR, "hd"),
             ("val", VAL_COLOR, "hd"),
         ):
             points = self.points[series]
+            lead = self.points.get(f"parent {series}")
+            if lead and points:  # a fork's own line starts where its parent's ends
+                points = [lead[-1], *points]
             xs, ys = plottable([x for x, _ in points], [y for _, y in points], log=self.log_scale)
             if xs:
                 plt.plot(xs, ys, marker=marker, color=color)
-        ticks = epoch_ticks(x for x, _ in self.points["train"] + self.points["val"] + self.points["baseline"])
+        drawn = [point for series in CURVES for point in self.points[series]]
+        ticks = epoch_ticks(x for x, _ in drawn)
         if ticks:
             plt.xticks(ticks)
         plt.yscale("log" if self.log_scale else "linear")
         self.y_range = None
         if self.percent:
-            shown = [y for series in ("train", "val", "baseline") for _, y in self.points[series] if math.isfinite(y)]
-            self.y_range = fitted_range(shown)
+            self.y_range = fitted_range([y for _, y in drawn if math.isfinite(y)])
             plt.ylim(*self.y_range)
         self.refresh()
 

@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from ...engine.health import format_health
+from ...runs.lineage import LeadIn
 from ...runs.records import EpochRecord
 from ...runs.view import RunView
 from ...text import format_duration, format_lr, printable, short_path, shown
@@ -285,7 +286,7 @@ class TrainingScreen(Screen[None]):
         drawn = pinned is not None and (history.run_dir is None or history.run_dir.absolute() != pinned)
         beside = f" · gray: {printable(self._baseline.label)}" if drawn else ""  # the charts' dimmed curve
         where = printable(short_path(history.run_dir)) if history.run_dir else "(not yet created)"
-        self._set(folder, f"run folder: {where}{beside}")
+        self._set(folder, folder_line(where, history.lead_in) + beside)
 
     def _show_progress(self, history: RunView | None) -> None:
         bar = self.query_one("#batch-progress", ProgressBar)
@@ -348,6 +349,17 @@ def state_line(name: str, parts: list[tuple[str, int]], width: int) -> str:
         title = printable(name)
         name = title[: max(4, len(title) - over - 1)] + "…"
     return line(name, kept)
+
+
+def folder_line(where: str, lead_in: LeadIn) -> str:
+    """The run folder, and for a fork the legend of its parent's dotted epochs, or first (a long line
+    is cut at its end) why they are not drawn."""
+    parent = lead_in.parent
+    if parent is None:
+        return f"run folder: {where}"
+    if lead_in.problem:
+        return f"parent {lead_in.problem}: epochs to {parent.epoch} not drawn · run folder: {where}"
+    return f"run folder: {where} · dotted to ep {parent.epoch}: parent {printable(parent.run.name)}"
 
 
 def _best_text(history: RunView) -> str:
