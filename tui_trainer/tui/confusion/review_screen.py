@@ -4,6 +4,10 @@ on each ("relabel as X", "exclude", "fine") written at once to the review file.
 
 Beside the list, the selected image with its caption (a `Picture`: real pixels where the terminal shows
 them); enter opens it full size, `g` shows where the model looked in it.
+
+The title names the epoch the list ranks. Over a run still training, a newer epoch is offered (`n`), not
+ranked at once: a new ranking moves rows and can change a row's suspected class, which `r` relabels as,
+so it comes when the reviewer asks, with the cursor kept on the same image.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ...runs.thumbnails import ValidationImages
 from ...runs.view import RunView
 from ...text import printable
 from .explain_screen import show_where_it_looked
+from .following import FollowsRunView, RunChanged
 from .picture import Picture
 from .sample_view import SampleViewScreen
 from .source import current_epoch, sample_paths
@@ -71,7 +76,7 @@ class ClassChooser(ModalScreen["int | None"]):
         self.dismiss(None)
 
 
-class LabelReviewScreen(Screen):
+class LabelReviewScreen(FollowsRunView, Screen):
     """Candidates ranked by `runs.label_review`, with the decision taken on each and the counts."""
 
     DEFAULT_CSS = """
@@ -125,6 +130,7 @@ class LabelReviewScreen(Screen):
         Binding("enter", "full_view", "Full size", id="review.full_view", show=False),  # the table's enter too
         Binding("g", "explain", "Where it looked", id="review.explain", show=False),
         Binding("t", "toggle_set", "Train/val", id="review.toggle_set", show=False),
+        Binding("n", "rank_newer", "Rank newer epoch", id="review.rank_newer", show=False),  # the title offers it
     ]
 
     def __init__(
@@ -133,11 +139,14 @@ class LabelReviewScreen(Screen):
         session: ReviewSession | None = None,
         images: ValidationImages | None = None,
         trust_code: bool = False,
+        changed: RunChanged | None = None,
     ) -> None:
         """`images`: the run's thumbnails (shared with the gallery); `trust_code` (--trust-code): `g` imports
-        the run's `model.target` without asking."""
+        the run's `model.target` without asking; `changed`: the run session's signal, over the console's run."""
         super().__init__()
-        self.view = view
+        self.history = view
+        self.changed = changed
+        self._seen_version: int | None = None
         self.session = session if session is not None else ReviewSession.for_run(view.run_dir)
         self.images = images if images is not None else ValidationImages()
         self.trust_code = trust_code
@@ -145,6 +154,9 @@ class LabelReviewScreen(Screen):
         self.paths: tuple[str, ...] | None = None
         self.names: tuple[str, ...] = ()
         self.scope: Scope = "val"  # which set is ranked: `t` switches
+        self.ranked: Predictions | None = None  # what the list ranks: its captions never mix in a newer epoch
+        self._ranked_from: Predictions | None = None  # the view's validation predictions when they were ranked
+        self._heading = Text()
 
     def compose(self) -> ComposeResult:
         yield Static(id="review-title")
@@ -173,43 +185,71 @@ class LabelReviewScreen(Screen):
 
     # ---- data ----------------------------------------------------------------------------------
 
-    def reload(self) -> None:
-        """Rank the chosen set's predictions (`t`: validation or training); list the candidates and their decisions."""
-        title = self.query_one("#review-title", Static)
+    def reload(self, keep: int | None = None) -> None:
+        """Rank the chosen set's predictions (`t`: validation or training); list the candidates and their decisions.
+
+        `keep`: the sample the cursor goes back to where it is still a candidate (else the cursor keeps its row)."""
+        self._seen_version = self.history.version
+        if self.scope == "val":
+            self._ranked_from = self.history.predictions
         source = self._train_source() if self.scope == "train" else self._val_source()
         table = self.table
         if isinstance(source, str):  # nothing to rank: why, and what to do
-            self.issues, self.paths = None, None
+            self.issues, self.paths, self.ranked = None, None, None
             table.clear()
-            title.update(Text.assemble(("Likely label errors", "bold"), f" · {source}"))
+            self._heading = Text.assemble(("Likely label errors", "bold"), f" · {source}")
+            self._show_title()
             self._show_counts()
             self._show_path()
             return
         predictions, self.paths, about, basis = source
+        self.ranked = predictions
         self.names = tuple(map(printable, predictions.classes))
         assert predictions.probabilities is not None
         self.issues = find_label_issues(predictions.labels, predictions.probabilities)
         shown = min(len(self.issues), SHOWN)
-        title.update(
-            Text.assemble(
-                ("Likely label errors", "bold"),
-                f" · {len(self.issues)} candidates of {len(predictions.labels)} {about}",
-                f" · top {shown} shown" if shown < len(self.issues) else "",
-                "\n",
-                (basis, "dim"),
-            )
+        self._heading = Text.assemble(
+            ("Likely label errors", "bold"),
+            f" · {len(self.issues)} candidates of {len(predictions.labels)} {about}",
+            f" · top {shown} shown" if shown < len(self.issues) else "",
+            "\n",
+            (basis, "dim"),
         )
+        self._show_title()
         row = table.cursor_row
         table.clear()
         for rank in range(shown):
             table.add_row(*self._cells(rank), key=str(rank))
         if shown:
-            table.move_cursor(row=min(row, shown - 1))
+            kept = np.flatnonzero(self.issues.indices[:shown] == keep) if keep is not None else np.zeros(0, np.int64)
+            table.move_cursor(row=int(kept[0]) if len(kept) else min(row, shown - 1))
         self._show_counts()
         self._show_path()
 
+    def _show_title(self) -> None:
+        """What the list ranks, and a newer epoch of the run when one has finished since."""
+        text = self._heading.copy()
+        newer = self._newer_epoch()
+        if newer is not None:
+            text.append(f"\nepoch {newer} has finished: n ranks it (your place and decisions stay)", style="bold")
+        self.query_one("#review-title", Static).update(text)
+
+    def _newer_epoch(self) -> int | None:
+        """The epoch of validation predictions newer than those ranked, that can be ranked; None when there are none."""
+        predictions = self.history.predictions
+        if self.scope != "val" or predictions is None or predictions is self._ranked_from:
+            return None
+        if predictions.probabilities is None or not len(predictions.labels):
+            return None  # an epoch whose file was replaced before it was read, or one without probabilities
+        return current_epoch(self.history)
+
+    def history_changed(self) -> None:
+        """The live run changed: offer its newer epoch (`n`) rather than move the rows being decided."""
+        self._seen_version = self.history.version
+        self._show_title()
+
     def _val_source(self) -> Ranked | str:
-        view = self.view
+        view = self.history
         predictions = view.predictions
         if predictions is None:
             return "no finished epoch yet"
@@ -223,7 +263,7 @@ class LabelReviewScreen(Screen):
 
     def _train_source(self) -> Ranked | str:
         """The run's out-of-fold predictions of its training set (`tui-trainer review RUN --train`)."""
-        run_dir = self.view.run_dir
+        run_dir = self.history.run_dir
         if run_dir is None:
             return "the training set's ranking is kept in a run folder, and this view has none"
         file = RunFolder(Path(run_dir)).train_oof_file
@@ -304,15 +344,15 @@ class LabelReviewScreen(Screen):
 
     def _image(self, rank: int) -> np.ndarray | None:
         """The thumbnail of the candidate at `rank`, None when the run folder has none."""
-        predictions = self.view.predictions
-        if predictions is None:
-            return None
-        images = self.images.get(self.view.run_dir, len(predictions.labels))
+        predictions = self.ranked
+        if predictions is None or self.scope != "val":
+            return None  # a run keeps copies of its validation images only
+        images = self.images.get(self.history.run_dir, len(predictions.labels))
         return None if images is None else images[self._sample(rank)]
 
     def _caption(self, rank: int) -> tuple[str, ...]:
         """Index and classes, then the suspected class's probability and the model's confidence and loss."""
-        issues, predictions = self.issues, self.view.predictions
+        issues, predictions = self.issues, self.ranked
         assert issues is not None and predictions is not None
         sample = self._sample(rank)
         given, suspected = self.names[issues.given[rank]], self.names[issues.suspected[rank]]
@@ -350,7 +390,7 @@ class LabelReviewScreen(Screen):
     def action_explain(self) -> None:
         """Where the model looked in the selected image (`ExplainScreen`)."""
         rank = self._rank()
-        show_where_it_looked(self, self.view, self._sample(rank) if rank is not None else None, self.trust_code)
+        show_where_it_looked(self, self.history, self._sample(rank) if rank is not None else None, self.trust_code)
 
     # ---- decisions -----------------------------------------------------------------------------
 
@@ -412,6 +452,14 @@ class LabelReviewScreen(Screen):
             return
         self.table.update_cell(str(rank), "decision", self._cells(rank)[4])
         self._show_counts()
+
+    def action_rank_newer(self) -> None:
+        """Rank the run's newest validation predictions, the cursor staying on its image where it is still listed."""
+        if self._newer_epoch() is None:
+            self.notify("The list already ranks the newest predictions.", markup=False)
+            return
+        rank = self._rank()
+        self.reload(keep=self._sample(rank) if rank is not None else None)
 
     def action_toggle_set(self) -> None:
         """Rank the other set: the validation set, or the training set's out-of-fold predictions."""

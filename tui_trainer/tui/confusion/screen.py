@@ -295,7 +295,9 @@ class ConfusionScreen(FollowsRunView, Screen):
 
     def action_label_review(self) -> None:
         """The images most likely mislabelled, to relabel, exclude or keep (`LabelReviewScreen`)."""
-        self.app.push_screen(LabelReviewScreen(self.source, images=self.images, trust_code=self.trust_code))
+        changed = self.changed if self.source is self.history else None  # a file read from disk does not change
+        review = LabelReviewScreen(self.source, images=self.images, trust_code=self.trust_code, changed=changed)
+        self.app.push_screen(review)
 
     def action_export(self) -> None:
         """Every misclassified image of the shown epoch as a CSV (path, true, predicted, confidence, loss)."""
