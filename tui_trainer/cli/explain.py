@@ -1,4 +1,5 @@
-"""`tui-trainer explain RUN --sample INDEX`: a PNG of where the run's model looked in one validation image.
+"""`tui-trainer explain RUN --sample INDEX`: a PNG of where the run's model looked in one validation image
+(or, given an evaluation folder, in one of the evaluation's images).
 
 Exit codes as for eval/predict/export: 0 written, 1 the PNG could not be written, 2 unusable input
 (no such run or sample, the image gone, a model without a usable layer, the `cam` extra missing,

@@ -219,9 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain = command(
         "explain", "a PNG of where a run's model looked in one validation image: image | predicted | true", "trust"
     )
-    explain.add_argument("run_dir", metavar="RUN_DIR")
     explain.add_argument(
-        "--sample", type=int, required=True, metavar="INDEX", help="the validation image (# in the confusion gallery)"
+        "run_dir", metavar="RUN_DIR", help="a run folder, or an evaluation folder (RUN_DIR/evals/NAME) for its images"
+    )
+    explain.add_argument(
+        "--sample", type=int, required=True, metavar="INDEX", help="the image's # in the confusion gallery"
     )
     explain.add_argument("--out", metavar="PATH", help="the PNG (default: cam-INDEX.png here)")
     explain.add_argument(

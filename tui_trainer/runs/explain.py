@@ -1,16 +1,20 @@
 """Where a run's model looked: the class-activation maps of one validation image, for the class the
-model predicts and for the true class (`tui-trainer explain`, the gallery's `g`).
+model predicts and for the true class (`tui-trainer explain`, the gallery's `g`), or of one image of
+an evaluation (`RUN_DIR/evals/NAME`).
 
 The image is the sample's model input: its source file read again through the run's own
-validation transform (decode at the stored size, centre crop, the run's normalisation). A run
-whose data has no files (synthetic images) uses the stored thumbnail when it is the input itself
-(same size); otherwise, and when the file is gone, RunFolderError says so. The weights are
-`best.pt`, else `last.pt`; the maps are computed in fp32 on the CPU (one image: fast, and it never
-competes with a training run for the GPU's memory).
+validation transform (decode at the stored size, centre crop, the run's normalisation). Data with
+no files (synthetic images, archive members) uses the stored thumbnail when it is the input itself
+(same size); otherwise, and when the file is gone, RunFolderError says so. A run's weights are
+`best.pt`, else `last.pt`; an evaluation's are the checkpoint it scored, in the run folder that
+holds it (never the path its report.json records: a folder someone else made reads nothing outside
+its place). The maps are computed in fp32 on the CPU (one image: fast, and it never competes with
+a training run for the GPU's memory).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +29,9 @@ from ..data.eval_images import decode_like_validation
 from ..engine.cam import DEFAULT_METHOD, class_maps, find_target_layer
 from ..engine.heatmap import overlay
 from ..text import printable
+from .eval_folder import EVALS, EvalFolder, is_eval_folder
 from .folder import RunFolder, RunFolderError
+from .predictions_file import read_saved_predictions
 from .thumbnails import open_thumbnails
 from .trained_model import CHECKPOINTS, Checkpoint, load_run_model
 
@@ -72,20 +78,85 @@ def available_checkpoint(run_dir: Path) -> Checkpoint:
     )
 
 
-def _labels(folder: RunFolder) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class Samples:
+    """The images a folder's sample numbers name: the run whose model explains them and with which
+    checkpoint, each sample's label, its file (where the data has files) and the stored copies."""
+
+    run_dir: Path
+    checkpoint: Checkpoint
+    labels: np.ndarray
+    paths: tuple[str, ...] | None
+    copies: Path  # the thumbnails file
+    named: tuple[str, str]  # how messages name them: ("the run's", "validation images"), ("the evaluation's", "images")
+
+
+def model_folder(path: Path) -> Path:
+    """The run folder whose model explains `path`'s images: the run itself, or the run an evaluation sits in.
+
+    RunFolderError for an evaluation folder that is not in a run folder's `evals/` (moved, or sent alone).
+    """
+    path = Path(os.path.abspath(path))
+    if not is_eval_folder(path):
+        return path
+    if path.parent.name != EVALS:
+        raise RunFolderError(
+            f"{printable(path)}: an evaluation is explained with its run's model, and this one is not inside a run "
+            f"folder's {EVALS}/ (where `tui-trainer eval` writes it)"
+        )
+    return EvalFolder(path).run_dir
+
+
+def run_samples(run_dir: Path) -> Samples:
+    """A run folder's validation images, with `best.pt` (else `last.pt`)."""
+    folder = RunFolder(Path(run_dir))
+    checkpoint = available_checkpoint(folder.path)
     try:
         predictions = folder.read_predictions("last")
     except (OSError, ValueError) as exc:
         raise RunFolderError(f"{printable(folder.predictions_file('last'))}: unreadable ({exc})") from exc
     if predictions is None:
         raise RunFolderError(f"{printable(folder.path)}: no validation predictions yet, so no labelled samples")
-    return np.asarray(predictions["labels"])
+    labels = np.asarray(predictions["labels"])
+    return Samples(
+        folder.path,
+        checkpoint,
+        labels,
+        folder.read_val_paths(),
+        folder.val_images_file,
+        ("the run's", "validation images"),
+    )
 
 
-def model_input(folder: RunFolder, sample: int, count: int, data: DataConfig) -> tuple[torch.Tensor, str]:
-    """uint8 1×3×S×S: validation sample `sample` as the model sees it, and where it came from."""
-    paths = folder.read_val_paths()
-    if paths is not None and len(paths) == count:
+def eval_samples(eval_dir: Path) -> Samples:
+    """An evaluation's images, with the checkpoint it scored from the run folder that holds it."""
+    folder = EvalFolder(Path(os.path.abspath(eval_dir)))
+    run_dir = model_folder(folder.path)
+    report = folder.read_report()
+    checkpoint = report.get("checkpoint")
+    if checkpoint not in CHECKPOINTS:
+        raise RunFolderError(f"{printable(folder.report_file)}: names no checkpoint (one of {', '.join(CHECKPOINTS)})")
+    try:
+        saved = read_saved_predictions(folder.predictions_file)
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(f"{printable(folder.predictions_file)}: unreadable ({exc})") from exc
+    paths = saved.paths
+    if paths is None and report.get("data_name") == "val":  # the run's own validation split: the run recorded its files
+        paths = RunFolder(run_dir).read_val_paths()
+    return Samples(
+        run_dir,
+        checkpoint,
+        np.asarray(saved.predictions.labels),
+        paths,
+        folder.images_file,
+        ("the evaluation's", "images"),
+    )
+
+
+def model_input(samples: Samples, sample: int, data: DataConfig) -> tuple[torch.Tensor, str]:
+    """uint8 1×3×S×S: `sample` as the model sees it, and where it came from (its file, or "thumbnail")."""
+    paths, count = samples.paths, len(samples.labels)
+    if paths is not None and len(paths) == count and os.path.isabs(paths[sample]):  # else an archive member
         path = paths[sample]
         if not Path(path).is_file():
             raise RunFolderError(
@@ -97,13 +168,13 @@ def model_input(folder: RunFolder, sample: int, count: int, data: DataConfig) ->
         except DataError as exc:
             raise RunFolderError(str(exc)) from exc
     try:
-        thumbnails = open_thumbnails(folder.val_images_file)
+        thumbnails = open_thumbnails(samples.copies)
     except (OSError, ValueError):
         thumbnails = None
     size = data.image_size
     if thumbnails is None or thumbnails.ndim != 4 or thumbnails.shape[:3] != (count, size, size):
         raise RunFolderError(
-            f"{printable(folder.path)}: the validation images have no files and no stored copy at the model's "
+            f"{printable(samples.copies.parent)}: the images have no files and no stored copy at the model's "
             f"{size} px, so the model's input cannot be rebuilt"
         )
     pixels = np.array(thumbnails[sample][..., :3])
@@ -120,20 +191,19 @@ def explain_sample(
     layer: str | None = None,
     method: str = DEFAULT_METHOD,
 ) -> Explanation:
-    """The maps of validation sample `sample` (its index in the run's predictions).
+    """The maps of sample `sample` (its index in the predictions) of a run folder's validation images, or of
+    an evaluation folder's images.
 
     Raises RunFolderError (no checkpoint, no predictions, a sample out of range, the image gone),
     PresetError, CamError (no usable layer) and CamUnavailable (the `cam` extra is missing).
     """
-    folder = RunFolder(Path(run_dir))
-    checkpoint = available_checkpoint(folder.path)
-    labels = _labels(folder)
+    samples = eval_samples(run_dir) if is_eval_folder(Path(run_dir)) else run_samples(run_dir)
+    labels, checkpoint = samples.labels, samples.checkpoint
     if not 0 <= sample < len(labels):
-        raise RunFolderError(
-            f"sample {sample} is not one of the run's {len(labels)} validation images (0 to {len(labels) - 1})"
-        )
-    run = load_run_model(folder.path, checkpoint, device="cpu", fp32=True, code=code)
-    pixels, source = model_input(folder, sample, len(labels), run.preset.data)
+        whose, images = samples.named
+        raise RunFolderError(f"sample {sample} is not one of {whose} {len(labels)} {images} (0 to {len(labels) - 1})")
+    run = load_run_model(samples.run_dir, checkpoint, device="cpu", fp32=True, code=code)
+    pixels, source = model_input(samples, sample, run.preset.data)
     inputs = normalize(pixels, run.preset.augment.mean, run.preset.augment.std)
     with torch.no_grad():
         probabilities = run.model(inputs).float().softmax(dim=1)[0].numpy()

@@ -1,4 +1,5 @@
-"""Where it looked: one validation image beside the class-activation maps of its predicted and its true class.
+"""Where it looked: one validation (or evaluation) image beside the class-activation maps of its predicted and
+its true class.
 
 The maps are computed by `tui_trainer.runs.explain` in a thread worker (a second or two on a CPU);
 the screen says what it is doing meanwhile and every key keeps working. Each image is a `Picture`:
@@ -24,6 +25,7 @@ from ...config.code_trust import TargetAccess
 from ...engine.cam import CamError, CamUnavailable
 from ...models import ModelTargetError
 from ...runs import explain as run_explain
+from ...runs.eval_folder import is_eval_folder
 from ...runs.explain import Explanation
 from ...runs.folder import RunFolderError
 from ...runs.view import RunView
@@ -37,21 +39,28 @@ USER_ERRORS = (RunFolderError, PresetError, CamError, CamUnavailable, ModelTarge
 
 
 def show_where_it_looked(screen: Screen, view: RunView, sample: int | None, trust_code: bool) -> None:
-    """Open the maps of validation `sample` of `view` (after the question about the run's model code, if any);
-    a notice says why not when there is no image or no run folder. `trust_code`: --trust-code."""
+    """Open the maps of `sample` of `view`, a run's validation or an evaluation (after the question about the
+    run's model code, if any); a notice says why not when there is no image or no folder. `trust_code`: --trust-code."""
     run_dir = view.run_dir
     if sample is None:
         screen.notify("No image here to explain.", severity="warning")
         return
-    if run_dir is None or view.scope != "val":
-        screen.notify("Where it looked works on a run folder's validation images.", severity="warning")
+    if run_dir is None or not (view.scope == "val" or is_eval_folder(Path(run_dir))):
+        screen.notify(
+            "Where it looked works on a run folder's validation images and on an evaluation's.", severity="warning"
+        )
         return
     path = Path(run_dir)
+    try:
+        owner = run_explain.model_folder(path)  # an evaluation's model is its run's: that run's code is asked about
+    except RunFolderError as exc:
+        screen.notify(printable(str(exc)), severity="warning", markup=False)
+        return
 
     def explain(code: TargetAccess | None) -> None:
         screen.app.push_screen(ExplainScreen(path, sample, code))
 
-    ask_about_run(screen.app, path, trust_code, explain)
+    ask_about_run(screen.app, owner, trust_code, explain)
 
 
 class ExplainScreen(Screen):
@@ -103,7 +112,8 @@ class ExplainScreen(Screen):
         self.explanation: Explanation | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Where it looked · validation image #{self.sample}", "bold"), id="explain-title")
+        images = "evaluation" if is_eval_folder(self.run_dir) else "validation"
+        yield Static(Text(f"Where it looked · {images} image #{self.sample}", "bold"), id="explain-title")
         yield Static(id="explain-status")
         with Horizontal(id="explain-panels"):
             for i in range(PANELS):
