@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -109,7 +109,22 @@ class RunFailed:
     False: an exception nobody anticipated (a bug), whose traceback in `details` is what matters."""
 
 
-Event = Union[SetupProgress, RunStarted, BatchProgress, EpochFinished, RunFinished, RunFailed]  # noqa: UP007 - runtime alias on 3.10
+@dataclass(frozen=True)
+class RunPaused:
+    """The loop has finished its batch and now holds between batches (after `RunControl.pause`), not
+    when `p` was pressed: the run folder and every follower say "paused" from here on."""
+
+    since: (
+        float | None
+    )  # wall time (`time.time()`) the hold began; None: not known (a follower's, of a stopped process)
+
+
+@dataclass(frozen=True)
+class RunResumed:
+    """The loop leaves its hold: resumed, or woken to stop (then `RunFinished` follows)."""
+
+
+Event = Union[SetupProgress, RunStarted, BatchProgress, EpochFinished, RunPaused, RunResumed, RunFinished, RunFailed]  # noqa: UP007 - runtime alias on 3.10
 Listener = Callable[[Event], None]
 
 
@@ -143,24 +158,30 @@ class RunControl:
     def paused(self) -> bool:
         return not self.resume_allowed.is_set()
 
-    def wait_if_paused(self) -> None:
-        """Block while paused; returns at once when running or when a stop was asked."""
+    def wait_if_paused(self, listeners: Sequence[Listener] = ()) -> None:
+        """Block while paused; returns at once when running or when a stop was asked.
+
+        `listeners` hear `RunPaused` as the hold begins and `RunResumed` as it ends: the loop's
+        own moments, so whoever reads the run folder sees "paused" only once the batch is done.
+        """
         if self.resume_allowed.is_set():
             return
         held_from = self.clock()
+        emit(listeners, RunPaused(since=time.time()))
         try:
             while not self.resume_allowed.wait(timeout=0.2):
                 if self.stop_requested.is_set():
-                    return
+                    break
         finally:
             self.paused_seconds += self.clock() - held_from
+        emit(listeners, RunResumed())
 
     def running_clock(self) -> float:
         """Seconds on `clock` less the time spent in `wait_if_paused`: a clock of training time."""
         return self.clock() - self.paused_seconds
 
 
-def emit(listeners: list[Listener], event: Event) -> None:
+def emit(listeners: Sequence[Listener], event: Event) -> None:
     """Send an event to every listener; one listener's error does not stop the others or the run.
 
     Except a listener marked `essential = True` (the run folder's recorder): its error is the
@@ -191,6 +212,8 @@ __all__: list[Any] = [
     "RunControl",
     "RunFailed",
     "RunFinished",
+    "RunPaused",
+    "RunResumed",
     "RunStarted",
     "SetupProgress",
     "emit",

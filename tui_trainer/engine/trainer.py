@@ -316,7 +316,7 @@ class Trainer:
             self.save(self.last_checkpoint)  # so an interruption in the first epoch still leaves a checkpoint
         state = "finished"
         while self.epochs_done < epochs:
-            self.control.wait_if_paused()
+            self.control.wait_if_paused(self.listeners)
             if distributed.any_rank(self.control.stop_requested.is_set()):  # all ranks stop together
                 state = "interrupted"
                 break
@@ -404,7 +404,7 @@ class Trainer:
         vote = distributed.StopVote()
 
         def should_stop() -> bool:
-            self.control.wait_if_paused()
+            self.control.wait_if_paused(self.listeners)
             return vote(self.control.stop_requested.is_set(), self._checkpoint_due())
 
         def checkpoint_due() -> bool:

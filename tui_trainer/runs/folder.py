@@ -32,6 +32,7 @@ from .predictions_file import load_checked_arrays, write_predictions_file
 from .process import process_alive
 from .records import (
     FORMAT,
+    PAUSED_SINCE,
     DamagedRecord,
     EpochRecord,
     RunFolderError,
@@ -183,12 +184,18 @@ class RunFolder:
         atomic_write_text(self.preset_file, text)
 
     def write_status(self, **fields: Any) -> dict[str, Any]:
-        """Merge `fields` into status.json and write it atomically; returns the new status."""
+        """Merge `fields` into status.json and write it atomically; returns the new status. A new state
+        ends a pause: the loop that held is ending, or another process has taken the run over."""
+        return self._update_status(fields, forget=(PAUSED_SINCE,) if "state" in fields else ())
+
+    def _update_status(self, fields: Mapping[str, Any], forget: Iterable[str] = ()) -> dict[str, Any]:
         try:
             status = self.read_status()
         except RunFolderError:
             status = {}
         status.update(fields)
+        for key in forget:
+            status.pop(key, None)
         status["format"] = FORMAT
         status.setdefault("pid", os.getpid())
         status.setdefault("host", socket.gethostname())
@@ -209,6 +216,13 @@ class RunFolder:
             current = None
         # A failure is recorded even where the old status cannot be read (a damaged or missing file).
         return advance(current, state) if current is not None or state != RunState.FAILED else RunState.FAILED
+
+    def record_pause(self, since: datetime | None) -> None:
+        """Say in status.json that the run's loop holds between batches since `since`, or (None) no longer."""
+        if since is None:
+            self._update_status({}, forget=(PAUSED_SINCE,))
+        else:
+            self._update_status({PAUSED_SINCE: since.astimezone().isoformat(timespec="seconds")})
 
     def record_abort(self) -> None:
         """A second ctrl+c ended the process: a run still marked running must not keep saying so (the
@@ -238,6 +252,7 @@ class RunFolder:
         except RunFolderError:
             status = {}
         status.update(fields, format=FORMAT)
+        status.pop(PAUSED_SINCE, None)  # a failure ends a pause
         fd = open_fd(self.status_file, flags=os.O_WRONLY)
         try:
             room = os.fstat(fd).st_size

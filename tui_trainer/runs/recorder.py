@@ -5,8 +5,18 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from datetime import datetime
 
-from ..engine.events import BatchProgress, EpochFinished, Event, RunFailed, RunFinished, RunStarted
+from ..engine.events import (
+    BatchProgress,
+    EpochFinished,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+)
 from .folder import RunFolder, now_iso
 from .state import RunState
 
@@ -75,6 +85,10 @@ class RunRecorder:
             if event.is_best:
                 fields.update(best_val_acc=event.metrics["val_acc"], best_epoch=event.epoch)
             self.folder.write_status(**fields)
+        elif isinstance(event, RunPaused):
+            self.folder.record_pause(datetime.fromtimestamp(event.since if event.since is not None else time.time()))
+        elif isinstance(event, RunResumed):
+            self.folder.record_pause(None)
         elif isinstance(event, RunFinished):
             self.folder.change_state(event.state, ended_at=now_iso(), epochs_done=event.epochs_done)
         elif isinstance(event, RunFailed):

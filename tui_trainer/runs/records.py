@@ -95,6 +95,9 @@ def list_of(check: Check, what: str) -> Check:
     return inner
 
 
+PAUSED_SINCE = "paused_since"
+"""The status.json key of a run's pause: written as its loop starts to hold, removed as it goes on or ends."""
+
 STATUS_FIELDS: dict[str, Check] = {
     "format": whole(0, 1000),
     "state": text,
@@ -120,6 +123,7 @@ STATUS_FIELDS: dict[str, Check] = {
     "trial": optional(whole()),
     "sweep_dir": optional(text),
     "slurm_job_id": optional(text),  # under SLURM: the latest job (recorded at submit, before it starts)
+    PAUSED_SINCE: optional(text),  # a running run held between batches since then (absent: not paused)
 }
 STATUS_REQUIRED = ("state",)
 
@@ -277,6 +281,7 @@ class RunStatus:
     trial: int | None = None
     sweep_dir: str = ""
     slurm_job_id: str = ""  # the latest SLURM job that runs it, or will
+    paused_since: str = ""  # ISO 8601: when its loop began to hold between batches; "" when not paused
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -307,6 +312,7 @@ class RunStatus:
             trial=_int_or_none(record.get("trial")),
             sweep_dir=_text_or_empty(record.get("sweep_dir")),
             slurm_job_id=_text_or_empty(record.get("slurm_job_id")),
+            paused_since=_text_or_empty(record.get(PAUSED_SINCE)),
             extra={k: v for k, v in record.items() if k not in STATUS_FIELDS},
         )
 
