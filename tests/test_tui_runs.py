@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from textual.app import App
 from textual.widgets import DataTable, Input, Static
@@ -428,3 +430,30 @@ def test_compare_fits_long_values_of_every_run_side_by_side_at_80_columns(tmp_pa
             assert row[1].startswith("/data/bbb") and row[2].startswith("/data/aaa") and row[1].endswith("…")
 
     run(scenario())
+
+
+def test_a_run_whose_process_is_stopped_reads_paused_in_the_list(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    stand_in = subprocess.Popen(["sleep", "60"])  # the run's process; ctrl+z in its terminal stops it
+    try:
+        make_run(runs, "20261128-010000-smoke", "running", pid=stand_in.pid)
+        stand_in.send_signal(signal.SIGSTOP)
+        for _ in range(500):  # delivered asynchronously
+            if psutil.Process(stand_in.pid).status() == psutil.STATUS_STOPPED:
+                break
+            time.sleep(0.01)
+
+        async def scenario() -> None:
+            app = Host(runs)
+            async with app.run_test(size=SIZE) as pilot:
+                await pilot.pause()
+                assert table_rows(app.screen)[0][1] == "paused"
+                assert "paused (process stopped)" in str(app.screen.query_one("#runs-detail", Static).render())
+                stand_in.send_signal(signal.SIGCONT)  # fg: the list says running at its next scan
+                app.screen.rescan()
+                await wait_for(pilot, lambda: table_rows(app.screen)[0][1] == "running")
+
+        run(scenario())
+    finally:
+        stand_in.kill()
+        stand_in.wait()

@@ -20,7 +20,7 @@ JOB_HEADER = "slurm job"
 
 def run_row(run: RunSummary) -> tuple[str, str, str, str, str]:
     """One run's cells; a folder that could not be read fully says so after its state."""
-    state = run.label + (" (damaged)" if run.damaged else "")
+    state = run.state_text + (" (damaged)" if run.damaged else "")
     best = f"{run.best_val_acc * 100:.2f}%" if run.best_val_acc is not None else "-"
     started = run.started_at.strftime("%Y-%m-%d %H:%M") if run.started_at else "-"
     return (printable(run.name), printable(state), f"{run.epochs_done}/{run.epochs_planned}", best, started)

@@ -2,11 +2,12 @@
 
 The console shows a detached or external run exactly as a run in its own process: a `RunFollower`
 polls the folder (sizes and mtimes, about twice a second; no inotify, so it works the same on a
-network file system or macOS) and sends `RunStarted`, `BatchProgress`, `EpochFinished` and
-`RunFinished`/`RunFailed` to the same listeners. It only reads, so any number of consoles can
-follow one run. A finished run replays to its end in one poll. With `watch_resumes`, a follower
-whose run ended interrupted or failed keeps an eye on status.json: when another process resumes
-the run (a new, live pid), it starts over and follows that process from its set-up on.
+network file system or macOS) and sends `RunStarted`, `BatchProgress`, `EpochFinished`,
+`RunPaused`/`RunResumed` and `RunFinished`/`RunFailed` to the same listeners. It only reads, so
+any number of consoles can follow one run. A finished run replays to its end in one poll. With
+`watch_resumes`, a follower whose run ended interrupted or failed keeps an eye on status.json:
+when another process resumes the run (a new, live pid), it starts over and follows that process
+from its set-up on.
 
 Files are read as a writer may be leaving them: status.json may not exist yet, the last line of
 metrics.jsonl may be half written, predictions-last.npz may still hold the previous epoch.
@@ -32,6 +33,8 @@ from ..engine.events import (
     Predictions,
     RunFailed,
     RunFinished,
+    RunPaused,
+    RunResumed,
     RunStarted,
     SetupProgress,
     emit,
@@ -39,6 +42,7 @@ from ..engine.events import (
 from ..engine.health import Health
 from ..regular_file import open_binary
 from .folder import RunFolder, RunFolderError, pid_alive, status_alive
+from .pause import Pause, run_pause
 from .records import DamagedRecord, EpochRecord, RunStatus
 from .slurm_queue import waiting_for_job
 from .state import RunState
@@ -166,6 +170,7 @@ class RunFollower:
         self._progress: BatchProgress | None = None
         self._progress_emitted: BatchProgress | None = None
         self._predictions: dict[str, tuple[Signature | None, dict[str, Any] | None]] = {}
+        self._pause: Pause | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -230,8 +235,21 @@ class RunFollower:
         if progress is not None and progress.epoch > self._emitted_epoch and progress != self._progress_emitted:
             out.append(progress)
             self._progress_emitted = progress
+        if not ending:
+            self._send_pause(out, status)
         if ending and not self._pending:
             self._finish(out, status, state)
+
+    def _send_pause(self, out: list[Event], status: RunStatus) -> None:
+        """`RunPaused` as the run begins to hold (or its process is stopped), `RunResumed` as it goes on."""
+        pause = run_pause(status)
+        if pause == self._pause:
+            return
+        self._pause = pause
+        if pause is None:
+            out.append(RunResumed())
+        else:
+            out.append(RunPaused(since=pause.since.timestamp() if pause.since is not None else None))
 
     def _resumed_by(self) -> int | None:
         """The pid of a live process that took the ended run over, if one did."""

@@ -54,3 +54,18 @@ def process_alive(pid: object, host: object = None, started: object = None) -> b
         if now_started is not None and abs(now_started - float(started)) > START_TOLERANCE:
             return False
     return True
+
+
+def process_stopped(pid: object) -> bool:
+    """Whether process `pid` of this host is stopped by the kernel (ctrl+z in its terminal, SIGSTOP): it
+    runs nothing until SIGCONT. False when it runs, is gone, or cannot be asked."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil is a dependency
+        return False
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    except (psutil.Error, ValueError, OverflowError):
+        return False

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..regular_file import MAX_RECORD_BYTES, UnsafeFile, open_binary
 from .folder import GONE, STATES, RunFolder, RunFolderError, effective_state
+from .pause import PAUSED, Pause, run_pause
 from .records import DamagedRecord, EpochRecord, parse_metrics_line
 from .slurm_queue import JOB_ENDED, JobState
 from .state import RunState
@@ -57,6 +58,7 @@ class RunSummary:
     process_gone: bool = False  # status.json says running, but its process has ended (kill -9, a crash)
     slurm_job_id: str = ""  # the SLURM job that runs it (or will: a submitted run reads pending)
     job: JobState | None = None  # what SLURM says of that job (`slurm_queue.with_job_states`); None: not asked
+    pause: Pause | None = None  # a running run that holds between batches, or whose process the kernel stopped
 
     @property
     def job_text(self) -> str:
@@ -77,13 +79,20 @@ class RunSummary:
 
     @property
     def label(self) -> str:
-        """The state as a list shows it: a killed run reads "stopped (process gone)", a submitted run whose
-        job ended before it started (scancel while pending) "never started"."""
+        """The state as a list shows it: a killed run reads "stopped (process gone)", a paused one "paused",
+        a submitted run whose job ended before it started (scancel while pending) "never started"."""
         if self.process_gone:
             return GONE
+        if self.pause is not None:
+            return PAUSED
         if self.state == RunState.PENDING and self.job is not None and self.job.state in JOB_ENDED:
             return NEVER_STARTED
         return self.state
+
+    @property
+    def state_text(self) -> str:
+        """`label`, with since when a paused run holds ("paused since 14:03"), where a line has room for it."""
+        return self.pause.describe() if self.pause is not None else self.label
 
     def matches(self, text: str) -> bool:
         """Whether every word of `text` appears in the folder name, preset name, state or start time."""
@@ -221,6 +230,7 @@ def summarize(path: Path, now: float | None = None) -> RunSummary:
         damaged=tail.damaged,
         process_gone=status.state == RunState.RUNNING and state != RunState.RUNNING,
         slurm_job_id=status.slurm_job_id,
+        pause=run_pause(status) if state == RunState.RUNNING else None,
     )
 
 

@@ -24,6 +24,8 @@ from ..engine.events import (
     Predictions,
     RunFailed,
     RunFinished,
+    RunPaused,
+    RunResumed,
     RunStarted,
     SetupProgress,
 )
@@ -31,6 +33,7 @@ from ..text import setup_text
 from .eval_folder import EvalFolder
 from .folder import RunFolder, RunFolderError, state_label
 from .lineage import LeadIn, read_lead_in
+from .pause import PAUSED, Pause, run_pause
 from .predictions_file import read_saved_predictions
 from .records import EpochRecord
 from .summary import BROKEN
@@ -85,6 +88,8 @@ class RunView:
     """The source file of each predicted sample, where the view was read with them."""
     lead_in: LeadIn = field(default_factory=LeadIn)
     """A fork's parent's epochs before its own (read once its folder is known), drawn before `epochs`."""
+    pause: Pause | None = None
+    """While "paused": since when its loop holds; None until it does (`p` was pressed, the batch goes on)."""
 
     def _changed(self) -> None:
         self.version += 1
@@ -101,10 +106,28 @@ class RunView:
             self.start(event)
         elif isinstance(event, EpochFinished):
             self.add_epoch(event)
+        elif isinstance(event, RunPaused):
+            self.hold(event)
+        elif isinstance(event, RunResumed):
+            self.go_on()
         elif isinstance(event, RunFinished):
             self.finish(event)
         elif isinstance(event, RunFailed):
             self.fail(event)
+
+    def hold(self, event: RunPaused) -> None:
+        """The run's loop holds between batches (paused here, or by another console or a signal)."""
+        if self.state in ("running", "paused"):  # a run being stopped stays "stopping"
+            self.state = "paused"
+            self.pause = Pause.at(event.since)
+            self._changed()
+
+    def go_on(self) -> None:
+        """The run's loop goes on (resumed, or woken to stop)."""
+        self.pause = None
+        if self.state == "paused":
+            self.state = "running"
+        self._changed()
 
     def add_setup(self, event: SetupProgress) -> None:
         """Data preparation before the first batch; one after the end means another process resumed the run."""
@@ -115,6 +138,8 @@ class RunView:
 
     def set_state(self, state: str) -> None:
         self.state = state
+        if state != "paused":
+            self.pause = None
         self._changed()
 
     def set_setup(self, stage: str) -> None:
@@ -242,7 +267,8 @@ class RunView:
             history.state, history.preset_name = BROKEN, run_dir.name
             history.error, history.hint = str(exc), "the run folder cannot be read"
             return history
-        history.state = state_label(status)
+        history.pause = run_pause(status)
+        history.state = PAUSED if history.pause is not None else state_label(status)
         history.preset_name = status.preset_name or run_dir.name
         history.epochs_planned = status.epochs_planned
         history.best_epoch, history.best_val_acc = status.best_epoch, status.best_val_acc

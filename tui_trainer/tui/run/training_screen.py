@@ -270,6 +270,8 @@ class TrainingScreen(Screen[None]):
             return
         self.sub_title = printable(f"run of {history.preset_name}")
         parts = [(f"[reverse] {history.state} [/reverse]", 0)]  # (markup, rank): see state_line
+        if history.state == "paused" and history.pause is not None:
+            parts.append((history.pause.since_text(), 2))
         if history.device:
             device = f"{history.device} {history.precision}" + (f", {history.storage}" if history.storage else "")
             parts.append((device, 3))
@@ -303,10 +305,13 @@ class TrainingScreen(Screen[None]):
         parts = [f"batch {progress.batch}/{progress.batches}", f"{progress.images_per_second:,.0f} img/s"]
         if history.running and progress.batch >= progress.batches and len(history.epochs) < progress.epoch:
             parts.append("validating")  # the epoch's batches are done; its line comes after validation
+        elif history.state == "paused":
+            parts.append("paused")  # no ETA: the run's time stands still while it holds
         elif epoch_left is not None and history.running:
             parts.append(f"ETA {format_duration(epoch_left)}")
         self._set(text, " · ".join(parts))
-        run_eta = f" · run ETA {format_duration(run_left)}" if run_left is not None and history.running else ""
+        ticking = run_left is not None and history.running and history.state != "paused"
+        run_eta = f" · run ETA {format_duration(run_left)}" if ticking else ""
         self._set(
             live,
             f"epoch {progress.epoch}: loss {progress.loss:.4f} · acc {progress.accuracy:.1%} · "

@@ -26,6 +26,7 @@ from ...config.code_trust import TargetAccess
 from ...config.loading import PresetError
 from ...runs.detach import DetachError, resume_detached, stop_run
 from ...runs.folder import RunFolder
+from ...runs.pause import PAUSED
 from ...runs.slurm_queue import with_job_states
 from ...runs.slurm_submit import Submission, SubmitError, Submitted, prepare, submit
 from ...runs.state import RunState
@@ -41,6 +42,7 @@ from .submit_screen import SubmitScreen
 RESCAN_SECONDS = 2.0
 STATE_STYLES = {
     "running": "bold green",
+    PAUSED: "bold yellow",  # a running run that holds between batches (its label; its state says running)
     "pending": "cyan",  # submitted to SLURM, its job not started
     "failed": "bold red",
     "interrupted": "yellow",
@@ -61,7 +63,7 @@ def row_cells(run: RunSummary, selected: bool, baseline: bool = False) -> tuple[
         note = run.problem or (run.error if run.state == RunState.FAILED else "")
         if note:
             what += f" · {note}"
-    state = Text(run.label, style=STATE_STYLES.get(run.state, ""))
+    state = Text(run.label, style=STATE_STYLES.get(run.label, STATE_STYLES.get(run.state, "")))
     if run.job is not None:  # SLURM's word beside the folder's: "pending · PENDING (Priority)"
         state.append(f" · {printable(run.job.text)}", style="dim")
     return (
@@ -222,6 +224,8 @@ class RunsScreen(Screen[None]):
             detail.update("")
             return
         lines = [printable(short_path(run.path))]
+        if run.pause is not None:
+            lines.append(run.pause.describe())
         if run.job is not None:
             lines.append(f"SLURM job {printable(run.job.job_id)}: {printable(run.job.text)}")
         if run.problem:
