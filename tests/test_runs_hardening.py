@@ -19,12 +19,12 @@ from tests.helpers import tiny_preset
 from tui_trainer import atomic
 from tui_trainer.cli import main
 from tui_trainer.engine.events import EpochFinished, RunControl
+from tui_trainer.process import process_start_time
 from tui_trainer.runs import lock
 from tui_trainer.runs.detach import DetachError, stop_run
 from tui_trainer.runs.folder import GONE, RunFolder, effective_state
 from tui_trainer.runs.follow import RunFollower
 from tui_trainer.runs.launch import run_training
-from tui_trainer.runs.process import process_start_time
 from tui_trainer.runs.summary import summarize
 from tui_trainer.runs.view import RunView
 

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write_text
+from ..process import process_alive
 from .errors import DataError
 from .imageset import DiskRows, ImageSet
 from .paths import CACHE_ENV
@@ -95,19 +96,9 @@ def _remove_stale_temporaries(entry: Entry) -> None:
             pid = int(tmp.name.rsplit(".", 2)[-2])
         except ValueError:
             continue
-        if pid != os.getpid() and not _alive(pid):
+        if pid != os.getpid() and not process_alive(pid):
             with contextlib.suppress(OSError):
                 tmp.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fsync(path: Path) -> None:

@@ -26,10 +26,10 @@ import numpy as np
 from ..atomic import DiskFullError, append_line, atomic_write_text
 from ..config import Preset, load_preset
 from ..config.code_trust import TARGET_RULE, TargetAccess, module_problem, untrusted_target_message
+from ..process import process_alive
 from ..regular_file import UnsafeFile, open_fd, read_bytes
 from ..text import printable
 from .predictions_file import load_checked_arrays, write_predictions_file
-from .process import process_alive
 from .records import (
     FORMAT,
     PAUSED_SINCE,

@@ -44,6 +44,7 @@ from ..engine.torchrun_env import launch_rank, launch_world_size
 from ..engine.trainer import Trainer
 from ..models import ModelTargetError
 from ..models.hub import MissingLibrary
+from ..process import own_identity
 from . import lock
 from .folder import RunFolder, RunFolderError, now_iso
 from .lineage import (
@@ -55,7 +56,6 @@ from .lineage import (
     read_continuation,
 )
 from .outcome import ExitCode
-from .process import own_identity
 from .recorder import RunRecorder
 from .records import RunStatus
 from .state import RunState

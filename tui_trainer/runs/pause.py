@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..process import process_stopped
 from .folder import status_alive
-from .process import process_stopped
 from .records import RunStatus, as_run_status
 from .state import RunState
 from .timing import parse_time

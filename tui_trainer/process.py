@@ -1,4 +1,4 @@
-"""Which process wrote a run's status: its pid, and when that process started.
+"""Which process wrote a run's status or a cache's temporary file: its pid, and when that process started.
 
 A pid alone is not an identity: after a run dies the kernel hands its number to the next process,
 which may be an unrelated program or another run. status.json therefore records the start time of
