@@ -114,9 +114,8 @@ class RunPaused:
     """The loop has finished its batch and now holds between batches (after `RunControl.pause`), not
     when `p` was pressed: the run folder and every follower say "paused" from here on."""
 
-    since: (
-        float | None
-    )  # wall time (`time.time()`) the hold began; None: not known (a follower's, of a stopped process)
+    since: float | None
+    """Wall time (`time.time()`) the hold began; None: not known (a follower's, of a stopped process)."""
 
 
 @dataclass(frozen=True)
