@@ -281,3 +281,65 @@ def test_a_dead_trial_failed_by_a_worker_killed_before_queuing_it_again_is_queue
     trial = next_trial(study, spec, folder, target=6, mine=set())
     assert suggest(trial, spec) == orphan
     assert trial.number == 1 and len(study.get_trials(deepcopy=False)) == 2
+
+
+def _asked_on_another_machine(study) -> tuple[object, dict]:
+    """A trial of the first grid point, running on a node this machine cannot see (its pid means nothing here)."""
+    point = {k: v[0] for k, v in GRID.items()}
+    study.enqueue_trial(point)
+    trial = study.ask()
+    trial.set_user_attr("pid", 4242)
+    trial.set_user_attr("host", "node-that-was-preempted")
+    return trial, point
+
+
+def test_a_journal_trial_of_a_machine_whose_beat_went_quiet_is_run_again(tmp_path: Path, monkeypatch) -> None:
+    """The journal file has no Optuna heartbeat: a trial beats in the sweep folder, and one whose beat is older
+    than the grace (its node lost, its job requeued elsewhere) is failed and its point handed out again."""
+    from tui_trainer.runs import sweep, sweep_storage
+
+    monkeypatch.setattr(sweep_storage, "GRACE_SECONDS", 60)
+    spec, folder, study = _grid_study(tmp_path)
+    lost, point = _asked_on_another_machine(study)
+    beat = sweep_storage.beat_file(folder.path, lost.number)
+    sweep_storage.write_beat(beat)
+    alive = sweep.next_trial(study, spec, folder, target=6, mine=set())
+    assert sweep.suggest(alive, spec) != point  # beating: its point stays taken
+
+    beat.write_text(f"{time.time() - 61}\n")  # its last beat, a minute and a second ago
+    again = sweep.next_trial(study, spec, folder, target=6, mine={alive.number})
+    assert sweep.suggest(again, spec) == point
+    assert study.get_trials(deepcopy=False)[lost.number].state == optuna.trial.TrialState.FAIL
+
+
+def test_a_journal_trial_killed_before_its_first_beat_is_run_again_after_the_grace(tmp_path: Path, monkeypatch) -> None:
+    from tui_trainer.runs import sweep, sweep_storage
+
+    spec, folder, study = _grid_study(tmp_path)
+    _, point = _asked_on_another_machine(study)
+    monkeypatch.setattr(sweep_storage, "GRACE_SECONDS", 0.5)
+    time.sleep(0.6)
+    again = sweep.next_trial(study, spec, folder, target=6, mine=set())
+    assert sweep.suggest(again, spec) == point
+
+
+def test_a_journal_trial_beats_in_the_sweep_folder_while_it_runs_and_not_after(tmp_path: Path, monkeypatch) -> None:
+    from tui_trainer.engine.events import EpochFinished
+    from tui_trainer.runs import sweep_storage
+    from tui_trainer.runs.sweep import run_sweep
+
+    monkeypatch.setattr(sweep_storage, "HEARTBEAT_SECONDS", 0.05)
+    spec = load_sweep(
+        write_sweep(tmp_path, "journal", 'sampler = "random"\ntrials = 1\n[space]\n"model.width" = [4]\n')
+    )
+    sweeps = tmp_path / "sweeps"
+    beat = sweep_storage.beat_file(sweeps / "s", 0)
+    seen: list[float | None] = []
+
+    def listener(event: object) -> None:
+        if isinstance(event, EpochFinished):
+            seen.append(sweep_storage.last_beat(beat))
+
+    outcome = run_sweep(spec, sweeps, listeners=[listener])
+    assert outcome.ran == 1 and seen and all(b is not None and time.time() - b < 30 for b in seen)
+    assert not beat.exists()

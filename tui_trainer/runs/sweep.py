@@ -8,9 +8,9 @@ stop control, and the count that ends a study has to hold across processes and k
   (kill -9, a lost machine) is marked failed and put back in the queue with the same values by
   Optuna's retry callback (runs/sweep_storage.py), so a rerun continues the study without
   repeating or losing a finished trial.
-- A dead trial is found by Optuna's heartbeat (every machine; a database storage), or at once when
-  its process is gone from this machine or never named itself (every storage: the journal file has
-  no heartbeat).
+- A dead trial is found by Optuna's heartbeat (every machine; a database storage), by its beat file
+  going quiet (another machine's trial on the journal file, where Optuna has no heartbeat), or at
+  once when its process is gone from this machine or never named itself (every storage).
 - Processes take turns (`sweep_storage.study_lock`, across machines) to clean up dead trials,
   count, and ask; so two processes never both take the last trial or the same grid point.
 - A grid is enqueued point by point, first unused point first, instead of Optuna's GridSampler:
@@ -24,6 +24,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from ..config import PresetError
 from ..config.code_trust import TargetAccess
 from ..config.sweep_file import FloatRange, SweepSpec
 from ..engine.events import EpochFinished, Event, Listener, RunControl, RunStarted
+from . import sweep_storage
 from .folder import RunFolder, now_iso, pid_alive
 from .outcome import ExitCode
 from .state import RunState
@@ -124,19 +126,26 @@ def open_study(spec: SweepSpec, folder: SweepFolder):
     return study
 
 
-def _dead(trial: Any, mine: set[int]) -> bool:
+def _dead(trial: Any, mine: set[int], beats: Path | None) -> bool:
     """Whether a running trial's process is gone. Called under `study_lock`, which the asker holds until it has
-    named its process and host: a trial seen without them was asked by a process killed in between."""
+    named its process and host: a trial seen without them was asked by a process killed in between.
+
+    `beats`: the sweep folder, where the storage's trials beat in files (else None: Optuna's heartbeat)."""
     host, pid = trial.user_attrs.get("host"), trial.user_attrs.get("pid")
     if pid is None or host is None or pid == os.getpid():
         return trial.number not in mine
-    if host != socket.gethostname():
-        return False  # another machine's: its heartbeat decides
-    return not pid_alive(pid, host)
+    if host == socket.gethostname():
+        return not pid_alive(pid, host)
+    if beats is None:
+        return False  # another machine's: Optuna's heartbeat decides
+    beat = sweep_storage.last_beat(sweep_storage.beat_file(beats, trial.number))
+    if beat is None:  # killed before its first beat: it had until the grace from its start
+        beat = trial.datetime_start.timestamp() if trial.datetime_start is not None else None
+    return beat is not None and time.time() - beat > sweep_storage.GRACE_SECONDS
 
 
-def _clean_up_dead(study: Any, mine: set[int]) -> None:
-    """Fail and run again the trials whose process is dead: by Optuna's heartbeat, or gone from this machine.
+def _clean_up_dead(study: Any, mine: set[int], beats: Path | None) -> None:
+    """Fail and run again the trials whose process is dead: by a heartbeat, or gone from this machine.
 
     A trial failed for its process's death carries no `error`; one of those not queued again (the cleaner
     itself was killed between failing it and queuing it) is queued now, or its point would be lost."""
@@ -145,7 +154,7 @@ def _clean_up_dead(study: Any, mine: set[int]) -> None:
     optuna.storages.fail_stale_trials(study)  # any machine's, by heartbeat; retried by the storage's callback
     retry = retry_callback(MAX_RETRIES)
     for trial in study.get_trials(deepcopy=False, states=(states.RUNNING,)):
-        if _dead(trial, mine):
+        if _dead(trial, mine, beats):
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
                 study.tell(trial.number, state=states.FAIL)
     trials = study.get_trials(deepcopy=False)
@@ -153,6 +162,11 @@ def _clean_up_dead(study: Any, mine: set[int]) -> None:
     for trial in trials:
         if trial.state == states.FAIL and "error" not in trial.user_attrs and trial.number not in retried:
             retry(study, trial)  # refuses a trial that died MAX_RETRIES times: it stays failed, and counts
+
+
+def _beats(spec: SweepSpec, folder: SweepFolder) -> Path | None:
+    """The sweep folder when its storage's trials beat in files there (the journal), else None."""
+    return folder.path if sweep_storage.beats_in_files(spec.file.storage) else None
 
 
 def counted(trials: Sequence[Any]) -> list[Any]:
@@ -168,7 +182,7 @@ def next_trial(study: Any, spec: SweepSpec, folder: SweepFolder, target: int, mi
     """The next trial for this process, or None when the study has all it needs."""
     optuna = require_optuna()
     with study_lock(folder.path, spec.file.storage):
-        _clean_up_dead(study, mine)
+        _clean_up_dead(study, mine, _beats(spec, folder))
         trials = study.get_trials(deepcopy=False)
         waiting = [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
         if not waiting:
@@ -267,7 +281,7 @@ def run_sweep(
         trial = next_trial(study, spec, folder, target, mine)
         if trial is None:
             break
-        with _heartbeat(study, trial):  # as Study.optimize does around each trial
+        with _heartbeat(study, trial, _beats(spec, folder)):  # as Study.optimize does around each trial
             params = suggest(trial, spec)
             notify(TrialStarted(trial.number, params, retry_of(study.get_trials(deepcopy=False)[trial.number])))
             name = f"{spec.name[:70]}-t{trial.number:03d}"
@@ -340,27 +354,44 @@ def run_sweep(
 
 
 @contextlib.contextmanager
-def _heartbeat(study: Any, trial: Any):
-    """Tell a storage with Optuna's heartbeat (a database) that `trial` is alive, every interval, until it ends."""
+def _heartbeat(study: Any, trial: Any, beats: Path | None):
+    """Say that `trial` is alive, every interval, until it ends: to a storage with Optuna's heartbeat (a
+    database), as Study.optimize does; else, where `beats` names the sweep folder, in its beat file there."""
     storage = study._storage  # the heartbeat API takes the storage's own trial id
-    interval = storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
-    if interval is None:
+    if hasattr(storage, "record_heartbeat") and storage.get_heartbeat_interval() is not None:
+        interval = storage.get_heartbeat_interval()
+
+        def beat() -> None:
+            storage.record_heartbeat(trial._trial_id)
+
+        file = None
+    elif beats is not None:
+        interval = sweep_storage.HEARTBEAT_SECONDS
+        file = sweep_storage.beat_file(beats, trial.number)
+
+        def beat() -> None:
+            sweep_storage.write_beat(file)
+
+    else:
         yield
         return
     done = threading.Event()
 
-    def beat() -> None:
+    def keep_beating() -> None:
         while True:
-            with contextlib.suppress(Exception):  # a server that is briefly away: the next beat tries again
-                storage.record_heartbeat(trial._trial_id)
+            with contextlib.suppress(Exception):  # a server or filesystem briefly away: the next beat tries again
+                beat()
             if done.wait(interval):
                 return
 
-    threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True).start()
+    threading.Thread(target=keep_beating, name=f"heartbeat-{trial.number}", daemon=True).start()
     try:
         yield
     finally:
         done.set()
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.unlink()  # ended: nothing left to watch
 
 
 def _resumable(run_dir: str | None, code: TargetAccess | None) -> Path | None:

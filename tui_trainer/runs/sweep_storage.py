@@ -7,8 +7,11 @@ machines). A database URL's password is never printed: every message goes throug
 
 Dead trials are Optuna's business: a database storage runs Optuna's heartbeat (a trial silent for
 GRACE_SECONDS is failed by `optuna.storages.fail_stale_trials`) and its retry callback puts the
-trial's values back in the queue. The journal storage has no heartbeat in Optuna (optuna#6615), so
-there only a trial whose process is gone from this machine is seen as dead (runs/sweep.py).
+trial's values back in the queue. The journal storage has no heartbeat in Optuna (optuna#6615): a
+trial on the journal beats in a file of the sweep folder instead (`heartbeats/NUMBER`, the writer's
+wall time), read by the workers of other machines, so a node lost with its trial (a preempted job
+requeued elsewhere) is noticed there too. Across machines that compares clocks: NTP keeps them
+seconds apart, and the grace is minutes.
 """
 
 from __future__ import annotations
@@ -16,14 +19,18 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import math
 import os
+import time
 import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_text
 from ..config.sweep_file import STORAGES, masked
+from ..regular_file import read_bytes
 from . import lock
 
 HEARTBEAT_SECONDS = 60
@@ -40,6 +47,33 @@ class SweepError(RuntimeError):
 
 def is_database(storage: str) -> bool:
     return storage not in STORAGES
+
+
+def beats_in_files(storage: str) -> bool:
+    """Whether the storage's trials beat in files of the sweep folder (the journal: Optuna has no heartbeat there)."""
+    return storage == "journal"
+
+
+BEATS_FOLDER = "heartbeats"
+
+
+def beat_file(folder_path: Path, number: int) -> Path:
+    return Path(folder_path, BEATS_FOLDER, str(int(number)))
+
+
+def write_beat(path: Path) -> None:
+    """Say the trial is alive now (an atomic write: a reader never sees half a time)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, f"{time.time():.3f}\n")
+
+
+def last_beat(path: Path) -> float | None:
+    """When the trial last beat (wall time), or None: no beat yet, or a file that holds no time."""
+    try:
+        value = float(read_bytes(path, limit=64).decode("ascii"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def retry_callback(max_retry: int | None):
