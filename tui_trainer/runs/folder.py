@@ -44,6 +44,7 @@ from .records import (
 )
 from .state import RunState, advance
 from .thumbnails import open_thumbnails, thumbnails_file, write_thumbnails
+from .timing import hold_ended
 
 STATES = tuple(state.value for state in RunState)
 GONE = "stopped (process gone)"
@@ -58,8 +59,10 @@ STALE_TEMP_SECONDS = 60.0
 """A temporary file of an atomic write older than this, in a folder this process holds, is a leftover."""
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+def now_iso(precise: bool = False) -> str:
+    """Now, in this machine's zone, to the second; `precise`: to the millisecond, as status.json's times
+    of a run's start, resume, pause and end are written, so a short run's training time reads true."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds" if precise else "seconds")
 
 
 def _slug(name: str) -> str:
@@ -193,6 +196,8 @@ class RunFolder:
             status = self.read_status()
         except RunFolderError:
             status = {}
+        if PAUSED_SINCE in forget:  # a hold that ends: its time joins paused_seconds (unless `fields` set them)
+            status.update(hold_ended(status, datetime.now(timezone.utc)))
         status.update(fields)
         for key in forget:
             status.pop(key, None)
@@ -222,14 +227,14 @@ class RunFolder:
         if since is None:
             self._update_status({}, forget=(PAUSED_SINCE,))
         else:
-            self._update_status({PAUSED_SINCE: since.astimezone().isoformat(timespec="seconds")})
+            self._update_status({PAUSED_SINCE: since.astimezone().isoformat(timespec="milliseconds")})
 
     def record_abort(self) -> None:
         """A second ctrl+c ended the process: a run still marked running must not keep saying so (the
         last epoch's last.pt stays, so it can be resumed); one that has already ended keeps its end."""
         with contextlib.suppress(RunFolderError):
             if self.read_status().get("state") == RunState.RUNNING:
-                self.change_state(RunState.INTERRUPTED, ended_at=now_iso())
+                self.change_state(RunState.INTERRUPTED, ended_at=now_iso(precise=True))
 
     def record_crash(self, error: str, details: str) -> Path:
         """A crash's traceback, appended to log.txt (where a detached run's output goes); returns the log."""

@@ -97,6 +97,8 @@ def list_of(check: Check, what: str) -> Check:
 
 PAUSED_SINCE = "paused_since"
 """The status.json key of a run's pause: written as its loop starts to hold, removed as it goes on or ends."""
+PAUSED_SECONDS = "paused_seconds"
+"""The status.json key of the time this process's loop was held, added as each hold ends (runs.timing)."""
 
 STATUS_FIELDS: dict[str, Check] = {
     "format": whole(0, 1000),
@@ -124,6 +126,7 @@ STATUS_FIELDS: dict[str, Check] = {
     "sweep_dir": optional(text),
     "slurm_job_id": optional(text),  # under SLURM: the latest job (recorded at submit, before it starts)
     PAUSED_SINCE: optional(text),  # a running run held between batches since then (absent: not paused)
+    PAUSED_SECONDS: optional(finite),  # this process's ended holds, in seconds (not training time)
 }
 STATUS_REQUIRED = ("state",)
 
@@ -282,6 +285,7 @@ class RunStatus:
     sweep_dir: str = ""
     slurm_job_id: str = ""  # the latest SLURM job that runs it, or will
     paused_since: str = ""  # ISO 8601: when its loop began to hold between batches; "" when not paused
+    paused_seconds: float | None = None  # this process's ended holds (since its start or resume)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -313,6 +317,7 @@ class RunStatus:
             sweep_dir=_text_or_empty(record.get("sweep_dir")),
             slurm_job_id=_text_or_empty(record.get("slurm_job_id")),
             paused_since=_text_or_empty(record.get(PAUSED_SINCE)),
+            paused_seconds=_float_or_none(record.get(PAUSED_SECONDS)),
             extra={k: v for k, v in record.items() if k not in STATUS_FIELDS},
         )
 
