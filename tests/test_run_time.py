@@ -5,17 +5,70 @@ before a resume."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import tiny_preset
+from tui_trainer.cli.train import PlainPrinter
+from tui_trainer.engine.events import BatchProgress, Event, RunControl, RunFinished, RunPaused
 from tui_trainer.runs.folder import RunFolder
+from tui_trainer.runs.follow import read_events
+from tui_trainer.runs.launch import run_training
 from tui_trainer.runs.summary import summarize
 from tui_trainer.runs.timing import resume_fields, training_time
 from tui_trainer.tui.runs.screen import row_cells
+
+HOLD = 0.6
+"""Seconds the run below is held: long enough to tell apart from the rest of a tiny run."""
+
+
+class HoldOnce:
+    """Pauses the run at its first progress report and lets it go on HOLD seconds after the loop holds."""
+
+    def __init__(self, control: RunControl) -> None:
+        self.control = control
+        self.pressed = False
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BatchProgress) and not self.pressed:
+            self.pressed = True
+            self.control.pause()
+        elif isinstance(event, RunPaused):
+            threading.Timer(HOLD, self.control.resume).start()
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_paused_run_ends_with_one_time_in_the_headless_line_a_follower_and_the_runs_list(tmp_path: Path) -> None:
+    control = RunControl()
+    out = io.StringIO()
+    told: list[RunFinished] = []
+    keep_end = lambda event: told.append(event) if isinstance(event, RunFinished) else None  # noqa: E731
+    outcome = run_training(
+        tiny_preset(),
+        runs_dir=tmp_path / "runs",
+        listeners=[PlainPrinter(out), keep_end, HoldOnce(control)],
+        control=control,
+    )
+    assert outcome.state == "finished" and outcome.run_dir is not None
+    headless = re.search(r"finished after \d+ epochs? in ([\d.]+)s", out.getvalue())
+    assert headless is not None, out.getvalue()
+    [followed] = [e for e in read_events(outcome.run_dir) if isinstance(e, RunFinished)]
+    listed = summarize(outcome.run_dir).duration
+    assert listed is not None
+    figures = {headless.group(1), f"{told[0].seconds:.1f}", f"{followed.seconds:.1f}", f"{listed:.1f}"}
+    assert len(figures) == 1, figures  # the console's notice and the webhook say the event's figure
+
+    status = RunFolder(outcome.run_dir).read_status()
+    assert status["paused_seconds"] >= HOLD and "paused_since" not in status  # the hold was counted, once
+    wall = (datetime.fromisoformat(status["ended_at"]) - datetime.fromisoformat(status["started_at"])).total_seconds()
+    assert listed == pytest.approx(wall - status["paused_seconds"])  # set-up in, the pause out
 
 
 def _held_run(tmp_path: Path, started: datetime, held_from: datetime) -> Path:

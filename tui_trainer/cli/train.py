@@ -147,8 +147,8 @@ class PlainPrinter:
 
 
 def _run_time(event: RunFinished) -> str:
-    """The whole run's training time; a resumed run names the part this process trained too (a stop
-    during set-up: the set-up's time)."""
+    """The run's training time (the event carries its folder's figure, as a follower reads it); a resumed
+    run names the part this process trained too (a stop during set-up: the set-up's time)."""
     if event.setup_stage:
         return f"{event.seconds:.1f}s"
     try:

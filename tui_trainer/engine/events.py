@@ -94,7 +94,10 @@ class RunFinished:
     epochs_done: int
     best_val_acc: float | None
     best_epoch: int | None
-    seconds: float  # training time; for a stop during set-up, the set-up time
+    seconds: float
+    """Training time. From the trainer: its running clock (pauses and set-up left out); the listeners
+    of a run with a folder get the folder's figure instead (`runs.timing`: set-up in, pauses out), the
+    one every front end tells. A stop during set-up: the set-up's time."""
     setup_stage: str = ""  # the set-up stage a stop ended ("decode train"); "" once training began
 
 

@@ -47,6 +47,7 @@ from .records import DamagedRecord, EpochRecord, RunStatus
 from .slurm_queue import waiting_for_job
 from .state import RunState
 from .thumbnails import thumbnail_count
+from .timing import parse_time, training_time
 
 POLL_INTERVAL = 0.5
 PREDICTIONS_WAIT = 5.0
@@ -76,13 +77,6 @@ def _int(value: Any, default: int = 0) -> int:
 
 def _float(value: Any, default: float = 0.0) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
-
-
-def _seconds_between(start: Any, end: Any) -> float:
-    try:
-        return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def log_tail(folder: RunFolder, lines: int = LOG_TAIL_LINES) -> str:
@@ -433,17 +427,18 @@ class RunFollower:
                 details=log_tail(self.folder),
             )
         else:
-            ended_at: str | None = status.ended_at
-            if not ended_at:  # the process died without a word: it ran until it last wrote something
+            ended_at = parse_time(status.ended_at)
+            if ended_at is None:  # the process died without a word: it ran until it last wrote something
                 mtime = max((s[2] for s in (self._metrics_sig, _signature(self.folder.status_file)) if s), default=0)
-                ended_at = datetime.fromtimestamp(mtime / 1e9).astimezone().isoformat() if mtime else None
+                ended_at = datetime.fromtimestamp(mtime / 1e9).astimezone() if mtime else None
+            trained = training_time(status, ended_at) if ended_at is not None else None
             event = RunFinished(
                 run_dir=str(self.run_dir),
                 state=RunState.FINISHED if state == RunState.FINISHED else RunState.INTERRUPTED,
                 epochs_done=max(status.epochs_done, self._emitted_epoch),
                 best_val_acc=status.best_val_acc if status.best_val_acc is not None else self._best_val_acc,
                 best_epoch=status.best_epoch or None,
-                seconds=_seconds_between(status.resumed_at or status.started_at, ended_at),
+                seconds=trained.total if trained is not None else 0.0,  # what the run's own front end said
             )
         self._end(out, event)
 

@@ -330,7 +330,7 @@ def run_training(
                 source = f" from {preset_source}" if preset_source else ""
                 source += f", extended to {preset.train.epochs} epochs" if extend else ""
                 folder.write_preset(resolved_toml(preset, header=f"Resolved preset of this run{source}"))
-            started = {**_resume_fields(folder), "classes": None} if resume else {"started_at": now_iso()}
+            started = {**_resume_fields(folder), "classes": None} if resume else {"started_at": now_iso(precise=True)}
             if extend:
                 started.update(extension_fields(folder.read_status(), extend, preset.train.epochs))
             elif fork is not None:
@@ -402,8 +402,7 @@ def run_training(
             trainer.load(folder.last_checkpoint, new_schedule=extend is not None)
             if main_rank:
                 folder.rewrite_metrics(trainer.history)  # drop epochs newer than the checkpoint
-        finished = trainer.fit()
-        emit(listeners, finished)
+        finished = _emit_end(listeners, trainer.fit())
         clean_end = True
         return RunOutcome(finished.state, folder.path, EXIT_CODES[RunState(finished.state)])
     except SetupStopped:
@@ -437,6 +436,19 @@ def run_training(
             if discard:
                 shutil.rmtree(folder.path, ignore_errors=True)
         distributed.barrier_and_shutdown(clean=clean_end)
+
+
+def _emit_end(listeners: list[Listener], finished: RunFinished) -> RunFinished:
+    """The run folder's recorder writes the end first; every other listener (the front end, the webhook)
+    then gets the event with the training time the folder now tells (runs.timing): the figure that a
+    follower and the runs list read from it too. Returns the event they got."""
+    recorders = [listener for listener in listeners if isinstance(listener, RunRecorder)]
+    try:
+        if recorders:
+            finished = recorders[0].record_end(finished)
+    finally:  # a recorder that fails (a full disk): the others still hear how the run ended
+        emit([listener for listener in listeners if listener not in recorders], finished)
+    return finished
 
 
 def _fork_source(fork: Parent, preset: Preset) -> Path:
@@ -500,7 +512,7 @@ def _resume_fields(folder: RunFolder) -> dict[str, Any]:
         written = max((p.stat().st_mtime for p in (folder.status_file, folder.metrics_file) if p.exists()), default=0)
         if written:
             status = replace(status, ended_at=datetime.fromtimestamp(written).astimezone().isoformat())
-    return resume_fields(status, now_iso())
+    return resume_fields(status, now_iso(precise=True))
 
 
 def _create_folder(runs_dir: Path, name: str, into: Path | None = None) -> RunFolder:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from ..engine.events import (
@@ -19,6 +20,7 @@ from ..engine.events import (
 )
 from .folder import RunFolder, now_iso
 from .state import RunState
+from .timing import training_time
 
 PROGRESS_INTERVAL = 1.0
 """Seconds between two writes of progress.json: enough for a follower, cheap for the run."""
@@ -90,9 +92,19 @@ class RunRecorder:
         elif isinstance(event, RunResumed):
             self.folder.record_pause(None)
         elif isinstance(event, RunFinished):
-            self.folder.change_state(event.state, ended_at=now_iso(), epochs_done=event.epochs_done)
+            self.record_end(event)
         elif isinstance(event, RunFailed):
-            self.folder.write_failure(ended_at=now_iso(), error=event.error, hint=event.hint)
+            self.folder.write_failure(ended_at=now_iso(precise=True), error=event.error, hint=event.hint)
+
+    def record_end(self, event: RunFinished) -> RunFinished:
+        """Write how the run ended; returns `event` with the run's training time as its folder now tells it
+        (runs.timing), so whoever says it after this says what a follower and the runs list read. A stop
+        during set-up keeps its set-up time (its words are "while decoding the data (14.0s)")."""
+        status = self.folder.change_state(event.state, ended_at=now_iso(precise=True), epochs_done=event.epochs_done)
+        trained = training_time(status)
+        if event.setup_stage or trained is None:
+            return event
+        return replace(event, seconds=trained.total)
 
     def _write_progress(self, event: BatchProgress) -> None:
         """At most one write per interval, and always the last batch of an epoch (its final figures)."""
