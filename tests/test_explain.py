@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from tui_trainer.models import MODEL_NAMES
 from tui_trainer.runs.explain import explain_sample
 from tui_trainer.runs.folder import RunFolder, RunFolderError
 from tui_trainer.runs.launch import run_training
+from tui_trainer.runs.out_of_fold_file import write_out_of_fold
 
 pytest.importorskip("pytorch_grad_cam", reason="the cam extra (grad-cam) is not installed")
 
@@ -95,6 +97,21 @@ def test_the_image_is_the_models_input_reread_from_its_file(patch_run: Path) -> 
     source = np.asarray(Image.open(explanation.source).convert("RGB"))
     assert np.array_equal(explanation.image, source)  # 32 px files, image_size 32: no resize, no crop
     assert explanation.checkpoint == "best" and explanation.layer == "features"
+
+
+def test_a_training_image_is_explained_from_its_own_file_as_the_out_of_fold_file_numbers_it(
+    patch_run: Path, tmp_path: Path
+) -> None:
+    run_dir = Path(shutil.copytree(patch_run, tmp_path / "run"))
+    with np.load(RunFolder(run_dir).predictions_file("last")) as saved:
+        arrays = {key: saved[key][::-1] for key in ("labels", "predictions", "confidences", "losses")}
+    files = list(RunFolder(run_dir).read_val_paths() or ())[::-1]  # any images will do: numbered otherwise
+    write_out_of_fold(
+        RunFolder(run_dir).train_oof_file, arrays, ("corner", "plain"), folds=2, epochs=1, seed=0, paths=files
+    )
+    explanation = explain_sample(run_dir, 0, training=True)
+    assert explanation.source == files[0] and explanation.source != explain_sample(run_dir, 0).source
+    assert explanation.classes[explanation.true_class] == Path(files[0]).parent.name
 
 
 def test_explain_writes_a_png_of_image_predicted_and_true_map(patch_run: Path, tmp_path: Path) -> None:

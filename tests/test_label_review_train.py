@@ -29,6 +29,7 @@ from tui_trainer.runs.label_review import find_label_issues, found_in_top
 from tui_trainer.runs.out_of_fold_file import read_out_of_fold, write_out_of_fold
 from tui_trainer.runs.review_session import ReviewSession
 from tui_trainer.runs.view import RunView
+from tui_trainer.tui.confusion.explain_screen import ExplainScreen
 from tui_trainer.tui.confusion.review_screen import LabelReviewScreen
 
 FLIPPED = 8  # 5% of the 160 training images
@@ -244,5 +245,37 @@ def test_t_ranks_the_training_set_says_its_basis_and_decisions_name_training_fil
             assert read_review(session.file)["train/cat/2.png"].label == "dog"
             await pilot.press("t")
             assert "val images" in str(title.content)
+
+    run(scenario())
+
+
+def test_g_on_a_training_candidate_explains_that_training_image_not_the_validation_image_of_its_number(
+    tmp_path: Path,
+) -> None:
+    cfg, view, train_files = screen_data(tmp_path)
+    session = ReviewSession.for_data(cfg, tmp_path / "run" / "review.toml")
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    probabilities = np.full((8, 2), 0.1, dtype=np.float16)
+    probabilities[np.arange(8), labels] = 0.9
+    probabilities[2] = (0.05, 0.95)
+    write_out_of_fold(
+        RunFolder(tmp_path / "run").train_oof_file,
+        prediction_arrays(labels, probabilities),
+        ("cat", "dog"),
+        folds=3,
+        epochs=5,
+        seed=0,
+        paths=train_files,
+    )
+
+    async def scenario() -> None:
+        app = ReviewHost(view, session)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("t", "g")  # the training list's one candidate: train/cat/2.png, its sample 2
+            await pilot.pause()
+            explain = app.screen
+            assert isinstance(explain, ExplainScreen) and explain.sample == 2
+            assert "training image #2" in str(explain.query_one("#explain-title", Static).content)
 
     run(scenario())

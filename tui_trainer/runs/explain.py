@@ -31,6 +31,7 @@ from ..engine.heatmap import overlay
 from ..text import printable
 from .eval_folder import EVALS, EvalFolder, is_eval_folder
 from .folder import RunFolder, RunFolderError
+from .out_of_fold_file import read_out_of_fold
 from .predictions_file import read_saved_predictions
 from .thumbnails import open_thumbnails
 from .trained_model import CHECKPOINTS, Checkpoint, load_run_model
@@ -87,7 +88,7 @@ class Samples:
     checkpoint: Checkpoint
     labels: np.ndarray
     paths: tuple[str, ...] | None
-    copies: Path  # the thumbnails file
+    copies: Path | None  # the thumbnails file; None where the run keeps none (its training images)
     named: tuple[str, str]  # how messages name them: ("the run's", "validation images"), ("the evaluation's", "images")
 
 
@@ -125,6 +126,31 @@ def run_samples(run_dir: Path) -> Samples:
         folder.read_val_paths(),
         folder.val_images_file,
         ("the run's", "validation images"),
+    )
+
+
+def train_samples(run_dir: Path) -> Samples:
+    """A run folder's training images, as `tui-trainer review RUN --train` listed them (its out-of-fold
+    predictions file numbers them), with `best.pt` (else `last.pt`); each is read from its file."""
+    folder = RunFolder(Path(run_dir))
+    checkpoint = available_checkpoint(folder.path)
+    file = folder.train_oof_file
+    if not file.is_file():
+        raise RunFolderError(
+            f"{printable(file)}: no such file, so no numbered training images (`tui-trainer review "
+            f"{printable(folder.path)} --train` makes it)"
+        )
+    try:
+        saved = read_out_of_fold(file).saved
+    except (OSError, ValueError) as exc:
+        raise RunFolderError(f"{printable(file)}: unreadable ({exc})") from exc
+    return Samples(
+        folder.path,
+        checkpoint,
+        np.asarray(saved.predictions.labels),
+        saved.paths,
+        None,
+        ("the run's", "training images"),
     )
 
 
@@ -168,14 +194,14 @@ def model_input(samples: Samples, sample: int, data: DataConfig) -> tuple[torch.
         except DataError as exc:
             raise RunFolderError(str(exc)) from exc
     try:
-        thumbnails = open_thumbnails(samples.copies)
+        thumbnails = open_thumbnails(samples.copies) if samples.copies is not None else None
     except (OSError, ValueError):
         thumbnails = None
     size = data.image_size
     if thumbnails is None or thumbnails.ndim != 4 or thumbnails.shape[:3] != (count, size, size):
         raise RunFolderError(
-            f"{printable(samples.copies.parent)}: the images have no files and no stored copy at the model's "
-            f"{size} px, so the model's input cannot be rebuilt"
+            f"{printable(samples.run_dir)}: {samples.named[0]} {samples.named[1]} have no files and no stored copy "
+            f"at the model's {size} px, so the model's input cannot be rebuilt"
         )
     pixels = np.array(thumbnails[sample][..., :3])
     if pixels.shape[-1] == 1:
@@ -190,14 +216,19 @@ def explain_sample(
     code: TargetAccess | None = None,
     layer: str | None = None,
     method: str = DEFAULT_METHOD,
+    training: bool = False,
 ) -> Explanation:
-    """The maps of sample `sample` (its index in the predictions) of a run folder's validation images, or of
-    an evaluation folder's images.
+    """The maps of sample `sample` (its index in the predictions) of a run folder's validation images (with
+    `training`, of its training images as its out-of-fold predictions number them), or of an evaluation
+    folder's images.
 
     Raises RunFolderError (no checkpoint, no predictions, a sample out of range, the image gone),
     PresetError, CamError (no usable layer) and CamUnavailable (the `cam` extra is missing).
     """
-    samples = eval_samples(run_dir) if is_eval_folder(Path(run_dir)) else run_samples(run_dir)
+    if is_eval_folder(Path(run_dir)):
+        samples = eval_samples(run_dir)
+    else:
+        samples = train_samples(run_dir) if training else run_samples(run_dir)
     labels, checkpoint = samples.labels, samples.checkpoint
     if not 0 <= sample < len(labels):
         whose, images = samples.named

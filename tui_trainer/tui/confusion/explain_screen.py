@@ -38,9 +38,13 @@ USER_ERRORS = (RunFolderError, PresetError, CamError, CamUnavailable, ModelTarge
 """What a run folder, its preset or a missing extra can cause: shown as the message alone."""
 
 
-def show_where_it_looked(screen: Screen, view: RunView, sample: int | None, trust_code: bool) -> None:
+def show_where_it_looked(
+    screen: Screen, view: RunView, sample: int | None, trust_code: bool, *, training: bool = False
+) -> None:
     """Open the maps of `sample` of `view`, a run's validation or an evaluation (after the question about the
-    run's model code, if any); a notice says why not when there is no image or no folder. `trust_code`: --trust-code."""
+    run's model code, if any); a notice says why not when there is no image or no folder. `trust_code`:
+    --trust-code; `training`: `sample` numbers the run's training images (the review list's out-of-fold
+    ranking), not its validation images."""
     run_dir = view.run_dir
     if sample is None:
         screen.notify("No image here to explain.", severity="warning")
@@ -58,7 +62,7 @@ def show_where_it_looked(screen: Screen, view: RunView, sample: int | None, trus
         return
 
     def explain(code: TargetAccess | None) -> None:
-        screen.app.push_screen(ExplainScreen(path, sample, code))
+        screen.app.push_screen(ExplainScreen(path, sample, code, training=training))
 
     ask_about_run(screen.app, owner, trust_code, explain)
 
@@ -103,16 +107,18 @@ class ExplainScreen(Screen):
         Binding("escape", "back", "Back", id="explain.back"),
     ]
 
-    def __init__(self, run_dir: Path, sample: int, code: TargetAccess | None = None) -> None:
-        """`code`: where the run's `model.target` may be imported from (the user was asked before)."""
+    def __init__(self, run_dir: Path, sample: int, code: TargetAccess | None = None, *, training: bool = False) -> None:
+        """`code`: where the run's `model.target` may be imported from (the user was asked before); `training`:
+        `sample` is one of the run's training images."""
         super().__init__()
         self.run_dir = Path(run_dir)
         self.sample = sample
         self.code = code
+        self.training = training
         self.explanation: Explanation | None = None
 
     def compose(self) -> ComposeResult:
-        images = "evaluation" if is_eval_folder(self.run_dir) else "validation"
+        images = "evaluation" if is_eval_folder(self.run_dir) else "training" if self.training else "validation"
         yield Static(Text(f"Where it looked · {images} image #{self.sample}", "bold"), id="explain-title")
         yield Static(id="explain-status")
         with Horizontal(id="explain-panels"):
@@ -131,7 +137,7 @@ class ExplainScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="explain")
     def compute(self) -> Explanation:
-        return run_explain.explain_sample(self.run_dir, self.sample, code=self.code)
+        return run_explain.explain_sample(self.run_dir, self.sample, code=self.code, training=self.training)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         status = self.query_one("#explain-status", Static)

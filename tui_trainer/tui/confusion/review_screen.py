@@ -380,6 +380,9 @@ class LabelReviewScreen(FollowsRunView, Screen):
         if rank is None:
             return
         image = self._image(rank)
+        if image is None and self.scope == "train":
+            self.notify("Full size shows validation images (the run keeps copies of those only).", markup=False)
+            return
         if image is None:
             self.notify(self.images.problem or "no thumbnails in this run folder", severity="warning", markup=False)
             return
@@ -390,7 +393,8 @@ class LabelReviewScreen(FollowsRunView, Screen):
     def action_explain(self) -> None:
         """Where the model looked in the selected image (`ExplainScreen`)."""
         rank = self._rank()
-        show_where_it_looked(self, self.history, self._sample(rank) if rank is not None else None, self.trust_code)
+        sample = self._sample(rank) if rank is not None else None
+        show_where_it_looked(self, self.history, sample, self.trust_code, training=self.scope == "train")
 
     # ---- decisions -----------------------------------------------------------------------------
 
