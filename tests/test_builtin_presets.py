@@ -26,7 +26,11 @@ def test_a_built_in_preset_is_named_by_name(capsys) -> None:
 def test_an_unknown_preset_says_where_the_built_in_ones_live(capsys) -> None:
     assert main(["--check", "quokka"]) == 2
     err = capsys.readouterr().err
-    assert "quokka: no such file, nor a built-in preset" in err and "smoke" in err and "--list-presets" in err
+    assert (
+        "quokka: no such file, nor a built-in preset" in err
+        and "smoke" in err
+        and "`tui-trainer presets` lists them" in err
+    )
 
 
 def test_list_presets_names_each_with_its_description_and_folder(tmp_path: Path, capsys) -> None:

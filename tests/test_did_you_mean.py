@@ -42,3 +42,41 @@ def test_completing_a_model_name_offers_the_shortest_match_first() -> None:
     assert first_completion(names, "torchvision:res") == "torchvision:resnet18"
     assert first_completion(names, "torchvision:resnet1") == "torchvision:resnet18"
     assert first_completion(names, "torchvision:resnet18") is None  # complete already
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["trian", "smoke"], "error: no command, file or built-in preset 'trian'; did you mean `tui-trainer train`?"),
+        (["explian"], "did you mean `tui-trainer explain`?"),
+        (
+            ["eval", "runs/x", "--dta", "d"],
+            "tui-trainer eval: error: unrecognized arguments: --dta d; did you mean --data?",
+        ),
+        (["train", "smoke", "--epochs", "3"], "(a preset value is --set section.key=VALUE; --epochs is an option of"),
+        (["eval", "runs/x", "--top-k", "3"], "(--top-k is an option of `tui-trainer predict`)"),
+    ],
+)
+def test_a_misspelt_command_or_option_is_named_with_the_likely_one(
+    argv: list[str], says: str, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_a_file_or_built_in_preset_named_like_a_misspelt_command_still_opens(tmp_path: Path, monkeypatch) -> None:
+    opened: list[Path | None] = []
+    monkeypatch.setattr("tui_trainer.tui.app.run_console", lambda path, **_: opened.append(path) or 0)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "trian").mkdir()
+    assert main(["trian"]) == 0 and main(["seed"]) == 0  # a folder; a built-in ("seed" is close to "serve")
+    assert opened[0] == Path("trian") and opened[1].name == "seed.toml"
+
+
+def test_the_console_names_the_built_in_preset_a_missing_path_is_close_to(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["smokee"]) == 2
+    assert capsys.readouterr().err == "tui-trainer: smokee: no such file or folder; did you mean 'smoke'?\n"

@@ -145,8 +145,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     path = _console_path(args.path)
     if path is not None and not path.exists():
-        print(printable(f"tui-trainer: {args.path}: no such file or folder"), file=sys.stderr)
-        return ExitCode.USAGE
+        return _no_such_path(args.path)
     command = console_command(path, args.overrides, Path(args.runs_dir), Path(args.sweeps_dir))
     address = Address(args.host or LOCAL_HOST, args.port, Path(args.socket) if args.socket else None)
     options = ServeOptions(command, address, Path(args.token_file) if args.token_file else None)
@@ -171,10 +170,13 @@ def _presets(_args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> int:
+    path = _console_path(args.path)
+    if path is not None and not path.exists():
+        return _no_such_path(args.path)
     from ..tui.app import run_console
 
     return run_console(
-        path=_console_path(args.path),
+        path=path,
         overrides=args.overrides,
         runs_dir=Path(args.runs_dir),
         sweeps_dir=Path(args.sweeps_dir),
@@ -207,6 +209,17 @@ def _console_path(arg: str | None) -> Path | None:
     from ..config.builtin import resolve_preset_arg
 
     return resolve_preset_arg(arg)
+
+
+def _no_such_path(arg: str) -> int:
+    """The console's PATH is neither a file nor a built-in preset: one line, naming the built-in it is close to."""
+    from ..config.builtin import builtin_presets, builtin_sweeps
+    from ..text import close_match
+
+    match = close_match(arg.removesuffix(".toml"), [*builtin_presets(), *builtin_sweeps()]) if "/" not in arg else None
+    hint = f"; did you mean {match!r}?" if match else ""
+    print(printable(f"tui-trainer: {arg}: no such file or folder{hint}"), file=sys.stderr)
+    return ExitCode.USAGE
 
 
 def _builtin_or_path(arg: str, sweep: bool) -> Path | None:

@@ -7,12 +7,14 @@ runs, so `tui-trainer check` never loads either.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..engine.cam_methods import DEFAULT_METHOD, METHODS
 from ..engine.lr_range import DEFAULT_RANGE
-from .aliases import as_subcommand
+from ..text import close_match
+from .aliases import CONSOLE, as_subcommand
 
 EXAMPLES = """\
 examples:
@@ -288,5 +290,60 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    """`argv` parsed, the documented flag forms (`--headless PRESET`, ...) taken as their sub-command."""
-    return build_parser().parse_args(as_subcommand(argv, COMMANDS))
+    """`argv` parsed, the documented flag forms (`--headless PRESET`, ...) taken as their sub-command.
+
+    A misspelt sub-command (`trian`) and an option its sub-command does not take (`eval --dta`) are usage
+    errors that say so with the likely meant word, in the sub-command's own usage."""
+    parser = build_parser()
+    words = as_subcommand(argv, COMMANDS)
+    if words[:1] == [CONSOLE] and argv[:1] != [CONSOLE]:
+        _refuse_misspelt_command(parser, argv[0] if argv else None)
+    args, extras = parser.parse_known_args(words)
+    if extras:
+        subs = _sub_parsers(parser)
+        sub = subs[args.command]
+        sub.error(f"unrecognized arguments: {' '.join(extras)}{_option_hint(sub, subs, extras)}")
+    return args
+
+
+def _refuse_misspelt_command(parser: argparse.ArgumentParser, word: str | None) -> None:
+    """A first word that is no file, no built-in preset and nearly a sub-command's name is that command misspelt."""
+    if word is None or word.startswith("-") or os.path.exists(word):
+        return
+    match = close_match(word, COMMANDS)
+    if match is None:
+        return
+    from ..config.builtin import resolve_preset_arg  # only now: reading the built-ins costs a TOML parse each
+
+    if not resolve_preset_arg(word).exists():
+        parser.error(f"no command, file or built-in preset {word!r}; did you mean `tui-trainer {match}`?")
+
+
+def _sub_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Each sub-command's parser by name (argparse keeps them on its sub-parsers action)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _option_hint(sub: argparse.ArgumentParser, subs: dict[str, argparse.ArgumentParser], extras: Sequence[str]) -> str:
+    """ "; did you mean --data?" for the first unknown option close to one of `sub`'s; else that a preset value
+    goes in --set, the command an option belongs to (`--host`: serve's), or where the options are listed."""
+    mine = {o.removeprefix("--"): o for o in _options(sub)}
+    unknown = [word.partition("=")[0] for word in extras if word.startswith("--")]
+    for option in unknown:
+        match = close_match(option.removeprefix("--"), mine)
+        if match is not None:
+            return f"; did you mean {mine[match]}?"
+    hints = ["a preset value is --set section.key=VALUE"] if "--set" in mine.values() else []
+    for option in unknown[:1]:
+        owners = [f"`tui-trainer {name}`" for name, other in subs.items() if option in _options(other)]
+        if owners:
+            hints.append(f"{option} is an option of {' and '.join(owners)}")
+    return f" ({'; '.join(hints or [f'{sub.prog} --help lists its options'])})"
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    """The long options `parser` shows in its help."""
+    return [o for action in parser._actions if action.help != argparse.SUPPRESS for o in action.option_strings]

@@ -54,10 +54,10 @@ def unknown_preset_message(arg: str, sweep: bool = False) -> str:
     names = ", ".join(builtins) or "none"
     match = close_match(arg.removesuffix(".toml"), builtins) if "/" not in arg else None
     if match:
-        return f"no {kind} {arg!r}; did you mean {match!r}? (built-in: {names}; tui-trainer --list-presets shows them)"
+        return f"no {kind} {arg!r}; did you mean {match!r}? (built-in: {names}; `tui-trainer presets` lists them)"
     return (
         f"{arg}: no such file, nor a built-in {kind} (built-in: {names}, in {builtin_preset_dir()}; "
-        "tui-trainer --list-presets shows them)"
+        "`tui-trainer presets` lists them)"
     )
 
 
