@@ -11,7 +11,7 @@ from PIL import Image
 from textual.app import App
 from textual.widgets import DataTable, Static
 
-from tests.console_kit import SIZE, run
+from tests.console_kit import NARROW, SIZE, run, screen_text
 from tui_trainer.config.schema import DataConfig
 from tui_trainer.data.listers import list_files
 from tui_trainer.data.review_file import read_review
@@ -223,3 +223,27 @@ def test_a_run_folder_without_a_readable_preset_lists_but_cannot_save(tmp_path: 
     (tmp_path / "run").mkdir()
     session = ReviewSession.for_run(tmp_path / "run")
     assert session.file is None and "cannot read the run's preset" in session.problem
+
+
+def test_the_list_names_images_and_the_review_file_relative_to_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "x").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cfg = make_data(tmp_path / "x" / ".." / "data")  # as `--set data.root=x/../data` names it
+    history = history_of(cfg, tmp_path / "run")
+    session = ReviewSession.for_data(cfg, tmp_path / "run" / "review.toml")
+
+    async def scenario() -> None:
+        app = Host(history, session)
+        async with app.run_test(size=NARROW) as pilot:
+            await pilot.pause()
+            app.push_screen(LabelReviewScreen(history, session))  # `l` with the session to test
+            await pilot.pause()
+            review = app.screen
+            assert isinstance(review, LabelReviewScreen)
+            assert str(review.query_one("#review-path", Static).content) == "data/val/cat/3.png"
+            assert str(review.query_one("#review-counts", Static).content).endswith("file: data/review.toml")
+            assert "data/val/cat/3.png" in screen_text(app)  # whole at 60 columns
+
+    run(scenario())

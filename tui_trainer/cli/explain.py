@@ -17,7 +17,7 @@ from ..config.code_trust import trusted_access
 from ..engine.cam_methods import DEFAULT_METHOD
 from ..models import ModelTargetError
 from ..runs.outcome import ExitCode
-from ..text import printable
+from ..text import printable, source_path
 
 
 def default_out(sample: int) -> Path:
@@ -57,7 +57,7 @@ def run_explain(
     rows, columns = explanation.grid
     print(
         printable(
-            f"sample {sample} ({explanation.source}): {explanation.caption(1)}, {explanation.caption(0)}; "
+            f"sample {sample} ({source_path(explanation.source)}): {explanation.caption(1)}, {explanation.caption(0)}; "
             f"{explanation.method} on layer {explanation.layer} ({rows}×{columns}) of {explanation.checkpoint}.pt "
             f"-> {path}"
         ),

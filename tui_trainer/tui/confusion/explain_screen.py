@@ -29,7 +29,7 @@ from ...runs.eval_folder import is_eval_folder
 from ...runs.explain import Explanation
 from ...runs.folder import RunFolderError
 from ...runs.view import RunView
-from ...text import printable
+from ...text import printable, source_path
 from ..common.code_prompt import ask_about_run
 from .picture import Picture
 
@@ -156,7 +156,7 @@ class ExplainScreen(Screen):
     def _summary(explanation: Explanation) -> Text:
         rows, columns = explanation.grid
         return Text.assemble(
-            printable(f"{explanation.source}"),
+            printable(source_path(explanation.source)),
             (
                 f"\n{explanation.method} of {explanation.checkpoint}.pt at layer {printable(explanation.layer)} "
                 f"({rows}×{columns}); red: where the class's evidence is strongest",

@@ -34,7 +34,7 @@ from ...runs.predictions_file import NO_PROBABILITIES
 from ...runs.review_session import ReviewSession
 from ...runs.thumbnails import ValidationImages
 from ...runs.view import RunView
-from ...text import printable
+from ...text import printable, short_path, source_path
 from .explain_screen import show_where_it_looked
 from .following import FollowsRunView, RunChanged
 from .picture import Picture
@@ -313,7 +313,7 @@ class LabelReviewScreen(FollowsRunView, Screen):
             text.append(f"{counts.get(kind, 0)} ", style="bold")
             text.append(f"{label} · ")
         where = self.session.file
-        text.append(f"file: {printable(where)}" if where is not None else "not saved", style="dim")
+        text.append(f"file: {printable(short_path(where))}" if where is not None else "not saved", style="dim")
         self.query_one("#review-counts", Static).update(text)
         problem = self.session.problem or self.session.note
         if self.paths is None and self.issues is not None and not self.session.problem:
@@ -326,7 +326,7 @@ class LabelReviewScreen(FollowsRunView, Screen):
         """The selected candidate's file below the list, and its image and caption beside it."""
         rank = self._rank()
         path = self._path(rank) if rank is not None else None
-        self.query_one("#review-path", Static).update(printable(path or ""))
+        self.query_one("#review-path", Static).update(printable(source_path(path)) if path else "")
         image = self._image(rank) if rank is not None else None
         self.query_one("#review-picture", Picture).image = image
         caption = self._caption(rank) if rank is not None else ()
@@ -387,7 +387,7 @@ class LabelReviewScreen(FollowsRunView, Screen):
             self.notify(self.images.problem or "no thumbnails in this run folder", severity="warning", markup=False)
             return
         path = self._path(rank)
-        caption = self._caption(rank) + ((printable(path),) if path else ())
+        caption = self._caption(rank) + ((printable(source_path(path)),) if path else ())
         self.app.push_screen(SampleViewScreen(image, caption))
 
     def action_explain(self) -> None:
