@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -104,6 +105,29 @@ def test_help_lists_the_runs_screen_keys_and_none_of_textuals_own(tmp_path: Path
         assert [description for key, description in rows if not key] == ["this screen:", "everywhere:"]
 
     on_console(tmp_path, "ctrl+l", "question_mark", check=check)
+
+
+def test_every_screen_names_its_help_in_words_not_its_class_name() -> None:
+    """The help's title is "Keys: likely label errors", never "Keys: LabelReview" (a Python class name)."""
+    import importlib
+    import pkgutil
+
+    from textual.screen import Screen
+
+    import tui_trainer.tui as console
+
+    for module in pkgutil.walk_packages(console.__path__, prefix="tui_trainer.tui."):
+        importlib.import_module(module.name)
+
+    def screens(cls: type) -> list[type]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *screens(sub))]
+
+    ours = {cls for cls in screens(Screen) if cls.__module__.startswith("tui_trainer.") and cls is not HelpScreen}
+    assert len(ours) > 15
+    untitled = sorted(cls.__name__ for cls in ours if "HELP_TITLE" not in vars(cls))
+    assert untitled == []
+    camel = {cls.__name__: vars(cls)["HELP_TITLE"] for cls in ours if re.search(r"[a-z][A-Z]", vars(cls)["HELP_TITLE"])}
+    assert camel == {}
 
 
 def test_help_leaves_out_a_key_the_screen_hides_now(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from textual.widgets import Button, Static
 class ConfirmScreen(ModalScreen[str]):
     """Dismisses with the chosen answer's key, or "cancel" on escape."""
 
+    HELP_TITLE = "confirm"
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "choose('cancel')", "Cancel", id="confirm.cancel")]
 
     def __init__(self, title: str, question: str, answers: Sequence[tuple[str, str]]) -> None:

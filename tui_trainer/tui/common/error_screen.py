@@ -23,6 +23,8 @@ CRASH_HINT = "this looks like a bug in tui-trainer or in the model's code; the t
 
 
 class ErrorScreen(ModalScreen[None]):
+    HELP_TITLE = "error"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter", "dismiss", "Close", id="error.close"),
         Binding("t", "toggle_details", "Traceback", id="error.traceback"),

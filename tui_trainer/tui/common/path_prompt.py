@@ -15,6 +15,8 @@ from textual.widgets import Input, Static
 class PathPrompt(ModalScreen["Path | None"]):
     """Dismisses with the path typed (relative to the current folder), or None on escape."""
 
+    HELP_TITLE = "path"
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="path.cancel")]
 
     def __init__(self, title: str, value: str = "", must_exist: bool = False) -> None:

@@ -46,6 +46,8 @@ def calibration_figures(predictions: Predictions) -> Figures:
 class CalibrationScreen(FollowsRunView, Screen):
     """Reliability diagram with ECE, and ROC / PR curves of a chosen class (or all), following new epochs."""
 
+    HELP_TITLE = "calibration"
+
     DEFAULT_CSS = """
     CalibrationScreen #calibration-title {
         height: auto;

@@ -70,6 +70,8 @@ def show_where_it_looked(
 class ExplainScreen(Screen):
     """The sample's image | predicted-class map | true-class map, each captioned; escape goes back."""
 
+    HELP_TITLE = "where it looked"
+
     DEFAULT_CSS = """
     ExplainScreen #explain-title {
         height: auto;

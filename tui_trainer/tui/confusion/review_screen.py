@@ -52,6 +52,8 @@ Ranked = tuple[Predictions, tuple[str, ...] | None, str, str]
 class ClassChooser(ModalScreen["int | None"]):
     """Which class an image becomes: the classes, the suspected one highlighted; escape cancels."""
 
+    HELP_TITLE = "relabel as"
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="review.class_cancel")]
 
     def __init__(self, names: tuple[str, ...], suspected: int, image: str) -> None:
@@ -78,6 +80,8 @@ class ClassChooser(ModalScreen["int | None"]):
 
 class LabelReviewScreen(FollowsRunView, Screen):
     """Candidates ranked by `runs.label_review`, with the decision taken on each and the counts."""
+
+    HELP_TITLE = "likely label errors"
 
     DEFAULT_CSS = """
     LabelReviewScreen #review-title {

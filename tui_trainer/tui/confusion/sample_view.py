@@ -18,6 +18,8 @@ from .picture import Picture
 class SampleViewScreen(Screen):
     """`image` under a caption of its lines (index and classes, confidence and loss, file)."""
 
+    HELP_TITLE = "full size"
+
     DEFAULT_CSS = """
     SampleViewScreen #sample-caption {
         height: auto;

@@ -27,6 +27,8 @@ from .source import SampleQuery, current_epoch, sample_paths
 class ConfusionSamplesScreen(FollowsRunView, Screen):
     """Lists the samples of a `SampleQuery`, most confidently wrong first; follows new epochs like the matrix."""
 
+    HELP_TITLE = "images of a cell"
+
     DEFAULT_CSS = """
     ConfusionSamplesScreen #samples-title {
         height: auto;

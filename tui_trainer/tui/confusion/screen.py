@@ -41,6 +41,8 @@ TOP_PAIRS = 10
 class ConfusionScreen(FollowsRunView, Screen):
     """Confusion matrix of the latest (or a run folder's last / best) validation, following new epochs."""
 
+    HELP_TITLE = "confusion matrix"
+
     DEFAULT_CSS = """
     ConfusionScreen #confusion-body {
         height: 1fr;

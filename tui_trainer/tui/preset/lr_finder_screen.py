@@ -33,6 +33,8 @@ def default_finder(*args: Any, **kwargs: Any) -> Any:
 
 
 class LRFinderScreen(ModalScreen["float | None"]):
+    HELP_TITLE = "LR range test"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "use", "Use suggestion", id="lr_finder.use"),
         Binding("escape", "cancel", "Cancel", id="lr_finder.cancel"),

@@ -152,6 +152,8 @@ def _cut(text: str, width: int) -> str:
 class CompareScreen(Screen[None]):
     """Validation accuracy and loss of the chosen runs, and the preset keys where they differ."""
 
+    HELP_TITLE = "compare"
+
     DEFAULT_CSS = """
     CompareScreen #compare-runs { height: auto; max-height: 5; padding: 0 1; }
     CompareScreen #compare-charts { height: 11; min-height: 8; }

@@ -37,6 +37,8 @@ def parse_extension(text: str, done: int) -> Extension | str:
 class ExtendPrompt(ModalScreen["Extension | None"]):
     """Dismisses with the extension typed, or None on escape."""
 
+    HELP_TITLE = "extend a run"
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="extend.cancel")]
 
     def __init__(self, name: str, done: int) -> None:

@@ -114,6 +114,8 @@ def last_column_width(rows: list[tuple[Any, ...]], width: int, padding: int = 1)
 class RunsScreen(Screen[None]):
     """The runs folder as a table; the highlighted run's folder and any problem below it."""
 
+    HELP_TITLE = "runs"
+
     DEFAULT_CSS = """
     RunsScreen #runs-filter { height: 1; border: none; padding: 0 1; margin: 0; }
     RunsScreen #runs-table { height: 1fr; }

@@ -28,6 +28,8 @@ def settings_line(submission: Submission) -> str:
 class SubmitScreen(ModalScreen[bool]):
     """Dismisses with True when the user submits."""
 
+    HELP_TITLE = "submit to SLURM"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y,enter", "answer(True)", "Submit", id="submit.confirm"),
         Binding("escape,n", "answer(False)", "Cancel", id="submit.cancel"),

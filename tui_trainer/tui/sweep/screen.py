@@ -48,6 +48,8 @@ CURVE_COLORS = ("cyan", "orange", "green", "magenta", "yellow", "blue", "red", "
 class SweepScreen(Screen[None]):
     """One sweep folder's study."""
 
+    HELP_TITLE = "sweep"
+
     DEFAULT_CSS = """
     SweepScreen #sweep-title { height: 1; padding: 0 1; }
     SweepScreen #sweep-filter { height: 1; border: none; padding: 0 1; margin: 0; }
