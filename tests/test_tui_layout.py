@@ -81,6 +81,22 @@ def test_the_training_state_line_keeps_the_best_epoch_at_60_columns(tmp_path: Pa
     run(scenario())
 
 
+def test_the_training_charts_keep_their_names_and_legend_at_60_columns(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = training_app(tmp_path, FakeTrainer())
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen))
+            await wait_for(pilot, lambda: app.history is not None and app.history.state == "finished")
+            await pilot.resize_terminal(*NARROW)
+            await wait_for(pilot, lambda: "acc %:" in screen_text(app))
+            titles = next(line for line in screen_text(app).splitlines() if "orange" in line)
+            assert "loss: cyan tr, orange val" in titles and "acc %: cyan tr, orange val" in titles
+
+    run(scenario())
+
+
 def test_the_runs_list_cuts_long_names_with_an_ellipsis_and_no_stray_scrollbar(tmp_path: Path) -> None:
     long_name = "a-rather-long-run-name-for-the-runs-list"
     make_run(tmp_path / "runs", "20261128-010000-smoke")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from rich.text import Text
+from textual.app import RenderResult
 from textual.widgets import DataTable
 
 from ...runs.view import RunView
@@ -42,10 +44,20 @@ class MetricChart(ReadablePlot):
     """
 
     def __init__(
-        self, title: str, train_key: str, val_key: str, percent: bool = False, *, steps: bool = False, id: str
+        self,
+        title: str,
+        train_key: str,
+        val_key: str,
+        percent: bool = False,
+        *,
+        steps: bool = False,
+        short: str = "",
+        id: str,
     ) -> None:
+        """`short`: the title where `title` leaves no room for the legend (a 60-column terminal's half)."""
         super().__init__(id=id)
         self.chart_title = title
+        self.short_title = short or title
         self.train_key = train_key
         self.val_key = val_key
         self.percent = percent
@@ -94,8 +106,6 @@ class MetricChart(ReadablePlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        # The baseline's and a fork's parent's labels are on the screen's run folder line: the title fits 40 columns.
-        plt.title(f"{self.chart_title}{' (log)' if self.log_scale else ''} · cyan train · orange val")
         for series, color, marker in (
             ("baseline", BASELINE_COLOR, "braille"),
             ("parent train", TRAIN_COLOR, PARENT_MARKER),
@@ -121,6 +131,27 @@ class MetricChart(ReadablePlot):
             self.y_range = fitted_range([y for _, y in drawn if math.isfinite(y)])
             plt.ylim(*self.y_range)
         self.refresh()
+
+    def titles(self) -> list[str]:
+        """The title with its legend, longest first (the baseline's and a fork's parent's labels are on the
+        screen's run folder line): plotext leaves out a title that does not fit, and with it which line is which."""
+        log = " (log)" if self.log_scale else ""
+        return [
+            f"{self.chart_title}{log} · cyan train · orange val",
+            f"{self.short_title}{log} · cyan train · orange val",
+            f"{self.short_title}{log}: cyan tr, orange val",
+            f"{self.short_title}{log}",
+        ]
+
+    def render(self) -> RenderResult:
+        """Drawn with the longest title plotext shows at this width (a 60-column terminal's half fits a short one)."""
+        rendered: RenderResult = ""
+        for title in self.titles():
+            self.plt.title(title)
+            rendered = super().render()
+            if not isinstance(rendered, Text) or title in rendered.plain:
+                break
+        return rendered
 
     def toggle_log_scale(self, history: RunView | None) -> None:
         self.log_scale = not self.log_scale

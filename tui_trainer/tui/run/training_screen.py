@@ -103,7 +103,7 @@ class TrainingScreen(Screen[None]):
         yield Static("", id="health-panel", markup=False)
         with Horizontal(id="charts"):
             yield MetricChart("loss", "train_loss", "val_loss", steps=True, id="loss-chart")
-            yield MetricChart("accuracy %", "train_acc", "val_acc", percent=True, id="acc-chart")
+            yield MetricChart("accuracy %", "train_acc", "val_acc", percent=True, short="acc %", id="acc-chart")
         yield EpochTable(id="epoch-table")
         yield Footer()
 

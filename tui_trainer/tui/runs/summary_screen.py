@@ -39,7 +39,7 @@ class RunSummaryScreen(Screen[None]):
         yield Static(f"run folder: {printable(self.run_dir)}", id="run-dir", markup=False)
         with Horizontal(id="charts"):
             yield MetricChart("loss", "train_loss", "val_loss", id="loss-chart")
-            yield MetricChart("accuracy %", "train_acc", "val_acc", percent=True, id="acc-chart")
+            yield MetricChart("accuracy %", "train_acc", "val_acc", percent=True, short="acc %", id="acc-chart")
         yield EpochTable(id="epoch-table")
         yield Footer()
 
