@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import pytest
 from tests.helpers import SMOKE
 from tui_trainer.cli import commands, main
 from tui_trainer.cli.aliases import as_subcommand
-from tui_trainer.cli.parser import COMMANDS, build_parser, parse_args
+from tui_trainer.cli.parser import COMMANDS, _sub_parsers, build_parser, parse_args, value_options
 from tui_trainer.runs.folder import RunFolder
 
 
@@ -39,12 +41,44 @@ from tui_trainer.runs.folder import RunFolder
         (["--serve", "p.toml", "--port", "8001"], ["serve", "p.toml", "--port", "8001"]),
         (["--list-presets"], ["presets"]),
         (["--set", "--check", "p.toml"], ["open", "--set", "--check", "p.toml"]),  # a value, not a mode
+        (["--fork", "--check", "p.toml"], ["open", "--fork", "--check", "p.toml"]),  # train's, missing from a list
+        (["--epochs", "--check", "p.toml"], ["open", "--epochs", "--check", "p.toml"]),  # review's, likewise
         (["train", "smoke"], ["train", "smoke"]),
         (["--version"], ["--version"]),
     ],
 )
 def test_each_documented_flag_form_is_its_sub_command(old: list[str], new: list[str]) -> None:
-    assert as_subcommand(old, COMMANDS) == new
+    assert as_subcommand(old, COMMANDS, value_options(build_parser())) == new
+
+
+def _takes_a_value(sub, option: str) -> bool:
+    """argparse's own word for it: the option alone is refused with "expected one argument"."""
+    with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
+        try:
+            sub.parse_known_args([option])
+        except SystemExit:
+            return "expected one argument" in err.getvalue()
+    return False
+
+
+VALUE_OPTIONS = [
+    (name, option)
+    for name, sub in _sub_parsers(build_parser()).items()
+    for action in sub._actions
+    for option in action.option_strings
+    if _takes_a_value(sub, option)
+]
+
+
+def test_the_options_that_take_a_value_are_found_in_every_sub_command() -> None:
+    found = {option for _, option in VALUE_OPTIONS}
+    assert {"--set", "--schedule", "--fork", "--nodes", "--sample", "--folds", "--epochs", "--port"} <= found
+
+
+@pytest.mark.parametrize(("command", "option"), VALUE_OPTIONS)
+def test_the_word_after_any_option_that_takes_a_value_is_its_value_not_a_mode(command: str, option: str) -> None:
+    """Each sub-command's value options are known to the flag forms' reading, so none can drift out of step."""
+    assert as_subcommand([option, "--check", "p.toml"], COMMANDS, value_options(build_parser()))[0] == "open"
 
 
 def test_the_parser_has_exactly_the_sub_commands_the_aliases_know() -> None:
@@ -135,3 +169,10 @@ def test_a_served_console_opens_a_path_named_like_a_sub_command(monkeypatch, tmp
     (tmp_path / "runs").mkdir()
     main(["serve", "runs", "--port", "8125"])
     assert seen and seen[0].split()[2:5] == ["tui_trainer", "open", "runs"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_argument_a_command_takes_is_explained_in_its_help(command: str) -> None:
+    sub = _sub_parsers(build_parser())[command]
+    unexplained = [a.metavar or a.dest for a in sub._actions if a.help is None or not a.help.strip()]
+    assert unexplained == [], f"`tui-trainer {command} --help` leaves {unexplained} unexplained"

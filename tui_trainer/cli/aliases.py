@@ -21,37 +21,15 @@ LEGACY_MODES = {
 }
 """Each old mode flag and the sub-command it is; the flag's value (a RUN_DIR, a SWEEP) becomes its argument."""
 
-VALUE_OPTIONS = frozenset(
-    [
-        "--set",
-        "--runs-dir",
-        "--sweeps-dir",
-        "--run-dir",
-        "--resume",
-        "--data",
-        "--checkpoint",
-        "--top-k",
-        "--format",
-        "--out",
-        "--trials",
-        "--lr-steps",
-        "--lr-start",
-        "--lr-end",
-        "--log-every",
-        "--host",
-        "--port",
-        "--socket",
-        "--token-file",
-    ]
-)
-"""Options whose next word is their value (`--set x=--check` names no mode)."""
-
 CONSOLE = "open"
 TOP_LEVEL = ("-h", "--help", "--version")
 
 
-def as_subcommand(argv: Sequence[str], commands: Collection[str]) -> list[str]:
-    """`argv` with its sub-command first: as given, from the first old mode flag, or `open` (the console)."""
+def as_subcommand(argv: Sequence[str], commands: Collection[str], value_options: Collection[str]) -> list[str]:
+    """`argv` with its sub-command first: as given, from the first old mode flag, or `open` (the console).
+
+    `value_options`: the options whose next word is their value (`--set --check` names no mode), as the
+    parser declares them (`parser.value_options`), so a new option cannot be missing here."""
     argv = list(argv)
     if not argv or argv[0] in commands or argv[0] in TOP_LEVEL:
         return argv or [CONSOLE]
@@ -62,5 +40,5 @@ def as_subcommand(argv: Sequence[str], commands: Collection[str]) -> list[str]:
         flag, equals, value = word.partition("=")
         if not after_value and flag in LEGACY_MODES:
             return [LEGACY_MODES[flag], *argv[:i], *([value] if equals else []), *argv[i + 1 :]]
-        after_value = not after_value and not equals and flag in VALUE_OPTIONS
+        after_value = not after_value and not equals and flag in value_options
     return [CONSOLE, *argv]

@@ -64,6 +64,8 @@ COMMANDS = (
 )
 """Every sub-command; `open` (the console) is what a command line without one means."""
 
+PRESET_HELP = "a preset file (.toml) or a built-in preset's name (smoke, seed)"
+
 TRUST_HELP = (
     "let the run folder's (or the received sweep's) preset import the module its model.target names, "
     "from the installed packages or the current folder"
@@ -148,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = command("train", "train PRESET without the console (for scripts, clusters)", "set", "runs", "trust")
     start = train.add_mutually_exclusive_group()
-    start.add_argument("preset", nargs="?", metavar="PRESET", help="a preset file or a built-in preset's name")
+    start.add_argument("preset", nargs="?", metavar="PRESET", help=PRESET_HELP)
     start.add_argument(
         "--resume",
         metavar="RUN_DIR",
@@ -184,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit = command(
         "submit", "write an sbatch script that trains PRESET, print it and submit it (SLURM)", "set", "runs"
     )
-    submit.add_argument("preset", metavar="PRESET", help="a preset file or a built-in preset's name")
+    submit.add_argument("preset", metavar="PRESET", help=PRESET_HELP)
     submit.add_argument("--nodes", metavar="N", type=int, help="machines, one torchrun on each ([slurm] nodes; 1)")
     submit.add_argument(
         "--gpus-per-node", metavar="G", type=int, help="GPUs (processes) on each machine ([slurm] gpus_per_node; 0)"
@@ -196,10 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--dry-run", action="store_true", help="print the script; write and submit nothing")
 
     check = command("check", "validate PRESET and print it with every default filled in", "set")
-    check.add_argument("preset", metavar="PRESET")
+    check.add_argument("preset", metavar="PRESET", help=PRESET_HELP)
 
     evaluate = command("eval", "score a run's model on a test set", "checkpoint", "trust")
-    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="the run folder whose model is scored")
     evaluate.add_argument(
         "--data",
         metavar="PATH",
@@ -209,13 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
 
     predict = command("predict", "classify image files and folders, CSV on stdout", "checkpoint", "trust")
-    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("run_dir", metavar="RUN_DIR", help="the run folder whose model classifies the images")
     predict.add_argument("paths", metavar="PATH", nargs="+", help="image files and folders")
     predict.add_argument("--top-k", type=int, default=3, metavar="K", help="classes per image (default: 3)")
 
     export = command("export", "write a run's model as a file to deploy", "checkpoint", "trust")
-    export.add_argument("run_dir", metavar="RUN_DIR")
-    export.add_argument("--format", choices=("onnx", "torchscript", "safetensors"), default="onnx")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="the run folder whose model is written")
+    export.add_argument(
+        "--format",
+        choices=("onnx", "torchscript", "safetensors"),
+        default="onnx",
+        help="the file's kind (default: onnx)",
+    )
     export.add_argument("--out", metavar="PATH", help="the file (default: RUN_DIR/export/<checkpoint>.<ext>)")
 
     explain = command(
@@ -238,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     review = command(
         "review", "rank a run's training images by how likely their label is wrong (cross-validation)", "trust"
     )
-    review.add_argument("run_dir", metavar="RUN_DIR")
+    review.add_argument("run_dir", metavar="RUN_DIR", help="the run folder whose training images are ranked")
     review.add_argument(
         "--train",
         action="store_true",
@@ -256,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     find_lr = command("find-lr", "learning-rate range test on PRESET; suggests optimizer.lr (writes nothing)", "set")
-    find_lr.add_argument("preset", metavar="PRESET")
+    find_lr.add_argument("preset", metavar="PRESET", help=PRESET_HELP)
     lr = DEFAULT_RANGE
     find_lr.add_argument("--lr-steps", type=int, default=lr.steps, metavar="N", help=f"steps (default {lr.steps})")
     find_lr.add_argument(
@@ -295,7 +302,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     A misspelt sub-command (`trian`) and an option its sub-command does not take (`eval --dta`) are usage
     errors that say so with the likely meant word, in the sub-command's own usage."""
     parser = build_parser()
-    words = as_subcommand(argv, COMMANDS)
+    words = as_subcommand(argv, COMMANDS, value_options(parser))
     if words[:1] == [CONSOLE] and argv[:1] != [CONSOLE]:
         _refuse_misspelt_command(parser, argv[0] if argv else None)
     args, extras = parser.parse_known_args(words)
@@ -304,6 +311,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         sub = subs[args.command]
         sub.error(f"unrecognized arguments: {' '.join(extras)}{_option_hint(sub, subs, extras)}")
     return args
+
+
+def value_options(parser: argparse.ArgumentParser) -> frozenset[str]:
+    """Every option, of any sub-command, that takes a value: what the flag forms' reading skips over."""
+    parsers = (parser, *_sub_parsers(parser).values())
+    return frozenset(
+        option for sub in parsers for action in sub._actions if action.nargs != 0 for option in action.option_strings
+    )
 
 
 def _refuse_misspelt_command(parser: argparse.ArgumentParser, word: str | None) -> None:
