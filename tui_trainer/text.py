@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shlex
 from collections.abc import Iterable
 
 _REORDERING = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
@@ -27,6 +28,12 @@ def printable(text: object, *, lines: bool = False) -> str:
     """`text` with control characters escaped; `lines=True` keeps newlines and tabs (multi-line messages)."""
     pattern = _CONTROL_BUT_LINES if lines else _CONTROL
     return pattern.sub(_escaped, str(text))
+
+
+def command_line(*words: object) -> str:
+    """A command for the user to paste: each word printable and quoted for the shell where it needs it,
+    so a run folder named `my runs/a (2)` pastes as one word."""
+    return shlex.join(printable(word) for word in words)
 
 
 def shown(text: object) -> str:

@@ -21,7 +21,7 @@ from ..config import PresetError
 from ..config.code_trust import trusted_access
 from ..models import ModelTargetError
 from ..runs.outcome import ExitCode
-from ..text import printable, setup_text
+from ..text import command_line, printable, setup_text
 
 
 def _usage_error(exc: Exception, err: TextIO) -> int:
@@ -74,9 +74,9 @@ def run_eval(
     except EvalWriteError as exc:
         _error(exc, err)
         return ExitCode.FAILED
-    written = printable(evaluation.folder.path)
+    written = evaluation.folder.path
     print(format_report(evaluation.report), file=out)
-    print(f"\nwritten: {written} (open it with: tui-trainer {written})", file=out)
+    print(f"\nwritten: {printable(written)} (open it with: {command_line('tui-trainer', written)})", file=out)
     return ExitCode.OK
 
 

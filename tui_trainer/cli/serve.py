@@ -27,7 +27,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from ..runs.outcome import ExitCode
-from ..text import printable
+from ..text import command_line, printable
 from .serve_address import Address, is_local
 from .serve_token import (
     ENV_TOKEN,
@@ -159,7 +159,8 @@ def _serving_note(address: Address, kept_in: Path | None) -> str:
     where += f" (also in {printable(kept_in)}). " if kept_in is not None else ". "
     if address.socket is not None:
         path = printable(address.socket)
-        where += f"Listening on {path} (only you can connect): forward it first, ssh -L {address.port}:{path} HOST. "
+        forward = command_line("ssh", "-L", f"{address.port}:{address.socket}", "HOST")
+        where += f"Listening on {path} (only you can connect): forward it first, {forward}. "
     return where + "Closing a tab stops its console and the run it started; ctrl+c stops the server."
 
 

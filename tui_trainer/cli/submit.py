@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from ..runs.outcome import ExitCode
 from ..runs.slurm_submit import SubmitError, prepare, submit
-from ..text import printable
+from ..text import command_line, printable
 
 
 def run_submit(
@@ -46,6 +46,7 @@ def run_submit(
         return ExitCode.FAILED
     where = printable(str(submitted.folder.path))
     print(f"\nsubmitted job {submitted.job_id}: {where} (script: submit.sbatch, output: slurm-%j.out)", file=out)
-    runs = printable(str(submitted.folder.path.parent))
-    print(f"follow it: tui-trainer {where}   or   tui-trainer runs --runs-dir {runs}", file=out)
+    follow = command_line("tui-trainer", submitted.folder.path)
+    listed = command_line("tui-trainer", "runs", "--runs-dir", submitted.folder.path.parent)
+    print(f"follow it: {follow}   or   {listed}", file=out)
     return ExitCode.OK

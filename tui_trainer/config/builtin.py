@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from ..text import close_match
+from ..text import close_match, command_line
 from .loading import loads_or_none
 from .sweep_file import is_sweep_file
 
@@ -68,9 +68,9 @@ def wrong_kind_message(arg: str, path: Path, sweep: bool) -> str:
     Without it the file is validated as the other kind: a wall of "unknown key" errors.
     """
     if not sweep and is_sweep_file(path):
-        return f"{arg} is a sweep file: run it with `tui-trainer --sweep {arg}`"
+        return f"{arg} is a sweep file: run it with `{command_line('tui-trainer', '--sweep', arg)}`"
     if sweep and path.is_file() and not is_sweep_file(path) and _looks_like_preset(path):
-        return f"{arg} is a preset, not a sweep file: train it with `tui-trainer --headless {arg}`"
+        return f"{arg} is a preset, not a sweep file: train it with `{command_line('tui-trainer', '--headless', arg)}`"
     return ""
 
 

@@ -28,7 +28,7 @@ from ..data import DataError, normalize
 from ..data.eval_images import decode_like_validation
 from ..engine.cam import DEFAULT_METHOD, class_maps, find_target_layer
 from ..engine.heatmap import overlay
-from ..text import printable
+from ..text import command_line, printable
 from .eval_folder import EVALS, EvalFolder, is_eval_folder
 from .folder import RunFolder, RunFolderError
 from .out_of_fold_file import read_out_of_fold
@@ -137,8 +137,8 @@ def train_samples(run_dir: Path) -> Samples:
     file = folder.train_oof_file
     if not file.is_file():
         raise RunFolderError(
-            f"{printable(file)}: no such file, so no numbered training images (`tui-trainer review "
-            f"{printable(folder.path)} --train` makes it)"
+            f"{printable(file)}: no such file, so no numbered training images "
+            f"(`{command_line('tui-trainer', 'review', folder.path, '--train')}` makes it)"
         )
     try:
         saved = read_out_of_fold(file).saved

@@ -34,7 +34,7 @@ from ...runs.predictions_file import NO_PROBABILITIES
 from ...runs.review_session import ReviewSession
 from ...runs.thumbnails import ValidationImages
 from ...runs.view import RunView
-from ...text import printable, short_path, source_path
+from ...text import command_line, printable, short_path, source_path
 from .explain_screen import show_where_it_looked
 from .following import FollowsRunView, RunChanged
 from .picture import Picture
@@ -274,7 +274,7 @@ class LabelReviewScreen(FollowsRunView, Screen):
         if not file.exists():
             return (
                 "the training set needs out-of-fold predictions (a model never ranks its own training images): "
-                f"make them with `tui-trainer review {printable(run_dir)} --train`"
+                f"make them with `{command_line('tui-trainer', 'review', run_dir, '--train')}`"
             )
         try:
             oof = read_out_of_fold(file)
