@@ -247,3 +247,32 @@ def test_the_list_names_images_and_the_review_file_relative_to_the_current_folde
             assert "data/val/cat/3.png" in screen_text(app)  # whole at 60 columns
 
     run(scenario())
+
+
+@pytest.mark.parametrize("size", [SIZE, NARROW])
+def test_images_without_files_say_so_under_the_heading_and_offer_no_decision_keys(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    cfg = make_data(tmp_path / "data")
+    history = history_of(cfg, tmp_path / "run")
+    history.paths = None  # synthetic data (the built-in smoke): samples with no image file
+    session = ReviewSession.for_data(DataConfig(dataset="synthetic"), tmp_path / "run" / "review.toml")
+
+    async def scenario() -> None:
+        app = Host(history, session)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            app.push_screen(LabelReviewScreen(history, session))
+            await pilot.pause()
+            review = app.screen
+            assert isinstance(review, LabelReviewScreen) and review.query_one(DataTable).row_count == 2
+            shown = screen_text(app)
+            assert "no image files" in shown and "cannot be saved" in shown
+            footer = shown.splitlines()[-1]
+            assert "Back" in footer
+            assert not any(word in footer for word in ("Relabel", "As…", "Exclude", "Fine"))
+            await pilot.press("r", "c", "x", "f", "u")
+            assert app.screen is review and not app._notifications  # no toast to read, no chooser
+            assert "u undo" not in str(review.query_one("#review-caption", Static).content)
+
+    run(scenario())

@@ -58,7 +58,9 @@ class ReviewSession:
     def for_data(cls, data: DataConfig, fallback: Path) -> ReviewSession:
         """The review of `data`'s images; `fallback` is used when the data folder cannot be written."""
         if data.dataset not in REVIEWABLE or not data.root:
-            return cls(None, None, problem=f'the run\'s data ("{data.dataset}") has no image files to relabel')
+            return cls(
+                None, None, problem=f'the run\'s data ("{data.dataset}") has no image files: decisions cannot be saved'
+            )
         root, file, note = data_folder(data), default_review_path(data), ""
         if not file.exists() and not folder_writable(file.parent):
             note = (

@@ -44,6 +44,9 @@ from .source import current_epoch, sample_paths
 SHOWN = 500
 """Candidates listed at most: the top of the ranking is where the wrong labels are."""
 
+DECISION_ACTIONS = frozenset({"relabel", "choose_class", "decide", "undo"})
+"""The keys that write a decision: not offered where none can be saved (the line under the heading says why)."""
+
 Scope = Literal["val", "train"]
 Ranked = tuple[Predictions, tuple[str, ...] | None, str, str]
 """What a set's ranking is made from: predictions, each sample's file, the set in words, the basis."""
@@ -205,6 +208,7 @@ class LabelReviewScreen(FollowsRunView, Screen):
             self._show_title()
             self._show_counts()
             self._show_path()
+            self.refresh_bindings()
             return
         predictions, self.paths, about, basis = source
         self.ranked = predictions
@@ -229,6 +233,15 @@ class LabelReviewScreen(FollowsRunView, Screen):
             table.move_cursor(row=int(kept[0]) if len(kept) else min(row, shown - 1))
         self._show_counts()
         self._show_path()
+        self.refresh_bindings()
+
+    def can_decide(self) -> bool:
+        """Whether a decision on these candidates can be saved: they have image files and the review file a place."""
+        return self.issues is not None and self.paths is not None and self.session.file is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Decision keys only where a decision can be saved: hidden from the footer, not a toast per key."""
+        return action not in DECISION_ACTIONS or self.can_decide()
 
     def _show_title(self) -> None:
         """What the list ranks, and a newer epoch of the run when one has finished since."""
@@ -338,7 +351,8 @@ class LabelReviewScreen(FollowsRunView, Screen):
             caption = (*caption, self.images.problem)
         text = Text("\n".join(caption))
         other = "validation" if self.scope == "train" else "training"
-        hints = ("⏎ full size · g where it looked · u undo · " if rank is not None else "") + f"t {other} set"
+        undo = "u undo · " if self.can_decide() else ""
+        hints = (f"⏎ full size · g where it looked · {undo}" if rank is not None else "") + f"t {other} set"
         text.append(("\n" if caption else "") + hints, style="dim")
         self.query_one("#review-caption", Static).update(text)
 
