@@ -12,7 +12,8 @@ import pytest
 from textual.app import App
 from textual.widgets import DataTable, Input, Static
 
-from tests.console_kit import SIZE, make_fork, make_run, run, wait_for
+from tests.console_kit import NARROW, SIZE, make_fork, make_run, run, screen_text, wait_for
+from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.common.baseline import pin_baseline, read_baseline
 from tui_trainer.tui.common.user_config import config_path, load_user_config
 from tui_trainer.tui.messages import ExtendRun
@@ -251,5 +252,28 @@ def test_an_extended_run_shows_one_continuous_curve(tmp_path: Path) -> None:
             acc = screen.query_one("#acc-chart", MetricChart).points
             assert epochs_of(acc["val"]) == [1, 2, 3, 4, 5] and acc.get("parent val", []) == []
             assert "parent" not in str(screen.query_one("#run-dir", Static).render())
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("size", [SIZE, NARROW])
+def test_the_extend_prompt_shows_how_to_choose_the_schedule_above_its_filled_in_input(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, "20261128-020000-smoke", "finished")
+
+    class Styled(Host):
+        CSS_PATH = TrainerApp.CSS_PATH  # the console's dialog: its width and border
+
+    async def scenario() -> None:
+        app = Styled(runs)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await pilot.press("e")
+            await pilot.pause()
+            assert isinstance(app.screen, ExtendPrompt) and app.screen.query_one(Input).value == "6"
+            lines = screen_text(app).splitlines()
+            assert any("type: EPOCHS [constant|restart|continue], e.g. 6 restart" in line for line in lines)
 
     run(scenario())

@@ -34,6 +34,11 @@ def parse_extension(text: str, done: int) -> Extension | str:
     return Extension(epochs, schedule)
 
 
+def how_to_answer(done: int) -> str:
+    """The answer's form in a line above the input, which is pre-filled (its placeholder never shows)."""
+    return f"type: EPOCHS [{'|'.join(SCHEDULE_POLICIES)}], e.g. {done * 2} restart"
+
+
 class ExtendPrompt(ModalScreen["Extension | None"]):
     """Dismisses with the extension typed, or None on escape."""
 
@@ -49,10 +54,11 @@ class ExtendPrompt(ModalScreen["Extension | None"]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
             yield Static(f"Extend {self._run_name} ({self._done} epochs done) to", classes="dialog-title", markup=False)
-            yield Input(str(self._done * 2), placeholder="epochs [constant|restart|continue]", id="extend-input")
+            yield Static(how_to_answer(self._done), id="extend-how", markup=False)
+            yield Input(str(self._done * 2), placeholder="EPOCHS [SCHEDULE]", id="extend-input")
             yield Static(
-                "constant keeps the last lr; restart: the preset's lr and schedule again; continue: the schedule "
-                "stretched to the new total (the lr jumps up).  enter: OK  escape: cancel",
+                f"{DEFAULT_POLICY} (the default) keeps the last lr; restart: the preset's lr and schedule again; "
+                "continue: the schedule stretched to the new total (the lr jumps up).  enter: OK  escape: cancel",
                 id="extend-message",
                 classes="dialog-hint",
             )
