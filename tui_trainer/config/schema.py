@@ -176,7 +176,7 @@ class DataConfig(Section):
     review: str = Field(
         "",
         description="Label review file to apply (written by the confusion screen's review list): its images are "
-        'relabelled or left out as it says; "" = none. Image folders and CSV lists.',
+        'relabelled or left out as it says; "" = none. Image folders, CSV lists, tar shards and Hugging Face datasets.',
     )
 
 

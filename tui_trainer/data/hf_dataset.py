@@ -83,6 +83,12 @@ class HfRow(Member):
     row: int
     name: str
     key: str
+    dataset: str = ""  # the dataset's folder name
+    config: str = ""  # its configuration, where the saved dataset names one
+    split: str = ""  # the split as the dataset names it ("validation")
+
+    def identity(self) -> dict[str, str | int]:
+        return {"dataset": self.dataset, "config": self.config, "split": self.split, "row": self.row}
 
     def read(self) -> bytes:
         return self.images.bytes_at(self.row)
@@ -105,6 +111,7 @@ class _Split:
     features: Any  # datasets.Features, or None
     load: Any  # (column name) -> pyarrow.ChunkedArray
     stamp: str  # changes when the split's files do
+    config: str = ""  # the configuration the saved dataset was made from ("" when it names none)
 
 
 def _stamp(files: list[Path]) -> str:
@@ -130,6 +137,7 @@ def _saved(datasets: Any, root: Path) -> list[_Split]:
                 ds.features,
                 lambda column, table=table: table.column(column),
                 _stamp(list(folder.glob("*.arrow"))),
+                ds.info.config_name or "",
             )
         )
     return out
@@ -201,7 +209,7 @@ def _rows(split: _Split, cfg: DataConfig, dataset: str, root: Path, problems: li
                 continue
             value = names[value]
         name = f"{dataset}[{split.name}][{row}]"
-        member = HfRow(images, row, name, f"{split.name}|{row}|{split.stamp}")
+        member = HfRow(images, row, name, f"{split.name}|{row}|{split.stamp}", dataset, split.config, split.name)
         rows.append(Row(member, str(value), SPLITS[split.name], where))
     return rows
 

@@ -20,6 +20,11 @@ class Member:
         """The encoded image (JPEG, PNG, ...); OSError when it cannot be read."""
         raise NotImplementedError
 
+    def identity(self) -> dict[str, str | int]:
+        """Which sample this is, as a label review file names it (`data.review_file`): a shard's file name
+        and the sample's key in it, or a dataset, its split and row; {} where a decision cannot name it."""
+        return {}
+
     def __str__(self) -> str:
         return self.name
 

@@ -51,6 +51,10 @@ class TarMember(Member):
     size: int
     name: str
     key: str
+    sample: str = ""  # WebDataset's key of the sample in its shard ("cat_12" for cat_12.jpg)
+
+    def identity(self) -> dict[str, str | int]:
+        return {"shard": Path(self.shard).name, "key": self.sample}
 
     def read(self) -> bytes:
         with open_binary(self.shard, follow_links=True) as handle:
@@ -222,7 +226,7 @@ def _samples(shard: Path, split: str, problems: list[str]) -> Iterator[Row]:
             continue
         image = sample.image
         stored = TarMember(
-            str(shard), image.offset_data, image.size, where, f"{stamp}|{image.name}|{image.offset_data}"
+            str(shard), image.offset_data, image.size, where, f"{stamp}|{image.name}|{image.offset_data}", key
         )
         yield Row(stored, sample.label, split, where)
 

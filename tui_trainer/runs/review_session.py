@@ -1,10 +1,12 @@
 """Where a run's label review decisions go, and keeping them: what the review list on the confusion screen edits.
 
-The file is the run's `data.review` when its preset sets one, else `review.toml` in the data folder;
-when that folder cannot be written, the run folder's `review.toml` (and the user is told to point
-`data.review` at it). Each decision is written at once, atomically, with the file's hash, so a
-console that dies loses nothing. A review file that exists but cannot be read is never overwritten:
-the decisions cannot be saved until it is fixed.
+The file is the run's `data.review` when its preset sets one, else `review.toml` in the data folder
+(the image folder, the CSV file's, the shards'); when that folder cannot be written, or the data is
+a Hugging Face dataset (no folder of the user's), the run folder's `review.toml` (and the user is
+told to point `data.review` at it). A shard member or dataset row is found, by the name the run
+recorded, in the data's own listing, which also gives the bytes its hash is made of. Each decision
+is written at once, atomically, with the image's hash, so a console that dies loses nothing. A review file that
+exists but cannot be read is never overwritten: the decisions cannot be saved until it is fixed.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from pathlib import Path
 
 from ..config import PresetError
 from ..config.schema import DataConfig
+from ..data.listers import LISTERS
 from ..data.listing import LayoutError
+from ..data.member import Member
 from ..data.review_file import (
+    BESIDE_THE_DATA,
     REVIEWABLE,
     Decision,
     ReviewEntry,
@@ -24,6 +29,8 @@ from ..data.review_file import (
     default_review_path,
     file_hash,
     folder_writable,
+    member_entry,
+    member_ident,
     merged,
     read_review,
     write_review,
@@ -34,13 +41,15 @@ from .folder import RunFolder
 
 @dataclass
 class ReviewSession:
-    """The decisions of one review file, keyed by path relative to the data folder."""
+    """The decisions of one review file, keyed by path relative to the data folder (`ReviewEntry.ident`)."""
 
     file: Path | None  # None: decisions cannot be saved (`problem` says why)
     folder: Path | None  # the data folder the keys are relative to
     entries: dict[str, ReviewEntry] = field(default_factory=dict)
     problem: str = ""  # why nothing can be saved
     note: str = ""  # where the decisions go, when it is not where the user would look
+    data: DataConfig | None = None  # shards or a Hugging Face dataset: listed to find its members
+    _members: dict[str, Member] | None = field(default=None, repr=False)  # by the name the run recorded
 
     @classmethod
     def for_run(cls, run_dir: Path | None) -> ReviewSession:
@@ -62,11 +71,12 @@ class ReviewSession:
                 None, None, problem=f'the run\'s data ("{data.dataset}") has no image files: decisions cannot be saved'
             )
         root, file, note = data_folder(data), default_review_path(data), ""
-        if not file.exists() and not folder_writable(file.parent):
-            note = (
-                f"{printable(file.parent)} is not writable: decisions go to {printable(fallback)} "
-                f'(set data.review = "{printable(fallback)}" to apply them)'
-            )
+        apply = f'(set data.review = "{printable(fallback)}" to apply them)'
+        if not data.review and data.dataset not in BESIDE_THE_DATA:
+            note = f"a Hugging Face dataset has no folder of yours: decisions go to {printable(fallback)} {apply}"
+            file = fallback
+        elif not file.exists() and not folder_writable(file.parent):
+            note = f"{printable(file.parent)} is not writable: decisions go to {printable(fallback)} {apply}"
             file = fallback
         entries: dict[str, ReviewEntry] = {}
         if file.exists():
@@ -74,12 +84,17 @@ class ReviewSession:
                 entries = read_review(file)
             except LayoutError as exc:
                 return cls(None, root, problem=f"{exc.problems[0]}: fix or move it to save decisions")
-        return cls(file, root, entries, note=note)
+        members = data if data.dataset not in ("imagefolder", "csv") else None
+        return cls(file, root, entries, note=note, data=members)
 
     def key(self, path: str | None) -> str | None:
-        """`path` relative to the data folder, or None when it is not a file inside it."""
+        """The key of the decision on the image the run names `path`: a file relative to the data folder, a
+        shard member or dataset row (`member_ident`); None when it is not an image of the data."""
         if path is None or self.folder is None:
             return None
+        if self.data is not None:
+            member = self.member(path)
+            return member_ident(member) if member is not None else None
         for folder in (self.folder, self.folder.resolve()):
             try:
                 return Path(path).relative_to(folder).as_posix()
@@ -94,12 +109,30 @@ class ReviewSession:
     def decide(self, path: str, decision: Decision, *, label: str = "", given: str = "") -> None:
         """Record a decision about the image at `path` and write the file; OSError when it cannot be written."""
         key = self._writable_key(path)
-        entry = ReviewEntry(key, decision, label if decision == "relabel" else "", given, file_hash(Path(path)))
+        label = label if decision == "relabel" else ""
+        member = self.member(path) if self.data is not None else None
+        if member is not None:
+            entry = member_entry(member, decision, label, given)
+        else:
+            entry = ReviewEntry(key, decision, label, given, file_hash(Path(path)))
         self._save(merged(self.entries, entry))
 
     def undo(self, path: str) -> None:
         """Take back the decision about `path` (the file is rewritten without it)."""
         self._save(merged(self.entries, self._writable_key(path)))
+
+    def member(self, name: str) -> Member | None:
+        """The shard member or dataset row the run names `name`, from the data's listing (made once)."""
+        if self._members is None:
+            assert self.data is not None
+            try:
+                listing = LISTERS[self.data.dataset](self.data)
+            except LayoutError as exc:
+                self.problem = f"cannot list the data: {printable(exc.problems[0])}"
+                listing = None
+            files = listing.files() if listing is not None else []
+            self._members = {str(item): item for item in files if isinstance(item, Member)}
+        return self._members.get(name)
 
     def counts(self) -> Counter[str]:
         """Decisions made, by kind ("relabel", "exclude", "fine")."""
@@ -108,7 +141,8 @@ class ReviewSession:
     def _writable_key(self, path: str) -> str:
         key = self.key(path)
         if self.file is None or key is None:
-            raise OSError(self.problem or f"{printable(path)} is not inside the data folder")
+            where = "an image of the data's listing" if self.data is not None else "inside the data folder"
+            raise OSError(self.problem or f"{printable(path)} is not {where}")
         return key
 
     def _save(self, entries: dict[str, ReviewEntry]) -> None:
