@@ -111,3 +111,34 @@ def test_a_newer_epoch_is_offered_and_ranked_on_n_keeping_the_place_and_the_deci
             assert "1 excluded" in str(review.query_one("#review-counts", Static).content)
 
     run(scenario())
+
+
+def test_the_review_list_reads_its_data_listing_off_the_consoles_thread(tmp_path: Path, monkeypatch) -> None:
+    """A shard set's listing reads every tar header: `l` does it in a worker, and the console keeps drawing."""
+    import threading
+
+    from tui_trainer.runs.review_session import ReviewSession
+
+    folder, labels = running_run(tmp_path)
+    finish_epoch(folder, 1, labels, {1: (1, 0.9)})
+    listed_on: list[threading.Thread] = []
+    prepare = ReviewSession.prepare
+
+    def recording_prepare(session: ReviewSession) -> ReviewSession:
+        listed_on.append(threading.current_thread())
+        return prepare(session)
+
+    monkeypatch.setattr(ReviewSession, "prepare", recording_prepare)
+
+    async def scenario() -> None:
+        app = TrainerApp(None, [], tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            app.open_run(folder.path)
+            await wait_for(pilot, lambda: app.history is not None and app.history.predictions is not None)
+            app.action_open_confusion()
+            await pilot.pause()
+            await pilot.press("l")
+            await wait_for(pilot, lambda: isinstance(app.screen, LabelReviewScreen))
+            assert listed_on and listed_on[0] is not threading.main_thread()
+
+    run(scenario())

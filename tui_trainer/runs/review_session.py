@@ -121,6 +121,13 @@ class ReviewSession:
         """Take back the decision about `path` (the file is rewritten without it)."""
         self._save(merged(self.entries, self._writable_key(path)))
 
+    def prepare(self) -> ReviewSession:
+        """List a shard set's or a dataset's samples now (the decisions' lookups read that listing): from a
+        worker thread, so a large set's tar headers are never read on the console's thread. Returns self."""
+        if self.data is not None:
+            self.member("")
+        return self
+
     def member(self, name: str) -> Member | None:
         """The shard member or dataset row the run names `name`, from the data's listing (made once)."""
         if self._members is None:

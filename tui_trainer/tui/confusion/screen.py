@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -23,6 +24,7 @@ from textual.widgets.option_list import Option
 from ...engine.class_figures import ClassReport, class_report
 from ...runs.folder import RunFolder
 from ...runs.report import confused_pairs, row_shares
+from ...runs.review_session import ReviewSession
 from ...runs.thumbnails import ValidationImages
 from ...runs.view import RunView, Which
 from ...text import printable
@@ -297,8 +299,17 @@ class ConfusionScreen(FollowsRunView, Screen):
 
     def action_label_review(self) -> None:
         """The images most likely mislabelled, to relabel, exclude or keep (`LabelReviewScreen`)."""
-        changed = self.changed if self.source is self.history else None  # a file read from disk does not change
-        review = LabelReviewScreen(self.source, images=self.images, trust_code=self.trust_code, changed=changed)
+        self._open_label_review(self.source, self.changed if self.source is self.history else None)
+
+    @work(thread=True, exclusive=True, group="label-review")
+    def _open_label_review(self, source: RunView, changed: RunChanged | None) -> None:
+        """Read the review file and list the data it keys (a shard set's tar headers) off the console's thread;
+        `changed` is None for a file read from disk, which does not change."""
+        session = ReviewSession.for_run(source.run_dir).prepare()
+        self.app.call_from_thread(self._push_label_review, source, session, changed)
+
+    def _push_label_review(self, source: RunView, session: ReviewSession, changed: RunChanged | None) -> None:
+        review = LabelReviewScreen(source, session, images=self.images, trust_code=self.trust_code, changed=changed)
         self.app.push_screen(review)
 
     def action_export(self) -> None:
