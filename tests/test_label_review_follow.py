@@ -69,6 +69,16 @@ def finish_epoch(folder: RunFolder, epoch: int, labels: np.ndarray, wrong: dict[
         metrics.write(json.dumps({"epoch": epoch, "val_acc": float(np.trace(confusion) / len(labels))}) + "\n")
 
 
+async def open_review(app: TrainerApp, pilot, folder: RunFolder) -> None:
+    """The console opens the run, its confusion screen, then `l`: the review list."""
+    app.open_run(folder.path)
+    await wait_for(pilot, lambda: app.history is not None and app.history.predictions is not None)
+    app.action_open_confusion()
+    await pilot.pause()
+    await pilot.press("l")
+    await wait_for(pilot, lambda: isinstance(app.screen, LabelReviewScreen))
+
+
 def test_a_newer_epoch_is_offered_and_ranked_on_n_keeping_the_place_and_the_decisions(tmp_path: Path) -> None:
     folder, labels = running_run(tmp_path)
     finish_epoch(folder, 1, labels, {1: (1, 0.9), 5: (2, 0.8)})  # cat/1 looks like a dog, dog/1 like a fox
@@ -77,12 +87,7 @@ def test_a_newer_epoch_is_offered_and_ranked_on_n_keeping_the_place_and_the_deci
     async def scenario() -> None:
         app = TrainerApp(None, [], tmp_path / "runs")
         async with app.run_test(size=SIZE) as pilot:
-            app.open_run(folder.path)
-            await wait_for(pilot, lambda: app.history is not None and app.history.predictions is not None)
-            app.action_open_confusion()
-            await pilot.pause()
-            await pilot.press("l")
-            await wait_for(pilot, lambda: isinstance(app.screen, LabelReviewScreen))
+            await open_review(app, pilot, folder)
             review = app.screen
             assert isinstance(review, LabelReviewScreen)
             table = review.query_one(DataTable)
@@ -133,12 +138,7 @@ def test_the_review_list_reads_its_data_listing_off_the_consoles_thread(tmp_path
     async def scenario() -> None:
         app = TrainerApp(None, [], tmp_path / "runs")
         async with app.run_test(size=SIZE) as pilot:
-            app.open_run(folder.path)
-            await wait_for(pilot, lambda: app.history is not None and app.history.predictions is not None)
-            app.action_open_confusion()
-            await pilot.pause()
-            await pilot.press("l")
-            await wait_for(pilot, lambda: isinstance(app.screen, LabelReviewScreen))
+            await open_review(app, pilot, folder)
             assert listed_on and listed_on[0] is not threading.main_thread()
 
     run(scenario())
