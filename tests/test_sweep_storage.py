@@ -376,6 +376,20 @@ def test_a_storage_that_is_neither_file_nor_database_is_refused_without_its_pass
     assert problem.startswith(f"{path}:3: storage: got 'postgres://me:***@db/sweeps'") and "s3cret" not in problem
 
 
+@pytest.mark.parametrize("option", ["local_infile=1", "client_flag=128", "read_default_file=~/.my.cnf"])
+def test_a_mysql_url_that_would_let_the_server_read_the_users_files_is_refused(tmp_path: Path, option: str) -> None:
+    """A sweep file someone else wrote cannot have a MySQL server read the user's files or learn their password."""
+    from tui_trainer.config import PresetError
+
+    path = write_sweep(
+        tmp_path, f"mysql+pymysql://me:s3cret-pw@db/sweeps?charset=utf8mb4&{option}", "[space]\nx = [1]\n"
+    )
+    with pytest.raises(PresetError) as caught:
+        load_sweep(path)
+    (problem,) = [str(p) for p in caught.value.problems]
+    assert f"not {option.split('=')[0]!r}" in problem and "s3cret" not in problem
+
+
 def _grid_study(tmp_path: Path):
     from tui_trainer.runs.sweep import open_study
 
