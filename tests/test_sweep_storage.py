@@ -1,4 +1,4 @@
-"""A sweep's storage: four workers killed at random on one study (a real PostgreSQL, a journal file),
+"""A sweep's storage: four workers killed at random on one study (a real PostgreSQL, a real MariaDB, a journal file),
 Optuna's heartbeat and retry for a trial of a lost machine, and a database password never printed."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,13 @@ def write_sweep(folder: Path, storage: str, body: str, name: str = "s") -> Path:
     return path
 
 
+def _free_port() -> int:
+    """A port nothing listens on (for a server to start on, or for a client to find nobody at)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _initdb() -> str | None:
     found = shutil.which("initdb") or sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return found if isinstance(found, str) else (found[-1] if found else None)
@@ -60,9 +68,7 @@ def postgres() -> Iterator[str]:
     user = "nobody" if os.geteuid() == 0 else None  # initdb refuses root
     if user is not None:
         shutil.chown(place, user)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     data = place / "data"
 
     def run(*args: str) -> None:
@@ -80,9 +86,92 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(place, ignore_errors=True)
 
 
-@pytest.fixture(params=["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
+def _mariadb() -> tuple[str, str] | None:
+    """MariaDB's server and its data folder maker, where installed (Debian keeps the server in /usr/sbin)."""
+    path = os.pathsep.join((os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"))
+    server = shutil.which("mariadbd", path=path) or shutil.which("mysqld", path=path)
+    install = shutil.which("mariadb-install-db", path=path) or shutil.which("mysql_install_db", path=path)
+    return (server, install) if server and install else None
+
+
+@pytest.fixture(scope="module")
+def mysql() -> Iterator[str]:
+    """A MariaDB server of its own (mariadb-install-db + mariadbd in a temporary folder, a free port): its URL.
+
+    The URL names a user made at start-up with a real password, so the server checks it and the tests
+    check it is never printed."""
+    found = _mariadb()
+    if found is None:
+        pytest.skip(
+            "MariaDB is not installed (no mariadbd or mariadb-install-db; Debian: apt-get install mariadb-server)"
+        )
+    pymysql = pytest.importorskip("pymysql", reason="pymysql is missing: pip install 'tui-trainer[sweep]'")
+    server, install = found
+    place = Path(tempfile.mkdtemp(prefix="mariadb-"))
+    user = "nobody" if os.geteuid() == 0 else None  # mariadbd refuses root
+    (place / "init.sql").write_text(
+        "CREATE USER 'sweeper'@'127.0.0.1' IDENTIFIED BY 's3cret-pw';\n"
+        "CREATE DATABASE sweeps;\n"
+        "GRANT ALL ON sweeps.* TO 'sweeper'@'127.0.0.1';\n",
+        encoding="utf-8",
+    )
+    if user is not None:
+        shutil.chown(place, user)
+        shutil.chown(place / "init.sql", user)
+    port, data = _free_port(), place / "data"
+    subprocess.run(
+        [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal", "--skip-test-db"],
+        check=True,
+        user=user,
+        capture_output=True,
+        timeout=120,
+    )
+    options = [
+        f"--datadir={data}",
+        f"--socket={place / 'sock'}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--pid-file={place / 'pid'}",
+        f"--log-error={place / 'log'}",
+        f"--init-file={place / 'init.sql'}",
+        "--skip-name-resolve",
+        "--innodb-flush-log-at-trx-commit=0",
+        "--max-connections=100",
+    ]
+    process = subprocess.Popen(
+        [server, "--no-defaults", *options], user=user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                pymysql.connect(
+                    host="127.0.0.1", port=port, user="sweeper", password="s3cret-pw", database="sweeps"
+                ).close()
+                break
+            except pymysql.err.OperationalError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log = (place / "log").read_text(errors="replace") if (place / "log").exists() else ""
+                    pytest.fail(f"MariaDB did not start:\n{log[-2000:]}")
+                time.sleep(0.1)
+        yield f"mysql+pymysql://sweeper:s3cret-pw@127.0.0.1:{port}/sweeps"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(place, ignore_errors=True)
+
+
+DATABASES = {"postgres": pytest.mark.postgres, "mysql": pytest.mark.mysql}
+"""The database servers a test can start: fixture name -> the mark that selects (or leaves out) its tests."""
+
+
+@pytest.fixture(params=["journal", *(pytest.param(name, marks=mark) for name, mark in DATABASES.items())])
 def storage(request: pytest.FixtureRequest) -> str:
-    return request.getfixturevalue("postgres") if request.param == "postgres" else "journal"
+    return request.getfixturevalue(request.param) if request.param in DATABASES else "journal"
 
 
 def worker(path: Path, sweeps: Path, log: Path) -> subprocess.Popen:
@@ -161,8 +250,45 @@ def _screen_shows(folder: SweepFolder, finished: int) -> None:
     asyncio.run(scenario())
 
 
+@pytest.fixture(params=[pytest.param(name, marks=mark) for name, mark in DATABASES.items()])
+def database(request: pytest.FixtureRequest) -> str:
+    """The URL of each database server a test can start."""
+    return request.getfixturevalue(request.param)
+
+
+def test_a_worker_waits_its_turn_on_the_database_whatever_the_sweeps_name(tmp_path: Path, database: str) -> None:
+    """The lock the server holds for a sweep keeps a second worker out until the first is done; the longest
+    sweep names, not ASCII, take their own lock (not one shared with a sweep named alike)."""
+    from tui_trainer.runs.sweep_storage import study_lock
+
+    name = "😀" * 78  # a sweep name is up to 80 characters
+    one, neighbour = tmp_path / f"{name}-a", tmp_path / f"{name}-b"
+
+    def enter(folder: Path) -> threading.Event:
+        entered = threading.Event()
+
+        def take_turn() -> None:
+            with study_lock(folder, database):
+                entered.set()
+
+        threading.Thread(target=take_turn, daemon=True).start()
+        return entered
+
+    with study_lock(one, database):
+        assert enter(neighbour).wait(60)
+        second = enter(one)
+        assert not second.wait(1.0)  # held: the second worker waits
+    assert second.wait(60)
+
+
+@pytest.fixture(params=["sqlite", *(pytest.param(name, marks=mark) for name, mark in DATABASES.items())])
+def beating_storage(request: pytest.FixtureRequest) -> str:
+    """The storages with Optuna's heartbeat: sqlite, and each database server a test can start."""
+    return request.getfixturevalue(request.param) if request.param in DATABASES else "sqlite"
+
+
 def test_a_trial_of_a_lost_machine_is_run_again_by_optunas_heartbeat_in_its_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, beating_storage: str
 ) -> None:
     """A database storage: a trial whose machine stopped beating is failed by Optuna and retried."""
     from tui_trainer.runs import sweep_storage
@@ -170,10 +296,9 @@ def test_a_trial_of_a_lost_machine_is_run_again_by_optunas_heartbeat_in_its_fold
 
     monkeypatch.setattr(sweep_storage, "HEARTBEAT_SECONDS", 1)
     monkeypatch.setattr(sweep_storage, "GRACE_SECONDS", 1)
-    spec = load_sweep(
-        write_sweep(tmp_path, "sqlite", 'sampler = "random"\ntrials = 2\n[space]\n"model.width" = [4, 8]\n')
-    )
-    folder = SweepFolder(tmp_path / "sweeps" / "s")
+    body = 'sampler = "random"\ntrials = 2\n[space]\n"model.width" = [4, 8]\n'
+    spec = load_sweep(write_sweep(tmp_path, beating_storage, body, name="lost"))
+    folder = SweepFolder(tmp_path / "sweeps" / "lost")
     study = open_study(spec, folder)
     lost = study.ask()
     values = suggest(lost, spec)
@@ -201,20 +326,44 @@ def test_a_database_password_is_never_printed() -> None:
     assert masked("postgresql://db.lab/sweeps") == "postgresql://db.lab/sweeps"
 
 
-def test_an_unreachable_database_is_named_with_its_password_masked(tmp_path: Path) -> None:
-    pytest.importorskip("psycopg")
+def _headless(tmp_path: Path, storage: str) -> tuple[int, str]:
+    """A sweep on `storage` run as `tui-trainer --sweep`: its exit status and all it printed."""
     from tui_trainer.cli.sweep import run_sweep_headless
 
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    path = write_sweep(
-        tmp_path, f"postgresql://me:s3cret-pw@127.0.0.1:{port}/sweeps", '[space]\n"model.width" = [4, 8]\n'
-    )
+    path = write_sweep(tmp_path, storage, '[space]\n"model.width" = [4, 8]\n')
     out, err = io.StringIO(), io.StringIO()
-    assert run_sweep_headless(path, tmp_path / "sweeps", out=out, err=err) == 2
-    assert f"postgresql://me:***@127.0.0.1:{port}/sweeps" in err.getvalue()
-    assert "s3cret-pw" not in out.getvalue() + err.getvalue()
+    status = run_sweep_headless(path, tmp_path / "sweeps", out=out, err=err)
+    return status, out.getvalue() + err.getvalue()
+
+
+@pytest.mark.parametrize(("scheme", "driver"), [("postgresql", "psycopg"), ("mysql+pymysql", "pymysql")])
+def test_an_unreachable_database_is_named_with_its_password_masked(tmp_path: Path, scheme: str, driver: str) -> None:
+    pytest.importorskip(driver)
+    port = _free_port()
+    status, printed = _headless(tmp_path, f"{scheme}://me:s3cret-pw@127.0.0.1:{port}/sweeps")
+    assert status == 2
+    assert f"{scheme}://me:***@127.0.0.1:{port}/sweeps" in printed and "s3cret-pw" not in printed
+
+
+@pytest.mark.mysql
+def test_a_wrong_database_password_is_refused_by_the_server_and_never_printed(tmp_path: Path, mysql: str) -> None:
+    status, printed = _headless(tmp_path, mysql.replace("s3cret-pw", "not-the-s3cret-pw"))
+    assert status == 2 and "Access denied" in printed
+    assert "mysql+pymysql://sweeper:***@127.0.0.1" in printed and "s3cret-pw" not in printed
+
+
+def test_a_database_url_whose_driver_is_missing_says_what_to_install(tmp_path: Path) -> None:
+    """SQLAlchemy's plain mysql:// wants mysqlclient (MySQLdb), which the sweep extra does not bring."""
+    try:
+        import MySQLdb  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("mysqlclient is installed here: mysql:// has its driver")
+    status, printed = _headless(tmp_path, f"mysql://me:s3cret-pw@127.0.0.1:{_free_port()}/sweeps")
+    assert status == 2 and len(printed.strip().splitlines()) == 1
+    assert "MySQLdb" in printed and "pip install 'tui-trainer[sweep]'" in printed and "mysql+pymysql://" in printed
+    assert "s3cret-pw" not in printed
 
 
 def test_a_storage_that_is_neither_file_nor_database_is_refused_without_its_password(tmp_path: Path) -> None:
@@ -225,6 +374,20 @@ def test_a_storage_that_is_neither_file_nor_database_is_refused_without_its_pass
         load_sweep(path)
     (problem,) = [str(p) for p in caught.value.problems]
     assert problem.startswith(f"{path}:3: storage: got 'postgres://me:***@db/sweeps'") and "s3cret" not in problem
+
+
+@pytest.mark.parametrize("option", ["local_infile=1", "client_flag=128", "read_default_file=~/.my.cnf"])
+def test_a_mysql_url_that_would_let_the_server_read_the_users_files_is_refused(tmp_path: Path, option: str) -> None:
+    """A sweep file someone else wrote cannot have a MySQL server read the user's files or learn their password."""
+    from tui_trainer.config import PresetError
+
+    path = write_sweep(
+        tmp_path, f"mysql+pymysql://me:s3cret-pw@db/sweeps?charset=utf8mb4&{option}", "[space]\nx = [1]\n"
+    )
+    with pytest.raises(PresetError) as caught:
+        load_sweep(path)
+    (problem,) = [str(p) for p in caught.value.problems]
+    assert f"not {option.split('=')[0]!r}" in problem and "s3cret" not in problem
 
 
 def _grid_study(tmp_path: Path):

@@ -33,6 +33,13 @@ Value = bool | int | float | str
 STORAGES = ("sqlite", "journal")
 """Storages kept in the sweep folder; any other is a database URL (DATABASE_URL)."""
 DATABASE_URL = re.compile(r"(postgresql|mysql)(\+\w+)?://\S+")
+MYSQL_OPTIONS = frozenset(
+    {"charset", "password", "connect_timeout", "read_timeout", "write_timeout", "ssl_ca", "ssl_cert", "ssl_key"}
+    | {"ssl_check_hostname", "ssl_verify_cert", "ssl_verify_identity"}
+)
+"""The options a mysql URL may carry. The driver's others would let a sweep file someone else wrote have the
+server read the user's files (local_infile, client_flag), send the password of the user's ~/.my.cnf to its
+host (read_default_file) or run SQL of its choosing (init_command)."""
 
 
 def masked(url: str) -> str:
@@ -130,6 +137,10 @@ class SweepFile(BaseModel):
     def _known_storage(cls, v: str) -> str:
         if v not in STORAGES and not DATABASE_URL.fullmatch(v):
             raise ValueError('allowed: "sqlite", "journal", or a URL postgresql://... or mysql://...')
+        refused = sorted({k for k, _ in parse_qsl(urlsplit(v).query)} - MYSQL_OPTIONS) if v.startswith("mysql") else []
+        if refused:
+            allowed = ", ".join(sorted(MYSQL_OPTIONS))
+            raise ValueError(f"a mysql URL may set only {allowed}; not {', '.join(map(repr, refused))}")
         return v
 
     @field_validator("name")

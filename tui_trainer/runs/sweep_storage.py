@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import hashlib
 import math
 import os
 import time
@@ -135,7 +136,18 @@ def storage_for(
             heartbeat_stale_trial_callback=retry_callback(MAX_RETRIES),
         )
     except Exception as exc:  # noqa: BLE001 - a driver's or server's error, reported with the password masked
-        raise SweepError(f"cannot open the study at {masked(storage)}: {hide_password(str(exc), storage)}") from None
+        raise SweepError(f"cannot open the study at {masked(storage)}: {database_problem(exc, storage)}") from None
+
+
+DRIVERS = "pip install 'tui-trainer[sweep]' brings psycopg for postgresql://... and pymysql for mysql+pymysql://..."
+"""What to install for a database URL (SQLAlchemy's plain mysql:// wants mysqlclient, a C build of its own)."""
+
+
+def database_problem(exc: Exception, storage: str) -> str:
+    """A driver's or server's error in one line, the password masked; a driver not installed says what to install."""
+    if isinstance(exc, ImportError):
+        return f"its driver is not installed ({exc.name or exc}): {DRIVERS}"
+    return hide_password(str(exc), storage)
 
 
 def hide_password(message: str, storage: str) -> str:
@@ -177,7 +189,7 @@ def study_lock(folder_path: Path, storage: str) -> Iterator[None]:
         engine = _lock_engine(storage)
         connection = engine.connect()
     except Exception as exc:  # noqa: BLE001 - the server's error, password masked
-        raise SweepError(f"cannot reach {masked(storage)}: {hide_password(str(exc), storage)}") from None
+        raise SweepError(f"cannot reach {masked(storage)}: {database_problem(exc, storage)}") from None
     with connection:
         if engine.dialect.name == "postgresql":
             key = zlib.crc32(name.encode())
@@ -187,11 +199,40 @@ def study_lock(folder_path: Path, storage: str) -> Iterator[None]:
             finally:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
         else:
-            connection.execute(text("SELECT GET_LOCK(:name, -1)"), {"name": name[:64]})
+            name = mysql_lock_name(name)
+            _get_lock(connection, name, storage)
             try:
                 yield
             finally:
-                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name[:64]})
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+
+
+MYSQL_LOCK_SECONDS = 3600
+"""How long one GET_LOCK waits before asking again: MariaDB takes no "forever" (-1: it answers NULL at once)."""
+
+
+def _get_lock(connection: Any, name: str, storage: str) -> None:
+    """MySQL's GET_LOCK on `name`, waited for as long as another process holds it."""
+    from sqlalchemy import text
+
+    while True:
+        got = connection.execute(
+            text("SELECT GET_LOCK(:name, :seconds)"), {"name": name, "seconds": MYSQL_LOCK_SECONDS}
+        )
+        answer = got.scalar()
+        if answer == 1:
+            return
+        if answer is None:  # an error, not a wait that ran out (0)
+            raise SweepError(f"{masked(storage)} refused the lock {name!r} that a sweep's workers take turns with")
+
+
+def mysql_lock_name(name: str) -> str:
+    """`name` as MySQL's GET_LOCK takes it: at most 64 characters, ASCII (MariaDB refuses some shorter names
+    in bytes); a longer or non-ASCII name becomes a hash of the whole, so two sweeps whose
+    names differ only at the end do not wait on each other."""
+    if name.isascii() and len(name) <= 64:
+        return name
+    return f"tui-trainer sweep {hashlib.sha256(name.encode()).hexdigest()[:32]}"
 
 
 @functools.lru_cache(maxsize=4)
