@@ -376,14 +376,26 @@ def test_a_storage_that_is_neither_file_nor_database_is_refused_without_its_pass
     assert problem.startswith(f"{path}:3: storage: got 'postgres://me:***@db/sweeps'") and "s3cret" not in problem
 
 
-@pytest.mark.parametrize("option", ["local_infile=1", "client_flag=128", "read_default_file=~/.my.cnf"])
-def test_a_mysql_url_that_would_let_the_server_read_the_users_files_is_refused(tmp_path: Path, option: str) -> None:
-    """A sweep file someone else wrote cannot have a MySQL server read the user's files or learn their password."""
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql+pymysql://me:s3cret-pw@db/sweeps?charset=utf8mb4&local_infile=1",
+        "mysql+pymysql://me:s3cret-pw@db/sweeps?charset=utf8mb4&client_flag=128",
+        "mysql+pymysql://me:s3cret-pw@db/sweeps?charset=utf8mb4&read_default_file=~/.my.cnf",
+        "postgresql://me:s3cret-pw@db/sweeps?sslmode=require&gssdelegation=1",
+        "postgresql://me:s3cret-pw@db/sweeps?sslmode=require&passfile=/home/me/.pgpass",
+        "postgresql+psycopg://me:s3cret-pw@db/sweeps?sslmode=require&sslkey=/home/me/.postgresql/postgresql.key",
+    ],
+)
+def test_a_database_url_that_would_hand_the_server_the_users_files_or_credentials_is_refused(
+    tmp_path: Path, url: str
+) -> None:
+    """A sweep file someone else wrote cannot have a database server read the user's files or learn their
+    password or Kerberos credentials: only the URL options that cannot are taken."""
     from tui_trainer.config import PresetError
 
-    path = write_sweep(
-        tmp_path, f"mysql+pymysql://me:s3cret-pw@db/sweeps?charset=utf8mb4&{option}", "[space]\nx = [1]\n"
-    )
+    option = url.rsplit("&", 1)[1]
+    path = write_sweep(tmp_path, url, "[space]\nx = [1]\n")
     with pytest.raises(PresetError) as caught:
         load_sweep(path)
     (problem,) = [str(p) for p in caught.value.problems]

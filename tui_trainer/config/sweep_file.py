@@ -40,6 +40,14 @@ MYSQL_OPTIONS = frozenset(
 """The options a mysql URL may carry. The driver's others would let a sweep file someone else wrote have the
 server read the user's files (local_infile, client_flag), send the password of the user's ~/.my.cnf to its
 host (read_default_file) or run SQL of its choosing (init_command)."""
+POSTGRESQL_OPTIONS = frozenset(
+    {"sslmode", "sslrootcert", "connect_timeout", "application_name", "target_session_attrs", "password"}
+    | {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"}
+)
+"""The options a postgresql URL may carry. libpq's others would let a sweep file someone else wrote hand its
+host the user's Kerberos credentials (gssdelegation), read the user's password or service files (passfile,
+service, servicefile), or log in with the user's client certificate (sslcert, sslkey)."""
+URL_OPTIONS = {"mysql": MYSQL_OPTIONS, "postgresql": POSTGRESQL_OPTIONS}
 
 
 def masked(url: str) -> str:
@@ -129,18 +137,20 @@ class SweepFile(BaseModel):
     storage: str = Field(
         "sqlite",
         description='Where the study lives: "sqlite" (study.db, one machine), "journal" (study.journal, a shared '
-        'filesystem) or a database URL "postgresql://user@host/db", "mysql://..." (many machines).',
+        'filesystem) or a database URL "postgresql://user@host/db", "mysql+pymysql://user@host/db" (many machines).',
     )
 
     @field_validator("storage")
     @classmethod
     def _known_storage(cls, v: str) -> str:
         if v not in STORAGES and not DATABASE_URL.fullmatch(v):
-            raise ValueError('allowed: "sqlite", "journal", or a URL postgresql://... or mysql://...')
-        refused = sorted({k for k, _ in parse_qsl(urlsplit(v).query)} - MYSQL_OPTIONS) if v.startswith("mysql") else []
+            raise ValueError('allowed: "sqlite", "journal", or a URL postgresql://... or mysql+pymysql://...')
+        kind = "mysql" if v.startswith("mysql") else "postgresql"
+        options = URL_OPTIONS[kind] if v not in STORAGES else frozenset()
+        refused = sorted({k for k, _ in parse_qsl(urlsplit(v).query)} - options) if v not in STORAGES else []
         if refused:
-            allowed = ", ".join(sorted(MYSQL_OPTIONS))
-            raise ValueError(f"a mysql URL may set only {allowed}; not {', '.join(map(repr, refused))}")
+            allowed = ", ".join(sorted(options))
+            raise ValueError(f"a {kind} URL may set only {allowed}; not {', '.join(map(repr, refused))}")
         return v
 
     @field_validator("name")
