@@ -75,8 +75,14 @@ async def open_review(app: TrainerApp, pilot, folder: RunFolder) -> None:
     await wait_for(pilot, lambda: app.history is not None and app.history.predictions is not None)
     app.action_open_confusion()
     await pilot.pause()
-    await pilot.press("l")
-    await wait_for(pilot, lambda: isinstance(app.screen, LabelReviewScreen))
+    await pilot.press("l")  # the list opens once a worker has read the review file: wait for it to be drawn
+    await wait_for(pilot, lambda: _list_drawn(app))
+
+
+def _list_drawn(app: TrainerApp) -> bool:
+    """The review list is up and ranked: its mount has written the title."""
+    titles = app.screen.query("#review-title") if isinstance(app.screen, LabelReviewScreen) else None
+    return bool(titles) and bool(str(titles.first(Static).content))
 
 
 def test_a_newer_epoch_is_offered_and_ranked_on_n_keeping_the_place_and_the_decisions(tmp_path: Path) -> None:
