@@ -10,11 +10,14 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from PIL import Image
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 from tests.console_kit import SIZE, wait_for
+from tests.helpers import tiny_preset
+from tui_trainer.config import resolved_toml
 from tui_trainer.runs.folder import RunFolder
 from tui_trainer.runs.report import confusion_from_predictions
 from tui_trainer.runs.thumbnails import thumbnails_file
@@ -178,7 +181,8 @@ def test_help_gives_the_focused_panel_its_own_section_one_row_per_description() 
 
 
 def run_with_everything(run_dir: Path) -> Path:
-    """A run folder whose validation has class probabilities and thumbnails: every confusion view opens."""
+    """A run folder whose validation has class probabilities, thumbnails and image files (so the label review
+    can save decisions): every confusion view opens with all its keys."""
     rng = np.random.default_rng(0)
     classes = ("cat", "dog", "ship")
     labels = np.arange(60) % 3
@@ -194,6 +198,13 @@ def run_with_everything(run_dir: Path) -> Path:
     }
     run_dir.mkdir()
     folder = RunFolder(run_dir)
+    root = run_dir.parent / "data"
+    paths = [root / "val" / classes[label] / f"{i}.png" for i, label in enumerate(labels)]
+    for i, path in enumerate(paths):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (4 * i, 0, 0)).save(path)
+    folder.write_preset(resolved_toml(tiny_preset("data.dataset=imagefolder", f"data.root={root}")))
+    folder.write_val_paths([str(path) for path in paths])
     folder.append_metrics({"epoch": 1, "val_acc": 0.4})
     folder.write_predictions("last", 1, arrays, classes)
     np.save(thumbnails_file(run_dir), rng.integers(0, 256, (60, 16, 16, 3), dtype=np.uint8))
@@ -229,8 +240,11 @@ def test_every_confusion_footer_shows_its_keys_in_full(tmp_path: Path, size: tup
                 for key in keys:
                     await pilot.press(key)
                     await pilot.pause()
+                # some screens open once a worker has read what they show (the review list: its data's listing)
+                await wait_for(
+                    pilot, lambda name=screen_name: type(app.screen).__name__ == name and app.screen.is_mounted
+                )
                 screen = app.screen
-                assert type(screen).__name__ == screen_name
                 footer = screen.query_one(Footer)
                 # the footer as the terminal shows it; a loaded machine draws a new screen's a few frames later
                 await wait_for(pilot, lambda shown=screen: shown._compositor.render_strips()[-1].text.strip())
