@@ -32,7 +32,7 @@ from ...runs.slurm_submit import Submission, SubmitError, Submitted, prepare, su
 from ...runs.state import RunState
 from ...runs.summary import BROKEN, RunSummary, filter_runs, list_runs
 from ...text import format_duration, printable, short_path
-from ..common.baseline import pin_baseline, read_baseline
+from ..common.baseline import Baseline, pin_baseline, read_baseline
 from ..common.code_prompt import ask_about_run
 from ..common.error_screen import ErrorScreen
 from ..common.path_prompt import PathPrompt
@@ -417,26 +417,31 @@ class RunsScreen(Screen[None]):
         current = self.current_run()
         if len(chosen) == 1 and current is not None and current.path not in self.selected:
             chosen.append(current.path)
-        self._read_baseline()
-        baseline = self.baseline
+        found = self._read_baseline()
+        baseline, apart = self.baseline, ""
         if baseline is not None and all(path.absolute() != baseline.absolute() for path in chosen):
             if not chosen and current is not None:  # nothing selected: the run under the cursor vs the baseline
                 chosen.append(current.path)
-            chosen.append(baseline)  # every compare includes the pinned baseline
+            apart = found.why_not_compared(chosen)
+            if not apart:
+                chosen.append(baseline)  # every compare includes the pinned baseline where it compares
+        note = f"baseline not drawn: {apart}" if apart else ""
         if len(chosen) < 2:
-            self.say("select two or more runs with space (or pin a baseline with b), then press c")
+            how = "select two or more runs with space (or pin a baseline with b), then press c"
+            self.say(f"{note}; {how}" if note else how)
             return
         from .compare_screen import CompareScreen
 
-        self.app.push_screen(CompareScreen(chosen, baseline=baseline))
+        self.app.push_screen(CompareScreen(chosen, baseline=baseline, note=note))
 
     # ------------------------------------------------------------------ lineage
 
-    def _read_baseline(self) -> None:
+    def _read_baseline(self) -> Baseline:
         found = read_baseline()
         if found.dropped:
             self.notify(f"baseline {printable(found.dropped)} is gone: unpinned", markup=False)
         self.baseline = found.path
+        return found
 
     def action_toggle_baseline(self) -> None:
         run = self.current_run()
