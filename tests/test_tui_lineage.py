@@ -254,6 +254,22 @@ def test_compare_leaves_out_a_baseline_of_other_classes_and_says_why(tmp_path: P
     run(scenario())
 
 
+def test_a_selected_baseline_shows_both_marks(tmp_path: Path) -> None:
+    for name in ("20261128-010000-smoke", "20261128-020000-smoke"):
+        make_run(tmp_path / "runs", name)
+
+    async def scenario() -> None:
+        app = Host(tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("down", "b", "space")  # pinned, then selected (the cursor stays on the last row)
+            await pilot.pause()
+            assert marks(app.screen) == [" ", "●b"]
+            assert "●b" in screen_text(app)
+
+    run(scenario())
+
+
 async def training_screen_of(pilot, app):
     """The training screen once the run folder's history has been replayed to its end."""
     from tui_trainer.tui.run.training_screen import TrainingScreen

@@ -52,7 +52,8 @@ STATE_STYLES = {
 
 
 def row_cells(run: RunSummary, selected: bool, baseline: bool = False) -> tuple[Any, ...]:
-    """The table cells of one run: mark (● selected, b the baseline), state, started, epochs, best, time, what."""
+    """The table cells of one run: mark (● selected, b the baseline, ●b both), state, started, epochs, best,
+    time, what."""
     started = run.started_at.strftime("%m-%d %H:%M") if run.started_at else ""
     epochs = f"{run.epochs_done}/{run.epochs_planned}" if run.epochs_planned else (str(run.epochs_done or ""))
     best = f"{run.best_val_acc:.1%}" if run.best_val_acc is not None else ""
@@ -67,7 +68,7 @@ def row_cells(run: RunSummary, selected: bool, baseline: bool = False) -> tuple[
     if run.job is not None:  # SLURM's word beside the folder's: "pending · PENDING (Priority)"
         state.append(f" · {printable(run.job.text)}", style="dim")
     return (
-        "●" if selected else "b" if baseline else " ",
+        ("●" if selected else "") + ("b" if baseline else "") or " ",
         state,
         started,
         epochs,
