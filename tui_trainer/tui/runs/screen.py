@@ -124,8 +124,9 @@ class RunsScreen(Screen[None]):
     RunsScreen #runs-message { height: auto; max-height: 2; padding: 0 1; }
     """
 
-    # At 80 columns the footer holds five keys beside the console's own (quit, help) and the palette;
-    # the others are listed by help (?). Compare says to select with space when nothing is selected.
+    # At 60 columns the footer holds three keys beside the console's own (quit, help) and the palette;
+    # the others are listed by help (?), the filter's placeholder names `/`, and a running run's detail
+    # line names `x`. Compare says to select with space when nothing is selected.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", id="runs.open", show=False),  # the table's enter opens too
         Binding("space", "toggle_select", "Select", id="runs.select", show=False),
@@ -133,12 +134,12 @@ class RunsScreen(Screen[None]):
         Binding("d", "resume_detached", "Resume detached", id="runs.resume_detached", show=False),
         Binding("e", "extend", "Extend…", id="runs.extend", show=False),
         Binding("b", "toggle_baseline", "Pin as baseline", id="runs.baseline", show=False),
-        Binding("x", "stop", "Stop", id="runs.stop"),
+        Binding("x", "stop", "Stop", id="runs.stop", show=False),
         Binding("c", "compare", "Compare", id="runs.compare"),
         Binding("v", "evaluate", "Evaluate", id="runs.evaluate", show=False),
         Binding("o", "export", "Export", id="runs.export", show=False),
         Binding("S", "submit", "Submit to SLURM", id="runs.submit", show=False),
-        Binding("slash", "focus_filter", "Filter", id="runs.filter"),
+        Binding("slash", "focus_filter", "Filter", id="runs.filter", show=False),
         Binding("escape", "back", "Back", id="runs.back"),
     ]
 
@@ -227,6 +228,8 @@ class RunsScreen(Screen[None]):
             detail.update("")
             return
         lines = [printable(short_path(run.path))]
+        if run.state == RunState.RUNNING:
+            lines[0] += " · x stops it"  # x is out of the footer
         if run.pause is not None:
             lines.append(run.pause.describe())
         if run.job is not None:
