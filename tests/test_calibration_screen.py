@@ -193,3 +193,44 @@ def test_the_screen_answers_keys_while_its_figures_are_computed(
             assert f"ECE {expected.ece * 100:.1f}%" in text_of(screen, "#calibration-title")
 
     asyncio.run(scenario())
+
+
+def y_ticks(chart_text: str) -> list[tuple[float, float]]:
+    """(label, value of its row) of each y tick of a chart as the terminal shows it: the plot's rows run
+    from 1 at the top frame's next row down to 0 at the row above the x axis."""
+    lines = chart_text.splitlines()
+    top = next(i for i, line in enumerate(lines) if "┌" in line) + 1
+    bottom = next(i for i, line in enumerate(lines) if "└" in line) - 1
+    ticks = []
+    for i in range(top, bottom + 1):
+        label = lines[i].split("┤")[0].strip() if "┤" in lines[i] else ""
+        if label:
+            ticks.append((float(label), (bottom - i) / (bottom - top)))
+    return ticks
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+def test_the_charts_have_even_true_y_ticks_and_both_axes_named(tmp_path: Path, size: tuple[int, int]) -> None:
+    run_dir, _ = make_run(tmp_path / "run")
+
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=size) as pilot:
+            screen = await open_calibration(pilot, ConfusionScreen.from_run_dir(run_dir))
+            for selector, y_labels, x_label in (
+                ("#calibration-reliability", {"accuracy"}, "confidence"),
+                ("#calibration-roc", {"true positive rate", "TPR"}, "false positive rate"),  # TPR: in 30 columns
+                ("#calibration-pr", {"precision"}, "recall"),
+            ):
+                chart = screen.query_one(selector)
+                lines = app.console.render_lines(chart.render(), app.console.options.update_dimensions(*chart.size))
+                shown = "\n".join("".join(segment.text for segment in line) for line in lines)
+                ticks = y_ticks(shown)
+                assert {label for label, _ in ticks} >= {0.0, 1.0}, (selector, shown)
+                for label, row in ticks:
+                    assert label in (0.0, 0.25, 0.5, 0.75, 1.0), (selector, label)
+                    assert abs(label - row) < 0.05, f"{selector}: {label} labels the row of {row:.2f}"
+                names = shown.splitlines()[-1]  # the axis labels' line, under the x ticks
+                assert x_label in names and any(name in names for name in y_labels), (selector, names)
+
+    asyncio.run(scenario())

@@ -152,13 +152,18 @@ def test_an_image_no_longer_on_disk_is_named(patch_run: Path, tmp_path: Path) ->
         explain_sample(moved, 0)
 
 
-def test_a_synthetic_run_is_explained_on_its_stored_images(tmp_path: Path) -> None:
+def test_a_synthetic_run_is_explained_on_its_stored_images_and_says_so_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     outcome = run_training(tiny_preset("train.epochs=1", "scheduler.t_max=1"), runs_dir=tmp_path / "runs")
     explanation = explain_sample(outcome.run_dir, 3)
-    assert explanation.source == "thumbnail" and explanation.checkpoint == "best"
+    assert explanation.source == "stored 16 px copy: the data has no image files" and explanation.checkpoint == "best"
     stored = RunFolder(outcome.run_dir).read_val_images()
     assert np.array_equal(explanation.image, stored[3])
     assert explanation.maps.shape == (2, 16, 16)
+    capsys.readouterr()
+    assert main(["explain", str(outcome.run_dir), "--sample", "3", "--out", str(tmp_path / "x.png")]) == 0
+    assert capsys.readouterr().out.startswith("sample 3 (stored 16 px copy: the data has no image files): true ")
 
 
 def test_a_missing_cam_extra_says_what_to_install(patch_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:

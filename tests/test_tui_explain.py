@@ -78,6 +78,7 @@ def test_g_shows_the_image_and_both_maps_with_their_classes(
             assert text(view, "#explain-caption-0") == f"#{sample} as the model sees it"
             assert text(view, "#explain-caption-1").startswith(f"predicted {names[explanation.predicted_class]} ")
             assert text(view, "#explain-caption-2").startswith(f"true {names[explanation.true_class]} ")
+            assert text(view, "#explain-status").startswith("stored 16 px copy: the data has no image files\n")
             assert "hirescam of best.pt at layer features" in text(view, "#explain-status")
             shown = (explanation.image, *explanation.overlays)
             for i in range(3):  # each image drawn side by side, within 80 columns

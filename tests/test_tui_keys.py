@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-from tests.console_kit import SIZE, wait_for
+from tests.console_kit import NARROW, SIZE, wait_for
 from tests.helpers import tiny_preset
 from tui_trainer.config import resolved_toml
 from tui_trainer.runs.folder import RunFolder
@@ -28,12 +28,12 @@ from tui_trainer.tui.run.training_screen import TrainingScreen
 from tui_trainer.tui.runs.screen import RunsScreen
 
 
-def on_console(tmp_path: Path, *keys: str, check: Callable[[TrainerApp], None]) -> None:
-    """Press `keys` in a console at 80x24 (waiting after each), then `check` it."""
+def on_console(tmp_path: Path, *keys: str, check: Callable[[TrainerApp], None], size: tuple[int, int] = SIZE) -> None:
+    """Press `keys` in a console of `size` (80x24 unless told; waiting after each), then `check` it."""
 
     async def scenario() -> None:
         app = TrainerApp(None, [], tmp_path / "runs")
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             for key in keys:
                 await pilot.press(key)
                 await pilot.pause()
@@ -52,7 +52,7 @@ def own_descriptions(*classes: type) -> set[str]:
 
 
 def assert_footer_fits(app: TrainerApp, shown: set[str]) -> None:
-    """`shown` are in the footer, and no key of it is cut or scrolled out of view at 80 columns."""
+    """`shown` are in the footer, and no key of it is cut or scrolled out of view."""
     footer = app.screen.query_one(Footer)
     keys = [key for key in footer.query(FooterKey) if not key.has_class("-command-palette")]
     palette = footer.query_one(".-command-palette", FooterKey)
@@ -61,12 +61,15 @@ def assert_footer_fits(app: TrainerApp, shown: set[str]) -> None:
         assert key.region.right <= palette.region.x, f"{key.description!r} is cut"
 
 
-def test_the_runs_footer_shows_every_key_it_lists_in_full_at_80_columns(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [SIZE, NARROW])
+def test_the_runs_footer_shows_every_key_it_lists_and_help_in_full(tmp_path: Path, size: tuple[int, int]) -> None:
+    """At 60 columns too: ? Help and ^q Quit stay in sight (stop and filter are in the help)."""
+
     def check(app: TrainerApp) -> None:
         assert isinstance(app.screen, RunsScreen)
-        assert_footer_fits(app, {"Resume", "Stop", "Back", "Quit", "Help"})
+        assert_footer_fits(app, {"Resume", "Compare", "Back", "Quit", "Help"})
 
-    on_console(tmp_path, "ctrl+l", check=check)
+    on_console(tmp_path, "ctrl+l", check=check, size=size)
 
 
 def test_the_editor_training_and_confusion_footers_fit_80_columns_after_a_run(tmp_path: Path) -> None:

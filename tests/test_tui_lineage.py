@@ -13,6 +13,7 @@ from textual.app import App
 from textual.widgets import DataTable, Input, Static
 
 from tests.console_kit import NARROW, SIZE, make_fork, make_run, run, screen_text, wait_for
+from tui_trainer.runs.folder import RunFolder
 from tui_trainer.tui.app import TrainerApp
 from tui_trainer.tui.common.baseline import pin_baseline, read_baseline
 from tui_trainer.tui.common.user_config import config_path, load_user_config
@@ -39,6 +40,24 @@ class Host(App[None]):
 
 def message(screen: RunsScreen) -> str:
     return str(screen.query_one("#runs-message", Static).render())
+
+
+CLASSES = ["cat", "dog"]
+OTHER = ["zero", "one", "two"]
+
+
+def with_classes(run_dir: Path, classes: list[str], epochs: int | None = None) -> Path:
+    """`run_dir` as a run of `classes` records it (status.json), with `epochs` epochs of metrics if given."""
+    folder = RunFolder(run_dir)
+    status = json.loads(folder.status_file.read_text())
+    if epochs is not None:
+        records = [
+            {"epoch": e, "train_loss": 2.0 / e, "val_loss": 2.2 / e, "val_acc": 0.1 * e} for e in range(1, epochs + 1)
+        ]
+        folder.metrics_file.write_text("".join(json.dumps(r) + "\n" for r in records))
+        status.update(epochs_planned=epochs, epochs_done=epochs)
+    folder.status_file.write_text(json.dumps({**status, "classes": classes}))
+    return run_dir
 
 
 def marks(screen: RunsScreen) -> list[str]:
@@ -77,8 +96,8 @@ def test_e_asks_for_the_new_total_and_extends_a_finished_run(tmp_path: Path) -> 
 
 def test_b_pins_a_baseline_that_every_compare_includes_and_b_again_unpins(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    baseline = make_run(runs, "20261128-010000-smoke")
-    other = make_run(runs, "20261128-020000-smoke", "finished", "optimizer.lr=0.01")
+    baseline = with_classes(make_run(runs, "20261128-010000-smoke"), CLASSES)
+    other = with_classes(make_run(runs, "20261128-020000-smoke", "finished", "optimizer.lr=0.01"), CLASSES)
 
     async def scenario() -> None:
         app = Host(runs)
@@ -148,8 +167,8 @@ def test_the_training_charts_draw_the_baseline_dimmed_and_labelled(tmp_path: Pat
     from tui_trainer.tui.run.training_screen import TrainingScreen
 
     runs = tmp_path / "runs"
-    baseline = make_run(runs, "20261128-010000-smoke")
-    current = make_run(runs, "20261128-020000-smoke", "finished", "optimizer.lr=0.01")
+    baseline = with_classes(make_run(runs, "20261128-010000-smoke"), CLASSES)
+    current = with_classes(make_run(runs, "20261128-020000-smoke", "finished", "optimizer.lr=0.01"), CLASSES)
     pin_baseline(baseline)
 
     async def scenario() -> None:
@@ -167,6 +186,86 @@ def test_the_training_charts_draw_the_baseline_dimmed_and_labelled(tmp_path: Pat
             assert chart.points["val"] != chart.points["baseline"]  # the current run's own curve beside it
             folder_line = str(app.screen.query_one("#run-dir", Static).render())
             assert f"gray: baseline {baseline.name}" in folder_line
+
+    run(scenario())
+
+
+def baseline_beside(tmp_path: Path, baseline_classes: list[str], baseline_epochs: int):
+    """The training screen's charts and run folder line for a finished 3-epoch run of CLASSES with a
+    baseline of `baseline_classes` and `baseline_epochs` epochs pinned."""
+    from tui_trainer.tui.run.charts import MetricChart
+
+    runs = tmp_path / "runs"
+    baseline = with_classes(make_run(runs, "20261128-010000-smoke"), baseline_classes, baseline_epochs)
+    current = with_classes(make_run(runs, "20261128-020000-smoke", "finished", "optimizer.lr=0.01"), CLASSES)
+    pin_baseline(baseline)
+    seen: dict[str, object] = {}
+
+    async def scenario() -> None:
+        app = TrainerApp(current, [], runs)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await training_screen_of(pilot, app)
+            seen["charts"] = {chart.id: dict(chart.points) for chart in screen.query(MetricChart)}
+            seen["folder"] = str(screen.query_one("#run-dir", Static).render())
+            seen["shown"] = screen_text(app)
+
+    run(scenario())
+    return seen
+
+
+def test_a_baseline_of_other_classes_is_not_drawn_and_the_training_screen_says_why(tmp_path: Path) -> None:
+    seen = baseline_beside(tmp_path, OTHER, 6)
+    for points in seen["charts"].values():
+        assert points["baseline"] == []
+        assert max(x for series in points.values() for x, _ in series) == 3  # the run's own 3 epochs set the axis
+    assert "baseline not drawn: other classes" in seen["folder"] and "gray:" not in seen["folder"]
+    assert "baseline not drawn: other classes" in seen["shown"]
+
+
+def test_a_longer_baseline_is_drawn_to_the_runs_planned_epochs(tmp_path: Path) -> None:
+    seen = baseline_beside(tmp_path, CLASSES, 6)
+    for points in seen["charts"].values():
+        assert epochs_of(points["baseline"]) == [1, 2, 3]  # not stretched to the baseline's 6
+    assert "gray: baseline" in seen["folder"] and "not drawn" not in seen["folder"]
+
+
+def test_compare_leaves_out_a_baseline_of_other_classes_and_says_why(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    baseline = with_classes(make_run(runs, "20261128-010000-smoke"), OTHER)
+    first = with_classes(make_run(runs, "20261128-020000-smoke", "finished", "optimizer.lr=0.01"), CLASSES)
+    second = with_classes(make_run(runs, "20261128-030000-smoke", "finished", "optimizer.lr=0.02"), CLASSES)
+    pin_baseline(baseline)
+
+    async def scenario() -> None:
+        app = Host(runs)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            await pilot.press("c")  # the run under the cursor against a baseline of other classes: nothing to compare
+            await pilot.pause()
+            assert app.screen is screen
+            assert message(screen).startswith("baseline not drawn: other classes; select two or more runs")
+            await pilot.press("space", "space", "c")
+            await pilot.pause()
+            compare = app.screen
+            assert isinstance(compare, CompareScreen) and compare.run_dirs == [second, first]
+            assert "baseline not drawn: other classes" in str(compare.query_one("#compare-runs", Static).render())
+
+    run(scenario())
+
+
+def test_a_selected_baseline_shows_both_marks(tmp_path: Path) -> None:
+    for name in ("20261128-010000-smoke", "20261128-020000-smoke"):
+        make_run(tmp_path / "runs", name)
+
+    async def scenario() -> None:
+        app = Host(tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            await pilot.press("down", "b", "space")  # pinned, then selected (the cursor stays on the last row)
+            await pilot.pause()
+            assert marks(app.screen) == [" ", "●b"]
+            assert "●b" in screen_text(app)
 
     run(scenario())
 

@@ -52,7 +52,7 @@ class Explanation:
     grid: tuple[int, int]
     method: str
     checkpoint: Checkpoint
-    source: str  # the file the image was read from, or "thumbnail"
+    source: str  # the file the image was read from, or what else it is ("stored 32 px copy: ...")
 
     @property
     def overlays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +180,8 @@ def eval_samples(eval_dir: Path) -> Samples:
 
 
 def model_input(samples: Samples, sample: int, data: DataConfig) -> tuple[torch.Tensor, str]:
-    """uint8 1×3×S×S: `sample` as the model sees it, and where it came from (its file, or "thumbnail")."""
+    """uint8 1×3×S×S: `sample` as the model sees it, and where it came from: its file, or in words the
+    run's stored copy at the model's size (`stored_copy`)."""
     paths, count = samples.paths, len(samples.labels)
     if paths is not None and len(paths) == count and os.path.isabs(paths[sample]):  # else an archive member
         path = paths[sample]
@@ -206,7 +207,12 @@ def model_input(samples: Samples, sample: int, data: DataConfig) -> tuple[torch.
     pixels = np.array(thumbnails[sample][..., :3])
     if pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
-    return torch.from_numpy(pixels).permute(2, 0, 1)[None].contiguous(), "thumbnail"
+    return torch.from_numpy(pixels).permute(2, 0, 1)[None].contiguous(), stored_copy(size)
+
+
+def stored_copy(size: int) -> str:
+    """What an image without a file is, for the line that names an image's source."""
+    return f"stored {size} px copy: the data has no image files"
 
 
 def explain_sample(

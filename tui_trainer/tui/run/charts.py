@@ -7,7 +7,6 @@ so every chart draws into its own `ReadablePlot.plt` figure and nothing else tou
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from rich.text import Text
 from textual.app import RenderResult
@@ -15,6 +14,7 @@ from textual.widgets import DataTable
 
 from ...runs.view import RunView
 from ...text import format_lr
+from ..common.baseline import Baseline
 from ..common.readable_plot import ReadablePlot, epoch_ticks, plottable
 
 # Named ANSI colours: they look the same in a 16- or 256-colour SSH session as in truecolor.
@@ -33,6 +33,18 @@ def fitted_range(values: list[float], low: float = 0.0, high: float = 100.0) -> 
     lo, hi = min(values), max(values)
     margin = max(0.5, (hi - lo) * 0.1)
     return max(low, lo - margin), min(high, hi + margin)
+
+
+def baseline_points(
+    points: list[tuple[float, float]], history: RunView | None, baseline: Baseline
+) -> list[tuple[float, float]]:
+    """The baseline's points drawn beside `history`: none where it does not compare (`Baseline.beside`),
+    and none past the run's planned epochs, which would stretch the run's axis for epochs it has no
+    point to compare with (an extended run plans more, and sees more of the baseline)."""
+    if history is None or not baseline.beside(history.run_dir, history.classes)[0]:
+        return []
+    last = history.epochs_planned or math.inf
+    return [(x, y) for x, y in points if x <= last]
 
 
 class MetricChart(ReadablePlot):
@@ -71,16 +83,16 @@ class MetricChart(ReadablePlot):
         are a fork's parent's epochs up to the fork, "train" and "val" the run's own."""
         self.baseline_label = ""
         self._baseline: list[tuple[float, float]] = []
-        self._baseline_path: Path | None = None
+        self._pinned = Baseline()
 
-    def set_baseline(self, path: Path | None, label: str, records: list[dict]) -> None:
-        """The pinned baseline run's validation curve (None: none), drawn from the next `show_history`."""
+    def set_baseline(self, baseline: Baseline) -> None:
+        """The pinned baseline run's validation curve, drawn from the next `show_history` where it compares."""
         scale = 100.0 if self.percent else 1.0
-        self._baseline_path = path.absolute() if path is not None else None
-        self.baseline_label = label
+        self._pinned = baseline
+        self.baseline_label = baseline.label
         self._baseline = [
             (float(r["epoch"]), float(r[self.val_key]) * scale)
-            for r in records
+            for r in baseline.metrics
             if isinstance(r.get("epoch"), int) and isinstance(r.get(self.val_key), (int, float))
         ]
 
@@ -100,9 +112,7 @@ class MetricChart(ReadablePlot):
                 (r["epoch"], float(r[key]) * scale) for r in lead_in if isinstance(r.get(key), (int, float))
             ]
         self.points["steps"] = list(history.step_losses) if self.steps and history is not None else []
-        own = history.run_dir if history is not None else None
-        same = own is not None and own.absolute() == self._baseline_path  # this run is the baseline
-        self.points["baseline"] = [] if same else list(self._baseline)
+        self.points["baseline"] = baseline_points(self._baseline, history, self._pinned)
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()

@@ -88,6 +88,7 @@ class TrainingScreen(Screen[None]):
         self._redraw_timer: Timer | None = None
         self._texts: dict[str | None, str] = {}
         self._baseline = Baseline()  # the pinned run the charts draw beside this one
+        self._drawn_beside: tuple[bool, str] = (False, "")  # whether the charts draw it, and why not
         self._ready = False
         self._paused_shown = False
         self.health_shown = False  # the health panel, toggled with h; off by default (the charts need the rows)
@@ -144,7 +145,13 @@ class TrainingScreen(Screen[None]):
             self.notify(f"baseline {printable(baseline.dropped)} is gone: unpinned", markup=False)
         self._baseline = baseline
         for chart in self.query(MetricChart):
-            chart.set_baseline(baseline.path, baseline.label, baseline.metrics)
+            chart.set_baseline(baseline)
+
+    def _baseline_beside(self, history: RunView | None) -> tuple[bool, str]:
+        """(drawn, why not) of the pinned baseline beside this run (`Baseline.beside`)."""
+        if history is None:
+            return False, ""
+        return self._baseline.beside(history.run_dir, history.classes)
 
     def _run_changed(self, _view: RunView | None) -> None:
         self.show_history()
@@ -249,6 +256,9 @@ class TrainingScreen(Screen[None]):
         self._show_health(history)
         epochs = len(history.epochs) if history is not None else 0
         steps = len(history.step_losses) if history is not None else 0
+        beside = self._baseline_beside(history)
+        if beside != self._drawn_beside:  # the run's classes came: the baseline is drawn, or says why not
+            self._drawn_beside, self._drawn_epochs = beside, -1
         if epochs == self._drawn_epochs and steps != self._drawn_steps:
             self._drawn_steps = steps  # the per-step loss moved: only its chart, at the progress pace
             self.query_one("#loss-chart", MetricChart).show_history(history)
@@ -284,11 +294,11 @@ class TrainingScreen(Screen[None]):
         if history.setup_stage and history.progress is None:
             parts.append((shown(history.setup_stage), 2))
         self._set(state, state_line(history.preset_name, parts, state.size.width))
-        pinned = self._baseline.path
-        drawn = pinned is not None and (history.run_dir is None or history.run_dir.absolute() != pinned)
+        drawn, why_not = self._baseline_beside(history)
         beside = f" · gray: {printable(self._baseline.label)}" if drawn else ""  # the charts' dimmed curve
+        apart = f"baseline not drawn: {why_not} · " if why_not else ""  # first: a long line is cut at its end
         where = printable(short_path(history.run_dir)) if history.run_dir else "(not yet created)"
-        self._set(folder, folder_line(where, history.lead_in) + beside)
+        self._set(folder, apart + folder_line(where, history.lead_in) + beside)
 
     def _show_progress(self, history: RunView | None) -> None:
         bar = self.query_one("#batch-progress", ProgressBar)

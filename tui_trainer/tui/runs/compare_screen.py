@@ -167,10 +167,12 @@ class CompareScreen(Screen[None]):
         Binding("r", "reload", "Reload", id="compare.reload"),
     ]
 
-    def __init__(self, run_dirs: Sequence[Path], baseline: Path | None = None) -> None:
+    def __init__(self, run_dirs: Sequence[Path], baseline: Path | None = None, note: str = "") -> None:
+        """`note`: one line under the runs, such as why the pinned baseline is not among them."""
         super().__init__(id="compare")
         self.run_dirs = [Path(p) for p in run_dirs]
         self.baseline = baseline
+        self.note = note
         self.runs: list[ComparedRun] = []
         self.diff_rows: list[tuple[str, list[str]]] = []
 
@@ -200,6 +202,8 @@ class CompareScreen(Screen[None]):
                 lines.append("\n")
             lines.append(f"━━ {run.letter} ", style=f"bold {run.style}")  # the charts' legend
             lines.append(run.summary)
+        if self.note:
+            lines.append(f"\n{self.note}", style="dim")
         self.query_one("#compare-runs", Static).update(lines)
         self.query_one("#compare-acc", CompareChart).show_runs(self.runs)
         self.query_one("#compare-loss", CompareChart).show_runs(self.runs)

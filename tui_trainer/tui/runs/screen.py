@@ -32,7 +32,7 @@ from ...runs.slurm_submit import Submission, SubmitError, Submitted, prepare, su
 from ...runs.state import RunState
 from ...runs.summary import BROKEN, RunSummary, filter_runs, list_runs
 from ...text import format_duration, printable, short_path
-from ..common.baseline import pin_baseline, read_baseline
+from ..common.baseline import Baseline, pin_baseline, read_baseline
 from ..common.code_prompt import ask_about_run
 from ..common.error_screen import ErrorScreen
 from ..common.path_prompt import PathPrompt
@@ -52,7 +52,8 @@ STATE_STYLES = {
 
 
 def row_cells(run: RunSummary, selected: bool, baseline: bool = False) -> tuple[Any, ...]:
-    """The table cells of one run: mark (● selected, b the baseline), state, started, epochs, best, time, what."""
+    """The table cells of one run: mark (● selected, b the baseline, ●b both), state, started, epochs, best,
+    time, what."""
     started = run.started_at.strftime("%m-%d %H:%M") if run.started_at else ""
     epochs = f"{run.epochs_done}/{run.epochs_planned}" if run.epochs_planned else (str(run.epochs_done or ""))
     best = f"{run.best_val_acc:.1%}" if run.best_val_acc is not None else ""
@@ -67,7 +68,7 @@ def row_cells(run: RunSummary, selected: bool, baseline: bool = False) -> tuple[
     if run.job is not None:  # SLURM's word beside the folder's: "pending · PENDING (Priority)"
         state.append(f" · {printable(run.job.text)}", style="dim")
     return (
-        "●" if selected else "b" if baseline else " ",
+        ("●" if selected else "") + ("b" if baseline else "") or " ",
         state,
         started,
         epochs,
@@ -123,8 +124,9 @@ class RunsScreen(Screen[None]):
     RunsScreen #runs-message { height: auto; max-height: 2; padding: 0 1; }
     """
 
-    # At 80 columns the footer holds five keys beside the console's own (quit, help) and the palette;
-    # the others are listed by help (?). Compare says to select with space when nothing is selected.
+    # At 60 columns the footer holds three keys beside the console's own (quit, help) and the palette;
+    # the others are listed by help (?), the filter's placeholder names `/`, and a running run's detail
+    # line names `x`. Compare says to select with space when nothing is selected.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", id="runs.open", show=False),  # the table's enter opens too
         Binding("space", "toggle_select", "Select", id="runs.select", show=False),
@@ -132,12 +134,12 @@ class RunsScreen(Screen[None]):
         Binding("d", "resume_detached", "Resume detached", id="runs.resume_detached", show=False),
         Binding("e", "extend", "Extend…", id="runs.extend", show=False),
         Binding("b", "toggle_baseline", "Pin as baseline", id="runs.baseline", show=False),
-        Binding("x", "stop", "Stop", id="runs.stop"),
+        Binding("x", "stop", "Stop", id="runs.stop", show=False),
         Binding("c", "compare", "Compare", id="runs.compare"),
         Binding("v", "evaluate", "Evaluate", id="runs.evaluate", show=False),
         Binding("o", "export", "Export", id="runs.export", show=False),
         Binding("S", "submit", "Submit to SLURM", id="runs.submit", show=False),
-        Binding("slash", "focus_filter", "Filter", id="runs.filter"),
+        Binding("slash", "focus_filter", "Filter", id="runs.filter", show=False),
         Binding("escape", "back", "Back", id="runs.back"),
     ]
 
@@ -226,6 +228,8 @@ class RunsScreen(Screen[None]):
             detail.update("")
             return
         lines = [printable(short_path(run.path))]
+        if run.state == RunState.RUNNING:
+            lines[0] += " · x stops it"  # x is out of the footer
         if run.pause is not None:
             lines.append(run.pause.describe())
         if run.job is not None:
@@ -417,26 +421,31 @@ class RunsScreen(Screen[None]):
         current = self.current_run()
         if len(chosen) == 1 and current is not None and current.path not in self.selected:
             chosen.append(current.path)
-        self._read_baseline()
-        baseline = self.baseline
+        found = self._read_baseline()
+        baseline, apart = self.baseline, ""
         if baseline is not None and all(path.absolute() != baseline.absolute() for path in chosen):
             if not chosen and current is not None:  # nothing selected: the run under the cursor vs the baseline
                 chosen.append(current.path)
-            chosen.append(baseline)  # every compare includes the pinned baseline
+            apart = found.why_not_compared(chosen)
+            if not apart:
+                chosen.append(baseline)  # every compare includes the pinned baseline where it compares
+        note = f"baseline not drawn: {apart}" if apart else ""
         if len(chosen) < 2:
-            self.say("select two or more runs with space (or pin a baseline with b), then press c")
+            how = "select two or more runs with space (or pin a baseline with b), then press c"
+            self.say(f"{note}; {how}" if note else how)
             return
         from .compare_screen import CompareScreen
 
-        self.app.push_screen(CompareScreen(chosen, baseline=baseline))
+        self.app.push_screen(CompareScreen(chosen, baseline=baseline, note=note))
 
     # ------------------------------------------------------------------ lineage
 
-    def _read_baseline(self) -> None:
+    def _read_baseline(self) -> Baseline:
         found = read_baseline()
         if found.dropped:
             self.notify(f"baseline {printable(found.dropped)} is gone: unpinned", markup=False)
         self.baseline = found.path
+        return found
 
     def action_toggle_baseline(self) -> None:
         run = self.current_run()
