@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from pathlib import Path
 
 from tui_trainer.config import load_preset
@@ -28,3 +30,20 @@ SET_TINY = [arg for override in TINY for arg in ("--set", override)]
 
 def tiny_preset(*extra: str):
     return load_preset(SMOKE, (*TINY, *extra))
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for a server to start on, or for a client to find nobody at)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def terminate(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Ask `process` to end (SIGTERM), and kill it if it has not within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

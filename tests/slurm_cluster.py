@@ -16,7 +16,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,15 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port, terminate
+
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol", "scancel", "sinfo")
 UP_SECONDS = 60.0
 """How long the cluster may take to show its node idle (about 3 s here, ~15 s on a slow machine)."""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 SLURM_CONF = """\
@@ -104,7 +99,7 @@ def one_node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clust
     key.write_bytes(os.urandom(1024))
     key.chmod(0o400)
     conf = root / "slurm.conf"
-    conf.write_text(SLURM_CONF.format(root=root, ctld_port=_free_port(), d_port=_free_port()))
+    conf.write_text(SLURM_CONF.format(root=root, ctld_port=free_port(), d_port=free_port()))
     env = {**os.environ, "SLURM_CONF": str(conf)}
     for name in [k for k in env if k.startswith("SLURM_") and k != "SLURM_CONF"]:
         env.pop(name)  # the tests may themselves run inside a SLURM job
@@ -129,9 +124,4 @@ def one_node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clust
     finally:
         subprocess.run(["scancel", "--full", "--user=root"], env=env, capture_output=True, check=False, timeout=30)
         for process in reversed(started):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            terminate(process, timeout=20)

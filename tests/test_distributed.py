@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from tests.helpers import REPO, SMOKE, TINY
-from tests.torchrun_jobs import free_port as _free_port
+from tests.helpers import free_port as _free_port
 from tests.torchrun_jobs import job_env as _env
 from tests.torchrun_jobs import stop_job as _stop_job
 from tests.torchrun_jobs import worker_pids as _worker_pids

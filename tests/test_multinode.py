@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, SMOKE, TINY
-from tests.torchrun_jobs import free_port, job_env, stop_job, worker_pids
+from tests.helpers import REPO, SMOKE, TINY, free_port
+from tests.torchrun_jobs import job_env, stop_job, worker_pids
 from tui_trainer.engine import distributed
 from tui_trainer.runs.folder import RunFolder, RunFolderError
 

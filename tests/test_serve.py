@@ -24,7 +24,7 @@ import aiohttp
 import psutil
 import pytest
 
-from tests.helpers import SMOKE
+from tests.helpers import SMOKE, free_port, terminate
 from tui_trainer import cli
 from tui_trainer.cli import commands
 from tui_trainer.cli.serve import MISSING_EXTRA, ServeOptions, is_local, run_serve
@@ -214,12 +214,6 @@ def test_a_token_file_other_accounts_can_read_gets_a_warning(served, capsys, tmp
 TOKEN = "the-test-token-0123456789abcdef"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @dataclass
 class RealServer:
     process: subprocess.Popen
@@ -242,12 +236,7 @@ def _start_server(folder: Path, *args: str) -> subprocess.Popen:
 
 def _stop(process: subprocess.Popen) -> None:
     started = psutil.Process(process.pid).children(recursive=True) if process.poll() is None else []
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    terminate(process)
     for child in started:  # a tab's console that did not quit with the server
         with contextlib.suppress(psutil.Error):
             child.kill()
@@ -258,7 +247,7 @@ def _stop(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     folder = tmp_path_factory.mktemp("served")
-    port = _free_port()
+    port = free_port()
     process = _start_server(folder, "--port", str(port))
     try:
         url = process.stdout.readline().strip()  # the address is printed once the port is taken

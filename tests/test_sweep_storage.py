@@ -10,7 +10,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SMOKE, TINY
+from tests.helpers import SMOKE, TINY, free_port, terminate
 from tui_trainer.config.sweep_file import load_sweep
 from tui_trainer.runs.sweep_study import SweepFolder, load_study, trial_rows
 
@@ -39,13 +38,6 @@ def write_sweep(folder: Path, storage: str, body: str, name: str = "s") -> Path:
         encoding="utf-8",
     )
     return path
-
-
-def _free_port() -> int:
-    """A port nothing listens on (for a server to start on, or for a client to find nobody at)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _initdb() -> str | None:
@@ -68,7 +60,7 @@ def postgres() -> Iterator[str]:
     user = "nobody" if os.geteuid() == 0 else None  # initdb refuses root
     if user is not None:
         shutil.chown(place, user)
-    port = _free_port()
+    port = free_port()
     data = place / "data"
 
     def run(*args: str) -> None:
@@ -118,7 +110,7 @@ def mysql() -> Iterator[str]:
     if user is not None:
         shutil.chown(place, user)
         shutil.chown(place / "init.sql", user)
-    port, data = _free_port(), place / "data"
+    port, data = free_port(), place / "data"
     subprocess.run(
         [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal", "--skip-test-db"],
         check=True,
@@ -156,12 +148,7 @@ def mysql() -> Iterator[str]:
                 time.sleep(0.1)
         yield f"mysql+pymysql://sweeper:s3cret-pw@127.0.0.1:{port}/sweeps"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process)
         shutil.rmtree(place, ignore_errors=True)
 
 
@@ -339,7 +326,7 @@ def _headless(tmp_path: Path, storage: str) -> tuple[int, str]:
 @pytest.mark.parametrize(("scheme", "driver"), [("postgresql", "psycopg"), ("mysql+pymysql", "pymysql")])
 def test_an_unreachable_database_is_named_with_its_password_masked(tmp_path: Path, scheme: str, driver: str) -> None:
     pytest.importorskip(driver)
-    port = _free_port()
+    port = free_port()
     status, printed = _headless(tmp_path, f"{scheme}://me:s3cret-pw@127.0.0.1:{port}/sweeps")
     assert status == 2
     assert f"{scheme}://me:***@127.0.0.1:{port}/sweeps" in printed and "s3cret-pw" not in printed
@@ -360,7 +347,7 @@ def test_a_database_url_whose_driver_is_missing_says_what_to_install(tmp_path: P
         pass
     else:
         pytest.skip("mysqlclient is installed here: mysql:// has its driver")
-    status, printed = _headless(tmp_path, f"mysql://me:s3cret-pw@127.0.0.1:{_free_port()}/sweeps")
+    status, printed = _headless(tmp_path, f"mysql://me:s3cret-pw@127.0.0.1:{free_port()}/sweeps")
     assert status == 2 and len(printed.strip().splitlines()) == 1
     assert "MySQLdb" in printed and "pip install 'tui-trainer[sweep]'" in printed and "mysql+pymysql://" in printed
     assert "s3cret-pw" not in printed
