@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.helpers import SMOKE
+from tests.helpers import SMOKE, colour_overrides
 from tui_trainer.config import load_preset
 from tui_trainer.data.review_file import ReviewEntry, write_review
 from tui_trainer.engine.events import SetupProgress
@@ -24,18 +24,7 @@ def test_flipped_labels_come_first_in_the_review_list(tmp_path: Path, noisy_colo
     flipped = noisy_colours(root, noisy="val", flipped=FLIPPED)
     review = root / "review.toml"
     write_review(review, [ReviewEntry("train/red/red-0.png", "exclude")])
-    overrides = (
-        'data.dataset="imagefolder"',
-        f'data.root="{root.as_posix()}"',
-        f'data.review="{review.as_posix()}"',
-        "data.image_size=16",
-        "data.batch_size=32",
-        "model.width=8",
-        "train.epochs=4",
-        "scheduler.t_max=4",
-        "train.device=cpu",
-        "train.threads=1",
-    )
+    overrides = colour_overrides(root, f'data.review="{review.as_posix()}"')
     stages: list[str] = []
 
     def listen(event: object) -> None:

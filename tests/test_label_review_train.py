@@ -16,7 +16,7 @@ from textual.app import App
 from textual.widgets import Static
 
 from tests.console_kit import SIZE, run
-from tests.helpers import SMOKE
+from tests.helpers import SMOKE, colour_overrides
 from tui_trainer.cli.commands import main
 from tui_trainer.cli.review import run_review
 from tui_trainer.config import load_preset, resolved_toml
@@ -38,18 +38,7 @@ FLIPPED = 8  # 5% of the 160 training images
 def make_run(tmp_path: Path, *extra: str) -> tuple[Path, Path]:
     """A run folder of a preset over the noisy folder (the review needs only its preset.toml)."""
     root = tmp_path / "colours"
-    overrides = (
-        'data.dataset="imagefolder"',
-        f'data.root="{root.as_posix()}"',
-        "data.image_size=16",
-        "data.batch_size=32",
-        "model.width=8",
-        "train.epochs=4",
-        "scheduler.t_max=4",
-        "train.device=cpu",
-        "train.threads=1",
-        *extra,
-    )
+    overrides = colour_overrides(root, *extra)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     RunFolder(run_dir).write_preset(resolved_toml(load_preset(SMOKE, overrides)))
