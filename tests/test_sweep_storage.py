@@ -505,3 +505,16 @@ def test_a_journal_trial_beats_in_the_sweep_folder_while_it_runs_and_not_after(t
     outcome = run_sweep(spec, sweeps, listeners=[listener])
     assert outcome.ran == 1 and seen and all(b is not None and time.time() - b < 30 for b in seen)
     assert not beat.exists()
+
+
+def test_a_beat_is_never_written_through_a_linked_beats_folder(tmp_path: Path) -> None:
+    """A sweep folder someone else made may hold `heartbeats` as a link to another folder of the user's."""
+    from tui_trainer.runs import sweep_storage
+
+    elsewhere, sweep = tmp_path / "elsewhere", tmp_path / "sweeps" / "s"
+    elsewhere.mkdir()
+    sweep.mkdir(parents=True)
+    (sweep / sweep_storage.BEATS_FOLDER).symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(OSError, match="is a link"):
+        sweep_storage.write_beat(sweep_storage.beat_file(sweep, 0))
+    assert list(elsewhere.iterdir()) == []

@@ -63,8 +63,11 @@ def beat_file(folder_path: Path, number: int) -> Path:
 
 
 def write_beat(path: Path) -> None:
-    """Say the trial is alive now (an atomic write: a reader never sees half a time)."""
+    """Say the trial is alive now (an atomic write: a reader never sees half a time). OSError where the beats
+    folder is a link: a sweep folder someone else made never has a beat written outside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent.is_symlink():
+        raise OSError(f"{path.parent} is a link: no beat is written through it")
     atomic_write_text(path, f"{time.time():.3f}\n")
 
 
